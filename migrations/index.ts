@@ -1,0 +1,12 @@
+/**
+ * Every schema migration, oldest first. Append; never edit one that has shipped.
+ */
+import * as foundation from './20261127_0001_foundation.js';
+
+export interface Migration {
+  name: string;
+  up(knex: import('knex').Knex): Promise<void>;
+  down(knex: import('knex').Knex): Promise<void>;
+}
+
+export const MIGRATIONS: readonly Migration[] = [{ name: '20261127_0001_foundation', ...foundation }];

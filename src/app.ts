@@ -1,0 +1,46 @@
+/**
+ * The Express application, built from injected dependencies: no globals, no environment reads,
+ * so tests build the same app the process serves.
+ */
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { ChainClient } from './chain/client.js';
+import type { Db } from './db/knex.js';
+import { docsRouter } from './http/docs.js';
+import { healthRouter } from './http/health.js';
+import { errorHandler, notFoundHandler } from './http/problem.js';
+import { requestContext } from './http/requestContext.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+
+export interface AppDeps {
+  db: Db;
+  chain: ChainClient;
+  logger: Logger;
+  metrics: Metrics;
+  openapiYaml: string;
+  bodyLimitBytes: number;
+  readinessTimeoutMs: number;
+}
+
+/** Builds the gateway's HTTP app. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use(requestContext(deps.logger, deps.metrics));
+  app.use(helmet());
+  app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
+
+  app.use(healthRouter({ db: deps.db, chain: deps.chain, checkTimeoutMs: deps.readinessTimeoutMs }));
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  app.use(docsRouter(deps.openapiYaml));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

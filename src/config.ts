@@ -1,0 +1,179 @@
+/**
+ * The gateway's one configuration, read from the environment once and validated.
+ *
+ * Nothing else in the code base reads `process.env`: `main.ts` and the CLI call
+ * {@link loadConfig} and pass the result down. Every variable is declared in
+ * {@link CONFIG_VARIABLES}, which is also the source of the README's configuration table.
+ */
+import path from 'node:path';
+import { isAddress, getAddress, type Address } from 'viem';
+
+export type NodeEnv = 'development' | 'test' | 'production';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  host: string;
+  port: number;
+  /** Unset means: start the embedded Postgres from `src/dev/`. */
+  databaseUrl: string | undefined;
+  /** Unset means: start the embedded anvil chain from `src/dev/`. */
+  rpcUrl: string | undefined;
+  /** The ERC-20 stablecoin the gateway accepts; the dev stack deploys its own when unset. */
+  tokenAddress: Address | undefined;
+  dataDir: string;
+  logLevel: LogLevel;
+  bodyLimitBytes: number;
+  shutdownTimeoutMs: number;
+  /** Blocks a transfer must be buried under before it counts as final. */
+  confirmations: number;
+  /** Seconds between blocks on the embedded dev chain. */
+  devBlockTimeSeconds: number;
+  rpcTimeoutMs: number;
+}
+
+/** A configuration value that cannot be used; its message names the variable and what was expected. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    readonly expected: string,
+    readonly received: string | undefined,
+  ) {
+    super(
+      received === undefined
+        ? `${variable} is required: expected ${expected}`
+        : `${variable} is invalid: expected ${expected}, got ${JSON.stringify(redactUrlCredentials(received))}`,
+    );
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface VariableSpec {
+  name: string;
+  default: string;
+  meaning: string;
+}
+
+/** Every environment variable the gateway reads, with its default and meaning (README table). */
+export const CONFIG_VARIABLES: readonly VariableSpec[] = [
+  { name: 'NODE_ENV', default: 'development', meaning: '`development`, `test` or `production`. Production requires `DATABASE_URL`, `RPC_URL` and `TOKEN_ADDRESS` and never starts the embedded stack.' },
+  { name: 'HOST', default: '127.0.0.1', meaning: 'Interface the HTTP API listens on (the Docker image sets `0.0.0.0`).' },
+  { name: 'PORT', default: '3000', meaning: 'HTTP port, 0–65535 (0 picks a free port).' },
+  { name: 'DATABASE_URL', default: '(embedded Postgres)', meaning: '`postgres://` URL of the database. Unset: an embedded PostgreSQL is started with its data in `DATA_DIR`.' },
+  { name: 'RPC_URL', default: '(embedded anvil)', meaning: '`http(s)://` JSON-RPC URL of the EVM node. Unset: an embedded anvil chain is started with its state in `DATA_DIR`.' },
+  { name: 'TOKEN_ADDRESS', default: '(dev token)', meaning: 'Address of the HKD stablecoin (ERC-20). Unset in development: the dev stack deploys a test token.' },
+  { name: 'CONFIRMATIONS', default: '3 (dev chain), 12 otherwise', meaning: 'Blocks on top of a transfer before it is final, 1–1000.' },
+  { name: 'DATA_DIR', default: '.data', meaning: 'Where the embedded stack keeps its data, generated dev secrets and `dev-stack.json`.' },
+  { name: 'LOG_LEVEL', default: 'info', meaning: 'One of fatal, error, warn, info, debug, trace, silent.' },
+  { name: 'BODY_LIMIT_BYTES', default: '102400', meaning: 'Largest accepted JSON request body; larger bodies get 413.' },
+  { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'How long a graceful shutdown waits for in-flight requests.' },
+  { name: 'RPC_TIMEOUT_MS', default: '5000', meaning: 'Timeout of one JSON-RPC call.' },
+  { name: 'DEV_BLOCK_TIME_SECONDS', default: '2', meaning: 'Seconds between blocks on the embedded dev chain, 1–60.' },
+];
+
+const NODE_ENVS: readonly NodeEnv[] = ['development', 'test', 'production'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Parses and validates the environment. Throws {@link ConfigError} on the first bad value.
+ *
+ * @example
+ * const config = loadConfig(process.env, process.cwd());
+ */
+export function loadConfig(env: Env, cwd: string): Config {
+  const nodeEnv = oneOf(env, 'NODE_ENV', NODE_ENVS, 'development');
+  const databaseUrl = optionalUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const rpcUrl = optionalUrl(env, 'RPC_URL', ['http:', 'https:']);
+  const tokenAddress = optionalAddress(env, 'TOKEN_ADDRESS');
+  if (nodeEnv === 'production') {
+    if (databaseUrl === undefined) throw new ConfigError('DATABASE_URL', 'a postgres:// URL (required when NODE_ENV=production)', undefined);
+    if (rpcUrl === undefined) throw new ConfigError('RPC_URL', 'an http(s):// URL (required when NODE_ENV=production)', undefined);
+    if (tokenAddress === undefined) throw new ConfigError('TOKEN_ADDRESS', 'a 0x address (required when NODE_ENV=production)', undefined);
+  }
+  if (rpcUrl !== undefined && tokenAddress === undefined) {
+    throw new ConfigError('TOKEN_ADDRESS', 'a 0x address (required when RPC_URL is set)', undefined);
+  }
+  const usesDevChain = rpcUrl === undefined;
+  return {
+    nodeEnv,
+    host: hostName(env, 'HOST', '127.0.0.1'),
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    databaseUrl,
+    rpcUrl,
+    tokenAddress,
+    dataDir: path.resolve(cwd, nonEmpty(env, 'DATA_DIR', '.data')),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 300_000),
+    confirmations: integer(env, 'CONFIRMATIONS', usesDevChain ? 3 : 12, 1, 1000),
+    devBlockTimeSeconds: integer(env, 'DEV_BLOCK_TIME_SECONDS', 2, 1, 60),
+    rpcTimeoutMs: integer(env, 'RPC_TIMEOUT_MS', 5000, 100, 120_000),
+  };
+}
+
+/** A URL with its password replaced, fit for logs and error messages. */
+export function redactUrlCredentials(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return value;
+  }
+}
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function nonEmpty(env: Env, name: string, fallback: string): string {
+  return raw(env, name) ?? fallback;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(name, `one of ${allowed.join(', ')}`, value);
+  return value as T;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new ConfigError(name, `an integer from ${min} to ${max}`, value);
+  const parsed = Number(value);
+  if (parsed < min || parsed > max) throw new ConfigError(name, `an integer from ${min} to ${max}`, value);
+  return parsed;
+}
+
+function optionalUrl(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  const expected = `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, expected, value);
+  }
+  if (!protocols.includes(url.protocol) || url.hostname === '') throw new ConfigError(name, expected, value);
+  return value;
+}
+
+function optionalAddress(env: Env, name: string): Address | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  // `isAddress` with strict checking rejects a mixed-case address whose EIP-55 checksum is wrong.
+  if (!isAddress(value, { strict: true })) throw new ConfigError(name, 'a 20-byte 0x address (EIP-55 checksum if mixed case)', value);
+  return getAddress(value);
+}
+
+function hostName(env: Env, name: string, fallback: string): string {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(value)) throw new ConfigError(name, 'a host name or IP address', value);
+  return value;
+}

@@ -1,0 +1,31 @@
+/**
+ * Dev secrets, generated on first start into the git-ignored data directory (mode 0600) and
+ * reused after: the embedded Postgres password, the dev chain's mnemonic, the dev JWT secret.
+ * Nothing here is used in production, where every secret comes from the environment.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { english, generateMnemonic } from 'viem/accounts';
+
+export interface DevSecrets {
+  postgres_password: string;
+  mnemonic: string;
+  jwt_secret: string;
+}
+
+/** Reads `secrets.json` from `dataDir`, creating it (and any missing secret) on first use. */
+export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
+  const file = path.join(dataDir, 'secrets.json');
+  const existing: Partial<DevSecrets> = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DevSecrets>) : {};
+  const secrets: DevSecrets = {
+    postgres_password: existing.postgres_password ?? randomBytes(24).toString('base64url'),
+    mnemonic: existing.mnemonic ?? generateMnemonic(english),
+    jwt_secret: existing.jwt_secret ?? randomBytes(32).toString('base64url'),
+  };
+  if (JSON.stringify(existing) !== JSON.stringify(secrets)) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    fs.writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  }
+  return secrets;
+}

@@ -1,0 +1,125 @@
+/**
+ * The embedded dev stack: whatever of Postgres and the chain the environment does not provide,
+ * started locally with its data kept in `DATA_DIR` between runs.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Address } from 'viem';
+import { createChainClient } from '../chain/client.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { DEPLOYER_INDEX, PAYER_INDEXES, devAccount, type DevAccount } from './accounts.js';
+import { DEV_CHAIN_ID, startAnvil, type Anvil } from './anvil.js';
+import { ensureDevContracts } from './contracts.js';
+import { ensureDatabase, isReachableByOthers, startEmbeddedPostgres, type EmbeddedPostgres } from './postgres.js';
+import { isRunning, stopOrphan } from './processes.js';
+import { loadOrCreateDevSecrets, type DevSecrets } from './secrets.js';
+
+export const DEV_DATABASE = 'clinicpay';
+
+export interface DevStack {
+  databaseUrl: string;
+  rpcUrl: string | undefined;
+  /** Present when the stack runs its own chain. */
+  chain: { chainId: number; tokenAddress: Address; payers: DevAccount[] } | undefined;
+  secrets: DevSecrets;
+  /** Where Postgres keeps its data (may differ from DATA_DIR when running as root). */
+  postgresDataDir: string | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * The Postgres data directory: inside DATA_DIR, unless we run as root and DATA_DIR sits below a
+ * folder the postgres user cannot enter; then a stable folder under the OS temp dir.
+ */
+function postgresDataDir(dataDir: string): string {
+  const preferred = path.join(dataDir, 'postgres');
+  if (process.getuid?.() !== 0 || isReachableByOthers(preferred)) return preferred;
+  const key = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  const base = path.join(os.tmpdir(), `clinicpay-${key}`);
+  fs.mkdirSync(base, { recursive: true, mode: 0o755 });
+  fs.chmodSync(base, 0o755);
+  return path.join(base, 'postgres');
+}
+
+function claimDataDir(dataDir: string): string {
+  const lockFile = path.join(dataDir, 'gateway.pid');
+  if (fs.existsSync(lockFile)) {
+    const pid = Number(fs.readFileSync(lockFile, 'utf8').trim());
+    if (pid !== process.pid && Number.isInteger(pid) && pid > 0 && isRunning(pid, 'node')) {
+      throw new Error(`another ClinicPay process (pid ${pid}) is running the dev stack in ${dataDir}; stop it first or set DATA_DIR`);
+    }
+  }
+  fs.writeFileSync(lockFile, `${process.pid}\n`);
+  return lockFile;
+}
+
+export interface StartDevStackOptions {
+  /** Start the embedded chain when RPC_URL is unset (default); `false` for database-only commands. */
+  withChain?: boolean;
+}
+
+/** Starts what is missing from the environment and returns where everything is. */
+export async function startDevStack(config: Config, logger: Logger, { withChain = true }: StartDevStackOptions = {}): Promise<DevStack> {
+  const { dataDir } = config;
+  fs.mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
+  const lockFile = claimDataDir(dataDir);
+  const secrets = loadOrCreateDevSecrets(dataDir);
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const stopOne of stoppers.reverse()) await stopOne();
+    fs.rmSync(lockFile, { force: true });
+  };
+
+  try {
+    let databaseUrl = config.databaseUrl;
+    let pgDataDir: string | undefined;
+    if (databaseUrl === undefined) {
+      pgDataDir = postgresDataDir(dataDir);
+      const postgres: EmbeddedPostgres = await startEmbeddedPostgres({
+        dataDir: pgDataDir,
+        password: secrets.postgres_password,
+        logFile: path.join(dataDir, 'logs', 'postgres.log'),
+      });
+      stoppers.push(() => postgres.stop());
+      await ensureDatabase(postgres.urlFor('postgres'), DEV_DATABASE);
+      databaseUrl = postgres.urlFor(DEV_DATABASE);
+      logger.info({ port: postgres.port, data_dir: pgDataDir }, 'embedded postgres started');
+    }
+
+    let rpcUrl = config.rpcUrl;
+    let chain: DevStack['chain'];
+    if (rpcUrl === undefined && withChain) {
+      const pidFile = path.join(dataDir, 'anvil.pid');
+      if (fs.existsSync(pidFile)) await stopOrphan(Number(fs.readFileSync(pidFile, 'utf8').trim()), 'anvil');
+      const anvil: Anvil = await startAnvil({
+        logFile: path.join(dataDir, 'logs', 'anvil.log'),
+        blockTimeSeconds: config.devBlockTimeSeconds,
+        stateFile: path.join(dataDir, 'anvil-state.json'),
+      });
+      fs.writeFileSync(pidFile, `${anvil.process.pid}\n`);
+      stoppers.push(async () => {
+        await anvil.stop();
+        fs.rmSync(pidFile, { force: true });
+      });
+      rpcUrl = anvil.rpcUrl;
+      const payers = PAYER_INDEXES.map((index) => devAccount(secrets.mnemonic, index));
+      const deployments = await ensureDevContracts({
+        chain: createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs }),
+        rpcUrl,
+        chainId: DEV_CHAIN_ID,
+        deployer: devAccount(secrets.mnemonic, DEPLOYER_INDEX).account,
+        payers: payers.map((payer) => payer.address),
+        recordFile: path.join(dataDir, 'deployments.json'),
+      });
+      chain = { chainId: DEV_CHAIN_ID, tokenAddress: deployments.token, payers };
+      logger.info({ port: anvil.port, token_address: deployments.token }, 'embedded anvil started');
+    }
+    return { databaseUrl, rpcUrl, chain, secrets, postgresDataDir: pgDataDir, stop };
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * `dev-stack.json`: where an embedded run's pieces are, for operators and scripts. Its fields
+ * are part of the external interface (DESIGN.md); add fields, never rename one.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Address, Hex } from 'viem';
+
+export interface DevStackFile {
+  api_url: string;
+  docs_url: string;
+  rpc_url: string;
+  database_url: string;
+  chain_id: number;
+  token: { address: Address; symbol: string; decimals: number };
+  confirmations: number;
+  payers: { address: Address; private_key: Hex }[];
+}
+
+export const DEV_STACK_FILE = 'dev-stack.json';
+
+/** Writes the file readable by its owner only: it holds dev keys and the database password. */
+export function writeDevStackFile(dataDir: string, contents: DevStackFile): string {
+  const file = path.join(dataDir, DEV_STACK_FILE);
+  fs.writeFileSync(file, `${JSON.stringify(contents, null, 2)}\n`, { mode: 0o600 });
+  return file;
+}

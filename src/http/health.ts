@@ -1,0 +1,80 @@
+/**
+ * Liveness and readiness probes.
+ */
+import { Router } from 'express';
+import type { ChainClient } from '../chain/client.js';
+import type { Db } from '../db/knex.js';
+import { problemFor, sendProblem } from './problem.js';
+
+export interface HealthDeps {
+  db: Db;
+  chain: ChainClient;
+  /** Upper bound on each readiness check, so a hung dependency cannot hang the probe. */
+  checkTimeoutMs: number;
+}
+
+interface CheckResult {
+  ok: boolean;
+  detail?: string;
+  [key: string]: unknown;
+}
+
+/** `GET /health`: the process is up. `GET /ready`: Postgres and the RPC node both answer. */
+export function healthRouter({ db, chain, checkTimeoutMs }: HealthDeps): Router {
+  const router = Router();
+
+  router.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/ready', async (_req, res) => {
+    const [database, rpc] = await Promise.all([
+      check(checkTimeoutMs, async () => {
+        await db.raw('select 1');
+        return {};
+      }),
+      check(checkTimeoutMs, async () => ({ block_number: (await chain.getBlockNumber({ cacheTime: 0 })).toString() })),
+    ]);
+    const checks = { database, rpc };
+    if (database.ok && rpc.ok) {
+      res.json({ status: 'ready', checks });
+      return;
+    }
+    const failing = Object.entries(checks)
+      .filter(([, result]) => !result.ok)
+      .map(([name, result]) => `${name}: ${result.detail}`);
+    sendProblem(res, { ...problemFor(503, 'not_ready', failing.join('; ')), checks });
+  });
+
+  return router;
+}
+
+async function check(timeoutMs: number, probe: () => Promise<Record<string, unknown>>): Promise<CheckResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return { ok: true, ...(await Promise.race([probe(), timeout])) };
+  } catch (error) {
+    return { ok: false, detail: describeFailure(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A one-line reason that names the failure without leaking URLs or credentials. */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return 'unknown failure';
+  const code = findCode(error);
+  if (code) return `unreachable (${code})`;
+  const firstLine = error.message.split('\n')[0] ?? 'failed';
+  return firstLine.replace(/\b[a-z]+:\/\/\S+/gi, '<url>').slice(0, 200);
+}
+
+function findCode(error: unknown, depth = 0): string | undefined {
+  if (depth > 5 || !error || typeof error !== 'object') return undefined;
+  const { code, cause } = error as { code?: unknown; cause?: unknown };
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  return findCode(cause, depth + 1);
+}

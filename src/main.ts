@@ -1,0 +1,153 @@
+/**
+ * The gateway process: config -> dev stack (if embedded) -> migrate -> HTTP + workers, and the
+ * orderly way back down on SIGINT/SIGTERM.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { erc20Abi } from 'viem';
+import { createApp } from './app.js';
+import { createChainClient } from './chain/client.js';
+import type { Config } from './config.js';
+import { createDb } from './db/knex.js';
+import { migrateLatest } from './db/migrate.js';
+import type { DevStack } from './dev/stack.js';
+import { writeDevStackFile } from './devStackFile.js';
+import type { Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { OPENAPI_PATH } from './paths.js';
+
+export interface RunningGateway {
+  url: string;
+  /** Resolves once everything has stopped. */
+  shutdown(reason: string): Promise<void>;
+}
+
+export interface StartGatewayParameters {
+  config: Config;
+  logger: Logger;
+  /** Where the human-readable start-up lines go. */
+  print: (line: string) => void;
+}
+
+/** A start-up failure whose message is enough on its own (no stack trace needed). */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/**
+ * Starts the whole gateway. The caller owns the process: it wires signals to `shutdown`.
+ */
+export async function startGateway({ config, logger, print }: StartGatewayParameters): Promise<RunningGateway> {
+  let devStack: DevStack | undefined;
+  if (config.databaseUrl === undefined || config.rpcUrl === undefined) {
+    // Dev-only code is loaded only when it is used, so production images do not need it.
+    const { startDevStack } = await import('./dev/stack.js');
+    devStack = await startDevStack(config, logger);
+  }
+  const databaseUrl = devStack?.databaseUrl ?? config.databaseUrl!;
+  const rpcUrl = devStack?.rpcUrl ?? config.rpcUrl!;
+
+  const db = createDb({ connectionString: databaseUrl });
+  const stopEverythingBelowHttp = async () => {
+    await db.destroy();
+    await devStack?.stop();
+  };
+
+  let server: http.Server;
+  try {
+    const applied = await migrateLatest(db);
+    if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
+
+    const chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
+    const app = createApp({
+      db,
+      chain,
+      logger,
+      metrics: createMetrics(),
+      openapiYaml: fs.readFileSync(OPENAPI_PATH, 'utf8'),
+      bodyLimitBytes: config.bodyLimitBytes,
+      readinessTimeoutMs: Math.min(config.rpcTimeoutMs, 3000),
+    });
+    server = http.createServer(app);
+    await listen(server, config.host, config.port);
+  } catch (error) {
+    await stopEverythingBelowHttp().catch(() => undefined);
+    throw error;
+  }
+
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  if (devStack?.chain) {
+    const chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
+    const token = { address: devStack.chain.tokenAddress, abi: erc20Abi } as const;
+    const [symbol, decimals] = await Promise.all([
+      chain.readContract({ ...token, functionName: 'symbol' }),
+      chain.readContract({ ...token, functionName: 'decimals' }),
+    ]);
+    const file = writeDevStackFile(config.dataDir, {
+      api_url: url,
+      docs_url: `${url}/docs`,
+      rpc_url: rpcUrl,
+      database_url: databaseUrl,
+      chain_id: devStack.chain.chainId,
+      token: { address: devStack.chain.tokenAddress, symbol, decimals },
+      confirmations: config.confirmations,
+      payers: devStack.chain.payers.map(({ address, private_key }) => ({ address, private_key })),
+    });
+    print(`ClinicPay is running (embedded dev stack)`);
+    print(`  API   ${url}/v1`);
+    print(`  Docs  ${url}/docs`);
+    print(`  RPC   ${rpcUrl}  (chain ${devStack.chain.chainId}, token ${symbol} ${devStack.chain.tokenAddress})`);
+    print(`  Dev credentials, keys and addresses: ${displayPath(file)}`);
+    print(`Press Ctrl-C to stop.`);
+  } else {
+    print(`ClinicPay is running`);
+    print(`  API   ${url}/v1`);
+    print(`  Docs  ${url}/docs`);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string) => {
+    stopping ??= (async () => {
+      logger.info({ reason }, 'shutting down');
+      await closeServer(server, config.shutdownTimeoutMs);
+      await stopEverythingBelowHttp();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { url, shutdown };
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') reject(new StartupError(`port ${port} on ${host} is already in use; stop the other process or set PORT`));
+      else if (error.code === 'EACCES') reject(new StartupError(`not allowed to listen on port ${port} on ${host}; set PORT to 1024 or above`));
+      else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') reject(new StartupError(`cannot listen on HOST ${host}: no such local address`));
+      else reject(error);
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting connections, lets in-flight requests finish, then cuts whatever is left. */
+async function closeServer(server: http.Server, timeoutMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+  await closed;
+  clearTimeout(timer);
+}
+
+function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') ? file : relative;
+}

@@ -1,0 +1,20 @@
+/**
+ * Files that ship with the package, found from the package root whether the code runs from
+ * TypeScript sources or from the compiled `dist/`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function findPackageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'openapi.yaml'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('openapi.yaml not found above the source folder');
+    dir = parent;
+  }
+  return dir;
+}
+
+export const PACKAGE_ROOT = findPackageRoot();
+export const OPENAPI_PATH = path.join(PACKAGE_ROOT, 'openapi.yaml');
