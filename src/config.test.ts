@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
+
+const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+
+function errorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env, '/srv/clinicpay');
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults with an empty environment', () => {
+    const config = loadConfig({}, '/srv/clinicpay');
+    expect(config).toMatchObject({
+      nodeEnv: 'development',
+      host: '127.0.0.1',
+      port: 3000,
+      databaseUrl: undefined,
+      rpcUrl: undefined,
+      dataDir: '/srv/clinicpay/.data',
+      confirmations: 3,
+      bodyLimitBytes: 102400,
+    });
+  });
+
+  it('defaults to 12 confirmations on an external chain and parses every value it is given', () => {
+    const config = loadConfig(
+      {
+        DATABASE_URL: 'postgres://u:p@db.internal:5432/clinicpay',
+        RPC_URL: 'https://rpc.example.org',
+        TOKEN_ADDRESS: TOKEN.toLowerCase(),
+        PORT: '8080',
+        LOG_LEVEL: 'warn',
+      },
+      '/srv/clinicpay',
+    );
+    expect(config.confirmations).toBe(12);
+    expect(config.port).toBe(8080);
+    expect(config.tokenAddress).toBe(TOKEN);
+    expect(config.logLevel).toBe('warn');
+  });
+
+  it.each([
+    ['DATABASE_URL', 'not-a-url'],
+    ['DATABASE_URL', 'mysql://localhost/db'],
+    ['RPC_URL', 'localhost:8545'],
+    ['RPC_URL', 'ws://localhost:8545'],
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['NODE_ENV', 'staging'],
+    ['LOG_LEVEL', 'verbose'],
+    ['CONFIRMATIONS', '0'],
+    ['CONFIRMATIONS', '2.5'],
+    ['BODY_LIMIT_BYTES', '1e6'],
+    ['SHUTDOWN_TIMEOUT_MS', 'soon'],
+    ['RPC_TIMEOUT_MS', '5'],
+    ['DEV_BLOCK_TIME_SECONDS', '0'],
+    ['HOST', 'bad host!'],
+    // Mixed case with a wrong EIP-55 checksum.
+    ['TOKEN_ADDRESS', '0x5fbDB2315678afecb367f032d93F642f64180aa3'],
+    ['TOKEN_ADDRESS', '0x1234'],
+  ])('refuses %s=%s with a message that names the variable', (variable, value) => {
+    const env: Record<string, string> = { [variable]: value };
+    if (variable === 'TOKEN_ADDRESS') env.RPC_URL = 'http://127.0.0.1:8545';
+    const error = errorOf(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable} is invalid: expected`)).toBe(true);
+  });
+
+  it('requires the database, chain and token in production', () => {
+    expect(errorOf({ NODE_ENV: 'production' }).variable).toBe('DATABASE_URL');
+    expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db' }).variable).toBe('RPC_URL');
+    expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc' }).variable).toBe('TOKEN_ADDRESS');
+  });
+
+  it('requires TOKEN_ADDRESS whenever the chain is external', () => {
+    expect(errorOf({ RPC_URL: 'http://127.0.0.1:8545' }).variable).toBe('TOKEN_ADDRESS');
+  });
+
+  it('never echoes a database password in its message', () => {
+    const error = errorOf({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('declares every variable it reads, once', () => {
+    const declared = CONFIG_VARIABLES.map((variable) => variable.name);
+    expect(new Set(declared).size).toBe(declared.length);
+    const read = [...fs.readFileSync(new URL('./config.ts', import.meta.url), 'utf8').matchAll(/\(env, '([A-Z_]+)'/g)].map((match) => match[1]);
+    expect(read.length).toBeGreaterThan(10);
+    for (const name of read) expect(declared).toContain(name);
+  });
+});

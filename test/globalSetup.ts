@@ -1,0 +1,51 @@
+/**
+ * One embedded Postgres and one anvil for the whole run. Each test file then takes its own
+ * database, cloned from a migrated template (test/support/database.ts), so files run in
+ * parallel without seeing each other's rows.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { createDb } from '../src/db/knex.js';
+import { migrateLatest } from '../src/db/migrate.js';
+import { startAnvil } from '../src/dev/anvil.js';
+import { ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
+
+export const TEMPLATE_DATABASE = 'clinicpay_template';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    postgresAdminUrl: string;
+    templateDatabase: string;
+    rpcUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Under the OS temp dir and world-searchable: Postgres runs as its own user when we are root.
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clinicpay-test-'));
+  fs.chmodSync(workDir, 0o755);
+  const postgres = await startEmbeddedPostgres({
+    dataDir: path.join(workDir, 'postgres'),
+    password: 'test',
+    logFile: path.join(workDir, 'postgres.log'),
+    ephemeral: true,
+  });
+  const anvil = await startAnvil({ logFile: path.join(workDir, 'anvil.log') });
+
+  await ensureDatabase(postgres.urlFor('postgres'), TEMPLATE_DATABASE);
+  const template = createDb({ connectionString: postgres.urlFor(TEMPLATE_DATABASE), poolMax: 1 });
+  await migrateLatest(template);
+  await template.destroy();
+
+  project.provide('postgresAdminUrl', postgres.urlFor('postgres'));
+  project.provide('templateDatabase', TEMPLATE_DATABASE);
+  project.provide('rpcUrl', anvil.rpcUrl);
+
+  return async () => {
+    await anvil.stop();
+    await postgres.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  };
+}
