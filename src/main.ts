@@ -139,7 +139,7 @@ function listen(server: http.Server, host: string, port: number): Promise<void> 
 }
 
 /** Stops accepting connections, lets in-flight requests finish, then cuts whatever is left. */
-async function closeServer(server: http.Server, timeoutMs: number): Promise<void> {
+export async function closeServer(server: http.Server, timeoutMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
