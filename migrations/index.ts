@@ -2,6 +2,7 @@
  * Every schema migration, oldest first. Append; never edit one that has shipped.
  */
 import * as foundation from './20261127_0001_foundation.js';
+import * as invoicing from './20261127_0002_invoicing.js';
 
 export interface Migration {
   name: string;
@@ -9,4 +10,7 @@ export interface Migration {
   down(knex: import('knex').Knex): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ name: '20261127_0001_foundation', ...foundation }];
+export const MIGRATIONS: readonly Migration[] = [
+  { name: '20261127_0001_foundation', ...foundation },
+  { name: '20261127_0002_invoicing', ...invoicing },
+];

@@ -4,12 +4,18 @@
  */
 import express, { type Express } from 'express';
 import helmet from 'helmet';
+import type { VerifyToken } from './auth/jwt.js';
 import type { ChainClient } from './chain/client.js';
 import type { Db } from './db/knex.js';
+import { authenticate } from './http/auth.js';
+import { clinicsRouter } from './http/clinics.js';
 import { docsRouter } from './http/docs.js';
 import { healthRouter } from './http/health.js';
+import { invoicesRouter } from './http/invoices.js';
+import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { requestContext } from './http/requestContext.js';
+import type { PaymentNetwork } from './invoices/invoices.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
@@ -21,14 +27,17 @@ export interface AppDeps {
   openapiYaml: string;
   bodyLimitBytes: number;
   readinessTimeoutMs: number;
+  network: PaymentNetwork;
+  verifyToken: VerifyToken;
 }
 
-/** Builds the gateway's HTTP app. */
+/** Builds the gateway's HTTP app. `app.locals.contract` is the loaded API contract. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  app.set('json escape', true);
 
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(helmet());
@@ -39,6 +48,13 @@ export function createApp(deps: AppDeps): Express {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.use(docsRouter(deps.openapiYaml));
+
+  const contract = new ApiContract(deps.openapiYaml);
+  app.locals.contract = contract;
+  const api = { db: deps.db, logger: deps.logger, contract, network: deps.network, verifyToken: deps.verifyToken };
+  app.use('/v1', authenticate(deps.verifyToken));
+  app.use(clinicsRouter(api));
+  app.use(invoicesRouter(api));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

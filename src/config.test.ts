@@ -35,6 +35,7 @@ describe('loadConfig', () => {
         DATABASE_URL: 'postgres://u:p@db.internal:5432/clinicpay',
         RPC_URL: 'https://rpc.example.org',
         TOKEN_ADDRESS: TOKEN.toLowerCase(),
+        FACTORY_ADDRESS: TOKEN,
         PORT: '8080',
         LOG_LEVEL: 'warn',
       },
@@ -78,6 +79,8 @@ describe('loadConfig', () => {
     expect(errorOf({ NODE_ENV: 'production' }).variable).toBe('DATABASE_URL');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db' }).variable).toBe('RPC_URL');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc' }).variable).toBe('TOKEN_ADDRESS');
+    expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN }).variable).toBe('FACTORY_ADDRESS');
+    expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN }).variable).toBe('JWT_PUBLIC_KEY');
   });
 
   it('requires TOKEN_ADDRESS whenever the chain is external', () => {

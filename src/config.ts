@@ -5,6 +5,7 @@
  * {@link loadConfig} and pass the result down. Every variable is declared in
  * {@link CONFIG_VARIABLES}, which is also the source of the README's configuration table.
  */
+import { createPublicKey } from 'node:crypto';
 import path from 'node:path';
 import { isAddress, getAddress, type Address } from 'viem';
 
@@ -30,6 +31,18 @@ export interface Config {
   /** Seconds between blocks on the embedded dev chain. */
   devBlockTimeSeconds: number;
   rpcTimeoutMs: number;
+  /** The DepositFactory; the dev stack deploys its own when unset. */
+  factoryAddress: Address | undefined;
+  jwt: JwtConfig;
+}
+
+export interface JwtConfig {
+  issuer: string;
+  audience: string;
+  /** HS256 shared secret (development). In development without one, a generated secret from DATA_DIR is used. */
+  secret: string | undefined;
+  /** PEM public key (RS256 or ES256, by key type); required in production. */
+  publicKeyPem: string | undefined;
 }
 
 /** A configuration value that cannot be used; its message names the variable and what was expected. */
@@ -64,12 +77,17 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   { name: 'DATABASE_URL', default: '(embedded Postgres)', meaning: '`postgres://` URL of the database. Unset: an embedded PostgreSQL is started with its data in `DATA_DIR`.' },
   { name: 'RPC_URL', default: '(embedded anvil)', meaning: '`http(s)://` JSON-RPC URL of the EVM node. Unset: an embedded anvil chain is started with its state in `DATA_DIR`.' },
   { name: 'TOKEN_ADDRESS', default: '(dev token)', meaning: 'Address of the HKD stablecoin (ERC-20). Unset in development: the dev stack deploys a test token.' },
+  { name: 'FACTORY_ADDRESS', default: '(dev factory)', meaning: 'Address of the DepositFactory contract. Unset in development: the dev stack deploys one.' },
   { name: 'CONFIRMATIONS', default: '3 (dev chain), 12 otherwise', meaning: 'Blocks on top of a transfer before it is final, 1–1000.' },
   { name: 'DATA_DIR', default: '.data', meaning: 'Where the embedded stack keeps its data, generated dev secrets and `dev-stack.json`.' },
   { name: 'LOG_LEVEL', default: 'info', meaning: 'One of fatal, error, warn, info, debug, trace, silent.' },
   { name: 'BODY_LIMIT_BYTES', default: '102400', meaning: 'Largest accepted JSON request body; larger bodies get 413.' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'How long a graceful shutdown waits for in-flight requests.' },
   { name: 'RPC_TIMEOUT_MS', default: '5000', meaning: 'Timeout of one JSON-RPC call.' },
+  { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
+  { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
+  { name: 'JWT_PUBLIC_KEY', default: '(none)', meaning: 'PEM public key that verifies API tokens: RS256 for an RSA key, ES256 for a P-256 key. Required in production, where HS256 is refused.' },
+  { name: 'JWT_SECRET', default: '(generated in DATA_DIR)', meaning: 'HS256 secret (at least 32 characters) for development tokens. Unset: generated on first start into `DATA_DIR/secrets.json`.' },
   { name: 'DEV_BLOCK_TIME_SECONDS', default: '2', meaning: 'Seconds between blocks on the embedded dev chain, 1–60.' },
 ];
 
@@ -92,9 +110,14 @@ export function loadConfig(env: Env, cwd: string): Config {
     if (rpcUrl === undefined) throw new ConfigError('RPC_URL', 'an http(s):// URL (required when NODE_ENV=production)', undefined);
     if (tokenAddress === undefined) throw new ConfigError('TOKEN_ADDRESS', 'a 0x address (required when NODE_ENV=production)', undefined);
   }
+  const factoryAddress = optionalAddress(env, 'FACTORY_ADDRESS');
   if (rpcUrl !== undefined && tokenAddress === undefined) {
     throw new ConfigError('TOKEN_ADDRESS', 'a 0x address (required when RPC_URL is set)', undefined);
   }
+  if (rpcUrl !== undefined && factoryAddress === undefined) {
+    throw new ConfigError('FACTORY_ADDRESS', 'a 0x address (required when RPC_URL is set)', undefined);
+  }
+  const jwt = jwtConfig(env, nodeEnv);
   const usesDevChain = rpcUrl === undefined;
   return {
     nodeEnv,
@@ -110,7 +133,42 @@ export function loadConfig(env: Env, cwd: string): Config {
     confirmations: integer(env, 'CONFIRMATIONS', usesDevChain ? 3 : 12, 1, 1000),
     devBlockTimeSeconds: integer(env, 'DEV_BLOCK_TIME_SECONDS', 2, 1, 60),
     rpcTimeoutMs: integer(env, 'RPC_TIMEOUT_MS', 5000, 100, 120_000),
+    factoryAddress,
+    jwt,
   };
+}
+
+function jwtConfig(env: Env, nodeEnv: NodeEnv): JwtConfig {
+  const secret = raw(env, 'JWT_SECRET');
+  if (secret !== undefined && secret.length < 32) throw new ConfigError('JWT_SECRET', 'at least 32 characters', '[hidden]');
+  const pem = raw(env, 'JWT_PUBLIC_KEY')?.replaceAll('\\n', '\n');
+  if (pem !== undefined) {
+    try {
+      jwtAlgorithmForKey(pem);
+    } catch {
+      throw new ConfigError('JWT_PUBLIC_KEY', 'a PEM RSA or P-256 EC public key', pem.slice(0, 40));
+    }
+  }
+  if (nodeEnv === 'production' && pem === undefined) {
+    throw new ConfigError('JWT_PUBLIC_KEY', 'a PEM RSA or P-256 EC public key (required when NODE_ENV=production)', undefined);
+  }
+  if (nodeEnv === 'production' && secret !== undefined) {
+    throw new ConfigError('JWT_SECRET', 'unset in production (tokens are verified with JWT_PUBLIC_KEY only)', '[hidden]');
+  }
+  return {
+    issuer: nonEmpty(env, 'JWT_ISSUER', 'clinicpay'),
+    audience: nonEmpty(env, 'JWT_AUDIENCE', 'clinicpay-api'),
+    secret,
+    publicKeyPem: pem,
+  };
+}
+
+/** The one algorithm a public key may verify: RS256 for RSA, ES256 for P-256. Throws for anything else. */
+export function jwtAlgorithmForKey(pem: string): 'RS256' | 'ES256' {
+  const key = createPublicKey(pem);
+  if (key.asymmetricKeyType === 'rsa') return 'RS256';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+  throw new Error(`unsupported key type ${key.asymmetricKeyType}`);
 }
 
 /** A URL with its password replaced, fit for logs and error messages. */

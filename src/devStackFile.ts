@@ -15,6 +15,12 @@ export interface DevStackFile {
   token: { address: Address; symbol: string; decimals: number };
   confirmations: number;
   payers: { address: Address; private_key: Hex }[];
+  factory_address: Address;
+  demo_clinic_id: string;
+  /** The demo clinic's own wallet (its settlement address). */
+  clinic_wallet: { address: Address; private_key: Hex };
+  /** One dev JWT per role; clinic roles are for the demo clinic. */
+  tokens: Record<string, string>;
 }
 
 export const DEV_STACK_FILE = 'dev-stack.json';

@@ -5,10 +5,13 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { erc20Abi } from 'viem';
 import { createApp } from './app.js';
 import { createChainClient } from './chain/client.js';
-import type { Config } from './config.js';
+import { jwtAlgorithmForKey, type Config } from './config.js';
+import { createJwtVerifier, type JwtKey } from './auth/jwt.js';
+import { loadPaymentNetwork } from './chain/paymentNetwork.js';
+import { loadOrCreateDevSecrets } from './dev/secrets.js';
+import type { PaymentNetwork } from './invoices/invoices.js';
 import { createDb } from './db/knex.js';
 import { migrateLatest } from './db/migrate.js';
 import type { DevStack } from './dev/stack.js';
@@ -48,6 +51,10 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const databaseUrl = devStack?.databaseUrl ?? config.databaseUrl!;
   const rpcUrl = devStack?.rpcUrl ?? config.rpcUrl!;
 
+  const tokenAddress = devStack?.chain?.tokenAddress ?? config.tokenAddress!;
+  const factoryAddress = devStack?.chain?.factoryAddress ?? config.factoryAddress!;
+  const jwtKey = resolveJwtKey(config, devStack);
+
   const db = createDb({ connectionString: databaseUrl });
   const stopEverythingBelowHttp = async () => {
     await db.destroy();
@@ -55,11 +62,13 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   };
 
   let server: http.Server;
+  let network: PaymentNetwork;
   try {
     const applied = await migrateLatest(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
 
     const chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
+    network = await loadPaymentNetwork({ chain, token: tokenAddress, factory: factoryAddress, timeoutMs: 60_000 });
     const app = createApp({
       db,
       chain,
@@ -68,6 +77,8 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       openapiYaml: fs.readFileSync(OPENAPI_PATH, 'utf8'),
       bodyLimitBytes: config.bodyLimitBytes,
       readinessTimeoutMs: Math.min(config.rpcTimeoutMs, 3000),
+      network,
+      verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
     });
     server = http.createServer(app);
     await listen(server, config.host, config.port);
@@ -81,27 +92,27 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   if (devStack?.chain) {
-    const chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
-    const token = { address: devStack.chain.tokenAddress, abi: erc20Abi } as const;
-    const [symbol, decimals] = await Promise.all([
-      chain.readContract({ ...token, functionName: 'symbol' }),
-      chain.readContract({ ...token, functionName: 'decimals' }),
-    ]);
+    const { ensureDemoClinic, devTokens } = await import('./dev/demo.js');
+    const demoClinicId = await ensureDemoClinic(db, devStack.chain.clinicWallet.address);
     const file = writeDevStackFile(config.dataDir, {
       api_url: url,
       docs_url: `${url}/docs`,
       rpc_url: rpcUrl,
       database_url: databaseUrl,
-      chain_id: devStack.chain.chainId,
-      token: { address: devStack.chain.tokenAddress, symbol, decimals },
+      chain_id: network.chainId,
+      token: network.token,
       confirmations: config.confirmations,
       payers: devStack.chain.payers.map(({ address, private_key }) => ({ address, private_key })),
+      factory_address: network.factory,
+      demo_clinic_id: demoClinicId,
+      clinic_wallet: { address: devStack.chain.clinicWallet.address, private_key: devStack.chain.clinicWallet.private_key },
+      tokens: devTokens({ secret: jwtKey.key, issuer: config.jwt.issuer, audience: config.jwt.audience, demoClinicId }),
     });
     print(`ClinicPay is running (embedded dev stack)`);
     print(`  API   ${url}/v1`);
     print(`  Docs  ${url}/docs`);
-    print(`  RPC   ${rpcUrl}  (chain ${devStack.chain.chainId}, token ${symbol} ${devStack.chain.tokenAddress})`);
-    print(`  Dev credentials, keys and addresses: ${displayPath(file)}`);
+    print(`  RPC   ${rpcUrl}  (chain ${network.chainId}, token ${network.token.symbol} ${network.token.address})`);
+    print(`  Dev credentials, tokens and keys: ${displayPath(file)}`);
     print(`Press Ctrl-C to stop.`);
   } else {
     print(`ClinicPay is running`);
@@ -120,6 +131,17 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     return stopping;
   };
   return { url, shutdown };
+}
+
+/**
+ * The key API tokens are verified with: the configured public key (production), the configured
+ * HS256 secret, or the dev secret generated into DATA_DIR.
+ */
+export function resolveJwtKey(config: Config, devStack?: DevStack): JwtKey {
+  if (config.jwt.publicKeyPem !== undefined) return { algorithm: jwtAlgorithmForKey(config.jwt.publicKeyPem), key: config.jwt.publicKeyPem };
+  if (config.jwt.secret !== undefined) return { algorithm: 'HS256', key: config.jwt.secret };
+  if (config.nodeEnv === 'production') throw new StartupError('JWT_PUBLIC_KEY is required in production');
+  return { algorithm: 'HS256', key: (devStack?.secrets ?? loadOrCreateDevSecrets(config.dataDir)).jwt_secret };
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<void> {

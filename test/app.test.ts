@@ -1,15 +1,15 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, type CapturedLog } from './support/app.js';
+import { bearer, buildTestApp, tokenFor, type CapturedLog } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
-let app: ReturnType<typeof buildTestApp>['app'];
+let app: Awaited<ReturnType<typeof buildTestApp>>["app"];
 let log: CapturedLog;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  ({ app, log } = buildTestApp({ db: database.db }));
+  ({ app, log } = await buildTestApp({ db: database.db }));
 });
 
 afterAll(async () => {
@@ -74,7 +74,12 @@ describe('operations endpoints', () => {
 
 describe('errors are problem+json', () => {
   it('an unknown route is a 404 problem', async () => {
-    expectProblem(await request(app).get('/v1/nothing-here'), 404, 'not_found');
+    expectProblem(await request(app).get('/nothing-here'), 404, 'not_found');
+    expectProblem(await request(app).get('/v1/nothing-here').set(bearer(tokenFor('platform_admin'))), 404, 'not_found');
+  });
+
+  it('an unknown /v1 route without a token is a 401, not a map of what exists', async () => {
+    expectProblem(await request(app).get('/v1/nothing-here'), 401, 'missing_token');
   });
 
   it('malformed JSON is a 400 problem', async () => {
@@ -91,7 +96,7 @@ describe('errors are problem+json', () => {
   });
 
   it('an unexpected failure is a 500 that reveals nothing inside', async () => {
-    const { app: failing, log: failingLog } = buildTestApp({
+    const { app: failing, log: failingLog } = await buildTestApp({
       db: database.db,
       overrides: {
         metrics: {
@@ -134,7 +139,7 @@ describe('request context and security headers', () => {
     const lines = log.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const entries = lines.filter((line) => line.req_id === 'log-check-000001');
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ level: 'info', msg: 'request', method: 'POST', status: 404 });
+    expect(entries[0]).toMatchObject({ level: 'info', msg: 'request', method: 'POST', status: 401 });
     expect(log.text).not.toContain('eyJhbGciOiJIUzI1NiJ9');
     expect(log.text).not.toContain('abc123');
     expect(log.text).not.toContain('fever');

@@ -9,7 +9,10 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { createDb } from '../src/db/knex.js';
 import { migrateLatest } from '../src/db/migrate.js';
-import { startAnvil } from '../src/dev/anvil.js';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createChainClient } from '../src/chain/client.js';
+import { DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
+import { ensureDevContracts } from '../src/dev/contracts.js';
 import { ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
 
 export const TEMPLATE_DATABASE = 'clinicpay_template';
@@ -19,6 +22,8 @@ declare module 'vitest' {
     postgresAdminUrl: string;
     templateDatabase: string;
     rpcUrl: string;
+    tokenAddress: `0x${string}`;
+    factoryAddress: `0x${string}`;
   }
 }
 
@@ -42,6 +47,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('postgresAdminUrl', postgres.urlFor('postgres'));
   project.provide('templateDatabase', TEMPLATE_DATABASE);
   project.provide('rpcUrl', anvil.rpcUrl);
+
+  // One 6-decimal token and one deposit factory for tests that need "the" network; tests of
+  // the contracts themselves deploy their own.
+  const deployments = await ensureDevContracts({
+    chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }),
+    rpcUrl: anvil.rpcUrl,
+    chainId: DEV_CHAIN_ID,
+    deployer: privateKeyToAccount(generatePrivateKey()),
+    payers: [],
+    gasAccounts: [],
+    recordFile: path.join(workDir, 'deployments.json'),
+  });
+  project.provide('tokenAddress', deployments.token);
+  project.provide('factoryAddress', deployments.factory);
 
   return async () => {
     await anvil.stop();

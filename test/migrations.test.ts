@@ -33,7 +33,7 @@ describe('migrations', () => {
 });
 
 describe('withTransaction', () => {
-  const clinic = (id: string) => ({ id, name: 'Harbour Clinic', settlement_address: `0x${'ab'.repeat(20)}` });
+  const clinic = (id: string) => ({ id, name: 'Harbour Clinic', settlement_address: `0x${'ab'.repeat(20)}`, webhook_secret: 'whsec_test' });
 
   it('commits when the work resolves', async () => {
     await withTransaction(database.db, (trx) => trx('clinics').insert(clinic('clin_tx_commit')));

@@ -12,6 +12,7 @@ import { inject } from 'vitest';
 import { isRunning } from '../src/dev/processes.js';
 import type { DevStackFile } from '../src/devStackFile.js';
 import { waitFor } from '../src/waitFor.js';
+import { createTestDatabase } from './support/database.js';
 import { spawnClinicpay, type GatewayProcess } from './support/gatewayProcess.js';
 
 let dataDir: string;
@@ -77,7 +78,7 @@ describe('npm start on embedded defaults', () => {
     // Something written through the gateway's database must survive the restart.
     const client = new pg.Client({ connectionString: stack.database_url });
     await client.connect();
-    await client.query(`INSERT INTO clinics (id, name, settlement_address) VALUES ('clin_persisted', 'Kept Clinic', $1)`, [`0x${'12'.repeat(20)}`]);
+    await client.query(`INSERT INTO clinics (id, name, settlement_address, webhook_secret) VALUES ('clin_persisted', 'Kept Clinic', $1, 'whsec_test')`, [`0x${'12'.repeat(20)}`]);
     await client.end();
 
     const pids = pidsOfStack();
@@ -136,17 +137,21 @@ describe('start-up faults', () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as net.AddressInfo).port;
+    const database = await createTestDatabase();
     try {
       const gateway = spawnClinicpay(['start'], {
         PORT: String(port),
-        DATABASE_URL: `${inject('postgresAdminUrl').replace(/\/postgres$/, '/')}${inject('templateDatabase')}`,
+        DATA_DIR: path.join(dataDir, 'port-test'),
+        DATABASE_URL: database.url,
         RPC_URL: inject('rpcUrl'),
-        TOKEN_ADDRESS: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+        TOKEN_ADDRESS: inject('tokenAddress'),
+        FACTORY_ADDRESS: inject('factoryAddress'),
       });
       expect(await gateway.exited).toBe(1);
       expect(gateway.output()).toContain(`port ${port} on 127.0.0.1 is already in use`);
     } finally {
       blocker.close();
+      await database.close();
     }
   });
 });

@@ -28,7 +28,7 @@ describe('GET /ready when a dependency fails', () => {
     const port = await freePort();
     const logFile = path.join(workDir, 'anvil.log');
     let anvil: Anvil = await startAnvil({ logFile, port });
-    const { app } = buildTestApp({ db: database.db, rpcUrl: anvil.rpcUrl });
+    const { app } = await buildTestApp({ db: database.db, rpcUrl: anvil.rpcUrl });
     try {
       expect((await request(app).get('/ready')).status).toBe(200);
 
@@ -52,7 +52,7 @@ describe('GET /ready when a dependency fails', () => {
   it('answers 503 naming the database when Postgres does not answer, without leaking its URL', async () => {
     const deadDb = createDb({ connectionString: `postgres://postgres:s3cret-pw@127.0.0.1:${await freePort()}/nothing` });
     try {
-      const { app } = buildTestApp({ db: deadDb });
+      const { app } = await buildTestApp({ db: deadDb });
       const response = await request(app).get('/ready');
       expect(response.status).toBe(503);
       expect(response.body.detail).toMatch(/^database: /);

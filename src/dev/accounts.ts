@@ -1,12 +1,14 @@
 /**
  * The funded accounts of the dev chain, derived from its mnemonic. Index 0 deploys and owns the
- * test contracts, 1–4 are payers (patients' wallets), 9 is reserved for the relayer.
+ * test contracts, 1–4 are payers (patients' wallets), 5 is the demo clinic's own wallet (its
+ * settlement address, which sends refunds), 9 is the relayer.
  */
 import { bytesToHex, type Address, type Hex } from 'viem';
 import { mnemonicToAccount, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 
 export const DEPLOYER_INDEX = 0;
 export const PAYER_INDEXES = [1, 2, 3, 4] as const;
+export const CLINIC_WALLET_INDEX = 5;
 export const RELAYER_INDEX = 9;
 
 export interface DevAccount {

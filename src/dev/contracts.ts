@@ -3,7 +3,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createTestClient, createWalletClient, getContractAddress, http, parseEther, parseUnits, type Address, type PrivateKeyAccount } from 'viem';
+import { createTestClient, createWalletClient, getContractAddress, http, parseEther, parseUnits, type Address, type Hex, type PrivateKeyAccount } from 'viem';
+import { depositFactoryAbi, depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
 import { testHKDAbi, testHKDBytecode } from '../../contracts/artifacts/TestHKD.js';
 import type { ChainClient } from '../chain/client.js';
 
@@ -14,6 +15,7 @@ const PAYER_FUNDING = parseUnits('1000000', DEV_TOKEN.decimals);
 export interface DevDeployments {
   chain_id: number;
   token: Address;
+  factory: Address;
 }
 
 export interface EnsureDevContractsParameters {
@@ -22,6 +24,8 @@ export interface EnsureDevContractsParameters {
   chainId: number;
   deployer: PrivateKeyAccount;
   payers: readonly Address[];
+  /** Accounts that need native currency for gas (relayer, clinic wallet). */
+  gasAccounts: readonly Address[];
   /** Where the addresses of an earlier deployment are recorded. */
   recordFile: string;
 }
@@ -36,40 +40,56 @@ export async function fundWithGas(rpcUrl: string, chain: ChainClient, addresses:
   }
 }
 
+async function hasCode(chain: ChainClient, address: Address | undefined): Promise<boolean> {
+  if (!address) return false;
+  const code = await chain.getCode({ address });
+  return code !== undefined && code !== '0x';
+}
+
 /**
- * Returns the recorded deployment when its code is still on the chain; otherwise deploys the
- * test token, funds the payers, and records the new addresses.
+ * Returns the recorded deployment where its code is still on the chain; deploys what is missing
+ * (the test token, funding the payers, and the deposit factory) and records the addresses.
  */
 export async function ensureDevContracts(params: EnsureDevContractsParameters): Promise<DevDeployments> {
   const { chain, deployer, recordFile } = params;
-  await fundWithGas(params.rpcUrl, chain, [deployer.address, ...params.payers]);
-  if (fs.existsSync(recordFile)) {
-    const recorded = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as DevDeployments;
-    const code = recorded.chain_id === params.chainId ? await chain.getCode({ address: recorded.token }) : undefined;
-    if (code && code !== '0x') return recorded;
-  }
+  await fundWithGas(params.rpcUrl, chain, [deployer.address, ...params.payers, ...params.gasAccounts]);
+  const recorded: Partial<DevDeployments> =
+    fs.existsSync(recordFile) && (JSON.parse(fs.readFileSync(recordFile, 'utf8')) as DevDeployments).chain_id === params.chainId
+      ? (JSON.parse(fs.readFileSync(recordFile, 'utf8')) as DevDeployments)
+      : {};
+  const tokenOk = await hasCode(chain, recorded.token);
+  const factoryOk = await hasCode(chain, recorded.factory);
+  if (tokenOk && factoryOk) return recorded as DevDeployments;
+
   const wallet = createWalletClient({ account: deployer, transport: http(params.rpcUrl) });
-  // Explicit nonces let the deployment and every mint go into the same block instead of one
-  // block each (seconds apart on the dev chain).
-  const nonce = await chain.getTransactionCount({ address: deployer.address, blockTag: 'pending' });
-  const token = getContractAddress({ from: deployer.address, nonce: BigInt(nonce) });
-  const hashes = [
-    await wallet.deployContract({
-      abi: testHKDAbi,
-      bytecode: testHKDBytecode,
-      args: [DEV_TOKEN.name, DEV_TOKEN.symbol, DEV_TOKEN.decimals, deployer.address],
-      chain: null,
-      nonce,
-    }),
-  ];
-  for (const [offset, payer] of params.payers.entries()) {
+  // Explicit nonces put every deployment and mint into the same block instead of one block
+  // each (seconds apart on the dev chain).
+  let nonce = await chain.getTransactionCount({ address: deployer.address, blockTag: 'pending' });
+  const hashes: Hex[] = [];
+  let token = recorded.token!;
+  if (!tokenOk) {
+    token = getContractAddress({ from: deployer.address, nonce: BigInt(nonce) });
     hashes.push(
-      await wallet.writeContract({ address: token, abi: testHKDAbi, functionName: 'mint', args: [payer, PAYER_FUNDING], chain: null, nonce: nonce + 1 + offset, gas: 100_000n }),
+      await wallet.deployContract({
+        abi: testHKDAbi,
+        bytecode: testHKDBytecode,
+        args: [DEV_TOKEN.name, DEV_TOKEN.symbol, DEV_TOKEN.decimals, deployer.address],
+        chain: null,
+        nonce: nonce++,
+      }),
     );
+    for (const payer of params.payers) {
+      hashes.push(await wallet.writeContract({ address: token, abi: testHKDAbi, functionName: 'mint', args: [payer, PAYER_FUNDING], chain: null, nonce: nonce++, gas: 100_000n }));
+    }
+  }
+  let factory = recorded.factory!;
+  if (!factoryOk) {
+    factory = getContractAddress({ from: deployer.address, nonce: BigInt(nonce) });
+    hashes.push(await wallet.deployContract({ abi: depositFactoryAbi, bytecode: depositFactoryBytecode, chain: null, nonce: nonce++ }));
   }
   const receipts = await Promise.all(hashes.map((hash) => chain.waitForTransactionReceipt({ hash, pollingInterval: 100 })));
-  if (receipts.some((receipt) => receipt.status !== 'success')) throw new Error('deploying the test token or funding the payers failed');
-  const deployments: DevDeployments = { chain_id: params.chainId, token };
+  if (receipts.some((receipt) => receipt.status !== 'success')) throw new Error('deploying the dev contracts or funding the payers failed');
+  const deployments: DevDeployments = { chain_id: params.chainId, token, factory };
   fs.mkdirSync(path.dirname(recordFile), { recursive: true });
   fs.writeFileSync(recordFile, `${JSON.stringify(deployments, null, 2)}\n`);
   return deployments;

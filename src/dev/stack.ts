@@ -10,7 +10,7 @@ import type { Address } from 'viem';
 import { createChainClient } from '../chain/client.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { DEPLOYER_INDEX, PAYER_INDEXES, devAccount, type DevAccount } from './accounts.js';
+import { CLINIC_WALLET_INDEX, DEPLOYER_INDEX, PAYER_INDEXES, RELAYER_INDEX, devAccount, type DevAccount } from './accounts.js';
 import { DEV_CHAIN_ID, startAnvil, type Anvil } from './anvil.js';
 import { ensureDevContracts } from './contracts.js';
 import { ensureDatabase, isReachableByOthers, startEmbeddedPostgres, type EmbeddedPostgres } from './postgres.js';
@@ -23,7 +23,7 @@ export interface DevStack {
   databaseUrl: string;
   rpcUrl: string | undefined;
   /** Present when the stack runs its own chain. */
-  chain: { chainId: number; tokenAddress: Address; payers: DevAccount[] } | undefined;
+  chain: { chainId: number; tokenAddress: Address; factoryAddress: Address; payers: DevAccount[]; clinicWallet: DevAccount; relayer: DevAccount } | undefined;
   secrets: DevSecrets;
   /** Where Postgres keeps its data (may differ from DATA_DIR when running as root). */
   postgresDataDir: string | undefined;
@@ -106,16 +106,19 @@ export async function startDevStack(config: Config, logger: Logger, { withChain 
       });
       rpcUrl = anvil.rpcUrl;
       const payers = PAYER_INDEXES.map((index) => devAccount(secrets.mnemonic, index));
+      const clinicWallet = devAccount(secrets.mnemonic, CLINIC_WALLET_INDEX);
+      const relayer = devAccount(secrets.mnemonic, RELAYER_INDEX);
       const deployments = await ensureDevContracts({
         chain: createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs }),
         rpcUrl,
         chainId: DEV_CHAIN_ID,
         deployer: devAccount(secrets.mnemonic, DEPLOYER_INDEX).account,
         payers: payers.map((payer) => payer.address),
+        gasAccounts: [clinicWallet.address, relayer.address],
         recordFile: path.join(dataDir, 'deployments.json'),
       });
-      chain = { chainId: DEV_CHAIN_ID, tokenAddress: deployments.token, payers };
-      logger.info({ port: anvil.port, token_address: deployments.token }, 'embedded anvil started');
+      chain = { chainId: DEV_CHAIN_ID, tokenAddress: deployments.token, factoryAddress: deployments.factory, payers, clinicWallet, relayer };
+      logger.info({ port: anvil.port, token_address: deployments.token, factory_address: deployments.factory }, 'embedded anvil started');
     }
     return { databaseUrl, rpcUrl, chain, secrets, postgresDataDir: pgDataDir, stop };
   } catch (error) {

@@ -4,6 +4,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { ClinicPayError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { toJsonText } from './json.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -37,10 +38,10 @@ export function problemType(code: string): string {
   return `/problems/${code}`;
 }
 
-/** Writes `problem` as an `application/problem+json` response. */
-export function sendProblem(res: Response, problem: Problem): void {
+/** The response body of `problem`, as the API sends it. */
+export function problemBody(problem: Problem, requestId: string | undefined): Record<string, unknown> {
   const { code, status, title, detail, param, ...extensions } = problem;
-  const body = {
+  return {
     type: problemType(code),
     title,
     status,
@@ -48,9 +49,13 @@ export function sendProblem(res: Response, problem: Problem): void {
     code,
     ...(param === undefined ? {} : { param }),
     ...extensions,
-    ...(res.locals.requestId ? { request_id: res.locals.requestId as string } : {}),
+    ...(requestId ? { request_id: requestId } : {}),
   };
-  res.status(status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}
+
+/** Writes `problem` as an `application/problem+json` response. */
+export function sendProblem(res: Response, problem: Problem): void {
+  res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(toJsonText(problemBody(problem, res.locals.requestId as string | undefined)));
 }
 
 /** The problem for a status with a standard title. */
@@ -70,40 +75,43 @@ interface BodyParserError {
 }
 
 /**
- * Maps every error to a problem: known errors to their own code, body-parser failures to
- * 400/413/415, and anything else to a 500 that reveals nothing about the inside.
+ * The problem an error stands for: known errors their own code, body-parser failures 400/413/415,
+ * anything else a 500 that reveals nothing about the inside. `undefined` problem codes mean
+ * the error was unexpected and should be logged by the caller.
  */
+export function problemFromError(err: unknown): { problem: Problem; expected: boolean } {
+  if (err instanceof ClinicPayError) {
+    return { problem: { ...problemFor(err.status, err.code, err.message, err.param), ...(err.details ?? {}) }, expected: true };
+  }
+  const parserError = err as BodyParserError;
+  switch (parserError?.type) {
+    case 'entity.parse.failed':
+      return { problem: problemFor(400, 'malformed_json', 'The request body is not valid JSON.'), expected: true };
+    case 'entity.too.large':
+      return { problem: problemFor(413, 'body_too_large', `The request body is larger than ${parserError.limit} bytes.`), expected: true };
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return { problem: problemFor(415, 'unsupported_encoding', 'The request body encoding is not supported.'), expected: true };
+  }
+  if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
+    return { problem: problemFor(parserError.status, 'bad_request', 'The request could not be read.'), expected: true };
+  }
+  return {
+    problem: problemFor(500, 'internal_error', 'Something went wrong on our side. The request id identifies it in our logs.'),
+    expected: false,
+  };
+}
+
+/** Final error handler: every error becomes a problem response; unexpected ones are logged. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       next(err);
       return;
     }
-    if (err instanceof ClinicPayError) {
-      sendProblem(res, {
-        ...problemFor(err.status, err.code, err.message, err.param),
-        ...(err.details ?? {}),
-      });
-      return;
-    }
-    const parserError = err as BodyParserError;
-    switch (parserError?.type) {
-      case 'entity.parse.failed':
-        sendProblem(res, problemFor(400, 'malformed_json', 'The request body is not valid JSON.'));
-        return;
-      case 'entity.too.large':
-        sendProblem(res, problemFor(413, 'body_too_large', `The request body is larger than ${parserError.limit} bytes.`));
-        return;
-      case 'charset.unsupported':
-      case 'encoding.unsupported':
-        sendProblem(res, problemFor(415, 'unsupported_encoding', 'The request body encoding is not supported.'));
-        return;
-    }
-    if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
-      sendProblem(res, problemFor(parserError.status, 'bad_request', 'The request could not be read.'));
-      return;
-    }
-    logger.error({ err, req_id: res.locals.requestId, method: req.method, path: req.path }, 'unhandled error');
-    sendProblem(res, problemFor(500, 'internal_error', 'Something went wrong on our side. The request id identifies it in our logs.'));
+    const { problem, expected } = problemFromError(err);
+    if (!expected) logger.error({ err, req_id: res.locals.requestId, method: req.method, path: req.path }, 'unhandled error');
+    if (problem.status === 401 && !res.getHeader('WWW-Authenticate')) res.setHeader('WWW-Authenticate', 'Bearer');
+    sendProblem(res, problem);
   };
 }

@@ -1,17 +1,23 @@
 /**
- * The real app, wired to the test run's real Postgres and anvil.
+ * The real app, wired to the test run's real Postgres and anvil, and tokens to call it with.
  */
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { createApp, type AppDeps } from '../../src/app.js';
+import { createJwtVerifier, signHs256Token } from '../../src/auth/jwt.js';
+import type { Role } from '../../src/auth/roles.js';
 import { createChainClient } from '../../src/chain/client.js';
+import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import type { Db } from '../../src/db/knex.js';
+import type { PaymentNetwork } from '../../src/invoices/invoices.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { OPENAPI_PATH } from '../../src/paths.js';
 
-/** Log lines the app wrote, parsed, for assertions about what is (not) logged. */
+export const TEST_JWT = { secret: 'test-only-secret-0123456789abcdef0123456789', issuer: 'clinicpay', audience: 'clinicpay-api' } as const;
+
+/** Log lines the app wrote, for assertions about what is (not) logged. */
 export class CapturedLog extends Writable {
   readonly lines: string[] = [];
   override _write(chunk: Buffer, _encoding: string, done: () => void): void {
@@ -27,10 +33,25 @@ export interface TestAppOptions {
   db: Db;
   rpcUrl?: string;
   log?: CapturedLog;
+  /** Defaults to the run's shared token and factory. */
+  network?: PaymentNetwork;
   overrides?: Partial<AppDeps>;
 }
 
-export function buildTestApp({ db, rpcUrl = inject('rpcUrl'), log = new CapturedLog(), overrides = {} }: TestAppOptions) {
+let sharedNetwork: Promise<PaymentNetwork> | undefined;
+
+/** The run's shared token and factory, described by the chain. */
+export function testNetwork(): Promise<PaymentNetwork> {
+  sharedNetwork ??= loadPaymentNetwork({
+    chain: createChainClient({ rpcUrl: inject('rpcUrl'), timeoutMs: 5000 }),
+    token: inject('tokenAddress'),
+    factory: inject('factoryAddress'),
+    timeoutMs: 10_000,
+  });
+  return sharedNetwork;
+}
+
+export async function buildTestApp({ db, rpcUrl = inject('rpcUrl'), log = new CapturedLog(), network, overrides = {} }: TestAppOptions) {
   const app = createApp({
     db,
     chain: createChainClient({ rpcUrl, timeoutMs: 2000 }),
@@ -39,7 +60,18 @@ export function buildTestApp({ db, rpcUrl = inject('rpcUrl'), log = new Captured
     openapiYaml: fs.readFileSync(OPENAPI_PATH, 'utf8'),
     bodyLimitBytes: 100 * 1024,
     readinessTimeoutMs: 2000,
+    network: network ?? (await testNetwork()),
+    verifyToken: createJwtVerifier({ algorithm: 'HS256', key: TEST_JWT.secret, ...TEST_JWT }),
     ...overrides,
   });
   return { app, log };
+}
+
+/** A valid bearer token for `role` (confined to `clinicId` when given). */
+export function tokenFor(role: Role, clinicId?: string, sub = `user-${role}`): string {
+  return signHs256Token({ ...TEST_JWT, role, sub, clinicId, ttlSeconds: 600 });
+}
+
+export function bearer(token: string): { Authorization: string } {
+  return { Authorization: `Bearer ${token}` };
 }

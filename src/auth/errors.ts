@@ -1,0 +1,17 @@
+import { ClinicPayError } from '../errors.js';
+
+/** No usable bearer token: missing, malformed, expired, wrongly signed, or with bad claims (401). */
+export class AuthenticationError extends ClinicPayError {
+  override name = 'AuthenticationError';
+  constructor(code: 'missing_token' | 'invalid_token' | 'token_expired', message: string, cause?: unknown) {
+    super(code, message, { status: 401, ...(cause === undefined ? {} : { cause }) });
+  }
+}
+
+/** A valid caller acting outside its role's rights (403). */
+export class ForbiddenError extends ClinicPayError {
+  override name = 'ForbiddenError';
+  constructor(message = 'Your role does not allow this action.') {
+    super('forbidden', message, { status: 403 });
+  }
+}

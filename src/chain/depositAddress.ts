@@ -1,0 +1,87 @@
+/**
+ * Per-invoice deposit addresses, computed off-chain before anything is deployed (DESIGN.md,
+ * decision 1). Each is the CREATE2 address of an OpenZeppelin clone of `DepositForwarder`
+ * whose one immutable argument is the clinic's settlement address, deployed by
+ * `DepositFactory` with the invoice's random salt. Pure: no I/O, no chain access.
+ */
+import { randomBytes } from 'node:crypto';
+import { concat, getAddress, getContractAddress, isAddress, keccak256, numberToHex, size, toHex, zeroAddress, type Address, type Hex } from 'viem';
+
+export interface PredictDepositAddressParameters {
+  /** The `DepositFactory` that deploys the clone (the CREATE2 deployer). */
+  factory: Address;
+  /** The factory's `implementation()`: the `DepositForwarder` the clone delegates to. */
+  implementation: Address;
+  /** The clinic's settlement address, the only address the deposit can ever pay. */
+  destination: Address;
+  /** The invoice's 32-byte salt, see `randomInvoiceSalt`. */
+  salt: Hex;
+}
+
+export type PredictDepositAddressReturnType = Address;
+
+/** The ERC-1167 runtime code with immutable args is 45 bytes followed by the args. */
+const CLONE_RUNTIME_PREFIX_BYTES = 0x2d;
+/** Bytes of OpenZeppelin 5 `Clones._cloneCodeWithImmutableArgs` around the implementation address. */
+const INIT_CODE_BEFORE_LENGTH = '0x61';
+const INIT_CODE_BEFORE_IMPLEMENTATION = '0x3d81600a3d39f3363d3d373d3d3d363d73';
+const INIT_CODE_AFTER_IMPLEMENTATION = '0x5af43d82803e903d91602b57fd5bf3';
+
+/**
+ * The init code `Clones.cloneDeterministicWithImmutableArgs(implementation, args, salt)` deploys:
+ * `0x61 <uint16 runtime length> 3d81600a3d39f3 | 363d3d373d3d3d363d73 <implementation>
+ * 5af43d82803e903d91602b57fd5bf3 <args>`, i.e. a 10-byte constructor that copies out the
+ * 45-byte ERC-1167 proxy with the args appended.
+ */
+function cloneInitCode(implementation: Address, args: Hex): Hex {
+  return concat([
+    INIT_CODE_BEFORE_LENGTH,
+    numberToHex(size(args) + CLONE_RUNTIME_PREFIX_BYTES, { size: 2 }),
+    INIT_CODE_BEFORE_IMPLEMENTATION,
+    implementation,
+    INIT_CODE_AFTER_IMPLEMENTATION,
+    args,
+  ]);
+}
+
+/**
+ * The deposit address of one invoice: where the patient pays, and where
+ * `DepositFactory.flush(token, destination, salt)` later deploys the forwarder. Equal to the
+ * factory's `depositAddress(destination, salt)` (OpenZeppelin's
+ * `predictDeterministicAddressWithImmutableArgs` with `args = abi.encodePacked(destination)`),
+ * without a call to the chain. Another destination or another salt gives another address.
+ *
+ * @returns The checksummed deposit address.
+ * @throws When an address is malformed, the destination is the zero address, or the salt is
+ *         not 32 bytes.
+ *
+ * @example
+ * const salt = randomInvoiceSalt(); // stored with the invoice
+ * const depositAddress = predictDepositAddress({ factory, implementation, destination: clinic.settlementAddress, salt });
+ */
+export function predictDepositAddress(params: PredictDepositAddressParameters): PredictDepositAddressReturnType {
+  const { factory, implementation, destination, salt } = params;
+  for (const [name, value] of [['factory', factory], ['implementation', implementation], ['destination', destination]] as const) {
+    if (!isAddress(value)) throw new TypeError(`${name} is not an address: ${value}`);
+  }
+  if (getAddress(destination) === zeroAddress) throw new TypeError('destination is the zero address');
+  if (!/^0x[0-9a-fA-F]{64}$/.test(salt)) throw new TypeError(`salt is not 32 bytes of hex: ${salt}`);
+  return getContractAddress({
+    opcode: 'CREATE2',
+    from: factory,
+    salt,
+    bytecodeHash: keccak256(cloneInitCode(implementation, destination)),
+  });
+}
+
+/**
+ * A fresh random salt for a new invoice's deposit address (32 bytes from the OS CSPRNG).
+ * Random rather than derived from the invoice id, so that deposit addresses reveal nothing
+ * about invoice numbering and cannot be guessed ahead of time.
+ *
+ * @example
+ * const salt = randomInvoiceSalt(); // '0x3f9c…' (66 characters)
+ */
+export function randomInvoiceSalt(): Hex {
+  return toHex(randomBytes(32));
+}

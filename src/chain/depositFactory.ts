@@ -1,0 +1,92 @@
+/**
+ * Deploying the deposit factory and sweeping deposit addresses through it (DESIGN.md,
+ * decision 1). The callers own the viem clients; nothing here reads configuration.
+ */
+import { getAddress, type Account, type Address, type Chain, type Hex, type PublicClient, type TransactionReceipt, type Transport, type WalletClient } from 'viem';
+import { depositFactoryAbi, depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
+
+/** A wallet client with an account attached: the key that pays gas (deployer or relayer). */
+export type SendingWallet = WalletClient<Transport, Chain | undefined, Account>;
+
+export interface DeployDepositFactoryParameters {
+  wallet: SendingWallet;
+  publicClient: PublicClient;
+}
+
+export interface DeployDepositFactoryReturnType {
+  factory: Address;
+  /** The `DepositForwarder` the factory deployed in its constructor; needed to predict addresses. */
+  implementation: Address;
+}
+
+/**
+ * Deploys a `DepositFactory` (which deploys its `DepositForwarder` implementation in the same
+ * transaction) and waits for the receipt.
+ *
+ * @throws When the deployment transaction reverts.
+ *
+ * @example
+ * const { factory, implementation } = await deployDepositFactory({ wallet, publicClient });
+ * const depositAddress = predictDepositAddress({ factory, implementation, destination, salt });
+ */
+export async function deployDepositFactory({ wallet, publicClient }: DeployDepositFactoryParameters): Promise<DeployDepositFactoryReturnType> {
+  const hash = await wallet.deployContract({ abi: depositFactoryAbi, bytecode: depositFactoryBytecode, chain: wallet.chain ?? null });
+  const receipt = await publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success' || !receipt.contractAddress) throw new Error(`deploying the deposit factory failed (transaction ${hash})`);
+  const factory = getAddress(receipt.contractAddress);
+  const implementation = await publicClient.readContract({ address: factory, abi: depositFactoryAbi, functionName: 'implementation' });
+  return { factory, implementation };
+}
+
+/** One deposit address to sweep, as the gateway stores it with the invoice. */
+export interface Deposit {
+  destination: Address;
+  salt: Hex;
+}
+
+/**
+ * Most deposits per `flushMany` transaction. A first flush costs about 57,000 to 62,000 gas per
+ * deposit (bench/gas.ts), so 100 stay near 6M gas, well inside a block, and one bad item
+ * cannot make a larger batch revert.
+ */
+export const MAX_FLUSH_BATCH = 100;
+
+export interface FlushDepositsParameters {
+  wallet: SendingWallet;
+  publicClient: PublicClient;
+  factory: Address;
+  /** The ERC-20 to forward; one token per transaction. */
+  token: Address;
+  /** 1 to `MAX_FLUSH_BATCH` deposit addresses, deployed or not. */
+  deposits: readonly Deposit[];
+}
+
+export type FlushDepositsReturnType = TransactionReceipt;
+
+/**
+ * Sweeps deposit addresses in one `flushMany` transaction: deploys each forwarder that is not
+ * deployed yet and forwards its whole `token` balance to its destination. Repeating it is safe
+ * (an empty deposit forwards nothing). Resolves with the receipt once mined, whatever its
+ * `status`, so the caller can record `gasUsed` and decide on a retry.
+ *
+ * @throws When `deposits` is empty or longer than `MAX_FLUSH_BATCH`, or when the node rejects the
+ *         transaction (e.g. gas estimation finds that it would revert).
+ *
+ * @example
+ * const receipt = await flushDeposits({ wallet: relayer, publicClient, factory, token, deposits: [{ destination, salt }] });
+ * if (receipt.status !== 'success') ...
+ */
+export async function flushDeposits(params: FlushDepositsParameters): Promise<FlushDepositsReturnType> {
+  const { wallet, publicClient, factory, token, deposits } = params;
+  if (deposits.length === 0 || deposits.length > MAX_FLUSH_BATCH) {
+    throw new RangeError(`a flush takes 1 to ${MAX_FLUSH_BATCH} deposits, got ${deposits.length}`);
+  }
+  const hash = await wallet.writeContract({
+    address: factory,
+    abi: depositFactoryAbi,
+    functionName: 'flushMany',
+    args: [token, deposits.map((deposit) => deposit.destination), deposits.map((deposit) => deposit.salt)],
+    chain: wallet.chain ?? null,
+  });
+  return publicClient.waitForTransactionReceipt({ hash });
+}

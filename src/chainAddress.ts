@@ -1,0 +1,27 @@
+/**
+ * Addresses at the API edge: accepted as 0x hex (all lower, all upper, or with a correct EIP-55
+ * checksum), stored lower-case, returned checksummed.
+ */
+import { getAddress, isAddress, type Address } from 'viem';
+import { ValidationError } from './errors.js';
+
+const ZERO = '0x0000000000000000000000000000000000000000';
+
+/** Parses a payout address from a request; refuses bad checksums and the zero address. */
+export function parseAddressParam(value: string, param: string): Address {
+  if (!isAddress(value, { strict: true })) {
+    throw new ValidationError(`"${param}" is not a valid address: 0x and 40 hex digits, with a correct EIP-55 checksum if mixed case.`, param);
+  }
+  if (value.toLowerCase() === ZERO) throw new ValidationError(`"${param}" must not be the zero address.`, param);
+  return getAddress(value);
+}
+
+/** The form kept in the database. */
+export function storedAddress(address: string): string {
+  return address.toLowerCase();
+}
+
+/** The form returned by the API. */
+export function apiAddress(stored: string): Address {
+  return getAddress(stored);
+}

@@ -1,0 +1,79 @@
+/**
+ * Clinics: who invoices, where their money settles, where their webhooks go.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Address } from 'viem';
+import { apiAddress, storedAddress } from '../chainAddress.js';
+import type { Db, Trx } from '../db/knex.js';
+import { NotFoundError } from '../errors.js';
+import { newId } from '../ids.js';
+
+export interface ClinicRow {
+  id: string;
+  name: string;
+  settlement_address: string;
+  webhook_url: string | null;
+  webhook_secret: string;
+  last_invoice_number: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface CreateClinicParameters {
+  name: string;
+  settlementAddress: Address;
+  webhookUrl: string | undefined;
+}
+
+/** Creates a clinic with a fresh webhook signing secret (returned to the caller this once). */
+export async function createClinic(trx: Trx, params: CreateClinicParameters): Promise<ClinicRow> {
+  const [row] = (await trx('clinics')
+    .insert({
+      id: newId('clin'),
+      name: params.name,
+      settlement_address: storedAddress(params.settlementAddress),
+      webhook_url: params.webhookUrl ?? null,
+      webhook_secret: `whsec_${randomBytes(32).toString('base64url')}`,
+    })
+    .returning('*')) as ClinicRow[];
+  return row!;
+}
+
+/** The clinic, or {@link NotFoundError}. `forUpdate` locks the row for the rest of `trx`. */
+export async function getClinic(db: Db | Trx, id: string, { forUpdate = false } = {}): Promise<ClinicRow> {
+  const query = db('clinics').where({ id }).first();
+  const row = (await (forUpdate ? query.forUpdate() : query)) as ClinicRow | undefined;
+  if (!row) throw new NotFoundError('clinic');
+  return row;
+}
+
+export interface UpdateClinicParameters {
+  name?: string;
+  settlementAddress?: Address;
+  webhookUrl?: string | null;
+}
+
+/** Changes a clinic. A new settlement address applies to invoices created from now on only. */
+export async function updateClinic(trx: Trx, id: string, params: UpdateClinicParameters): Promise<ClinicRow> {
+  await getClinic(trx, id, { forUpdate: true });
+  const changes: Record<string, unknown> = { updated_at: trx.fn.now() };
+  if (params.name !== undefined) changes.name = params.name;
+  if (params.settlementAddress !== undefined) changes.settlement_address = storedAddress(params.settlementAddress);
+  if (params.webhookUrl !== undefined) changes.webhook_url = params.webhookUrl;
+  const [row] = (await trx('clinics').where({ id }).update(changes).returning('*')) as ClinicRow[];
+  return row!;
+}
+
+/** The API form of a clinic; the webhook secret only when `withSecret` (at creation). */
+export function presentClinic(row: ClinicRow, { withSecret = false } = {}): Record<string, unknown> {
+  return {
+    object: 'clinic',
+    id: row.id,
+    name: row.name,
+    settlement_address: apiAddress(row.settlement_address),
+    webhook_url: row.webhook_url,
+    ...(withSecret ? { webhook_secret: row.webhook_secret } : {}),
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}

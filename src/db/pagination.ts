@@ -1,0 +1,49 @@
+/**
+ * Cursor pagination, newest first, over `(created_at, id)`: stable under concurrent inserts,
+ * and each page costs one index range scan however deep it is.
+ */
+import type { Knex } from 'knex';
+import { ValidationError } from '../errors.js';
+
+export const MAX_PAGE_SIZE = 100;
+export const DEFAULT_PAGE_SIZE = 10;
+
+export interface PageRequest {
+  limit: number;
+  /** Id of the last object of the previous page: the next page starts after it (older). */
+  startingAfter?: string;
+  /** Id of the first object of the previous page: the page before it (newer). */
+  endingBefore?: string;
+}
+
+export interface Page<T> {
+  data: T[];
+  hasMore: boolean;
+}
+
+interface Anchor {
+  created_at: Date;
+  id: string;
+}
+
+/**
+ * Applies the cursor to `query` and runs it. `findAnchor` looks up the cursor object and returns
+ * `undefined` when the caller may not see it, which is a 400 like an unknown id.
+ */
+export async function keysetPage<T>(query: Knex.QueryBuilder, page: PageRequest, findAnchor: (id: string) => Promise<Anchor | undefined>): Promise<Page<T>> {
+  if (page.startingAfter !== undefined && page.endingBefore !== undefined) {
+    throw new ValidationError('Use starting_after or ending_before, not both.', 'ending_before');
+  }
+  const cursorId = page.startingAfter ?? page.endingBefore;
+  const backwards = page.endingBefore !== undefined;
+  if (cursorId !== undefined) {
+    const anchor = await findAnchor(cursorId);
+    if (!anchor) throw new ValidationError(`No object with id ${cursorId} to page from.`, backwards ? 'ending_before' : 'starting_after');
+    query.whereRaw(backwards ? '(created_at, id) > (?, ?)' : '(created_at, id) < (?, ?)', [anchor.created_at, anchor.id]);
+  }
+  const direction = backwards ? 'asc' : 'desc';
+  const rows = (await query.orderBy([{ column: 'created_at', order: direction }, { column: 'id', order: direction }]).limit(page.limit + 1)) as T[];
+  const hasMore = rows.length > page.limit;
+  const data = rows.slice(0, page.limit);
+  return { data: backwards ? data.reverse() : data, hasMore };
+}

@@ -1,0 +1,40 @@
+/**
+ * The demo clinic and ready-made tokens of the dev stack, so that `npm start` can be tried at
+ * once: `curl -H "Authorization: Bearer $(jq -r .tokens.clinic_admin .data/dev-stack.json)" …`.
+ */
+import type { Address } from 'viem';
+import { signHs256Token } from '../auth/jwt.js';
+import { ROLES, type Role } from '../auth/roles.js';
+import { createClinic } from '../clinics/clinics.js';
+import type { Db } from '../db/knex.js';
+import { withTransaction } from '../db/transaction.js';
+
+export const DEMO_CLINIC_NAME = 'ClinicPay Demo Clinic';
+/** Dev tokens are re-issued at every start; a week outlasts any dev session. */
+const DEV_TOKEN_TTL_SECONDS = 7 * 86_400;
+
+/** The demo clinic's id, creating the clinic on first start. */
+export async function ensureDemoClinic(db: Db, settlementAddress: Address): Promise<string> {
+  const existing = (await db('clinics').where({ name: DEMO_CLINIC_NAME }).orderBy('created_at').first('id')) as { id: string } | undefined;
+  if (existing) return existing.id;
+  const clinic = await withTransaction(db, (trx) => createClinic(trx, { name: DEMO_CLINIC_NAME, settlementAddress, webhookUrl: undefined }));
+  return clinic.id;
+}
+
+export interface DevTokensParameters {
+  secret: string;
+  issuer: string;
+  audience: string;
+  demoClinicId: string;
+}
+
+/** One token per role; clinic roles for the demo clinic, finance and auditor across clinics. */
+export function devTokens({ secret, issuer, audience, demoClinicId }: DevTokensParameters): Record<Role, string> {
+  const confined: readonly Role[] = ['clinic_admin', 'clinic_staff'];
+  return Object.fromEntries(
+    ROLES.map((role) => [
+      role,
+      signHs256Token({ secret, issuer, audience, role, sub: `dev-${role.replace('_', '-')}`, clinicId: confined.includes(role) ? demoClinicId : undefined, ttlSeconds: DEV_TOKEN_TTL_SECONDS }),
+    ]),
+  ) as Record<Role, string>;
+}

@@ -1,0 +1,85 @@
+/**
+ * `/v1/invoices`: clinics bill patients; everyone allowed to see a clinic can read its invoices.
+ */
+import { Router } from 'express';
+import QRCode from 'qrcode';
+import { ForbiddenError } from '../auth/errors.js';
+import { CLINIC_ROLES } from '../auth/roles.js';
+import { DEFAULT_PAGE_SIZE } from '../db/pagination.js';
+import type { InvoiceStatus } from '../domain/invoiceStatus.js';
+import { createInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
+import { paymentUri } from '../invoices/paymentUri.js';
+import { apiAddress } from '../chainAddress.js';
+import type { ApiDeps } from './apiDeps.js';
+import { principalOf, requireRole } from './auth.js';
+import { idempotent } from './idempotency.js';
+import { sendJson } from './json.js';
+import { validatedQuery } from './openapi.js';
+
+export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Router {
+  const router = Router();
+  const clinicRolesOnly = requireRole(...CLINIC_ROLES);
+
+  contract.route(
+    router,
+    'post',
+    '/v1/invoices',
+    clinicRolesOnly,
+    idempotent(db, logger, async (trx, req, res) => {
+      const principal = principalOf(res);
+      if (principal.clinicId === undefined) throw new ForbiddenError('Only a clinic can issue invoices.');
+      const invoice = await createInvoice(trx, principal.clinicId, req.body as CreateInvoiceInput, network);
+      return { status: 201, body: presentInvoice(invoice, new Date()) };
+    }),
+  );
+
+  contract.route(router, 'get', '/v1/invoices', async (_req, res) => {
+    const query = validatedQuery(res);
+    const page = await listInvoices(
+      db,
+      principalOf(res),
+      {
+        ...(query.clinic_id === undefined ? {} : { clinicId: query.clinic_id as string }),
+        ...(query.status === undefined ? {} : { status: query.status as InvoiceStatus }),
+        ...(query.patient_ref === undefined ? {} : { patientRef: query.patient_ref as string }),
+        ...(query.created_gte === undefined ? {} : { createdGte: new Date(query.created_gte as string) }),
+        ...(query.created_lte === undefined ? {} : { createdLte: new Date(query.created_lte as string) }),
+      },
+      {
+        limit: (query.limit as number | undefined) ?? DEFAULT_PAGE_SIZE,
+        ...(query.starting_after === undefined ? {} : { startingAfter: query.starting_after as string }),
+        ...(query.ending_before === undefined ? {} : { endingBefore: query.ending_before as string }),
+      },
+    );
+    const now = new Date();
+    sendJson(res, 200, { object: 'list', url: '/v1/invoices', data: page.data.map((row) => presentInvoice(row, now)), has_more: page.hasMore });
+  });
+
+  contract.route(router, 'get', '/v1/invoices/{id}', async (req, res) => {
+    sendJson(res, 200, presentInvoice(await getInvoice(db, principalOf(res), req.params.id as string), new Date()));
+  });
+
+  contract.route(router, 'get', '/v1/invoices/{id}/payment-qr.svg', async (req, res) => {
+    const invoice = await getInvoice(db, principalOf(res), req.params.id as string);
+    const uri = paymentUri({
+      chainId: invoice.token_chain_id,
+      token: apiAddress(invoice.token_address),
+      recipient: apiAddress(invoice.deposit_address),
+      amount: BigInt(invoice.token_amount_due),
+    });
+    res.type('image/svg+xml').send(await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }));
+  });
+
+  contract.route(
+    router,
+    'post',
+    '/v1/invoices/{id}/void',
+    clinicRolesOnly,
+    idempotent(db, logger, async (trx, req, res) => {
+      const invoice = await voidInvoice(trx, principalOf(res), req.params.id as string);
+      return { status: 200, body: presentInvoice(invoice, new Date()) };
+    }),
+  );
+
+  return router;
+}

@@ -1,0 +1,186 @@
+/**
+ * The API contract (`openapi.yaml`) as the gatekeeper of every request: routes are declared
+ * through it, and each request's path, query and body are validated against the operation's
+ * schemas before a handler runs. Unknown body fields and query parameters are refused.
+ */
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { RequestHandler, Router } from 'express';
+import YAML from 'yaml';
+import { ClinicPayError, ValidationError } from '../errors.js';
+
+// ajv-formats is CommonJS with a default export.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+
+export type HttpMethod = 'get' | 'post' | 'patch' | 'put' | 'delete';
+const METHODS: readonly HttpMethod[] = ['get', 'post', 'patch', 'put', 'delete'];
+
+interface ParameterObject {
+  name: string;
+  in: 'path' | 'query' | 'header' | 'cookie';
+  required?: boolean;
+  schema?: Record<string, unknown>;
+}
+
+interface OperationObject {
+  operationId?: string;
+  parameters?: ParameterObject[];
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: unknown }> };
+}
+
+interface OpenApiDocument {
+  paths: Record<string, Partial<Record<HttpMethod, OperationObject>> & { parameters?: ParameterObject[] }>;
+  components?: Record<string, unknown>;
+}
+
+export interface ApiOperation {
+  method: HttpMethod;
+  /** OpenAPI form: `/v1/invoices/{id}`. */
+  path: string;
+}
+
+/** Validated, type-coerced query parameters of the current request. */
+export function validatedQuery(res: { locals: Record<string, unknown> }): Record<string, unknown> {
+  return (res.locals.query as Record<string, unknown> | undefined) ?? {};
+}
+
+/** The loaded contract: validators per operation and the list of what it declares. */
+export class ApiContract {
+  private readonly document: OpenApiDocument;
+  private readonly bodyAjv: Ajv2020;
+  private readonly paramAjv: Ajv2020;
+  private readonly declared = new Set<string>();
+
+  constructor(yamlText: string) {
+    this.document = YAML.parse(yamlText) as OpenApiDocument;
+    const make = (coerceTypes: boolean) => {
+      const ajv = new Ajv2020({ strict: false, allErrors: false, verbose: true, coerceTypes });
+      addFormats(ajv);
+      // The whole document is one schema resource, so `#/components/...` refs resolve.
+      ajv.addSchema(this.document as object, 'openapi');
+      return ajv;
+    };
+    this.bodyAjv = make(false);
+    this.paramAjv = make(true);
+  }
+
+  /** Every operation the document declares. */
+  operations(): ApiOperation[] {
+    return Object.entries(this.document.paths).flatMap(([path, item]) =>
+      METHODS.filter((method) => item[method] !== undefined).map((method) => ({ method, path })),
+    );
+  }
+
+  /** Operations declared by the contract that no route has been registered for yet. */
+  undeclaredRoutes(): ApiOperation[] {
+    return this.operations().filter((operation) => !this.declared.has(`${operation.method} ${operation.path}`));
+  }
+
+  /**
+   * Registers `handlers` for an operation of the contract on `router`, behind its validator.
+   * Throws at start-up when the contract does not have the operation.
+   */
+  route(router: Router, method: HttpMethod, path: string, ...handlers: RequestHandler[]): void {
+    router[method](toExpressPath(path), this.validator(method, path), ...handlers);
+    this.declared.add(`${method} ${path}`);
+  }
+
+  /** The request validator of one operation. */
+  validator(method: HttpMethod, path: string): RequestHandler {
+    const item = this.document.paths[path];
+    const operation = item?.[method];
+    if (!item || !operation) throw new Error(`openapi.yaml has no operation ${method.toUpperCase()} ${path}`);
+    const parameters = [...(item.parameters ?? []), ...(operation.parameters ?? [])];
+    const pathValidator = this.compileParameters(parameters, 'path');
+    const queryValidator = this.compileParameters(parameters, 'query');
+    const jsonSchema = operation.requestBody?.content?.['application/json']?.schema;
+    const bodyValidator = jsonSchema === undefined ? undefined : this.bodyAjv.compile(anchorRefs(jsonSchema) as object);
+    const bodyRequired = operation.requestBody?.required === true;
+
+    return (req, res, next) => {
+      const pathParams = { ...req.params };
+      check(pathValidator, pathParams, '');
+      const query = { ...(req.query as Record<string, unknown>) };
+      check(queryValidator, query, '');
+      res.locals.query = query;
+      if (bodyValidator) {
+        if (req.body === undefined) {
+          if (bodyRequired) {
+            if (req.get('content-type') && !req.is('application/json')) {
+              throw new ClinicPayError('unsupported_media_type', 'Send the request body as application/json.', { status: 415 });
+            }
+            throw new ValidationError('This request needs a JSON body.');
+          }
+        } else {
+          check(bodyValidator, req.body, '');
+        }
+      }
+      next();
+    };
+  }
+
+  private compileParameters(parameters: ParameterObject[], location: 'path' | 'query'): ValidateFunction {
+    const relevant = parameters.filter((parameter) => parameter.in === location);
+    const schema = {
+      type: 'object',
+      properties: Object.fromEntries(relevant.map((parameter) => [parameter.name, parameter.schema ?? {}])),
+      required: relevant.filter((parameter) => parameter.required || location === 'path').map((parameter) => parameter.name),
+      additionalProperties: false,
+    };
+    return this.paramAjv.compile(anchorRefs(schema) as object);
+  }
+}
+
+/** Rewrites document-local `#/…` refs of a sub-schema so they resolve inside the loaded document. */
+function anchorRefs(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(anchorRefs);
+  if (schema === null || typeof schema !== 'object') return schema;
+  return Object.fromEntries(
+    Object.entries(schema).map(([key, value]) => [key, key === '$ref' && typeof value === 'string' && value.startsWith('#') ? `openapi${value}` : anchorRefs(value)]),
+  );
+}
+
+function toExpressPath(path: string): string {
+  return path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
+}
+
+function check(validate: ValidateFunction, data: unknown, prefix: string): void {
+  if (validate(data)) return;
+  const error = validate.errors?.[0];
+  if (!error) throw new ValidationError('The request is not valid.');
+  throw toValidationError(error, prefix);
+}
+
+/** One ajv error as a problem a person can act on, naming the field in `a.b[0].c` form. */
+function toValidationError(error: ErrorObject, prefix: string): ValidationError {
+  const at = pointerToParam(error.instancePath, prefix);
+  const join = (field: string) => (at ? `${at}.${field}` : field);
+  const custom = (error.parentSchema as Record<string, unknown> | undefined)?.['x-message'];
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const field = join(String(error.params.additionalProperty));
+      return new ValidationError(`Unknown field "${field}".`, field);
+    }
+    case 'required': {
+      const field = join(String(error.params.missingProperty));
+      return new ValidationError(`Missing required field "${field}".`, field);
+    }
+    case 'type':
+      return new ValidationError(`"${at || 'body'}" must be ${article(String(error.params.type))}.${typeof custom === 'string' ? ` ${custom}` : ''}`, at || undefined);
+    default: {
+      const detail = typeof custom === 'string' ? custom : (error.message ?? 'is not valid');
+      return new ValidationError(`"${at || 'body'}" ${typeof custom === 'string' ? 'is not valid: ' : ''}${detail}.`.replace(/\.\.$/, '.'), at || undefined);
+    }
+  }
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function pointerToParam(pointer: string, prefix: string): string {
+  const parts = pointer.split('/').slice(1).map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'));
+  let out = prefix;
+  for (const part of parts) out += /^\d+$/.test(part) ? `[${part}]` : out ? `.${part}` : part;
+  return out;
+}

@@ -1,0 +1,202 @@
+/**
+ * Invoices: what a clinic bills, the deposit address a patient pays into, and how the bill
+ * reads back through the API.
+ */
+import { Decimal } from 'decimal.js';
+import type { Address } from 'viem';
+import type { Principal } from '../auth/roles.js';
+import { canSeeClinic } from '../auth/roles.js';
+import { apiAddress, storedAddress } from '../chainAddress.js';
+import { predictDepositAddress, randomInvoiceSalt } from '../chain/depositAddress.js';
+import type { Db, Trx } from '../db/knex.js';
+import { currencyInfo, fiatToTokenUnits, tokenUnitsToFiat, type CurrencyInfo } from '../domain/currency.js';
+import { effectiveStatus, InvalidTransitionError, transition, type InvoiceStatus } from '../domain/invoiceStatus.js';
+import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
+import { ClinicPayError, NotFoundError, ValidationError } from '../errors.js';
+import { newId } from '../ids.js';
+import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
+import { paymentUri } from './paymentUri.js';
+
+/** The chain, token and contracts invoices are paid through. */
+export interface PaymentNetwork {
+  chainId: number;
+  token: { address: Address; symbol: string; decimals: number };
+  factory: Address;
+  forwarderImplementation: Address;
+}
+
+export interface InvoiceRow {
+  id: string;
+  clinic_id: string;
+  number: number;
+  status: InvoiceStatus;
+  currency: string;
+  amount_due: string;
+  token_chain_id: number;
+  token_address: string;
+  token_symbol: string;
+  token_decimals: number;
+  token_amount_due: string;
+  token_amount_paid: string;
+  settlement_address: string;
+  deposit_salt: string;
+  deposit_address: string;
+  factory_address: string;
+  patient_ref: string;
+  line_items: LineItemInput[];
+  metadata: Record<string, string>;
+  expires_at: Date;
+  created_at: Date;
+  paid_at: Date | null;
+  voided_at: Date | null;
+}
+
+export interface CreateInvoiceInput {
+  patient_ref: string;
+  currency: string;
+  line_items: LineItemInput[];
+  expires_in_minutes?: number;
+  metadata?: Record<string, string>;
+}
+
+export const DEFAULT_EXPIRY_MINUTES = 60;
+
+function requireCurrency(code: string): CurrencyInfo {
+  const currency = currencyInfo(code);
+  if (!currency) throw new ValidationError(`Invoices in ${code} are not supported; use HKD.`, 'currency');
+  return currency;
+}
+
+/**
+ * Creates an invoice for `clinicId` with the next number of that clinic and a deposit address
+ * bound to the clinic's current settlement address.
+ */
+export async function createInvoice(trx: Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork): Promise<InvoiceRow> {
+  const currency = requireCurrency(input.currency);
+  const amountDue = invoiceTotal(input.line_items, currency);
+  // Locking the clinic row numbers its invoices without gaps or duplicates.
+  const [counter] = (await trx('clinics').where({ id: clinicId }).increment('last_invoice_number', 1).returning(['last_invoice_number', 'settlement_address'])) as {
+    last_invoice_number: number;
+    settlement_address: string;
+  }[];
+  if (!counter) throw new NotFoundError('clinic');
+  const salt = randomInvoiceSalt();
+  const depositAddress = predictDepositAddress({
+    factory: network.factory,
+    implementation: network.forwarderImplementation,
+    destination: apiAddress(counter.settlement_address),
+    salt,
+  });
+  const [row] = (await trx('invoices')
+    .insert({
+      id: newId('inv'),
+      clinic_id: clinicId,
+      number: counter.last_invoice_number,
+      status: 'open',
+      currency: currency.code,
+      amount_due: formatFiat(amountDue, currency),
+      token_chain_id: network.chainId,
+      token_address: storedAddress(network.token.address),
+      token_symbol: network.token.symbol,
+      token_decimals: network.token.decimals,
+      token_amount_due: fiatToTokenUnits(amountDue, network.token.decimals).toString(),
+      settlement_address: counter.settlement_address,
+      deposit_salt: salt.toLowerCase(),
+      deposit_address: storedAddress(depositAddress),
+      factory_address: storedAddress(network.factory),
+      patient_ref: input.patient_ref,
+      line_items: JSON.stringify(input.line_items),
+      metadata: JSON.stringify(input.metadata ?? {}),
+      expires_at: trx.raw(`now() + make_interval(mins => ?)`, [input.expires_in_minutes ?? DEFAULT_EXPIRY_MINUTES]),
+    })
+    .returning('*')) as InvoiceRow[];
+  return row!;
+}
+
+/** The invoice if `principal` may see it; {@link NotFoundError} otherwise (never "forbidden"). */
+export async function getInvoice(db: Db | Trx, principal: Principal, id: string, { forUpdate = false } = {}): Promise<InvoiceRow> {
+  const query = db('invoices').where({ id }).first();
+  const row = (await (forUpdate ? query.forUpdate() : query)) as InvoiceRow | undefined;
+  if (!row || !canSeeClinic(principal, row.clinic_id)) throw new NotFoundError('invoice');
+  return row;
+}
+
+/** Voids an invoice on which nothing has been paid or seen. */
+export async function voidInvoice(trx: Trx, principal: Principal, id: string): Promise<InvoiceRow> {
+  const invoice = await getInvoice(trx, principal, id, { forUpdate: true });
+  const shown = effectiveStatus(invoice.status, invoice.expires_at, new Date());
+  if (BigInt(invoice.token_amount_paid) > 0n) throw new ClinicPayError('invoice_not_voidable', 'A payment has been received on this invoice; it can no longer be voided.', { status: 409 });
+  try {
+    transition(shown, { type: 'void' });
+  } catch (error) {
+    if (error instanceof InvalidTransitionError) {
+      throw new ClinicPayError('invoice_not_voidable', `An invoice that is ${shown} cannot be voided.`, { status: 409 });
+    }
+    throw error;
+  }
+  const [row] = (await trx('invoices').where({ id }).update({ status: 'void', voided_at: trx.fn.now() }).returning('*')) as InvoiceRow[];
+  return row!;
+}
+
+export interface InvoiceFilters {
+  clinicId?: string;
+  status?: InvoiceStatus;
+  patientRef?: string;
+  createdGte?: Date;
+  createdLte?: Date;
+}
+
+/** One page of the invoices `principal` may see, newest first, with the given filters. */
+export async function listInvoices(db: Db, principal: Principal, filters: InvoiceFilters, page: PageRequest): Promise<Page<InvoiceRow>> {
+  const query = db('invoices');
+  const clinicId = principal.clinicId ?? filters.clinicId;
+  if (principal.clinicId !== undefined && filters.clinicId !== undefined && filters.clinicId !== principal.clinicId) return { data: [], hasMore: false };
+  if (clinicId !== undefined) query.where({ clinic_id: clinicId });
+  if (filters.patientRef !== undefined) query.where({ patient_ref: filters.patientRef });
+  if (filters.createdGte !== undefined) query.where('created_at', '>=', filters.createdGte);
+  if (filters.createdLte !== undefined) query.where('created_at', '<=', filters.createdLte);
+  if (filters.status !== undefined) {
+    // "expired" includes open invoices whose time has run out but that no worker has marked yet.
+    if (filters.status === 'expired') query.where((q) => q.where({ status: 'expired' }).orWhere((o) => o.where({ status: 'open' }).andWhere('expires_at', '<=', db.fn.now())));
+    else if (filters.status === 'open') query.where({ status: 'open' }).andWhere('expires_at', '>', db.fn.now());
+    else query.where({ status: filters.status });
+  }
+  return keysetPage<InvoiceRow>(query, page, async (id) => {
+    const anchor = (await db('invoices').where({ id }).first('created_at', 'id', 'clinic_id')) as { created_at: Date; id: string; clinic_id: string } | undefined;
+    return anchor && canSeeClinic(principal, anchor.clinic_id) ? anchor : undefined;
+  });
+}
+
+/** The API form of an invoice at `now`. */
+export function presentInvoice(row: InvoiceRow, now: Date): Record<string, unknown> {
+  const currency = requireCurrency(row.currency);
+  const token = { chain_id: row.token_chain_id, address: apiAddress(row.token_address), symbol: row.token_symbol, decimals: row.token_decimals };
+  const depositAddress = apiAddress(row.deposit_address);
+  return {
+    object: 'invoice',
+    id: row.id,
+    clinic_id: row.clinic_id,
+    number: row.number,
+    status: effectiveStatus(row.status, row.expires_at, now),
+    currency: row.currency,
+    amount_due: formatFiatText(row.amount_due, currency),
+    amount_paid: tokenUnitsToFiat(BigInt(row.token_amount_paid), row.token_decimals, currency),
+    token,
+    token_amount_due: row.token_amount_due,
+    token_amount_paid: row.token_amount_paid,
+    deposit_address: depositAddress,
+    payment_uri: paymentUri({ chainId: row.token_chain_id, token: token.address, recipient: depositAddress, amount: BigInt(row.token_amount_due) }),
+    payment_qr_url: `/v1/invoices/${row.id}/payment-qr.svg`,
+    patient_ref: row.patient_ref,
+    line_items: row.line_items,
+    metadata: row.metadata,
+    expires_at: row.expires_at.toISOString(),
+    created_at: row.created_at.toISOString(),
+    paid_at: row.paid_at?.toISOString() ?? null,
+    voided_at: row.voided_at?.toISOString() ?? null,
+  };
+}
+
+function formatFiatText(stored: string, currency: CurrencyInfo): string {
+  return formatFiat(new Decimal(stored), currency);
+}
