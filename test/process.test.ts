@@ -74,6 +74,20 @@ describe('npm start on embedded defaults', () => {
     expect(await chain.readContract({ ...token, functionName: 'decimals' })).toBe(6);
     expect(await chain.readContract({ ...token, functionName: 'balanceOf', args: [stack.payers[0]!.address as Address] })).toBeGreaterThan(0n);
     expect(await chain.getChainId()).toBe(stack.chain_id);
+    expect(await chain.getCode({ address: stack.factory_address })).not.toBe('0x');
+
+    // The ready-made clinic token bills the demo clinic through the running gateway.
+    expect(Object.keys(stack.tokens).sort()).toEqual(['auditor', 'clinic_admin', 'clinic_staff', 'finance', 'platform_admin']);
+    const created = await fetch(`${stack.api_url}/v1/invoices`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${stack.tokens.clinic_admin}`, 'Content-Type': 'application/json', 'Idempotency-Key': 'process-test-1' },
+      body: JSON.stringify({ patient_ref: 'P-1', currency: 'HKD', line_items: [{ description: 'Consultation', quantity: 1, unit_amount: '350.00' }] }),
+    });
+    expect(created.status).toBe(201);
+    const invoice = (await created.json()) as { clinic_id: string; token_amount_due: string; token: { address: string } };
+    expect(invoice.clinic_id).toBe(stack.demo_clinic_id);
+    expect(invoice.token_amount_due).toBe('350000000');
+    expect(invoice.token.address).toBe(stack.token.address);
 
     // Something written through the gateway's database must survive the restart.
     const client = new pg.Client({ connectionString: stack.database_url });
@@ -96,6 +110,8 @@ describe('npm start on embedded defaults', () => {
       const rows = await again.query(`SELECT name FROM clinics WHERE id = 'clin_persisted'`);
       await again.end();
       expect(rows.rows).toEqual([{ name: 'Kept Clinic' }]);
+      expect(second.stack.demo_clinic_id).toBe(stack.demo_clinic_id);
+      expect(second.stack.factory_address).toBe(stack.factory_address);
       const chainAgain = createPublicClient({ transport: http(second.stack.rpc_url) });
       expect(await chainAgain.getCode({ address: stack.token.address })).not.toBe('0x');
     } finally {

@@ -1,0 +1,47 @@
+import { Decimal } from 'decimal.js';
+import { describe, expect, it } from 'vitest';
+import { CURRENCIES, currencyInfo, fiatToTokenUnits, tokenUnitsToFiat } from './currency.js';
+
+const HKD = CURRENCIES.HKD!;
+
+describe('fiatToTokenUnits at the 1:1 peg', () => {
+  it.each([
+    ['123.45', 6, 123_450_000n],
+    ['0.01', 6, 10_000n],
+    ['99999999.99', 18, 99_999_999_990_000_000_000_000_000n],
+    ['1', 2, 100n],
+  ])('%s HKD with %i decimals is %s base units, exactly', (amount, decimals, expected) => {
+    expect(fiatToTokenUnits(new Decimal(amount), decimals)).toBe(expected);
+  });
+
+  it('rounds up when the token has fewer places than the amount, so an invoice is never short', () => {
+    expect(fiatToTokenUnits(new Decimal('0.01'), 0)).toBe(1n);
+    expect(fiatToTokenUnits(new Decimal('10.05'), 1)).toBe(101n);
+    expect(fiatToTokenUnits(new Decimal('10.00'), 1)).toBe(100n);
+  });
+
+  it('refuses impossible decimals', () => {
+    expect(() => fiatToTokenUnits(new Decimal('1'), -1)).toThrow(RangeError);
+    expect(() => fiatToTokenUnits(new Decimal('1'), 1.5)).toThrow(RangeError);
+  });
+});
+
+describe('tokenUnitsToFiat', () => {
+  it('reads base units back as an HKD amount with 2 places', () => {
+    expect(tokenUnitsToFiat(123_450_000n, 6, HKD)).toBe('123.45');
+    expect(tokenUnitsToFiat(0n, 6, HKD)).toBe('0.00');
+    expect(tokenUnitsToFiat(10n ** 30n, 18, HKD)).toBe('1000000000000.00');
+  });
+
+  it('rounds a fraction of a cent down: what was paid is never overstated', () => {
+    expect(tokenUnitsToFiat(123_456_789n, 6, HKD)).toBe('123.45');
+  });
+});
+
+describe('currencyInfo', () => {
+  it('knows HKD and nothing it was not told about, including prototype keys', () => {
+    expect(currencyInfo('HKD')).toEqual({ code: 'HKD', minorUnits: 2 });
+    expect(currencyInfo('USD')).toBeUndefined();
+    expect(currencyInfo('constructor')).toBeUndefined();
+  });
+});
