@@ -1,18 +1,11 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { caught } from '../test/support/caught.js';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
 
 const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 
-function errorOf(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env, '/srv/clinicpay');
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
+const errorOf = (env: Record<string, string>) => caught(() => loadConfig(env, '/srv/clinicpay'), ConfigError);
 
 describe('loadConfig', () => {
   it('runs on embedded defaults with an empty environment', () => {

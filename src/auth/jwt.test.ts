@@ -1,6 +1,7 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { describe, expect, it } from 'vitest';
+import { caught } from '../../test/support/caught.js';
 import { AuthenticationError } from './errors.js';
 import { createJwtVerifier, parseTtl, signHs256Token } from './jwt.js';
 
@@ -9,15 +10,7 @@ const COMMON = { issuer: 'clinicpay', audience: 'clinicpay-api' };
 const CLINIC = 'clin_0123456789abcdef01234567';
 const hs256 = createJwtVerifier({ algorithm: 'HS256', key: SECRET, ...COMMON });
 
-function failure(verify: (token: string) => unknown, token: string): AuthenticationError {
-  try {
-    verify(token);
-  } catch (error) {
-    if (error instanceof AuthenticationError) return error;
-    throw error;
-  }
-  throw new Error('expected the token to be refused');
-}
+const failure = (verify: (token: string) => unknown, token: string) => caught(() => verify(token), AuthenticationError);
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 

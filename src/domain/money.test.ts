@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { caught } from '../../test/support/caught.js';
 import { ValidationError } from '../errors.js';
 import { CURRENCIES } from './currency.js';
 import { formatFiat, invoiceTotal, parseFiatAmount } from './money.js';
 
 const HKD = CURRENCIES.HKD!;
 
-function rejection(fn: () => unknown): ValidationError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ValidationError');
-}
+const rejection = (fn: () => unknown) => caught(fn, ValidationError);
 
 describe('parseFiatAmount', () => {
   it('accepts plain positive decimals with up to the minor unit', () => {
