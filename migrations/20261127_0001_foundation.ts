@@ -20,8 +20,8 @@ export async function up(knex: Knex): Promise<void> {
     // Lower-case hex in the database; checksummed at the API edge.
     t.text('settlement_address').notNullable();
     t.text('webhook_url');
-    t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
-    t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.timestamp('created_at', { useTz: true, precision: 3 }).notNullable().defaultTo(knex.fn.now());
+    t.timestamp('updated_at', { useTz: true, precision: 3 }).notNullable().defaultTo(knex.fn.now());
   });
   await knex.raw(`ALTER TABLE clinics ADD CONSTRAINT clinics_settlement_address_hex CHECK (settlement_address ~ '^0x[0-9a-f]{40}$')`);
   await knex.raw(`ALTER TABLE clinics ADD CONSTRAINT clinics_name_length CHECK (char_length(name) BETWEEN 1 AND 200)`);

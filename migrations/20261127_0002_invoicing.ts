@@ -1,13 +1,12 @@
 /**
- * Invoicing: clinic webhook secrets and invoice numbering, invoices with their deposit
- * addresses, and idempotency keys.
+ * Invoicing: clinic webhook secrets, invoices with their deposit addresses, and idempotency
+ * keys. Each clinic numbers its invoices from its own sequence (created with the clinic).
  */
 import type { Knex } from 'knex';
 
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('clinics', (t) => {
     t.text('webhook_secret').notNullable();
-    t.integer('last_invoice_number').notNullable().defaultTo(0);
   });
 
   await knex.schema.createTable('invoices', (t) => {
@@ -31,10 +30,10 @@ export async function up(knex: Knex): Promise<void> {
     t.text('patient_ref').notNullable();
     t.jsonb('line_items').notNullable();
     t.jsonb('metadata').notNullable().defaultTo('{}');
-    t.timestamp('expires_at', { useTz: true }).notNullable();
-    t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
-    t.timestamp('paid_at', { useTz: true });
-    t.timestamp('voided_at', { useTz: true });
+    t.timestamp('expires_at', { useTz: true, precision: 3 }).notNullable();
+    t.timestamp('created_at', { useTz: true, precision: 3 }).notNullable().defaultTo(knex.fn.now());
+    t.timestamp('paid_at', { useTz: true, precision: 3 });
+    t.timestamp('voided_at', { useTz: true, precision: 3 });
     t.unique(['clinic_id', 'number']);
     t.unique(['token_chain_id', 'deposit_address']);
     t.index(['clinic_id', 'created_at', 'id']);
@@ -60,7 +59,7 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('response_status').notNullable();
     t.text('response_content_type').notNullable();
     t.text('response_body').notNullable();
-    t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.timestamp('created_at', { useTz: true, precision: 3 }).notNullable().defaultTo(knex.fn.now());
     t.primary(['scope', 'key']);
     t.index(['created_at']);
   });
@@ -71,6 +70,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTable('invoices');
   await knex.schema.alterTable('clinics', (t) => {
     t.dropColumn('webhook_secret');
-    t.dropColumn('last_invoice_number');
   });
+  const sequences = (await knex.raw(`SELECT sequencename FROM pg_sequences WHERE sequencename LIKE 'invoice_numbers_%'`)) as { rows: { sequencename: string }[] };
+  for (const { sequencename } of sequences.rows) await knex.raw('DROP SEQUENCE ??', [sequencename]);
 }

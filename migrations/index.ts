@@ -3,6 +3,7 @@
  */
 import * as foundation from './20261127_0001_foundation.js';
 import * as invoicing from './20261127_0002_invoicing.js';
+import * as settlement from './20261127_0003_settlement.js';
 
 export interface Migration {
   name: string;
@@ -13,4 +14,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { name: '20261127_0001_foundation', ...foundation },
   { name: '20261127_0002_invoicing', ...invoicing },
+  { name: '20261127_0003_settlement', ...settlement },
 ];

@@ -29,6 +29,7 @@ describe('loadConfig', () => {
         RPC_URL: 'https://rpc.example.org',
         TOKEN_ADDRESS: TOKEN.toLowerCase(),
         FACTORY_ADDRESS: TOKEN,
+        RELAYER_PRIVATE_KEY: `0x${'11'.repeat(32)}`,
         PORT: '8080',
         LOG_LEVEL: 'warn',
       },
@@ -57,6 +58,11 @@ describe('loadConfig', () => {
     ['RPC_TIMEOUT_MS', '5'],
     ['DEV_BLOCK_TIME_SECONDS', '0'],
     ['HOST', 'bad host!'],
+    ['USE_FINALIZED_TAG', 'yes'],
+    ['RUN_WORKERS', '1'],
+    ['PAYMENT_TOLERANCE', '-1'],
+    ['WATCHER_START_BLOCK', 'latest'],
+    ['FLUSH_BATCH_SIZE', '101'],
     // Mixed case with a wrong EIP-55 checksum.
     ['TOKEN_ADDRESS', '0x5fbDB2315678afecb367f032d93F642f64180aa3'],
     ['TOKEN_ADDRESS', '0x1234'],
@@ -78,6 +84,13 @@ describe('loadConfig', () => {
 
   it('requires TOKEN_ADDRESS whenever the chain is external', () => {
     expect(errorOf({ RPC_URL: 'http://127.0.0.1:8545' }).variable).toBe('TOKEN_ADDRESS');
+    expect(errorOf({ RPC_URL: 'http://127.0.0.1:8545', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN }).variable).toBe('RELAYER_PRIVATE_KEY');
+  });
+
+  it('never echoes a private key, even a malformed one', () => {
+    const error = errorOf({ RPC_URL: 'http://127.0.0.1:8545', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN, RELAYER_PRIVATE_KEY: '0xdeadbeefsecret' });
+    expect(error.variable).toBe('RELAYER_PRIVATE_KEY');
+    expect(error.message).not.toContain('deadbeef');
   });
 
   it('never echoes a database password in its message', () => {

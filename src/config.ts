@@ -7,7 +7,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import path from 'node:path';
-import { isAddress, getAddress, type Address } from 'viem';
+import { isAddress, getAddress, type Address, type Hex } from 'viem';
 
 export type NodeEnv = 'development' | 'test' | 'production';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -34,6 +34,18 @@ export interface Config {
   /** The DepositFactory; the dev stack deploys its own when unset. */
   factoryAddress: Address | undefined;
   jwt: JwtConfig;
+  /** Pays the relayer's gas; in development a funded dev account. */
+  relayerPrivateKey: Hex | undefined;
+  /** Base units by which a payment may miss the amount due and still count as exact. */
+  paymentTolerance: bigint;
+  useFinalizedTag: boolean;
+  /** Where the watcher starts on a database that has no cursor yet; unset: the head at first start. */
+  watcherStartBlock: bigint | undefined;
+  watcherPollMs: number;
+  maxBlockRange: number;
+  flushBatchSize: number;
+  /** Whether this process runs the background workers (they elect one leader per worker anyway). */
+  runWorkers: boolean;
 }
 
 export interface JwtConfig {
@@ -84,6 +96,14 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   { name: 'BODY_LIMIT_BYTES', default: '102400', meaning: 'Largest accepted JSON request body; larger bodies get 413.' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'How long a graceful shutdown waits for in-flight requests.' },
   { name: 'RPC_TIMEOUT_MS', default: '5000', meaning: 'Timeout of one JSON-RPC call.' },
+  { name: 'RELAYER_PRIVATE_KEY', default: '(dev account)', meaning: '0x-prefixed 32-byte key of the relayer account that pays gas for flushes (it never holds customer funds). Required when RPC_URL is set.' },
+  { name: 'PAYMENT_TOLERANCE', default: '0', meaning: 'Token base units by which a payment may miss the amount due and still count as exact.' },
+  { name: 'USE_FINALIZED_TAG', default: 'false', meaning: '`true`: a transfer is final when the node reports its block `finalized`, instead of counting CONFIRMATIONS.' },
+  { name: 'WATCHER_START_BLOCK', default: '(head at first start)', meaning: 'Block the chain watcher starts from on a database that has no cursor yet.' },
+  { name: 'WATCHER_POLL_MS', default: '1000', meaning: 'Pause of the chain watcher when it has caught up, 100–60000.' },
+  { name: 'MAX_BLOCK_RANGE', default: '2000', meaning: 'Widest eth_getLogs range per call (halved when the node refuses), 1–100000.' },
+  { name: 'FLUSH_BATCH_SIZE', default: '50', meaning: 'Deposit addresses per flushMany transaction, 1–100.' },
+  { name: 'RUN_WORKERS', default: 'true', meaning: '`false` runs the HTTP API only (no watcher, flusher or webhook dispatcher in this process).' },
   { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
   { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
   { name: 'JWT_PUBLIC_KEY', default: '(none)', meaning: 'PEM public key that verifies API tokens: RS256 for an RSA key, ES256 for a P-256 key. Required in production, where HS256 is refused.' },
@@ -118,6 +138,10 @@ export function loadConfig(env: Env, cwd: string): Config {
     throw new ConfigError('FACTORY_ADDRESS', 'a 0x address (required when RPC_URL is set)', undefined);
   }
   const jwt = jwtConfig(env, nodeEnv);
+  const relayerPrivateKey = optionalPrivateKey(env, 'RELAYER_PRIVATE_KEY');
+  if (rpcUrl !== undefined && relayerPrivateKey === undefined) {
+    throw new ConfigError('RELAYER_PRIVATE_KEY', 'a 0x-prefixed 32-byte hex key (required when RPC_URL is set)', undefined);
+  }
   const usesDevChain = rpcUrl === undefined;
   return {
     nodeEnv,
@@ -135,7 +159,38 @@ export function loadConfig(env: Env, cwd: string): Config {
     rpcTimeoutMs: integer(env, 'RPC_TIMEOUT_MS', 5000, 100, 120_000),
     factoryAddress,
     jwt,
+    relayerPrivateKey,
+    paymentTolerance: BigInt(integer(env, 'PAYMENT_TOLERANCE', 0, 0, Number.MAX_SAFE_INTEGER)),
+    useFinalizedTag: boolean(env, 'USE_FINALIZED_TAG', false),
+    watcherStartBlock: optionalBlock(env, 'WATCHER_START_BLOCK'),
+    watcherPollMs: integer(env, 'WATCHER_POLL_MS', 1000, 100, 60_000),
+    maxBlockRange: integer(env, 'MAX_BLOCK_RANGE', 2000, 1, 100_000),
+    flushBatchSize: integer(env, 'FLUSH_BATCH_SIZE', 50, 1, 100),
+    runWorkers: boolean(env, 'RUN_WORKERS', true),
   };
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new ConfigError(name, 'true or false', value);
+}
+
+function optionalBlock(env: Env, name: string): bigint | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,18}$/.test(value)) throw new ConfigError(name, 'a block number', value);
+  return BigInt(value);
+}
+
+function optionalPrivateKey(env: Env, name: string): Hex | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  // The value itself is never echoed: it is a key.
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new ConfigError(name, 'a 0x-prefixed 32-byte hex key', '[hidden]');
+  return value as Hex;
 }
 
 function jwtConfig(env: Env, nodeEnv: NodeEnv): JwtConfig {

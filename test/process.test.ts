@@ -162,6 +162,7 @@ describe('start-up faults', () => {
         RPC_URL: inject('rpcUrl'),
         TOKEN_ADDRESS: inject('tokenAddress'),
         FACTORY_ADDRESS: inject('factoryAddress'),
+        RELAYER_PRIVATE_KEY: `0x${'42'.repeat(32)}`,
       });
       expect(await gateway.exited).toBe(1);
       expect(gateway.output()).toContain(`port ${port} on 127.0.0.1 is already in use`);

@@ -2,6 +2,7 @@
  * API bearer tokens: verification against a pinned algorithm with issuer, audience and expiry
  * required, and dev token signing for `npx clinicpay token`.
  */
+import { createPublicKey, createSecretKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { AuthenticationError } from './errors.js';
 import { CLINIC_ROLES, isRole, type Principal, type Role } from './roles.js';
@@ -30,10 +31,12 @@ const CLOCK_TOLERANCE_SECONDS = 5;
  * with claims that make sense for their role.
  */
 export function createJwtVerifier({ algorithm, key, issuer, audience }: JwtVerifierParameters): VerifyToken {
+  // A KeyObject made once: given a string, jsonwebtoken tries to parse it as a PEM key on every call.
+  const keyObject = algorithm === 'HS256' ? createSecretKey(Buffer.from(key, 'utf8')) : createPublicKey(key);
   return (token) => {
     let payload: jwt.JwtPayload;
     try {
-      const decoded = jwt.verify(token, key, { algorithms: [algorithm], issuer, audience, clockTolerance: CLOCK_TOLERANCE_SECONDS });
+      const decoded = jwt.verify(token, keyObject, { algorithms: [algorithm], issuer, audience, clockTolerance: CLOCK_TOLERANCE_SECONDS });
       if (typeof decoded === 'string') throw new Error('payload is not a JSON object');
       payload = decoded;
     } catch (error) {

@@ -14,7 +14,6 @@ export interface ClinicRow {
   settlement_address: string;
   webhook_url: string | null;
   webhook_secret: string;
-  last_invoice_number: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -25,11 +24,24 @@ export interface CreateClinicParameters {
   webhookUrl: string | undefined;
 }
 
+/**
+ * The sequence a clinic's invoice numbers come from. A sequence, not a counter column: taking
+ * a number does not lock the clinic, so invoices of one clinic are created in parallel. The
+ * price is that a request that fails after taking its number leaves a gap; numbers stay unique
+ * and increasing per clinic.
+ */
+export function invoiceNumberSequence(clinicId: string): string {
+  if (!/^clin_[0-9a-f]{24}$/.test(clinicId)) throw new Error(`not a clinic id: ${clinicId}`);
+  return `invoice_numbers_${clinicId.slice(5)}`;
+}
+
 /** Creates a clinic with a fresh webhook signing secret (returned to the caller this once). */
 export async function createClinic(trx: Trx, params: CreateClinicParameters): Promise<ClinicRow> {
+  const id = newId('clin');
+  await trx.raw('CREATE SEQUENCE ?? AS integer MINVALUE 1', [invoiceNumberSequence(id)]);
   const [row] = (await trx('clinics')
     .insert({
-      id: newId('clin'),
+      id,
       name: params.name,
       settlement_address: storedAddress(params.settlementAddress),
       webhook_url: params.webhookUrl ?? null,

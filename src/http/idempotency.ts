@@ -4,8 +4,8 @@
  * 422; a concurrent duplicate waits for the first and then replays it.
  *
  * The key is written in the same database transaction as the state change, so a crash or a
- * rollback leaves neither, and the unique key makes a concurrent duplicate block on the
- * first's insert instead of running twice.
+ * rollback leaves neither; the unique key makes a concurrent duplicate wait for the first and
+ * roll its own work back, so only one of them ever commits.
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
@@ -48,45 +48,60 @@ export function idempotent(db: Db, logger: Logger, work: IdempotentWork): Reques
     const fingerprint = requestFingerprint(req);
     const requestId = res.locals.requestId as string | undefined;
 
+    // A completed key replays at once, without running the work again.
+    const existing = await readStored(db, scope, key);
+    if (existing) {
+      replayOrRefuse(res, existing, fingerprint);
+      return;
+    }
+
     const trx = await db.transaction();
-    let stored: StoredResponse;
     try {
+      const result = await work(trx, req, res);
+      const stored = { fingerprint, response_status: result.status, response_content_type: 'application/json', response_body: toJsonText(result.body) };
+      // Written last: a concurrent duplicate blocks here on the first one's uncommitted key, then
+      // finds it committed, rolls its own work back and replays the first response.
       const inserted = await trx('idempotency_keys')
-        .insert({ scope, key, fingerprint, method: req.method, path: req.path, response_status: 0, response_content_type: '', response_body: '' })
+        .insert({ scope, key, method: req.method, path: req.path, ...stored })
         .onConflict(['scope', 'key'])
         .ignore()
         .returning('key');
       if (inserted.length === 0) {
         await trx.rollback();
-        const existing = (await db('idempotency_keys').where({ scope, key }).first()) as StoredResponse | undefined;
-        if (!existing) throw new Error('idempotency key vanished between insert and read');
-        if (existing.fingerprint !== fingerprint) {
-          throw new ClinicPayError('idempotency_key_reused', `This ${IDEMPOTENCY_KEY_HEADER} was already used with a different request; use a new key for a new request.`, {
-            status: 422,
-            param: IDEMPOTENCY_KEY_HEADER,
-          });
-        }
-        replay(res, existing, true);
+        replayOrRefuse(res, (await readStored(db, scope, key))!, fingerprint);
         return;
       }
-      const result = await work(trx, req, res);
-      stored = { fingerprint, response_status: result.status, response_content_type: 'application/json', response_body: toJsonText(result.body) };
-      await trx('idempotency_keys').where({ scope, key }).update(stored);
       await trx.commit();
+      replay(res, stored, false);
     } catch (error) {
       if (!trx.isCompleted()) await trx.rollback();
-      if (error instanceof ClinicPayError && error.code === 'idempotency_key_reused') throw error;
-      // The endpoint ran and failed: that outcome is the response this key replays from now on.
+      // The endpoint ran and failed: that outcome is the response this key replays from now on
+      // (unless a concurrent duplicate stored its own outcome first; then that one is the answer).
       const { problem, expected } = problemFromError(error);
       if (!expected) logger.error({ err: error, req_id: requestId, method: req.method, path: req.path }, 'unhandled error');
-      stored = { fingerprint, response_status: problem.status, response_content_type: PROBLEM_CONTENT_TYPE, response_body: toJsonText(problemBody(problem, requestId)) };
+      const stored = { fingerprint, response_status: problem.status, response_content_type: PROBLEM_CONTENT_TYPE, response_body: toJsonText(problemBody(problem, requestId)) };
       await db('idempotency_keys')
         .insert({ scope, key, method: req.method, path: req.path, ...stored })
         .onConflict(['scope', 'key'])
         .ignore();
+      replayOrRefuse(res, (await readStored(db, scope, key)) ?? stored, fingerprint, false);
     }
-    replay(res, stored, false);
   };
+}
+
+async function readStored(db: Db, scope: string, key: string): Promise<StoredResponse | undefined> {
+  return (await db('idempotency_keys').where({ scope, key }).first('fingerprint', 'response_status', 'response_content_type', 'response_body')) as StoredResponse | undefined;
+}
+
+/** Replays a stored response, or refuses (422) when the key was first used for another request. */
+function replayOrRefuse(res: Response, stored: StoredResponse, fingerprint: string, replayed = true): void {
+  if (stored.fingerprint !== fingerprint) {
+    throw new ClinicPayError('idempotency_key_reused', `This ${IDEMPOTENCY_KEY_HEADER} was already used with a different request; use a new key for a new request.`, {
+      status: 422,
+      param: IDEMPOTENCY_KEY_HEADER,
+    });
+  }
+  replay(res, stored, replayed);
 }
 
 function replay(res: Response, stored: StoredResponse, replayed: boolean): void {

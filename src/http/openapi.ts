@@ -90,7 +90,7 @@ export class ApiContract {
     const item = this.document.paths[path];
     const operation = item?.[method];
     if (!item || !operation) throw new Error(`openapi.yaml has no operation ${method.toUpperCase()} ${path}`);
-    const parameters = [...(item.parameters ?? []), ...(operation.parameters ?? [])];
+    const parameters = [...(item.parameters ?? []), ...(operation.parameters ?? [])].map((parameter) => this.resolveParameter(parameter));
     const pathValidator = this.compileParameters(parameters, 'path');
     const queryValidator = this.compileParameters(parameters, 'query');
     const jsonSchema = operation.requestBody?.content?.['application/json']?.schema;
@@ -117,6 +117,15 @@ export class ApiContract {
       }
       next();
     };
+  }
+
+  /** A parameter given as `$ref: '#/components/parameters/X'` resolved to its definition. */
+  private resolveParameter(parameter: ParameterObject & { $ref?: string }): ParameterObject {
+    if (parameter.$ref === undefined) return parameter;
+    const name = /^#\/components\/parameters\/(.+)$/.exec(parameter.$ref)?.[1];
+    const resolved = name === undefined ? undefined : (this.document.components?.parameters as Record<string, ParameterObject> | undefined)?.[name];
+    if (!resolved) throw new Error(`openapi.yaml: cannot resolve parameter ${parameter.$ref}`);
+    return resolved;
   }
 
   private compileParameters(parameters: ParameterObject[], location: 'path' | 'query'): ValidateFunction {

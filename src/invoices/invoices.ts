@@ -15,6 +15,7 @@ import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js
 import { ClinicPayError, NotFoundError, ValidationError } from '../errors.js';
 import { newId } from '../ids.js';
 import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
+import { invoiceNumberSequence } from '../clinics/clinics.js';
 import { paymentUri } from './paymentUri.js';
 
 /** The chain, token and contracts invoices are paid through. */
@@ -38,6 +39,8 @@ export interface InvoiceRow {
   token_decimals: number;
   token_amount_due: string;
   token_amount_paid: string;
+  /** Seen on the chain but not final yet. */
+  token_amount_pending: string;
   settlement_address: string;
   deposit_salt: string;
   deposit_address: string;
@@ -49,6 +52,7 @@ export interface InvoiceRow {
   created_at: Date;
   paid_at: Date | null;
   voided_at: Date | null;
+  expired_at: Date | null;
 }
 
 export interface CreateInvoiceInput {
@@ -74,24 +78,20 @@ function requireCurrency(code: string): CurrencyInfo {
 export async function createInvoice(trx: Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork): Promise<InvoiceRow> {
   const currency = requireCurrency(input.currency);
   const amountDue = invoiceTotal(input.line_items, currency);
-  // Locking the clinic row numbers its invoices without gaps or duplicates.
-  const [counter] = (await trx('clinics').where({ id: clinicId }).increment('last_invoice_number', 1).returning(['last_invoice_number', 'settlement_address'])) as {
-    last_invoice_number: number;
-    settlement_address: string;
-  }[];
-  if (!counter) throw new NotFoundError('clinic');
+  const clinic = (await trx('clinics').where({ id: clinicId }).first('settlement_address')) as { settlement_address: string } | undefined;
+  if (!clinic) throw new NotFoundError('clinic');
   const salt = randomInvoiceSalt();
   const depositAddress = predictDepositAddress({
     factory: network.factory,
     implementation: network.forwarderImplementation,
-    destination: apiAddress(counter.settlement_address),
+    destination: apiAddress(clinic.settlement_address),
     salt,
   });
   const [row] = (await trx('invoices')
     .insert({
       id: newId('inv'),
       clinic_id: clinicId,
-      number: counter.last_invoice_number,
+      number: trx.raw('nextval(?::regclass)', [invoiceNumberSequence(clinicId)]),
       status: 'open',
       currency: currency.code,
       amount_due: formatFiat(amountDue, currency),
@@ -100,7 +100,7 @@ export async function createInvoice(trx: Trx, clinicId: string, input: CreateInv
       token_symbol: network.token.symbol,
       token_decimals: network.token.decimals,
       token_amount_due: fiatToTokenUnits(amountDue, network.token.decimals).toString(),
-      settlement_address: counter.settlement_address,
+      settlement_address: clinic.settlement_address,
       deposit_salt: salt.toLowerCase(),
       deposit_address: storedAddress(depositAddress),
       factory_address: storedAddress(network.factory),
