@@ -59,6 +59,7 @@ describe('npx clinicpay token', () => {
       RPC_URL: 'https://rpc.internal',
       TOKEN_ADDRESS: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
       FACTORY_ADDRESS: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+      RELAYER_PRIVATE_KEY: `0x${'42'.repeat(32)}`,
       JWT_PUBLIC_KEY: fs.readFileSync(new URL('./fixtures/jwt-public.pem', import.meta.url), 'utf8'),
     });
     expect(code).toBe(2);

@@ -39,14 +39,8 @@ interface StoredResponse {
 /** Wraps `work` as an idempotent POST handler. */
 export function idempotent(db: Db, logger: Logger, work: IdempotentWork): RequestHandler {
   return async (req, res) => {
-    const key = req.get(IDEMPOTENCY_KEY_HEADER);
-    if (key === undefined) throw new ValidationError(`Every POST needs an ${IDEMPOTENCY_KEY_HEADER} header (a unique string of up to 255 characters).`, IDEMPOTENCY_KEY_HEADER);
-    if (!KEY_PATTERN.test(key)) throw new ValidationError(`${IDEMPOTENCY_KEY_HEADER} must be 1 to 255 printable ASCII characters without spaces.`, IDEMPOTENCY_KEY_HEADER);
-    const principal = principalOf(res);
-    // Scoped per caller: two clinics (or two users) may happen to pick the same key.
-    const scope = `${principal.role}|${principal.sub}|${principal.clinicId ?? '*'}`;
-    const fingerprint = requestFingerprint(req);
-    const requestId = res.locals.requestId as string | undefined;
+    const context = idempotencyContext(req, res);
+    const { scope, key, fingerprint } = context;
 
     // A completed key replays at once, without running the work again.
     const existing = await readStored(db, scope, key);
@@ -75,18 +69,91 @@ export function idempotent(db: Db, logger: Logger, work: IdempotentWork): Reques
       replay(res, stored, false);
     } catch (error) {
       if (!trx.isCompleted()) await trx.rollback();
-      // The endpoint ran and failed: that outcome is the response this key replays from now on
-      // (unless a concurrent duplicate stored its own outcome first; then that one is the answer).
-      const { problem, expected } = problemFromError(error);
-      if (!expected) logger.error({ err: error, req_id: requestId, method: req.method, path: req.path }, 'unhandled error');
-      const stored = { fingerprint, response_status: problem.status, response_content_type: PROBLEM_CONTENT_TYPE, response_body: toJsonText(problemBody(problem, requestId)) };
-      await db('idempotency_keys')
-        .insert({ scope, key, method: req.method, path: req.path, ...stored })
-        .onConflict(['scope', 'key'])
-        .ignore();
-      replayOrRefuse(res, (await readStored(db, scope, key)) ?? stored, fingerprint, false);
+      await storeFailure(db, logger, req, context, error, res);
     }
   };
+}
+
+/** A create prepared in memory: its response, and the rows to insert if (and only if) the key is new. */
+export interface PreparedCreate extends IdempotentResult {
+  table: string;
+  rows: Record<string, unknown>[];
+}
+
+/**
+ * Idempotent POST for creating rows, written as ONE statement: the key is inserted, and the
+ * rows only if the key was new (`WITH k AS (INSERT … ON CONFLICT DO NOTHING RETURNING 1)
+ * INSERT … WHERE EXISTS (SELECT 1 FROM k)`). Atomic without an explicit transaction, and a
+ * connection is held for one round trip instead of five. `prepare` may read, never write.
+ * Every column of the rows must be given (defaults do not apply).
+ */
+export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request, res: Response) => Promise<PreparedCreate>): RequestHandler {
+  return async (req, res) => {
+    const { scope, key, fingerprint, requestId } = idempotencyContext(req, res);
+    // A known key replays before anything is prepared: a retry takes no new invoice number.
+    const existing = await readStored(db, scope, key);
+    if (existing) {
+      replayOrRefuse(res, existing, fingerprint);
+      return;
+    }
+    let prepared: PreparedCreate;
+    try {
+      prepared = await prepare(req, res);
+    } catch (error) {
+      await storeFailure(db, logger, req, { scope, key, fingerprint, requestId }, error, res);
+      return;
+    }
+    const stored = { fingerprint, response_status: prepared.status, response_content_type: 'application/json', response_body: toJsonText(prepared.body) };
+    const result = (await db.raw(
+      `WITH k AS (
+         INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, response_status, response_content_type, response_body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING RETURNING 1)
+       INSERT INTO ?? SELECT * FROM jsonb_populate_recordset(NULL::??, ?::jsonb) WHERE EXISTS (SELECT 1 FROM k)`,
+      [scope, key, fingerprint, req.method, req.path, stored.response_status, stored.response_content_type, stored.response_body, prepared.table, prepared.table, JSON.stringify(prepared.rows)],
+    )) as { rowCount: number };
+    if (result.rowCount === 0) {
+      replayOrRefuse(res, (await readStored(db, scope, key))!, fingerprint);
+      return;
+    }
+    replay(res, stored, false);
+  };
+}
+
+interface IdempotencyContext {
+  scope: string;
+  key: string;
+  fingerprint: string;
+  requestId: string | undefined;
+}
+
+function idempotencyContext(req: Request, res: Response): IdempotencyContext {
+  const key = req.get(IDEMPOTENCY_KEY_HEADER);
+  if (key === undefined) throw new ValidationError(`Every POST needs an ${IDEMPOTENCY_KEY_HEADER} header (a unique string of up to 255 characters).`, IDEMPOTENCY_KEY_HEADER);
+  if (!KEY_PATTERN.test(key)) throw new ValidationError(`${IDEMPOTENCY_KEY_HEADER} must be 1 to 255 printable ASCII characters without spaces.`, IDEMPOTENCY_KEY_HEADER);
+  const principal = principalOf(res);
+  // Scoped per caller: two clinics (or two users) may happen to pick the same key.
+  return {
+    scope: `${principal.role}|${principal.sub}|${principal.clinicId ?? '*'}`,
+    key,
+    fingerprint: requestFingerprint(req),
+    requestId: res.locals.requestId as string | undefined,
+  };
+}
+
+/**
+ * The endpoint ran and failed: that outcome is the response this key replays from now on
+ * (unless a concurrent duplicate stored its own outcome first; then that one is the answer).
+ */
+async function storeFailure(db: Db, logger: Logger, req: Request, context: IdempotencyContext, error: unknown, res: Response): Promise<void> {
+  const { scope, key, fingerprint, requestId } = context;
+  const { problem, expected } = problemFromError(error);
+  if (!expected) logger.error({ err: error, req_id: requestId, method: req.method, path: req.path }, 'unhandled error');
+  const stored = { fingerprint, response_status: problem.status, response_content_type: PROBLEM_CONTENT_TYPE, response_body: toJsonText(problemBody(problem, requestId)) };
+  await db('idempotency_keys')
+    .insert({ scope, key, method: req.method, path: req.path, ...stored })
+    .onConflict(['scope', 'key'])
+    .ignore();
+  replayOrRefuse(res, (await readStored(db, scope, key)) ?? stored, fingerprint, false);
 }
 
 async function readStored(db: Db, scope: string, key: string): Promise<StoredResponse | undefined> {

@@ -7,12 +7,12 @@ import { ForbiddenError } from '../auth/errors.js';
 import { CLINIC_ROLES } from '../auth/roles.js';
 import { DEFAULT_PAGE_SIZE } from '../db/pagination.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
-import { createInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
+import { prepareInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
 import { paymentUri } from '../invoices/paymentUri.js';
 import { apiAddress } from '../chainAddress.js';
 import type { ApiDeps } from './apiDeps.js';
 import { principalOf, requireRole } from './auth.js';
-import { idempotent } from './idempotency.js';
+import { idempotent, idempotentCreate } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
 
@@ -25,11 +25,12 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
     'post',
     '/v1/invoices',
     clinicRolesOnly,
-    idempotent(db, logger, async (trx, req, res) => {
+    idempotentCreate(db, logger, async (req, res) => {
       const principal = principalOf(res);
       if (principal.clinicId === undefined) throw new ForbiddenError('Only a clinic can issue invoices.');
-      const invoice = await createInvoice(trx, principal.clinicId, req.body as CreateInvoiceInput, network);
-      return { status: 201, body: presentInvoice(invoice, new Date()) };
+      const now = new Date();
+      const invoice = await prepareInvoice(db, principal.clinicId, req.body as CreateInvoiceInput, network, now);
+      return { status: 201, body: presentInvoice(invoice, now), table: 'invoices', rows: [invoice as unknown as Record<string, unknown>] };
     }),
   );
 

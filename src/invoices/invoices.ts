@@ -72,13 +72,16 @@ function requireCurrency(code: string): CurrencyInfo {
 }
 
 /**
- * Creates an invoice for `clinicId` with the next number of that clinic and a deposit address
- * bound to the clinic's current settlement address.
+ * The row of a new invoice for `clinicId`, built in memory and written by the caller (in one
+ * statement with its idempotency key): the clinic's next invoice number, and a deposit address
+ * bound to the clinic's current settlement address. Reads only.
  */
-export async function createInvoice(trx: Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork): Promise<InvoiceRow> {
+export async function prepareInvoice(db: Db | Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date): Promise<InvoiceRow> {
   const currency = requireCurrency(input.currency);
   const amountDue = invoiceTotal(input.line_items, currency);
-  const clinic = (await trx('clinics').where({ id: clinicId }).first('settlement_address')) as { settlement_address: string } | undefined;
+  const clinic = (await db('clinics')
+    .where({ id: clinicId })
+    .first('settlement_address', db.raw('nextval(?::regclass)::int AS number', [invoiceNumberSequence(clinicId)]))) as { settlement_address: string; number: number } | undefined;
   if (!clinic) throw new NotFoundError('clinic');
   const salt = randomInvoiceSalt();
   const depositAddress = predictDepositAddress({
@@ -87,30 +90,42 @@ export async function createInvoice(trx: Trx, clinicId: string, input: CreateInv
     destination: apiAddress(clinic.settlement_address),
     salt,
   });
-  const [row] = (await trx('invoices')
-    .insert({
-      id: newId('inv'),
-      clinic_id: clinicId,
-      number: trx.raw('nextval(?::regclass)', [invoiceNumberSequence(clinicId)]),
-      status: 'open',
-      currency: currency.code,
-      amount_due: formatFiat(amountDue, currency),
-      token_chain_id: network.chainId,
-      token_address: storedAddress(network.token.address),
-      token_symbol: network.token.symbol,
-      token_decimals: network.token.decimals,
-      token_amount_due: fiatToTokenUnits(amountDue, network.token.decimals).toString(),
-      settlement_address: clinic.settlement_address,
-      deposit_salt: salt.toLowerCase(),
-      deposit_address: storedAddress(depositAddress),
-      factory_address: storedAddress(network.factory),
-      patient_ref: input.patient_ref,
-      line_items: JSON.stringify(input.line_items),
-      metadata: JSON.stringify(input.metadata ?? {}),
-      expires_at: trx.raw(`now() + make_interval(mins => ?)`, [input.expires_in_minutes ?? DEFAULT_EXPIRY_MINUTES]),
-    })
-    .returning('*')) as InvoiceRow[];
-  return row!;
+  // Milliseconds, as stored and as the API shows them.
+  const createdAt = new Date(Math.floor(now.getTime()));
+  return {
+    id: newId('inv'),
+    clinic_id: clinicId,
+    number: clinic.number,
+    status: 'open',
+    currency: currency.code,
+    amount_due: formatFiat(amountDue, currency),
+    token_chain_id: network.chainId,
+    token_address: storedAddress(network.token.address),
+    token_symbol: network.token.symbol,
+    token_decimals: network.token.decimals,
+    token_amount_due: fiatToTokenUnits(amountDue, network.token.decimals).toString(),
+    token_amount_paid: '0',
+    token_amount_pending: '0',
+    settlement_address: clinic.settlement_address,
+    deposit_salt: salt.toLowerCase(),
+    deposit_address: storedAddress(depositAddress),
+    factory_address: storedAddress(network.factory),
+    patient_ref: input.patient_ref,
+    line_items: input.line_items,
+    metadata: input.metadata ?? {},
+    expires_at: new Date(createdAt.getTime() + (input.expires_in_minutes ?? DEFAULT_EXPIRY_MINUTES) * 60_000),
+    created_at: createdAt,
+    paid_at: null,
+    voided_at: null,
+    expired_at: null,
+  };
+}
+
+/** Prepares and inserts an invoice inside `trx`, for server-side callers without an idempotency key. */
+export async function createInvoice(trx: Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now = new Date()): Promise<InvoiceRow> {
+  const row = await prepareInvoice(trx, clinicId, input, network, now);
+  await trx('invoices').insert({ ...row, line_items: JSON.stringify(row.line_items), metadata: JSON.stringify(row.metadata) });
+  return row;
 }
 
 /** The invoice if `principal` may see it; {@link NotFoundError} otherwise (never "forbidden"). */
