@@ -1,0 +1,160 @@
+/**
+ * The webhook outbox: events are written in the same transaction as the state change they
+ * announce, and delivered afterwards by the dispatcher. An event that is never committed is
+ * never sent; a committed one is sent until it succeeds or its retries run out.
+ */
+import { canSeeClinic, type Principal } from '../auth/roles.js';
+import type { Db, Trx } from '../db/knex.js';
+import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
+import { NotFoundError } from '../errors.js';
+import { newId } from '../ids.js';
+
+export const WEBHOOK_EVENT_TYPES = [
+  'invoice.processing',
+  'invoice.paid',
+  'invoice.underpaid',
+  'invoice.overpaid',
+  'invoice.expired',
+  'invoice.voided',
+  'payment.late',
+  'payment.void_invoice',
+  'payment.reorged',
+  'settlement.forwarded',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+export interface EnqueueWebhookEventParameters {
+  clinicId: string;
+  type: WebhookEventType;
+  /** The object the event is about, in its webhook form (no line-item descriptions). */
+  data: Record<string, unknown>;
+}
+
+/**
+ * Records an event for the clinic's webhook endpoint inside `trx`; returns its id (`evt_…`),
+ * which receivers use to drop duplicates.
+ */
+export async function enqueueWebhookEvent(trx: Trx, { clinicId, type, data }: EnqueueWebhookEventParameters): Promise<string> {
+  const id = newId('evt');
+  await trx('webhook_events').insert({ id, clinic_id: clinicId, type, payload: JSON.stringify({ object: data }) });
+  return id;
+}
+
+/**
+ * An invoice's API form with line-item descriptions removed: webhooks are sent to systems
+ * outside the gateway, and descriptions are health data (DESIGN decision 7).
+ */
+export function webhookInvoice(apiInvoice: Record<string, unknown>): Record<string, unknown> {
+  const lineItems = apiInvoice.line_items as { quantity: number; unit_amount: string }[] | undefined;
+  return {
+    ...apiInvoice,
+    line_items: (lineItems ?? []).map(({ quantity, unit_amount }) => ({ quantity, unit_amount })),
+  };
+}
+
+export const WEBHOOK_EVENT_STATUSES = ['pending', 'delivered', 'failed', 'skipped'] as const;
+export type WebhookEventStatus = (typeof WEBHOOK_EVENT_STATUSES)[number];
+/** The most recent attempts shown with an event; older ones stay in the delivery log. */
+export const MAX_DELIVERIES_SHOWN = 100;
+
+export interface WebhookEventRow {
+  id: string;
+  clinic_id: string;
+  type: WebhookEventType;
+  payload: { object: Record<string, unknown> };
+  status: WebhookEventStatus;
+  attempts: number;
+  next_attempt_at: Date;
+  last_error: string | null;
+  delivered_at: Date | null;
+  created_at: Date;
+}
+
+export interface WebhookDeliveryRow {
+  id: string;
+  event_id: string;
+  url: string;
+  attempt: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  attempted_at: Date;
+}
+
+/** The event if `principal` may see its clinic; {@link NotFoundError} otherwise (never "forbidden"). */
+export async function getWebhookEvent(db: Db | Trx, principal: Principal, id: string, { forUpdate = false } = {}): Promise<WebhookEventRow> {
+  const query = db('webhook_events').where({ id }).first();
+  const row = (await (forUpdate ? query.forUpdate() : query)) as WebhookEventRow | undefined;
+  if (!row || !canSeeClinic(principal, row.clinic_id)) throw new NotFoundError('webhook event');
+  return row;
+}
+
+/** The event's delivery attempts, newest first, at most {@link MAX_DELIVERIES_SHOWN}. */
+export async function listWebhookDeliveries(db: Db | Trx, eventId: string): Promise<WebhookDeliveryRow[]> {
+  return (await db('webhook_deliveries').where({ event_id: eventId }).orderBy('id', 'desc').limit(MAX_DELIVERIES_SHOWN)) as WebhookDeliveryRow[];
+}
+
+export interface WebhookEventFilters {
+  clinicId?: string;
+  type?: WebhookEventType;
+  status?: WebhookEventStatus;
+}
+
+/** One page of the events `principal` may see, newest first. */
+export async function listWebhookEvents(db: Db, principal: Principal, filters: WebhookEventFilters, page: PageRequest): Promise<Page<WebhookEventRow>> {
+  if (principal.clinicId !== undefined && filters.clinicId !== undefined && filters.clinicId !== principal.clinicId) return { data: [], hasMore: false };
+  const query = db('webhook_events');
+  const clinicId = principal.clinicId ?? filters.clinicId;
+  if (clinicId !== undefined) query.where({ clinic_id: clinicId });
+  if (filters.type !== undefined) query.where({ type: filters.type });
+  if (filters.status !== undefined) query.where({ status: filters.status });
+  return keysetPage<WebhookEventRow>(query, page, async (id) => {
+    const anchor = (await db('webhook_events').where({ id }).first('created_at', 'id', 'clinic_id')) as { created_at: Date; id: string; clinic_id: string } | undefined;
+    return anchor && canSeeClinic(principal, anchor.clinic_id) ? anchor : undefined;
+  });
+}
+
+/**
+ * Queues the event to be sent again, whatever became of it so far: back to `pending`, due now,
+ * with a fresh set of attempts. The dispatcher's next pass sends it (with the same event id,
+ * so a receiver that already has it can tell).
+ */
+export async function redeliverWebhookEvent(trx: Trx, principal: Principal, id: string): Promise<WebhookEventRow> {
+  await getWebhookEvent(trx, principal, id, { forUpdate: true });
+  const [row] = (await trx('webhook_events')
+    .where({ id })
+    .update({ status: 'pending', attempts: 0, next_attempt_at: trx.fn.now(), delivered_at: null, last_error: null })
+    .returning('*')) as WebhookEventRow[];
+  return row!;
+}
+
+/** The API form of an event; `deliveries` when given (the single-event view). */
+export function presentWebhookEvent(row: WebhookEventRow, deliveries?: WebhookDeliveryRow[]): Record<string, unknown> {
+  return {
+    object: 'webhook_event',
+    id: row.id,
+    clinic_id: row.clinic_id,
+    type: row.type,
+    status: row.status,
+    attempts: row.attempts,
+    // Only a pending event has a next attempt.
+    next_attempt_at: row.status === 'pending' ? row.next_attempt_at.toISOString() : null,
+    last_error: row.last_error,
+    created_at: row.created_at.toISOString(),
+    delivered_at: row.delivered_at?.toISOString() ?? null,
+    data: row.payload.object,
+    ...(deliveries === undefined ? {} : { deliveries: deliveries.map(presentWebhookDelivery) }),
+  };
+}
+
+function presentWebhookDelivery(row: WebhookDeliveryRow): Record<string, unknown> {
+  return {
+    object: 'webhook_delivery',
+    attempt: row.attempt,
+    url: row.url,
+    status_code: row.status_code,
+    error: row.error,
+    duration_ms: row.duration_ms,
+    attempted_at: row.attempted_at.toISOString(),
+  };
+}
