@@ -44,7 +44,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(helmet());
   app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
 
-  app.use(healthRouter({ db: deps.db, chain: deps.chain, checkTimeoutMs: deps.readinessTimeoutMs }));
+  app.use(healthRouter({ db: deps.db, chain: deps.chain, chainId: deps.network.chainId, checkTimeoutMs: deps.readinessTimeoutMs }));
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

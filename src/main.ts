@@ -6,7 +6,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { createApp } from './app.js';
-import { createChainClient } from './chain/client.js';
+import { createChainClient, type ChainClient } from './chain/client.js';
+import { initCursor, readCursor } from './chain/watcher.js';
+import { createWalletClient, http as viemHttp } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { gatewayWorkers } from './workers/gatewayWorkers.js';
+import { startWorkers } from './workers/workers.js';
 import { jwtAlgorithmForKey, type Config } from './config.js';
 import { createJwtVerifier, type JwtKey } from './auth/jwt.js';
 import { loadPaymentNetwork } from './chain/paymentNetwork.js';
@@ -22,6 +27,8 @@ import { OPENAPI_PATH } from './paths.js';
 
 export interface RunningGateway {
   url: string;
+  /** Names of the workers this process currently leads. */
+  leading(): string[];
   /** Resolves once everything has stopped. */
   shutdown(reason: string): Promise<void>;
 }
@@ -63,17 +70,23 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
 
   let server: http.Server;
   let network: PaymentNetwork;
+  let chain: ChainClient;
+  const metrics = createMetrics();
   try {
     const applied = await migrateLatest(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
 
-    const chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
+    chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
     network = await loadPaymentNetwork({ chain, token: tokenAddress, factory: factoryAddress, timeoutMs: 60_000 });
+    // Before the API takes its first invoice, so no payment can precede the watcher's start.
+    if ((await readCursor(db, network.chainId)) === undefined) {
+      await initCursor(db, network.chainId, config.watcherStartBlock ?? (await chain.getBlockNumber()));
+    }
     const app = createApp({
       db,
       chain,
       logger,
-      metrics: createMetrics(),
+      metrics,
       openapiYaml: fs.readFileSync(OPENAPI_PATH, 'utf8'),
       bodyLimitBytes: config.bodyLimitBytes,
       readinessTimeoutMs: Math.min(config.rpcTimeoutMs, 3000),
@@ -120,17 +133,40 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     print(`  Docs  ${url}/docs`);
   }
 
+  const relayerKey = config.relayerPrivateKey ?? devStack?.chain?.relayer.private_key;
+  const workers =
+    config.runWorkers && relayerKey
+      ? startWorkers(
+          gatewayWorkers({
+            db,
+            chain,
+            logger,
+            metrics,
+            network,
+            relayer: createWalletClient({ account: privateKeyToAccount(relayerKey), transport: viemHttp(rpcUrl) }),
+            confirmations: config.confirmations,
+            useFinalizedTag: config.useFinalizedTag,
+            paymentTolerance: config.paymentTolerance,
+            maxBlockRange: config.maxBlockRange,
+            flushBatchSize: config.flushBatchSize,
+            watcherPollMs: config.watcherPollMs,
+          }),
+          { connectionString: databaseUrl, logger },
+        )
+      : undefined;
+
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string) => {
     stopping ??= (async () => {
       logger.info({ reason }, 'shutting down');
       await closeServer(server, config.shutdownTimeoutMs);
+      await workers?.stop();
       await stopEverythingBelowHttp();
       logger.info('stopped');
     })();
     return stopping;
   };
-  return { url, shutdown };
+  return { url, shutdown, leading: () => workers?.leading() ?? [] };
 }
 
 /**

@@ -1,14 +1,23 @@
 /**
  * Prometheus metrics of one process, served at `GET /metrics`.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FlusherMetrics } from './chain/flusher.js';
+import type { WatcherMetrics } from './chain/watcher.js';
 
 export interface HttpMetrics {
   observe(method: string, route: string, status: number, seconds: number): void;
 }
 
+export interface WebhookMetrics {
+  deliveries(result: 'delivered' | 'retried' | 'failed' | 'skipped', count: number): void;
+}
+
 export interface Metrics extends HttpMetrics {
   registry: Registry;
+  watcher: WatcherMetrics;
+  flusher: FlusherMetrics;
+  webhooks: WebhookMetrics;
 }
 
 /** A fresh registry (one per app, so tests do not share counters) with process and HTTP metrics. */
@@ -28,8 +37,24 @@ export function createMetrics(): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const lag = new Gauge({ name: 'clinicpay_watcher_lag_blocks', help: 'Blocks between the chain head and the watcher cursor.', registers: [registry] });
+  const logs = new Counter({ name: 'clinicpay_watcher_logs_processed_total', help: 'Transfer logs of deposit addresses stored by the watcher.', registers: [registry] });
+  const reorgs = new Counter({ name: 'clinicpay_watcher_reorgs_total', help: 'Reorgs detected (block-hash mismatch) and rolled back.', registers: [registry] });
+  const reorgDepth = new Gauge({ name: 'clinicpay_watcher_last_reorg_depth_blocks', help: 'Depth of the last reorg rolled back.', registers: [registry] });
+  const flushes = new Counter({ name: 'clinicpay_flush_deposits_total', help: 'Deposit addresses in flush transactions, by result.', labelNames: ['result'], registers: [registry] });
+  const webhooks = new Counter({ name: 'clinicpay_webhook_deliveries_total', help: 'Webhook delivery attempts, by result.', labelNames: ['result'], registers: [registry] });
   return {
     registry,
+    watcher: {
+      logsProcessed: (count) => logs.inc(count),
+      reorg: (depth) => {
+        reorgs.inc();
+        reorgDepth.set(depth);
+      },
+      lag: (blocks) => lag.set(blocks),
+    },
+    flusher: { flush: (result, deposits) => flushes.inc({ result }, deposits) },
+    webhooks: { deliveries: (result, count) => webhooks.inc({ result }, count) },
     observe(method, route, status, seconds) {
       requests.inc({ method, route, status: String(status) });
       duration.observe({ method, route }, seconds);

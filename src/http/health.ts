@@ -3,12 +3,14 @@
  */
 import { Router } from 'express';
 import type { ChainClient } from '../chain/client.js';
+import { readCursor } from '../chain/watcher.js';
 import type { Db } from '../db/knex.js';
 import { problemFor, sendProblem } from './problem.js';
 
 export interface HealthDeps {
   db: Db;
   chain: ChainClient;
+  chainId: number;
   /** Upper bound on each readiness check, so a hung dependency cannot hang the probe. */
   checkTimeoutMs: number;
 }
@@ -20,7 +22,7 @@ interface CheckResult {
 }
 
 /** `GET /health`: the process is up. `GET /ready`: Postgres and the RPC node both answer. */
-export function healthRouter({ db, chain, checkTimeoutMs }: HealthDeps): Router {
+export function healthRouter({ db, chain, chainId, checkTimeoutMs }: HealthDeps): Router {
   const router = Router();
 
   router.get('/health', (_req, res) => {
@@ -36,14 +38,20 @@ export function healthRouter({ db, chain, checkTimeoutMs }: HealthDeps): Router 
       check(checkTimeoutMs, async () => ({ block_number: (await chain.getBlockNumber({ cacheTime: 0 })).toString() })),
     ]);
     const checks = { database, rpc };
+    // How far the chain watcher is behind the head: reported, not a reason to refuse traffic.
+    const cursor = database.ok ? await readCursor(db, chainId).catch(() => undefined) : undefined;
+    const watcher =
+      cursor !== undefined && typeof rpc.block_number === 'string'
+        ? { cursor: cursor.toString(), lag_blocks: Number(BigInt(rpc.block_number) - cursor) }
+        : { cursor: cursor?.toString() ?? null, lag_blocks: null };
     if (database.ok && rpc.ok) {
-      res.json({ status: 'ready', checks });
+      res.json({ status: 'ready', checks, watcher });
       return;
     }
     const failing = Object.entries(checks)
       .filter(([, result]) => !result.ok)
       .map(([name, result]) => `${name}: ${result.detail}`);
-    sendProblem(res, { ...problemFor(503, 'not_ready', failing.join('; ')), checks });
+    sendProblem(res, { ...problemFor(503, 'not_ready', failing.join('; ')), checks, watcher });
   });
 
   return router;

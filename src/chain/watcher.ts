@@ -1,0 +1,369 @@
+/**
+ * The chain watcher: follows `Transfer` logs of the accepted token, stores every transfer into
+ * or out of a deposit address once, and posts it to the ledger once it is final.
+ *
+ * One pass ({@link syncOnce}):
+ * 1. **Reorg check.** The hash stored for the cursor block (and for every block that held a
+ *    transfer of ours) is compared with the chain's. On a mismatch it walks down to the newest
+ *    stored block that still matches — the fork point — and rolls back everything above it:
+ *    unconfirmed transfers are dropped, posted ones get reversing entries. Never by guesswork.
+ * 2. **Read.** Logs from the cursor onward, in bounded ranges (split when the node refuses),
+ *    filtered to deposit addresses; each stored once, keyed `(chain_id, tx_hash, log_index)`,
+ *    together with the new cursor in one transaction.
+ * 3. **Confirm.** Transfers at or below the final head (head − confirmations + 1, or the node's
+ *    `finalized` block) are posted: one journal entry each, the invoice matched, webhooks and
+ *    flush requests written in the same transaction.
+ * 4. **Expire** invoices whose expiry is before the final head's timestamp.
+ *
+ * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
+ */
+import type { Address } from 'viem';
+import { storedAddress } from '../chainAddress.js';
+import type { Db, Trx } from '../db/knex.js';
+import { withTransaction } from '../db/transaction.js';
+import { newId } from '../ids.js';
+import {
+  expireDueInvoices,
+  recordConfirmedPaymentReorged,
+  recordForwardConfirmed,
+  recordPaymentConfirmed,
+  recordPaymentSeen,
+  recordPendingPaymentDropped,
+  requestFlush,
+} from '../invoices/settlement.js';
+import { assetOf, invoiceDepositBalance, postEntry, reverseEntry } from '../ledger/ledger.js';
+import type { Logger } from '../log.js';
+import type { ChainClient } from './client.js';
+import { fetchTransferLogs, type TransferLog } from './transferLogs.js';
+
+export interface WatcherDeps {
+  db: Db;
+  chain: ChainClient;
+  logger: Logger;
+  chainId: number;
+  token: Address;
+  confirmations: number;
+  /** Use the node's `finalized` block instead of counting confirmations. */
+  useFinalizedTag: boolean;
+  /** Base units by which a payment may miss the amount due and still count as exact. */
+  tolerance: bigint;
+  /** Widest `eth_getLogs` range asked for in one call. */
+  maxBlockRange: bigint;
+  /** Transfers confirmed per database transaction. */
+  confirmBatchSize?: number;
+  metrics?: WatcherMetrics;
+}
+
+export interface WatcherMetrics {
+  logsProcessed(count: number): void;
+  reorg(depth: number): void;
+  lag(blocks: number): void;
+}
+
+export interface SyncResult {
+  head: bigint;
+  finalHead: bigint;
+  cursor: bigint;
+  stored: number;
+  confirmed: number;
+  rolledBackTo: bigint | undefined;
+}
+
+/** How many stored block hashes a reorg check walks down before it gives up. */
+const REORG_SEARCH_WINDOW = 256;
+
+type TransferKind = 'payment' | 'forward' | 'foreign_token';
+
+interface TransferRow {
+  id: string;
+  tx_hash: string;
+  log_index: number;
+  block_number: string;
+  block_hash: string;
+  block_timestamp: Date;
+  kind: TransferKind;
+  invoice_id: string;
+  clinic_id: string;
+  token_address: string;
+  amount: string;
+  status: 'pending' | 'confirmed' | 'reorged';
+}
+
+/** The watcher's cursor: the highest block whose logs are stored. */
+export async function readCursor(db: Db | Trx, chainId: number): Promise<bigint | undefined> {
+  const row = (await db('chain_cursors').where({ chain_id: chainId }).first('last_block')) as { last_block: string } | undefined;
+  return row ? BigInt(row.last_block) : undefined;
+}
+
+/** Sets the cursor where none exists yet (the gateway's first start): logs before it are never read. */
+export async function initCursor(db: Db, chainId: number, block: bigint): Promise<void> {
+  await db('chain_cursors').insert({ chain_id: chainId, last_block: block.toString() }).onConflict('chain_id').ignore();
+}
+
+async function writeCursor(trx: Trx, chainId: number, block: bigint): Promise<void> {
+  await trx('chain_cursors')
+    .insert({ chain_id: chainId, last_block: block.toString() })
+    .onConflict('chain_id')
+    .merge({ last_block: block.toString(), updated_at: trx.fn.now() });
+}
+
+/** The block transfers must be at or below to be final. */
+export async function finalHeadOf(deps: Pick<WatcherDeps, 'chain' | 'confirmations' | 'useFinalizedTag'>, head: bigint): Promise<bigint> {
+  if (deps.useFinalizedTag) return (await deps.chain.getBlock({ blockTag: 'finalized' })).number;
+  return head - BigInt(deps.confirmations) + 1n;
+}
+
+/** One pass of the watcher over at most `maxBlockRange` blocks. */
+export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
+  const { db, chain, chainId } = deps;
+  const head = await chain.getBlockNumber({ cacheTime: 0 });
+  let cursor = await readCursor(db, chainId);
+  if (cursor === undefined) {
+    await initCursor(db, chainId, head);
+    cursor = head;
+  }
+
+  let rolledBackTo: bigint | undefined;
+  const forkPoint = await findForkPoint(deps, cursor);
+  if (forkPoint < cursor) {
+    await rollBack(deps, forkPoint);
+    deps.metrics?.reorg(Number(cursor - forkPoint));
+    deps.logger.warn({ chain_id: chainId, from_block: (forkPoint + 1n).toString(), to_block: cursor.toString() }, 'reorg: rolled back');
+    rolledBackTo = forkPoint;
+    cursor = forkPoint;
+  }
+
+  let stored = 0;
+  if (cursor < head) {
+    const toBlock = cursor + deps.maxBlockRange < head ? cursor + deps.maxBlockRange : head;
+    stored = await ingestRange(deps, cursor + 1n, toBlock);
+    cursor = toBlock;
+  }
+
+  const finalHead = await finalHeadOf(deps, head);
+  const confirmed = await confirmFinalTransfers(deps, finalHead < cursor ? finalHead : cursor);
+  if (finalHead > 0n) {
+    const finalBlock = await chain.getBlock({ blockNumber: finalHead < cursor ? finalHead : cursor });
+    await withTransaction(db, (trx) => expireDueInvoices(trx, new Date(Number(finalBlock.timestamp) * 1000)));
+  }
+  deps.metrics?.lag(Number(head - cursor));
+  return { head, finalHead, cursor, stored, confirmed, rolledBackTo };
+}
+
+/** The newest stored block at or below `cursor` whose hash the chain still has. */
+async function findForkPoint(deps: WatcherDeps, cursor: bigint): Promise<bigint> {
+  const stored = (await deps.db('chain_blocks')
+    .where({ chain_id: deps.chainId })
+    .where('number', '<=', cursor.toString())
+    .orderBy('number', 'desc')
+    .limit(REORG_SEARCH_WINDOW)
+    .select('number', 'hash')) as { number: string; hash: string }[];
+  if (stored.length === 0) return cursor;
+  for (const block of stored) {
+    const onChain = await deps.chain.getBlock({ blockNumber: BigInt(block.number) }).catch(() => undefined);
+    if (onChain?.hash === block.hash) return BigInt(block.number) === BigInt(stored[0]!.number) ? cursor : BigInt(block.number);
+  }
+  const deepest = BigInt(stored[stored.length - 1]!.number) - 1n;
+  deps.logger.error({ chain_id: deps.chainId, window: REORG_SEARCH_WINDOW }, 'reorg deeper than the search window; rolling back the whole window');
+  return deepest;
+}
+
+/** Undoes everything above `forkPoint`: drops unconfirmed transfers, reverses posted ones. */
+async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
+  await withTransaction(deps.db, async (trx) => {
+    const orphaned = (await trx('transfers')
+      .where({ chain_id: deps.chainId })
+      .where('block_number', '>', forkPoint.toString())
+      .whereIn('status', ['pending', 'confirmed'])
+      .orderBy([{ column: 'block_number', order: 'desc' }, { column: 'log_index', order: 'desc' }])
+      .forUpdate()) as TransferRow[];
+    for (const transfer of orphaned) {
+      const amount = BigInt(transfer.amount);
+      if (transfer.status === 'pending') {
+        await trx('transfers').where({ id: transfer.id }).del();
+        if (transfer.kind === 'payment') await recordPendingPaymentDropped(trx, transfer.invoice_id, amount);
+        continue;
+      }
+      await trx('transfers').where({ id: transfer.id }).update({ status: 'reorged' });
+      const entry = (await trx('journal_entries').where({ idempotency_key: entryKey(transfer) }).first('id')) as { id: string } | undefined;
+      if (entry) await reverseEntry(trx, entry.id);
+      if (transfer.kind === 'payment') {
+        await recordConfirmedPaymentReorged(trx, { invoiceId: transfer.invoice_id, amount, txHash: transfer.tx_hash, tolerance: deps.tolerance, now: new Date() });
+      } else if (transfer.kind === 'forward') {
+        // The funds are back at the deposit address as far as the canonical chain knows.
+        await requestFlush(trx, transfer.invoice_id);
+      }
+    }
+    await trx('chain_blocks').where({ chain_id: deps.chainId }).where('number', '>', forkPoint.toString()).del();
+    await writeCursor(trx, deps.chainId, forkPoint);
+  });
+}
+
+interface DepositInvoice {
+  id: string;
+  clinic_id: string;
+  deposit_address: string;
+}
+
+/** Reads `[fromBlock, toBlock]`, stores the transfers of ours and the block hashes, moves the cursor. */
+async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint): Promise<number> {
+  const { db, chain, chainId } = deps;
+  const logs = await fetchTransferLogs({ chain, tokens: [deps.token], fromBlock, toBlock });
+  const addresses = [...new Set(logs.flatMap((log) => [storedAddress(log.from), storedAddress(log.to)]))];
+  const invoices = addresses.length
+    ? ((await db('invoices').where({ token_chain_id: chainId }).whereRaw('deposit_address = ANY(?)', [addresses]).select('id', 'clinic_id', 'deposit_address')) as DepositInvoice[])
+    : [];
+  const byAddress = new Map(invoices.map((invoice) => [invoice.deposit_address, invoice]));
+  const ours = logs.filter((log) => byAddress.has(storedAddress(log.to)) || byAddress.has(storedAddress(log.from)));
+
+  const blockNumbers = [...new Set([...ours.map((log) => log.blockNumber), toBlock])];
+  const blocks = new Map(
+    await Promise.all(blockNumbers.map(async (number) => [number, await chain.getBlock({ blockNumber: number })] as const)),
+  );
+  for (const log of ours) {
+    if (blocks.get(log.blockNumber)?.hash !== log.blockHash) {
+      // The chain changed between reading logs and headers; the next pass sees it whole.
+      throw new Error(`block ${log.blockNumber} changed while it was being read`);
+    }
+  }
+
+  return withTransaction(db, async (trx) => {
+    for (const [number, block] of blocks) {
+      if (number === toBlock || ours.some((log) => log.blockNumber === number)) {
+        await trx('chain_blocks')
+          .insert({ chain_id: chainId, number: number.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })
+          .onConflict(['chain_id', 'number'])
+          .merge(['hash', 'timestamp']);
+      }
+    }
+    let stored = 0;
+    for (const log of ours) {
+      const intoDeposit = byAddress.get(storedAddress(log.to));
+      const invoice = intoDeposit ?? byAddress.get(storedAddress(log.from))!;
+      const kind: TransferKind = intoDeposit ? 'payment' : 'forward';
+      const timestamp = new Date(Number(blocks.get(log.blockNumber)!.timestamp) * 1000);
+      if (await storeTransfer(trx, chainId, log, kind, invoice, timestamp)) {
+        stored += 1;
+        if (kind === 'payment' && log.value > 0n) await recordPaymentSeen(trx, invoice.id, log.value);
+      }
+    }
+    await writeCursor(trx, chainId, toBlock);
+    deps.metrics?.logsProcessed(ours.length);
+    return stored;
+  });
+}
+
+/**
+ * Stores a transfer once. A log seen again is a no-op; a transfer that was orphaned by a reorg
+ * and has reappeared on the canonical chain becomes pending again with its new block.
+ */
+async function storeTransfer(trx: Trx, chainId: number, log: TransferLog, kind: TransferKind, invoice: DepositInvoice, blockTimestamp: Date): Promise<boolean> {
+  const row = {
+    id: newId('pay'),
+    chain_id: chainId,
+    tx_hash: log.txHash.toLowerCase(),
+    log_index: log.logIndex,
+    block_number: log.blockNumber.toString(),
+    block_hash: log.blockHash.toLowerCase(),
+    block_timestamp: blockTimestamp,
+    token_address: storedAddress(log.token),
+    from_address: storedAddress(log.from),
+    to_address: storedAddress(log.to),
+    amount: log.value.toString(),
+    kind,
+    invoice_id: invoice.id,
+    clinic_id: invoice.clinic_id,
+    status: 'pending',
+  };
+  const result = await trx.raw(
+    `INSERT INTO transfers (id, chain_id, tx_hash, log_index, block_number, block_hash, block_timestamp, token_address, from_address, to_address, amount, kind, invoice_id, clinic_id, status)
+     VALUES (:id, :chain_id, :tx_hash, :log_index, :block_number, :block_hash, :block_timestamp, :token_address, :from_address, :to_address, :amount, :kind, :invoice_id, :clinic_id, :status)
+     ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE
+       SET status = 'pending', block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
+           block_timestamp = EXCLUDED.block_timestamp, seen_at = now(), confirmed_at = NULL, flag = NULL
+       WHERE transfers.status = 'reorged'
+     RETURNING id`,
+    row,
+  );
+  return (result.rows as unknown[]).length > 0;
+}
+
+/** The journal entry a transfer's confirmation posts is keyed by the transfer and its block. */
+function entryKey(transfer: Pick<TransferRow, 'kind' | 'id' | 'block_hash'>): string {
+  return `${transfer.kind}:${transfer.id}:${transfer.block_hash}`;
+}
+
+/** Posts every pending transfer at or below `finalHead`, in chain order. */
+async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint): Promise<number> {
+  const batchSize = deps.confirmBatchSize ?? 200;
+  let confirmed = 0;
+  for (;;) {
+    const done = await withTransaction(deps.db, async (trx) => {
+      const batch = (await trx('transfers')
+        .where({ chain_id: deps.chainId, status: 'pending' })
+        .where('block_number', '<=', finalHead.toString())
+        .orderBy([{ column: 'block_number' }, { column: 'log_index' }])
+        .limit(batchSize)
+        .forUpdate()
+        .skipLocked()) as TransferRow[];
+      for (const transfer of batch) await confirmTransfer(deps, trx, transfer);
+      return batch.length;
+    });
+    confirmed += done;
+    if (done < batchSize) return confirmed;
+  }
+}
+
+async function confirmTransfer(deps: WatcherDeps, trx: Trx, transfer: TransferRow): Promise<void> {
+  const amount = BigInt(transfer.amount);
+  const asset = assetOf(deps.chainId, transfer.token_address);
+  let flag: string | undefined;
+  if (transfer.kind === 'payment' && amount > 0n) {
+    await postEntry(trx, {
+      idempotencyKey: entryKey(transfer),
+      kind: 'payment',
+      clinicId: transfer.clinic_id,
+      asset,
+      invoiceId: transfer.invoice_id,
+      transferId: transfer.id,
+      postings: [
+        { kind: 'deposits', amount },
+        { kind: 'patient_payments', amount: -amount },
+      ],
+    });
+    flag = await recordPaymentConfirmed(trx, {
+      invoiceId: transfer.invoice_id,
+      amount,
+      blockTimestamp: transfer.block_timestamp,
+      txHash: transfer.tx_hash,
+      tolerance: deps.tolerance,
+      wasPending: true,
+    });
+  } else if (transfer.kind === 'forward' && amount > 0n) {
+    await postEntry(trx, {
+      idempotencyKey: entryKey(transfer),
+      kind: 'forward',
+      clinicId: transfer.clinic_id,
+      asset,
+      invoiceId: transfer.invoice_id,
+      transferId: transfer.id,
+      postings: [
+        { kind: 'settlement', amount },
+        { kind: 'deposits', amount: -amount },
+      ],
+    });
+    await recordForwardConfirmed(trx, {
+      invoiceId: transfer.invoice_id,
+      amount,
+      txHash: transfer.tx_hash,
+      depositBalanceAfter: await invoiceDepositBalance(trx, transfer.invoice_id),
+    });
+  }
+  await trx('transfers').where({ id: transfer.id }).update({ status: 'confirmed', confirmed_at: trx.fn.now(), flag: flag ?? null });
+}
+
+/** Confirmations of a transfer in `blockNumber` when the chain head is `head` (the block itself counts as one). */
+export function confirmationsAt(blockNumber: bigint, head: bigint): number {
+  return head < blockNumber ? 0 : Number(head - blockNumber + 1n);
+}
+

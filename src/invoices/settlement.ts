@@ -1,0 +1,143 @@
+/**
+ * What payments seen on the chain do to invoices: status, amounts, webhooks, and the request to
+ * sweep the deposit address. Every function runs inside the caller's transaction, the same one
+ * that records the transfer and posts its journal entry.
+ */
+import type { Trx } from '../db/knex.js';
+import type { InvoiceStatus } from '../domain/invoiceStatus.js';
+import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
+import { enqueueWebhookEvent, webhookInvoice, type WebhookEventType } from '../webhooks/outbox.js';
+import { presentInvoice, type InvoiceRow } from './invoices.js';
+
+/** Statuses in which whatever sits at the deposit address belongs to the clinic now. */
+const SWEEPABLE: readonly InvoiceStatus[] = ['paid', 'overpaid', 'expired', 'void'];
+
+async function lockInvoice(trx: Trx, invoiceId: string): Promise<InvoiceRow> {
+  return (await trx('invoices').where({ id: invoiceId }).forUpdate().first()) as InvoiceRow;
+}
+
+async function announce(trx: Trx, invoice: InvoiceRow, type: WebhookEventType, extra: Record<string, unknown> = {}): Promise<void> {
+  await enqueueWebhookEvent(trx, { clinicId: invoice.clinic_id, type, data: { ...webhookInvoice(presentInvoice(invoice, new Date())), ...extra } });
+}
+
+/** Asks the flusher to sweep the invoice's deposit address (again, if it was swept before). */
+export async function requestFlush(trx: Trx, invoiceId: string): Promise<void> {
+  await trx.raw(
+    `INSERT INTO flush_requests (invoice_id, status) VALUES (?, 'pending')
+     ON CONFLICT (invoice_id) DO UPDATE SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
+     WHERE flush_requests.status IN ('done', 'failed')`,
+    [invoiceId],
+  );
+}
+
+/** A payment was seen but is not final yet: the invoice shows `processing`. */
+export async function recordPaymentSeen(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
+  const invoice = await lockInvoice(trx, invoiceId);
+  const becomesProcessing = invoice.status === 'open' || invoice.status === 'underpaid';
+  const [updated] = (await trx('invoices')
+    .where({ id: invoiceId })
+    .update({
+      token_amount_pending: (BigInt(invoice.token_amount_pending) + amount).toString(),
+      ...(becomesProcessing ? { status: 'processing' } : {}),
+    })
+    .returning('*')) as InvoiceRow[];
+  if (becomesProcessing) await announce(trx, updated!, 'invoice.processing');
+}
+
+export interface ConfirmedPaymentParameters {
+  invoiceId: string;
+  amount: bigint;
+  blockTimestamp: Date;
+  txHash: string;
+  tolerance: bigint;
+  /** Whether this payment had been counted as pending (seen before it was final). */
+  wasPending: boolean;
+}
+
+/** A payment became final: apply it to the invoice and say so. Returns the payment's flag, if any. */
+export async function recordPaymentConfirmed(trx: Trx, params: ConfirmedPaymentParameters): Promise<PaymentFlag | undefined> {
+  const invoice = await lockInvoice(trx, params.invoiceId);
+  const pending = BigInt(invoice.token_amount_pending) - (params.wasPending ? params.amount : 0n);
+  const result = applyConfirmedPayment(
+    { status: invoice.status, tokenAmountDue: BigInt(invoice.token_amount_due), tokenAmountPaid: BigInt(invoice.token_amount_paid), expiresAt: invoice.expires_at },
+    { amount: params.amount, blockTimestamp: params.blockTimestamp },
+    { tolerance: params.tolerance, otherPending: pending > 0n },
+  );
+  const settledNow = (result.status === 'paid' || result.status === 'overpaid') && invoice.paid_at === null;
+  const [updated] = (await trx('invoices')
+    .where({ id: params.invoiceId })
+    .update({
+      status: result.status,
+      token_amount_paid: result.tokenAmountPaid.toString(),
+      token_amount_pending: pending.toString(),
+      ...(settledNow ? { paid_at: params.blockTimestamp } : {}),
+      ...(result.status === 'expired' && invoice.expired_at === null ? { expired_at: invoice.expires_at } : {}),
+    })
+    .returning('*')) as InvoiceRow[];
+  const payment = { tx_hash: params.txHash, amount: params.amount.toString(), excess: result.excess.toString() };
+  if (result.flag === 'late') await announce(trx, updated!, 'payment.late', { payment });
+  else if (result.flag === 'void_invoice') await announce(trx, updated!, 'payment.void_invoice', { payment });
+  if (result.status !== invoice.status || result.flag === 'after_settled') {
+    if (result.status === 'paid') await announce(trx, updated!, 'invoice.paid');
+    else if (result.status === 'overpaid') await announce(trx, updated!, 'invoice.overpaid', { payment });
+    else if (result.status === 'underpaid') await announce(trx, updated!, 'invoice.underpaid');
+    else if (result.status === 'expired') await announce(trx, updated!, 'invoice.expired');
+  }
+  if (SWEEPABLE.includes(result.status)) await requestFlush(trx, params.invoiceId);
+  return result.flag;
+}
+
+/** A payment that had only been seen vanished in a reorg: it no longer counts as pending. */
+export async function recordPendingPaymentDropped(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
+  const invoice = await lockInvoice(trx, invoiceId);
+  const pending = BigInt(invoice.token_amount_pending) - amount;
+  const paid = BigInt(invoice.token_amount_paid);
+  const status: InvoiceStatus = invoice.status === 'processing' && pending <= 0n ? (paid > 0n ? 'underpaid' : 'open') : invoice.status;
+  await trx('invoices').where({ id: invoiceId }).update({ token_amount_pending: pending.toString(), status });
+}
+
+/** A payment that had been final and posted was undone by a deep reorg. */
+export async function recordConfirmedPaymentReorged(trx: Trx, params: { invoiceId: string; amount: bigint; txHash: string; tolerance: bigint; now: Date }): Promise<void> {
+  const invoice = await lockInvoice(trx, params.invoiceId);
+  const result = applyReorgedPayment(
+    { status: invoice.status, tokenAmountDue: BigInt(invoice.token_amount_due), tokenAmountPaid: BigInt(invoice.token_amount_paid), expiresAt: invoice.expires_at },
+    params.amount,
+    { tolerance: params.tolerance, now: params.now },
+  );
+  const [updated] = (await trx('invoices')
+    .where({ id: params.invoiceId })
+    .update({
+      status: result.status,
+      token_amount_paid: result.tokenAmountPaid.toString(),
+      ...(result.status === 'open' || result.status === 'underpaid' ? { paid_at: null } : {}),
+    })
+    .returning('*')) as InvoiceRow[];
+  await announce(trx, updated!, 'payment.reorged', { payment: { tx_hash: params.txHash, amount: params.amount.toString() } });
+}
+
+/** Funds left a deposit address for the clinic's wallet: tell the clinic; sweep again if more arrived. */
+export async function recordForwardConfirmed(trx: Trx, params: { invoiceId: string; amount: bigint; txHash: string; depositBalanceAfter: bigint }): Promise<void> {
+  const invoice = await lockInvoice(trx, params.invoiceId);
+  await announce(trx, invoice, 'settlement.forwarded', { forwarding: { tx_hash: params.txHash, amount: params.amount.toString() } });
+  if (params.depositBalanceAfter > 0n) await requestFlush(trx, params.invoiceId);
+}
+
+/**
+ * Marks open and underpaid invoices whose expiry is at or before `chainTime` (the timestamp of
+ * the latest final block) as expired, unless a payment to them is still being confirmed.
+ */
+export async function expireDueInvoices(trx: Trx, chainTime: Date): Promise<number> {
+  const due = (await trx('invoices')
+    .whereIn('status', ['open', 'underpaid'])
+    .where('expires_at', '<=', chainTime)
+    .where('token_amount_pending', 0)
+    .forUpdate()
+    .skipLocked()
+    .limit(500)) as InvoiceRow[];
+  for (const invoice of due) {
+    const [updated] = (await trx('invoices').where({ id: invoice.id }).update({ status: 'expired', expired_at: invoice.expires_at }).returning('*')) as InvoiceRow[];
+    await announce(trx, updated!, 'invoice.expired');
+    if (BigInt(invoice.token_amount_paid) > 0n) await requestFlush(trx, invoice.id);
+  }
+  return due.length;
+}

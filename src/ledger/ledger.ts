@@ -1,0 +1,153 @@
+/**
+ * The double-entry ledger: journal entries with postings in base units per asset.
+ *
+ * Every entry sums to zero per asset — checked here before writing and enforced again by the
+ * database at commit (a deferred constraint trigger). Posted rows are never updated or deleted
+ * (the database refuses); a correction is a reversing entry. Entries are keyed by what caused
+ * them, so posting the same cause twice is a no-op.
+ *
+ * Accounts, per clinic and asset:
+ * - `deposits`: tokens held at the clinic's invoice deposit addresses (on-chain, non-custodial);
+ * - `settlement`: tokens forwarded to the clinic's own settlement wallet;
+ * - `patient_payments`: the counter-account of what patients paid (credit balance).
+ */
+import type { Db, Trx } from '../db/knex.js';
+import { newId } from '../ids.js';
+
+export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments'] as const;
+export type AccountKind = (typeof ACCOUNT_KINDS)[number];
+
+export type EntryKind = 'payment' | 'forward' | 'reversal';
+
+export class UnbalancedEntryError extends Error {
+  override name = 'UnbalancedEntryError';
+}
+
+/** The ledger's name for a token: `<chain id>:<lower-case address>`. */
+export function assetOf(chainId: number, tokenAddress: string): string {
+  return `${chainId}:${tokenAddress.toLowerCase()}`;
+}
+
+/** The id of a clinic's account of `kind` in `asset`. */
+export function accountId(clinicId: string, kind: AccountKind, asset: string): string {
+  return `clinic:${clinicId}:${kind}:${asset}`;
+}
+
+export interface PostingInput {
+  kind: AccountKind;
+  /** Signed base units: positive debits, negative credits. */
+  amount: bigint;
+}
+
+export interface PostEntryParameters {
+  /** What caused the entry; a second post with the same key returns the first entry. */
+  idempotencyKey: string;
+  kind: EntryKind;
+  clinicId: string;
+  asset: string;
+  postings: readonly PostingInput[];
+  invoiceId?: string | undefined;
+  transferId?: string | undefined;
+  reversesEntryId?: string | undefined;
+}
+
+export interface PostEntryReturnType {
+  entryId: string;
+  /** False when the key had been posted before and nothing was written. */
+  created: boolean;
+}
+
+/**
+ * Posts one balanced entry inside `trx`.
+ *
+ * @example
+ * await postEntry(trx, { idempotencyKey: `payment:${transferId}:${blockHash}`, kind: 'payment', clinicId, asset,
+ *   postings: [{ kind: 'deposits', amount }, { kind: 'patient_payments', amount: -amount }] });
+ */
+export async function postEntry(trx: Trx, params: PostEntryParameters): Promise<PostEntryReturnType> {
+  const total = params.postings.reduce((sum, posting) => sum + posting.amount, 0n);
+  if (params.postings.length < 2 || total !== 0n || params.postings.some((posting) => posting.amount === 0n)) {
+    throw new UnbalancedEntryError(`entry ${params.idempotencyKey} does not balance (sum ${total}, ${params.postings.length} postings)`);
+  }
+  const id = newId('je');
+  const inserted = await trx('journal_entries')
+    .insert({
+      id,
+      idempotency_key: params.idempotencyKey,
+      kind: params.kind,
+      clinic_id: params.clinicId,
+      invoice_id: params.invoiceId ?? null,
+      transfer_id: params.transferId ?? null,
+      reverses_entry_id: params.reversesEntryId ?? null,
+    })
+    .onConflict('idempotency_key')
+    .ignore()
+    .returning('id');
+  if (inserted.length === 0) {
+    const existing = (await trx('journal_entries').where({ idempotency_key: params.idempotencyKey }).first('id')) as { id: string };
+    return { entryId: existing.id, created: false };
+  }
+  const accounts = params.postings.map((posting) => ({ id: accountId(params.clinicId, posting.kind, params.asset), kind: posting.kind }));
+  await trx('ledger_accounts')
+    .insert(accounts.map((account) => ({ id: account.id, clinic_id: params.clinicId, kind: account.kind, asset: params.asset })))
+    .onConflict('id')
+    .ignore();
+  await trx('postings').insert(
+    params.postings.map((posting, index) => ({ entry_id: id, account_id: accounts[index]!.id, asset: params.asset, amount: posting.amount.toString() })),
+  );
+  return { entryId: id, created: true };
+}
+
+/** Posts the mirror image of `entryId` (every amount negated), once. */
+export async function reverseEntry(trx: Trx, entryId: string): Promise<PostEntryReturnType> {
+  const entry = (await trx('journal_entries').where({ id: entryId }).first()) as
+    | { id: string; clinic_id: string; invoice_id: string | null; transfer_id: string | null }
+    | undefined;
+  if (!entry) throw new Error(`no journal entry ${entryId} to reverse`);
+  const postings = (await trx('postings').join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id').where({ entry_id: entryId }).select('ledger_accounts.kind', 'postings.asset', 'postings.amount')) as {
+    kind: AccountKind;
+    asset: string;
+    amount: string;
+  }[];
+  return postEntry(trx, {
+    idempotencyKey: `reversal:${entryId}`,
+    kind: 'reversal',
+    clinicId: entry.clinic_id,
+    asset: postings[0]!.asset,
+    invoiceId: entry.invoice_id ?? undefined,
+    transferId: entry.transfer_id ?? undefined,
+    reversesEntryId: entryId,
+    postings: postings.map((posting) => ({ kind: posting.kind, amount: -BigInt(posting.amount) })),
+  });
+}
+
+export interface AccountBalance {
+  accountId: string;
+  clinicId: string;
+  kind: AccountKind;
+  asset: string;
+  /** Sum of the account's postings: what the ledger says, derived, never cached. */
+  balance: bigint;
+}
+
+/** Balances of every account (of one clinic when `clinicId` is given), derived from postings. */
+export async function accountBalances(db: Db | Trx, clinicId?: string): Promise<AccountBalance[]> {
+  const query = db('ledger_accounts')
+    .leftJoin('postings', 'postings.account_id', 'ledger_accounts.id')
+    .groupBy('ledger_accounts.id')
+    .orderBy('ledger_accounts.id')
+    .select('ledger_accounts.id', 'ledger_accounts.clinic_id', 'ledger_accounts.kind', 'ledger_accounts.asset', db.raw('coalesce(sum(postings.amount), 0)::text AS balance'));
+  if (clinicId !== undefined) query.where('ledger_accounts.clinic_id', clinicId);
+  const rows = (await query) as { id: string; clinic_id: string; kind: AccountKind; asset: string; balance: string }[];
+  return rows.map((row) => ({ accountId: row.id, clinicId: row.clinic_id, kind: row.kind, asset: row.asset, balance: BigInt(row.balance) }));
+}
+
+/** Net base units an invoice holds at its deposit address according to the ledger. */
+export async function invoiceDepositBalance(db: Db | Trx, invoiceId: string): Promise<bigint> {
+  const row = (await db('postings')
+    .join('journal_entries', 'journal_entries.id', 'postings.entry_id')
+    .join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id')
+    .where({ 'journal_entries.invoice_id': invoiceId, 'ledger_accounts.kind': 'deposits' })
+    .first(db.raw('coalesce(sum(postings.amount), 0)::text AS balance'))) as { balance: string };
+  return BigInt(row.balance);
+}
