@@ -12,6 +12,7 @@ import { clinicsRouter } from './http/clinics.js';
 import { docsRouter } from './http/docs.js';
 import { healthRouter } from './http/health.js';
 import { invoicesRouter } from './http/invoices.js';
+import { ledgerRouter } from './http/ledger.js';
 import { webhooksRouter } from './http/webhooks.js';
 import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(clinicsRouter(api));
   app.use(invoicesRouter(api));
   app.use(webhooksRouter(api));
+  app.use(ledgerRouter(api));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -7,7 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { createApp } from './app.js';
 import { createChainClient, type ChainClient } from './chain/client.js';
-import { initCursor, readCursor } from './chain/watcher.js';
+import { initCursor, readCursor } from './chain/cursor.js';
 import { createWalletClient, http as viemHttp } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { gatewayWorkers } from './workers/gatewayWorkers.js';

@@ -34,6 +34,9 @@ import {
 import { assetOf, invoiceDepositBalance, postEntry, reverseEntry } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
 import type { ChainClient } from './client.js';
+import { initCursor, readCursor, writeCursor } from './cursor.js';
+
+export { initCursor, readCursor };
 import { fetchTransferLogs, type TransferLog } from './transferLogs.js';
 
 export interface WatcherDeps {
@@ -87,24 +90,6 @@ interface TransferRow {
   token_address: string;
   amount: string;
   status: 'pending' | 'confirmed' | 'reorged';
-}
-
-/** The watcher's cursor: the highest block whose logs are stored. */
-export async function readCursor(db: Db | Trx, chainId: number): Promise<bigint | undefined> {
-  const row = (await db('chain_cursors').where({ chain_id: chainId }).first('last_block')) as { last_block: string } | undefined;
-  return row ? BigInt(row.last_block) : undefined;
-}
-
-/** Sets the cursor where none exists yet (the gateway's first start): logs before it are never read. */
-export async function initCursor(db: Db, chainId: number, block: bigint): Promise<void> {
-  await db('chain_cursors').insert({ chain_id: chainId, last_block: block.toString() }).onConflict('chain_id').ignore();
-}
-
-async function writeCursor(trx: Trx, chainId: number, block: bigint): Promise<void> {
-  await trx('chain_cursors')
-    .insert({ chain_id: chainId, last_block: block.toString() })
-    .onConflict('chain_id')
-    .merge({ last_block: block.toString(), updated_at: trx.fn.now() });
 }
 
 /** The block transfers must be at or below to be final. */

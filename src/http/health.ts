@@ -3,7 +3,7 @@
  */
 import { Router } from 'express';
 import type { ChainClient } from '../chain/client.js';
-import { readCursor } from '../chain/watcher.js';
+import { readCursor } from '../chain/cursor.js';
 import type { Db } from '../db/knex.js';
 import { problemFor, sendProblem } from './problem.js';
 

@@ -7,9 +7,10 @@ import { ForbiddenError } from '../auth/errors.js';
 import { CLINIC_ROLES } from '../auth/roles.js';
 import { DEFAULT_PAGE_SIZE } from '../db/pagination.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
-import { prepareInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
+import { invoiceTransfers, prepareInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
 import { paymentUri } from '../invoices/paymentUri.js';
 import { apiAddress } from '../chainAddress.js';
+import { readCursor } from '../chain/cursor.js';
 import type { ApiDeps } from './apiDeps.js';
 import { principalOf, requireRole } from './auth.js';
 import { idempotent, idempotentCreate } from './idempotency.js';
@@ -53,11 +54,19 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
       },
     );
     const now = new Date();
-    sendJson(res, 200, { object: 'list', url: '/v1/invoices', data: page.data.map((row) => presentInvoice(row, now)), has_more: page.hasMore });
+    const [transfers, head] = await Promise.all([invoiceTransfers(db, page.data.map((row) => row.id)), readCursor(db, network.chainId)]);
+    sendJson(res, 200, {
+      object: 'list',
+      url: '/v1/invoices',
+      data: page.data.map((row) => presentInvoice(row, now, { transfers: transfers.get(row.id)!, head })),
+      has_more: page.hasMore,
+    });
   });
 
   contract.route(router, 'get', '/v1/invoices/{id}', async (req, res) => {
-    sendJson(res, 200, presentInvoice(await getInvoice(db, principalOf(res), req.params.id as string), new Date()));
+    const invoice = await getInvoice(db, principalOf(res), req.params.id as string);
+    const [transfers, head] = await Promise.all([invoiceTransfers(db, [invoice.id]), readCursor(db, invoice.token_chain_id)]);
+    sendJson(res, 200, presentInvoice(invoice, new Date(), { transfers: transfers.get(invoice.id)!, head }));
   });
 
   contract.route(router, 'get', '/v1/invoices/{id}/payment-qr.svg', async (req, res) => {

@@ -182,8 +182,42 @@ export async function listInvoices(db: Db, principal: Principal, filters: Invoic
   });
 }
 
-/** The API form of an invoice at `now`. */
-export function presentInvoice(row: InvoiceRow, now: Date): Record<string, unknown> {
+export interface InvoiceTransfer {
+  tx_hash: string;
+  log_index: number;
+  block_number: string;
+  amount: string;
+  kind: 'payment' | 'forward' | 'foreign_token';
+  status: 'pending' | 'confirmed' | 'reorged';
+  flag: string | null;
+}
+
+/** The transfers of the deposit addresses of `invoiceIds`, oldest first, by invoice. */
+export async function invoiceTransfers(db: Db | Trx, invoiceIds: readonly string[]): Promise<Map<string, InvoiceTransfer[]>> {
+  const byInvoice = new Map<string, InvoiceTransfer[]>(invoiceIds.map((id) => [id, []]));
+  if (invoiceIds.length === 0) return byInvoice;
+  const rows = (await db('transfers')
+    .whereIn('invoice_id', invoiceIds)
+    .orderBy([{ column: 'block_number' }, { column: 'log_index' }])
+    .select('invoice_id', 'tx_hash', 'log_index', db.raw('block_number::text AS block_number'), db.raw('amount::text AS amount'), 'kind', 'status', 'flag')) as (InvoiceTransfer & {
+    invoice_id: string;
+  })[];
+  for (const { invoice_id, ...transfer } of rows) byInvoice.get(invoice_id)?.push(transfer);
+  return byInvoice;
+}
+
+/** What the chain says about an invoice: its transfers and the block the watcher has read to. */
+export interface InvoiceChainView {
+  transfers: InvoiceTransfer[];
+  /** The watcher's cursor: confirmations are counted against it. */
+  head: bigint | undefined;
+}
+
+/**
+ * The API form of an invoice at `now`, with its payments and forwarding from `chainView`
+ * (none for an invoice just created).
+ */
+export function presentInvoice(row: InvoiceRow, now: Date, chainView: InvoiceChainView = { transfers: [], head: undefined }): Record<string, unknown> {
   const currency = requireCurrency(row.currency);
   const token = { chain_id: row.token_chain_id, address: apiAddress(row.token_address), symbol: row.token_symbol, decimals: row.token_decimals };
   const depositAddress = apiAddress(row.deposit_address);
@@ -209,6 +243,24 @@ export function presentInvoice(row: InvoiceRow, now: Date): Record<string, unkno
     created_at: row.created_at.toISOString(),
     paid_at: row.paid_at?.toISOString() ?? null,
     voided_at: row.voided_at?.toISOString() ?? null,
+    ...presentTransfers(chainView),
+  };
+}
+
+function presentTransfers({ transfers, head }: InvoiceChainView): Record<string, unknown> {
+  const confirmations = (blockNumber: string) => (head === undefined || head < BigInt(blockNumber) ? 0 : Number(head - BigInt(blockNumber) + 1n));
+  const present = (transfer: InvoiceTransfer) => ({
+    tx_hash: transfer.tx_hash,
+    log_index: transfer.log_index,
+    block_number: Number(transfer.block_number),
+    confirmations: transfer.status === 'reorged' ? 0 : confirmations(transfer.block_number),
+    amount: transfer.amount,
+    status: transfer.status,
+    ...(transfer.kind === 'payment' ? { flag: transfer.flag } : {}),
+  });
+  return {
+    payments: transfers.filter((transfer) => transfer.kind === 'payment').map(present),
+    forwarding: transfers.filter((transfer) => transfer.kind === 'forward').map(present),
   };
 }
 

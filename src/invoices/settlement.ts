@@ -7,7 +7,8 @@ import type { Trx } from '../db/knex.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
 import { enqueueWebhookEvent, webhookInvoice, type WebhookEventType } from '../webhooks/outbox.js';
-import { presentInvoice, type InvoiceRow } from './invoices.js';
+import { readCursor } from '../chain/cursor.js';
+import { invoiceTransfers, presentInvoice, type InvoiceRow } from './invoices.js';
 
 /** Statuses in which whatever sits at the deposit address belongs to the clinic now. */
 const SWEEPABLE: readonly InvoiceStatus[] = ['paid', 'overpaid', 'expired', 'void'];
@@ -17,7 +18,9 @@ async function lockInvoice(trx: Trx, invoiceId: string): Promise<InvoiceRow> {
 }
 
 async function announce(trx: Trx, invoice: InvoiceRow, type: WebhookEventType, extra: Record<string, unknown> = {}): Promise<void> {
-  await enqueueWebhookEvent(trx, { clinicId: invoice.clinic_id, type, data: { ...webhookInvoice(presentInvoice(invoice, new Date())), ...extra } });
+  const [transfers, head] = await Promise.all([invoiceTransfers(trx, [invoice.id]), readCursor(trx, invoice.token_chain_id)]);
+  const data = webhookInvoice(presentInvoice(invoice, new Date(), { transfers: transfers.get(invoice.id)!, head }));
+  await enqueueWebhookEvent(trx, { clinicId: invoice.clinic_id, type, data: { ...data, ...extra } });
 }
 
 /** Asks the flusher to sweep the invoice's deposit address (again, if it was swept before). */

@@ -12,6 +12,7 @@
  * - `patient_payments`: the counter-account of what patients paid (credit balance).
  */
 import type { Db, Trx } from '../db/knex.js';
+import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
 import { newId } from '../ids.js';
 
 export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments'] as const;
@@ -150,4 +151,52 @@ export async function invoiceDepositBalance(db: Db | Trx, invoiceId: string): Pr
     .where({ 'journal_entries.invoice_id': invoiceId, 'ledger_accounts.kind': 'deposits' })
     .first(db.raw('coalesce(sum(postings.amount), 0)::text AS balance'))) as { balance: string };
   return BigInt(row.balance);
+}
+
+export interface EntryRow {
+  id: string;
+  kind: EntryKind;
+  clinic_id: string;
+  invoice_id: string | null;
+  transfer_id: string | null;
+  reverses_entry_id: string | null;
+  created_at: Date;
+}
+
+export interface EntryFilters {
+  clinicId?: string;
+  invoiceId?: string;
+  kind?: EntryKind;
+}
+
+/** One page of journal entries, newest first, each with its postings. */
+export async function listEntries(
+  db: Db,
+  visibleClinic: string | undefined,
+  filters: EntryFilters,
+  page: PageRequest,
+): Promise<Page<EntryRow & { postings: { account_id: string; asset: string; amount: string }[] }>> {
+  const query = db('journal_entries');
+  if (visibleClinic !== undefined && filters.clinicId !== undefined && filters.clinicId !== visibleClinic) return { data: [], hasMore: false };
+  const clinicId = visibleClinic ?? filters.clinicId;
+  if (clinicId !== undefined) query.where({ clinic_id: clinicId });
+  if (filters.invoiceId !== undefined) query.where({ invoice_id: filters.invoiceId });
+  if (filters.kind !== undefined) query.where({ kind: filters.kind });
+  const result = await keysetPage<EntryRow>(query, page, async (id) => {
+    const anchor = (await db('journal_entries').where({ id }).first('created_at', 'id', 'clinic_id')) as { created_at: Date; id: string; clinic_id: string } | undefined;
+    return anchor && (visibleClinic === undefined || anchor.clinic_id === visibleClinic) ? anchor : undefined;
+  });
+  const postings = result.data.length
+    ? ((await db('postings')
+        .whereIn('entry_id', result.data.map((entry) => entry.id))
+        .orderBy('id')
+        .select('entry_id', 'account_id', 'asset', db.raw('amount::text AS amount'))) as { entry_id: string; account_id: string; asset: string; amount: string }[])
+    : [];
+  return {
+    hasMore: result.hasMore,
+    data: result.data.map((entry) => ({
+      ...entry,
+      postings: postings.filter((posting) => posting.entry_id === entry.id).map(({ account_id, asset, amount }) => ({ account_id, asset, amount })),
+    })),
+  };
 }
