@@ -19,7 +19,8 @@ export interface TransferLog {
 
 export interface FetchTransferLogsParameters {
   chain: ChainClient;
-  tokens: readonly Address[];
+  /** Token contracts to read; `undefined` reads every contract (with a `toAddresses` filter). */
+  tokens: readonly Address[] | undefined;
   fromBlock: bigint;
   toBlock: bigint;
   /** Only logs whose `to` is one of these (topic filter), when given. */
@@ -37,7 +38,7 @@ export async function fetchTransferLogs(params: FetchTransferLogsParameters): Pr
   const { chain, tokens, fromBlock, toBlock, minRange = 1n } = params;
   try {
     const logs = await chain.getLogs({
-      address: [...tokens],
+      ...(tokens ? { address: [...tokens] } : {}),
       event: TRANSFER_EVENT,
       ...(params.toAddresses ? { args: { to: [...params.toAddresses] } } : {}),
       fromBlock,
