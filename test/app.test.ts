@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, buildTestApp, tokenFor, type CapturedLog } from './support/app.js';
+import { bearer, buildTestApp, testNetwork, tokenFor, type CapturedLog } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
@@ -39,6 +39,16 @@ describe('operations endpoints', () => {
     expect(BigInt(response.body.checks.rpc.block_number)).toBeGreaterThanOrEqual(0n);
   });
 
+  it('GET /ready reports how far the chain watcher is behind the head', async () => {
+    const { chainId } = await testNetwork();
+    const before = await request(app).get('/ready');
+    expect(before.body.watcher).toEqual({ cursor: null, lag_blocks: null });
+    await database.db('chain_cursors').insert({ chain_id: chainId, last_block: '1' });
+    const after = await request(app).get('/ready');
+    expect(after.body.watcher.cursor).toBe('1');
+    expect(after.body.watcher.lag_blocks).toBe(Number(BigInt(after.body.checks.rpc.block_number) - 1n));
+  });
+
   it('GET /metrics serves Prometheus text that counts the requests it saw', async () => {
     await request(app).get('/health');
     const response = await request(app).get('/metrics');
@@ -46,6 +56,9 @@ describe('operations endpoints', () => {
     expect(response.headers['content-type']).toMatch(/^text\/plain/);
     expect(response.text).toMatch(/clinicpay_http_requests_total\{method="GET",route="\/health",status="200"\} [1-9]/);
     expect(response.text).toContain('clinicpay_process_cpu_user_seconds_total');
+    for (const name of ['clinicpay_watcher_lag_blocks', 'clinicpay_watcher_logs_processed_total', 'clinicpay_watcher_reorgs_total', 'clinicpay_flush_deposits_total', 'clinicpay_webhook_deliveries_total']) {
+      expect(response.text).toContain(`# TYPE ${name}`);
+    }
   });
 
   it('GET /openapi.yaml serves the contract', async () => {
