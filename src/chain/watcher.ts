@@ -17,7 +17,7 @@
  *
  * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
  */
-import { getAddress, type Address } from 'viem';
+import type { Address } from 'viem';
 import { storedAddress } from '../chainAddress.js';
 import type { Db, Trx } from '../db/knex.js';
 import { withTransaction } from '../db/transaction.js';
@@ -37,7 +37,8 @@ import type { ChainClient } from './client.js';
 import { initCursor, readCursor, writeCursor } from './cursor.js';
 
 export { initCursor, readCursor };
-import { fetchTransferLogs, type TransferLog } from './transferLogs.js';
+import { readDepositTransfers, type DepositInvoice, type TransferKind } from './depositTransfers.js';
+import type { TransferLog } from './transferLogs.js';
 
 export interface WatcherDeps {
   db: Db;
@@ -74,8 +75,6 @@ export interface SyncResult {
 
 /** How many stored block hashes a reorg check walks down before it gives up. */
 const REORG_SEARCH_WINDOW = 256;
-
-type TransferKind = 'payment' | 'forward' | 'foreign_token';
 
 interface TransferRow {
   id: string;
@@ -184,29 +183,10 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
   });
 }
 
-interface DepositInvoice {
-  id: string;
-  clinic_id: string;
-  deposit_address: string;
-}
-
 /** Reads `[fromBlock, toBlock]`, stores the transfers of ours and the block hashes, moves the cursor. */
 async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint): Promise<number> {
   const { db, chain, chainId } = deps;
-  const token = storedAddress(deps.token);
-  const [logs, foreign] = await Promise.all([
-    fetchTransferLogs({ chain, tokens: [deps.token], fromBlock, toBlock }),
-    fetchForeignTokenLogs(deps, fromBlock, toBlock),
-  ]);
-  const addresses = [...new Set(logs.flatMap((log) => [storedAddress(log.from), storedAddress(log.to)]))];
-  const invoices = addresses.length
-    ? ((await db('invoices').where({ token_chain_id: chainId }).whereRaw('deposit_address = ANY(?)', [addresses]).select('id', 'clinic_id', 'deposit_address')) as DepositInvoice[])
-    : [];
-  const byAddress = new Map([...invoices, ...foreign.invoices].map((invoice) => [invoice.deposit_address, invoice]));
-  const ours = [
-    ...logs.filter((log) => byAddress.has(storedAddress(log.to)) || byAddress.has(storedAddress(log.from))),
-    ...foreign.logs.filter((log) => storedAddress(log.token) !== token),
-  ];
+  const ours = await readDepositTransfers({ db, chain, chainId, token: deps.token, fromBlock, toBlock });
 
   const blockNumbers = [...new Set([...ours.map((log) => log.blockNumber), toBlock])];
   const blocks = new Map(
@@ -229,42 +209,17 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
       }
     }
     let stored = 0;
-    for (const log of ours) {
-      const intoDeposit = byAddress.get(storedAddress(log.to));
-      const invoice = intoDeposit ?? byAddress.get(storedAddress(log.from))!;
-      const kind: TransferKind = storedAddress(log.token) !== token ? 'foreign_token' : intoDeposit ? 'payment' : 'forward';
-      const timestamp = new Date(Number(blocks.get(log.blockNumber)!.timestamp) * 1000);
-      if (await storeTransfer(trx, chainId, log, kind, invoice, timestamp)) {
+    for (const transfer of ours) {
+      const timestamp = new Date(Number(blocks.get(transfer.blockNumber)!.timestamp) * 1000);
+      if (await storeTransfer(trx, chainId, transfer, transfer.kind, transfer.invoice, timestamp)) {
         stored += 1;
-        if (kind === 'payment' && log.value > 0n) await recordPaymentSeen(trx, invoice.id, log.value);
+        if (transfer.kind === 'payment' && transfer.value > 0n) await recordPaymentSeen(trx, transfer.invoice.id, transfer.value);
       }
     }
     await writeCursor(trx, chainId, toBlock);
     deps.metrics?.logsProcessed(ours.length);
     return stored;
   });
-}
-
-/** Deposit addresses are watched for other tokens this long after their invoice was made. */
-const FOREIGN_TOKEN_WATCH_DAYS = 30;
-/** Addresses per `eth_getLogs` topic filter. */
-const ADDRESS_FILTER_CHUNK = 500;
-
-/**
- * Transfers of any other token into recent deposit addresses: recorded so that finance sees
- * them, never credited (the ledger and the invoice count only the accepted token).
- */
-async function fetchForeignTokenLogs(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint): Promise<{ logs: TransferLog[]; invoices: DepositInvoice[] }> {
-  const invoices = (await deps.db('invoices')
-    .where({ token_chain_id: deps.chainId })
-    .where('created_at', '>', deps.db.raw(`now() - make_interval(days => ?)`, [FOREIGN_TOKEN_WATCH_DAYS]))
-    .select('id', 'clinic_id', 'deposit_address')) as DepositInvoice[];
-  const logs: TransferLog[] = [];
-  for (let start = 0; start < invoices.length; start += ADDRESS_FILTER_CHUNK) {
-    const chunk = invoices.slice(start, start + ADDRESS_FILTER_CHUNK).map((invoice) => getAddress(invoice.deposit_address));
-    logs.push(...(await fetchTransferLogs({ chain: deps.chain, tokens: undefined, toAddresses: chunk, fromBlock, toBlock })));
-  }
-  return { logs, invoices };
 }
 
 /**
