@@ -249,6 +249,7 @@ export async function runInvoiceBench(): Promise<void> {
       readinessTimeoutMs: 2000,
       network,
       verifyToken: createJwtVerifier({ algorithm: 'HS256', key: JWT.secret, ...JWT }),
+      finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
     });
     const servers: Record<Target, CountedServer> = { baseline: await listenCounted(baselineApp(baselineDb)), real: await listenCounted(realApp) };
     for (const { server } of Object.values(servers)) stoppers.push(() => closeServer(server, 5000));

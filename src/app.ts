@@ -13,6 +13,7 @@ import { docsRouter } from './http/docs.js';
 import { healthRouter } from './http/health.js';
 import { invoicesRouter } from './http/invoices.js';
 import { ledgerRouter } from './http/ledger.js';
+import { reconciliationRouter } from './http/reconciliation.js';
 import { webhooksRouter } from './http/webhooks.js';
 import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
@@ -31,6 +32,8 @@ export interface AppDeps {
   readinessTimeoutMs: number;
   network: PaymentNetwork;
   verifyToken: VerifyToken;
+  /** How final blocks are told apart, for reconciliation and refund matching. */
+  finality: { confirmations: number; useFinalizedTag: boolean; maxBlockRange: bigint };
 }
 
 /** Builds the gateway's HTTP app. `app.locals.contract` is the loaded API contract. */
@@ -59,6 +62,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(invoicesRouter(api));
   app.use(webhooksRouter(api));
   app.use(ledgerRouter(api));
+  app.use(
+    reconciliationRouter({
+      ...api,
+      chain: deps.chain,
+      reconciliation: { chainId: deps.network.chainId, token: deps.network.token.address, ...deps.finality },
+    }),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -46,6 +46,8 @@ export interface Config {
   flushBatchSize: number;
   /** Whether this process runs the background workers (they elect one leader per worker anyway). */
   runWorkers: boolean;
+  /** Minutes between scheduled reconciliation runs; 0 runs them only on demand. */
+  reconIntervalMinutes: number;
 }
 
 export interface JwtConfig {
@@ -103,6 +105,7 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   { name: 'WATCHER_POLL_MS', default: '1000', meaning: 'Pause of the chain watcher when it has caught up, 100–60000.' },
   { name: 'MAX_BLOCK_RANGE', default: '2000', meaning: 'Widest eth_getLogs range per call (halved when the node refuses), 1–100000.' },
   { name: 'FLUSH_BATCH_SIZE', default: '50', meaning: 'Deposit addresses per flushMany transaction, 1–100.' },
+  { name: 'RECON_INTERVAL_MINUTES', default: '60', meaning: 'Minutes between scheduled reconciliation runs, 0–10080 (0: on demand only).' },
   { name: 'RUN_WORKERS', default: 'true', meaning: '`false` runs the HTTP API only (no watcher, flusher or webhook dispatcher in this process).' },
   { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
   { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
@@ -167,6 +170,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     maxBlockRange: integer(env, 'MAX_BLOCK_RANGE', 2000, 1, 100_000),
     flushBatchSize: integer(env, 'FLUSH_BATCH_SIZE', 50, 1, 100),
     runWorkers: boolean(env, 'RUN_WORKERS', true),
+    reconIntervalMinutes: integer(env, 'RECON_INTERVAL_MINUTES', 60, 0, 10_080),
   };
 }
 

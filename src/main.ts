@@ -92,6 +92,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       readinessTimeoutMs: Math.min(config.rpcTimeoutMs, 3000),
       network,
       verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
+      finality: { confirmations: config.confirmations, useFinalizedTag: config.useFinalizedTag, maxBlockRange: BigInt(config.maxBlockRange) },
     });
     server = http.createServer(app);
     await listen(server, config.host, config.port);
@@ -150,6 +151,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             maxBlockRange: config.maxBlockRange,
             flushBatchSize: config.flushBatchSize,
             watcherPollMs: config.watcherPollMs,
+            reconIntervalMinutes: config.reconIntervalMinutes,
           }),
           { connectionString: databaseUrl, logger },
         )

@@ -9,16 +9,17 @@
  * Accounts, per clinic and asset:
  * - `deposits`: tokens held at the clinic's invoice deposit addresses (on-chain, non-custodial);
  * - `settlement`: tokens forwarded to the clinic's own settlement wallet;
- * - `patient_payments`: the counter-account of what patients paid (credit balance).
+ * - `patient_payments`: the counter-account of what patients paid (credit balance);
+ * - `written_off`: received amounts finance decided to keep as the clinic's (credit balance).
  */
 import type { Db, Trx } from '../db/knex.js';
 import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
 import { newId } from '../ids.js';
 
-export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments'] as const;
+export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments', 'written_off'] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 
-export type EntryKind = 'payment' | 'forward' | 'reversal';
+export type EntryKind = 'payment' | 'forward' | 'reversal' | 'refund' | 'application' | 'write_off';
 
 export class UnbalancedEntryError extends Error {
   override name = 'UnbalancedEntryError';
@@ -50,6 +51,7 @@ export interface PostEntryParameters {
   invoiceId?: string | undefined;
   transferId?: string | undefined;
   reversesEntryId?: string | undefined;
+  resolutionId?: string | undefined;
 }
 
 export interface PostEntryReturnType {
@@ -80,6 +82,7 @@ export async function postEntry(trx: Trx, params: PostEntryParameters): Promise<
       invoice_id: params.invoiceId ?? null,
       transfer_id: params.transferId ?? null,
       reverses_entry_id: params.reversesEntryId ?? null,
+      ...(params.resolutionId === undefined ? {} : { resolution_id: params.resolutionId }),
     })
     .onConflict('idempotency_key')
     .ignore()

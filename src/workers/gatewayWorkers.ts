@@ -12,7 +12,15 @@ import type { PaymentNetwork } from '../invoices/invoices.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { dispatchDueWebhooks } from '../webhooks/dispatcher.js';
+import { matchRefunds } from '../recon/resolutions.js';
+import { executeReconciliation, startReconciliation } from '../recon/runs.js';
 import { LOCK_KEYS, type Worker } from './workers.js';
+
+/** Whether the last run (of any kind) started longer than the interval ago. */
+async function scheduledRunIsDue(db: Db, chainId: number, intervalMinutes: number): Promise<boolean> {
+  const last = (await db('reconciliation_runs').where({ chain_id: chainId }).orderBy('created_at', 'desc').first('created_at')) as { created_at: Date } | undefined;
+  return !last || Date.now() - last.created_at.getTime() >= intervalMinutes * 60_000;
+}
 
 export interface GatewayWorkersDeps {
   db: Db;
@@ -27,6 +35,7 @@ export interface GatewayWorkersDeps {
   maxBlockRange: number;
   flushBatchSize: number;
   watcherPollMs: number;
+  reconIntervalMinutes: number;
 }
 
 export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
@@ -69,6 +78,24 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
           metrics: metrics.flusher,
         });
         return result.flushed > 0;
+      },
+    },
+    {
+      name: 'reconciler',
+      lockKey: LOCK_KEYS.reconciler,
+      idleMs: Math.max(deps.watcherPollMs, 2000),
+      async tick() {
+        const finality = { confirmations: deps.confirmations, useFinalizedTag: deps.useFinalizedTag };
+        const matched = await matchRefunds({ db, chain, chainId: network.chainId, token: network.token.address, ...finality });
+        if (deps.reconIntervalMinutes > 0 && (await scheduledRunIsDue(db, network.chainId, deps.reconIntervalMinutes))) {
+          const recon = { db, chain, logger, chainId: network.chainId, token: network.token.address, maxBlockRange: BigInt(deps.maxBlockRange), ...finality };
+          const run = await startReconciliation(recon, { requestedBy: 'scheduler' }).catch((error: unknown) => {
+            logger.info({ err: error instanceof Error ? error.message : String(error) }, 'scheduled reconciliation skipped');
+            return undefined;
+          });
+          if (run) await executeReconciliation(recon, run.id);
+        }
+        return matched > 0;
       },
     },
     {

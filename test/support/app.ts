@@ -62,6 +62,7 @@ export async function buildTestApp({ db, rpcUrl = inject('rpcUrl'), log = new Ca
     readinessTimeoutMs: 2000,
     network: network ?? (await testNetwork()),
     verifyToken: createJwtVerifier({ algorithm: 'HS256', key: TEST_JWT.secret, ...TEST_JWT }),
+    finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
     ...overrides,
   });
   return { app, log };

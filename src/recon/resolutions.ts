@@ -1,0 +1,317 @@
+/**
+ * Resolving exceptions, with a second pair of eyes on any money that moves: one finance user
+ * proposes (`pending_approval`), a different one (another JWT `sub`) approves.
+ *
+ * - `refund`: back to the address that paid, or to another address the payer proves to control
+ *   by signing {@link refundAuthorizationMessage} (EIP-191). Non-custodial: approval yields the
+ *   exact transfer for the clinic's own wallet (EIP-681 URI and call data); the refund completes
+ *   when that transfer is seen on the chain ({@link matchRefunds}).
+ * - `apply_to_invoice`: an excess or unknown payment credited to another open invoice of the clinic.
+ * - `write_off`: with a reason; a received amount is kept as the clinic's.
+ *
+ * Each posts its own journal entry; nothing is edited.
+ */
+import { encodeFunctionData, erc20Abi, getAddress, verifyMessage, type Address, type Hex } from 'viem';
+import type { Principal } from '../auth/roles.js';
+import { ForbiddenError } from '../auth/errors.js';
+import { apiAddress, parseAddressParam, storedAddress } from '../chainAddress.js';
+import type { ChainClient } from '../chain/client.js';
+import { readCursor } from '../chain/cursor.js';
+import { fetchTransferLogs } from '../chain/transferLogs.js';
+import { finalHeadOf } from '../chain/watcher.js';
+import type { Db, Trx } from '../db/knex.js';
+import { withTransaction } from '../db/transaction.js';
+import { settledStatus } from '../domain/invoiceStatus.js';
+import { ClinicPayError, NotFoundError, ValidationError } from '../errors.js';
+import { newId } from '../ids.js';
+import { getInvoice, type InvoiceRow, type PaymentNetwork } from '../invoices/invoices.js';
+import { paymentUri } from '../invoices/paymentUri.js';
+import { recordPaymentConfirmed } from '../invoices/settlement.js';
+import { assetOf, postEntry } from '../ledger/ledger.js';
+import { getException, type ExceptionRow } from './exceptions.js';
+
+export type ResolutionAction = 'refund' | 'apply_to_invoice' | 'write_off';
+export type ResolutionStatus = 'pending_approval' | 'awaiting_transfer' | 'completed';
+
+export interface ResolutionRow {
+  id: string;
+  exception_id: string;
+  action: ResolutionAction;
+  status: ResolutionStatus;
+  amount: string;
+  to_address: string | null;
+  target_invoice_id: string | null;
+  reason: string | null;
+  signature: string | null;
+  created_by: string;
+  approved_by: string | null;
+  approved_at: Date | null;
+  approved_at_block: string | null;
+  payment_uri: string | null;
+  calldata: string | null;
+  refund_tx_hash: string | null;
+  completed_at: Date | null;
+  created_at: Date;
+}
+
+export interface CreateResolutionInput {
+  action: ResolutionAction;
+  amount?: string;
+  to_address?: string;
+  signature?: string;
+  target_invoice_id?: string;
+  reason?: string;
+}
+
+/** Exception types whose `amount` is money that reached the clinic and can be given back or moved. */
+const RECEIVED_FUNDS: readonly string[] = ['overpayment', 'late_payment', 'payment_to_void_invoice', 'unknown_transfer', 'underpayment_expired'];
+
+/**
+ * The message a payer signs (EIP-191 `personal_sign`) to have a refund sent to another address.
+ * It names the invoice and the address, so a signature cannot be reused for either.
+ */
+export function refundAuthorizationMessage(invoiceId: string, refundAddress: Address): string {
+  return `ClinicPay refund authorization\nInvoice: ${invoiceId}\nRefund address: ${getAddress(refundAddress)}`;
+}
+
+function notOpen(exception: ExceptionRow): ClinicPayError {
+  return new ClinicPayError('exception_not_open', `This exception is ${exception.status.replace('_', ' ')}; it takes no new resolution.`, { status: 409 });
+}
+
+function parseAmount(text: string | undefined, fallback: bigint, limit: bigint, param = 'amount'): bigint {
+  const amount = text === undefined ? fallback : BigInt(text);
+  if (amount <= 0n) throw new ValidationError(`"${param}" must be a positive number of base units.`, param);
+  if (amount > limit) {
+    throw new ClinicPayError('amount_exceeds_received', `"${param}" ${amount} is more than the ${limit} base units this exception concerns.`, { status: 422, param });
+  }
+  return amount;
+}
+
+/** Proposes a resolution; the exception waits for approval. */
+export async function createResolution(trx: Trx, principal: Principal, exceptionId: string, input: CreateResolutionInput): Promise<ResolutionRow> {
+  const exception = await getException(trx, principal, exceptionId, { forUpdate: true });
+  if (exception.status !== 'open') throw notOpen(exception);
+  const received = BigInt(exception.amount);
+  const row: Partial<ResolutionRow> = { id: newId('res'), exception_id: exception.id, action: input.action, status: 'pending_approval', created_by: principal.sub };
+
+  if (input.action === 'refund') {
+    if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.invoice_id === null) {
+      throw new ClinicPayError('refund_not_possible', `A ${exception.type} exception has no received amount to refund.`, { status: 422, param: 'action' });
+    }
+    if (exception.details.reason === 'unexpected_token') {
+      throw new ClinicPayError('refund_not_possible', 'Refunds of other tokens are sent by the clinic outside the gateway; write this one off with a reason.', { status: 422, param: 'action' });
+    }
+    const amount = parseAmount(input.amount, received, received);
+    if (exception.from_address === null) throw new ClinicPayError('refund_not_possible', 'The paying address is not known.', { status: 422 });
+    const payer = apiAddress(exception.from_address);
+    const to = input.to_address === undefined ? payer : parseAddressParam(input.to_address, 'to_address');
+    if (to !== payer) {
+      if (input.signature === undefined) {
+        throw new ValidationError('A refund to another address than the one that paid needs the payer\'s signature of the refund authorization message.', 'signature');
+      }
+      const valid = await verifyMessage({ address: payer, message: refundAuthorizationMessage(exception.invoice_id, to), signature: input.signature as Hex }).catch(() => false);
+      if (!valid) {
+        throw new ClinicPayError('invalid_signature', `The signature is not the paying address's signature of the authorization for invoice ${exception.invoice_id} and ${to}.`, {
+          status: 422,
+          param: 'signature',
+        });
+      }
+      row.signature = input.signature;
+    }
+    Object.assign(row, { amount: amount.toString(), to_address: storedAddress(to) });
+  } else if (input.action === 'apply_to_invoice') {
+    if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.clinic_id === null) {
+      throw new ClinicPayError('apply_not_possible', `A ${exception.type} exception has no received amount to apply.`, { status: 422, param: 'action' });
+    }
+    if (input.target_invoice_id === undefined) throw new ValidationError('"target_invoice_id" is required to apply a payment to an invoice.', 'target_invoice_id');
+    const target = await getInvoice(trx, principal, input.target_invoice_id).catch(() => undefined);
+    if (!target || target.clinic_id !== exception.clinic_id || target.id === exception.invoice_id || !['open', 'underpaid', 'processing'].includes(target.status)) {
+      throw new ClinicPayError('invalid_target_invoice', 'The target must be another open invoice of the same clinic.', { status: 422, param: 'target_invoice_id' });
+    }
+    Object.assign(row, { amount: parseAmount(input.amount, received, received).toString(), target_invoice_id: target.id });
+  } else {
+    const reason = input.reason?.trim();
+    if (!reason) throw new ValidationError('"reason" is required to write an exception off.', 'reason');
+    Object.assign(row, { amount: (input.amount === undefined ? received : parseAmount(input.amount, received, received)).toString(), reason });
+  }
+
+  const [created] = (await trx('resolutions').insert(row).returning('*')) as ResolutionRow[];
+  await trx('exceptions').where({ id: exception.id }).update({ status: 'pending_approval', updated_at: trx.fn.now() });
+  return created!;
+}
+
+export async function getResolution(db: Db | Trx, principal: Principal, id: string, { forUpdate = false } = {}): Promise<ResolutionRow> {
+  const query = db('resolutions').where({ id }).first();
+  const row = (await (forUpdate ? query.forUpdate() : query)) as ResolutionRow | undefined;
+  if (!row) throw new NotFoundError('resolution');
+  await getException(db, principal, row.exception_id).catch(() => {
+    throw new NotFoundError('resolution');
+  });
+  return row;
+}
+
+/**
+ * Approves a resolution by a second finance user: a refund becomes a transfer to send (and
+ * waits for it on the chain); an application or write-off takes effect at once.
+ */
+export async function approveResolution(trx: Trx, principal: Principal, id: string, network: PaymentNetwork): Promise<ResolutionRow> {
+  const resolution = await getResolution(trx, principal, id, { forUpdate: true });
+  if (resolution.status !== 'pending_approval') {
+    throw new ClinicPayError('resolution_not_pending', `This resolution is ${resolution.status.replace('_', ' ')}.`, { status: 409 });
+  }
+  if (resolution.created_by === principal.sub) throw new ForbiddenError('The finance user who proposed a resolution cannot approve it; a second one must.');
+  const exception = await getException(trx, principal, resolution.exception_id, { forUpdate: true });
+  const amount = BigInt(resolution.amount);
+  const approval = { approved_by: principal.sub, approved_at: trx.fn.now() };
+
+  if (resolution.action === 'refund') {
+    const to = apiAddress(resolution.to_address!);
+    const [updated] = (await trx('resolutions')
+      .where({ id })
+      .update({
+        ...approval,
+        status: 'awaiting_transfer',
+        approved_at_block: ((await readCursor(trx, network.chainId)) ?? 0n).toString(),
+        payment_uri: paymentUri({ chainId: network.chainId, token: network.token.address, recipient: to, amount }),
+        calldata: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [to, amount] }),
+      })
+      .returning('*')) as ResolutionRow[];
+    return updated!;
+  }
+
+  const asset = assetOf(network.chainId, network.token.address);
+  if (resolution.action === 'apply_to_invoice') {
+    // A memo entry on the clinic's payments account: the amount moves from one invoice to another.
+    await postEntry(trx, {
+      idempotencyKey: `application:${id}`,
+      kind: 'application',
+      clinicId: exception.clinic_id!,
+      asset,
+      invoiceId: resolution.target_invoice_id!,
+      resolutionId: id,
+      postings: [
+        { kind: 'patient_payments', amount },
+        { kind: 'patient_payments', amount: -amount },
+      ],
+    });
+    if (exception.invoice_id !== null) await moveCreditOff(trx, exception.invoice_id, amount);
+    await recordPaymentConfirmed(trx, { invoiceId: resolution.target_invoice_id!, amount, blockTimestamp: new Date(), txHash: `resolution:${id}`, tolerance: 0n, wasPending: false });
+  } else if (RECEIVED_FUNDS.includes(exception.type) && exception.type !== 'underpayment_expired' && exception.details.reason !== 'unexpected_token' && amount > 0n) {
+    await postEntry(trx, {
+      idempotencyKey: `write_off:${id}`,
+      kind: 'write_off',
+      clinicId: exception.clinic_id!,
+      asset,
+      invoiceId: exception.invoice_id ?? undefined,
+      resolutionId: id,
+      postings: [
+        { kind: 'patient_payments', amount },
+        { kind: 'written_off', amount: -amount },
+      ],
+    });
+  }
+  const [updated] = (await trx('resolutions').where({ id }).update({ ...approval, status: 'completed', completed_at: trx.fn.now() }).returning('*')) as ResolutionRow[];
+  await trx('exceptions').where({ id: exception.id }).update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now() });
+  return updated!;
+}
+
+/** Takes `amount` of credit off the invoice it was paid to (it now counts for another one). */
+async function moveCreditOff(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
+  const invoice = (await trx('invoices').where({ id: invoiceId }).forUpdate().first()) as InvoiceRow;
+  const paid = BigInt(invoice.token_amount_paid) - amount;
+  const status = invoice.status === 'paid' || invoice.status === 'overpaid' ? settledStatus(BigInt(invoice.token_amount_due), paid, 0n) : invoice.status;
+  await trx('invoices').where({ id: invoiceId }).update({ token_amount_paid: paid.toString(), status });
+}
+
+export interface MatchRefundsDeps {
+  db: Db;
+  chain: ChainClient;
+  chainId: number;
+  token: Address;
+  confirmations: number;
+  useFinalizedTag: boolean;
+}
+
+/**
+ * Finds the on-chain transfers of approved refunds (from the invoice's settlement address to
+ * the refund address, of the exact amount, final) and completes them: a refund journal entry,
+ * the resolution completed, the exception resolved. Returns how many completed.
+ */
+export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
+  const { db } = deps;
+  const awaiting = (await db('resolutions')
+    .join('exceptions', 'exceptions.id', 'resolutions.exception_id')
+    .join('invoices', 'invoices.id', 'exceptions.invoice_id')
+    .where('resolutions.status', 'awaiting_transfer')
+    .select('resolutions.*', 'invoices.settlement_address', 'exceptions.clinic_id', 'exceptions.invoice_id')) as (ResolutionRow & {
+    settlement_address: string;
+    clinic_id: string;
+    invoice_id: string;
+  })[];
+  if (awaiting.length === 0) return 0;
+  const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
+  const finalHead = await finalHeadOf(deps, head);
+  const fromBlock = awaiting.reduce((min, row) => (BigInt(row.approved_at_block ?? '0') < min ? BigInt(row.approved_at_block ?? '0') : min), finalHead);
+  if (fromBlock > finalHead) return 0;
+  const logs = await fetchTransferLogs({ chain: deps.chain, tokens: [deps.token], fromBlock, toBlock: finalHead, toAddresses: [...new Set(awaiting.map((row) => apiAddress(row.to_address!)))] });
+  const used = new Set(((await db('resolutions').whereNotNull('refund_tx_hash').pluck('refund_tx_hash')) as string[]).map((hash) => hash.toLowerCase()));
+  let completed = 0;
+  for (const refund of awaiting) {
+    const match = logs.find(
+      (log) =>
+        storedAddress(log.from) === refund.settlement_address &&
+        storedAddress(log.to) === refund.to_address &&
+        log.value === BigInt(refund.amount) &&
+        log.blockNumber >= BigInt(refund.approved_at_block ?? '0') &&
+        !used.has(`${log.txHash.toLowerCase()}:${log.logIndex}`),
+    );
+    if (!match) continue;
+    const reference = `${match.txHash.toLowerCase()}:${match.logIndex}`;
+    used.add(reference);
+    await withTransaction(db, async (trx) => {
+      const current = (await trx('resolutions').where({ id: refund.id }).forUpdate().first('status')) as { status: string };
+      if (current.status !== 'awaiting_transfer') return;
+      await postEntry(trx, {
+        idempotencyKey: `refund:${refund.id}`,
+        kind: 'refund',
+        clinicId: refund.clinic_id,
+        asset: assetOf(deps.chainId, deps.token),
+        invoiceId: refund.invoice_id,
+        resolutionId: refund.id,
+        postings: [
+          { kind: 'patient_payments', amount: BigInt(refund.amount) },
+          { kind: 'settlement', amount: -BigInt(refund.amount) },
+        ],
+      });
+      await trx('resolutions').where({ id: refund.id }).update({ status: 'completed', refund_tx_hash: reference, completed_at: trx.fn.now() });
+      await trx('exceptions').where({ id: refund.exception_id }).update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now() });
+    });
+    completed += 1;
+  }
+  return completed;
+}
+
+/** The API form of a resolution. */
+export function presentResolution(row: ResolutionRow): Record<string, unknown> {
+  return {
+    object: 'resolution',
+    id: row.id,
+    exception_id: row.exception_id,
+    action: row.action,
+    status: row.status,
+    amount: row.amount,
+    to_address: row.to_address ? apiAddress(row.to_address) : null,
+    target_invoice_id: row.target_invoice_id,
+    reason: row.reason,
+    created_by: row.created_by,
+    approved_by: row.approved_by,
+    approved_at: row.approved_at?.toISOString() ?? null,
+    payment_uri: row.payment_uri,
+    calldata: row.calldata,
+    refund_tx_hash: row.refund_tx_hash?.split(':')[0] ?? null,
+    completed_at: row.completed_at?.toISOString() ?? null,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+

@@ -1,0 +1,388 @@
+/**
+ * Reconciliation runs: re-read the chain for a block range, independently of what the watcher
+ * stored, and compare it with the ledger — every transfer, and the balance of every deposit
+ * address touched at the run's last block. Each difference becomes one exception in the queue.
+ *
+ * A run computes everything first and writes once, in one transaction: an RPC failure midway
+ * marks the run failed and leaves no partial exceptions; running the same range again gives
+ * the same result and updates, never duplicates, the exceptions it finds (keyed by subject).
+ */
+import { erc20Abi, getAddress, type Address } from 'viem';
+import type { ChainClient } from '../chain/client.js';
+import { readCursor } from '../chain/cursor.js';
+import { readDepositTransfers, type DepositTransfer } from '../chain/depositTransfers.js';
+import { finalHeadOf } from '../chain/watcher.js';
+import { storedAddress } from '../chainAddress.js';
+import type { Db, Trx } from '../db/knex.js';
+import { withTransaction } from '../db/transaction.js';
+import { ClinicPayError, ValidationError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { Logger } from '../log.js';
+import { upsertExceptions, type ExceptionInput } from './exceptions.js';
+
+/** The widest range one run may cover. */
+export const MAX_RECONCILIATION_RANGE = 1_000_000n;
+/** A running run whose heartbeat is older than this died with its process. */
+const STALE_RUN_SECONDS = 300;
+/** Parallel `balanceOf` calls. */
+const BALANCE_CONCURRENCY = 16;
+
+export interface ReconciliationDeps {
+  db: Db;
+  chain: ChainClient;
+  logger: Logger;
+  chainId: number;
+  token: Address;
+  confirmations: number;
+  useFinalizedTag: boolean;
+  maxBlockRange: bigint;
+}
+
+export interface RunRow {
+  id: string;
+  chain_id: number;
+  status: 'running' | 'completed' | 'failed';
+  from_block: string;
+  to_block: string;
+  progress: number;
+  counts: Record<string, string | number>;
+  error: string | null;
+  requested_by: string;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+export interface StartReconciliationParameters {
+  fromBlock?: bigint | undefined;
+  toBlock?: bigint | undefined;
+  requestedBy: string;
+}
+
+/**
+ * Checks the range and records a `running` run. The range defaults to: from where the last
+ * completed run ended (or the first block the watcher read) to the last block the watcher has
+ * confirmed. A range beyond that is refused: the ledger cannot agree with blocks it may not
+ * have posted yet.
+ */
+export async function startReconciliation(deps: ReconciliationDeps, params: StartReconciliationParameters): Promise<RunRow> {
+  const { db, chainId } = deps;
+  const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
+  const cursor = await readCursor(db, chainId);
+  const finalHead = await finalHeadOf(deps, head);
+  const confirmedByWatcher = cursor === undefined ? -1n : cursor < finalHead ? cursor : finalHead;
+
+  if (params.toBlock !== undefined && params.toBlock > head) {
+    throw new ClinicPayError('range_beyond_head', `to_block ${params.toBlock} is beyond the chain head (${head}).`, { status: 400, param: 'to_block' });
+  }
+  const toBlock = params.toBlock ?? confirmedByWatcher;
+  if (toBlock > confirmedByWatcher) {
+    throw new ClinicPayError('range_not_final', `Blocks after ${confirmedByWatcher} are not final in the ledger yet; reconcile up to ${confirmedByWatcher}, or wait.`, {
+      status: 400,
+      param: 'to_block',
+    });
+  }
+  const fromBlock = params.fromBlock ?? (await defaultFromBlock(db, chainId, toBlock));
+  if (fromBlock > toBlock) {
+    throw new ValidationError(`from_block ${fromBlock} is after to_block ${toBlock}.`, 'from_block');
+  }
+  if (toBlock - fromBlock + 1n > MAX_RECONCILIATION_RANGE) {
+    throw new ClinicPayError('range_too_large', `A run covers at most ${MAX_RECONCILIATION_RANGE} blocks; split the range.`, { status: 400, param: 'from_block' });
+  }
+
+  await db('reconciliation_runs')
+    .where({ chain_id: chainId, status: 'running' })
+    .where('heartbeat_at', '<', db.raw(`now() - make_interval(secs => ?)`, [STALE_RUN_SECONDS]))
+    .update({ status: 'failed', error: 'the process running it stopped', finished_at: db.fn.now() });
+  try {
+    const [run] = (await db('reconciliation_runs')
+      .insert({ id: newId('rec'), chain_id: chainId, status: 'running', from_block: fromBlock.toString(), to_block: toBlock.toString(), requested_by: params.requestedBy })
+      .returning('*')) as RunRow[];
+    return run!;
+  } catch (error) {
+    if ((error as { constraint?: string }).constraint === 'reconciliation_runs_one_running') {
+      throw new ClinicPayError('reconciliation_running', 'A reconciliation is already running; wait for it to finish.', { status: 409 });
+    }
+    throw error;
+  }
+}
+
+async function defaultFromBlock(db: Db, chainId: number, toBlock: bigint): Promise<bigint> {
+  const last = (await db('reconciliation_runs').where({ chain_id: chainId, status: 'completed' }).orderBy('to_block', 'desc').first('to_block')) as { to_block: string } | undefined;
+  if (last) return BigInt(last.to_block) + 1n;
+  const first = (await db('chain_blocks').where({ chain_id: chainId }).min('number as number').first()) as { number: string | null } | undefined;
+  return first?.number != null ? BigInt(first.number) : toBlock;
+}
+
+interface LedgerTransfer {
+  id: string;
+  tx_hash: string;
+  log_index: number;
+  block_number: string;
+  block_timestamp: Date;
+  kind: 'payment' | 'forward' | 'foreign_token';
+  status: string;
+  flag: string | null;
+  amount: string;
+  invoice_id: string;
+  clinic_id: string;
+  token_address: string;
+  from_address: string;
+  to_address: string;
+  posted: boolean;
+}
+
+interface Line {
+  result: 'matched' | 'exception';
+  transfer: DepositTransfer;
+  dedupeKey: string | undefined;
+  blockTime: Date | undefined;
+}
+
+/** Runs a recorded run to its end: `completed` with counts, or `failed` with the reason. */
+export async function executeReconciliation(deps: ReconciliationDeps, runId: string): Promise<RunRow> {
+  const { db } = deps;
+  const run = (await db('reconciliation_runs').where({ id: runId }).first()) as RunRow;
+  try {
+    const fromBlock = BigInt(run.from_block);
+    const toBlock = BigInt(run.to_block);
+
+    // 1. The chain, re-read in bounded chunks.
+    const onChain: DepositTransfer[] = [];
+    for (let start = fromBlock; start <= toBlock; start += deps.maxBlockRange) {
+      const end = start + deps.maxBlockRange - 1n < toBlock ? start + deps.maxBlockRange - 1n : toBlock;
+      onChain.push(...(await readDepositTransfers({ db, chain: deps.chain, chainId: deps.chainId, token: deps.token, fromBlock: start, toBlock: end })));
+      const progress = Math.floor(Number(((end - fromBlock + 1n) * 80n) / (toBlock - fromBlock + 1n)));
+      await db('reconciliation_runs').where({ id: runId }).update({ progress, heartbeat_at: db.fn.now() });
+    }
+
+    // 2. The ledger's view of the same range.
+    const recorded = (await db('transfers')
+      .where({ chain_id: deps.chainId })
+      .whereBetween('block_number', [fromBlock.toString(), toBlock.toString()])
+      .whereIn('status', ['pending', 'confirmed'])
+      .select(
+        'transfers.*',
+        db.raw('transfers.block_number::text AS block_number'),
+        db.raw('transfers.amount::text AS amount'),
+        db.raw('EXISTS (SELECT 1 FROM journal_entries e WHERE e.transfer_id = transfers.id AND e.reverses_entry_id IS NULL) AS posted'),
+      )) as LedgerTransfer[];
+    const recordedByKey = new Map(recorded.map((row) => [`${row.tx_hash}:${row.log_index}`, row]));
+    const exceptions: ExceptionInput[] = [];
+    const lines: Line[] = [];
+    const seen = new Set<string>();
+    let matchedAmount = 0n;
+
+    for (const transfer of onChain) {
+      const key = `${transfer.txHash.toLowerCase()}:${transfer.logIndex}`;
+      seen.add(key);
+      const row = recordedByKey.get(key);
+      const evidence = transferEvidence(transfer);
+      if (transfer.kind === 'foreign_token') {
+        const dedupeKey = `unknown_transfer:${key}`;
+        exceptions.push({ ...evidence, dedupeKey, type: 'unknown_transfer', amount: transfer.value, details: { reason: 'unexpected_token', recorded: row !== undefined } });
+        lines.push({ result: 'exception', transfer, dedupeKey, blockTime: row?.block_timestamp });
+        continue;
+      }
+      const credited = row !== undefined && row.status === 'confirmed' && (row.posted || transfer.value === 0n);
+      if (!credited) {
+        const dedupeKey = `unknown_transfer:${key}`;
+        exceptions.push({ ...evidence, dedupeKey, type: 'unknown_transfer', amount: transfer.value, details: { reason: 'not_in_ledger', direction: transfer.kind } });
+        lines.push({ result: 'exception', transfer, dedupeKey, blockTime: row?.block_timestamp });
+        continue;
+      }
+      matchedAmount += transfer.value;
+      const flagged = flagException(row!, transfer);
+      if (flagged) exceptions.push(flagged);
+      lines.push({ result: flagged ? 'exception' : 'matched', transfer, dedupeKey: flagged?.dedupeKey, blockTime: row!.block_timestamp });
+    }
+    for (const row of recorded) {
+      const key = `${row.tx_hash}:${row.log_index}`;
+      if (seen.has(key) || row.status !== 'confirmed') continue;
+      exceptions.push({
+        dedupeKey: `missing_on_chain:${key}`,
+        type: 'missing_on_chain',
+        clinicId: row.clinic_id,
+        invoiceId: row.invoice_id,
+        txHash: row.tx_hash,
+        logIndex: row.log_index,
+        blockNumber: BigInt(row.block_number),
+        blockTime: row.block_timestamp,
+        tokenAddress: row.token_address,
+        fromAddress: row.from_address,
+        amount: BigInt(row.amount),
+        details: { kind: row.kind },
+      });
+    }
+
+    // 3. Invoice states that need finance, for the invoices this range touched.
+    const touched = [...new Set([...onChain.map((transfer) => transfer.invoice.id), ...recorded.map((row) => row.invoice_id)])];
+    exceptions.push(...(await invoiceStateExceptions(db, touched)));
+
+    // 4. Balances of the touched deposit addresses at the last block, chain against ledger.
+    const balances = await compareDepositBalances(deps, touched, toBlock);
+    exceptions.push(...balances.mismatches);
+    await db('reconciliation_runs').where({ id: runId }).update({ progress: 95, heartbeat_at: db.fn.now() });
+
+    // 5. One write.
+    const counts = {
+      transfers_on_chain: onChain.length,
+      matched: lines.filter((line) => line.result === 'matched').length,
+      matched_amount: matchedAmount.toString(),
+      exceptions: exceptions.length,
+      balances_checked: balances.checked,
+      balance_mismatches: balances.mismatches.length,
+    };
+    return await withTransaction(db, async (trx) => {
+      const ids = await upsertExceptions(trx, runId, exceptions);
+      await writeLines(trx, runId, lines, ids);
+      const [done] = (await trx('reconciliation_runs')
+        .where({ id: runId })
+        .update({ status: 'completed', progress: 100, counts: JSON.stringify({ ...counts, new_exceptions: ids.created }), finished_at: trx.fn.now() })
+        .returning('*')) as RunRow[];
+      return done!;
+    });
+  } catch (error) {
+    const message = (error instanceof Error ? error.message.split('\n')[0] : String(error))?.slice(0, 500) ?? 'failed';
+    deps.logger.warn({ run_id: runId, err: message }, 'reconciliation failed');
+    const [failed] = (await db('reconciliation_runs').where({ id: runId }).update({ status: 'failed', error: message, finished_at: db.fn.now() }).returning('*')) as RunRow[];
+    return failed!;
+  }
+}
+
+function transferEvidence(transfer: DepositTransfer): Omit<ExceptionInput, 'dedupeKey' | 'type' | 'amount' | 'details'> {
+  return {
+    clinicId: transfer.invoice.clinic_id,
+    invoiceId: transfer.invoice.id,
+    txHash: transfer.txHash.toLowerCase(),
+    logIndex: transfer.logIndex,
+    blockNumber: transfer.blockNumber,
+    tokenAddress: storedAddress(transfer.token),
+    fromAddress: storedAddress(transfer.from),
+  };
+}
+
+/** A credited payment the watcher flagged: late, or into a voided invoice. */
+function flagException(row: LedgerTransfer, transfer: DepositTransfer): ExceptionInput | undefined {
+  const base = { ...transferEvidence(transfer), blockTime: row.block_timestamp, amount: transfer.value };
+  const key = `${row.tx_hash}:${row.log_index}`;
+  if (row.flag === 'late') return { ...base, dedupeKey: `late_payment:${key}`, type: 'late_payment', details: {} };
+  if (row.flag === 'void_invoice') return { ...base, dedupeKey: `payment_to_void_invoice:${key}`, type: 'payment_to_void_invoice', details: {} };
+  return undefined;
+}
+
+interface InvoiceState {
+  id: string;
+  clinic_id: string;
+  status: string;
+  token_address: string;
+  token_amount_due: string;
+  token_amount_paid: string;
+  flush_status: string | null;
+  flush_error: string | null;
+  payer: string | null;
+}
+
+async function invoiceStateExceptions(db: Db, invoiceIds: readonly string[]): Promise<ExceptionInput[]> {
+  const failedFlushes = (await db('flush_requests').where({ status: 'failed' }).pluck('invoice_id')) as string[];
+  const ids = [...new Set([...invoiceIds, ...failedFlushes])];
+  if (ids.length === 0) return [];
+  const invoices = (await db('invoices')
+    .leftJoin('flush_requests', 'flush_requests.invoice_id', 'invoices.id')
+    .whereIn('invoices.id', ids)
+    .select(
+      'invoices.id',
+      'invoices.clinic_id',
+      'invoices.status',
+      'invoices.token_address',
+      db.raw('invoices.token_amount_due::text AS token_amount_due'),
+      db.raw('invoices.token_amount_paid::text AS token_amount_paid'),
+      'flush_requests.status AS flush_status',
+      'flush_requests.last_error AS flush_error',
+      db.raw(`(SELECT from_address FROM transfers t WHERE t.invoice_id = invoices.id AND t.kind = 'payment' AND t.status = 'confirmed' ORDER BY block_number DESC, log_index DESC LIMIT 1) AS payer`),
+    )) as InvoiceState[];
+  const exceptions: ExceptionInput[] = [];
+  for (const invoice of invoices) {
+    const due = BigInt(invoice.token_amount_due);
+    const paid = BigInt(invoice.token_amount_paid);
+    const common = { clinicId: invoice.clinic_id, invoiceId: invoice.id, tokenAddress: invoice.token_address, fromAddress: invoice.payer ?? undefined, expected: due, observed: paid };
+    if (paid > due && invoice.status !== 'void' && invoice.status !== 'expired') {
+      exceptions.push({ ...common, dedupeKey: `overpayment:${invoice.id}`, type: 'overpayment', amount: paid - due, details: {} });
+    }
+    if (invoice.status === 'expired' && paid > 0n && paid < due) {
+      exceptions.push({ ...common, dedupeKey: `underpayment_expired:${invoice.id}`, type: 'underpayment_expired', amount: paid, details: { shortfall: (due - paid).toString() } });
+    }
+    if (invoice.flush_status === 'failed') {
+      exceptions.push({ ...common, dedupeKey: `flush_failed:${invoice.id}`, type: 'flush_failed', amount: 0n, details: { error: invoice.flush_error } });
+    }
+  }
+  return exceptions;
+}
+
+async function compareDepositBalances(deps: ReconciliationDeps, invoiceIds: readonly string[], atBlock: bigint): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
+  if (invoiceIds.length === 0) return { checked: 0, mismatches: [] };
+  const { db } = deps;
+  // The ledger's deposits balance of each invoice counting only transfers up to `atBlock`.
+  const rows = (await db('invoices')
+    .whereIn('invoices.id', invoiceIds)
+    .select(
+      'invoices.id',
+      'invoices.clinic_id',
+      'invoices.deposit_address',
+      'invoices.token_address',
+      db.raw(
+        `coalesce((SELECT sum(p.amount) FROM postings p
+            JOIN journal_entries e ON e.id = p.entry_id
+            JOIN ledger_accounts a ON a.id = p.account_id
+            JOIN transfers t ON t.id = e.transfer_id
+           WHERE e.invoice_id = invoices.id AND a.kind = 'deposits' AND t.block_number <= ?), 0)::text AS ledger_balance`,
+        [atBlock.toString()],
+      ),
+    )) as { id: string; clinic_id: string; deposit_address: string; token_address: string; ledger_balance: string }[];
+  const mismatches: ExceptionInput[] = [];
+  for (let start = 0; start < rows.length; start += BALANCE_CONCURRENCY) {
+    const chunk = rows.slice(start, start + BALANCE_CONCURRENCY);
+    const onChain = await Promise.all(
+      chunk.map((row) =>
+        deps.chain.readContract({ address: deps.token, abi: erc20Abi, functionName: 'balanceOf', args: [getAddress(row.deposit_address)], blockNumber: atBlock }),
+      ),
+    );
+    chunk.forEach((row, index) => {
+      const ledger = BigInt(row.ledger_balance);
+      const chain = onChain[index]!;
+      if (ledger !== chain) {
+        mismatches.push({
+          dedupeKey: `balance_mismatch:${row.id}`,
+          type: 'balance_mismatch',
+          clinicId: row.clinic_id,
+          invoiceId: row.id,
+          tokenAddress: row.token_address,
+          blockNumber: atBlock,
+          amount: chain > ledger ? chain - ledger : ledger - chain,
+          expected: ledger,
+          observed: chain,
+          details: { address: getAddress(row.deposit_address) },
+        });
+      }
+    });
+  }
+  return { checked: rows.length, mismatches };
+}
+
+async function writeLines(trx: Trx, runId: string, lines: readonly Line[], ids: { byKey: Map<string, string> }): Promise<void> {
+  const rows = lines.map(({ result, transfer, dedupeKey, blockTime }) => ({
+    run_id: runId,
+    result,
+    clinic_id: transfer.invoice.clinic_id,
+    invoice_id: transfer.invoice.id,
+    tx_hash: transfer.txHash.toLowerCase(),
+    log_index: transfer.logIndex,
+    block_number: transfer.blockNumber.toString(),
+    block_time: blockTime ?? null,
+    token_address: storedAddress(transfer.token),
+    from_address: storedAddress(transfer.from),
+    to_address: storedAddress(transfer.to),
+    amount: transfer.value.toString(),
+    exception_id: dedupeKey ? (ids.byKey.get(dedupeKey) ?? null) : null,
+  }));
+  for (let start = 0; start < rows.length; start += 1000) await trx('reconciliation_lines').insert(rows.slice(start, start + 1000));
+}
