@@ -21,6 +21,15 @@ export interface Page<T> {
   hasMore: boolean;
 }
 
+/** The page a list request asks for, from its validated query (`limit`, `starting_after`, `ending_before`). */
+export function pageRequestFrom(query: Record<string, unknown>): PageRequest {
+  return {
+    limit: (query.limit as number | undefined) ?? DEFAULT_PAGE_SIZE,
+    ...(query.starting_after === undefined ? {} : { startingAfter: query.starting_after as string }),
+    ...(query.ending_before === undefined ? {} : { endingBefore: query.ending_before as string }),
+  };
+}
+
 interface Anchor {
   created_at: Date;
   id: string;

@@ -5,7 +5,7 @@ import { Router } from 'express';
 import QRCode from 'qrcode';
 import { ForbiddenError } from '../auth/errors.js';
 import { CLINIC_ROLES } from '../auth/roles.js';
-import { DEFAULT_PAGE_SIZE } from '../db/pagination.js';
+import { pageRequestFrom } from '../db/pagination.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { invoiceTransfers, prepareInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
 import { paymentUri } from '../invoices/paymentUri.js';
@@ -47,11 +47,7 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
         ...(query.created_gte === undefined ? {} : { createdGte: new Date(query.created_gte as string) }),
         ...(query.created_lte === undefined ? {} : { createdLte: new Date(query.created_lte as string) }),
       },
-      {
-        limit: (query.limit as number | undefined) ?? DEFAULT_PAGE_SIZE,
-        ...(query.starting_after === undefined ? {} : { startingAfter: query.starting_after as string }),
-        ...(query.ending_before === undefined ? {} : { endingBefore: query.ending_before as string }),
-      },
+      pageRequestFrom(query),
     );
     const now = new Date();
     const [transfers, head] = await Promise.all([invoiceTransfers(db, page.data.map((row) => row.id)), readCursor(db, network.chainId)]);

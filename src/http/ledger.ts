@@ -4,7 +4,7 @@
  * reader can check that each entry sums to zero per asset.
  */
 import { Router } from 'express';
-import { DEFAULT_PAGE_SIZE } from '../db/pagination.js';
+import { pageRequestFrom } from '../db/pagination.js';
 import { accountBalances, listEntries, type EntryKind } from '../ledger/ledger.js';
 import type { ApiDeps } from './apiDeps.js';
 import { principalOf, requireRole } from './auth.js';
@@ -46,11 +46,7 @@ export function ledgerRouter({ db, contract }: ApiDeps): Router {
         ...(query.invoice_id === undefined ? {} : { invoiceId: query.invoice_id as string }),
         ...(query.kind === undefined ? {} : { kind: query.kind as EntryKind }),
       },
-      {
-        limit: (query.limit as number | undefined) ?? DEFAULT_PAGE_SIZE,
-        ...(query.starting_after === undefined ? {} : { startingAfter: query.starting_after as string }),
-        ...(query.ending_before === undefined ? {} : { endingBefore: query.ending_before as string }),
-      },
+      pageRequestFrom(query),
     );
     sendJson(res, 200, {
       object: 'list',

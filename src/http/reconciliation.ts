@@ -3,7 +3,7 @@
  * resolutions with maker-checker approval.
  */
 import { Router } from 'express';
-import { DEFAULT_PAGE_SIZE } from '../db/pagination.js';
+import { pageRequestFrom } from '../db/pagination.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import type { ChainClient } from '../chain/client.js';
 import { getException, listExceptions, presentException, type ExceptionRow, type ExceptionStatus, type ExceptionType } from '../recon/exceptions.js';
@@ -110,11 +110,7 @@ export function reconciliationRouter(api: ReconciliationApiDeps): Router {
         ...(query.clinic_id === undefined ? {} : { clinicId: query.clinic_id as string }),
         ...(query.invoice_id === undefined ? {} : { invoiceId: query.invoice_id as string }),
       },
-      {
-        limit: (query.limit as number | undefined) ?? DEFAULT_PAGE_SIZE,
-        ...(query.starting_after === undefined ? {} : { startingAfter: query.starting_after as string }),
-        ...(query.ending_before === undefined ? {} : { endingBefore: query.ending_before as string }),
-      },
+      pageRequestFrom(query),
     );
     sendJson(res, 200, { object: 'list', url: '/v1/exceptions', data: page.data.map(presentException), has_more: page.hasMore });
   });

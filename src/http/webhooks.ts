@@ -4,7 +4,7 @@
  * events; its clinic_admin (and platform admins) may ask for a redelivery.
  */
 import { Router } from 'express';
-import { DEFAULT_PAGE_SIZE } from '../db/pagination.js';
+import { pageRequestFrom } from '../db/pagination.js';
 import {
   getWebhookEvent,
   listWebhookDeliveries,
@@ -33,11 +33,7 @@ export function webhooksRouter({ db, logger, contract }: ApiDeps): Router {
         ...(query.type === undefined ? {} : { type: query.type as WebhookEventType }),
         ...(query.status === undefined ? {} : { status: query.status as WebhookEventStatus }),
       },
-      {
-        limit: (query.limit as number | undefined) ?? DEFAULT_PAGE_SIZE,
-        ...(query.starting_after === undefined ? {} : { startingAfter: query.starting_after as string }),
-        ...(query.ending_before === undefined ? {} : { endingBefore: query.ending_before as string }),
-      },
+      pageRequestFrom(query),
     );
     sendJson(res, 200, { object: 'list', url: '/v1/webhooks/events', data: page.data.map((row) => presentWebhookEvent(row)), has_more: page.hasMore });
   });
