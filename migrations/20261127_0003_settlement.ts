@@ -34,13 +34,16 @@ export async function up(knex: Knex): Promise<void> {
     t.text('from_address').notNullable();
     t.text('to_address').notNullable();
     t.specificType('amount', 'numeric(78,0)').notNullable();
-    // payment: into a deposit address; forward: out of one (only the forwarder can move funds);
-    // foreign_token: another token into a deposit address (recorded, never credited).
+    // payment: into a deposit address; forward: out of one to the bound clinic (the forwarder);
+    // foreign_token: another token into a deposit address (recorded, never credited);
+    // unexpected_outflow: out of a deposit address to anyone else (a token issuer's seizure, say).
     t.text('kind').notNullable();
     t.text('invoice_id').notNullable().references('invoices.id');
     t.text('clinic_id').notNullable().references('clinics.id');
     // pending: seen, not final; confirmed: final and posted; reorged: was posted, then orphaned.
     t.text('status').notNullable();
+    // How many times the transfer came back after a reorg orphaned it; part of its entries' keys.
+    t.integer('generation').notNullable().defaultTo(0);
     // Why a confirmed payment needs a person: late (block time after expiry), void_invoice, after_settled.
     t.text('flag');
     t.timestamp('seen_at', { useTz: true, precision: 3 }).notNullable().defaultTo(knex.fn.now());
@@ -51,7 +54,7 @@ export async function up(knex: Knex): Promise<void> {
   });
   await knex.raw(`
     ALTER TABLE transfers
-      ADD CONSTRAINT transfers_kind_known CHECK (kind IN ('payment', 'forward', 'foreign_token')),
+      ADD CONSTRAINT transfers_kind_known CHECK (kind IN ('payment', 'forward', 'foreign_token', 'unexpected_outflow')),
       ADD CONSTRAINT transfers_status_known CHECK (status IN ('pending', 'confirmed', 'reorged')),
       ADD CONSTRAINT transfers_amount_nonnegative CHECK (amount >= 0),
       ADD CONSTRAINT transfers_hex CHECK (tx_hash ~ '^0x[0-9a-f]{64}$' AND block_hash ~ '^0x[0-9a-f]{64}$'
@@ -136,6 +139,18 @@ export async function up(knex: Knex): Promise<void> {
     $$;
     CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON postings
       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION postings_recheck_entry();
+    -- An entry is complete when its transaction commits: postings may only join an entry
+    -- written by the same transaction, never one committed earlier.
+    CREATE FUNCTION postings_same_transaction() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF (SELECT xmin FROM journal_entries WHERE id = NEW.entry_id) IS DISTINCT FROM pg_current_xact_id()::xid THEN
+        RAISE EXCEPTION 'journal entry % was committed earlier: it takes no more postings (post a new entry)', NEW.entry_id
+          USING ERRCODE = 'restrict_violation';
+      END IF;
+      RETURN NEW;
+    END
+    $$;
+    CREATE TRIGGER postings_only_in_new_entries BEFORE INSERT ON postings FOR EACH ROW EXECUTE FUNCTION postings_same_transaction();
   `);
   for (const table of ['journal_entries', 'postings']) {
     await knex.raw(`CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION forbid_mutation()`);
@@ -192,6 +207,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTable('postings');
   await knex.schema.dropTable('journal_entries');
   await knex.raw('DROP FUNCTION postings_recheck_entry()');
+  await knex.raw('DROP FUNCTION postings_same_transaction()');
   await knex.raw('DROP FUNCTION check_entry_balanced()');
   await knex.schema.dropTable('ledger_accounts');
   await knex.schema.alterTable('invoices', (t) => {

@@ -16,6 +16,8 @@ export async function up(knex: Knex): Promise<void> {
     t.text('error');
     t.text('requested_by').notNullable(); // JWT sub, or "scheduler"
     t.timestamp('created_at', { useTz: true, precision: 3 }).notNullable().defaultTo(knex.fn.now());
+    // Moved on with every chunk read: a running run whose heartbeat stops died with its process.
+    t.timestamp('heartbeat_at', { useTz: true, precision: 3 }).notNullable().defaultTo(knex.fn.now());
     t.timestamp('finished_at', { useTz: true, precision: 3 });
     t.index(['created_at', 'id']);
   });

@@ -10,12 +10,14 @@ import type { Db } from '../db/knex.js';
 import type { ChainClient } from './client.js';
 import { fetchTransferLogs, type TransferLog } from './transferLogs.js';
 
-export type TransferKind = 'payment' | 'forward' | 'foreign_token';
+export type TransferKind = 'payment' | 'forward' | 'foreign_token' | 'unexpected_outflow';
 
 export interface DepositInvoice {
   id: string;
   clinic_id: string;
   deposit_address: string;
+  /** The clinic address bound into the deposit address: the only place a forward goes. */
+  settlement_address: string;
 }
 
 export interface DepositTransfer extends TransferLog {
@@ -44,7 +46,7 @@ export async function readDepositTransfers(params: ReadDepositTransfersParameter
   const [logs, foreign] = await Promise.all([fetchTransferLogs({ chain, tokens: [params.token], fromBlock, toBlock }), fetchForeignTokenLogs(params)]);
   const addresses = [...new Set(logs.flatMap((log) => [storedAddress(log.from), storedAddress(log.to)]))];
   const invoices = addresses.length
-    ? ((await db('invoices').where({ token_chain_id: chainId }).whereRaw('deposit_address = ANY(?)', [addresses]).select('id', 'clinic_id', 'deposit_address')) as DepositInvoice[])
+    ? ((await db('invoices').where({ token_chain_id: chainId }).whereRaw('deposit_address = ANY(?)', [addresses]).select('id', 'clinic_id', 'deposit_address', 'settlement_address')) as DepositInvoice[])
     : [];
   const byAddress = new Map([...invoices, ...foreign.invoices].map((invoice) => [invoice.deposit_address, invoice]));
   const transfers: DepositTransfer[] = [];
@@ -52,7 +54,7 @@ export async function readDepositTransfers(params: ReadDepositTransfersParameter
     const into = byAddress.get(storedAddress(log.to));
     const outOf = byAddress.get(storedAddress(log.from));
     if (into) transfers.push({ ...log, kind: 'payment', invoice: into });
-    else if (outOf) transfers.push({ ...log, kind: 'forward', invoice: outOf });
+    else if (outOf) transfers.push({ ...log, kind: storedAddress(log.to) === outOf.settlement_address ? 'forward' : 'unexpected_outflow', invoice: outOf });
   }
   for (const log of foreign.logs) {
     if (storedAddress(log.token) !== token) transfers.push({ ...log, kind: 'foreign_token', invoice: byAddress.get(storedAddress(log.to))! });
@@ -64,7 +66,7 @@ async function fetchForeignTokenLogs(params: ReadDepositTransfersParameters): Pr
   const invoices = (await params.db('invoices')
     .where({ token_chain_id: params.chainId })
     .where('created_at', '>', params.db.raw(`now() - make_interval(days => ?)`, [FOREIGN_TOKEN_WATCH_DAYS]))
-    .select('id', 'clinic_id', 'deposit_address')) as DepositInvoice[];
+    .select('id', 'clinic_id', 'deposit_address', 'settlement_address')) as DepositInvoice[];
   const logs: TransferLog[] = [];
   for (let start = 0; start < invoices.length; start += ADDRESS_FILTER_CHUNK) {
     const chunk = invoices.slice(start, start + ADDRESS_FILTER_CHUNK).map((invoice) => getAddress(invoice.deposit_address));

@@ -17,7 +17,7 @@
  *
  * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
  */
-import type { Address } from 'viem';
+import { BlockNotFoundError, type Address } from 'viem';
 import { storedAddress } from '../chainAddress.js';
 import type { Db, Trx } from '../db/knex.js';
 import { withTransaction } from '../db/transaction.js';
@@ -31,7 +31,7 @@ import {
   recordPendingPaymentDropped,
   requestFlush,
 } from '../invoices/settlement.js';
-import { assetOf, invoiceDepositBalance, postEntry, reverseEntry } from '../ledger/ledger.js';
+import { assetOf, invoiceDepositBalance, postEntry, reverseEntry, type AccountKind, type EntryKind } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
 import type { ChainClient } from './client.js';
 import { initCursor, readCursor, writeCursor } from './cursor.js';
@@ -89,6 +89,7 @@ interface TransferRow {
   token_address: string;
   amount: string;
   status: 'pending' | 'confirmed' | 'reorged';
+  generation: number;
 }
 
 /** The block transfers must be at or below to be final. */
@@ -107,6 +108,7 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
     cursor = head;
   }
 
+  await anchorStartBlock(deps, cursor);
   let rolledBackTo: bigint | undefined;
   const forkPoint = await findForkPoint(deps, cursor);
   if (forkPoint < cursor) {
@@ -134,22 +136,57 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
   return { head, finalHead, cursor, stored, confirmed, rolledBackTo };
 }
 
-/** The newest stored block at or below `cursor` whose hash the chain still has. */
+/**
+ * The newest stored block at or below `cursor` whose hash the chain still has. A block the node
+ * says it does not have is a mismatch; any other RPC failure fails the pass — an unanswered
+ * question is not evidence of a reorg. Walks every stored block if it must: the first pass
+ * stores the start block's hash, and nothing below the start was ever read, so "below every
+ * stored block" is a safe place to roll back to.
+ */
 async function findForkPoint(deps: WatcherDeps, cursor: bigint): Promise<bigint> {
-  const stored = (await deps.db('chain_blocks')
-    .where({ chain_id: deps.chainId })
-    .where('number', '<=', cursor.toString())
-    .orderBy('number', 'desc')
-    .limit(REORG_SEARCH_WINDOW)
-    .select('number', 'hash')) as { number: string; hash: string }[];
-  if (stored.length === 0) return cursor;
-  for (const block of stored) {
-    const onChain = await deps.chain.getBlock({ blockNumber: BigInt(block.number) }).catch(() => undefined);
-    if (onChain?.hash === block.hash) return BigInt(block.number) === BigInt(stored[0]!.number) ? cursor : BigInt(block.number);
+  let below = cursor + 1n;
+  let newest: bigint | undefined;
+  for (;;) {
+    const stored = (await deps.db('chain_blocks')
+      .where({ chain_id: deps.chainId })
+      .where('number', '<', below.toString())
+      .orderBy('number', 'desc')
+      .limit(REORG_SEARCH_WINDOW)
+      .select('number', 'hash')) as { number: string; hash: string }[];
+    if (stored.length === 0) {
+      if (newest === undefined) return cursor;
+      deps.logger.error({ chain_id: deps.chainId }, 'reorg below every stored block: rolling back to before the first one');
+      return below - 1n;
+    }
+    for (const block of stored) {
+      const number = BigInt(block.number);
+      newest ??= number;
+      const onChain = await canonicalHash(deps.chain, number);
+      if (onChain === block.hash) return number === newest ? cursor : number;
+    }
+    below = BigInt(stored[stored.length - 1]!.number);
   }
-  const deepest = BigInt(stored[stored.length - 1]!.number) - 1n;
-  deps.logger.error({ chain_id: deps.chainId, window: REORG_SEARCH_WINDOW }, 'reorg deeper than the search window; rolling back the whole window');
-  return deepest;
+}
+
+/** The hash the chain has at `number`, or `undefined` when it has no such block. Other failures throw. */
+async function canonicalHash(chain: ChainClient, number: bigint): Promise<string | undefined> {
+  try {
+    return (await chain.getBlock({ blockNumber: number })).hash;
+  } catch (error) {
+    if (error instanceof BlockNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** Stores the hash of the block the watcher starts after, so a reorg below its first pass is seen too. */
+async function anchorStartBlock(deps: WatcherDeps, cursor: bigint): Promise<void> {
+  const any = await deps.db('chain_blocks').where({ chain_id: deps.chainId }).first('number');
+  if (any) return;
+  const block = await deps.chain.getBlock({ blockNumber: cursor });
+  await deps.db('chain_blocks')
+    .insert({ chain_id: deps.chainId, number: cursor.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })
+    .onConflict(['chain_id', 'number'])
+    .ignore();
 }
 
 /** Undoes everything above `forkPoint`: drops unconfirmed transfers, reverses posted ones. */
@@ -173,7 +210,7 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
       if (entry) await reverseEntry(trx, entry.id);
       if (transfer.kind === 'payment') {
         await recordConfirmedPaymentReorged(trx, { invoiceId: transfer.invoice_id, amount, txHash: transfer.tx_hash, tolerance: deps.tolerance, now: new Date() });
-      } else if (transfer.kind === 'forward') {
+      } else if (transfer.kind === 'forward' && (await invoiceDepositBalance(trx, transfer.invoice_id)) > 0n) {
         // The funds are back at the deposit address as far as the canonical chain knows.
         await requestFlush(trx, transfer.invoice_id);
       }
@@ -248,7 +285,7 @@ async function storeTransfer(trx: Trx, chainId: number, log: TransferLog, kind: 
     `INSERT INTO transfers (id, chain_id, tx_hash, log_index, block_number, block_hash, block_timestamp, token_address, from_address, to_address, amount, kind, invoice_id, clinic_id, status)
      VALUES (:id, :chain_id, :tx_hash, :log_index, :block_number, :block_hash, :block_timestamp, :token_address, :from_address, :to_address, :amount, :kind, :invoice_id, :clinic_id, :status)
      ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE
-       SET status = 'pending', block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
+       SET status = 'pending', generation = transfers.generation + 1, block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
            block_timestamp = EXCLUDED.block_timestamp, seen_at = now(), confirmed_at = NULL, flag = NULL
        WHERE transfers.status = 'reorged'
      RETURNING id`,
@@ -257,9 +294,13 @@ async function storeTransfer(trx: Trx, chainId: number, log: TransferLog, kind: 
   return (result.rows as unknown[]).length > 0;
 }
 
-/** The journal entry a transfer's confirmation posts is keyed by the transfer and its block. */
-function entryKey(transfer: Pick<TransferRow, 'kind' | 'id' | 'block_hash'>): string {
-  return `${transfer.kind}:${transfer.id}:${transfer.block_hash}`;
+/**
+ * The journal entry a transfer's confirmation posts is keyed by the transfer and how many times
+ * it came back after a reorg: a transfer orphaned and re-included (even in a block with the
+ * same hash) is posted anew, and the same confirmation retried is not.
+ */
+function entryKey(transfer: Pick<TransferRow, 'kind' | 'id' | 'generation'>): string {
+  return `${transfer.kind}:${transfer.id}:${transfer.generation}`;
 }
 
 /** Posts every pending transfer at or below `finalHead`, in chain order. */
@@ -283,50 +324,48 @@ async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint): Prom
   }
 }
 
+/** The postings a final transfer of each kind makes: where the tokens went, in the clinic's books. */
+const POSTINGS: Record<Exclude<TransferKind, 'foreign_token'>, { entry: EntryKind; debit: AccountKind; credit: AccountKind }> = {
+  payment: { entry: 'payment', debit: 'deposits', credit: 'patient_payments' },
+  forward: { entry: 'forward', debit: 'settlement', credit: 'deposits' },
+  unexpected_outflow: { entry: 'outflow', debit: 'unexpected_outflows', credit: 'deposits' },
+};
+
 async function confirmTransfer(deps: WatcherDeps, trx: Trx, transfer: TransferRow): Promise<void> {
   const amount = BigInt(transfer.amount);
-  const asset = assetOf(deps.chainId, transfer.token_address);
   let flag: string | undefined;
-  if (transfer.kind === 'payment' && amount > 0n) {
-    await postEntry(trx, {
+  if (transfer.kind !== 'foreign_token' && amount > 0n) {
+    const { entry, debit, credit } = POSTINGS[transfer.kind];
+    const { created } = await postEntry(trx, {
       idempotencyKey: entryKey(transfer),
-      kind: 'payment',
+      kind: entry,
       clinicId: transfer.clinic_id,
-      asset,
+      asset: assetOf(deps.chainId, transfer.token_address),
       invoiceId: transfer.invoice_id,
       transferId: transfer.id,
       postings: [
-        { kind: 'deposits', amount },
-        { kind: 'patient_payments', amount: -amount },
+        { kind: debit, amount },
+        { kind: credit, amount: -amount },
       ],
     });
-    flag = await recordPaymentConfirmed(trx, {
-      invoiceId: transfer.invoice_id,
-      amount,
-      blockTimestamp: transfer.block_timestamp,
-      txHash: transfer.tx_hash,
-      tolerance: deps.tolerance,
-      wasPending: true,
-    });
-  } else if (transfer.kind === 'forward' && amount > 0n) {
-    await postEntry(trx, {
-      idempotencyKey: entryKey(transfer),
-      kind: 'forward',
-      clinicId: transfer.clinic_id,
-      asset,
-      invoiceId: transfer.invoice_id,
-      transferId: transfer.id,
-      postings: [
-        { kind: 'settlement', amount },
-        { kind: 'deposits', amount: -amount },
-      ],
-    });
-    await recordForwardConfirmed(trx, {
-      invoiceId: transfer.invoice_id,
-      amount,
-      txHash: transfer.tx_hash,
-      depositBalanceAfter: await invoiceDepositBalance(trx, transfer.invoice_id),
-    });
+    // The invoice moves with the ledger: a transfer posted before touches it no more.
+    if (created && transfer.kind === 'payment') {
+      flag = await recordPaymentConfirmed(trx, {
+        invoiceId: transfer.invoice_id,
+        amount,
+        blockTimestamp: transfer.block_timestamp,
+        txHash: transfer.tx_hash,
+        tolerance: deps.tolerance,
+        wasPending: true,
+      });
+    } else if (created && transfer.kind === 'forward') {
+      await recordForwardConfirmed(trx, {
+        invoiceId: transfer.invoice_id,
+        amount,
+        txHash: transfer.tx_hash,
+        depositBalanceAfter: await invoiceDepositBalance(trx, transfer.invoice_id),
+      });
+    }
   }
   await trx('transfers').where({ id: transfer.id }).update({ status: 'confirmed', confirmed_at: trx.fn.now(), flag: flag ?? null });
 }

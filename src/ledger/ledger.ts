@@ -10,16 +10,17 @@
  * - `deposits`: tokens held at the clinic's invoice deposit addresses (on-chain, non-custodial);
  * - `settlement`: tokens forwarded to the clinic's own settlement wallet;
  * - `patient_payments`: the counter-account of what patients paid (credit balance);
- * - `written_off`: received amounts finance decided to keep as the clinic's (credit balance).
+ * - `written_off`: received amounts finance decided to keep as the clinic's (credit balance);
+ * - `unexpected_outflows`: tokens that left a deposit address for anywhere but the clinic.
  */
 import type { Db, Trx } from '../db/knex.js';
 import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
 import { newId } from '../ids.js';
 
-export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments', 'written_off'] as const;
+export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments', 'written_off', 'unexpected_outflows'] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 
-export type EntryKind = 'payment' | 'forward' | 'reversal' | 'refund' | 'application' | 'write_off';
+export type EntryKind = 'payment' | 'forward' | 'outflow' | 'reversal' | 'refund' | 'application' | 'write_off';
 
 export class UnbalancedEntryError extends Error {
   override name = 'UnbalancedEntryError';

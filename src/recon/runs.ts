@@ -191,7 +191,10 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
         continue;
       }
       matchedAmount += transfer.value;
-      const flagged = flagException(row!, transfer);
+      const flagged =
+        transfer.kind === 'unexpected_outflow'
+          ? { ...evidence, blockTime: row!.block_timestamp, dedupeKey: `unknown_transfer:${key}`, type: 'unknown_transfer' as const, amount: transfer.value, details: { reason: 'unexpected_outflow', to: getAddress(transfer.to) } }
+          : flagException(row!, transfer);
       if (flagged) exceptions.push(flagged);
       lines.push({ result: flagged ? 'exception' : 'matched', transfer, dedupeKey: flagged?.dedupeKey, blockTime: row!.block_timestamp });
     }
