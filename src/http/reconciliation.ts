@@ -87,7 +87,10 @@ export function reconciliationRouter(api: ReconciliationApiDeps): Router {
       'token_address', 'from_address', 'to_address', 'token_amount', 'token_decimals', 'hkd_amount', 'rate', 'exception_id',
     ]);
     const decimals = network.token.decimals;
-    for await (const line of db('reconciliation_lines').where({ run_id: run.id }).orderBy('id').stream()) {
+    const principal = principalOf(res);
+    const lines = db('reconciliation_lines').where({ run_id: run.id }).orderBy('id');
+    if (principal.clinicId !== undefined) lines.where({ clinic_id: principal.clinicId });
+    for await (const line of lines.stream()) {
       const row = line as Record<string, string | number | Date | null>;
       await writeCsvRow(res, [
         run.id, row.result as string, row.clinic_id as string, row.invoice_id as string, row.tx_hash as string, row.log_index as number,

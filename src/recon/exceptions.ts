@@ -90,7 +90,7 @@ export async function upsertExceptions(trx: Trx, runId: string, inputs: readonly
       amount: input.amount.toString(),
       expected: input.expected?.toString() ?? null,
       observed: input.observed?.toString() ?? null,
-      details: JSON.stringify(input.details),
+      details: input.details,
       first_run_id: runId,
       last_run_id: runId,
     }));

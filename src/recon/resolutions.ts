@@ -26,7 +26,7 @@ import { ClinicPayError, NotFoundError, ValidationError } from '../errors.js';
 import { newId } from '../ids.js';
 import { getInvoice, type InvoiceRow, type PaymentNetwork } from '../invoices/invoices.js';
 import { paymentUri } from '../invoices/paymentUri.js';
-import { recordPaymentConfirmed } from '../invoices/settlement.js';
+import { recordPaymentConfirmed, requestFlush } from '../invoices/settlement.js';
 import { assetOf, postEntry } from '../ledger/ledger.js';
 import { getException, type ExceptionRow } from './exceptions.js';
 
@@ -87,6 +87,33 @@ function parseAmount(text: string | undefined, fallback: bigint, limit: bigint, 
   return amount;
 }
 
+function refusalFor(exception: ExceptionRow): string {
+  return exception.details.reason === 'unexpected_token'
+    ? 'This transfer is of another token: the clinic returns it outside the gateway; write the exception off with a reason.'
+    : 'These tokens left the deposit address for someone else; there is nothing to refund or apply. Write it off with a reason.';
+}
+
+/**
+ * A payment the chain has and the ledger never recorded (an `unknown_transfer` "not in ledger"):
+ * before finance's decision takes effect it is brought into the books as received, and the
+ * deposit address is swept like any other.
+ */
+async function recoverUnrecordedPayment(trx: Trx, exception: ExceptionRow, asset: string): Promise<void> {
+  if (exception.type !== 'unknown_transfer' || exception.details.reason !== 'not_in_ledger' || exception.details.direction !== 'payment') return;
+  await postEntry(trx, {
+    idempotencyKey: `recovered:${exception.id}`,
+    kind: 'payment',
+    clinicId: exception.clinic_id!,
+    asset,
+    invoiceId: exception.invoice_id ?? undefined,
+    postings: [
+      { kind: 'deposits', amount: BigInt(exception.amount) },
+      { kind: 'patient_payments', amount: -BigInt(exception.amount) },
+    ],
+  });
+  if (exception.invoice_id !== null) await requestFlush(trx, exception.invoice_id);
+}
+
 /** Proposes a resolution; the exception waits for approval. */
 export async function createResolution(trx: Trx, principal: Principal, exceptionId: string, input: CreateResolutionInput): Promise<ResolutionRow> {
   const exception = await getException(trx, principal, exceptionId, { forUpdate: true });
@@ -98,8 +125,8 @@ export async function createResolution(trx: Trx, principal: Principal, exception
     if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.invoice_id === null) {
       throw new ClinicPayError('refund_not_possible', `A ${exception.type} exception has no received amount to refund.`, { status: 422, param: 'action' });
     }
-    if (exception.details.reason === 'unexpected_token') {
-      throw new ClinicPayError('refund_not_possible', 'Refunds of other tokens are sent by the clinic outside the gateway; write this one off with a reason.', { status: 422, param: 'action' });
+    if (exception.details.reason === 'unexpected_token' || exception.details.reason === 'unexpected_outflow') {
+      throw new ClinicPayError('refund_not_possible', refusalFor(exception), { status: 422, param: 'action' });
     }
     const amount = parseAmount(input.amount, received, received);
     if (exception.from_address === null) throw new ClinicPayError('refund_not_possible', 'The paying address is not known.', { status: 422 });
@@ -122,6 +149,9 @@ export async function createResolution(trx: Trx, principal: Principal, exception
   } else if (input.action === 'apply_to_invoice') {
     if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.clinic_id === null) {
       throw new ClinicPayError('apply_not_possible', `A ${exception.type} exception has no received amount to apply.`, { status: 422, param: 'action' });
+    }
+    if (exception.details.reason === 'unexpected_token' || exception.details.reason === 'unexpected_outflow') {
+      throw new ClinicPayError('apply_not_possible', refusalFor(exception), { status: 422, param: 'action' });
     }
     if (input.target_invoice_id === undefined) throw new ValidationError('"target_invoice_id" is required to apply a payment to an invoice.', 'target_invoice_id');
     const target = await getInvoice(trx, principal, input.target_invoice_id).catch(() => undefined);
@@ -163,6 +193,8 @@ export async function approveResolution(trx: Trx, principal: Principal, id: stri
   const exception = await getException(trx, principal, resolution.exception_id, { forUpdate: true });
   const amount = BigInt(resolution.amount);
   const approval = { approved_by: principal.sub, approved_at: trx.fn.now() };
+  const asset = assetOf(network.chainId, network.token.address);
+  await recoverUnrecordedPayment(trx, exception, asset);
 
   if (resolution.action === 'refund') {
     const to = apiAddress(resolution.to_address!);
@@ -179,7 +211,6 @@ export async function approveResolution(trx: Trx, principal: Principal, id: stri
     return updated!;
   }
 
-  const asset = assetOf(network.chainId, network.token.address);
   if (resolution.action === 'apply_to_invoice') {
     // A memo entry on the clinic's payments account: the amount moves from one invoice to another.
     await postEntry(trx, {
@@ -194,9 +225,16 @@ export async function approveResolution(trx: Trx, principal: Principal, id: stri
         { kind: 'patient_payments', amount: -amount },
       ],
     });
-    if (exception.invoice_id !== null) await moveCreditOff(trx, exception.invoice_id, amount);
+    // A payment the source invoice was credited with now counts for the target instead.
+    if (exception.invoice_id !== null && exception.type !== 'unknown_transfer') await moveCreditOff(trx, exception.invoice_id, amount);
     await recordPaymentConfirmed(trx, { invoiceId: resolution.target_invoice_id!, amount, blockTimestamp: new Date(), txHash: `resolution:${id}`, tolerance: 0n, wasPending: false });
-  } else if (RECEIVED_FUNDS.includes(exception.type) && exception.type !== 'underpayment_expired' && exception.details.reason !== 'unexpected_token' && amount > 0n) {
+  } else if (
+    RECEIVED_FUNDS.includes(exception.type) &&
+    exception.type !== 'underpayment_expired' &&
+    exception.details.reason !== 'unexpected_token' &&
+    exception.details.reason !== 'unexpected_outflow' &&
+    amount > 0n
+  ) {
     await postEntry(trx, {
       idempotencyKey: `write_off:${id}`,
       kind: 'write_off',
@@ -222,6 +260,9 @@ async function moveCreditOff(trx: Trx, invoiceId: string, amount: bigint): Promi
   const status = invoice.status === 'paid' || invoice.status === 'overpaid' ? settledStatus(BigInt(invoice.token_amount_due), paid, 0n) : invoice.status;
   await trx('invoices').where({ id: invoiceId }).update({ token_amount_paid: paid.toString(), status });
 }
+
+/** Blocks per `eth_getLogs` call while looking for refund transfers. */
+const REFUND_SCAN_RANGE = 2000n;
 
 export interface MatchRefundsDeps {
   db: Db;
@@ -253,7 +294,12 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
   const finalHead = await finalHeadOf(deps, head);
   const fromBlock = awaiting.reduce((min, row) => (BigInt(row.approved_at_block ?? '0') < min ? BigInt(row.approved_at_block ?? '0') : min), finalHead);
   if (fromBlock > finalHead) return 0;
-  const logs = await fetchTransferLogs({ chain: deps.chain, tokens: [deps.token], fromBlock, toBlock: finalHead, toAddresses: [...new Set(awaiting.map((row) => apiAddress(row.to_address!)))] });
+  const recipients = [...new Set(awaiting.map((row) => apiAddress(row.to_address!)))];
+  const logs = [];
+  for (let start = fromBlock; start <= finalHead; start += REFUND_SCAN_RANGE) {
+    const end = start + REFUND_SCAN_RANGE - 1n < finalHead ? start + REFUND_SCAN_RANGE - 1n : finalHead;
+    logs.push(...(await fetchTransferLogs({ chain: deps.chain, tokens: [deps.token], fromBlock: start, toBlock: end, toAddresses: recipients })));
+  }
   const used = new Set(((await db('resolutions').whereNotNull('refund_tx_hash').pluck('refund_tx_hash')) as string[]).map((hash) => hash.toLowerCase()));
   let completed = 0;
   for (const refund of awaiting) {

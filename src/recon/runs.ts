@@ -69,7 +69,10 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
   const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
   const cursor = await readCursor(db, chainId);
   const finalHead = await finalHeadOf(deps, head);
-  const confirmedByWatcher = cursor === undefined ? -1n : cursor < finalHead ? cursor : finalHead;
+  // What the watcher has posted: read (cursor), final, and below any transfer still waiting for its pass.
+  const oldestPending = (await db('transfers').where({ chain_id: chainId, status: 'pending' }).min('block_number as number').first()) as { number: string | null } | undefined;
+  const limits = [cursor ?? -1n, finalHead, oldestPending?.number != null ? BigInt(oldestPending.number) - 1n : finalHead];
+  const confirmedByWatcher = limits.reduce((min, value) => (value < min ? value : min));
 
   if (params.toBlock !== undefined && params.toBlock > head) {
     throw new ClinicPayError('range_beyond_head', `to_block ${params.toBlock} is beyond the chain head (${head}).`, { status: 400, param: 'to_block' });
@@ -82,6 +85,9 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
     });
   }
   const fromBlock = params.fromBlock ?? (await defaultFromBlock(db, chainId, toBlock));
+  if (params.fromBlock === undefined && fromBlock > toBlock) {
+    throw new ClinicPayError('nothing_to_reconcile', `The last run already covered every block up to ${toBlock} that the watcher has confirmed.`, { status: 409 });
+  }
   if (fromBlock > toBlock) {
     throw new ValidationError(`from_block ${fromBlock} is after to_block ${toBlock}.`, 'from_block');
   }
@@ -190,12 +196,12 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
         lines.push({ result: 'exception', transfer, dedupeKey, blockTime: row?.block_timestamp });
         continue;
       }
-      matchedAmount += transfer.value;
       const flagged =
         transfer.kind === 'unexpected_outflow'
           ? { ...evidence, blockTime: row!.block_timestamp, dedupeKey: `unknown_transfer:${key}`, type: 'unknown_transfer' as const, amount: transfer.value, details: { reason: 'unexpected_outflow', to: getAddress(transfer.to) } }
           : flagException(row!, transfer);
       if (flagged) exceptions.push(flagged);
+      if (!flagged) matchedAmount += transfer.value;
       lines.push({ result: flagged ? 'exception' : 'matched', transfer, dedupeKey: flagged?.dedupeKey, blockTime: row!.block_timestamp });
     }
     for (const row of recorded) {
@@ -217,6 +223,18 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
       });
     }
 
+    // Block times the ledger does not have (transfers it never recorded), from the chain.
+    const untimed = [...new Set(lines.filter((line) => line.blockTime === undefined).map((line) => line.transfer.blockNumber))];
+    const times = new Map<bigint, Date>();
+    for (let start = 0; start < untimed.length; start += BALANCE_CONCURRENCY) {
+      const blocks = await Promise.all(untimed.slice(start, start + BALANCE_CONCURRENCY).map((number) => deps.chain.getBlock({ blockNumber: number })));
+      for (const block of blocks) times.set(block.number, new Date(Number(block.timestamp) * 1000));
+    }
+    for (const line of lines) line.blockTime ??= times.get(line.transfer.blockNumber);
+    for (const exception of exceptions) {
+      if (exception.blockTime === undefined && exception.blockNumber !== undefined) exception.blockTime = times.get(exception.blockNumber);
+    }
+
     // 3. Invoice states that need finance, for the invoices this range touched.
     const touched = [...new Set([...onChain.map((transfer) => transfer.invoice.id), ...recorded.map((row) => row.invoice_id)])];
     exceptions.push(...(await invoiceStateExceptions(db, touched)));
@@ -224,6 +242,11 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     // 4. Balances of the touched deposit addresses at the last block, chain against ledger.
     const balances = await compareDepositBalances(deps, touched, toBlock);
     exceptions.push(...balances.mismatches);
+    // Every clinic's wallets, whether or not this range touched them: money can reach a wallet directly.
+    const clinics = (await db('invoices').where({ token_chain_id: deps.chainId }).distinct('clinic_id').pluck('clinic_id')) as string[];
+    const wallets = await compareSettlementWallets(deps, clinics, toBlock);
+    exceptions.push(...wallets.mismatches);
+    const balanced = touched.filter((id) => !balances.mismatches.some((mismatch) => mismatch.invoiceId === id));
     await db('reconciliation_runs').where({ id: runId }).update({ progress: 95, heartbeat_at: db.fn.now() });
 
     // 5. One write.
@@ -232,11 +255,18 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
       matched: lines.filter((line) => line.result === 'matched').length,
       matched_amount: matchedAmount.toString(),
       exceptions: exceptions.length,
-      balances_checked: balances.checked,
-      balance_mismatches: balances.mismatches.length,
+      balances_checked: balances.checked + wallets.checked,
+      balance_mismatches: balances.mismatches.length + wallets.mismatches.length,
     };
     return await withTransaction(db, async (trx) => {
       const ids = await upsertExceptions(trx, runId, exceptions);
+      // A balance this run found in agreement settles an earlier mismatch of the same address.
+      if (balanced.length) {
+        await trx('exceptions')
+          .where({ type: 'balance_mismatch', status: 'open' })
+          .whereIn('invoice_id', balanced)
+          .update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now(), last_run_id: runId });
+      }
       await writeLines(trx, runId, lines, ids);
       const [done] = (await trx('reconciliation_runs')
         .where({ id: runId })
@@ -308,14 +338,62 @@ async function invoiceStateExceptions(db: Db, invoiceIds: readonly string[]): Pr
     const due = BigInt(invoice.token_amount_due);
     const paid = BigInt(invoice.token_amount_paid);
     const common = { clinicId: invoice.clinic_id, invoiceId: invoice.id, tokenAddress: invoice.token_address, fromAddress: invoice.payer ?? undefined, expected: due, observed: paid };
-    if (paid > due && invoice.status !== 'void' && invoice.status !== 'expired') {
-      exceptions.push({ ...common, dedupeKey: `overpayment:${invoice.id}`, type: 'overpayment', amount: paid - due, details: {} });
-    }
     if (invoice.status === 'expired' && paid > 0n && paid < due) {
       exceptions.push({ ...common, dedupeKey: `underpayment_expired:${invoice.id}`, type: 'underpayment_expired', amount: paid, details: { shortfall: (due - paid).toString() } });
     }
     if (invoice.flush_status === 'failed') {
       exceptions.push({ ...common, dedupeKey: `flush_failed:${invoice.id}`, type: 'flush_failed', amount: 0n, details: { error: invoice.flush_error } });
+    }
+  }
+  exceptions.push(...(await overpaymentExceptions(db, invoices.filter((invoice) => invoice.status === 'overpaid'))));
+  return exceptions;
+}
+
+/**
+ * One overpayment exception per payment that took an invoice past its amount due, keyed by that
+ * payment: a later overpayment is a new exception even after an earlier one was resolved.
+ */
+async function overpaymentExceptions(db: Db, invoices: readonly InvoiceState[]): Promise<ExceptionInput[]> {
+  if (invoices.length === 0) return [];
+  const payments = (await db('transfers')
+    .whereIn('invoice_id', invoices.map((invoice) => invoice.id))
+    .where({ kind: 'payment', status: 'confirmed' })
+    .where((query) => query.whereNull('flag').orWhere('flag', 'after_settled'))
+    .orderBy([{ column: 'block_number' }, { column: 'log_index' }])
+    .select('invoice_id', 'tx_hash', 'log_index', 'block_timestamp', 'from_address', 'token_address', db.raw('block_number::text AS block_number'), db.raw('amount::text AS amount'))) as {
+    invoice_id: string;
+    tx_hash: string;
+    log_index: number;
+    block_number: string;
+    block_timestamp: Date;
+    from_address: string;
+    token_address: string;
+    amount: string;
+  }[];
+  const exceptions: ExceptionInput[] = [];
+  for (const invoice of invoices) {
+    const due = BigInt(invoice.token_amount_due);
+    let running = 0n;
+    for (const payment of payments.filter((candidate) => candidate.invoice_id === invoice.id)) {
+      const before = running;
+      running += BigInt(payment.amount);
+      if (running <= due) continue;
+      exceptions.push({
+        dedupeKey: `overpayment:${payment.tx_hash}:${payment.log_index}`,
+        type: 'overpayment',
+        clinicId: invoice.clinic_id,
+        invoiceId: invoice.id,
+        txHash: payment.tx_hash,
+        logIndex: payment.log_index,
+        blockNumber: BigInt(payment.block_number),
+        blockTime: payment.block_timestamp,
+        tokenAddress: payment.token_address,
+        fromAddress: payment.from_address,
+        amount: running - (before > due ? before : due),
+        expected: due,
+        observed: running,
+        details: {},
+      });
     }
   }
   return exceptions;
@@ -336,8 +414,8 @@ async function compareDepositBalances(deps: ReconciliationDeps, invoiceIds: read
         `coalesce((SELECT sum(p.amount) FROM postings p
             JOIN journal_entries e ON e.id = p.entry_id
             JOIN ledger_accounts a ON a.id = p.account_id
-            JOIN transfers t ON t.id = e.transfer_id
-           WHERE e.invoice_id = invoices.id AND a.kind = 'deposits' AND t.block_number <= ?), 0)::text AS ledger_balance`,
+            LEFT JOIN transfers t ON t.id = e.transfer_id
+           WHERE e.invoice_id = invoices.id AND a.kind = 'deposits' AND (t.id IS NULL OR t.block_number <= ?)), 0)::text AS ledger_balance`,
         [atBlock.toString()],
       ),
     )) as { id: string; clinic_id: string; deposit_address: string; token_address: string; ledger_balance: string }[];
@@ -354,7 +432,8 @@ async function compareDepositBalances(deps: ReconciliationDeps, invoiceIds: read
       const chain = onChain[index]!;
       if (ledger !== chain) {
         mismatches.push({
-          dedupeKey: `balance_mismatch:${row.id}`,
+          // A new difference is a new exception; the same one found again is the same exception.
+          dedupeKey: `balance_mismatch:${row.id}:${ledger}:${chain}`,
           type: 'balance_mismatch',
           clinicId: row.clinic_id,
           invoiceId: row.id,
@@ -369,6 +448,47 @@ async function compareDepositBalances(deps: ReconciliationDeps, invoiceIds: read
     });
   }
   return { checked: rows.length, mismatches };
+}
+
+/**
+ * Each clinic's settlement wallets (every address its invoices were bound to) against its
+ * `settlement` account at `atBlock`. A clinic spending from its own wallet shows up here too:
+ * finance then writes the difference off with a reason, or the clinic's own books explain it.
+ */
+async function compareSettlementWallets(deps: ReconciliationDeps, clinicIds: readonly string[], atBlock: bigint): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
+  if (clinicIds.length === 0) return { checked: 0, mismatches: [] };
+  const { db } = deps;
+  const addresses = (await db('invoices').whereIn('clinic_id', clinicIds).distinct('clinic_id', 'settlement_address')) as { clinic_id: string; settlement_address: string }[];
+  const ledger = (await db('postings')
+    .join('journal_entries as e', 'e.id', 'postings.entry_id')
+    .join('ledger_accounts as a', 'a.id', 'postings.account_id')
+    .leftJoin('transfers as t', 't.id', 'e.transfer_id')
+    .whereIn('e.clinic_id', clinicIds)
+    .where('a.kind', 'settlement')
+    .where((query) => query.whereNull('t.id').orWhere('t.block_number', '<=', atBlock.toString()))
+    .groupBy('e.clinic_id')
+    .select('e.clinic_id', db.raw('sum(postings.amount)::text AS balance'))) as { clinic_id: string; balance: string }[];
+  const mismatches: ExceptionInput[] = [];
+  for (const clinicId of clinicIds) {
+    const wallets = addresses.filter((row) => row.clinic_id === clinicId).map((row) => getAddress(row.settlement_address));
+    const held = await Promise.all(wallets.map((wallet) => deps.chain.readContract({ address: deps.token, abi: erc20Abi, functionName: 'balanceOf', args: [wallet], blockNumber: atBlock })));
+    const chain = held.reduce((sum, value) => sum + value, 0n);
+    const books = BigInt(ledger.find((row) => row.clinic_id === clinicId)?.balance ?? '0');
+    if (chain !== books) {
+      mismatches.push({
+        dedupeKey: `balance_mismatch:settlement:${clinicId}:${books}:${chain}`,
+        type: 'balance_mismatch',
+        clinicId,
+        tokenAddress: deps.token,
+        blockNumber: atBlock,
+        amount: chain > books ? chain - books : books - chain,
+        expected: books,
+        observed: chain,
+        details: { wallets },
+      });
+    }
+  }
+  return { checked: clinicIds.length, mismatches };
 }
 
 async function writeLines(trx: Trx, runId: string, lines: readonly Line[], ids: { byKey: Map<string, string> }): Promise<void> {
