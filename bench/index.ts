@@ -7,6 +7,7 @@
  * Exits non-zero when a benchmark throws (a run that is not a valid measurement throws too).
  */
 import { runGasBench } from './gas.js';
+import { runIngestionBench } from './ingestion.js';
 import { runInvoiceBench } from './invoices.js';
 
 interface Benchmark {
@@ -18,6 +19,7 @@ interface Benchmark {
 const BENCHMARKS: readonly Benchmark[] = [
   { name: 'gas', run: runGasBench },
   { name: 'invoices', run: runInvoiceBench },
+  { name: 'ingestion', run: runIngestionBench },
 ];
 
 async function main(names: readonly string[]): Promise<number> {
