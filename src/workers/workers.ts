@@ -43,10 +43,14 @@ export function startWorkers(workers: readonly Worker[], { connectionString, log
 }
 
 async function runLoop(worker: Worker, connectionString: string, logger: Logger, signal: AbortSignal, leaders: Set<string>): Promise<void> {
+  // One connection per worker, kept while waiting for leadership too (a standby asks again on
+  // it instead of opening a new session every pass). The lock lives and dies with it.
   let client: pg.Client | undefined;
+  let leading = false;
   let failures = 0;
-  const release = async () => {
+  const drop = async () => {
     leaders.delete(worker.name);
+    leading = false;
     const closing = client;
     client = undefined;
     await closing?.end().catch(() => undefined);
@@ -56,18 +60,22 @@ async function runLoop(worker: Worker, connectionString: string, logger: Logger,
     try {
       if (!client) {
         const candidate = new pg.Client({ connectionString, application_name: `clinicpay-${worker.name}` });
-        candidate.on('error', () => void release());
+        candidate.on('error', () => void drop());
+        candidate.on('end', () => {
+          if (client === candidate) void drop();
+        });
         await candidate.connect();
-        const { rows } = await candidate.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [worker.lockKey]);
+        client = candidate;
+      }
+      if (!leading) {
+        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [worker.lockKey]);
         if (rows[0]?.locked) {
-          client = candidate;
+          leading = true;
           leaders.add(worker.name);
           logger.info({ worker: worker.name }, 'worker leadership acquired');
-        } else {
-          await candidate.end();
         }
       }
-      if (client) {
+      if (leading) {
         const didWork = await worker.tick();
         failures = 0;
         if (didWork) pauseMs = 0;
@@ -79,7 +87,7 @@ async function runLoop(worker: Worker, connectionString: string, logger: Logger,
     }
     if (pauseMs > 0) await pause(pauseMs, signal);
   }
-  await release();
+  await drop();
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
