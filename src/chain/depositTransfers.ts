@@ -59,7 +59,9 @@ export async function readDepositTransfers(params: ReadDepositTransfersParameter
   for (const log of foreign.logs) {
     if (storedAddress(log.token) !== token) transfers.push({ ...log, kind: 'foreign_token', invoice: byAddress.get(storedAddress(log.to))! });
   }
-  return transfers.sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+  // A node may repeat a log (or the token and foreign reads overlap): one per (tx, log index).
+  const unique = [...new Map(transfers.map((transfer) => [`${transfer.txHash.toLowerCase()}:${transfer.logIndex}`, transfer])).values()];
+  return unique.sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
 }
 
 async function fetchForeignTokenLogs(params: ReadDepositTransfersParameters): Promise<{ logs: TransferLog[]; invoices: DepositInvoice[] }> {

@@ -24,21 +24,18 @@ import { withTransaction } from '../db/transaction.js';
 import { newId } from '../ids.js';
 import {
   expireDueInvoices,
+  InvoiceBatch,
   recordConfirmedPaymentReorged,
-  recordForwardConfirmed,
-  recordPaymentConfirmed,
-  recordPaymentSeen,
   recordPendingPaymentDropped,
   requestFlush,
 } from '../invoices/settlement.js';
-import { assetOf, invoiceDepositBalance, postEntry, reverseEntry, type AccountKind, type EntryKind } from '../ledger/ledger.js';
+import { assetOf, invoiceDepositBalance, invoiceDepositBalances, postEntries, reverseEntry, type AccountKind, type EntryKind } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
 import type { ChainClient } from './client.js';
 import { initCursor, readCursor, writeCursor } from './cursor.js';
 
 export { initCursor, readCursor };
-import { readDepositTransfers, type DepositInvoice, type TransferKind } from './depositTransfers.js';
-import type { TransferLog } from './transferLogs.js';
+import { readDepositTransfers, type DepositTransfer, type TransferKind } from './depositTransfers.js';
 
 export interface WatcherDeps {
   db: Db;
@@ -237,61 +234,66 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
   }
 
   return withTransaction(db, async (trx) => {
-    for (const [number, block] of blocks) {
-      if (number === toBlock || ours.some((log) => log.blockNumber === number)) {
-        await trx('chain_blocks')
-          .insert({ chain_id: chainId, number: number.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })
-          .onConflict(['chain_id', 'number'])
-          .merge(['hash', 'timestamp']);
-      }
-    }
-    let stored = 0;
-    for (const transfer of ours) {
-      const timestamp = new Date(Number(blocks.get(transfer.blockNumber)!.timestamp) * 1000);
-      if (await storeTransfer(trx, chainId, transfer, transfer.kind, transfer.invoice, timestamp)) {
-        stored += 1;
-        if (transfer.kind === 'payment' && transfer.value > 0n) await recordPaymentSeen(trx, transfer.invoice.id, transfer.value);
-      }
+    const hashes = [...blocks]
+      .filter(([number]) => number === toBlock || ours.some((log) => log.blockNumber === number))
+      .map(([number, block]) => ({ chain_id: chainId, number: number.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) }));
+    await trx('chain_blocks').insert(hashes).onConflict(['chain_id', 'number']).merge(['hash', 'timestamp']);
+    const storedIds = await storeTransfers(
+      trx,
+      chainId,
+      ours.map((transfer) => ({ transfer, blockTimestamp: new Date(Number(blocks.get(transfer.blockNumber)!.timestamp) * 1000) })),
+    );
+    const seen = ours.filter((transfer) => storedIds.has(`${transfer.txHash.toLowerCase()}:${transfer.logIndex}`) && transfer.kind === 'payment' && transfer.value > 0n);
+    if (seen.length) {
+      const invoices = await InvoiceBatch.lock(trx, seen.map((transfer) => transfer.invoice.id));
+      for (const transfer of seen) invoices.paymentSeen(transfer.invoice.id, transfer.value);
+      await invoices.write(trx);
     }
     await writeCursor(trx, chainId, toBlock);
     deps.metrics?.logsProcessed(ours.length);
-    return stored;
+    return storedIds.size;
   });
 }
 
 /**
- * Stores a transfer once. A log seen again is a no-op; a transfer that was orphaned by a reorg
- * and has reappeared on the canonical chain becomes pending again with its new block.
+ * Stores transfers once, in one statement per thousand. A log seen again is a no-op; a transfer
+ * that was orphaned by a reorg and has reappeared on the canonical chain becomes pending again
+ * with its new block (and one more generation). Returns the `tx_hash:log_index` of those written.
  */
-async function storeTransfer(trx: Trx, chainId: number, log: TransferLog, kind: TransferKind, invoice: DepositInvoice, blockTimestamp: Date): Promise<boolean> {
-  const row = {
-    id: newId('pay'),
-    chain_id: chainId,
-    tx_hash: log.txHash.toLowerCase(),
-    log_index: log.logIndex,
-    block_number: log.blockNumber.toString(),
-    block_hash: log.blockHash.toLowerCase(),
-    block_timestamp: blockTimestamp,
-    token_address: storedAddress(log.token),
-    from_address: storedAddress(log.from),
-    to_address: storedAddress(log.to),
-    amount: log.value.toString(),
-    kind,
-    invoice_id: invoice.id,
-    clinic_id: invoice.clinic_id,
-    status: 'pending',
-  };
-  const result = await trx.raw(
-    `INSERT INTO transfers (id, chain_id, tx_hash, log_index, block_number, block_hash, block_timestamp, token_address, from_address, to_address, amount, kind, invoice_id, clinic_id, status)
-     VALUES (:id, :chain_id, :tx_hash, :log_index, :block_number, :block_hash, :block_timestamp, :token_address, :from_address, :to_address, :amount, :kind, :invoice_id, :clinic_id, :status)
-     ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE
-       SET status = 'pending', generation = transfers.generation + 1, block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
-           block_timestamp = EXCLUDED.block_timestamp, seen_at = now(), confirmed_at = NULL, flag = NULL
-       WHERE transfers.status = 'reorged'
-     RETURNING id`,
-    row,
-  );
-  return (result.rows as unknown[]).length > 0;
+async function storeTransfers(trx: Trx, chainId: number, items: readonly { transfer: DepositTransfer; blockTimestamp: Date }[]): Promise<Set<string>> {
+  const written = new Set<string>();
+  for (let start = 0; start < items.length; start += 1000) {
+    const rows = items.slice(start, start + 1000).map(({ transfer, blockTimestamp }) => ({
+      id: newId('pay'),
+      chain_id: chainId,
+      tx_hash: transfer.txHash.toLowerCase(),
+      log_index: transfer.logIndex,
+      block_number: transfer.blockNumber.toString(),
+      block_hash: transfer.blockHash.toLowerCase(),
+      block_timestamp: blockTimestamp,
+      token_address: storedAddress(transfer.token),
+      from_address: storedAddress(transfer.from),
+      to_address: storedAddress(transfer.to),
+      amount: transfer.value.toString(),
+      kind: transfer.kind,
+      invoice_id: transfer.invoice.id,
+      clinic_id: transfer.invoice.clinic_id,
+      status: 'pending',
+    }));
+    const result = (await trx.raw(
+      `INSERT INTO transfers (id, chain_id, tx_hash, log_index, block_number, block_hash, block_timestamp, token_address, from_address, to_address, amount, kind, invoice_id, clinic_id, status)
+       SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(id text, chain_id int, tx_hash text, log_index int, block_number bigint, block_hash text, block_timestamp timestamptz,
+         token_address text, from_address text, to_address text, amount numeric, kind text, invoice_id text, clinic_id text, status text)
+       ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE
+         SET status = 'pending', generation = transfers.generation + 1, block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
+             block_timestamp = EXCLUDED.block_timestamp, seen_at = now(), confirmed_at = NULL, flag = NULL
+         WHERE transfers.status = 'reorged'
+       RETURNING tx_hash, log_index`,
+      [JSON.stringify(rows)],
+    )) as { rows: { tx_hash: string; log_index: number }[] };
+    for (const row of result.rows) written.add(`${row.tx_hash}:${row.log_index}`);
+  }
+  return written;
 }
 
 /**
@@ -316,7 +318,7 @@ async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint): Prom
         .limit(batchSize)
         .forUpdate()
         .skipLocked()) as TransferRow[];
-      for (const transfer of batch) await confirmTransfer(deps, trx, transfer);
+      await confirmTransfers(deps, trx, batch);
       return batch.length;
     });
     confirmed += done;
@@ -331,43 +333,70 @@ const POSTINGS: Record<Exclude<TransferKind, 'foreign_token'>, { entry: EntryKin
   unexpected_outflow: { entry: 'outflow', debit: 'unexpected_outflows', credit: 'deposits' },
 };
 
-async function confirmTransfer(deps: WatcherDeps, trx: Trx, transfer: TransferRow): Promise<void> {
-  const amount = BigInt(transfer.amount);
-  let flag: string | undefined;
-  if (transfer.kind !== 'foreign_token' && amount > 0n) {
-    const { entry, debit, credit } = POSTINGS[transfer.kind];
-    const { created } = await postEntry(trx, {
-      idempotencyKey: entryKey(transfer),
-      kind: entry,
-      clinicId: transfer.clinic_id,
-      asset: assetOf(deps.chainId, transfer.token_address),
-      invoiceId: transfer.invoice_id,
-      transferId: transfer.id,
-      postings: [
-        { kind: debit, amount },
-        { kind: credit, amount: -amount },
-      ],
-    });
-    // The invoice moves with the ledger: a transfer posted before touches it no more.
-    if (created && transfer.kind === 'payment') {
-      flag = await recordPaymentConfirmed(trx, {
+/**
+ * Posts a batch of final transfers, in chain order: one journal entry each (a transfer posted
+ * before is skipped, and then leaves its invoice alone), the invoices matched, their webhooks
+ * and flush requests — each table written once for the whole batch.
+ */
+async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly TransferRow[]): Promise<void> {
+  const posted = batch.filter((transfer) => transfer.kind !== 'foreign_token' && BigInt(transfer.amount) > 0n);
+  const created = await postEntries(
+    trx,
+    posted.map((transfer) => {
+      const { entry, debit, credit } = POSTINGS[transfer.kind as Exclude<TransferKind, 'foreign_token'>];
+      const amount = BigInt(transfer.amount);
+      return {
+        idempotencyKey: entryKey(transfer),
+        kind: entry,
+        clinicId: transfer.clinic_id,
+        asset: assetOf(deps.chainId, transfer.token_address),
         invoiceId: transfer.invoice_id,
-        amount,
-        blockTimestamp: transfer.block_timestamp,
-        txHash: transfer.tx_hash,
-        tolerance: deps.tolerance,
-        wasPending: true,
-      });
-    } else if (created && transfer.kind === 'forward') {
-      await recordForwardConfirmed(trx, {
-        invoiceId: transfer.invoice_id,
-        amount,
-        txHash: transfer.tx_hash,
-        depositBalanceAfter: await invoiceDepositBalance(trx, transfer.invoice_id),
-      });
+        transferId: transfer.id,
+        postings: [
+          { kind: debit, amount },
+          { kind: credit, amount: -amount },
+        ],
+      };
+    }),
+  );
+  // The invoice moves with the ledger: a transfer posted before touches it no more.
+  const effective = posted.filter((transfer) => created.has(entryKey(transfer)) && transfer.kind !== 'unexpected_outflow');
+  const flags = new Map<string, string>();
+  if (effective.length) {
+    const invoices = await InvoiceBatch.lock(trx, effective.map((transfer) => transfer.invoice_id));
+    const forwarded = effective.filter((transfer) => transfer.kind === 'forward').map((transfer) => transfer.invoice_id);
+    const depositBalances = await invoiceDepositBalances(trx, forwarded);
+    for (const transfer of effective) {
+      const amount = BigInt(transfer.amount);
+      if (transfer.kind === 'payment') {
+        const flag = invoices.paymentConfirmed({
+          invoiceId: transfer.invoice_id,
+          amount,
+          blockTimestamp: transfer.block_timestamp,
+          txHash: transfer.tx_hash,
+          tolerance: deps.tolerance,
+          wasPending: true,
+        });
+        if (flag) flags.set(transfer.id, flag);
+      } else {
+        invoices.forwardConfirmed({ invoiceId: transfer.invoice_id, amount, txHash: transfer.tx_hash, depositBalanceAfter: depositBalances.get(transfer.invoice_id) ?? 0n });
+      }
     }
+    // Transfers first, so the webhooks show the payments as confirmed.
+    await markConfirmed(trx, batch, flags);
+    await invoices.write(trx);
+    return;
   }
-  await trx('transfers').where({ id: transfer.id }).update({ status: 'confirmed', confirmed_at: trx.fn.now(), flag: flag ?? null });
+  await markConfirmed(trx, batch, flags);
+}
+
+async function markConfirmed(trx: Trx, batch: readonly TransferRow[], flags: ReadonlyMap<string, string>): Promise<void> {
+  if (batch.length === 0) return;
+  await trx.raw(
+    `UPDATE transfers t SET status = 'confirmed', confirmed_at = now(), flag = v.flag
+       FROM jsonb_to_recordset(?::jsonb) AS v(id text, flag text) WHERE t.id = v.id`,
+    [JSON.stringify(batch.map((transfer) => ({ id: transfer.id, flag: flags.get(transfer.id) ?? null })))],
+  );
 }
 
 /** Confirmations of a transfer in `blockNumber` when the chain head is `head` (the block itself counts as one). */

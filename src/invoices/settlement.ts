@@ -6,7 +6,7 @@
 import type { Trx } from '../db/knex.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
-import { enqueueWebhookEvent, webhookInvoice, type WebhookEventType } from '../webhooks/outbox.js';
+import { enqueueWebhookEvent, enqueueWebhookEvents, webhookInvoice, type WebhookEventType } from '../webhooks/outbox.js';
 import { readCursor } from '../chain/cursor.js';
 import { invoiceTransfers, presentInvoice, type InvoiceRow } from './invoices.js';
 
@@ -25,26 +25,158 @@ async function announce(trx: Trx, invoice: InvoiceRow, type: WebhookEventType, e
 
 /** Asks the flusher to sweep the invoice's deposit address (again, if it was swept before). */
 export async function requestFlush(trx: Trx, invoiceId: string): Promise<void> {
+  await requestFlushes(trx, [invoiceId]);
+}
+
+async function requestFlushes(trx: Trx, invoiceIds: readonly string[]): Promise<void> {
+  if (invoiceIds.length === 0) return;
   await trx.raw(
-    `INSERT INTO flush_requests (invoice_id, status) VALUES (?, 'pending')
+    `INSERT INTO flush_requests (invoice_id, status) SELECT unnest(?::text[]), 'pending'
      ON CONFLICT (invoice_id) DO UPDATE SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
      WHERE flush_requests.status IN ('done', 'failed')`,
-    [invoiceId],
+    [[...invoiceIds]],
+  );
+}
+
+interface PendingEvent {
+  invoice: InvoiceRow;
+  type: WebhookEventType;
+  extra: Record<string, unknown>;
+}
+
+/**
+ * Invoices locked once for a batch of chain events, changed in memory in chain order, and
+ * written back with one statement per table: the watcher confirms hundreds of transfers per
+ * transaction without a round trip per transfer. The rules are the same as one at a time —
+ * the single-invoice functions below use this too.
+ */
+export class InvoiceBatch {
+  private readonly changed = new Set<string>();
+  private readonly events: PendingEvent[] = [];
+  private readonly sweep = new Set<string>();
+
+  private constructor(private readonly rows: Map<string, InvoiceRow>) {}
+
+  /** Locks `invoiceIds` (in id order, so concurrent batches cannot deadlock). */
+  static async lock(trx: Trx, invoiceIds: Iterable<string>): Promise<InvoiceBatch> {
+    const ids = [...new Set(invoiceIds)].sort();
+    const rows = ids.length ? ((await trx('invoices').whereIn('id', ids).orderBy('id').forUpdate()) as InvoiceRow[]) : [];
+    return new InvoiceBatch(new Map(rows.map((row) => [row.id, row])));
+  }
+
+  private row(id: string): InvoiceRow {
+    const row = this.rows.get(id);
+    if (!row) throw new Error(`invoice ${id} is not in this batch`);
+    return row;
+  }
+
+  private update(id: string, changes: Partial<InvoiceRow>): InvoiceRow {
+    const next = { ...this.row(id), ...changes };
+    this.rows.set(id, next);
+    this.changed.add(id);
+    return next;
+  }
+
+  private announce(invoice: InvoiceRow, type: WebhookEventType, extra: Record<string, unknown> = {}): void {
+    this.events.push({ invoice: { ...invoice }, type, extra });
+  }
+
+  /** A payment was seen but is not final yet: the invoice shows `processing`. */
+  paymentSeen(invoiceId: string, amount: bigint): void {
+    const invoice = this.row(invoiceId);
+    const becomesProcessing = invoice.status === 'open' || invoice.status === 'underpaid';
+    const updated = this.update(invoiceId, {
+      token_amount_pending: (BigInt(invoice.token_amount_pending) + amount).toString(),
+      ...(becomesProcessing ? { status: 'processing' as const } : {}),
+    });
+    if (becomesProcessing) this.announce(updated, 'invoice.processing');
+  }
+
+  /** A payment became final: apply it to the invoice and say so. Returns the payment's flag, if any. */
+  paymentConfirmed(params: ConfirmedPaymentParameters): PaymentFlag | undefined {
+    const invoice = this.row(params.invoiceId);
+    const pending = BigInt(invoice.token_amount_pending) - (params.wasPending ? params.amount : 0n);
+    const result = applyConfirmedPayment(
+      { status: invoice.status, tokenAmountDue: BigInt(invoice.token_amount_due), tokenAmountPaid: BigInt(invoice.token_amount_paid), expiresAt: invoice.expires_at },
+      { amount: params.amount, blockTimestamp: params.blockTimestamp },
+      { tolerance: params.tolerance, otherPending: pending > 0n },
+    );
+    const settledNow = (result.status === 'paid' || result.status === 'overpaid') && invoice.paid_at === null;
+    const updated = this.update(params.invoiceId, {
+      status: result.status,
+      token_amount_paid: result.tokenAmountPaid.toString(),
+      token_amount_pending: pending.toString(),
+      ...(settledNow ? { paid_at: params.blockTimestamp } : {}),
+      ...(result.status === 'expired' && invoice.expired_at === null ? { expired_at: invoice.expires_at } : {}),
+    });
+    const payment = { tx_hash: params.txHash, amount: params.amount.toString(), excess: result.excess.toString() };
+    if (result.flag === 'late') this.announce(updated, 'payment.late', { payment });
+    else if (result.flag === 'void_invoice') this.announce(updated, 'payment.void_invoice', { payment });
+    if (result.status !== invoice.status || result.flag === 'after_settled') {
+      if (result.status === 'paid') this.announce(updated, 'invoice.paid');
+      else if (result.status === 'overpaid') this.announce(updated, 'invoice.overpaid', { payment });
+      else if (result.status === 'underpaid') this.announce(updated, 'invoice.underpaid');
+      else if (result.status === 'expired') this.announce(updated, 'invoice.expired');
+    }
+    if (SWEEPABLE.includes(result.status)) this.sweep.add(params.invoiceId);
+    return result.flag;
+  }
+
+  /** Funds left a deposit address for the clinic's wallet: tell the clinic; sweep again if more arrived. */
+  forwardConfirmed(params: { invoiceId: string; amount: bigint; txHash: string; depositBalanceAfter: bigint }): void {
+    this.announce(this.row(params.invoiceId), 'settlement.forwarded', { forwarding: { tx_hash: params.txHash, amount: params.amount.toString() } });
+    if (params.depositBalanceAfter > 0n) this.sweep.add(params.invoiceId);
+  }
+
+  /** Writes the changed invoices, the webhook events and the flush requests. */
+  async write(trx: Trx): Promise<void> {
+    const changed = [...this.changed].map((id) => this.rows.get(id)!);
+    if (changed.length) {
+      await trx.raw(
+        `UPDATE invoices i SET status = v.status, token_amount_paid = v.token_amount_paid, token_amount_pending = v.token_amount_pending,
+                paid_at = v.paid_at, expired_at = v.expired_at
+           FROM jsonb_to_recordset(?::jsonb) AS v(id text, status text, token_amount_paid numeric, token_amount_pending numeric, paid_at timestamptz, expired_at timestamptz)
+          WHERE i.id = v.id`,
+        [
+          JSON.stringify(
+            changed.map((row) => ({
+              id: row.id,
+              status: row.status,
+              token_amount_paid: row.token_amount_paid,
+              token_amount_pending: row.token_amount_pending,
+              paid_at: row.paid_at,
+              expired_at: row.expired_at,
+            })),
+          ),
+        ],
+      );
+    }
+    await enqueueAnnouncements(trx, this.events);
+    await requestFlushes(trx, [...this.sweep]);
+  }
+}
+
+/** Webhook events for `events`, with each invoice's transfers as they stand now, in one insert. */
+async function enqueueAnnouncements(trx: Trx, events: readonly PendingEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const ids = [...new Set(events.map((event) => event.invoice.id))];
+  const [transfers, heads] = await Promise.all([invoiceTransfers(trx, ids), readCursor(trx, events[0]!.invoice.token_chain_id)]);
+  const now = new Date();
+  await enqueueWebhookEvents(
+    trx,
+    events.map(({ invoice, type, extra }) => ({
+      clinicId: invoice.clinic_id,
+      type,
+      data: { ...webhookInvoice(presentInvoice(invoice, now, { transfers: transfers.get(invoice.id)!, head: heads })), ...extra },
+    })),
   );
 }
 
 /** A payment was seen but is not final yet: the invoice shows `processing`. */
 export async function recordPaymentSeen(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
-  const invoice = await lockInvoice(trx, invoiceId);
-  const becomesProcessing = invoice.status === 'open' || invoice.status === 'underpaid';
-  const [updated] = (await trx('invoices')
-    .where({ id: invoiceId })
-    .update({
-      token_amount_pending: (BigInt(invoice.token_amount_pending) + amount).toString(),
-      ...(becomesProcessing ? { status: 'processing' } : {}),
-    })
-    .returning('*')) as InvoiceRow[];
-  if (becomesProcessing) await announce(trx, updated!, 'invoice.processing');
+  const batch = await InvoiceBatch.lock(trx, [invoiceId]);
+  batch.paymentSeen(invoiceId, amount);
+  await batch.write(trx);
 }
 
 export interface ConfirmedPaymentParameters {
@@ -59,35 +191,10 @@ export interface ConfirmedPaymentParameters {
 
 /** A payment became final: apply it to the invoice and say so. Returns the payment's flag, if any. */
 export async function recordPaymentConfirmed(trx: Trx, params: ConfirmedPaymentParameters): Promise<PaymentFlag | undefined> {
-  const invoice = await lockInvoice(trx, params.invoiceId);
-  const pending = BigInt(invoice.token_amount_pending) - (params.wasPending ? params.amount : 0n);
-  const result = applyConfirmedPayment(
-    { status: invoice.status, tokenAmountDue: BigInt(invoice.token_amount_due), tokenAmountPaid: BigInt(invoice.token_amount_paid), expiresAt: invoice.expires_at },
-    { amount: params.amount, blockTimestamp: params.blockTimestamp },
-    { tolerance: params.tolerance, otherPending: pending > 0n },
-  );
-  const settledNow = (result.status === 'paid' || result.status === 'overpaid') && invoice.paid_at === null;
-  const [updated] = (await trx('invoices')
-    .where({ id: params.invoiceId })
-    .update({
-      status: result.status,
-      token_amount_paid: result.tokenAmountPaid.toString(),
-      token_amount_pending: pending.toString(),
-      ...(settledNow ? { paid_at: params.blockTimestamp } : {}),
-      ...(result.status === 'expired' && invoice.expired_at === null ? { expired_at: invoice.expires_at } : {}),
-    })
-    .returning('*')) as InvoiceRow[];
-  const payment = { tx_hash: params.txHash, amount: params.amount.toString(), excess: result.excess.toString() };
-  if (result.flag === 'late') await announce(trx, updated!, 'payment.late', { payment });
-  else if (result.flag === 'void_invoice') await announce(trx, updated!, 'payment.void_invoice', { payment });
-  if (result.status !== invoice.status || result.flag === 'after_settled') {
-    if (result.status === 'paid') await announce(trx, updated!, 'invoice.paid');
-    else if (result.status === 'overpaid') await announce(trx, updated!, 'invoice.overpaid', { payment });
-    else if (result.status === 'underpaid') await announce(trx, updated!, 'invoice.underpaid');
-    else if (result.status === 'expired') await announce(trx, updated!, 'invoice.expired');
-  }
-  if (SWEEPABLE.includes(result.status)) await requestFlush(trx, params.invoiceId);
-  return result.flag;
+  const batch = await InvoiceBatch.lock(trx, [params.invoiceId]);
+  const flag = batch.paymentConfirmed(params);
+  await batch.write(trx);
+  return flag;
 }
 
 /** A payment that had only been seen vanished in a reorg: it no longer counts as pending. */
@@ -116,13 +223,6 @@ export async function recordConfirmedPaymentReorged(trx: Trx, params: { invoiceI
     })
     .returning('*')) as InvoiceRow[];
   await announce(trx, updated!, 'payment.reorged', { payment: { tx_hash: params.txHash, amount: params.amount.toString() } });
-}
-
-/** Funds left a deposit address for the clinic's wallet: tell the clinic; sweep again if more arrived. */
-export async function recordForwardConfirmed(trx: Trx, params: { invoiceId: string; amount: bigint; txHash: string; depositBalanceAfter: bigint }): Promise<void> {
-  const invoice = await lockInvoice(trx, params.invoiceId);
-  await announce(trx, invoice, 'settlement.forwarded', { forwarding: { tx_hash: params.txHash, amount: params.amount.toString() } });
-  if (params.depositBalanceAfter > 0n) await requestFlush(trx, params.invoiceId);
 }
 
 /**

@@ -103,6 +103,66 @@ export async function postEntry(trx: Trx, params: PostEntryParameters): Promise<
   return { entryId: id, created: true };
 }
 
+/**
+ * Posts many balanced entries inside `trx` with one statement per table; entries whose key was
+ * posted before are skipped. Returns the keys of the entries written now.
+ */
+export async function postEntries(trx: Trx, entries: readonly PostEntryParameters[]): Promise<Set<string>> {
+  if (entries.length === 0) return new Set();
+  for (const params of entries) {
+    const total = params.postings.reduce((sum, posting) => sum + posting.amount, 0n);
+    if (params.postings.length < 2 || total !== 0n || params.postings.some((posting) => posting.amount === 0n)) {
+      throw new UnbalancedEntryError(`entry ${params.idempotencyKey} does not balance (sum ${total}, ${params.postings.length} postings)`);
+    }
+  }
+  const rows = entries.map((params) => ({
+    id: newId('je'),
+    idempotency_key: params.idempotencyKey,
+    kind: params.kind,
+    clinic_id: params.clinicId,
+    invoice_id: params.invoiceId ?? null,
+    transfer_id: params.transferId ?? null,
+    reverses_entry_id: params.reversesEntryId ?? null,
+    resolution_id: params.resolutionId ?? null,
+  }));
+  const inserted = (await trx.raw(
+    `INSERT INTO journal_entries (id, idempotency_key, kind, clinic_id, invoice_id, transfer_id, reverses_entry_id, resolution_id)
+     SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(id text, idempotency_key text, kind text, clinic_id text, invoice_id text, transfer_id text, reverses_entry_id text, resolution_id text)
+     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`,
+    [JSON.stringify(rows)],
+  )) as { rows: { id: string; idempotency_key: string }[] };
+  const created = new Map(inserted.rows.map((row) => [row.idempotency_key, row.id]));
+  const fresh = entries.filter((params) => created.has(params.idempotencyKey));
+  if (fresh.length === 0) return new Set();
+  const accounts = new Map<string, { id: string; clinic_id: string; kind: AccountKind; asset: string }>();
+  const postings: { entry_id: string; account_id: string; asset: string; amount: string }[] = [];
+  for (const params of fresh) {
+    for (const posting of params.postings) {
+      const id = accountId(params.clinicId, posting.kind, params.asset);
+      accounts.set(id, { id, clinic_id: params.clinicId, kind: posting.kind, asset: params.asset });
+      postings.push({ entry_id: created.get(params.idempotencyKey)!, account_id: id, asset: params.asset, amount: posting.amount.toString() });
+    }
+  }
+  await trx('ledger_accounts').insert([...accounts.values()]).onConflict('id').ignore();
+  for (let start = 0; start < postings.length; start += 2000) await trx('postings').insert(postings.slice(start, start + 2000));
+  return new Set(created.keys());
+}
+
+/** Net base units each of `invoiceIds` holds at its deposit address according to the ledger. */
+export async function invoiceDepositBalances(db: Db | Trx, invoiceIds: readonly string[]): Promise<Map<string, bigint>> {
+  const balances = new Map<string, bigint>(invoiceIds.map((id) => [id, 0n]));
+  if (invoiceIds.length === 0) return balances;
+  const rows = (await db('postings')
+    .join('journal_entries', 'journal_entries.id', 'postings.entry_id')
+    .join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id')
+    .whereIn('journal_entries.invoice_id', invoiceIds)
+    .where('ledger_accounts.kind', 'deposits')
+    .groupBy('journal_entries.invoice_id')
+    .select('journal_entries.invoice_id', db.raw('sum(postings.amount)::text AS balance'))) as { invoice_id: string; balance: string }[];
+  for (const row of rows) balances.set(row.invoice_id, BigInt(row.balance));
+  return balances;
+}
+
 /** Posts the mirror image of `entryId` (every amount negated), once. */
 export async function reverseEntry(trx: Trx, entryId: string): Promise<PostEntryReturnType> {
   const entry = (await trx('journal_entries').where({ id: entryId }).first()) as

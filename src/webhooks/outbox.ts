@@ -40,6 +40,14 @@ export async function enqueueWebhookEvent(trx: Trx, { clinicId, type, data }: En
   return id;
 }
 
+/** Records many events inside `trx` in one insert. */
+export async function enqueueWebhookEvents(trx: Trx, events: readonly EnqueueWebhookEventParameters[]): Promise<void> {
+  if (events.length === 0) return;
+  await trx('webhook_events').insert(
+    events.map(({ clinicId, type, data }) => ({ id: newId('evt'), clinic_id: clinicId, type, payload: JSON.stringify({ object: data }) })),
+  );
+}
+
 /**
  * An invoice's API form with line-item descriptions removed: webhooks are sent to systems
  * outside the gateway, and descriptions are health data (DESIGN decision 7).
