@@ -12,6 +12,7 @@ import type { PaymentNetwork } from '../invoices/invoices.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { dispatchDueWebhooks } from '../webhooks/dispatcher.js';
+import { purgeIdempotencyKeys } from '../http/idempotency.js';
 import { matchRefunds } from '../recon/resolutions.js';
 import { executeReconciliation, startReconciliation } from '../recon/runs.js';
 import { LOCK_KEYS, type Worker } from './workers.js';
@@ -38,8 +39,12 @@ export interface GatewayWorkersDeps {
   reconIntervalMinutes: number;
 }
 
+/** How often the reconciler also removes idempotency keys past their retention. */
+const PURGE_INTERVAL_MS = 3600_000;
+
 export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
   const { db, chain, logger, metrics, network } = deps;
+  let lastPurge = 0;
   return [
     {
       name: 'watcher',
@@ -87,6 +92,11 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
       async tick() {
         const finality = { confirmations: deps.confirmations, useFinalizedTag: deps.useFinalizedTag };
         const matched = await matchRefunds({ db, chain, chainId: network.chainId, token: network.token.address, ...finality });
+        if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
+          const purged = await purgeIdempotencyKeys(db);
+          lastPurge = Date.now();
+          if (purged > 0) logger.info({ purged }, 'idempotency keys past retention removed');
+        }
         if (deps.reconIntervalMinutes > 0 && (await scheduledRunIsDue(db, network.chainId, deps.reconIntervalMinutes))) {
           const recon = { db, chain, logger, chainId: network.chainId, token: network.token.address, maxBlockRange: BigInt(deps.maxBlockRange), ...finality };
           const run = await startReconciliation(recon, { requestedBy: 'scheduler' }).catch((error: unknown) => {
