@@ -9,6 +9,7 @@
 import { runGasBench } from './gas.js';
 import { runIngestionBench } from './ingestion.js';
 import { runInvoiceBench } from './invoices.js';
+import { runReconciliationBench } from './reconciliation.js';
 
 interface Benchmark {
   name: string;
@@ -20,6 +21,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'gas', run: runGasBench },
   { name: 'invoices', run: runInvoiceBench },
   { name: 'ingestion', run: runIngestionBench },
+  { name: 'reconciliation', run: runReconciliationBench },
 ];
 
 async function main(names: readonly string[]): Promise<number> {
