@@ -9,7 +9,7 @@
  *   over 10 MiB (about 16,000 Transfer logs), so a range with more logs than that is fetched in
  *   pieces — after the full download that was refused — by the run and the baseline alike.
  *
- *   npx tsx bench/reconciliation.ts     (BENCH_RECON_TRANSFERS=20000 by default; see DEFAULT_TRANSFERS)
+ *   npx tsx bench/reconciliation.ts     (BENCH_RECON_TRANSFERS=15000 by default; see DEFAULT_TRANSFERS)
  *   npm run bench -- reconciliation
  *
  * Set-up (not timed in the figures, but each step's time is printed): a private Postgres with
@@ -54,29 +54,31 @@ import { executeReconciliation, startReconciliation, type ReconciliationDeps, ty
 /** The size the issue asks for. */
 const ISSUE_TRANSFERS = 100_000;
 /**
- * The default is 20,000, not the issue's 100,000, because a run of 100,000 cannot finish in
- * reasonable time, or at all, with the code as it stands (measured on the 2-core machine this
- * was written on, at commit d4bc9bb):
+ * The default is 15,000, not the issue's 100,000, because neither the set-up nor the run can
+ * handle 100,000 with the code as it stands (measured on the 2-core machine this was written on;
+ * src/recon/runs.ts is the same at d4bc9bb and 3ffbeda):
  *
- * - `compareDepositBalances` (src/recon/runs.ts) reads each touched invoice's ledger balance with
- *   a correlated subquery on `journal_entries.invoice_id`, which has no index, so Postgres runs
- *   it once per invoice with a scan of the whole journal — quadratic in the invoices touched:
- *   1.3 s at 4,000, 10 s at 10,000 and 37 s at 20,000 (some 15 minutes at 100,000, extrapolated,
- *   on top of 100,000 `balanceOf` calls at about 3 ms each on anvil). Before
- *   the tables are analyzed the plan scans every deposits posting per invoice instead: 24–41 s at
- *   4,000 and 130 s at 8,000. Set-up therefore ends with an ANALYZE, as autovacuum would have
- *   done by the time anyone reconciles, so that every round sees the same plan.
- * - Above 65,535 touched invoices, `invoiceStateExceptions` (and `compareDepositBalances`) put
- *   every id into one `whereIn`, and Postgres takes at most 65,535 bind parameters: the query
- *   fails ("bind message has 34464 parameter formats but 0 parameters" at 100,000) and the run
- *   ends `failed`.
- * - Set-up costs about 10 ms a payment, mostly the watcher posting each one (about 16 SQL
- *   statements a payment): some 17 minutes at 100,000 before the first run starts.
+ * - The watcher (set-based since 8bf95a0) writes a pass's webhook events in one INSERT of four
+ *   parameters a row, and Postgres takes at most 65,535 bind parameters: a pass over more than
+ *   16,383 payments fails ("bind message has 14464 parameter formats but 0 parameters" at
+ *   20,000). The watcher here reads the whole range in one pass (maxBlockRange 2000), so N stays
+ *   below that.
+ * - The run puts every touched invoice id into one `whereIn` (`invoiceStateExceptions`, then
+ *   `compareDepositBalances`): above 65,535 it fails the same way, and the run ends `failed`
+ *   (seen at 100,000 with the watcher of d4bc9bb, whose set-up alone took 17 minutes).
+ * - `compareDepositBalances` reads each touched invoice's ledger balance with a correlated
+ *   subquery on `journal_entries.invoice_id`, which has no index, so Postgres runs it once per
+ *   invoice with a scan of the whole journal — quadratic in the invoices touched: 1.3 s at 4,000,
+ *   20 s at 15,000, 37 s at 20,000; some 15 minutes at 100,000, extrapolated, on top of 100,000
+ *   `balanceOf` calls at about 2–3 ms each on anvil (an `eth_call` at a past block; 0.5 ms at
+ *   `latest`). Before the tables are analyzed the plan scans every deposits posting per invoice
+ *   instead: 24–41 s at 4,000 and 130 s at 8,000. Set-up therefore ends with an ANALYZE, as
+ *   autovacuum would have done by the time anyone reconciles, so every round sees the same plan.
  *
- * At 20,000, set-up plus two rounds took 7 minutes. Set BENCH_RECON_TRANSFERS=100000
- * to try the issue's size once those are fixed.
+ * At 15,000 (3ffbeda), set-up takes about 35 s and the whole bench about 2.5 minutes. Set
+ * BENCH_RECON_TRANSFERS=100000 to try the issue's size once those limits are lifted.
  */
-const DEFAULT_TRANSFERS = 20_000;
+const DEFAULT_TRANSFERS = 15_000;
 const TRANSFERS = positiveInteger('BENCH_RECON_TRANSFERS', DEFAULT_TRANSFERS);
 const ROUNDS = positiveInteger('BENCH_RECON_ROUNDS', 2);
 /** The run's (and the watcher's) widest eth_getLogs range: the gateway's default (MAX_BLOCK_RANGE). */
@@ -124,6 +126,12 @@ async function rpcBatch(rpcUrl: string, calls: readonly { method: string; params
 
 async function rpc(rpcUrl: string, method: string, params: unknown[] = []): Promise<unknown> {
   return (await rpcBatch(rpcUrl, [{ method, params }]))[0];
+}
+
+/** An error's message, cut in the middle when long: a failed query's message starts with all its SQL and ends with the reason. */
+function shortened(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.length <= 1000 ? message : `${message.slice(0, 400)} … ${message.slice(-400)}`;
 }
 
 /** Elapsed milliseconds of `f`, and its result. */
@@ -430,7 +438,9 @@ export async function runReconciliationBench(): Promise<void> {
   const stoppers: (() => Promise<unknown>)[] = [];
   const setup: [string, number][] = [];
   const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-    const [result, ms] = await timed(f);
+    const [result, ms] = await timed(f).catch((error: unknown) => {
+      throw new Error(`set-up step "${name}" failed: ${shortened(error)}`);
+    });
     setup.push([name, ms]);
     console.log(`set-up: ${name}: ${(ms / 1000).toFixed(1)} s`);
     return result;
@@ -441,9 +451,9 @@ export async function runReconciliationBench(): Promise<void> {
     );
     if (TRANSFERS === DEFAULT_TRANSFERS) {
       console.log(
-        `N = ${DEFAULT_TRANSFERS} (the default), not the issue's ${ISSUE_TRANSFERS}: the run's per-invoice ledger-balance query is quadratic in the invoices touched ` +
-          `(~15 min extrapolated at ${ISSUE_TRANSFERS}), above 65,535 invoices its whereIn exceeds Postgres's bind-parameter limit so the run fails, ` +
-          `and set-up alone would take ~17 min; see the comment on DEFAULT_TRANSFERS. BENCH_RECON_TRANSFERS sets N.`,
+        `N = ${DEFAULT_TRANSFERS} (the default), not the issue's ${ISSUE_TRANSFERS}: one watcher pass over more than 16,383 payments exceeds Postgres's 65,535 bind parameters ` +
+          `(its webhook-events INSERT), so does a run touching more than 65,535 invoices (its whereIn of invoice ids), and the run's per-invoice ledger-balance query is ` +
+          `quadratic (~15 min extrapolated at ${ISSUE_TRANSFERS}); see the comment on DEFAULT_TRANSFERS. BENCH_RECON_TRANSFERS sets N.`,
       );
     } else {
       console.log(`N = ${TRANSFERS}, from BENCH_RECON_TRANSFERS (default ${DEFAULT_TRANSFERS}; the issue asks for ${ISSUE_TRANSFERS}).`);

@@ -87,6 +87,8 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('created_at', { useTz: true, precision: 3 }).notNullable().defaultTo(knex.fn.now());
     t.index(['clinic_id', 'created_at', 'id']);
     t.index(['created_at', 'id']);
+    // Per-invoice balances (the flusher, reconciliation) read entries by invoice.
+    t.index(['invoice_id']);
   });
   await knex.schema.createTable('postings', (t) => {
     t.bigIncrements('id');

@@ -197,7 +197,7 @@ export async function invoiceTransfers(db: Db | Trx, invoiceIds: readonly string
   const byInvoice = new Map<string, InvoiceTransfer[]>(invoiceIds.map((id) => [id, []]));
   if (invoiceIds.length === 0) return byInvoice;
   const rows = (await db('transfers')
-    .whereIn('invoice_id', invoiceIds)
+    .whereRaw('invoice_id = ANY(?)', [[...invoiceIds]])
     .orderBy([{ column: 'block_number' }, { column: 'log_index' }])
     .select('invoice_id', 'tx_hash', 'log_index', db.raw('block_number::text AS block_number'), db.raw('amount::text AS amount'), 'kind', 'status', 'flag')) as (InvoiceTransfer & {
     invoice_id: string;

@@ -60,7 +60,7 @@ export class InvoiceBatch {
   /** Locks `invoiceIds` (in id order, so concurrent batches cannot deadlock). */
   static async lock(trx: Trx, invoiceIds: Iterable<string>): Promise<InvoiceBatch> {
     const ids = [...new Set(invoiceIds)].sort();
-    const rows = ids.length ? ((await trx('invoices').whereIn('id', ids).orderBy('id').forUpdate()) as InvoiceRow[]) : [];
+    const rows = ids.length ? ((await trx('invoices').whereRaw('id = ANY(?)', [ids]).orderBy('id').forUpdate()) as InvoiceRow[]) : [];
     return new InvoiceBatch(new Map(rows.map((row) => [row.id, row])));
   }
 

@@ -155,7 +155,7 @@ export async function invoiceDepositBalances(db: Db | Trx, invoiceIds: readonly 
   const rows = (await db('postings')
     .join('journal_entries', 'journal_entries.id', 'postings.entry_id')
     .join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id')
-    .whereIn('journal_entries.invoice_id', invoiceIds)
+    .whereRaw('journal_entries.invoice_id = ANY(?)', [[...invoiceIds]])
     .where('ledger_accounts.kind', 'deposits')
     .groupBy('journal_entries.invoice_id')
     .select('journal_entries.invoice_id', db.raw('sum(postings.amount)::text AS balance'))) as { invoice_id: string; balance: string }[];

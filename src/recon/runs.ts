@@ -264,7 +264,7 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
       if (balanced.length) {
         await trx('exceptions')
           .where({ type: 'balance_mismatch', status: 'open' })
-          .whereIn('invoice_id', balanced)
+          .whereRaw('invoice_id = ANY(?)', [balanced])
           .update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now(), last_run_id: runId });
       }
       await writeLines(trx, runId, lines, ids);
@@ -275,7 +275,9 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
       return done!;
     });
   } catch (error) {
-    const message = (error instanceof Error ? error.message.split('\n')[0] : String(error))?.slice(0, 500) ?? 'failed';
+    // Database errors start with the whole statement; the reason is at the end.
+    const text = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    const message = text.length > 500 ? `…${text.slice(-499)}` : text;
     deps.logger.warn({ run_id: runId, err: message }, 'reconciliation failed');
     const [failed] = (await db('reconciliation_runs').where({ id: runId }).update({ status: 'failed', error: message, finished_at: db.fn.now() }).returning('*')) as RunRow[];
     return failed!;
@@ -321,7 +323,7 @@ async function invoiceStateExceptions(db: Db, invoiceIds: readonly string[]): Pr
   if (ids.length === 0) return [];
   const invoices = (await db('invoices')
     .leftJoin('flush_requests', 'flush_requests.invoice_id', 'invoices.id')
-    .whereIn('invoices.id', ids)
+    .whereRaw('invoices.id = ANY(?)', [ids])
     .select(
       'invoices.id',
       'invoices.clinic_id',
@@ -356,7 +358,7 @@ async function invoiceStateExceptions(db: Db, invoiceIds: readonly string[]): Pr
 async function overpaymentExceptions(db: Db, invoices: readonly InvoiceState[]): Promise<ExceptionInput[]> {
   if (invoices.length === 0) return [];
   const payments = (await db('transfers')
-    .whereIn('invoice_id', invoices.map((invoice) => invoice.id))
+    .whereRaw('invoice_id = ANY(?)', [invoices.map((invoice) => invoice.id)])
     .where({ kind: 'payment', status: 'confirmed' })
     .where((query) => query.whereNull('flag').orWhere('flag', 'after_settled'))
     .orderBy([{ column: 'block_number' }, { column: 'log_index' }])
@@ -404,7 +406,7 @@ async function compareDepositBalances(deps: ReconciliationDeps, invoiceIds: read
   const { db } = deps;
   // The ledger's deposits balance of each invoice counting only transfers up to `atBlock`.
   const rows = (await db('invoices')
-    .whereIn('invoices.id', invoiceIds)
+    .whereRaw('invoices.id = ANY(?)', [[...invoiceIds]])
     .select(
       'invoices.id',
       'invoices.clinic_id',

@@ -42,10 +42,12 @@ export async function enqueueWebhookEvent(trx: Trx, { clinicId, type, data }: En
 
 /** Records many events inside `trx` in one insert. */
 export async function enqueueWebhookEvents(trx: Trx, events: readonly EnqueueWebhookEventParameters[]): Promise<void> {
-  if (events.length === 0) return;
-  await trx('webhook_events').insert(
-    events.map(({ clinicId, type, data }) => ({ id: newId('evt'), clinic_id: clinicId, type, payload: JSON.stringify({ object: data }) })),
-  );
+  // A thousand rows per insert keeps each statement far below Postgres's 65,535 parameters.
+  for (let start = 0; start < events.length; start += 1000) {
+    await trx('webhook_events').insert(
+      events.slice(start, start + 1000).map(({ clinicId, type, data }) => ({ id: newId('evt'), clinic_id: clinicId, type, payload: JSON.stringify({ object: data }) })),
+    );
+  }
 }
 
 /**
