@@ -69,46 +69,19 @@ export interface PostEntryReturnType {
  *   postings: [{ kind: 'deposits', amount }, { kind: 'patient_payments', amount: -amount }] });
  */
 export async function postEntry(trx: Trx, params: PostEntryParameters): Promise<PostEntryReturnType> {
-  const total = params.postings.reduce((sum, posting) => sum + posting.amount, 0n);
-  if (params.postings.length < 2 || total !== 0n || params.postings.some((posting) => posting.amount === 0n)) {
-    throw new UnbalancedEntryError(`entry ${params.idempotencyKey} does not balance (sum ${total}, ${params.postings.length} postings)`);
-  }
-  const id = newId('je');
-  const inserted = await trx('journal_entries')
-    .insert({
-      id,
-      idempotency_key: params.idempotencyKey,
-      kind: params.kind,
-      clinic_id: params.clinicId,
-      invoice_id: params.invoiceId ?? null,
-      transfer_id: params.transferId ?? null,
-      reverses_entry_id: params.reversesEntryId ?? null,
-      ...(params.resolutionId === undefined ? {} : { resolution_id: params.resolutionId }),
-    })
-    .onConflict('idempotency_key')
-    .ignore()
-    .returning('id');
-  if (inserted.length === 0) {
-    const existing = (await trx('journal_entries').where({ idempotency_key: params.idempotencyKey }).first('id')) as { id: string };
-    return { entryId: existing.id, created: false };
-  }
-  const accounts = params.postings.map((posting) => ({ id: accountId(params.clinicId, posting.kind, params.asset), kind: posting.kind }));
-  await trx('ledger_accounts')
-    .insert(accounts.map((account) => ({ id: account.id, clinic_id: params.clinicId, kind: account.kind, asset: params.asset })))
-    .onConflict('id')
-    .ignore();
-  await trx('postings').insert(
-    params.postings.map((posting, index) => ({ entry_id: id, account_id: accounts[index]!.id, asset: params.asset, amount: posting.amount.toString() })),
-  );
-  return { entryId: id, created: true };
+  const written = await postEntries(trx, [params]);
+  const entryId = written.get(params.idempotencyKey);
+  if (entryId !== undefined) return { entryId, created: true };
+  const existing = (await trx('journal_entries').where({ idempotency_key: params.idempotencyKey }).first('id')) as { id: string };
+  return { entryId: existing.id, created: false };
 }
 
 /**
  * Posts many balanced entries inside `trx` with one statement per table; entries whose key was
- * posted before are skipped. Returns the keys of the entries written now.
+ * posted before are skipped. Returns the entries written now: idempotency key → entry id.
  */
-export async function postEntries(trx: Trx, entries: readonly PostEntryParameters[]): Promise<Set<string>> {
-  if (entries.length === 0) return new Set();
+export async function postEntries(trx: Trx, entries: readonly PostEntryParameters[]): Promise<Map<string, string>> {
+  if (entries.length === 0) return new Map();
   for (const params of entries) {
     const total = params.postings.reduce((sum, posting) => sum + posting.amount, 0n);
     if (params.postings.length < 2 || total !== 0n || params.postings.some((posting) => posting.amount === 0n)) {
@@ -133,7 +106,7 @@ export async function postEntries(trx: Trx, entries: readonly PostEntryParameter
   )) as { rows: { id: string; idempotency_key: string }[] };
   const created = new Map(inserted.rows.map((row) => [row.idempotency_key, row.id]));
   const fresh = entries.filter((params) => created.has(params.idempotencyKey));
-  if (fresh.length === 0) return new Set();
+  if (fresh.length === 0) return created;
   const accounts = new Map<string, { id: string; clinic_id: string; kind: AccountKind; asset: string }>();
   const postings: { entry_id: string; account_id: string; asset: string; amount: string }[] = [];
   for (const params of fresh) {
@@ -145,7 +118,7 @@ export async function postEntries(trx: Trx, entries: readonly PostEntryParameter
   }
   await trx('ledger_accounts').insert([...accounts.values()]).onConflict('id').ignore();
   for (let start = 0; start < postings.length; start += 2000) await trx('postings').insert(postings.slice(start, start + 2000));
-  return new Set(created.keys());
+  return created;
 }
 
 /** Net base units each of `invoiceIds` holds at its deposit address according to the ledger. */
