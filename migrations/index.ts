@@ -5,6 +5,7 @@ import * as foundation from './20261127_0001_foundation.js';
 import * as invoicing from './20261127_0002_invoicing.js';
 import * as settlement from './20261127_0003_settlement.js';
 import * as reconciliation from './20261127_0004_reconciliation.js';
+import * as audit from './20261127_0005_audit.js';
 
 export interface Migration {
   name: string;
@@ -17,4 +18,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261127_0002_invoicing', ...invoicing },
   { name: '20261127_0003_settlement', ...settlement },
   { name: '20261127_0004_reconciliation', ...reconciliation },
+  { name: '20261127_0005_audit', ...audit },
 ];

@@ -8,8 +8,10 @@ import type { VerifyToken } from './auth/jwt.js';
 import type { ChainClient } from './chain/client.js';
 import type { Db } from './db/knex.js';
 import { authenticate } from './http/auth.js';
+import { auditRouter } from './http/audit.js';
 import { clinicsRouter } from './http/clinics.js';
 import { docsRouter } from './http/docs.js';
+import { fhirRouter } from './http/fhir.js';
 import { healthRouter } from './http/health.js';
 import { invoicesRouter } from './http/invoices.js';
 import { ledgerRouter } from './http/ledger.js';
@@ -62,6 +64,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(invoicesRouter(api));
   app.use(webhooksRouter(api));
   app.use(ledgerRouter(api));
+  app.use(fhirRouter(api));
+  app.use(auditRouter(api));
   app.use(
     reconciliationRouter({
       ...api,

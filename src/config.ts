@@ -39,6 +39,8 @@ export interface Config {
   /** Base units by which a payment may miss the amount due and still count as exact. */
   paymentTolerance: bigint;
   useFinalizedTag: boolean;
+  /** Whether statements' Merkle roots may be anchored on the chain (POST /v1/statements/{id}/anchor). */
+  anchorStatements: boolean;
   /** Where the watcher starts on a database that has no cursor yet; unset: the head at first start. */
   watcherStartBlock: bigint | undefined;
   watcherPollMs: number;
@@ -106,6 +108,7 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   { name: 'MAX_BLOCK_RANGE', default: '2000', meaning: 'Widest eth_getLogs range per call (halved when the node refuses), 1–100000.' },
   { name: 'FLUSH_BATCH_SIZE', default: '50', meaning: 'Deposit addresses per flushMany transaction, 1–100.' },
   { name: 'RECON_INTERVAL_MINUTES', default: '60', meaning: 'Minutes between scheduled reconciliation runs, 0–10080 (0: on demand only).' },
+  { name: 'ANCHOR_STATEMENTS', default: 'false', meaning: '`true` lets auditors and finance anchor a statement\'s Merkle root on the chain: the relayer sends itself a transaction carrying the root (it pays the gas).' },
   { name: 'RUN_WORKERS', default: 'true', meaning: '`false` runs the HTTP API only (no watcher, flusher or webhook dispatcher in this process).' },
   { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
   { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
@@ -170,6 +173,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     maxBlockRange: integer(env, 'MAX_BLOCK_RANGE', 2000, 1, 100_000),
     flushBatchSize: integer(env, 'FLUSH_BATCH_SIZE', 50, 1, 100),
     runWorkers: boolean(env, 'RUN_WORKERS', true),
+    anchorStatements: boolean(env, 'ANCHOR_STATEMENTS', false),
     reconIntervalMinutes: integer(env, 'RECON_INTERVAL_MINUTES', 60, 0, 10_080),
   };
 }

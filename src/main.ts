@@ -17,13 +17,15 @@ import { createJwtVerifier, type JwtKey } from './auth/jwt.js';
 import { loadPaymentNetwork } from './chain/paymentNetwork.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
 import type { PaymentNetwork } from './invoices/invoices.js';
-import { createDb } from './db/knex.js';
+import { createDb, type Db } from './db/knex.js';
 import { migrateLatest } from './db/migrate.js';
 import type { DevStack } from './dev/stack.js';
 import { writeDevStackFile } from './devStackFile.js';
 import type { Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { OPENAPI_PATH } from './paths.js';
+import { appendAudit, SYSTEM } from './reports/auditLog.js';
+import { withTransaction } from './db/transaction.js';
 
 export interface RunningGateway {
   url: string;
@@ -82,6 +84,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     if ((await readCursor(db, network.chainId)) === undefined) {
       await initCursor(db, network.chainId, config.watcherStartBlock ?? (await chain.getBlockNumber()));
     }
+    await recordStart(db, config, network, applied);
     const app = createApp({
       db,
       chain,
@@ -210,4 +213,28 @@ export async function closeServer(server: http.Server, timeoutMs: number): Promi
 function displayPath(file: string): string {
   const relative = path.relative(process.cwd(), file);
   return relative.startsWith('..') ? file : relative;
+}
+
+/** The audit record of a start: what this process settles with, and the migrations it applied (never a secret). */
+async function recordStart(db: Db, config: Config, network: PaymentNetwork, migrations: readonly string[]): Promise<void> {
+  await withTransaction(db, (trx) =>
+    appendAudit(trx, SYSTEM.gateway, [
+      {
+        action: 'gateway.started',
+        target: { type: 'gateway', id: `chain:${network.chainId}` },
+        after: {
+          node_env: config.nodeEnv,
+          chain_id: network.chainId,
+          token_address: network.token.address.toLowerCase(),
+          token_decimals: network.token.decimals,
+          factory_address: network.factory.toLowerCase(),
+          confirmations: config.confirmations,
+          use_finalized_tag: config.useFinalizedTag,
+          payment_tolerance: config.paymentTolerance.toString(),
+          anchor_statements: config.anchorStatements,
+          migrations_applied: migrations.join(',') || null,
+        },
+      },
+    ]),
+  );
 }

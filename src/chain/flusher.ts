@@ -9,6 +9,7 @@
  * flight leaves it `sent`; after a lease it is retried, which is safe: flushing an address
  * twice forwards nothing the second time.
  */
+import { appendAudit, SYSTEM, type AuditEvent, type AuditSummary } from '../reports/auditLog.js';
 import type { Address, Hex } from 'viem';
 import { apiAddress } from '../chainAddress.js';
 import type { Db } from '../db/knex.js';
@@ -48,6 +49,7 @@ export function flushBackoffSeconds(attempt: number): number {
 }
 
 interface ClaimedFlush {
+  clinic_id: string;
   invoice_id: string;
   attempts: number;
   settlement_address: string;
@@ -55,6 +57,10 @@ interface ClaimedFlush {
 }
 
 /** One batch: claim due requests, send one `flushMany`, record the outcome. */
+function flushAudit(row: ClaimedFlush, action: string, after: AuditSummary): AuditEvent {
+  return { action, target: { type: 'invoice', id: row.invoice_id }, clinicId: row.clinic_id, before: { status: 'sent' }, after };
+}
+
 export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
   const batchSize = Math.min(deps.batchSize ?? 50, MAX_FLUSH_BATCH);
   const maxAttempts = deps.maxAttempts ?? 5;
@@ -71,7 +77,7 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
       .limit(batchSize)
       .forUpdate('flush_requests')
       .skipLocked()
-      .select('flush_requests.invoice_id', 'flush_requests.attempts', 'invoices.settlement_address', 'invoices.deposit_salt')) as ClaimedFlush[];
+      .select('flush_requests.invoice_id', 'flush_requests.attempts', 'invoices.clinic_id', 'invoices.settlement_address', 'invoices.deposit_salt')) as ClaimedFlush[];
     if (due.length > 0) {
       await trx('flush_requests')
         .whereIn('invoice_id', due.map((row) => row.invoice_id))
@@ -99,7 +105,10 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
   }
 
   if (failure === undefined) {
-    await deps.db('flush_requests').whereIn('invoice_id', ids).update({ status: 'done', tx_hash: txHash!.toLowerCase(), last_error: null, updated_at: deps.db.fn.now() });
+    await withTransaction(deps.db, async (trx) => {
+      await trx('flush_requests').whereIn('invoice_id', ids).update({ status: 'done', tx_hash: txHash!.toLowerCase(), last_error: null, updated_at: trx.fn.now() });
+      await appendAudit(trx, SYSTEM.flusher, claimed.map((row) => flushAudit(row, 'flush.sent', { status: 'done', tx_hash: txHash!.toLowerCase() })));
+    });
     deps.metrics?.flush('success', ids.length);
     deps.logger.info({ deposits: ids.length, tx_hash: txHash }, 'flushed deposits');
     return { flushed: ids.length, retried: 0, failed: 0 };
@@ -123,6 +132,14 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
       if (exhausted) failed += 1;
       else retried += 1;
     }
+    await appendAudit(
+      trx,
+      SYSTEM.flusher,
+      claimed.map((row) => {
+        const exhausted = row.attempts + 1 >= maxAttempts;
+        return flushAudit(row, exhausted ? 'flush.failed' : 'flush.attempt_failed', { status: exhausted ? 'failed' : 'pending', attempt: row.attempts + 1, error: failure ?? null });
+      }),
+    );
   });
   if (retried) deps.metrics?.flush('retry', retried);
   if (failed) deps.metrics?.flush('failed', failed);

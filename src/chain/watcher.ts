@@ -29,6 +29,7 @@ import {
   recordPendingPaymentDropped,
   requestFlush,
 } from '../invoices/settlement.js';
+import { appendAudit, SYSTEM, type AuditEvent } from '../reports/auditLog.js';
 import { assetOf, invoiceDepositBalance, invoiceDepositBalances, postEntries, reverseEntry, type AccountKind, type EntryKind } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
 import type { ChainClient } from './client.js';
@@ -124,7 +125,7 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
   }
 
   const finalHead = await finalHeadOf(deps, head);
-  const confirmed = await confirmFinalTransfers(deps, finalHead < cursor ? finalHead : cursor);
+  const confirmed = await confirmFinalTransfers(deps, finalHead < cursor ? finalHead : cursor, head);
   if (finalHead > 0n) {
     const finalBlock = await chain.getBlock({ blockNumber: finalHead < cursor ? finalHead : cursor });
     await withTransaction(db, (trx) => expireDueInvoices(trx, new Date(Number(finalBlock.timestamp) * 1000)));
@@ -214,6 +215,19 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
     }
     await trx('chain_blocks').where({ chain_id: deps.chainId }).where('number', '>', forkPoint.toString()).del();
     await writeCursor(trx, deps.chainId, forkPoint);
+    await appendAudit(
+      trx,
+      SYSTEM.watcher,
+      orphaned
+        .filter((transfer) => transfer.status === 'confirmed')
+        .map((transfer) => ({
+          action: 'transfer.reorged',
+          target: { type: 'transfer', id: transfer.id },
+          clinicId: transfer.clinic_id,
+          before: { status: 'confirmed', block_hash: transfer.block_hash },
+          after: { status: 'reorged', kind: transfer.kind, invoice_id: transfer.invoice_id, tx_hash: transfer.tx_hash, amount: String(transfer.amount), fork_point: forkPoint.toString() },
+        })),
+    );
   });
 }
 
@@ -248,8 +262,11 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
       const invoices = await InvoiceBatch.lock(trx, seen.map((transfer) => transfer.invoice.id));
       for (const transfer of seen) invoices.paymentSeen(transfer.invoice.id, transfer.value);
       await invoices.write(trx);
+      await writeCursor(trx, chainId, toBlock);
+      await appendAudit(trx, SYSTEM.watcher, invoices.statusChanges());
+    } else {
+      await writeCursor(trx, chainId, toBlock);
     }
-    await writeCursor(trx, chainId, toBlock);
     deps.metrics?.logsProcessed(ours.length);
     return storedIds.size;
   });
@@ -305,8 +322,8 @@ function entryKey(transfer: Pick<TransferRow, 'kind' | 'id' | 'generation'>): st
   return `${transfer.kind}:${transfer.id}:${transfer.generation}`;
 }
 
-/** Posts every pending transfer at or below `finalHead`, in chain order. */
-async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint): Promise<number> {
+/** Posts every pending transfer at or below `finalHead`, in chain order; `head` is the chain's head now. */
+async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint, head: bigint): Promise<number> {
   const batchSize = deps.confirmBatchSize ?? 200;
   let confirmed = 0;
   for (;;) {
@@ -318,7 +335,7 @@ async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint): Prom
         .limit(batchSize)
         .forUpdate()
         .skipLocked()) as TransferRow[];
-      await confirmTransfers(deps, trx, batch);
+      await confirmTransfers(deps, trx, batch, head);
       return batch.length;
     });
     confirmed += done;
@@ -338,7 +355,8 @@ const POSTINGS: Record<Exclude<TransferKind, 'foreign_token'>, { entry: EntryKin
  * before is skipped, and then leaves its invoice alone), the invoices matched, their webhooks
  * and flush requests — each table written once for the whole batch.
  */
-async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly TransferRow[]): Promise<void> {
+async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly TransferRow[], head: bigint): Promise<void> {
+  const confirmations = (blockNumber: bigint) => confirmationsAt(blockNumber, head);
   const posted = batch.filter((transfer) => transfer.kind !== 'foreign_token' && BigInt(transfer.amount) > 0n);
   const created = await postEntries(
     trx,
@@ -383,19 +401,42 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
       }
     }
     // Transfers first, so the webhooks show the payments as confirmed.
-    await markConfirmed(trx, batch, flags);
+    await markConfirmed(trx, batch, flags, confirmations);
     await invoices.write(trx);
+    await appendAudit(trx, SYSTEM.watcher, [...postingAudit(posted, created, flags), ...invoices.statusChanges()]);
     return;
   }
-  await markConfirmed(trx, batch, flags);
+  await markConfirmed(trx, batch, flags, confirmations);
+  await appendAudit(trx, SYSTEM.watcher, postingAudit(posted, created, flags));
 }
 
-async function markConfirmed(trx: Trx, batch: readonly TransferRow[], flags: ReadonlyMap<string, string>): Promise<void> {
+/** Audit records of the transfers this batch posted (one each; a transfer posted before has none). */
+function postingAudit(posted: readonly TransferRow[], created: ReadonlyMap<string, string>, flags: ReadonlyMap<string, string>): AuditEvent[] {
+  return posted
+    .filter((transfer) => created.has(entryKey(transfer)))
+    .map((transfer) => ({
+      action: `${transfer.kind}.posted`,
+      target: { type: 'transfer', id: transfer.id },
+      clinicId: transfer.clinic_id,
+      after: {
+        invoice_id: transfer.invoice_id,
+        entry_id: created.get(entryKey(transfer))!,
+        tx_hash: transfer.tx_hash,
+        log_index: transfer.log_index,
+        block_number: String(transfer.block_number),
+        amount: String(transfer.amount),
+        flag: flags.get(transfer.id) ?? null,
+      },
+    }));
+}
+
+/** Marks the batch confirmed, with its flags and the confirmations each transfer has as it is posted. */
+async function markConfirmed(trx: Trx, batch: readonly TransferRow[], flags: ReadonlyMap<string, string>, confirmations: (blockNumber: bigint) => number): Promise<void> {
   if (batch.length === 0) return;
   await trx.raw(
-    `UPDATE transfers t SET status = 'confirmed', confirmed_at = now(), flag = v.flag
-       FROM jsonb_to_recordset(?::jsonb) AS v(id text, flag text) WHERE t.id = v.id`,
-    [JSON.stringify(batch.map((transfer) => ({ id: transfer.id, flag: flags.get(transfer.id) ?? null })))],
+    `UPDATE transfers t SET status = 'confirmed', confirmed_at = now(), flag = v.flag, confirmations = v.confirmations
+       FROM jsonb_to_recordset(?::jsonb) AS v(id text, flag text, confirmations int) WHERE t.id = v.id`,
+    [JSON.stringify(batch.map((transfer) => ({ id: transfer.id, flag: flags.get(transfer.id) ?? null, confirmations: confirmations(BigInt(transfer.block_number)) })))],
   );
 }
 

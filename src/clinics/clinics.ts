@@ -7,6 +7,7 @@ import { apiAddress, storedAddress } from '../chainAddress.js';
 import type { Db, Trx } from '../db/knex.js';
 import { NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
+import type { AuditSummary } from '../reports/auditLog.js';
 
 export interface ClinicRow {
   id: string;
@@ -66,14 +67,19 @@ export interface UpdateClinicParameters {
 }
 
 /** Changes a clinic. A new settlement address applies to invoices created from now on only. */
-export async function updateClinic(trx: Trx, id: string, params: UpdateClinicParameters): Promise<ClinicRow> {
-  await getClinic(trx, id, { forUpdate: true });
+export async function updateClinic(trx: Trx, id: string, params: UpdateClinicParameters): Promise<{ before: ClinicRow; after: ClinicRow }> {
+  const before = await getClinic(trx, id, { forUpdate: true });
   const changes: Record<string, unknown> = { updated_at: trx.fn.now() };
   if (params.name !== undefined) changes.name = params.name;
   if (params.settlementAddress !== undefined) changes.settlement_address = storedAddress(params.settlementAddress);
   if (params.webhookUrl !== undefined) changes.webhook_url = params.webhookUrl;
   const [row] = (await trx('clinics').where({ id }).update(changes).returning('*')) as ClinicRow[];
-  return row!;
+  return { before, after: row! };
+}
+
+/** What the audit log keeps of a clinic (never its webhook secret). */
+export function clinicAuditSummary(row: ClinicRow): AuditSummary {
+  return { name: row.name, settlement_address: row.settlement_address, webhook_url: row.webhook_url };
 }
 
 /** The API form of a clinic; the webhook secret only when `withSecret` (at creation). */

@@ -5,6 +5,7 @@ import type { RequestHandler, Response } from 'express';
 import type { VerifyToken } from '../auth/jwt.js';
 import { AuthenticationError, ForbiddenError } from '../auth/errors.js';
 import type { Principal, Role } from '../auth/roles.js';
+import { apiActor, type AuditActor } from '../reports/auditLog.js';
 
 /** Verifies `Authorization: Bearer <jwt>` and puts the caller in `res.locals.principal`. */
 export function authenticate(verify: VerifyToken): RequestHandler {
@@ -40,4 +41,9 @@ export function requireRole(...roles: Role[]): RequestHandler {
     if (!roles.includes(principalOf(res).role)) throw new ForbiddenError();
     next();
   };
+}
+
+/** The caller of an authenticated request as the audit log names it (subject, role, request id). */
+export function actorOf(res: Response): AuditActor {
+  return apiActor(principalOf(res), res.locals.requestId as string | undefined);
 }

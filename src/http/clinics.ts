@@ -4,11 +4,12 @@
 import { Router } from 'express';
 import { canSeeClinic } from '../auth/roles.js';
 import { parseAddressParam } from '../chainAddress.js';
-import { createClinic, getClinic, presentClinic, updateClinic } from '../clinics/clinics.js';
+import { clinicAuditSummary, createClinic, getClinic, presentClinic, updateClinic } from '../clinics/clinics.js';
+import { appendAudit } from '../reports/auditLog.js';
 import { withTransaction } from '../db/transaction.js';
 import { NotFoundError } from '../errors.js';
 import type { ApiDeps } from './apiDeps.js';
-import { principalOf, requireRole } from './auth.js';
+import { actorOf, principalOf, requireRole } from './auth.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 
@@ -26,13 +27,14 @@ export function clinicsRouter({ db, logger, contract }: ApiDeps): Router {
     'post',
     '/v1/clinics',
     requireRole('platform_admin'),
-    idempotent(db, logger, async (trx, req) => {
+    idempotent(db, logger, async (trx, req, res) => {
       const body = req.body as Required<Pick<ClinicBody, 'name' | 'settlement_address'>> & ClinicBody;
       const clinic = await createClinic(trx, {
         name: body.name,
         settlementAddress: parseAddressParam(body.settlement_address, 'settlement_address'),
         webhookUrl: body.webhook_url ?? undefined,
       });
+      await appendAudit(trx, actorOf(res), [{ action: 'clinic.created', target: { type: 'clinic', id: clinic.id }, clinicId: clinic.id, after: clinicAuditSummary(clinic) }]);
       return { status: 201, body: presentClinic(clinic, { withSecret: true }) };
     }),
   );
@@ -46,13 +48,17 @@ export function clinicsRouter({ db, logger, contract }: ApiDeps): Router {
 
   contract.route(router, 'patch', '/v1/clinics/{id}', requireRole('platform_admin'), async (req, res) => {
     const body = req.body as ClinicBody;
-    const clinic = await withTransaction(db, (trx) =>
-      updateClinic(trx, req.params.id as string, {
+    const clinic = await withTransaction(db, async (trx) => {
+      const { before, after } = await updateClinic(trx, req.params.id as string, {
         ...(body.name === undefined ? {} : { name: body.name }),
         ...(body.settlement_address === undefined ? {} : { settlementAddress: parseAddressParam(body.settlement_address, 'settlement_address') }),
         ...(body.webhook_url === undefined ? {} : { webhookUrl: body.webhook_url }),
-      }),
-    );
+      });
+      await appendAudit(trx, actorOf(res), [
+        { action: 'clinic.updated', target: { type: 'clinic', id: after.id }, clinicId: after.id, before: clinicAuditSummary(before), after: clinicAuditSummary(after) },
+      ]);
+      return after;
+    });
     sendJson(res, 200, presentClinic(clinic));
   });
 

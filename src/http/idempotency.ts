@@ -10,9 +10,11 @@
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Db, Trx } from '../db/knex.js';
+import { canonicalJson } from '../domain/canonicalJson.js';
 import { ClinicPayError, ValidationError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { principalOf } from './auth.js';
+import { auditRow, type AuditEvent } from '../reports/auditLog.js';
+import { actorOf, principalOf } from './auth.js';
 import { toJsonText } from './json.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, problemFromError } from './problem.js';
 
@@ -78,12 +80,14 @@ export function idempotent(db: Db, logger: Logger, work: IdempotentWork): Reques
 export interface PreparedCreate extends IdempotentResult {
   table: string;
   rows: Record<string, unknown>[];
+  /** What the audit log records of the create, written in the same statement. */
+  audit: AuditEvent[];
 }
 
 /**
  * Idempotent POST for creating rows, written as ONE statement: the key is inserted, and the
- * rows only if the key was new (`WITH k AS (INSERT … ON CONFLICT DO NOTHING RETURNING 1)
- * INSERT … WHERE EXISTS (SELECT 1 FROM k)`). Atomic without an explicit transaction, and a
+ * rows and their audit rows only if the key was new (`WITH k AS (INSERT … ON CONFLICT DO
+ * NOTHING RETURNING 1) … INSERT … WHERE EXISTS (SELECT 1 FROM k)`). Atomic without an explicit transaction, and a
  * connection is held for one round trip instead of five. `prepare` may read, never write.
  * Every column of the rows must be given (defaults do not apply).
  */
@@ -104,12 +108,20 @@ export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request,
       return;
     }
     const stored = { fingerprint, response_status: prepared.status, response_content_type: 'application/json', response_body: toJsonText(prepared.body) };
+    // The statement's row count is that of the audit rows: zero exactly when the key was known.
+    if (prepared.audit.length === 0) throw new Error('a create must say what the audit log records of it');
+    const audit = prepared.audit.map((event) => auditRow(actorOf(res), event));
     const result = (await db.raw(
       `WITH k AS (
          INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, response_status, response_content_type, response_body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING RETURNING 1)
-       INSERT INTO ?? SELECT * FROM jsonb_populate_recordset(NULL::??, ?::jsonb) WHERE EXISTS (SELECT 1 FROM k)`,
-      [scope, key, fingerprint, req.method, req.path, stored.response_status, stored.response_content_type, stored.response_body, prepared.table, prepared.table, JSON.stringify(prepared.rows)],
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING RETURNING 1),
+       created AS (INSERT INTO ?? SELECT * FROM jsonb_populate_recordset(NULL::??, ?::jsonb) WHERE EXISTS (SELECT 1 FROM k))
+       INSERT INTO audit_log SELECT * FROM jsonb_populate_recordset(NULL::audit_log, ?::jsonb) WHERE EXISTS (SELECT 1 FROM k)`,
+      [
+        scope, key, fingerprint, req.method, req.path, stored.response_status, stored.response_content_type, stored.response_body,
+        prepared.table, prepared.table, JSON.stringify(prepared.rows),
+        JSON.stringify(audit.map((row) => ({ ...row, seq: 0, prev_hash: '', row_hash: '' }))),
+      ],
     )) as { rowCount: number };
     if (result.rowCount === 0) {
       replayOrRefuse(res, (await readStored(db, scope, key))!, fingerprint);
@@ -181,18 +193,6 @@ export function requestFingerprint(req: Pick<Request, 'method' | 'path' | 'body'
   return createHash('sha256')
     .update(`${req.method}\n${req.path}\n${canonicalJson(req.body ?? null)}`)
     .digest('hex');
-}
-
-/** JSON with object keys sorted at every level. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** Deletes keys older than the retention window; returns how many went. */

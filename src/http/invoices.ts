@@ -7,12 +7,13 @@ import { ForbiddenError } from '../auth/errors.js';
 import { CLINIC_ROLES } from '../auth/roles.js';
 import { pageRequestFrom } from '../db/pagination.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
-import { invoiceTransfers, prepareInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
+import { invoiceAuditSummary, invoiceTransfers, prepareInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
 import { paymentUri } from '../invoices/paymentUri.js';
 import { apiAddress } from '../chainAddress.js';
 import { readCursor } from '../chain/cursor.js';
 import type { ApiDeps } from './apiDeps.js';
-import { principalOf, requireRole } from './auth.js';
+import { appendAudit } from '../reports/auditLog.js';
+import { actorOf, principalOf, requireRole } from './auth.js';
 import { idempotent, idempotentCreate } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
@@ -31,7 +32,13 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
       if (principal.clinicId === undefined) throw new ForbiddenError('Only a clinic can issue invoices.');
       const now = new Date();
       const invoice = await prepareInvoice(db, principal.clinicId, req.body as CreateInvoiceInput, network, now);
-      return { status: 201, body: presentInvoice(invoice, now), table: 'invoices', rows: [invoice as unknown as Record<string, unknown>] };
+      return {
+        status: 201,
+        body: presentInvoice(invoice, now),
+        table: 'invoices',
+        rows: [invoice as unknown as Record<string, unknown>],
+        audit: [{ action: 'invoice.created', target: { type: 'invoice', id: invoice.id }, clinicId: invoice.clinic_id, after: invoiceAuditSummary(invoice) }],
+      };
     }),
   );
 
@@ -82,7 +89,10 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
     '/v1/invoices/{id}/void',
     clinicRolesOnly,
     idempotent(db, logger, async (trx, req, res) => {
-      const invoice = await voidInvoice(trx, principalOf(res), req.params.id as string);
+      const { before, after: invoice } = await voidInvoice(trx, principalOf(res), req.params.id as string);
+      await appendAudit(trx, actorOf(res), [
+        { action: 'invoice.voided', target: { type: 'invoice', id: invoice.id }, clinicId: invoice.clinic_id, before: { status: before.status }, after: { status: invoice.status } },
+      ]);
       return { status: 200, body: presentInvoice(invoice, new Date()) };
     }),
   );

@@ -7,12 +7,13 @@ import { pageRequestFrom } from '../db/pagination.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import type { ChainClient } from '../chain/client.js';
 import { getException, listExceptions, presentException, type ExceptionRow, type ExceptionStatus, type ExceptionType } from '../recon/exceptions.js';
-import { approveResolution, createResolution, getResolution, presentResolution, type CreateResolutionInput } from '../recon/resolutions.js';
+import { approveResolution, createResolution, getResolution, presentResolution, resolutionAuditEvent, type CreateResolutionInput } from '../recon/resolutions.js';
 import { executeReconciliation, startReconciliation, type ReconciliationDeps, type RunRow } from '../recon/runs.js';
 import { NotFoundError } from '../errors.js';
+import { appendAudit } from '../reports/auditLog.js';
 import { startCsv, writeCsvRow } from '../reports/csv.js';
 import type { ApiDeps } from './apiDeps.js';
-import { principalOf, requireRole } from './auth.js';
+import { actorOf, principalOf, requireRole } from './auth.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
@@ -68,6 +69,9 @@ export function reconciliationRouter(api: ReconciliationApiDeps): Router {
           requestedBy: principalOf(res).sub,
         },
       );
+      await appendAudit(trx, actorOf(res), [
+        { action: 'reconciliation.requested', target: { type: 'reconciliation', id: run.id }, after: { from_block: run.from_block, to_block: run.to_block, status: run.status } },
+      ]);
       // The run starts once its row is committed; the answer does not wait for it.
       res.once('finish', () => {
         void executeReconciliation(reconDeps, run.id).catch((error: unknown) => logger.error({ err: error, run_id: run.id }, 'reconciliation crashed'));
@@ -154,6 +158,7 @@ export function reconciliationRouter(api: ReconciliationApiDeps): Router {
     finance,
     idempotent(db, logger, async (trx, req, res) => {
       const resolution = await createResolution(trx, principalOf(res), req.params.id as string, req.body as CreateResolutionInput);
+      await appendAudit(trx, actorOf(res), [await resolutionAuditEvent(trx, 'resolution.proposed', resolution)]);
       return { status: 201, body: presentResolution(resolution) };
     }),
   );
@@ -169,6 +174,7 @@ export function reconciliationRouter(api: ReconciliationApiDeps): Router {
     finance,
     idempotent(db, logger, async (trx, req, res) => {
       const resolution = await approveResolution(trx, principalOf(res), req.params.id as string, network);
+      await appendAudit(trx, actorOf(res), [await resolutionAuditEvent(trx, 'resolution.approved', resolution)]);
       return { status: 200, body: presentResolution(resolution) };
     }),
   );

@@ -15,7 +15,8 @@ import {
   type WebhookEventType,
 } from '../webhooks/outbox.js';
 import type { ApiDeps } from './apiDeps.js';
-import { principalOf, requireRole } from './auth.js';
+import { appendAudit } from '../reports/auditLog.js';
+import { actorOf, principalOf, requireRole } from './auth.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
@@ -51,6 +52,9 @@ export function webhooksRouter({ db, logger, contract }: ApiDeps): Router {
     idempotent(db, logger, async (trx, req, res) => {
       const event = await redeliverWebhookEvent(trx, principalOf(res), req.params.id as string);
       logger.info({ event_id: event.id, event_type: event.type, clinic_id: event.clinic_id, req_id: res.locals.requestId as string | undefined }, 'webhook redelivery requested');
+      await appendAudit(trx, actorOf(res), [
+        { action: 'webhook_event.redelivery_requested', target: { type: 'webhook_event', id: event.id }, clinicId: event.clinic_id, after: { type: event.type, status: event.status } },
+      ]);
       return { status: 202, body: presentWebhookEvent(event) };
     }),
   );

@@ -14,6 +14,7 @@ import { effectiveStatus, InvalidTransitionError, transition, type InvoiceStatus
 import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
 import { ClinicPayError, NotFoundError, ValidationError } from '../errors.js';
 import { newId } from '../ids.js';
+import type { AuditSummary } from '../reports/auditLog.js';
 import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
 import { invoiceNumberSequence } from '../clinics/clinics.js';
 import { paymentUri } from './paymentUri.js';
@@ -137,7 +138,7 @@ export async function getInvoice(db: Db | Trx, principal: Principal, id: string,
 }
 
 /** Voids an invoice on which nothing has been paid or seen. */
-export async function voidInvoice(trx: Trx, principal: Principal, id: string): Promise<InvoiceRow> {
+export async function voidInvoice(trx: Trx, principal: Principal, id: string): Promise<{ before: InvoiceRow; after: InvoiceRow }> {
   const invoice = await getInvoice(trx, principal, id, { forUpdate: true });
   const shown = effectiveStatus(invoice.status, invoice.expires_at, new Date());
   if (BigInt(invoice.token_amount_paid) > 0n) throw new ClinicPayError('invoice_not_voidable', 'A payment has been received on this invoice; it can no longer be voided.', { status: 409 });
@@ -150,7 +151,23 @@ export async function voidInvoice(trx: Trx, principal: Principal, id: string): P
     throw error;
   }
   const [row] = (await trx('invoices').where({ id }).update({ status: 'void', voided_at: trx.fn.now() }).returning('*')) as InvoiceRow[];
-  return row!;
+  return { before: invoice, after: row! };
+}
+
+/**
+ * What the audit log keeps of a new invoice: its number, amounts, deposit address and expiry —
+ * not the patient reference or the line items (those may describe the patient).
+ */
+export function invoiceAuditSummary(row: InvoiceRow): AuditSummary {
+  return {
+    number: row.number,
+    status: row.status,
+    currency: row.currency,
+    amount_due: String(row.amount_due),
+    token_amount_due: String(row.token_amount_due),
+    deposit_address: row.deposit_address,
+    expires_at: new Date(row.expires_at).toISOString(),
+  };
 }
 
 export interface InvoiceFilters {

@@ -3,6 +3,7 @@
  * sweep the deposit address. Every function runs inside the caller's transaction, the same one
  * that records the transfer and posts its journal entry.
  */
+import { appendAudit, SYSTEM, type AuditEvent } from '../reports/auditLog.js';
 import type { Trx } from '../db/knex.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
@@ -55,7 +56,11 @@ export class InvoiceBatch {
   private readonly events: PendingEvent[] = [];
   private readonly sweep = new Set<string>();
 
-  private constructor(private readonly rows: Map<string, InvoiceRow>) {}
+  private readonly statusesAtLock: ReadonlyMap<string, string>;
+
+  private constructor(private readonly rows: Map<string, InvoiceRow>) {
+    this.statusesAtLock = new Map([...rows].map(([id, row]) => [id, row.status]));
+  }
 
   /** Locks `invoiceIds` (in id order, so concurrent batches cannot deadlock). */
   static async lock(trx: Trx, invoiceIds: Iterable<string>): Promise<InvoiceBatch> {
@@ -126,6 +131,20 @@ export class InvoiceBatch {
   forwardConfirmed(params: { invoiceId: string; amount: bigint; txHash: string; depositBalanceAfter: bigint }): void {
     this.announce(this.row(params.invoiceId), 'settlement.forwarded', { forwarding: { tx_hash: params.txHash, amount: params.amount.toString() } });
     if (params.depositBalanceAfter > 0n) this.sweep.add(params.invoiceId);
+  }
+
+  /** Audit records of the invoices whose status this batch changed. */
+  statusChanges(): AuditEvent[] {
+    return [...this.changed]
+      .map((id) => this.rows.get(id)!)
+      .filter((row) => row.status !== this.statusesAtLock.get(row.id))
+      .map((row) => ({
+        action: 'invoice.status_changed',
+        target: { type: 'invoice', id: row.id },
+        clinicId: row.clinic_id,
+        before: { status: this.statusesAtLock.get(row.id)! },
+        after: { status: row.status, token_amount_paid: String(row.token_amount_paid), token_amount_pending: String(row.token_amount_pending) },
+      }));
   }
 
   /** Writes the changed invoices, the webhook events and the flush requests. */
@@ -242,5 +261,16 @@ export async function expireDueInvoices(trx: Trx, chainTime: Date): Promise<numb
     await announce(trx, updated!, 'invoice.expired');
     if (BigInt(invoice.token_amount_paid) > 0n) await requestFlush(trx, invoice.id);
   }
+  await appendAudit(
+    trx,
+    SYSTEM.expirer,
+    due.map((invoice) => ({
+      action: 'invoice.expired',
+      target: { type: 'invoice', id: invoice.id },
+      clinicId: invoice.clinic_id,
+      before: { status: invoice.status },
+      after: { status: 'expired', token_amount_paid: String(invoice.token_amount_paid), chain_time: chainTime.toISOString() },
+    })),
+  );
   return due.length;
 }

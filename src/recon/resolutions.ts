@@ -28,6 +28,7 @@ import { getInvoice, type InvoiceRow, type PaymentNetwork } from '../invoices/in
 import { paymentUri } from '../invoices/paymentUri.js';
 import { recordPaymentConfirmed, requestFlush } from '../invoices/settlement.js';
 import { assetOf, postEntry } from '../ledger/ledger.js';
+import { appendAudit, SYSTEM, type AuditEvent } from '../reports/auditLog.js';
 import { getException, type ExceptionRow } from './exceptions.js';
 
 export type ResolutionAction = 'refund' | 'apply_to_invoice' | 'write_off';
@@ -331,10 +332,43 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
       });
       await trx('resolutions').where({ id: refund.id }).update({ status: 'completed', refund_tx_hash: reference, completed_at: trx.fn.now() });
       await trx('exceptions').where({ id: refund.exception_id }).update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now() });
+      await appendAudit(trx, SYSTEM.reconciler, [
+        {
+          action: 'refund.matched',
+          target: { type: 'resolution', id: refund.id },
+          clinicId: refund.clinic_id,
+          before: { status: 'awaiting_transfer' },
+          after: { status: 'completed', refund_transfer: reference, amount: refund.amount, to_address: refund.to_address },
+        },
+      ]);
     });
     completed += 1;
   }
   return completed;
+}
+
+/**
+ * The audit record of a resolution's step: what it does and its state, and the clinic it
+ * concerns. The proposer's free-text reason stays out (it may describe a patient).
+ */
+export async function resolutionAuditEvent(db: Db | Trx, action: 'resolution.proposed' | 'resolution.approved', row: ResolutionRow): Promise<AuditEvent> {
+  const exception = (await db('exceptions').where({ id: row.exception_id }).first('clinic_id')) as { clinic_id: string | null } | undefined;
+  return {
+    action,
+    target: { type: 'resolution', id: row.id },
+    clinicId: exception?.clinic_id ?? null,
+    ...(action === 'resolution.approved' ? { before: { status: 'pending_approval' } } : {}),
+    after: {
+      exception_id: row.exception_id,
+      action: row.action,
+      status: row.status,
+      amount: row.amount,
+      to_address: row.to_address,
+      target_invoice_id: row.target_invoice_id,
+      proposed_by: row.created_by,
+      approved_by: row.approved_by,
+    },
+  };
 }
 
 /** The API form of a resolution. */

@@ -7,6 +7,7 @@
  * marks the run failed and leaves no partial exceptions; running the same range again gives
  * the same result and updates, never duplicates, the exceptions it finds (keyed by subject).
  */
+import { appendAudit, SYSTEM } from '../reports/auditLog.js';
 import { erc20Abi, getAddress, type Address } from 'viem';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
@@ -272,6 +273,9 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
         .where({ id: runId })
         .update({ status: 'completed', progress: 100, counts: JSON.stringify({ ...counts, new_exceptions: ids.created }), finished_at: trx.fn.now() })
         .returning('*')) as RunRow[];
+      await appendAudit(trx, SYSTEM.reconciler, [
+        { action: 'reconciliation.completed', target: { type: 'reconciliation', id: runId }, before: { status: 'running' }, after: { status: 'completed', ...counts, new_exceptions: ids.created } },
+      ]);
       return done!;
     });
   } catch (error) {
@@ -279,8 +283,11 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     const text = error instanceof Error ? error.message.split('\n')[0]! : String(error);
     const message = text.length > 500 ? `…${text.slice(-499)}` : text;
     deps.logger.warn({ run_id: runId, err: message }, 'reconciliation failed');
-    const [failed] = (await db('reconciliation_runs').where({ id: runId }).update({ status: 'failed', error: message, finished_at: db.fn.now() }).returning('*')) as RunRow[];
-    return failed!;
+    return withTransaction(db, async (trx) => {
+      const [failed] = (await trx('reconciliation_runs').where({ id: runId }).update({ status: 'failed', error: message, finished_at: trx.fn.now() }).returning('*')) as RunRow[];
+      await appendAudit(trx, SYSTEM.reconciler, [{ action: 'reconciliation.failed', target: { type: 'reconciliation', id: runId }, before: { status: 'running' }, after: { status: 'failed', error: message } }]);
+      return failed!;
+    });
   }
 }
 

@@ -1,0 +1,239 @@
+/**
+ * The audit log: every state-changing action, appended in the transaction that makes the
+ * change, hash-chained so that an edit, an insertion or a removal anywhere shows.
+ *
+ * `row_hash = sha256(prev_hash || canonical)`, where `canonical` is the RFC 8785 JSON of the
+ * row's fields (everything but `seq` and the hashes) and the first row's `prev_hash` is 64
+ * zeros. The database chains each row as it is inserted (trigger `audit_chain_row`, under the
+ * row lock of `audit_head`, so concurrent writers queue and the chain never forks) and refuses
+ * UPDATE, DELETE and TRUNCATE. {@link verifyAuditLog} recomputes the whole chain.
+ *
+ * Summaries carry amounts, statuses and ids — never line-item descriptions or anything else a
+ * patient told the clinic.
+ */
+import { createHash } from 'node:crypto';
+import type { Principal } from '../auth/roles.js';
+import type { Db, Trx } from '../db/knex.js';
+import { canonicalJson } from '../domain/canonicalJson.js';
+import { ValidationError } from '../errors.js';
+import { newId } from '../ids.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Who did it: a caller of the API, or one of the gateway's own workers. */
+export interface AuditActor {
+  actor: string;
+  role: string;
+  requestId?: string | null | undefined;
+}
+
+/** The gateway's own actors, for what no API caller asked for. */
+export const SYSTEM = {
+  gateway: { actor: 'system:gateway', role: 'system' },
+  watcher: { actor: 'system:watcher', role: 'system' },
+  flusher: { actor: 'system:flusher', role: 'system' },
+  reconciler: { actor: 'system:reconciler', role: 'system' },
+  expirer: { actor: 'system:expirer', role: 'system' },
+} as const satisfies Record<string, AuditActor>;
+
+/** The actor of an API call. */
+export function apiActor(principal: Principal, requestId: string | undefined): AuditActor {
+  return { actor: principal.sub, role: principal.role, requestId: requestId ?? null };
+}
+
+export type AuditSummary = Record<string, string | number | boolean | null>;
+
+export interface AuditEvent {
+  action: string;
+  target: { type: string; id: string };
+  clinicId?: string | null | undefined;
+  before?: AuditSummary | null | undefined;
+  after?: AuditSummary | null | undefined;
+}
+
+/** An audit row as written: the columns the canonical text is made of, and the text. */
+export interface AuditRowValues {
+  id: string;
+  occurred_at: string;
+  actor: string;
+  role: string;
+  action: string;
+  target_type: string;
+  target_id: string;
+  clinic_id: string | null;
+  request_id: string | null;
+  before: AuditSummary | null;
+  after: AuditSummary | null;
+}
+
+/** The text a row's hash covers. */
+export function auditCanonical(values: AuditRowValues): string {
+  return canonicalJson(values);
+}
+
+/** `sha256(prev_hash || canonical)` in hex, as the database computes it. */
+export function auditRowHash(prevHash: string, canonical: string): string {
+  return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(canonical, 'utf8').digest('hex');
+}
+
+/**
+ * The row to insert for `event` (the database adds seq and the hashes). For writers that
+ * insert audit rows in their own statement; everyone else calls {@link appendAudit}.
+ */
+export function auditRow(actor: AuditActor, event: AuditEvent, occurredAt = new Date()): AuditRowValues & { canonical: string } {
+  const values: AuditRowValues = {
+    id: newId('aud'),
+    occurred_at: occurredAt.toISOString(),
+    actor: actor.actor,
+    role: actor.role,
+    action: event.action,
+    target_type: event.target.type,
+    target_id: event.target.id,
+    clinic_id: event.clinicId ?? null,
+    request_id: actor.requestId ?? null,
+    before: event.before ?? null,
+    after: event.after ?? null,
+  };
+  return { ...values, canonical: auditCanonical(values) };
+}
+
+/**
+ * Appends `events` inside `trx`, in order. Call it last in the transaction: from here until
+ * commit the transaction holds the chain's head, and other writers wait for it.
+ *
+ * @example
+ * await appendAudit(trx, apiActor(principal, requestId), [{ action: 'invoice.voided', target: { type: 'invoice', id },
+ *   clinicId, before: { status: 'open' }, after: { status: 'void' } }]);
+ */
+export async function appendAudit(trx: Trx, actor: AuditActor, events: readonly AuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const occurredAt = new Date();
+  const rows = events.map((event) => auditRow(actor, event, occurredAt));
+  for (let start = 0; start < rows.length; start += 1000) {
+    await trx.raw(
+      `INSERT INTO audit_log (seq, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, prev_hash, row_hash)
+       SELECT 0, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, '', ''
+       FROM ROWS FROM (jsonb_to_recordset(?::jsonb) AS (id text, occurred_at timestamptz, actor text, role text, action text, target_type text,
+         target_id text, clinic_id text, request_id text, before jsonb, after jsonb, canonical text))
+         WITH ORDINALITY AS x(id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, position)
+       ORDER BY position`,
+      [JSON.stringify(rows.slice(start, start + 1000))],
+    );
+  }
+}
+
+export interface AuditRow extends AuditRowValues {
+  seq: string;
+  canonical: string;
+  prev_hash: string;
+  row_hash: string;
+}
+
+interface StoredAuditRow extends Omit<AuditRow, 'occurred_at' | 'seq'> {
+  seq: string;
+  occurred_at: Date;
+}
+
+function fromStored(row: StoredAuditRow): AuditRow {
+  return { ...row, seq: String(row.seq), occurred_at: row.occurred_at.toISOString() };
+}
+
+/** The row as the API shows it. */
+export function presentAuditRow(row: AuditRow): Record<string, unknown> {
+  return { object: 'audit_row', ...row };
+}
+
+export interface AuditLogFilter {
+  clinicId?: string;
+  action?: string;
+  targetId?: string;
+}
+
+/** A page of the log, newest first, by `seq`; cursors are row ids. */
+export async function listAuditLog(
+  db: Db,
+  filter: AuditLogFilter,
+  page: { limit: number; startingAfter?: string; endingBefore?: string },
+): Promise<{ data: AuditRow[]; hasMore: boolean }> {
+  if (page.startingAfter !== undefined && page.endingBefore !== undefined) throw new ValidationError('Use starting_after or ending_before, not both.', 'ending_before');
+  const query = db('audit_log');
+  if (filter.clinicId !== undefined) query.where('clinic_id', filter.clinicId);
+  if (filter.action !== undefined) query.where('action', filter.action);
+  if (filter.targetId !== undefined) query.where('target_id', filter.targetId);
+  const cursorId = page.startingAfter ?? page.endingBefore;
+  const backwards = page.endingBefore !== undefined;
+  if (cursorId !== undefined) {
+    const anchor = (await db('audit_log').where({ id: cursorId }).first('seq')) as { seq: string } | undefined;
+    if (!anchor) throw new ValidationError(`No audit row ${cursorId} to page from.`, backwards ? 'ending_before' : 'starting_after');
+    query.where('seq', backwards ? '>' : '<', anchor.seq);
+  }
+  const rows = (await query.orderBy('seq', backwards ? 'asc' : 'desc').limit(page.limit + 1)) as StoredAuditRow[];
+  const data = rows.slice(0, page.limit).map(fromStored);
+  return { data: backwards ? data.reverse() : data, hasMore: rows.length > page.limit };
+}
+
+export interface AuditVerification {
+  object: 'audit_log_verification';
+  ok: boolean;
+  rows_checked: number;
+  head: { seq: string; row_hash: string } | null;
+  first_broken: { seq: string; id: string | null; reason: string } | null;
+}
+
+const VERIFY_BATCH = 5000;
+
+/**
+ * Recomputes the chain from the first row: every row's fields must give its canonical text,
+ * its hash must follow from its predecessor's, positions must run without gaps, and the last
+ * row must be the recorded head (a removed tail shows there). Reads in batches: memory stays
+ * flat however long the log.
+ */
+export async function verifyAuditLog(db: Db): Promise<AuditVerification> {
+  let prevHash = GENESIS_HASH;
+  let expectedSeq = 1n;
+  let checked = 0;
+  const broken = (seq: bigint | string, id: string | null, reason: string): AuditVerification => ({
+    object: 'audit_log_verification',
+    ok: false,
+    rows_checked: checked,
+    head: null,
+    first_broken: { seq: String(seq), id, reason },
+  });
+  for (;;) {
+    const rows = (await db('audit_log')
+      .where('seq', '>=', expectedSeq.toString())
+      .orderBy('seq')
+      .limit(VERIFY_BATCH)) as StoredAuditRow[];
+    for (const stored of rows) {
+      const row = fromStored(stored);
+      const seq = BigInt(row.seq);
+      if (seq !== expectedSeq) return broken(expectedSeq, null, `row ${expectedSeq} is missing (the next row is ${seq})`);
+      if (row.prev_hash !== prevHash) return broken(seq, row.id, 'prev_hash is not the previous row\'s row_hash');
+      const { seq: _seq, canonical, prev_hash: _prev, row_hash: rowHash, ...values } = row;
+      if (auditCanonical(values) !== canonical) return broken(seq, row.id, 'the row\'s fields differ from the text its hash covers');
+      if (auditRowHash(prevHash, canonical) !== rowHash) return broken(seq, row.id, 'row_hash does not match sha256(prev_hash || canonical)');
+      prevHash = rowHash;
+      expectedSeq = seq + 1n;
+      checked += 1;
+    }
+    if (rows.length < VERIFY_BATCH) break;
+  }
+  const head = (await db('audit_head').first('seq', 'row_hash')) as { seq: string; row_hash: string };
+  const lastSeq = expectedSeq - 1n;
+  if (BigInt(head.seq) !== lastSeq || head.row_hash !== prevHash) {
+    return broken(BigInt(head.seq) > lastSeq ? lastSeq + 1n : BigInt(head.seq), null, `the chain ends at row ${lastSeq} but its recorded head is row ${head.seq}`);
+  }
+  return {
+    object: 'audit_log_verification',
+    ok: true,
+    rows_checked: checked,
+    head: checked === 0 ? null : { seq: lastSeq.toString(), row_hash: prevHash },
+    first_broken: null,
+  };
+}
+
+/** The last row written before `at` (the head a statement of a period ending at `at` names). */
+export async function auditHeadBefore(db: Db | Trx, at: Date): Promise<{ seq: string; row_hash: string } | null> {
+  const row = (await db('audit_log').where('occurred_at', '<', at).orderBy('seq', 'desc').first('seq', 'row_hash')) as { seq: string; row_hash: string } | undefined;
+  return row ? { seq: String(row.seq), row_hash: row.row_hash } : null;
+}
