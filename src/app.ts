@@ -20,6 +20,8 @@ import { webhooksRouter } from './http/webhooks.js';
 import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { requestContext } from './http/requestContext.js';
+import { statementsRouter } from './http/statements.js';
+import type { StatementAnchorer } from './reports/statementAnchor.js';
 import type { PaymentNetwork } from './invoices/invoices.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -36,6 +38,8 @@ export interface AppDeps {
   verifyToken: VerifyToken;
   /** How final blocks are told apart, for reconciliation and refund matching. */
   finality: { confirmations: number; useFinalizedTag: boolean; maxBlockRange: bigint };
+  /** Sends statement anchors; absent when ANCHOR_STATEMENTS is off (anchoring answers 409). */
+  anchorer?: StatementAnchorer | undefined;
 }
 
 /** Builds the gateway's HTTP app. `app.locals.contract` is the loaded API contract. */
@@ -66,6 +70,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(ledgerRouter(api));
   app.use(fhirRouter(api));
   app.use(auditRouter(api));
+  app.use(statementsRouter({ ...api, anchorer: deps.anchorer }));
   app.use(
     reconciliationRouter({
       ...api,

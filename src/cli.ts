@@ -1,6 +1,7 @@
 /**
  * `npx clinicpay <command>`: the one command-line entry of the project.
  */
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseTtl, signHs256Token } from './auth/jwt.js';
 import { CLINIC_ROLES, ROLES, isRole } from './auth/roles.js';
@@ -20,6 +21,10 @@ commands:
   token     print a development API token:
               token --role <role> [--clinic <clin_id>] [--sub <subject>] [--ttl 30s|15m|1h|7d]
             roles: platform_admin, clinic_admin, clinic_staff, finance, auditor
+  verify    check a statement (or one line's proof) without trusting the gateway:
+              verify <statement.json | proof.json> [--rpc <url>] [--anchor-from <address>] [--root <hex>]
+            offline: the Merkle root, line order and the balance arithmetic; with --rpc: every
+            payment line and the anchor on the chain. Exit status 0 only when everything holds.
   help      show this text
 
 Configuration comes from environment variables; see the README.`;
@@ -30,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   start: runStart,
   migrate: runMigrate,
   token: runToken,
+  verify: runVerify,
 };
 
 /** A mistake in the command line: printed with the usage, exit status 2. */
@@ -92,6 +98,49 @@ async function runStart(config: Config): Promise<'running'> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return 'running';
+}
+
+async function runVerify(_config: Config, args: string[]): Promise<number> {
+  let parsed: { values: { rpc?: string; 'anchor-from'?: string; root?: string }; positionals: string[] };
+  try {
+    parsed = parseArgs({ args, options: { rpc: { type: 'string' }, 'anchor-from': { type: 'string' }, root: { type: 'string' } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const [file, ...extra] = parsed.positionals;
+  if (file === undefined || extra.length > 0) throw new UsageError('verify takes one file: a statement (JSON) or a line proof');
+  const { root, rpc } = parsed.values;
+  const anchorFrom = parsed.values['anchor-from'];
+  if (root !== undefined && !/^[0-9a-f]{64}$/.test(root)) throw new UsageError('--root must be 64 lower-case hex digits');
+  if (anchorFrom !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(anchorFrom)) throw new UsageError('--anchor-from must be an address (0x and 40 hex digits)');
+  let document: unknown;
+  try {
+    document = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    process.stderr.write(`clinicpay verify: cannot read ${file} as JSON: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const { verifyStatement, verifyLineProof, verifyLinesOnChain, verifyAnchor, mergeReports } = await import('./reports/verifyStatement.js');
+  const chain = rpc === undefined ? undefined : (await import('./chain/client.js')).createChainClient({ rpcUrl: rpc, timeoutMs: 30_000 });
+  const options = chain ? { chain, anchorFrom } : undefined;
+  const kind = (document as { object?: unknown } | null)?.object;
+  let report;
+  if (kind === 'statement_line_proof') {
+    const proof = document as import('./reports/verifyStatement.js').LineProof;
+    const reports = [verifyLineProof(proof, root)];
+    const chainId = 'transfer' in proof.leaf && proof.leaf.transfer ? proof.leaf.transfer.chain_id : proof.anchor?.chain_id;
+    if (options && chainId !== undefined) reports.push(await verifyLinesOnChain([proof.leaf], chainId, options));
+    if (options && proof.anchor) reports.push(await verifyAnchor(proof.anchor, proof.merkle_root, options));
+    report = mergeReports(reports);
+  } else {
+    const statement = document as import('./reports/statementDocument.js').StatementDocument;
+    report = await verifyStatement(statement, options);
+    if (root !== undefined && statement.merkle_root !== root) report = mergeReports([report, { ok: false, failures: [{ reason: `merkle_root ${statement.merkle_root} is not the expected root ${root}` }], notes: [] }]);
+  }
+  for (const note of report.notes) process.stdout.write(`ok    ${note}\n`);
+  for (const failure of report.failures) process.stdout.write(`FAIL  ${failure.line === undefined ? '' : `line ${failure.line}: `}${failure.reason}\n`);
+  process.stdout.write(report.ok ? `${file}: verified\n` : `${file}: NOT verified (${report.failures.length} problem${report.failures.length === 1 ? '' : 's'})\n`);
+  return report.ok ? 0 : 1;
 }
 
 async function runMigrate(config: Config): Promise<number> {

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { createApp } from './app.js';
 import { createChainClient, type ChainClient } from './chain/client.js';
 import { initCursor, readCursor } from './chain/cursor.js';
-import { createWalletClient, http as viemHttp } from 'viem';
+import { createWalletClient, http as viemHttp, type Hex } from 'viem';
+import type { SendingWallet } from './chain/depositFactory.js';
 import { privateKeyToAccount } from 'viem/accounts';
 import { gatewayWorkers } from './workers/gatewayWorkers.js';
 import { startWorkers } from './workers/workers.js';
@@ -70,6 +71,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     await devStack?.stop();
   };
 
+  const relayerKey = config.relayerPrivateKey ?? devStack?.chain?.relayer.private_key;
   let server: http.Server;
   let network: PaymentNetwork;
   let chain: ChainClient;
@@ -96,6 +98,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       network,
       verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
       finality: { confirmations: config.confirmations, useFinalizedTag: config.useFinalizedTag, maxBlockRange: BigInt(config.maxBlockRange) },
+      anchorer: config.anchorStatements && relayerKey ? { chainId: network.chainId, chain, wallet: relayerWallet(relayerKey, rpcUrl) } : undefined,
     });
     server = http.createServer(app);
     await listen(server, config.host, config.port);
@@ -137,7 +140,6 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     print(`  Docs  ${url}/docs`);
   }
 
-  const relayerKey = config.relayerPrivateKey ?? devStack?.chain?.relayer.private_key;
   const workers =
     config.runWorkers && relayerKey
       ? startWorkers(
@@ -147,7 +149,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             logger,
             metrics,
             network,
-            relayer: createWalletClient({ account: privateKeyToAccount(relayerKey), transport: viemHttp(rpcUrl) }),
+            relayer: relayerWallet(relayerKey, rpcUrl),
             confirmations: config.confirmations,
             useFinalizedTag: config.useFinalizedTag,
             paymentTolerance: config.paymentTolerance,
@@ -237,4 +239,9 @@ async function recordStart(db: Db, config: Config, network: PaymentNetwork, migr
       },
     ]),
   );
+}
+
+/** The relayer's wallet: it pays the gas of flushes and statement anchors. */
+function relayerWallet(privateKey: Hex, rpcUrl: string): SendingWallet {
+  return createWalletClient({ account: privateKeyToAccount(privateKey), transport: viemHttp(rpcUrl) });
 }

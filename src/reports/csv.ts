@@ -2,6 +2,7 @@
  * CSV for spreadsheets and accounting imports (RFC 4180), streamed row by row.
  */
 import type { Response } from 'express';
+import { writeStreamed } from '../http/streaming.js';
 
 /**
  * One CSV line. Fields with commas, quotes or line breaks are quoted; text that a spreadsheet
@@ -30,5 +31,5 @@ export function startCsv(res: Response, filename: string, header: readonly strin
  * however many rows there are.
  */
 export async function writeCsvRow(res: Response, values: readonly (string | number | null | undefined)[]): Promise<void> {
-  if (!res.write(csvLine(values))) await new Promise<void>((resolve) => res.once('drain', resolve));
+  await writeStreamed(res, csvLine(values));
 }

@@ -66,8 +66,10 @@ export interface EntryLine extends LineBase {
   hkd_amount: string;
   reverses_entry_id: string | null;
   resolution_id: string | null;
-  /** The on-chain transfer (payments, forwards, outflows, refunds), else null. */
+  /** The on-chain transfer the entry records (payments, forwards, outflows, their reversals), else null. */
   transfer: TransferFacts | null;
+  /** For a refund: the clinic wallet's transfer that completed it, else null. */
+  refund_transfer: { tx_hash: string; log_index: number } | null;
 }
 
 export interface TransferFacts {

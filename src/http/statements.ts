@@ -1,0 +1,188 @@
+/**
+ * `/v1/statements`: a clinic's statement for a period — JSON, CSV, PDF or FHIR Bundle, streamed —
+ * recorded so it can be fetched again, a line proven, and its root anchored on the chain.
+ */
+import { Router, type Response } from 'express';
+import type { Logger } from '../log.js';
+import type { AuditActor } from '../reports/auditLog.js';
+import { requireRole, actorOf, principalOf } from './auth.js';
+import type { ApiDeps } from './apiDeps.js';
+import { idempotent } from './idempotency.js';
+import { sendJson } from './json.js';
+import { validatedQuery } from './openapi.js';
+import type { Db } from '../db/knex.js';
+import type { PaymentNetwork } from '../invoices/invoices.js';
+import { auditPath } from '../domain/merkle.js';
+import { ValidationError } from '../errors.js';
+import { anchorStatement, type StatementAnchorer } from '../reports/statementAnchor.js';
+import {
+  anchorOf,
+  getStatement,
+  recordStatement,
+  sealStatement,
+  statementContext,
+  statementLines,
+  StatementNotReproducibleError,
+  StatementSealer,
+  STATEMENT_ROLES,
+  type StatementContext,
+  type StatementRow,
+} from '../reports/statement.js';
+import type { StatementLine } from '../reports/statementDocument.js';
+import { writeStatementCsv, writeStatementJson, type SealedLines } from '../reports/statementFormats.js';
+import { writeStatementPdf } from '../reports/statementPdf.js';
+import { statementSummary } from '../reports/statementSummary.js';
+import { fhirBundleClosing, fhirBundleEntry, fhirBundleOpening } from '../reports/fhir.js';
+import { writeStreamed } from './streaming.js';
+
+type StatementFormat = 'json' | 'csv' | 'pdf' | 'fhir';
+
+export interface StatementsRouterDeps extends ApiDeps {
+  /** Sends anchors; undefined when ANCHOR_STATEMENTS is off. */
+  anchorer: StatementAnchorer | undefined;
+}
+
+export function statementsRouter(deps: StatementsRouterDeps): Router {
+  const { db, logger, contract, network } = deps;
+  const router = Router();
+  const readers = requireRole(...STATEMENT_ROLES);
+
+  contract.route(router, 'get', '/v1/statements', readers, async (_req, res) => {
+    const query = validatedQuery(res);
+    const row = await recordStatement(
+      db,
+      principalOf(res),
+      actorOf(res),
+      { clinicId: query.clinic_id as string, from: new Date(query.from as string), to: new Date(query.to as string) },
+      network,
+    );
+    await sendStatement({ db, logger, network, actor: actorOf(res) }, res, row, (query.format as StatementFormat | undefined) ?? 'json', (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
+  });
+
+  contract.route(router, 'get', '/v1/statements/{id}', readers, async (req, res) => {
+    const query = validatedQuery(res);
+    const row = await getStatement(db, principalOf(res), req.params.id as string);
+    await sendStatement({ db, logger, network, actor: actorOf(res) }, res, row, (query.format as StatementFormat | undefined) ?? 'json', (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
+  });
+
+  contract.route(router, 'get', '/v1/statements/{id}/proof', readers, async (req, res) => {
+    const row = await getStatement(db, principalOf(res), req.params.id as string);
+    const lineNumber = validatedQuery(res).line as number;
+    const context = await statementContext(db, row, network);
+    const sealer = new StatementSealer();
+    const leaves: Buffer[] = [];
+    let proven: StatementLine | undefined;
+    for await (const line of statementLines(db, context)) {
+      leaves.push(sealer.add(line));
+      if (line.line === lineNumber) proven = line;
+    }
+    const trailer = sealer.trailer(anchorOf(row));
+    await sealStatement(db, row, trailer, actorOf(res));
+    if (proven === undefined) throw new ValidationError(`Statement ${row.id} has lines 1 to ${trailer.line_count}.`, 'line');
+    sendJson(res, 200, {
+      object: 'statement_line_proof',
+      statement_id: row.id,
+      line: lineNumber,
+      leaf: proven,
+      leaf_hash: leaves[lineNumber - 1]!.toString('hex'),
+      tree_size: trailer.line_count,
+      audit_path: auditPath(lineNumber - 1, leaves).map((hash) => hash.toString('hex')),
+      merkle_root: trailer.merkle_root,
+      anchor: trailer.anchor,
+    });
+  });
+
+  contract.route(
+    router,
+    'post',
+    '/v1/statements/{id}/anchor',
+    requireRole('auditor', 'finance'),
+    idempotent(db, logger, async (trx, req, res) => {
+      const row = await getStatement(trx, principalOf(res), req.params.id as string);
+      if (row.merkle_root === null) await sealCompletely(db, network, row, actorOf(res));
+      const anchor = await anchorStatement(trx, deps.anchorer, row, actorOf(res));
+      return { status: 200, body: { object: 'statement_anchor', statement_id: row.id, ...anchor } };
+    }),
+  );
+
+  return router;
+}
+
+/** Generates a statement to its end only to learn its root (for one never read to the end). */
+async function sealCompletely(db: Db, network: PaymentNetwork, row: StatementRow, actor: AuditActor): Promise<void> {
+  const context = await statementContext(db, row, network);
+  const sealer = new StatementSealer();
+  for await (const line of statementLines(db, context)) sealer.add(line);
+  await sealStatement(db, row, sealer.trailer(null), actor);
+}
+
+interface SendDeps {
+  db: Db;
+  logger: Logger;
+  network: PaymentNetwork;
+  actor: AuditActor;
+}
+
+const CONTENT_TYPES: Record<StatementFormat, string> = {
+  json: 'application/json; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  pdf: 'application/pdf',
+  fhir: 'application/fhir+json; charset=utf-8',
+};
+
+/**
+ * Streams `row` in `format`. Everything that can fail on bad input or unbalanced books fails
+ * before the first byte (a problem+json answer); a failure after that — the lines disagreeing
+ * with the closing balance, a changed ledger — cuts the response off, so a client never holds a
+ * complete-looking statement that is wrong. The root is recorded once the last line is out.
+ */
+async function sendStatement({ db, logger, network, actor }: SendDeps, res: Response, row: StatementRow, format: StatementFormat, lang: 'en' | 'zh-HK'): Promise<void> {
+  const context = await statementContext(db, row, network);
+  const summary = format === 'pdf' ? await statementSummary(db, context) : undefined;
+  const sealer = new StatementSealer();
+  let complete = false;
+  const sealed: SealedLines = {
+    lines: (async function* () {
+      for await (const line of statementLines(db, context)) yield { line, leaf: sealer.add(line) };
+      complete = true;
+    })(),
+    trailer: () => sealer.trailer(anchorOf(row)),
+  };
+  const extension = format === 'fhir' ? 'fhir.json' : format;
+  res.status(200).type(CONTENT_TYPES[format]);
+  res.setHeader('ClinicPay-Statement-Id', row.id);
+  res.setHeader('Content-Disposition', `attachment; filename="statement-${row.id}.${extension}"`);
+  try {
+    if (format === 'json') await writeStatementJson(res, context.header, sealed);
+    else if (format === 'csv') await writeStatementCsv(res, context.header, sealed);
+    else if (format === 'fhir') await writeFhirBundle(res, context, sealed);
+    else {
+      await writeStatementPdf(res, {
+        header: context.header,
+        summary: summary!,
+        lines: (async function* () {
+          for await (const { line } of sealed.lines) yield line;
+        })(),
+        trailer: sealed.trailer,
+        lang,
+      });
+    }
+    if (!complete) return; // the client went away
+    await sealStatement(db, row, sealed.trailer(), actor);
+    if (!res.writableEnded) res.end();
+  } catch (error) {
+    logger.error({ err: error, statement_id: row.id, req_id: res.locals.requestId as string | undefined }, error instanceof StatementNotReproducibleError ? 'statement changed since it was issued' : 'statement failed mid-stream');
+    res.destroy();
+  }
+}
+
+async function writeFhirBundle(res: Response, context: StatementContext, sealed: SealedLines): Promise<void> {
+  await writeStreamed(res, fhirBundleOpening(context.header));
+  let first = true;
+  for await (const { line } of sealed.lines) {
+    if (res.destroyed) return;
+    await writeStreamed(res, `${first ? '' : ','}${JSON.stringify(fhirBundleEntry(context.header, line))}`);
+    first = false;
+  }
+  await writeStreamed(res, fhirBundleClosing(context.header, sealed.trailer()));
+}

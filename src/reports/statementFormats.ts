@@ -1,0 +1,70 @@
+/**
+ * Statement renderings that are written as the lines arrive: JSON (the verifiable form) and CSV
+ * (for spreadsheets). The PDF and FHIR forms live in their own modules.
+ */
+import type { Response } from 'express';
+import { writeStreamed } from '../http/streaming.js';
+import { csvLine } from './csv.js';
+import { STATEMENT_ACCOUNT_KINDS, type StatementHeader, type StatementLine, type StatementTrailer } from './statementDocument.js';
+
+/** A statement's lines as they pass, each with its leaf hash, and the trailer once they have. */
+export interface SealedLines {
+  lines: AsyncIterable<{ line: StatementLine; leaf: Buffer }>;
+  trailer(): StatementTrailer;
+}
+
+/**
+ * The JSON document: the header's fields, `lines` (one per text line, for people reading it),
+ * then `line_count`, `merkle_root`, `merkle` and `anchor`. Key order is free in JSON; the root
+ * comes last because it is known last.
+ */
+export async function writeStatementJson(res: Response, header: StatementHeader, sealed: SealedLines): Promise<void> {
+  const opening = JSON.stringify(header);
+  await writeStreamed(res, `${opening.slice(0, -1)},"lines":[\n`);
+  let first = true;
+  for await (const { line } of sealed.lines) {
+    if (res.destroyed) return;
+    await writeStreamed(res, `${first ? '' : ',\n'}${JSON.stringify(line)}`);
+    first = false;
+  }
+  const trailer = JSON.stringify(sealed.trailer());
+  await writeStreamed(res, `\n],${trailer.slice(1)}\n`);
+}
+
+/**
+ * CSV columns. Account columns hold each entry's postings (signed base units); on the opening
+ * and closing rows they hold the balances. `leaf_hash` is the line's Merkle leaf (see the JSON
+ * form and `/proof`).
+ */
+export const STATEMENT_CSV_COLUMNS = [
+  'statement_id', 'line', 'type', 'occurred_at', 'invoice_id', 'invoice_number', 'entry_id', 'reverses_entry_id', 'resolution_id', 'asset',
+  'token_amount', 'hkd_amount', ...STATEMENT_ACCOUNT_KINDS, 'tx_hash', 'log_index', 'block_number', 'block_time', 'confirmations',
+  'from_address', 'to_address', 'refund_tx_hash', 'refund_log_index', 'leaf_hash',
+] as const;
+
+function csvValues(statementId: string, line: StatementLine, leaf: Buffer): (string | number | null)[] {
+  const accounts = line.type === 'opening_balance' || line.type === 'closing_balance' ? line.balances : line.type === 'invoice' ? {} : line.postings;
+  const entry = line.type === 'opening_balance' || line.type === 'closing_balance' || line.type === 'invoice' ? undefined : line;
+  const transfer = entry?.transfer ?? null;
+  return [
+    statementId, line.line, line.type, line.occurred_at,
+    'invoice_id' in line ? line.invoice_id : null,
+    'invoice_number' in line ? line.invoice_number : null,
+    entry?.entry_id ?? null, entry?.reverses_entry_id ?? null, entry?.resolution_id ?? null,
+    line.asset, line.token_amount, line.hkd_amount,
+    ...STATEMENT_ACCOUNT_KINDS.map((kind) => (accounts as Partial<Record<string, string>>)[kind] ?? null),
+    transfer?.tx_hash ?? null, transfer?.log_index ?? null, transfer?.block_number ?? null, transfer?.block_time ?? null, transfer?.confirmations ?? null,
+    transfer?.from_address ?? null, transfer?.to_address ?? null,
+    entry?.refund_transfer?.tx_hash ?? null, entry?.refund_transfer?.log_index ?? null,
+    leaf.toString('hex'),
+  ];
+}
+
+/** The CSV form: a header row and one row per line. */
+export async function writeStatementCsv(res: Response, header: StatementHeader, sealed: SealedLines): Promise<void> {
+  await writeStreamed(res, csvLine(STATEMENT_CSV_COLUMNS));
+  for await (const { line, leaf } of sealed.lines) {
+    if (res.destroyed) return;
+    await writeStreamed(res, csvLine(csvValues(header.id, line, leaf)));
+  }
+}
