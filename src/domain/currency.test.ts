@@ -33,6 +33,11 @@ describe('tokenUnitsToFiat', () => {
     expect(tokenUnitsToFiat(10n ** 30n, 18, HKD)).toBe('1000000000000.00');
   });
 
+  it('is exact beyond 20 significant digits (a uint256 amount reads back digit for digit)', () => {
+    expect(tokenUnitsToFiat(123456789012345678901234567890123n, 6, HKD)).toBe('123456789012345678901234567.89');
+    expect(tokenUnitsToFiat(2n ** 256n - 1n, 0, HKD)).toBe(`${2n ** 256n - 1n}.00`);
+  });
+
   it('rounds a fraction of a cent down: what was paid is never overstated', () => {
     expect(tokenUnitsToFiat(123_456_789n, 6, HKD)).toBe('123.45');
   });

@@ -5,6 +5,9 @@
  */
 import { Decimal } from 'decimal.js';
 
+/** Enough significant digits for any uint256 amount, so dividing by 10^decimals never rounds. */
+const ExactDecimal = Decimal.clone({ precision: 100 });
+
 export interface CurrencyInfo {
   code: string;
   /** Decimal places of the currency's minor unit (ISO 4217). */
@@ -36,5 +39,5 @@ export function fiatToTokenUnits(amount: Decimal, decimals: number): bigint {
 
 /** Token base units back to a fiat amount with the currency's minor unit, exact (no rounding needed at a 1:1 peg when decimals ≥ minor units). */
 export function tokenUnitsToFiat(units: bigint, decimals: number, currency: CurrencyInfo): string {
-  return new Decimal(units.toString()).div(new Decimal(10).pow(decimals)).toDecimalPlaces(currency.minorUnits, Decimal.ROUND_DOWN).toFixed(currency.minorUnits);
+  return new ExactDecimal(units.toString()).div(new ExactDecimal(10).pow(decimals)).toDecimalPlaces(currency.minorUnits, Decimal.ROUND_DOWN).toFixed(currency.minorUnits);
 }

@@ -32,7 +32,7 @@ import type { StatementLine } from '../reports/statementDocument.js';
 import { writeStatementCsv, writeStatementJson, type SealedLines } from '../reports/statementFormats.js';
 import { writeStatementPdf } from '../reports/statementPdf.js';
 import { statementSummary } from '../reports/statementSummary.js';
-import { fhirBundleClosing, fhirBundleEntry, fhirBundleOpening } from '../reports/fhir.js';
+import { fhirBundleClosing, fhirBundleEntry, fhirBundleOpening, fhirJson } from '../reports/fhir.js';
 import { writeStreamed } from './streaming.js';
 
 type StatementFormat = 'json' | 'csv' | 'pdf' | 'fhir';
@@ -171,7 +171,9 @@ async function sendStatement({ db, logger, network, actor }: SendDeps, res: Resp
     await sealStatement(db, row, sealed.trailer(), actor);
     if (!res.writableEnded) res.end();
   } catch (error) {
-    logger.error({ err: error, statement_id: row.id, req_id: res.locals.requestId as string | undefined }, error instanceof StatementNotReproducibleError ? 'statement changed since it was issued' : 'statement failed mid-stream');
+    const requestId = res.locals.requestId as string | undefined;
+    if (res.destroyed && !(error instanceof StatementNotReproducibleError)) logger.info({ statement_id: row.id, req_id: requestId }, 'statement download abandoned by the client');
+    else logger.error({ err: error, statement_id: row.id, req_id: requestId }, error instanceof StatementNotReproducibleError ? 'statement changed since it was issued' : 'statement failed mid-stream');
     res.destroy();
   }
 }
@@ -181,7 +183,7 @@ async function writeFhirBundle(res: Response, context: StatementContext, sealed:
   let first = true;
   for await (const { line } of sealed.lines) {
     if (res.destroyed) return;
-    await writeStreamed(res, `${first ? '' : ','}${JSON.stringify(fhirBundleEntry(context.header, line))}`);
+    await writeStreamed(res, `${first ? '' : ','}${fhirJson(fhirBundleEntry(context.header, line))}`);
     first = false;
   }
   await writeStreamed(res, fhirBundleClosing(context.header, sealed.trailer()));

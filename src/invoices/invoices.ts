@@ -215,7 +215,8 @@ export async function invoiceTransfers(db: Db | Trx, invoiceIds: readonly string
   if (invoiceIds.length === 0) return byInvoice;
   const rows = (await db('transfers')
     .whereRaw('invoice_id = ANY(?)', [[...invoiceIds]])
-    .orderBy([{ column: 'block_number' }, { column: 'log_index' }])
+    // By the number, not its text alias (block 10 after block 9).
+    .orderBy([{ column: 'transfers.block_number' }, { column: 'transfers.log_index' }])
     .select('invoice_id', 'tx_hash', 'log_index', db.raw('block_number::text AS block_number'), db.raw('amount::text AS amount'), 'kind', 'status', 'flag')) as (InvoiceTransfer & {
     invoice_id: string;
   })[];

@@ -55,6 +55,10 @@ export const FHIR_EXTENSION = {
   blockNumber: ext('block-number'),
   blockHash: ext('block-hash'),
   blockTime: ext('block-time'),
+  /** The amount of the on-chain transfer an entry records, in base units (an entry's own size is token-amount). */
+  tokenAmountTransferred: ext('token-amount-transferred'),
+  /** The clinic wallet's transfer that completed a refund (complex: chain-id, tx-hash, log-index). */
+  refundTransfer: ext('refund-transfer'),
   /** Confirmations a transfer had when it was posted. */
   confirmations: ext('confirmations'),
   depositAddress: ext('deposit-address'),
@@ -119,7 +123,7 @@ export const FHIR_IDENTIFIER = {
 const PAYMENT_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/payment-type';
 const BASIC_RESOURCE_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/basic-resource-type';
 /** RFC 4122 namespace for URL names: fullUrls are name-based (v5) UUIDs, the same on every export. */
-const URL_NAMESPACE = '6ba7b811-9dad-11d1-80b4-00c04fd430c8';
+const URL_NAMESPACE = Buffer.from('6ba7b8119dad11d180b400c04fd430c8', 'hex');
 /** Hong Kong has kept UTC+8 without daylight saving since 1979. */
 const HONG_KONG_OFFSET_MS = 8 * 3600_000;
 const INSTANT = /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
@@ -188,8 +192,7 @@ function instantText(value: Date | string): string {
 
 /** An RFC 4122 name-based (SHA-1, version 5) UUID of `name` in the URL namespace. */
 function uuidV5(name: string): string {
-  const namespace = Buffer.from(URL_NAMESPACE.replaceAll('-', ''), 'hex');
-  const bytes = createHash('sha1').update(namespace).update(name, 'utf8').digest().subarray(0, 16);
+  const bytes = createHash('sha1').update(URL_NAMESPACE).update(name, 'utf8').digest().subarray(0, 16);
   bytes[6] = (bytes[6]! & 0x0f) | 0x50;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const hex = bytes.toString('hex');
@@ -659,18 +662,15 @@ const ENTRY_TEXT: Record<EntryLine['type'], string> = {
   write_off: "Received amount kept as the clinic's",
 };
 
+/** Line types whose transfer is the payment itself (a reversal's transfer is the orphaned one). */
+const MOVED_BY_TRANSFER: ReadonlySet<EntryLine['type']> = new Set(['payment', 'forward', 'outflow']);
+
 function entryResource(header: StatementHeader, line: EntryLine, lineExtensions: FhirObject[]): FhirResource {
-  const { transfer } = line;
-  const date = hongKongDate(new Date(transfer?.block_time ?? line.occurred_at));
-  // Only addresses of ours or the clinic's: a payer's or a refund recipient's wallet is not exported.
-  const addresses: FhirObject[] = [];
-  if (transfer) {
-    if (line.type === 'payment') addresses.push(str(FHIR_EXTENSION.depositAddress, getAddress(transfer.to_address)));
-    if (line.type === 'forward' || line.type === 'outflow') addresses.push(str(FHIR_EXTENSION.depositAddress, getAddress(transfer.from_address)));
-    if (line.type === 'forward') addresses.push(str(FHIR_EXTENSION.settlementAddress, getAddress(transfer.to_address)));
-    if (line.type === 'refund') addresses.push(str(FHIR_EXTENSION.settlementAddress, getAddress(transfer.from_address)));
-  }
+  const { transfer, refund_transfer: refundTransfer } = line;
+  const movedBy = transfer && MOVED_BY_TRANSFER.has(line.type) ? transfer : undefined;
+  const date = hongKongDate(new Date(movedBy?.block_time ?? line.occurred_at));
   const entryIdentifier = { system: FHIR_IDENTIFIER.journalEntry, value: line.entry_id };
+  const paymentTx = movedBy?.tx_hash ?? refundTransfer?.tx_hash;
   const detail: FhirObject = {
     ...(line.reverses_entry_id === null ? {} : { predecessor: { system: FHIR_IDENTIFIER.journalEntry, value: line.reverses_entry_id } }),
     type: paymentType(line.type === 'payment' || line.type === 'forward' || line.type === 'refund' ? 'payment' : 'adjustment', ENTRY_TEXT[line.type]),
@@ -687,6 +687,7 @@ function entryResource(header: StatementHeader, line: EntryLine, lineExtensions:
     payee: clinicReference(header.clinic),
     amount: fhirMoney(line.hkd_amount, header.currency),
   };
+  // Addresses are left out: a payer's or a refund recipient's wallet is the patient's; tx hash and log index identify the transfer.
   return {
     resourceType: 'PaymentReconciliation',
     id: fhirId(line.entry_id),
@@ -705,8 +706,17 @@ function entryResource(header: StatementHeader, line: EntryLine, lineExtensions:
             str(FHIR_EXTENSION.blockHash, transfer.block_hash),
             instant(FHIR_EXTENSION.blockTime, transfer.block_time),
             str(FHIR_EXTENSION.transferId, transfer.transfer_id),
+            str(FHIR_EXTENSION.tokenAmountTransferred, transfer.amount),
             ...(transfer.confirmations === null ? [] : [unsigned(FHIR_EXTENSION.confirmations, transfer.confirmations)]),
-            ...addresses,
+          ]
+        : []),
+      ...(refundTransfer
+        ? [
+            complex(FHIR_EXTENSION.refundTransfer, [
+              str(FHIR_EXTENSION.chainId, String(header.chain_id)),
+              str(FHIR_EXTENSION.txHash, refundTransfer.tx_hash),
+              unsigned(FHIR_EXTENSION.logIndex, refundTransfer.log_index),
+            ]),
           ]
         : []),
     ],
@@ -717,7 +727,7 @@ function entryResource(header: StatementHeader, line: EntryLine, lineExtensions:
     disposition: ENTRY_TEXT[line.type],
     paymentDate: date,
     paymentAmount: fhirMoney(line.hkd_amount, header.currency),
-    paymentIdentifier: transfer ? { system: FHIR_IDENTIFIER.txHash, value: transfer.tx_hash } : entryIdentifier,
+    paymentIdentifier: paymentTx === undefined ? entryIdentifier : { system: FHIR_IDENTIFIER.txHash, value: paymentTx },
     detail: [detail],
   };
 }
