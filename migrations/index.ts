@@ -6,6 +6,7 @@ import * as invoicing from './20261127_0002_invoicing.js';
 import * as settlement from './20261127_0003_settlement.js';
 import * as reconciliation from './20261127_0004_reconciliation.js';
 import * as audit from './20261127_0005_audit.js';
+import * as checkout from './20261127_0006_checkout.js';
 
 export interface Migration {
   name: string;
@@ -19,4 +20,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261127_0003_settlement', ...settlement },
   { name: '20261127_0004_reconciliation', ...reconciliation },
   { name: '20261127_0005_audit', ...audit },
+  { name: '20261127_0006_checkout', ...checkout },
 ];

@@ -9,6 +9,7 @@ import type { ChainClient } from './chain/client.js';
 import type { Db } from './db/knex.js';
 import { authenticate } from './http/auth.js';
 import { auditRouter } from './http/audit.js';
+import { checkoutRouter } from './http/checkout.js';
 import { clinicsRouter } from './http/clinics.js';
 import { docsRouter } from './http/docs.js';
 import { fhirRouter } from './http/fhir.js';
@@ -21,6 +22,7 @@ import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { requestContext } from './http/requestContext.js';
 import { statementsRouter } from './http/statements.js';
+import type { CheckoutSettings } from './http/apiDeps.js';
 import type { StatementAnchorer } from './reports/statementAnchor.js';
 import type { PaymentNetwork } from './invoices/invoices.js';
 import type { Logger } from './log.js';
@@ -38,6 +40,8 @@ export interface AppDeps {
   verifyToken: VerifyToken;
   /** How final blocks are told apart, for reconciliation and refund matching. */
   finality: { confirmations: number; useFinalizedTag: boolean; maxBlockRange: bigint };
+  /** Checkout links, indicative rates and the explorer link of receipts. */
+  checkout?: Omit<CheckoutSettings, 'confirmations'> | undefined;
   /** Sends statement anchors; absent when ANCHOR_STATEMENTS is off (anchoring answers 409). */
   anchorer?: StatementAnchorer | undefined;
 }
@@ -59,10 +63,18 @@ export function createApp(deps: AppDeps): Express {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.use(docsRouter(deps.openapiYaml));
+  app.use(checkoutRouter({ db: deps.db, settings: { ...deps.checkout, confirmations: deps.finality.confirmations } }));
 
   const contract = new ApiContract(deps.openapiYaml);
   app.locals.contract = contract;
-  const api = { db: deps.db, logger: deps.logger, contract, network: deps.network, verifyToken: deps.verifyToken };
+  const api = {
+    db: deps.db,
+    logger: deps.logger,
+    contract,
+    network: deps.network,
+    verifyToken: deps.verifyToken,
+    checkout: { ...deps.checkout, confirmations: deps.finality.confirmations },
+  };
   app.use('/v1', authenticate(deps.verifyToken));
   app.use(clinicsRouter(api));
   app.use(invoicesRouter(api));

@@ -63,6 +63,14 @@ describe('loadConfig', () => {
     ['PAYMENT_TOLERANCE', '-1'],
     ['WATCHER_START_BLOCK', 'latest'],
     ['FLUSH_BATCH_SIZE', '101'],
+    ['ANCHOR_STATEMENTS', 'on'],
+    ['PUBLIC_URL', 'pay.example.hk'],
+    ['PUBLIC_URL', 'https://pay.example.hk/?x=1'],
+    ['REFERENCE_RATES', 'CNY=0.92,EUR=0.11'],
+    ['REFERENCE_RATES', 'CNY=0'],
+    ['REFERENCE_RATES', 'CNY=0.9,CNY=0.8'],
+    ['REFERENCE_RATES_AS_OF', 'yesterday'],
+    ['EXPLORER_TX_URL', 'https://etherscan.io/tx/'],
     // Mixed case with a wrong EIP-55 checksum.
     ['TOKEN_ADDRESS', '0x5fbDB2315678afecb367f032d93F642f64180aa3'],
     ['TOKEN_ADDRESS', '0x1234'],
@@ -96,6 +104,23 @@ describe('loadConfig', () => {
   it('never echoes a database password in its message', () => {
     const error = errorOf({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
     expect(error.message).not.toContain('hunter2');
+  });
+
+  it('reads the checkout settings: public URL, reference rates with their source and time, explorer link', () => {
+    const config = loadConfig(
+      {
+        PUBLIC_URL: 'https://pay.example.hk/',
+        REFERENCE_RATES: 'CNY=0.9213, USD=0.1285',
+        REFERENCE_RATES_SOURCE: 'HKAB indicative',
+        REFERENCE_RATES_AS_OF: '2026-11-27T08:00:00Z',
+        EXPLORER_TX_URL: 'https://etherscan.io/tx/{tx}',
+      },
+      '/srv/clinicpay',
+    );
+    expect(config.publicUrl).toBe('https://pay.example.hk');
+    expect(config.referenceRates).toEqual({ rates: { CNY: '0.9213', USD: '0.1285' }, source: 'HKAB indicative', asOf: new Date('2026-11-27T08:00:00Z') });
+    expect(config.explorerTxUrl).toBe('https://etherscan.io/tx/{tx}');
+    expect(loadConfig({}, '/srv/clinicpay')).toMatchObject({ publicUrl: undefined, referenceRates: undefined, explorerTxUrl: undefined, anchorStatements: false });
   });
 
   it('declares every variable it reads, once', () => {

@@ -50,6 +50,19 @@ export interface Config {
   runWorkers: boolean;
   /** Minutes between scheduled reconciliation runs; 0 runs them only on demand. */
   reconIntervalMinutes: number;
+  /** Base URL patients reach the gateway at (checkout links); unset: the URL it listens on. */
+  publicUrl: string | undefined;
+  /** Indicative rates shown next to HKD on the checkout page; undefined when not configured. */
+  referenceRates: ReferenceRates | undefined;
+  /** Block-explorer transaction URL with `{tx}` for the hash, for receipts; undefined: no link. */
+  explorerTxUrl: string | undefined;
+}
+
+/** Indicative exchange rates: units of each currency one HKD buys, where they came from and when. */
+export interface ReferenceRates {
+  rates: Readonly<Record<string, string>>;
+  source: string;
+  asOf: Date;
 }
 
 export interface JwtConfig {
@@ -109,6 +122,11 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   { name: 'FLUSH_BATCH_SIZE', default: '50', meaning: 'Deposit addresses per flushMany transaction, 1–100.' },
   { name: 'RECON_INTERVAL_MINUTES', default: '60', meaning: 'Minutes between scheduled reconciliation runs, 0–10080 (0: on demand only).' },
   { name: 'ANCHOR_STATEMENTS', default: 'false', meaning: '`true` lets auditors and finance anchor a statement\'s Merkle root on the chain: the relayer sends itself a transaction carrying the root (it pays the gas).' },
+  { name: 'PUBLIC_URL', default: '(the listening URL)', meaning: 'Base URL (http or https, no path) at which patients reach the gateway; every invoice\'s `checkout_url` is built on it.' },
+  { name: 'REFERENCE_RATES', default: '(none)', meaning: 'Indicative rates for the checkout page, e.g. `CNY=0.9213,USD=0.1285` (units per 1 HKD; CNY and USD). Stored on each new invoice with their source and time.' },
+  { name: 'REFERENCE_RATES_SOURCE', default: 'configured', meaning: 'Name of where REFERENCE_RATES come from, shown to patients with the rate.' },
+  { name: 'REFERENCE_RATES_AS_OF', default: '(gateway start)', meaning: 'ISO 8601 time the REFERENCE_RATES were taken.' },
+  { name: 'EXPLORER_TX_URL', default: '(none)', meaning: 'Block-explorer link for receipts, with `{tx}` where the transaction hash goes, e.g. `https://etherscan.io/tx/{tx}`.' },
   { name: 'RUN_WORKERS', default: 'true', meaning: '`false` runs the HTTP API only (no watcher, flusher or webhook dispatcher in this process).' },
   { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
   { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
@@ -175,7 +193,52 @@ export function loadConfig(env: Env, cwd: string): Config {
     runWorkers: boolean(env, 'RUN_WORKERS', true),
     anchorStatements: boolean(env, 'ANCHOR_STATEMENTS', false),
     reconIntervalMinutes: integer(env, 'RECON_INTERVAL_MINUTES', 60, 0, 10_080),
+    publicUrl: optionalBaseUrl(env, 'PUBLIC_URL'),
+    referenceRates: referenceRates(env),
+    explorerTxUrl: optionalExplorerUrl(env, 'EXPLORER_TX_URL'),
   };
+}
+
+function optionalBaseUrl(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, 'an http(s) URL such as https://pay.example.hk', value);
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username || url.password) {
+    throw new ConfigError(name, 'an http(s) URL without query, fragment or credentials', value);
+  }
+  return url.toString().replace(/\/$/, '');
+}
+
+function optionalExplorerUrl(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  if (!/^https?:\/\/[^\s]+$/.test(value) || !value.includes('{tx}')) throw new ConfigError(name, 'an http(s) URL containing {tx}', value);
+  return value;
+}
+
+const REFERENCE_CURRENCIES = ['CNY', 'USD'];
+
+function referenceRates(env: Env): ReferenceRates | undefined {
+  const value = raw(env, 'REFERENCE_RATES');
+  const source = nonEmpty(env, 'REFERENCE_RATES_SOURCE', 'configured');
+  const asOfText = raw(env, 'REFERENCE_RATES_AS_OF');
+  const asOf = asOfText === undefined ? new Date() : new Date(asOfText);
+  if (Number.isNaN(asOf.getTime())) throw new ConfigError('REFERENCE_RATES_AS_OF', 'an ISO 8601 time', asOfText);
+  if (value === undefined) return undefined;
+  const rates: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    const match = /^(CNY|USD)=(\d{1,6}(\.\d{1,10})?)$/.exec(pair.trim());
+    if (!match || /^0+(\.0+)?$/.test(match[2]!) || rates[match[1]!] !== undefined) {
+      throw new ConfigError('REFERENCE_RATES', `CODE=rate pairs for ${REFERENCE_CURRENCIES.join(' and ')}, e.g. CNY=0.9213,USD=0.1285`, value);
+    }
+    rates[match[1]!] = match[2]!;
+  }
+  return { rates, source, asOf };
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {

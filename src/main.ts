@@ -98,6 +98,11 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       network,
       verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
       finality: { confirmations: config.confirmations, useFinalizedTag: config.useFinalizedTag, maxBlockRange: BigInt(config.maxBlockRange) },
+      checkout: {
+        publicUrl: config.publicUrl ?? (config.port === 0 ? undefined : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`),
+        referenceRates: config.referenceRates,
+        explorerTxUrl: config.explorerTxUrl,
+      },
       anchorer: config.anchorStatements && relayerKey ? { chainId: network.chainId, chain, wallet: relayerWallet(relayerKey, rpcUrl) } : undefined,
     });
     server = http.createServer(app);

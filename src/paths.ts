@@ -18,3 +18,5 @@ function findPackageRoot(): string {
 
 export const PACKAGE_ROOT = findPackageRoot();
 export const OPENAPI_PATH = path.join(PACKAGE_ROOT, 'openapi.yaml');
+/** Static files of the patient's checkout page (its script and stylesheet). */
+export const CHECKOUT_ASSETS_DIR = path.join(PACKAGE_ROOT, 'public', 'checkout');

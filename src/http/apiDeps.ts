@@ -1,4 +1,5 @@
 import type { VerifyToken } from '../auth/jwt.js';
+import type { ReferenceRates } from '../config.js';
 import type { Db } from '../db/knex.js';
 import type { PaymentNetwork } from '../invoices/invoices.js';
 import type { Logger } from '../log.js';
@@ -11,4 +12,14 @@ export interface ApiDeps {
   contract: ApiContract;
   network: PaymentNetwork;
   verifyToken: VerifyToken;
+  /** The patient-facing side: where checkout pages live, indicative rates, the explorer for receipts. */
+  checkout: CheckoutSettings;
+}
+
+export interface CheckoutSettings {
+  publicUrl?: string | undefined;
+  referenceRates?: ReferenceRates | undefined;
+  explorerTxUrl?: string | undefined;
+  /** Confirmations a payment needs, shown to the patient as "n of m". */
+  confirmations: number;
 }

@@ -18,7 +18,8 @@ import { idempotent, idempotentCreate } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
 
-export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Router {
+export function invoicesRouter({ db, logger, contract, network, checkout }: ApiDeps): Router {
+  const shown = { publicUrl: checkout.publicUrl };
   const router = Router();
   const clinicRolesOnly = requireRole(...CLINIC_ROLES);
 
@@ -31,10 +32,10 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
       const principal = principalOf(res);
       if (principal.clinicId === undefined) throw new ForbiddenError('Only a clinic can issue invoices.');
       const now = new Date();
-      const invoice = await prepareInvoice(db, principal.clinicId, req.body as CreateInvoiceInput, network, now);
+      const invoice = await prepareInvoice(db, principal.clinicId, req.body as CreateInvoiceInput, network, now, { referenceRates: checkout.referenceRates });
       return {
         status: 201,
-        body: presentInvoice(invoice, now),
+        body: presentInvoice(invoice, now, undefined, shown),
         table: 'invoices',
         rows: [invoice as unknown as Record<string, unknown>],
         audit: [{ action: 'invoice.created', target: { type: 'invoice', id: invoice.id }, clinicId: invoice.clinic_id, after: invoiceAuditSummary(invoice) }],
@@ -61,7 +62,7 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
     sendJson(res, 200, {
       object: 'list',
       url: '/v1/invoices',
-      data: page.data.map((row) => presentInvoice(row, now, { transfers: transfers.get(row.id)!, head })),
+      data: page.data.map((row) => presentInvoice(row, now, { transfers: transfers.get(row.id)!, head }, shown)),
       has_more: page.hasMore,
     });
   });
@@ -69,7 +70,7 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
   contract.route(router, 'get', '/v1/invoices/{id}', async (req, res) => {
     const invoice = await getInvoice(db, principalOf(res), req.params.id as string);
     const [transfers, head] = await Promise.all([invoiceTransfers(db, [invoice.id]), readCursor(db, invoice.token_chain_id)]);
-    sendJson(res, 200, presentInvoice(invoice, new Date(), { transfers: transfers.get(invoice.id)!, head }));
+    sendJson(res, 200, presentInvoice(invoice, new Date(), { transfers: transfers.get(invoice.id)!, head }, shown));
   });
 
   contract.route(router, 'get', '/v1/invoices/{id}/payment-qr.svg', async (req, res) => {
@@ -93,7 +94,7 @@ export function invoicesRouter({ db, logger, contract, network }: ApiDeps): Rout
       await appendAudit(trx, actorOf(res), [
         { action: 'invoice.voided', target: { type: 'invoice', id: invoice.id }, clinicId: invoice.clinic_id, before: { status: before.status }, after: { status: invoice.status } },
       ]);
-      return { status: 200, body: presentInvoice(invoice, new Date()) };
+      return { status: 200, body: presentInvoice(invoice, new Date(), undefined, shown) };
     }),
   );
 

@@ -18,6 +18,9 @@ import type { AuditSummary } from '../reports/auditLog.js';
 import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
 import { invoiceNumberSequence } from '../clinics/clinics.js';
 import { paymentUri } from './paymentUri.js';
+import { checkoutUrl, newCheckoutToken } from '../checkout/checkoutToken.js';
+import { referenceAmounts, type ReferenceRatesSnapshot } from '../domain/referenceAmounts.js';
+import type { ReferenceRates } from '../config.js';
 
 /** The chain, token and contracts invoices are paid through. */
 export interface PaymentNetwork {
@@ -54,6 +57,14 @@ export interface InvoiceRow {
   paid_at: Date | null;
   voided_at: Date | null;
   expired_at: Date | null;
+  /** The credential of the invoice's hosted checkout page. */
+  checkout_token: string;
+  reference_rates: ReferenceRatesSnapshot | null;
+}
+
+/** What invoices are created with besides the request: the indicative rates of the moment, if configured. */
+export interface InvoiceOptions {
+  referenceRates?: ReferenceRates | undefined;
 }
 
 export interface CreateInvoiceInput {
@@ -77,7 +88,7 @@ function requireCurrency(code: string): CurrencyInfo {
  * statement with its idempotency key): the clinic's next invoice number, and a deposit address
  * bound to the clinic's current settlement address. Reads only.
  */
-export async function prepareInvoice(db: Db | Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date): Promise<InvoiceRow> {
+export async function prepareInvoice(db: Db | Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date, options: InvoiceOptions = {}): Promise<InvoiceRow> {
   const currency = requireCurrency(input.currency);
   const amountDue = invoiceTotal(input.line_items, currency);
   const clinic = (await db('clinics')
@@ -119,13 +130,22 @@ export async function prepareInvoice(db: Db | Trx, clinicId: string, input: Crea
     paid_at: null,
     voided_at: null,
     expired_at: null,
+    checkout_token: newCheckoutToken(),
+    reference_rates: options.referenceRates
+      ? { source: options.referenceRates.source, as_of: options.referenceRates.asOf.toISOString(), rates: { ...options.referenceRates.rates } }
+      : null,
   };
 }
 
 /** Prepares and inserts an invoice inside `trx`, for server-side callers without an idempotency key. */
-export async function createInvoice(trx: Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now = new Date()): Promise<InvoiceRow> {
-  const row = await prepareInvoice(trx, clinicId, input, network, now);
-  await trx('invoices').insert({ ...row, line_items: JSON.stringify(row.line_items), metadata: JSON.stringify(row.metadata) });
+export async function createInvoice(trx: Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now = new Date(), options: InvoiceOptions = {}): Promise<InvoiceRow> {
+  const row = await prepareInvoice(trx, clinicId, input, network, now, options);
+  await trx('invoices').insert({
+    ...row,
+    line_items: JSON.stringify(row.line_items),
+    metadata: JSON.stringify(row.metadata),
+    reference_rates: row.reference_rates === null ? null : JSON.stringify(row.reference_rates),
+  });
   return row;
 }
 
@@ -235,7 +255,12 @@ export interface InvoiceChainView {
  * The API form of an invoice at `now`, with its payments and forwarding from `chainView`
  * (none for an invoice just created).
  */
-export function presentInvoice(row: InvoiceRow, now: Date, chainView: InvoiceChainView = { transfers: [], head: undefined }): Record<string, unknown> {
+export function presentInvoice(
+  row: InvoiceRow,
+  now: Date,
+  chainView: InvoiceChainView = { transfers: [], head: undefined },
+  { publicUrl }: { publicUrl?: string | undefined } = {},
+): Record<string, unknown> {
   const currency = requireCurrency(row.currency);
   const token = { chain_id: row.token_chain_id, address: apiAddress(row.token_address), symbol: row.token_symbol, decimals: row.token_decimals };
   const depositAddress = apiAddress(row.deposit_address);
@@ -254,6 +279,10 @@ export function presentInvoice(row: InvoiceRow, now: Date, chainView: InvoiceCha
     deposit_address: depositAddress,
     payment_uri: paymentUri({ chainId: row.token_chain_id, token: token.address, recipient: depositAddress, amount: BigInt(row.token_amount_due) }),
     payment_qr_url: `/v1/invoices/${row.id}/payment-qr.svg`,
+    checkout_url: checkoutUrl(row.checkout_token, publicUrl),
+    reference_amounts: row.reference_rates
+      ? { indicative: true, source: row.reference_rates.source, as_of: row.reference_rates.as_of, amounts: referenceAmounts(formatFiatText(row.amount_due, currency), row.reference_rates) }
+      : null,
     patient_ref: row.patient_ref,
     line_items: row.line_items,
     metadata: row.metadata,

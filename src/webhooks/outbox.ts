@@ -56,8 +56,10 @@ export async function enqueueWebhookEvents(trx: Trx, events: readonly EnqueueWeb
  */
 export function webhookInvoice(apiInvoice: Record<string, unknown>): Record<string, unknown> {
   const lineItems = apiInvoice.line_items as { quantity: number; unit_amount: string }[] | undefined;
+  // The checkout URL opens a page with the descriptions: it stays out for the same reason.
+  const { checkout_url: _checkoutUrl, ...invoice } = apiInvoice;
   return {
-    ...apiInvoice,
+    ...invoice,
     line_items: (lineItems ?? []).map(({ quantity, unit_amount }) => ({ quantity, unit_amount })),
   };
 }

@@ -1,0 +1,140 @@
+// ClinicPay checkout page: live status, copy buttons and "Pay with wallet" (EIP-1193).
+// The page works without this file; it only adds what needs JavaScript. No third parties.
+(function () {
+  'use strict';
+  var main = document.getElementById('checkout');
+  if (!main) return;
+  var messagesElement = document.getElementById('messages');
+  var messages = messagesElement ? JSON.parse(messagesElement.textContent || '{}') : {};
+  var FINAL = ['paid', 'overpaid', 'expired', 'void'];
+  var POLL_MS = 2500;
+
+  function text(key, params) {
+    var template = messages[key] || key;
+    return template.replace(/\{(\w+)\}/g, function (whole, name) {
+      return params && params[name] !== undefined ? String(params[name]) : whole;
+    });
+  }
+
+  function money(amount) {
+    // Intl formats the exact decimal string (no float arithmetic on amounts here).
+    return new Intl.NumberFormat(main.dataset.locale, { style: 'currency', currency: main.dataset.currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(amount);
+  }
+
+  function setText(id, value) {
+    var element = document.getElementById(id);
+    if (element && element.textContent !== value) element.textContent = value;
+  }
+
+  function render(state) {
+    var status = state.status === 'processing' && !state.confirmations ? 'open' : state.status;
+    var params = {
+      amount: money(state.amount_due),
+      paid: money(state.amount_paid),
+      remaining: money(state.amount_remaining),
+      current: state.confirmations ? state.confirmations.current : 0,
+      required: state.confirmations ? state.confirmations.required : 0
+    };
+    main.dataset.status = state.status;
+    setText('status-title', text('status_' + status, params));
+    setText('status-detail', text('status_' + status + '_detail', params));
+    var box = document.getElementById('status');
+    if (box) box.className = 'status status-' + state.status;
+    var settled = state.status === 'paid' || state.status === 'overpaid';
+    var receipt = document.getElementById('receipt-links');
+    if (receipt) receipt.hidden = !settled;
+    var pay = document.getElementById('pay');
+    if (pay) pay.hidden = FINAL.indexOf(state.status) !== -1;
+    if (state.status === 'underpaid') {
+      setText('token-amount', state.token_amount_to_send);
+      setText('amount-to-send', state.token_amount_to_send);
+      var link = document.getElementById('open-wallet');
+      if (link) link.setAttribute('href', state.payment_uri);
+      main.dataset.tokenUnits = toUnits(state.token_amount_to_send);
+    }
+  }
+
+  function toUnits(decimalText) {
+    // The token amount still to send, back in base units, as the wallet call needs them.
+    var decimals = Number(main.dataset.tokenDecimals || '0');
+    var parts = decimalText.split('.');
+    var fraction = (parts[1] || '').padEnd(decimals, '0').slice(0, decimals);
+    return (BigInt(parts[0]) * BigInt(10) ** BigInt(decimals) + BigInt(fraction || '0')).toString();
+  }
+
+  var polling = null;
+  function poll() {
+    fetch(main.dataset.statusUrl, { headers: { Accept: 'application/json' }, cache: 'no-store', credentials: 'omit' })
+      .then(function (response) {
+        if (!response.ok) throw new Error('status ' + response.status);
+        return response.json();
+      })
+      .then(function (state) {
+        render(state);
+        if (FINAL.indexOf(state.status) !== -1) stop();
+      })
+      .catch(function () {
+        // A failed poll is retried on the next tick; the page stays as it was.
+      });
+  }
+  function stop() {
+    if (polling !== null) clearInterval(polling);
+    polling = null;
+  }
+  if (!main.dataset.final) polling = setInterval(poll, POLL_MS);
+
+  // Copy buttons appear only where the Clipboard API is there to back them.
+  if (navigator.clipboard) {
+    Array.prototype.forEach.call(document.querySelectorAll('button.copy'), function (button) {
+      button.hidden = false;
+      button.addEventListener('click', function () {
+        var source = document.getElementById(button.dataset.copy);
+        if (!source) return;
+        navigator.clipboard.writeText(source.textContent || '').then(function () {
+          var label = button.textContent;
+          button.textContent = text('copied');
+          setTimeout(function () { button.textContent = label; }, 2000);
+        });
+      });
+    });
+  }
+
+  // "Pay with wallet": only when a wallet is injected (EIP-1193).
+  var payButton = document.getElementById('pay-with-wallet');
+  var walletMessage = document.getElementById('wallet-message');
+  var ethereum = window.ethereum;
+  if (payButton && ethereum && typeof ethereum.request === 'function') {
+    payButton.hidden = false;
+    payButton.addEventListener('click', function () {
+      payWithWallet().catch(function (error) {
+        var chainId = Number(main.dataset.chainId);
+        if (error && error.code === 4902) walletMessage.textContent = text('wallet_wrong_chain', { chain: chainId });
+        else walletMessage.textContent = text('wallet_rejected', { reason: (error && error.message) || String(error) });
+        payButton.disabled = false;
+      });
+    });
+  }
+
+  function pad32(hex) {
+    return hex.replace(/^0x/, '').toLowerCase().padStart(64, '0');
+  }
+
+  function payWithWallet() {
+    payButton.disabled = true;
+    walletMessage.textContent = text('wallet_working');
+    var chainHex = '0x' + Number(main.dataset.chainId).toString(16);
+    return ethereum.request({ method: 'eth_requestAccounts' })
+      .then(function (accounts) {
+        return ethereum.request({ method: 'wallet_switchEthereumChain', params: [{ chainId: chainHex }] }).then(function () { return accounts; });
+      })
+      .then(function (accounts) {
+        // ERC-20 transfer(address,uint256) of exactly what is still due, to the deposit address.
+        var data = '0xa9059cbb' + pad32(main.dataset.depositAddress) + pad32(BigInt(main.dataset.tokenUnits).toString(16));
+        return ethereum.request({ method: 'eth_sendTransaction', params: [{ from: accounts[0], to: main.dataset.tokenAddress, data: data, value: '0x0' }] });
+      })
+      .then(function () {
+        walletMessage.textContent = text('wallet_sent');
+        poll();
+      });
+  }
+})();

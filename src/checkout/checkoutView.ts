@@ -1,0 +1,131 @@
+/**
+ * What the patient's page may show about one invoice, found by its checkout token: the clinic's
+ * name, the invoice number, line items, amounts, where and how to pay, the status — and never
+ * internal ids, other invoices, the patient reference or the clinic's settlement wallet.
+ */
+import { Decimal } from 'decimal.js';
+import { formatUnits, getAddress } from 'viem';
+import { readCursor } from '../chain/cursor.js';
+import type { Db } from '../db/knex.js';
+import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
+import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
+import { referenceAmounts, type ReferenceAmount } from '../domain/referenceAmounts.js';
+import { invoiceTransfers, type InvoiceRow } from '../invoices/invoices.js';
+import { paymentUri } from '../invoices/paymentUri.js';
+import { CHECKOUT_TOKEN_PATTERN } from './checkoutToken.js';
+
+const HKD = CURRENCIES.HKD!;
+/** Tokens longer than this are not looked up (nothing real is that long). */
+const MAX_TOKEN_LENGTH = 128;
+
+export interface CheckoutLineItem {
+  description: string;
+  quantity: number;
+  unitAmount: string;
+  amount: string;
+}
+
+export interface CheckoutPayment {
+  txHash: string;
+  amount: string;
+  confirmations: number;
+  final: boolean;
+}
+
+export interface CheckoutView {
+  token: string;
+  clinicName: string;
+  invoiceNumber: number;
+  status: InvoiceStatus;
+  currency: string;
+  amountDue: string;
+  amountPaid: string;
+  amountRemaining: string;
+  tokenInfo: { symbol: string; decimals: number; address: string; chainId: number };
+  tokenAmountDue: bigint;
+  tokenAmountPaid: bigint;
+  tokenAmountRemaining: bigint;
+  /** Exact decimal text of the token amount still to send (what a wallet is asked for). */
+  tokenAmountToSend: string;
+  depositAddress: string;
+  /** EIP-681 request for the amount still to send. */
+  paymentUri: string;
+  lineItems: CheckoutLineItem[];
+  expiresAt: Date;
+  paidAt: Date | null;
+  reference: { source: string; asOf: string; amounts: ReferenceAmount[] } | null;
+  /** The newest payment still being confirmed, as "current of required". */
+  confirming: { current: number; required: number } | null;
+  payments: CheckoutPayment[];
+}
+
+/**
+ * The view of the invoice whose checkout token is `token`, or `undefined`. Every token that is
+ * not an invoice's — unknown, tampered, malformed — takes the same path: one indexed lookup.
+ */
+export async function loadCheckoutView(db: Db, token: string, requiredConfirmations: number, now = new Date()): Promise<CheckoutView | undefined> {
+  const lookup = token.length <= MAX_TOKEN_LENGTH ? token : '';
+  const row = (await db('invoices')
+    .join('clinics', 'clinics.id', 'invoices.clinic_id')
+    .where('invoices.checkout_token', lookup)
+    .first('invoices.*', 'clinics.name AS clinic_name')) as (InvoiceRow & { clinic_name: string }) | undefined;
+  if (!row || !CHECKOUT_TOKEN_PATTERN.test(token)) return undefined;
+  const [transfers, head] = await Promise.all([invoiceTransfers(db, [row.id]), readCursor(db, row.token_chain_id)]);
+  const confirmationsOf = (blockNumber: string) => (head === undefined || head < BigInt(blockNumber) ? 0 : Number(head - BigInt(blockNumber) + 1n));
+  const payments = transfers
+    .get(row.id)!
+    .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')
+    .map((transfer) => ({ txHash: transfer.tx_hash, amount: transfer.amount, confirmations: confirmationsOf(transfer.block_number), final: transfer.status === 'confirmed' }));
+  const pending = payments.filter((payment) => !payment.final);
+  const status = effectiveStatus(row.status, row.expires_at, now);
+  const due = BigInt(row.token_amount_due);
+  const paid = BigInt(row.token_amount_paid);
+  const remaining = due > paid ? due - paid : 0n;
+  const depositAddress = getAddress(row.deposit_address);
+  const tokenAddress = getAddress(row.token_address);
+  const amountDue = new Decimal(row.amount_due).toFixed(HKD.minorUnits);
+  return {
+    token,
+    clinicName: row.clinic_name,
+    invoiceNumber: row.number,
+    status,
+    currency: row.currency,
+    amountDue,
+    amountPaid: tokenUnitsToFiat(paid, row.token_decimals, HKD),
+    amountRemaining: tokenUnitsToFiat(remaining, row.token_decimals, HKD),
+    tokenInfo: { symbol: row.token_symbol, decimals: row.token_decimals, address: tokenAddress, chainId: row.token_chain_id },
+    tokenAmountDue: due,
+    tokenAmountPaid: paid,
+    tokenAmountRemaining: remaining,
+    tokenAmountToSend: formatUnits(remaining, row.token_decimals),
+    depositAddress,
+    paymentUri: paymentUri({ chainId: row.token_chain_id, token: tokenAddress, recipient: depositAddress, amount: remaining }),
+    lineItems: row.line_items.map((item) => ({
+      description: item.description,
+      quantity: item.quantity,
+      unitAmount: new Decimal(item.unit_amount).toFixed(HKD.minorUnits),
+      amount: new Decimal(item.unit_amount).times(item.quantity).toFixed(HKD.minorUnits),
+    })),
+    expiresAt: row.expires_at,
+    paidAt: row.paid_at,
+    reference: row.reference_rates
+      ? { source: row.reference_rates.source, asOf: row.reference_rates.as_of, amounts: referenceAmounts(amountDue, row.reference_rates) }
+      : null,
+    confirming: pending.length > 0 ? { current: Math.min(Math.max(...pending.map((payment) => payment.confirmations)), requiredConfirmations), required: requiredConfirmations } : null,
+    payments,
+  };
+}
+
+/** The status the page polls: enough to redraw it, nothing more. */
+export function checkoutStatus(view: CheckoutView): Record<string, unknown> {
+  return {
+    status: view.status,
+    amount_due: view.amountDue,
+    amount_paid: view.amountPaid,
+    amount_remaining: view.amountRemaining,
+    token_amount_to_send: view.tokenAmountToSend,
+    payment_uri: view.paymentUri,
+    confirmations: view.confirming,
+    paid_at: view.paidAt?.toISOString() ?? null,
+  };
+}

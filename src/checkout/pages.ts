@@ -1,0 +1,169 @@
+/**
+ * The patient's pages, rendered on the server: the checkout page (complete without
+ * JavaScript: QR code, payment link, amount and address to copy), the receipt, and the one
+ * not-found page. Every interpolated value is HTML-escaped; the only script is the page's own
+ * file (`/checkout/assets/checkout.js`), so a strict Content-Security-Policy holds.
+ */
+import { formatUnits } from 'viem';
+import { CATALOGUES, CHECKOUT_LANGUAGES, LANGUAGE_NAMES, message, type CheckoutLanguage, type MessageKey } from './messages.js';
+import type { CheckoutView } from './checkoutView.js';
+
+/** Locales for number and date formatting (Hong Kong English for English: HKD as "HK$"). */
+const LOCALES: Record<CheckoutLanguage, string> = { 'zh-HK': 'zh-HK', 'zh-CN': 'zh-CN', en: 'en-HK' };
+
+/** Text made safe for HTML text and double-quoted attributes. */
+export function escapeHtml(value: string | number): string {
+  return String(value).replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
+}
+
+/** A money amount (exact decimal text) in `currency`, formatted for `language` without going through a float. */
+export function formatMoney(amount: string, currency: string, language: CheckoutLanguage): string {
+  // Intl formats a decimal string exactly (ECMA-402 NumberFormat v3): no binary rounding.
+  return new Intl.NumberFormat(LOCALES[language], { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(amount as unknown as number);
+}
+
+/** A time in Hong Kong, for `language`. */
+export function formatTime(time: Date | string, language: CheckoutLanguage): string {
+  return new Intl.DateTimeFormat(LOCALES[language], { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'Asia/Hong_Kong', timeZoneName: 'short' }).format(new Date(time));
+}
+
+function t(language: CheckoutLanguage, key: MessageKey, params: Record<string, string | number> = {}): string {
+  return escapeHtml(message(language, key, params));
+}
+
+/** The headline and explanation of `view`'s status, as the script would show them. */
+export function statusTexts(view: CheckoutView, language: CheckoutLanguage): { title: string; detail: string } {
+  const money = (amount: string) => formatMoney(amount, view.currency, language);
+  const params = { amount: money(view.amountDue), paid: money(view.amountPaid), remaining: money(view.amountRemaining), current: view.confirming?.current ?? 0, required: view.confirming?.required ?? 0 };
+  const key = view.status === 'processing' && !view.confirming ? 'open' : view.status;
+  return { title: message(language, `status_${key}` as MessageKey, params), detail: message(language, `status_${key}_detail` as MessageKey, params) };
+}
+
+interface Shell {
+  language: CheckoutLanguage;
+  title: string;
+  body: string;
+  /** Path (without query) the language links point at. */
+  path: string;
+}
+
+function shell({ language, title, body, path }: Shell): string {
+  const switcher = CHECKOUT_LANGUAGES.map((code) =>
+    code === language
+      ? `<li><span aria-current="true" lang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</span></li>`
+      : `<li><a href="${escapeHtml(path)}?lang=${code}" lang="${code}" hreflang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</a></li>`,
+  ).join('');
+  return `<!doctype html>
+<html lang="${language}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<meta name="referrer" content="no-referrer">
+<title>${escapeHtml(title)}</title>
+<link rel="stylesheet" href="/checkout/assets/checkout.css">
+<script src="/checkout/assets/checkout.js" defer></script>
+</head>
+<body>
+<nav class="languages" aria-label="${t(language, 'language')}"><ul>${switcher}</ul></nav>
+${body}
+</body>
+</html>
+`;
+}
+
+const TERMINAL: readonly string[] = ['paid', 'overpaid', 'expired', 'void'];
+
+/** The checkout page of `view` in `language`; `qrSvg` is the QR code of its payment request. */
+export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguage, qrSvg: string): string {
+  const money = (amount: string) => escapeHtml(formatMoney(amount, view.currency, language));
+  const status = statusTexts(view, language);
+  const payable = ['open', 'processing', 'underpaid'].includes(view.status) && view.tokenAmountRemaining > 0n;
+  const settled = view.status === 'paid' || view.status === 'overpaid';
+  const path = `/checkout/${view.token}`;
+  const reference = view.reference && view.reference.amounts.length > 0
+    ? `<section class="reference" aria-labelledby="reference-title"><h2 id="reference-title">${t(language, 'reference_title')}</h2><ul>${view.reference.amounts
+        .map((amount) => `<li>≈ ${escapeHtml(formatMoney(amount.amount, amount.currency, language))} <small>${t(language, 'reference_note', { rate: amount.rate, source: view.reference!.source, time: formatTime(view.reference!.asOf, language) })}</small></li>`)
+        .join('')}</ul></section>`
+    : '';
+  const payment = payable
+    ? `<section class="pay" id="pay" aria-labelledby="pay-title">
+<h2 id="pay-title">${t(language, 'how_to_pay')}</h2>
+<p class="send">${t(language, 'pay_exactly')} <strong class="amount-token"><span id="token-amount">${escapeHtml(view.tokenAmountToSend)}</span> ${escapeHtml(view.tokenInfo.symbol)}</strong></p>
+<figure class="qr"><div role="img" aria-label="${t(language, 'qr_label')}">${qrSvg}</div><figcaption>${t(language, 'scan_qr')}</figcaption></figure>
+<p><a class="button" id="open-wallet" href="${escapeHtml(view.paymentUri)}">${t(language, 'open_wallet')}</a></p>
+<p><button type="button" class="button" id="pay-with-wallet" hidden>${t(language, 'pay_with_wallet')}</button></p>
+<p id="wallet-message" role="status" aria-live="polite"></p>
+<h3>${t(language, 'or_send_manually')}</h3>
+<dl class="manual">
+<dt>${t(language, 'network')}</dt><dd>${t(language, 'chain_id', { chain: view.tokenInfo.chainId })}</dd>
+<dt>${t(language, 'token')}</dt><dd><code>${escapeHtml(view.tokenInfo.symbol)}</code> <code class="address">${escapeHtml(view.tokenInfo.address)}</code></dd>
+<dt>${t(language, 'to_address')}</dt><dd><code class="address" id="deposit-address">${escapeHtml(view.depositAddress)}</code> <button type="button" class="copy" data-copy="deposit-address" hidden>${t(language, 'copy')}</button></dd>
+<dt>${t(language, 'amount_to_send')}</dt><dd><code id="amount-to-send">${escapeHtml(view.tokenAmountToSend)}</code> ${escapeHtml(view.tokenInfo.symbol)} <button type="button" class="copy" data-copy="amount-to-send" hidden>${t(language, 'copy')}</button></dd>
+</dl>
+</section>`
+    : '';
+  const items = `<section class="items" aria-labelledby="items-title"><h2 id="items-title">${t(language, 'items')}</h2>
+<table><thead><tr><th scope="col">${t(language, 'item')}</th><th scope="col" class="num">${t(language, 'quantity')}</th><th scope="col" class="num">${t(language, 'price')}</th></tr></thead>
+<tbody>${view.lineItems.map((item) => `<tr><td>${escapeHtml(item.description)}</td><td class="num">${escapeHtml(item.quantity)}</td><td class="num">${money(item.amount)}</td></tr>`).join('')}</tbody>
+<tfoot><tr><th scope="row" colspan="2">${t(language, 'total')}</th><td class="num">${money(view.amountDue)}</td></tr></tfoot></table></section>`;
+  const receipt = `<p class="receipt-links" id="receipt-links"${settled ? '' : ' hidden'}><a class="button" href="${escapeHtml(path)}/receipt?lang=${language}">${t(language, 'view_receipt')}</a> <a href="${escapeHtml(path)}/receipt.pdf?lang=${language}">${t(language, 'download_receipt')}</a></p>`;
+  const body = `<main id="checkout" data-status="${escapeHtml(view.status)}" data-lang="${language}" data-status-url="${escapeHtml(path)}/status"
+ data-chain-id="${view.tokenInfo.chainId}" data-token-address="${escapeHtml(view.tokenInfo.address)}" data-deposit-address="${escapeHtml(view.depositAddress)}"
+ data-token-units="${view.tokenAmountRemaining.toString()}" data-token-decimals="${view.tokenInfo.decimals}" data-currency="${escapeHtml(view.currency)}" data-locale="${LOCALES[language]}"${TERMINAL.includes(view.status) ? ' data-final="true"' : ''}>
+<header><p class="clinic">${escapeHtml(view.clinicName)}</p><h1>${t(language, 'invoice_number', { number: view.invoiceNumber })}</h1></header>
+<section class="status status-${escapeHtml(view.status)}" id="status" role="status" aria-live="polite" aria-atomic="true">
+<h2 id="status-title">${escapeHtml(status.title)}</h2>
+<p id="status-detail">${escapeHtml(status.detail)}</p>
+<noscript><p>${t(language, 'live_updates_off')}</p></noscript>
+</section>
+${receipt}
+<section class="amount" aria-labelledby="amount-title"><h2 id="amount-title">${t(language, 'amount_due')}</h2><p class="amount-due">${money(view.amountDue)}</p>
+<p class="due">${t(language, 'due_by', { time: formatTime(view.expiresAt, language) })}</p></section>
+${reference}
+${payment}
+${items}
+</main>
+<script type="application/json" id="messages">${jsonForHtml(CATALOGUES[language])}</script>`;
+  return shell({ language, title: message(language, 'page_title', { clinic: view.clinicName, number: view.invoiceNumber }), body, path });
+}
+
+/** The receipt page of a paid invoice. */
+export function renderReceiptPage(view: CheckoutView, language: CheckoutLanguage, explorerTxUrl: string | undefined): string {
+  const money = (amount: string) => escapeHtml(formatMoney(amount, view.currency, language));
+  const path = `/checkout/${view.token}`;
+  const transactions = view.payments
+    .filter((payment) => payment.final)
+    .map((payment) => {
+      const link = explorerTxUrl ? ` <a href="${escapeHtml(explorerTxUrl.replace('{tx}', payment.txHash))}" rel="noreferrer noopener">${t(language, 'view_on_explorer')}</a>` : '';
+      return `<li><code class="hash">${escapeHtml(payment.txHash)}</code>${link}</li>`;
+    })
+    .join('');
+  const body = `<main id="receipt" data-status="${escapeHtml(view.status)}" data-lang="${language}">
+<header><p class="clinic">${escapeHtml(view.clinicName)}</p><h1>${t(language, 'receipt_heading')}</h1><p>${t(language, 'invoice_number', { number: view.invoiceNumber })}</p></header>
+<dl class="receipt">
+<dt>${t(language, 'paid_amount')}</dt><dd>${money(view.amountPaid)} <small>(${escapeHtml(formatUnits(view.tokenAmountPaid, view.tokenInfo.decimals))} ${escapeHtml(view.tokenInfo.symbol)})</small></dd>
+<dt>${t(language, 'amount_due')}</dt><dd>${money(view.amountDue)}</dd>
+<dt>${t(language, 'paid_at')}</dt><dd>${view.paidAt ? escapeHtml(formatTime(view.paidAt, language)) : ''}</dd>
+<dt>${t(language, 'transaction')}</dt><dd><ul class="transactions">${transactions}</ul></dd>
+</dl>
+<section class="items" aria-labelledby="items-title"><h2 id="items-title">${t(language, 'items')}</h2>
+<table><thead><tr><th scope="col">${t(language, 'item')}</th><th scope="col" class="num">${t(language, 'quantity')}</th><th scope="col" class="num">${t(language, 'price')}</th></tr></thead>
+<tbody>${view.lineItems.map((item) => `<tr><td>${escapeHtml(item.description)}</td><td class="num">${escapeHtml(item.quantity)}</td><td class="num">${money(item.amount)}</td></tr>`).join('')}</tbody>
+<tfoot><tr><th scope="row" colspan="2">${t(language, 'total')}</th><td class="num">${money(view.amountDue)}</td></tr></tfoot></table></section>
+<p class="note">${t(language, 'receipt_note', { symbol: view.tokenInfo.symbol, chain: view.tokenInfo.chainId })}</p>
+<p><a class="button" href="${escapeHtml(path)}/receipt.pdf?lang=${language}">${t(language, 'download_receipt')}</a> <a href="${escapeHtml(path)}?lang=${language}">${t(language, 'back_to_invoice')}</a></p>
+</main>`;
+  return shell({ language, title: message(language, 'receipt_title', { clinic: view.clinicName }), body, path: `${path}/receipt` });
+}
+
+/** The one page for every token that is not an invoice's: the same bytes whatever the token was. */
+export function renderNotFoundPage(language: CheckoutLanguage): string {
+  const body = `<main id="not-found" data-status="not_found"><h1>${t(language, 'not_found_title')}</h1><p>${t(language, 'not_found_detail')}</p></main>`;
+  return shell({ language, title: message(language, 'not_found_title'), body, path: '' });
+}
+
+/** JSON that cannot end the script element it sits in. */
+function jsonForHtml(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+}

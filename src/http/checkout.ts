@@ -1,0 +1,93 @@
+/**
+ * `/checkout/:token`: the patient's hosted payment page, its live status, and the receipt (page
+ * and PDF). No login: the token is the credential, so every answer is `no-store`, never indexed,
+ * sent with no Referer onwards, and framed by nobody. A token that is not an invoice's gets the
+ * same 404 page whatever it was.
+ */
+import express, { Router, type Request, type Response } from 'express';
+import QRCode from 'qrcode';
+import { loadCheckoutView, checkoutStatus } from '../checkout/checkoutView.js';
+import { negotiateLanguage, type CheckoutLanguage } from '../checkout/messages.js';
+import { renderCheckoutPage, renderNotFoundPage, renderReceiptPage } from '../checkout/pages.js';
+import { writeReceiptPdf } from '../checkout/receiptPdf.js';
+import type { Db } from '../db/knex.js';
+import { CHECKOUT_ASSETS_DIR } from '../paths.js';
+import type { CheckoutSettings } from './apiDeps.js';
+import { sendJson } from './json.js';
+
+/** No inline script or style, nothing from another origin, no framing, no forms posting anywhere. */
+export const CHECKOUT_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function patientHeaders(res: Response): void {
+  res.setHeader('Content-Security-Policy', CHECKOUT_CSP);
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Robots-Tag', 'noindex, nofollow');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+}
+
+function languageOf(req: Request): CheckoutLanguage {
+  return negotiateLanguage(req.query.lang, req.get('accept-language'));
+}
+
+function sendNotFound(req: Request, res: Response): void {
+  res.status(404).type('html').setHeader('Content-Language', languageOf(req));
+  res.send(renderNotFoundPage(languageOf(req)));
+}
+
+export interface CheckoutRouterDeps {
+  db: Db;
+  settings: CheckoutSettings;
+}
+
+export function checkoutRouter({ db, settings }: CheckoutRouterDeps): Router {
+  const router = Router();
+  router.use('/checkout', (_req, res, next) => {
+    patientHeaders(res);
+    next();
+  });
+  router.use('/checkout/assets', express.static(CHECKOUT_ASSETS_DIR, { index: false, maxAge: '1h', fallthrough: false }));
+
+  const load = (req: Request) => loadCheckoutView(db, String(req.params.token), settings.confirmations);
+
+  router.get('/checkout/:token', async (req, res) => {
+    const view = await load(req);
+    if (!view) return sendNotFound(req, res);
+    const language = languageOf(req);
+    const qr = await QRCode.toString(view.paymentUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    res.status(200).type('html').setHeader('Content-Language', language);
+    res.send(renderCheckoutPage(view, language, qr));
+  });
+
+  router.get('/checkout/:token/status', async (req, res) => {
+    const view = await load(req);
+    if (!view) return sendNotFound(req, res);
+    sendJson(res, 200, checkoutStatus(view));
+  });
+
+  router.get('/checkout/:token/receipt', async (req, res) => {
+    const view = await load(req);
+    if (!view || (view.status !== 'paid' && view.status !== 'overpaid')) return sendNotFound(req, res);
+    const language = languageOf(req);
+    res.status(200).type('html').setHeader('Content-Language', language);
+    res.send(renderReceiptPage(view, language, settings.explorerTxUrl));
+  });
+
+  router.get('/checkout/:token/receipt.pdf', async (req, res) => {
+    const view = await load(req);
+    if (!view || (view.status !== 'paid' && view.status !== 'overpaid')) return sendNotFound(req, res);
+    const language = languageOf(req);
+    res.status(200).type('application/pdf').setHeader('Content-Disposition', `attachment; filename="receipt-${view.invoiceNumber}.pdf"`);
+    await writeReceiptPdf(res, { view, language, explorerTxUrl: settings.explorerTxUrl });
+  });
+
+  return router;
+}
