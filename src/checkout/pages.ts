@@ -72,6 +72,15 @@ ${body}
 `;
 }
 
+/** The line items and their total, as on the invoice. */
+function itemsTable(view: CheckoutView, language: CheckoutLanguage): string {
+  const money = (amount: string) => escapeHtml(formatMoney(amount, view.currency, language));
+  return `<section class="items" aria-labelledby="items-title"><h2 id="items-title">${t(language, 'items')}</h2>
+<table><thead><tr><th scope="col">${t(language, 'item')}</th><th scope="col" class="num">${t(language, 'quantity')}</th><th scope="col" class="num">${t(language, 'price')}</th></tr></thead>
+<tbody>${view.lineItems.map((item) => `<tr><td>${escapeHtml(item.description)}</td><td class="num">${escapeHtml(item.quantity)}</td><td class="num">${money(item.amount)}</td></tr>`).join('')}</tbody>
+<tfoot><tr><th scope="row" colspan="2">${t(language, 'total')}</th><td class="num">${money(view.amountDue)}</td></tr></tfoot></table></section>`;
+}
+
 const TERMINAL: readonly string[] = ['paid', 'overpaid', 'expired', 'void'];
 
 /** The checkout page of `view` in `language`; `qrSvg` is the QR code of its payment request. */
@@ -103,10 +112,7 @@ export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguag
 </dl>
 </section>`
     : '';
-  const items = `<section class="items" aria-labelledby="items-title"><h2 id="items-title">${t(language, 'items')}</h2>
-<table><thead><tr><th scope="col">${t(language, 'item')}</th><th scope="col" class="num">${t(language, 'quantity')}</th><th scope="col" class="num">${t(language, 'price')}</th></tr></thead>
-<tbody>${view.lineItems.map((item) => `<tr><td>${escapeHtml(item.description)}</td><td class="num">${escapeHtml(item.quantity)}</td><td class="num">${money(item.amount)}</td></tr>`).join('')}</tbody>
-<tfoot><tr><th scope="row" colspan="2">${t(language, 'total')}</th><td class="num">${money(view.amountDue)}</td></tr></tfoot></table></section>`;
+  const items = itemsTable(view, language);
   const receipt = `<p class="receipt-links" id="receipt-links"${settled ? '' : ' hidden'}><a class="button" href="${escapeHtml(path)}/receipt?lang=${language}">${t(language, 'view_receipt')}</a> <a href="${escapeHtml(path)}/receipt.pdf?lang=${language}">${t(language, 'download_receipt')}</a></p>`;
   const body = `<main id="checkout" data-status="${escapeHtml(view.status)}" data-lang="${language}" data-status-url="${escapeHtml(path)}/status"
  data-chain-id="${view.tokenInfo.chainId}" data-token-address="${escapeHtml(view.tokenInfo.address)}" data-deposit-address="${escapeHtml(view.depositAddress)}"
@@ -147,10 +153,7 @@ export function renderReceiptPage(view: CheckoutView, language: CheckoutLanguage
 <dt>${t(language, 'paid_at')}</dt><dd>${view.paidAt ? escapeHtml(formatTime(view.paidAt, language)) : ''}</dd>
 <dt>${t(language, 'transaction')}</dt><dd><ul class="transactions">${transactions}</ul></dd>
 </dl>
-<section class="items" aria-labelledby="items-title"><h2 id="items-title">${t(language, 'items')}</h2>
-<table><thead><tr><th scope="col">${t(language, 'item')}</th><th scope="col" class="num">${t(language, 'quantity')}</th><th scope="col" class="num">${t(language, 'price')}</th></tr></thead>
-<tbody>${view.lineItems.map((item) => `<tr><td>${escapeHtml(item.description)}</td><td class="num">${escapeHtml(item.quantity)}</td><td class="num">${money(item.amount)}</td></tr>`).join('')}</tbody>
-<tfoot><tr><th scope="row" colspan="2">${t(language, 'total')}</th><td class="num">${money(view.amountDue)}</td></tr></tfoot></table></section>
+${itemsTable(view, language)}
 <p class="note">${t(language, 'receipt_note', { symbol: view.tokenInfo.symbol, chain: view.tokenInfo.chainId })}</p>
 <p><a class="button" href="${escapeHtml(path)}/receipt.pdf?lang=${language}">${t(language, 'download_receipt')}</a> <a href="${escapeHtml(path)}?lang=${language}">${t(language, 'back_to_invoice')}</a></p>
 </main>`;
