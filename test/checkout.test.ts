@@ -100,6 +100,7 @@ describe('the page', () => {
     expect(response.headers['cache-control']).toBe('no-store');
     expect(response.headers['referrer-policy']).toBe('no-referrer');
     expect(response.headers['x-robots-tag']).toBe('noindex, nofollow');
+    expect(response.headers['x-frame-options']).toBe('DENY');
     expect(response.text).not.toMatch(/<script(?![^>]*\bsrc=)(?![^>]*type="application\/json")[^>]*>/); // no inline script
     expect(response.text).not.toMatch(/\sstyle=|<style/);
   });

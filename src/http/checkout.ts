@@ -32,6 +32,8 @@ function patientHeaders(res: Response): void {
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Robots-Tag', 'noindex, nofollow');
   res.setHeader('Referrer-Policy', 'no-referrer');
+  // For browsers older than frame-ancestors: nobody frames a payment page.
+  res.setHeader('X-Frame-Options', 'DENY');
 }
 
 function languageOf(req: Request): CheckoutLanguage {
