@@ -10,6 +10,7 @@ import { runGasBench } from './gas.js';
 import { runIngestionBench } from './ingestion.js';
 import { runInvoiceBench } from './invoices.js';
 import { runReconciliationBench } from './reconciliation.js';
+import { runStatementBench } from './statement.js';
 
 interface Benchmark {
   name: string;
@@ -22,6 +23,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'invoices', run: runInvoiceBench },
   { name: 'ingestion', run: runIngestionBench },
   { name: 'reconciliation', run: runReconciliationBench },
+  { name: 'statement', run: runStatementBench },
 ];
 
 async function main(names: readonly string[]): Promise<number> {
