@@ -38,6 +38,13 @@ describe('tokenUnitsToFiat', () => {
     expect(tokenUnitsToFiat(2n ** 256n - 1n, 0, HKD)).toBe(`${2n ** 256n - 1n}.00`);
   });
 
+  it('handles tokens with fewer decimals than cents, and negative amounts (a reversal) toward zero', () => {
+    expect(tokenUnitsToFiat(5n, 1, HKD)).toBe('0.50');
+    expect(tokenUnitsToFiat(7n, 2, HKD)).toBe('0.07');
+    expect(tokenUnitsToFiat(-1_239_999n, 6, HKD)).toBe('-1.23');
+    expect(tokenUnitsToFiat(-9_999n, 6, HKD)).toBe('0.00'); // no negative zero
+  });
+
   it('rounds a fraction of a cent down: what was paid is never overstated', () => {
     expect(tokenUnitsToFiat(123_456_789n, 6, HKD)).toBe('123.45');
   });

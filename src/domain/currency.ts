@@ -5,9 +5,6 @@
  */
 import { Decimal } from 'decimal.js';
 
-/** Enough significant digits for any uint256 amount, so dividing by 10^decimals never rounds. */
-const ExactDecimal = Decimal.clone({ precision: 100 });
-
 export interface CurrencyInfo {
   code: string;
   /** Decimal places of the currency's minor unit (ISO 4217). */
@@ -37,7 +34,17 @@ export function fiatToTokenUnits(amount: Decimal, decimals: number): bigint {
   return BigInt(units.toFixed(0));
 }
 
-/** Token base units back to a fiat amount with the currency's minor unit, exact (no rounding needed at a 1:1 peg when decimals ≥ minor units). */
+/**
+ * Token base units back to a fiat amount with the currency's minor unit, rounded toward zero
+ * (what was paid is never overstated). Integer arithmetic only: exact for any uint256 amount,
+ * and cheap enough for a statement's million lines.
+ */
 export function tokenUnitsToFiat(units: bigint, decimals: number, currency: CurrencyInfo): string {
-  return new ExactDecimal(units.toString()).div(new ExactDecimal(10).pow(decimals)).toDecimalPlaces(currency.minorUnits, Decimal.ROUND_DOWN).toFixed(currency.minorUnits);
+  const minor = currency.minorUnits;
+  // bigint division truncates toward zero, which is the rounding wanted.
+  const minorUnits = decimals >= minor ? units / 10n ** BigInt(decimals - minor) : units * 10n ** BigInt(minor - decimals);
+  const negative = minorUnits < 0n;
+  const digits = (negative ? -minorUnits : minorUnits).toString().padStart(minor + 1, '0');
+  const text = minor === 0 ? digits : `${digits.slice(0, -minor)}.${digits.slice(-minor)}`;
+  return negative ? `-${text}` : text;
 }

@@ -143,7 +143,7 @@ async function sendStatement({ db, logger, network, actor }: SendDeps, res: Resp
   let complete = false;
   const sealed: SealedLines = {
     lines: (async function* () {
-      for await (const line of statementLines(db, context)) yield { line, leaf: sealer.add(line) };
+      for await (const line of statementLines(db, context)) yield { line, ...sealer.seal(line) };
       complete = true;
     })(),
     trailer: () => sealer.trailer(anchorOf(row)),

@@ -389,10 +389,16 @@ export function lineLeafHash(line: StatementLine): Buffer {
 export class StatementSealer {
   private readonly tree = new MerkleAccumulator();
 
-  add(line: StatementLine): Buffer {
-    const leaf = lineLeafHash(line);
+  /** Adds the next line; returns its leaf hash and its canonical JSON (the text hashed, and the JSON form's line). */
+  seal(line: StatementLine): { leaf: Buffer; text: string } {
+    const text = canonicalJson(line);
+    const leaf = leafHash(text);
     this.tree.push(leaf);
-    return leaf;
+    return { leaf, text };
+  }
+
+  add(line: StatementLine): Buffer {
+    return this.seal(line).leaf;
   }
 
   trailer(anchor: StatementAnchor | null): StatementTrailer {

@@ -7,10 +7,35 @@ import { writeStreamed } from '../http/streaming.js';
 import { csvLine } from './csv.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementHeader, type StatementLine, type StatementTrailer } from './statementDocument.js';
 
-/** A statement's lines as they pass, each with its leaf hash, and the trailer once they have. */
+/** A statement's lines as they pass, each with its leaf hash and canonical JSON, and the trailer once they have. */
 export interface SealedLines {
-  lines: AsyncIterable<{ line: StatementLine; leaf: Buffer }>;
+  lines: AsyncIterable<{ line: StatementLine; leaf: Buffer; text: string }>;
   trailer(): StatementTrailer;
+}
+
+/** Bytes gathered before a write: one socket write per ~64 kB rather than per line. */
+const CHUNK_BYTES = 64 * 1024;
+
+/** Collects small pieces and writes them in chunks, waiting for the socket when it is full. */
+class ChunkedWriter {
+  private pieces: string[] = [];
+  private size = 0;
+
+  constructor(private readonly res: Response) {}
+
+  async add(piece: string): Promise<void> {
+    this.pieces.push(piece);
+    this.size += piece.length;
+    if (this.size >= CHUNK_BYTES) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pieces.length === 0) return;
+    const chunk = this.pieces.join('');
+    this.pieces = [];
+    this.size = 0;
+    await writeStreamed(this.res, chunk);
+  }
 }
 
 /**
@@ -19,16 +44,19 @@ export interface SealedLines {
  * comes last because it is known last.
  */
 export async function writeStatementJson(res: Response, header: StatementHeader, sealed: SealedLines): Promise<void> {
+  const out = new ChunkedWriter(res);
   const opening = JSON.stringify(header);
-  await writeStreamed(res, `${opening.slice(0, -1)},"lines":[\n`);
+  await out.add(`${opening.slice(0, -1)},"lines":[\n`);
   let first = true;
-  for await (const { line } of sealed.lines) {
+  // Each line is written as its canonical JSON: the very text its leaf hash covers.
+  for await (const { text } of sealed.lines) {
     if (res.destroyed) return;
-    await writeStreamed(res, `${first ? '' : ',\n'}${JSON.stringify(line)}`);
+    await out.add(first ? text : `,\n${text}`);
     first = false;
   }
   const trailer = JSON.stringify(sealed.trailer());
-  await writeStreamed(res, `\n],${trailer.slice(1)}\n`);
+  await out.add(`\n],${trailer.slice(1)}\n`);
+  await out.flush();
 }
 
 /**
@@ -62,9 +90,11 @@ function csvValues(statementId: string, line: StatementLine, leaf: Buffer): (str
 
 /** The CSV form: a header row and one row per line. */
 export async function writeStatementCsv(res: Response, header: StatementHeader, sealed: SealedLines): Promise<void> {
-  await writeStreamed(res, csvLine(STATEMENT_CSV_COLUMNS));
+  const out = new ChunkedWriter(res);
+  await out.add(csvLine(STATEMENT_CSV_COLUMNS));
   for await (const { line, leaf } of sealed.lines) {
     if (res.destroyed) return;
-    await writeStreamed(res, csvLine(csvValues(header.id, line, leaf)));
+    await out.add(csvLine(csvValues(header.id, line, leaf)));
   }
+  await out.flush();
 }
