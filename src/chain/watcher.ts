@@ -29,6 +29,7 @@ import {
   recordPendingPaymentDropped,
   requestFlush,
 } from '../invoices/settlement.js';
+import { confirmationsAt } from '../domain/confirmations.js';
 import { appendAudit, SYSTEM, type AuditEvent } from '../reports/auditLog.js';
 import { assetOf, invoiceDepositBalance, invoiceDepositBalances, postEntries, reverseEntry, type AccountKind, type EntryKind } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
@@ -439,9 +440,3 @@ async function markConfirmed(trx: Trx, batch: readonly TransferRow[], flags: Rea
     [JSON.stringify(batch.map((transfer) => ({ id: transfer.id, flag: flags.get(transfer.id) ?? null, confirmations: confirmations(BigInt(transfer.block_number)) })))],
   );
 }
-
-/** Confirmations of a transfer in `blockNumber` when the chain head is `head` (the block itself counts as one). */
-export function confirmationsAt(blockNumber: bigint, head: bigint): number {
-  return head < blockNumber ? 0 : Number(head - blockNumber + 1n);
-}
-

@@ -7,6 +7,7 @@ import { Decimal } from 'decimal.js';
 import { formatUnits, getAddress } from 'viem';
 import { readCursor } from '../chain/cursor.js';
 import type { Db } from '../db/knex.js';
+import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import { referenceAmounts, type ReferenceAmount } from '../domain/referenceAmounts.js';
@@ -71,11 +72,10 @@ export async function loadCheckoutView(db: Db, token: string, requiredConfirmati
     .first('invoices.*', 'clinics.name AS clinic_name')) as (InvoiceRow & { clinic_name: string }) | undefined;
   if (!row || !CHECKOUT_TOKEN_PATTERN.test(token)) return undefined;
   const [transfers, head] = await Promise.all([invoiceTransfers(db, [row.id]), readCursor(db, row.token_chain_id)]);
-  const confirmationsOf = (blockNumber: string) => (head === undefined || head < BigInt(blockNumber) ? 0 : Number(head - BigInt(blockNumber) + 1n));
   const payments = transfers
     .get(row.id)!
     .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')
-    .map((transfer) => ({ txHash: transfer.tx_hash, amount: transfer.amount, confirmations: confirmationsOf(transfer.block_number), final: transfer.status === 'confirmed' }));
+    .map((transfer) => ({ txHash: transfer.tx_hash, amount: transfer.amount, confirmations: confirmationsAt(BigInt(transfer.block_number), head), final: transfer.status === 'confirmed' }));
   const pending = payments.filter((payment) => !payment.final);
   const status = effectiveStatus(row.status, row.expires_at, now);
   const due = BigInt(row.token_amount_due);

@@ -12,7 +12,7 @@
  */
 import { finished } from 'node:stream/promises';
 import { formatUnits } from 'viem';
-import { createPdfDocument, localize, PDF_FONTS, type Message, type PdfFontName } from '../reports/pdfFonts.js';
+import { A4, createPdfDocument, localize, PDF_COLORS, PDF_FONTS, type Message, type PdfFontName } from '../reports/pdfFonts.js';
 import type { CheckoutView } from './checkoutView.js';
 import { message, type CheckoutLanguage, type MessageKey } from './messages.js';
 import { formatMoney, formatTime } from './pages.js';
@@ -45,10 +45,9 @@ export const RECEIPT_PDF_MESSAGES = {
 type ReceiptMessageKey = keyof typeof RECEIPT_PDF_MESSAGES;
 
 // ---------------------------------------------------------------------------------------------
-// Page geometry (points; A4 is 595.28 × 841.89).
+// Page geometry (points).
 
-const PAGE_WIDTH = 595.28;
-const PAGE_HEIGHT = 841.89;
+const { width: PAGE_WIDTH, height: PAGE_HEIGHT } = A4;
 const LEFT = 48;
 const RIGHT = PAGE_WIDTH - 48;
 const WIDTH = RIGHT - LEFT;
@@ -57,10 +56,7 @@ const TOP = 48;
 const BOTTOM = PAGE_HEIGHT - 60;
 const FOOTER_Y = PAGE_HEIGHT - 40;
 
-const INK = '#111827';
-const MUTED = '#6b7280';
-const RULE = '#d1d5db';
-const SHADE = '#f3f4f6';
+const { ink: INK, muted: MUTED, rule: RULE, shade: SHADE } = PDF_COLORS;
 const LINK = '#1d4ed8';
 const PAID = '#047857';
 

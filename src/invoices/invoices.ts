@@ -9,6 +9,7 @@ import { canSeeClinic } from '../auth/roles.js';
 import { apiAddress, storedAddress } from '../chainAddress.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../chain/depositAddress.js';
 import type { Db, Trx } from '../db/knex.js';
+import { confirmationsAt } from '../domain/confirmations.js';
 import { currencyInfo, fiatToTokenUnits, tokenUnitsToFiat, type CurrencyInfo } from '../domain/currency.js';
 import { effectiveStatus, InvalidTransitionError, transition, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
@@ -295,12 +296,11 @@ export function presentInvoice(
 }
 
 function presentTransfers({ transfers, head }: InvoiceChainView): Record<string, unknown> {
-  const confirmations = (blockNumber: string) => (head === undefined || head < BigInt(blockNumber) ? 0 : Number(head - BigInt(blockNumber) + 1n));
   const present = (transfer: InvoiceTransfer) => ({
     tx_hash: transfer.tx_hash,
     log_index: transfer.log_index,
     block_number: Number(transfer.block_number),
-    confirmations: transfer.status === 'reorged' ? 0 : confirmations(transfer.block_number),
+    confirmations: transfer.status === 'reorged' ? 0 : confirmationsAt(BigInt(transfer.block_number), head),
     amount: transfer.amount,
     status: transfer.status,
     ...(transfer.kind === 'payment' ? { flag: transfer.flag } : {}),

@@ -4,6 +4,7 @@
  * and it has no `instant` check, so the R4 patterns are applied here too, anchored, as is the
  * rule that an extension has a value or nested extensions, not both.
  */
+import { hongKongDate } from '../domain/hongKongDate.js';
 import { expectValidR4, r4Problems } from '../../test/support/fhirValidation.js';
 import { describe, expect, it } from 'vitest';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
@@ -18,7 +19,6 @@ import {
   fhirJson,
   fhirMoney,
   fhirPaymentReconciliation,
-  hongKongDate,
   invoiceIdFromFhir,
   txHashFromFhir,
   type FhirInvoiceRow,

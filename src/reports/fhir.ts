@@ -19,6 +19,7 @@
  * - FHIR `date`s (paymentDate, detail.date, Basic.created) are Hong Kong dates (UTC+8); the exact
  *   instant is always given too (`created`, `block-time`, `occurred-at`).
  */
+import { hongKongDate } from '../domain/hongKongDate.js';
 import { createHash } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { getAddress } from 'viem';
@@ -124,8 +125,6 @@ const PAYMENT_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/payment-type'
 const BASIC_RESOURCE_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/basic-resource-type';
 /** RFC 4122 namespace for URL names: fullUrls are name-based (v5) UUIDs, the same on every export. */
 const URL_NAMESPACE = Buffer.from('6ba7b8119dad11d180b400c04fd430c8', 'hex');
-/** Hong Kong has kept UTC+8 without daylight saving since 1979. */
-const HONG_KONG_OFFSET_MS = 8 * 3600_000;
 const INSTANT = /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
 
 /** A FHIR resource or element in its JSON form. */
@@ -177,11 +176,6 @@ function requireCurrency(code: string): CurrencyInfo {
   const info = currencyInfo(code);
   if (!info) throw new RangeError(`no ISO 4217 currency ${code} is configured`);
   return info;
-}
-
-/** The calendar date in Hong Kong (UTC+8) at `instant`, as a FHIR `date`. */
-export function hongKongDate(instant: Date): string {
-  return new Date(instant.getTime() + HONG_KONG_OFFSET_MS).toISOString().slice(0, 10);
 }
 
 function instantText(value: Date | string): string {

@@ -125,3 +125,9 @@ export type Message<L extends PdfLanguage> = Readonly<Record<L, string>>;
 export function localize<L extends PdfLanguage>(message: Message<L> & Partial<Message<PdfLanguage>>, languages: readonly L[], params: Readonly<Record<string, string | number>> = {}): string[] {
   return languages.map((language) => message[language].replace(/\{([a-z_]+)\}/g, (whole, name: string) => (Object.hasOwn(params, name) ? String(params[name]) : whole)));
 }
+
+/** A4 in points, the page of every ClinicPay PDF. */
+export const A4 = { width: 595.28, height: 841.89 } as const;
+
+/** The colours statements and receipts share: text, secondary text, rules and shaded rows. */
+export const PDF_COLORS: Readonly<Record<'ink' | 'muted' | 'rule' | 'shade', string>> = { ink: '#111827', muted: '#6b7280', rule: '#d1d5db', shade: '#f3f4f6' };

@@ -10,10 +10,12 @@
  * Money is formatted from exact values (decimal.js, bigint); the only floating-point numbers are
  * positions on the page.
  */
+import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
+import { hongKongDate } from '../domain/hongKongDate.js';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { Decimal } from 'decimal.js';
-import { createPdfDocument, localize, PDF_FONTS, type PdfFontName } from './pdfFonts.js';
+import { A4, createPdfDocument, localize, PDF_COLORS, PDF_FONTS, type PdfFontName } from './pdfFonts.js';
 import type { StatementHeader, StatementLine, StatementTrailer } from './statementDocument.js';
 
 export type StatementPdfLanguage = 'en' | 'zh-HK';
@@ -201,7 +203,7 @@ export function formatTokenAmount(units: string, decimals: number): string {
  */
 export function tokenUnitsToHkd(units: string, decimals: number): string {
   if (!INTEGER.test(units)) throw new RangeError(`token amount must be an integer string of base units: ${units}`);
-  return groupThousands(new ExactDecimal(units).div(new ExactDecimal(10).pow(decimals)).toDecimalPlaces(2, Decimal.ROUND_DOWN).toFixed(2));
+  return groupThousands(tokenUnitsToFiat(BigInt(units), decimals, CURRENCIES.HKD!));
 }
 
 /** A decimal HKD string with two places and thousands separators: '1234.5' → '1,234.50'. */
@@ -228,10 +230,6 @@ export function hongKongTime(iso: string | Date, withSeconds = false): string {
   for (const { type, value } of HK_TIME.formatToParts(date)) part[type] = value;
   const minutes = `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute}`;
   return withSeconds ? `${minutes}:${part.second}` : minutes;
-}
-
-function hongKongDate(date: Date): string {
-  return hongKongTime(date).slice(0, 10);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,10 +337,9 @@ export function inflowChartBuckets(period: { from: string; to: string }, daily: 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Page geometry (points; A4 is 595.28 × 841.89).
+// Page geometry (points).
 
-const PAGE_WIDTH = 595.28;
-const PAGE_HEIGHT = 841.89;
+const { width: PAGE_WIDTH, height: PAGE_HEIGHT } = A4;
 const LEFT = 40;
 const RIGHT = PAGE_WIDTH - 40;
 const WIDTH = RIGHT - LEFT;
@@ -351,10 +348,7 @@ const TOP = 40;
 const BOTTOM = PAGE_HEIGHT - 50;
 const FOOTER_Y = PAGE_HEIGHT - 32;
 
-const INK = '#111827';
-const MUTED = '#6b7280';
-const RULE = '#d1d5db';
-const SHADE = '#f3f4f6';
+const { ink: INK, muted: MUTED, rule: RULE, shade: SHADE } = PDF_COLORS;
 const BAR = '#2563eb';
 
 /** Line table columns; widths add up to {@link WIDTH}. */

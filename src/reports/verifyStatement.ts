@@ -6,10 +6,10 @@
  * Each check that fails is reported with the line it concerns and why; a statement holds only
  * when no check fails.
  */
-import { Decimal } from 'decimal.js';
 import { decodeEventLog, erc20Abi, getAddress, type Hex, type TransactionReceipt } from 'viem';
 import type { ChainClient } from '../chain/client.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
+import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { leafHash, merkleRoot, rootFromAuditPath } from '../domain/merkle.js';
 import { anchorCalldata } from './statementAnchor.js';
 import { STATEMENT_ACCOUNT_KINDS, type EntryLine, type StatementAnchor, type StatementDocument, type StatementLine } from './statementDocument.js';
@@ -35,11 +35,6 @@ function isBalanceLine(line: StatementLine): line is Extract<StatementLine, { ty
 
 function isEntryLine(line: StatementLine): line is EntryLine {
   return !isBalanceLine(line) && line.type !== 'invoice';
-}
-
-/** HKD shown for `units` of a token with `decimals`, as the gateway writes it (rounded down to cents). */
-function hkdOf(units: string, decimals: number): string {
-  return new Decimal(units).div(new Decimal(10).pow(decimals)).toDecimalPlaces(2, Decimal.ROUND_DOWN).toFixed(2);
 }
 
 /**
@@ -85,7 +80,8 @@ export function verifyStatementOffline(document: StatementDocument): Verificatio
     if (sum !== 0n) failures.push({ line: line.line, reason: `its postings sum to ${sum}, not zero` });
     const largest = amounts.reduce((max, amount) => (amount < 0n ? -amount : amount) > max ? (amount < 0n ? -amount : amount) : max, 0n);
     if (amounts.length > 0 && largest.toString() !== line.token_amount) failures.push({ line: line.line, reason: `token_amount ${line.token_amount} is not the size of its postings (${largest})` });
-    if (decimals !== undefined && hkdOf(line.token_amount, decimals) !== line.hkd_amount) failures.push({ line: line.line, reason: `hkd_amount ${line.hkd_amount} is not ${hkdOf(line.token_amount, decimals)} for ${line.token_amount} base units` });
+    const hkd = decimals === undefined ? undefined : tokenUnitsToFiat(BigInt(line.token_amount), decimals, CURRENCIES.HKD!);
+    if (hkd !== undefined && hkd !== line.hkd_amount) failures.push({ line: line.line, reason: `hkd_amount ${line.hkd_amount} is not ${hkd} for ${line.token_amount} base units` });
     if (line.transfer && line.transfer.amount !== line.token_amount) failures.push({ line: line.line, reason: `the transfer moved ${line.transfer.amount} but the line says ${line.token_amount}` });
     for (const [kind, amount] of Object.entries(line.postings)) running.set(kind, (running.get(kind) ?? 0n) + BigInt(amount!));
   }
