@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
-import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { describe, expect, it } from 'vitest';
+import { collector, readPdf } from '../../test/support/pdf.js';
 import type { CheckoutView } from './checkoutView.js';
 import { CHECKOUT_LANGUAGES, message, type CheckoutLanguage } from './messages.js';
 import { formatMoney, formatTime } from './pages.js';
@@ -44,56 +43,11 @@ function paidView(overrides: Partial<CheckoutView> = {}): CheckoutView {
   };
 }
 
-function collector(): { sink: Writable; bytes: () => Buffer } {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk);
-      callback();
-    },
-  });
-  return { sink, bytes: () => Buffer.concat(chunks) };
-}
-
 async function render(input: ReceiptPdfInput): Promise<Buffer> {
   const { sink, bytes } = collector();
   await writeReceiptPdf(sink, input);
   expect(sink.writableFinished).toBe(true);
   return bytes();
-}
-
-interface PdfContent {
-  /** Text of every page in reading order, lines separated by "\n". */
-  text: string;
-  /** Per page, its text. */
-  pages: string[];
-  /** URLs of every link annotation. */
-  links: string[];
-  title: string | undefined;
-  language: string | undefined;
-}
-
-async function readPdf(pdf: Buffer): Promise<PdfContent> {
-  const document = await getDocument({ data: new Uint8Array(pdf), useSystemFonts: false, isEvalSupported: false, verbosity: 0 }).promise;
-  try {
-    const pages: string[] = [];
-    const links: string[] = [];
-    for (let number = 1; number <= document.numPages; number++) {
-      const page = await document.getPage(number);
-      let text = '';
-      const content = await page.getTextContent();
-      for (const item of content.items) if ('str' in item) text += item.str + (item.hasEOL ? '\n' : ' ');
-      // pdf.js puts its own spaces between the runs it finds; one space is what the page shows.
-      pages.push(text.replace(/ {2,}/g, ' '));
-      for (const annotation of (await page.getAnnotations()) as { subtype: string; url?: string }[]) {
-        if (annotation.subtype === 'Link' && annotation.url) links.push(annotation.url);
-      }
-    }
-    const { info } = (await document.getMetadata()) as { info: { Title?: string; Language?: string } };
-    return { text: pages.join('\n'), pages, links, title: info.Title, language: info.Language };
-  } finally {
-    await document.destroy();
-  }
 }
 
 const HEADINGS: Record<CheckoutLanguage, string> = { 'zh-HK': '付款收據', 'zh-CN': '付款收据', en: 'Payment receipt' };

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { describe, expect, it } from 'vitest';
+import { collector, readPdf } from '../../test/support/pdf.js';
 import { createPdfDocument, localize, PDF_FONTS } from './pdfFonts.js';
 import type { EntryLine, EntryLineType, StatementHeader, StatementLine, StatementTrailer } from './statementDocument.js';
 import {
@@ -140,40 +140,10 @@ async function* streamOf<T>(items: Iterable<T>): AsyncGenerator<T> {
   for (const item of items) yield item;
 }
 
-/** A writable that keeps what it is given. */
-function collector(): { sink: Writable; bytes: () => Buffer } {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk);
-      callback();
-    },
-  });
-  return { sink, bytes: () => Buffer.concat(chunks) };
-}
-
 async function render(input: StatementPdfInput): Promise<Buffer> {
   const { sink, bytes } = collector();
   await writeStatementPdf(sink, input);
   return bytes();
-}
-
-/** The text of every page (or of the pages listed), in reading order, lines separated by "\n". */
-async function pdfText(pdf: Buffer, pages?: number[]): Promise<{ text: string; numPages: number }> {
-  const document = await getDocument({ data: new Uint8Array(pdf), useSystemFonts: false, isEvalSupported: false, verbosity: 0 }).promise;
-  try {
-    let text = '';
-    for (const number of pages ?? Array.from({ length: document.numPages }, (_, i) => i + 1)) {
-      const page = await document.getPage(number);
-      const content = await page.getTextContent();
-      for (const item of content.items) if ('str' in item) text += item.str + (item.hasEOL ? '\n' : ' ');
-      text += '\n';
-    }
-    // pdf.js puts its own spaces between the runs it finds; one space is what the page shows.
-    return { text: text.replace(/ {2,}/g, ' '), numPages: document.numPages };
-  } finally {
-    await document.destroy();
-  }
 }
 
 /** `global.gc` without starting node with --expose-gc. */
@@ -192,7 +162,7 @@ describe('pdfFonts', () => {
     doc.end();
     await new Promise((resolve) => sink.on('finish', resolve));
     const pdf = bytes();
-    const { text } = await pdfText(pdf);
+    const { text } = await readPdf(pdf);
     // A glyph the font lacks would come back as U+0000 (pdfkit maps .notdef to it), not as the character.
     for (const sample of samples) expect(text).toContain(sample);
     expect(text).not.toContain('\u0000');
@@ -216,7 +186,7 @@ describe('pdfFonts', () => {
     for (const text of texts) doc.text(text, { width: 515 });
     doc.end();
     await new Promise((resolve) => sink.on('finish', resolve));
-    const { text } = await pdfText(bytes());
+    const { text } = await readPdf(bytes());
     const flat = text.replace(/\s+/g, '');
     for (const expected of texts) expect(flat).toContain(expected.replace(/\s+/g, ''));
     expect(text).not.toContain('\u0000');
@@ -309,7 +279,7 @@ describe('writeStatementPdf', () => {
       lang: 'en',
     });
     expect(pdf.subarray(0, 5).toString()).toBe('%PDF-');
-    const { text } = await pdfText(pdf);
+    const { text } = await readPdf(pdf);
 
     expect(text).toContain(CLINIC_NAME);
     expect(text).toContain('Clinic statement 診所結單');
@@ -350,7 +320,7 @@ describe('writeStatementPdf', () => {
   it("puts the Chinese label first for lang 'zh-HK'", async () => {
     const lines = smallLines();
     const pdf = await render({ header: header(), summary: SMALL_SUMMARY, lines, trailer: () => trailer(lines.length, false), lang: 'zh-HK' });
-    const { text } = await pdfText(pdf);
+    const { text } = await readPdf(pdf);
     expect(text).toContain('期初結餘 Opening balance');
     expect(text).toContain('診所結單 Clinic statement');
     expect(text).toContain('默克爾根 Merkle root');
@@ -386,9 +356,9 @@ describe('writeStatementPdf', () => {
     expect(samples.size).toBe(9);
     expect(peakGrowth).toBeLessThan(8 * 1024 * 1024);
 
-    const lastPages = await pdfText(pdf, [1]);
+    const lastPages = await readPdf(pdf, [1]);
     expect(lastPages.numPages).toBeGreaterThan(300);
-    const { text } = await pdfText(pdf, [lastPages.numPages - 1, lastPages.numPages]);
+    const { text } = await readPdf(pdf, [lastPages.numPages - 1, lastPages.numPages]);
     expect(text).toContain(ROOT);
     expect(text).toContain(`Page ${lastPages.numPages}`);
     expect(text).toContain('19,999.99');
@@ -433,7 +403,7 @@ describe('writeStatementPdf', () => {
     for (const callback of pending.splice(0)) callback();
     await writing;
     expect(read).toBe(total);
-    const { numPages } = await pdfText(Buffer.concat(chunks), [1]);
+    const { numPages } = await readPdf(Buffer.concat(chunks), [1]);
     expect(numPages).toBeGreaterThan(40);
   });
 
@@ -468,7 +438,7 @@ describe('writeStatementPdf', () => {
       trailer: () => trailer(2, false),
       lang: 'en',
     });
-    const { text } = await pdfText(pdf);
+    const { text } = await readPdf(pdf);
     expect(text).toContain('No payments were received in this period. 本期間沒有收到款項。');
     expect(text).toContain('The root has not been anchored on a chain.');
     expect(text).toMatch(/Payments received 已收款項 0 0\.00 0\.000000/);
