@@ -19,7 +19,6 @@
  * durability (fsync and synchronous commit on), as in production. A round that did not post
  * exactly N payment entries or left an invoice unpaid is an error, not a figure.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,18 +28,17 @@ import pg from 'pg';
 import { createPublicClient, createTestClient, encodeFunctionData, erc20Abi, http, parseGwei, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { createChainClient, type ChainClient } from '../src/chain/client.js';
-import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
 import { initCursor, syncOnce } from '../src/chain/watcher.js';
 import { createClinic } from '../src/clinics/clinics.js';
 import { createDb, type Db } from '../src/db/knex.js';
 import { migrateLatest } from '../src/db/migrate.js';
 import { withTransaction } from '../src/db/transaction.js';
-import { DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
-import { ensureDevContracts } from '../src/dev/contracts.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { DEV_CHAIN_ID } from '../src/dev/anvil.js';
+import { ensureDatabase } from '../src/dev/postgres.js';
 import { createInvoice, type InvoiceRow, type PaymentNetwork } from '../src/invoices/invoices.js';
 import { createLogger } from '../src/log.js';
+import { BenchStack } from './benchStack.js';
 
 /** The goal: the watcher within 3x of the sum of the two limits. */
 const GOAL_RATIO = 3;
@@ -297,34 +295,14 @@ function printTable(rows: readonly Round[]): void {
  * stops everything. Throws when a run is not valid.
  */
 export async function runIngestionBench(): Promise<void> {
-  // Under the OS temp dir and world-searchable: Postgres runs as its own user when we are root,
-  // and reads the COPY file itself.
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clinicpay-bench-ingestion-'));
-  fs.chmodSync(workDir, 0o755);
-  const stoppers: (() => Promise<unknown>)[] = [];
+  const stack = BenchStack.create('ingestion');
+  const { workDir } = stack;
   try {
-    const postgres = await startEmbeddedPostgres({
-      dataDir: path.join(workDir, 'postgres'),
-      password: randomBytes(16).toString('hex'),
-      logFile: path.join(workDir, 'postgres.log'),
-      ephemeral: false,
-    });
-    stoppers.push(() => postgres.stop());
-    const anvil = await startAnvil({ logFile: path.join(workDir, 'anvil.log') });
-    stoppers.push(() => anvil.stop());
+    const { postgres, anvil } = await stack.startPostgresAndAnvil();
 
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 60_000 });
     const payers = Array.from({ length: PAYERS }, () => privateKeyToAccount(generatePrivateKey()));
-    const deployments = await ensureDevContracts({
-      chain,
-      rpcUrl: anvil.rpcUrl,
-      chainId: DEV_CHAIN_ID,
-      deployer: privateKeyToAccount(generatePrivateKey()),
-      payers: payers.map((payer) => payer.address),
-      gasAccounts: [],
-      recordFile: path.join(workDir, 'deployments.json'),
-    });
-    const network = await loadPaymentNetwork({ chain, token: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
+    const network = await stack.deployNetwork(chain, anvil, payers.map((payer) => payer.address));
 
     // The invoices, once, in a template database every round is copied from.
     await ensureDatabase(postgres.urlFor('postgres'), TEMPLATE);
@@ -389,8 +367,7 @@ export async function runIngestionBench(): Promise<void> {
     console.log(`Median: watcher ${watcher.toFixed(0)} ms (${((PAYMENTS / watcher) * 1000).toFixed(0)} payments/s), getLogs + COPY ${limits.toFixed(1)} ms, ratio ${ratio.toFixed(1)}x`);
     console.log(`Goal (watcher <= ${GOAL_RATIO} x (getLogs + COPY)): ${ratio <= GOAL_RATIO ? 'met' : 'NOT met'} (${ratio.toFixed(1)}x).`);
   } finally {
-    for (const stop of stoppers.reverse()) await stop().catch((error: unknown) => console.error('bench cleanup:', error));
-    fs.rmSync(workDir, { recursive: true, force: true });
+    await stack.close();
   }
 }
 

@@ -23,18 +23,16 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createApp } from '../src/app.js';
 import { createJwtVerifier, signHs256Token } from '../src/auth/jwt.js';
 import { createChainClient } from '../src/chain/client.js';
-import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { createClinic } from '../src/clinics/clinics.js';
 import { createDb, type Db } from '../src/db/knex.js';
 import { migrateLatest } from '../src/db/migrate.js';
 import { withTransaction } from '../src/db/transaction.js';
-import { DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
-import { ensureDevContracts } from '../src/dev/contracts.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { ensureDatabase } from '../src/dev/postgres.js';
 import { createLogger } from '../src/log.js';
 import { closeServer } from '../src/main.js';
 import { createMetrics } from '../src/metrics.js';
 import { OPENAPI_PATH } from '../src/paths.js';
+import { BenchStack } from './benchStack.js';
 
 /** The goal: the real endpoint serves at least half the baseline's requests per second. */
 const GOAL_RATIO = 0.5;
@@ -200,43 +198,24 @@ function meanThroughput(rows: readonly Measurement[], target: Target): number {
  * goal is met, and stops everything again. Throws when a run is not a valid measurement.
  */
 export async function runInvoiceBench(): Promise<void> {
-  // Under the OS temp dir and world-searchable: Postgres runs as its own user when we are root.
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clinicpay-bench-invoices-'));
-  fs.chmodSync(workDir, 0o755);
-  const stoppers: (() => Promise<unknown>)[] = [];
+  const stack = BenchStack.create('invoices');
+  const { workDir } = stack;
   try {
-    const postgres = await startEmbeddedPostgres({
-      dataDir: path.join(workDir, 'postgres'),
-      password: randomBytes(16).toString('hex'),
-      logFile: path.join(workDir, 'postgres.log'),
-      ephemeral: false,
-    });
-    stoppers.push(() => postgres.stop());
-    const anvil = await startAnvil({ logFile: path.join(workDir, 'anvil.log') });
-    stoppers.push(() => anvil.stop());
+    const { postgres, anvil } = await stack.startPostgresAndAnvil();
 
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 });
-    const deployments = await ensureDevContracts({
-      chain,
-      rpcUrl: anvil.rpcUrl,
-      chainId: DEV_CHAIN_ID,
-      deployer: privateKeyToAccount(generatePrivateKey()),
-      payers: [],
-      gasAccounts: [],
-      recordFile: path.join(workDir, 'deployments.json'),
-    });
-    const network = await loadPaymentNetwork({ chain, token: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
+    const network = await stack.deployNetwork(chain, anvil);
 
     await ensureDatabase(postgres.urlFor('postgres'), DATABASE);
     const db = createDb({ connectionString: postgres.urlFor(DATABASE), poolMax: POOL_MAX });
-    stoppers.push(() => db.destroy());
+    stack.onStop(() => db.destroy());
     await migrateLatest(db);
     const clinic = await withTransaction(db, (trx) =>
       createClinic(trx, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined }),
     );
 
     const baselineDb = createDb({ connectionString: postgres.urlFor(DATABASE), poolMax: POOL_MAX, applicationName: 'bench-baseline' });
-    stoppers.push(() => baselineDb.destroy());
+    stack.onStop(() => baselineDb.destroy());
     await baselineDb.raw('CREATE TABLE bench_baseline (id text PRIMARY KEY, body jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())');
 
     const realApp = createApp({
@@ -252,7 +231,7 @@ export async function runInvoiceBench(): Promise<void> {
       finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
     });
     const servers: Record<Target, CountedServer> = { baseline: await listenCounted(baselineApp(baselineDb)), real: await listenCounted(realApp) };
-    for (const { server } of Object.values(servers)) stoppers.push(() => closeServer(server, 5000));
+    for (const { server } of Object.values(servers)) stack.onStop(() => closeServer(server, 5000));
 
     const countRows: Record<Target, () => Promise<number>> = {
       baseline: async () => Number(((await db('bench_baseline').count({ n: '*' })) as { n: string }[])[0]!.n),
@@ -281,8 +260,7 @@ export async function runInvoiceBench(): Promise<void> {
     console.log(`Mean throughput: real ${real.toFixed(0)} req/s, baseline ${baseline.toFixed(0)} req/s, real/baseline ${ratio.toFixed(2)}x`);
     console.log(`Goal (real >= ${GOAL_RATIO} x baseline throughput): ${ratio >= GOAL_RATIO ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x).`);
   } finally {
-    for (const stop of stoppers.reverse()) await stop().catch((error: unknown) => console.error('bench cleanup:', error));
-    fs.rmSync(workDir, { recursive: true, force: true });
+    await stack.close();
   }
 }
 

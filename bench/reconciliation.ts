@@ -28,8 +28,6 @@
  * payment is exact, on time, and no wallet moved) is an error, not a figure. The issue sets no
  * goal for this benchmark; the ratio is reported, not judged.
  */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,19 +35,17 @@ import { fileURLToPath } from 'node:url';
 import { createPublicClient, encodeFunctionData, erc20Abi, http, numberToHex, parseGwei, type Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createChainClient, type ChainClient } from '../src/chain/client.js';
-import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
 import { initCursor, syncOnce } from '../src/chain/watcher.js';
 import { createClinic } from '../src/clinics/clinics.js';
 import { createDb, type Db } from '../src/db/knex.js';
 import { migrateLatest } from '../src/db/migrate.js';
 import { withTransaction } from '../src/db/transaction.js';
-import { DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
-import { ensureDevContracts } from '../src/dev/contracts.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { ensureDatabase } from '../src/dev/postgres.js';
 import { prepareInvoice, type InvoiceRow, type PaymentNetwork } from '../src/invoices/invoices.js';
 import { createLogger } from '../src/log.js';
 import { executeReconciliation, startReconciliation, type ReconciliationDeps, type RunRow } from '../src/recon/runs.js';
+import { BenchStack } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_TRANSFERS = 100_000;
@@ -432,10 +428,8 @@ function printTally(title: string, tally: Tally, limit: number): void {
  * when a run is not valid.
  */
 export async function runReconciliationBench(): Promise<void> {
-  // Under the OS temp dir and world-searchable: Postgres runs as its own user when we are root.
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clinicpay-bench-recon-'));
-  fs.chmodSync(workDir, 0o755);
-  const stoppers: (() => Promise<unknown>)[] = [];
+  const stack = BenchStack.create('recon');
+  const { workDir } = stack;
   const setup: [string, number][] = [];
   const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const [result, ms] = await timed(f).catch((error: unknown) => {
@@ -458,38 +452,18 @@ export async function runReconciliationBench(): Promise<void> {
     } else {
       console.log(`N = ${TRANSFERS}, from BENCH_RECON_TRANSFERS (default ${DEFAULT_TRANSFERS}; the issue asks for ${ISSUE_TRANSFERS}).`);
     }
-    const { postgres, anvil } = await step('start Postgres and anvil', async () => {
-      const postgres = await startEmbeddedPostgres({
-        dataDir: path.join(workDir, 'postgres'),
-        password: randomBytes(16).toString('hex'),
-        logFile: path.join(workDir, 'postgres.log'),
-        ephemeral: false,
-      });
-      stoppers.push(() => postgres.stop());
-      const anvil = await startAnvil({ logFile: path.join(workDir, 'anvil.log') });
-      stoppers.push(() => anvil.stop());
-      return { postgres, anvil };
-    });
+    const { postgres, anvil } = await step('start Postgres and anvil', () => stack.startPostgresAndAnvil());
 
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 300_000 });
     const payers = Array.from({ length: PAYERS }, () => privateKeyToAccount(generatePrivateKey()).address);
     const network = await step('deploy token and factory, fund payers', async () => {
-      const deployments = await ensureDevContracts({
-        chain,
-        rpcUrl: anvil.rpcUrl,
-        chainId: DEV_CHAIN_ID,
-        deployer: privateKeyToAccount(generatePrivateKey()),
-        payers,
-        gasAccounts: [],
-        recordFile: path.join(workDir, 'deployments.json'),
-      });
-      return loadPaymentNetwork({ chain, token: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
+      return stack.deployNetwork(chain, anvil, payers);
     });
 
     const { db, clinicIds } = await step(`create database, migrate, ${CLINICS} clinics`, async () => {
       await ensureDatabase(postgres.urlFor('postgres'), DATABASE);
       const db = createDb({ connectionString: postgres.urlFor(DATABASE) });
-      stoppers.push(() => db.destroy());
+      stack.onStop(() => db.destroy());
       await migrateLatest(db);
       const clinicIds = await withTransaction(db, async (trx) => {
         const ids: string[] = [];
@@ -615,8 +589,7 @@ export async function runReconciliationBench(): Promise<void> {
     console.log('');
     printTally('… and SQL, the 8 costliest statements by summed time', last.sql, 8);
   } finally {
-    for (const stop of stoppers.reverse()) await stop().catch((error: unknown) => console.error('bench cleanup:', error));
-    fs.rmSync(workDir, { recursive: true, force: true });
+    await stack.close();
   }
 }
 

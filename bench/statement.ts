@@ -76,9 +76,7 @@ import { createClinic, invoiceNumberSequence } from '../src/clinics/clinics.js';
 import { createDb, type Db } from '../src/db/knex.js';
 import { migrateLatest } from '../src/db/migrate.js';
 import { withTransaction } from '../src/db/transaction.js';
-import { DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
-import { ensureDevContracts } from '../src/dev/contracts.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { ensureDatabase } from '../src/dev/postgres.js';
 import { canonicalJson } from '../src/domain/canonicalJson.js';
 import { leafHash, MerkleAccumulator } from '../src/domain/merkle.js';
 import { accountId, assetOf } from '../src/ledger/ledger.js';
@@ -88,6 +86,7 @@ import { createMetrics } from '../src/metrics.js';
 import { OPENAPI_PATH } from '../src/paths.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementDocument, type StatementLine, type StatementTrailer } from '../src/reports/statementDocument.js';
 import { verifyStatementOffline } from '../src/reports/verifyStatement.js';
+import { BenchStack } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_ENTRIES = 1_000_000;
@@ -746,10 +745,8 @@ function printMeasurements(measurements: readonly Measurement[]): void {
  * valid.
  */
 export async function runStatementBench(): Promise<void> {
-  // Under the OS temp dir and world-searchable: Postgres runs as its own user when we are root.
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clinicpay-bench-statement-'));
-  fs.chmodSync(workDir, 0o755);
-  const stoppers: (() => Promise<unknown>)[] = [];
+  const bench = BenchStack.create('statement');
+  const { workDir } = bench;
   const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     const result = await f();
@@ -758,30 +755,10 @@ export async function runStatementBench(): Promise<void> {
   };
   try {
     console.log(`Statement of one clinic over ${ENTRIES} journal entries (the issue asks for ${ISSUE_ENTRIES}; BENCH_STATEMENT_ENTRIES sets N), ${ROUNDS} rounds at N and one at N/4.`);
-    const { postgres, anvil } = await step('start Postgres and anvil', async () => {
-      const postgres = await startEmbeddedPostgres({
-        dataDir: path.join(workDir, 'postgres'),
-        password: randomBytes(16).toString('hex'),
-        logFile: path.join(workDir, 'postgres.log'),
-        ephemeral: false,
-      });
-      stoppers.push(() => postgres.stop());
-      const anvil = await startAnvil({ logFile: path.join(workDir, 'anvil.log') });
-      stoppers.push(() => anvil.stop());
-      return { postgres, anvil };
-    });
+    const { postgres, anvil } = await step('start Postgres and anvil', () => bench.startPostgresAndAnvil());
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 10_000 });
     const network = await step('deploy token and factory', async () => {
-      const deployments = await ensureDevContracts({
-        chain,
-        rpcUrl: anvil.rpcUrl,
-        chainId: DEV_CHAIN_ID,
-        deployer: privateKeyToAccount(generatePrivateKey()),
-        payers: [],
-        gasAccounts: [],
-        recordFile: path.join(workDir, 'deployments.json'),
-      });
-      return loadPaymentNetwork({ chain, token: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
+      return bench.deployNetwork(chain, anvil);
     });
     if (network.token.decimals < 3) throw new Error(`the seed splits invoices into tenths of a cent's base units; a token of ${network.token.decimals} decimals cannot`);
 
@@ -789,7 +766,7 @@ export async function runStatementBench(): Promise<void> {
     const { db, clinic } = await step('create database, migrate, one clinic', async () => {
       await ensureDatabase(postgres.urlFor('postgres'), DATABASE);
       const db = createDb({ connectionString: databaseUrl });
-      stoppers.push(() => db.destroy());
+      bench.onStop(() => db.destroy());
       await migrateLatest(db);
       const clinic = await withTransaction(db, (trx) =>
         createClinic(trx, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined }),
@@ -963,8 +940,7 @@ export async function runStatementBench(): Promise<void> {
       for (const row of plan.rows) console.log(row['QUERY PLAN']);
     }
   } finally {
-    for (const stop of stoppers.reverse()) await stop().catch((error: unknown) => console.error('bench cleanup:', error));
-    fs.rmSync(workDir, { recursive: true, force: true });
+    await bench.close();
   }
 }
 

@@ -1,0 +1,69 @@
+/**
+ * What every benchmark stands on: a scratch folder, an embedded Postgres and an anvil of its
+ * own, the dev token and deposit factory deployed on it, and everything stopped again (in the
+ * reverse order it was started) and removed when the bench ends.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Address } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import type { ChainClient } from '../src/chain/client.js';
+import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { DEV_CHAIN_ID, startAnvil, type Anvil } from '../src/dev/anvil.js';
+import { ensureDevContracts } from '../src/dev/contracts.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/dev/postgres.js';
+import type { PaymentNetwork } from '../src/invoices/invoices.js';
+
+export class BenchStack {
+  private readonly stoppers: (() => Promise<unknown>)[] = [];
+
+  private constructor(readonly workDir: string) {}
+
+  /** A scratch folder under the OS temp dir, world-searchable: Postgres runs as its own user when we are root (and reads COPY files itself). */
+  static create(name: string): BenchStack {
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `clinicpay-bench-${name}-`));
+    fs.chmodSync(workDir, 0o755);
+    return new BenchStack(workDir);
+  }
+
+  /** Runs `stop` when the bench ends, before whatever was registered earlier. */
+  onStop(stop: () => Promise<unknown>): void {
+    this.stoppers.push(stop);
+  }
+
+  /** An embedded Postgres and an anvil, both in the scratch folder. */
+  async startPostgresAndAnvil(): Promise<{ postgres: EmbeddedPostgres; anvil: Anvil }> {
+    const postgres = await startEmbeddedPostgres({
+      dataDir: path.join(this.workDir, 'postgres'),
+      password: randomBytes(16).toString('hex'),
+      logFile: path.join(this.workDir, 'postgres.log'),
+      ephemeral: false,
+    });
+    this.onStop(() => postgres.stop());
+    const anvil = await startAnvil({ logFile: path.join(this.workDir, 'anvil.log') });
+    this.onStop(() => anvil.stop());
+    return { postgres, anvil };
+  }
+
+  /** The dev token and deposit factory on `anvil`, with `payers` funded, as the gateway sees them. */
+  async deployNetwork(chain: ChainClient, anvil: Anvil, payers: readonly Address[] = []): Promise<PaymentNetwork> {
+    const deployments = await ensureDevContracts({
+      chain,
+      rpcUrl: anvil.rpcUrl,
+      chainId: DEV_CHAIN_ID,
+      deployer: privateKeyToAccount(generatePrivateKey()),
+      payers,
+      gasAccounts: [],
+      recordFile: path.join(this.workDir, 'deployments.json'),
+    });
+    return loadPaymentNetwork({ chain, token: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
+  }
+
+  /** Stops everything registered, newest first, and removes the scratch folder. */
+  async close(): Promise<void> {
+    for (const stop of this.stoppers.reverse()) await stop().catch((error: unknown) => console.error('bench cleanup:', error));
+    fs.rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
