@@ -12,7 +12,7 @@
  */
 import { finished } from 'node:stream/promises';
 import { formatUnits } from 'viem';
-import { A4, createPdfDocument, localize, PDF_COLORS, PDF_FONTS, type Message, type PdfFontName } from '../reports/pdfFonts.js';
+import { A4, createPdfDocument, fitText, localize, PDF_COLORS, PDF_FONTS, useTextStyle, type TextStyle, type Message } from '../reports/pdfFonts.js';
 import type { CheckoutView } from './checkoutView.js';
 import { message, type CheckoutLanguage, type MessageKey } from './messages.js';
 import { formatMoney, formatTime } from './pages.js';
@@ -72,12 +72,6 @@ const TABLE_SIZE = 9;
 /** Summary rows: label column, then the value from here. */
 const LABEL_WIDTH = 150;
 const VALUE_X = LEFT + LABEL_WIDTH;
-
-interface TextStyle {
-  font: PdfFontName;
-  size: number;
-  color?: string;
-}
 
 /** Text the standard (not embedded) fonts can draw: printable ASCII. */
 const STANDARD_FONT_SAFE = /^[\x20-\x7e]*$/;
@@ -173,30 +167,13 @@ class ReceiptPdfWriter {
     return { font: bold ? PDF_FONTS.bold : PDF_FONTS.text, size: TABLE_SIZE };
   }
 
-  private use(style: TextStyle): void {
-    this.doc.font(style.font).fontSize(style.size).fillColor(style.color ?? INK);
-  }
-
-  /** `text` cut with an ellipsis to fit `width` in the current font. */
-  private fit(text: string, width: number): string {
-    if (this.doc.widthOfString(text) <= width) return text;
-    let low = 0;
-    let high = text.length;
-    while (low < high) {
-      const mid = Math.ceil((low + high) / 2);
-      if (this.doc.widthOfString(`${text.slice(0, mid)}…`) <= width) low = mid;
-      else high = mid - 1;
-    }
-    return `${text.slice(0, low)}…`;
-  }
-
   /**
    * One line of text on `baseline`, in a box of `width`, aligned left or right; returns the
    * drawn width. Labels are cut to fit; amounts (`cut: false`) never are.
    */
   private cell(text: string, x: number, baseline: number, width: number, style: TextStyle, align: 'left' | 'right' = 'left', cut = true): number {
-    this.use(style);
-    const fitted = cut ? this.fit(text, width) : text;
+    useTextStyle(this.doc, style);
+    const fitted = cut ? fitText(this.doc, text, width) : text;
     const drawn = this.doc.widthOfString(fitted);
     const left = align === 'right' ? x + width - drawn : x;
     this.doc.text(fitted, left, baseline, { lineBreak: false, baseline: 'alphabetic' });
@@ -205,14 +182,14 @@ class ReceiptPdfWriter {
 
   /** Wrapped text in a box of `width` from `x`, top at `y`; returns its height. */
   private paragraph(text: string, x: number, y: number, width: number, style: TextStyle): number {
-    this.use(style);
+    useTextStyle(this.doc, style);
     const height = this.doc.heightOfString(text, { width });
     this.doc.text(text, x, y, { width });
     return height;
   }
 
   private paragraphHeight(text: string, width: number, style: TextStyle): number {
-    this.use(style);
+    useTextStyle(this.doc, style);
     return this.doc.heightOfString(text, { width });
   }
 
@@ -239,7 +216,7 @@ class ReceiptPdfWriter {
     this.rule(FOOTER_Y - 6);
     const style: TextStyle = { font: PDF_FONTS.text, size: 7.5, color: MUTED };
     const page = this.r('page', { n: this.page });
-    this.use(style);
+    useTextStyle(this.doc, style);
     const pageWidth = this.doc.widthOfString(page);
     this.cell(this.r('issued_by', { clinic: this.view.clinicName }), LEFT, FOOTER_Y + 6, WIDTH - pageWidth - 12, style);
     this.cell(page, RIGHT - pageWidth, FOOTER_Y + 6, pageWidth, style, 'left', false);

@@ -131,3 +131,28 @@ export const A4 = { width: 595.28, height: 841.89 } as const;
 
 /** The colours statements and receipts share: text, secondary text, rules and shaded rows. */
 export const PDF_COLORS: Readonly<Record<'ink' | 'muted' | 'rule' | 'shade', string>> = { ink: '#111827', muted: '#6b7280', rule: '#d1d5db', shade: '#f3f4f6' };
+
+/** A font, a size and a colour (the palette's ink unless given). */
+export interface TextStyle {
+  font: PdfFontName;
+  size: number;
+  color?: string;
+}
+
+/** Makes `style` the document's current font, size and colour. */
+export function useTextStyle(doc: PDFKit.PDFDocument, style: TextStyle): void {
+  doc.font(style.font).fontSize(style.size).fillColor(style.color ?? PDF_COLORS.ink);
+}
+
+/** `text` cut with an ellipsis to fit `width` in the document's current font. */
+export function fitText(doc: PDFKit.PDFDocument, text: string, width: number): string {
+  if (doc.widthOfString(text) <= width) return text;
+  let low = 0;
+  let high = text.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (doc.widthOfString(`${text.slice(0, mid)}…`) <= width) low = mid;
+    else high = mid - 1;
+  }
+  return `${text.slice(0, low)}…`;
+}

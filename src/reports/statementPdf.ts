@@ -15,7 +15,7 @@ import { hongKongDate } from '../domain/hongKongDate.js';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { Decimal } from 'decimal.js';
-import { A4, createPdfDocument, localize, PDF_COLORS, PDF_FONTS, type PdfFontName } from './pdfFonts.js';
+import { A4, createPdfDocument, fitText, localize, PDF_COLORS, PDF_FONTS, useTextStyle, type TextStyle } from './pdfFonts.js';
 import type { StatementHeader, StatementLine, StatementTrailer } from './statementDocument.js';
 
 export type StatementPdfLanguage = 'en' | 'zh-HK';
@@ -369,12 +369,6 @@ const TABLE_HEADER_HEIGHT = 22;
 /** Write to the output once this much PDF is waiting (a page is 5–15 kB compressed). */
 const FLUSH_BYTES = 64 * 1024;
 
-interface TextStyle {
-  font: PdfFontName;
-  size: number;
-  color?: string;
-}
-
 /** `0x1234abcd…9f8e7d` */
 function shortHash(hash: string): string {
   return hash.length > 18 ? `${hash.slice(0, 10)}…${hash.slice(-6)}` : hash;
@@ -457,37 +451,20 @@ class StatementPdfWriter {
     return this.texts(key, params).join(' ');
   }
 
-  private use(style: TextStyle): void {
-    this.doc.font(style.font).fontSize(style.size).fillColor(style.color ?? INK);
-  }
-
-  /** `text` cut with an ellipsis to fit `width` in the current font. */
-  private fit(text: string, width: number): string {
-    if (this.doc.widthOfString(text) <= width) return text;
-    let low = 0;
-    let high = text.length;
-    while (low < high) {
-      const mid = Math.ceil((low + high) / 2);
-      if (this.doc.widthOfString(`${text.slice(0, mid)}…`) <= width) low = mid;
-      else high = mid - 1;
-    }
-    return `${text.slice(0, low)}…`;
-  }
-
   /**
    * One line of text on `baseline`, in a box of `width` (cut to fit), aligned left or right.
    * Placing by baseline lines up the embedded and the standard fonts, whose ascenders differ.
    */
   private cell(text: string, x: number, baseline: number, width: number, style: TextStyle, align: 'left' | 'right' = 'left'): void {
-    this.use(style);
-    const fitted = this.fit(text, width);
+    useTextStyle(this.doc, style);
+    const fitted = fitText(this.doc, text, width);
     const left = align === 'right' ? x + width - this.doc.widthOfString(fitted) : x;
     this.doc.text(fitted, left, baseline, { lineBreak: false, baseline: 'alphabetic' });
   }
 
   /** Wrapped text from `x` to the right margin; returns its height. */
   private paragraph(text: string, x: number, y: number, style: TextStyle): number {
-    this.use(style);
+    useTextStyle(this.doc, style);
     const width = RIGHT - x;
     const height = this.doc.heightOfString(text, { width });
     this.doc.text(text, x, y, { width });
@@ -495,7 +472,7 @@ class StatementPdfWriter {
   }
 
   private paragraphHeight(text: string, x: number, style: TextStyle): number {
-    this.use(style);
+    useTextStyle(this.doc, style);
     return this.doc.heightOfString(text, { width: RIGHT - x });
   }
 
@@ -509,7 +486,7 @@ class StatementPdfWriter {
     const widths = words.map(({ word, font }) => this.doc.font(font).fontSize(size).widthOfString(word));
     let x = rightEdge - widths.reduce((sum, width) => sum + width, 0) - gap * (words.length - 1);
     words.forEach(({ word, font }, index) => {
-      this.use({ font, size, color: MUTED });
+      useTextStyle(this.doc, { font, size, color: MUTED });
       this.doc.text(word, x, baseline, { lineBreak: false, baseline: 'alphabetic' });
       x += widths[index]! + gap;
     });
@@ -675,7 +652,7 @@ class StatementPdfWriter {
     for (const index of labelled) {
       const centre = axisX + 2 + index * slot + slot / 2;
       const x = Math.min(Math.max(centre - 30, axisX), RIGHT - 60);
-      this.use(axisStyle);
+      useTextStyle(this.doc, axisStyle);
       const label = buckets[index]!.label;
       this.cell(label, x + (60 - this.doc.widthOfString(label)) / 2, base + 9, 60, axisStyle);
     }
@@ -790,7 +767,7 @@ class StatementPdfWriter {
 
     this.ensureSpace(20);
     this.y += 6;
-    this.use({ font: PDF_FONTS.text, size: 8, color: MUTED });
+    useTextStyle(this.doc, { font: PDF_FONTS.text, size: 8, color: MUTED });
     const end = `— ${this.label('endOfStatement')} —`;
     this.cell(end, LEFT + (WIDTH - this.doc.widthOfString(end)) / 2, this.y + 8, WIDTH, { font: PDF_FONTS.text, size: 8, color: MUTED });
   }
