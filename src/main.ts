@@ -99,7 +99,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
       finality: { confirmations: config.confirmations, useFinalizedTag: config.useFinalizedTag, maxBlockRange: BigInt(config.maxBlockRange) },
       checkout: {
-        publicUrl: config.publicUrl ?? (config.port === 0 ? undefined : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`),
+        publicUrl: config.publicUrl ?? (config.port === 0 ? undefined : httpUrl(config.host, config.port)),
         referenceRates: config.referenceRates,
         explorerTxUrl: config.explorerTxUrl,
       },
@@ -114,7 +114,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
 
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = httpUrl(config.host, port);
 
   if (devStack?.chain) {
     const { ensureDemoClinic, devTokens } = await import('./dev/demo.js');
@@ -249,4 +249,9 @@ async function recordStart(db: Db, config: Config, network: PaymentNetwork, migr
 /** The relayer's wallet: it pays the gas of flushes and statement anchors. */
 function relayerWallet(privateKey: Hex, rpcUrl: string): SendingWallet {
   return createWalletClient({ account: privateKeyToAccount(privateKey), transport: viemHttp(rpcUrl) });
+}
+
+/** `http://host:port`, with an IPv6 host in brackets. */
+function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

@@ -41,8 +41,9 @@ function languageOf(req: Request): CheckoutLanguage {
 }
 
 function sendNotFound(req: Request, res: Response): void {
-  res.status(404).type('html').setHeader('Content-Language', languageOf(req));
-  res.send(renderNotFoundPage(languageOf(req)));
+  const language = languageOf(req);
+  res.status(404).type('html').setHeader('Content-Language', language);
+  res.send(renderNotFoundPage(language));
 }
 
 export interface CheckoutRouterDeps {
