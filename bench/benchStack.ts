@@ -14,7 +14,7 @@ import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { DEV_CHAIN_ID, startAnvil, type Anvil } from '../src/dev/anvil.js';
 import { ensureDevContracts } from '../src/dev/contracts.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/dev/postgres.js';
-import type { PaymentNetwork } from '../src/invoices/invoices.js';
+import type { PaymentNetwork } from '../src/billing/invoices.js';
 
 export class BenchStack {
   private readonly stoppers: (() => Promise<unknown>)[] = [];

@@ -18,7 +18,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { testHKDAbi, testHKDBytecode } from '../contracts/artifacts/TestHKD.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../src/chain/depositAddress.js';
-import { deployDepositFactory, flushDeposits, type Deposit } from '../src/chain/depositFactory.js';
+import { deployDepositFactory, flushDeposits, type Deposit } from '../src/settlement/depositFactory.js';
 import { startAnvil } from '../src/dev/anvil.js';
 
 /** The goal set for the design: first forwarding, batches of 50. */

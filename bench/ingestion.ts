@@ -29,15 +29,15 @@ import { createPublicClient, createTestClient, encodeFunctionData, erc20Abi, htt
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { createChainClient, type ChainClient } from '../src/chain/client.js';
 import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
-import { initCursor, syncOnce } from '../src/chain/watcher.js';
-import { createClinic } from '../src/clinics/clinics.js';
-import { createDb, type Db } from '../src/db/knex.js';
-import { migrateLatest } from '../src/db/migrate.js';
-import { withTransaction } from '../src/db/transaction.js';
+import { initCursor, syncOnce } from '../src/settlement/watcher.js';
+import { createClinic } from '../src/billing/clinics.js';
+import { createDb, type Db } from '../src/platform/db.js';
+import { migrateLatest } from '../src/platform/migrate.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { DEV_CHAIN_ID } from '../src/dev/anvil.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
-import { createInvoice, type InvoiceRow, type PaymentNetwork } from '../src/invoices/invoices.js';
-import { createLogger } from '../src/log.js';
+import { createInvoice, type InvoiceRow, type PaymentNetwork } from '../src/billing/invoices.js';
+import { createLogger } from '../src/platform/log.js';
 import { BenchStack } from './benchStack.js';
 
 /** The goal: the watcher within 3x of the sum of the two limits. */

@@ -21,17 +21,17 @@ import autocannon from 'autocannon';
 import express, { type Express } from 'express';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createApp } from '../src/app.js';
-import { createJwtVerifier, signHs256Token } from '../src/auth/jwt.js';
+import { createJwtVerifier, signHs256Token } from '../src/identity/jwt.js';
 import { createChainClient } from '../src/chain/client.js';
-import { createClinic } from '../src/clinics/clinics.js';
-import { createDb, type Db } from '../src/db/knex.js';
-import { migrateLatest } from '../src/db/migrate.js';
-import { withTransaction } from '../src/db/transaction.js';
+import { createClinic } from '../src/billing/clinics.js';
+import { createDb, type Db } from '../src/platform/db.js';
+import { migrateLatest } from '../src/platform/migrate.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/platform/log.js';
 import { closeServer } from '../src/main.js';
-import { createMetrics } from '../src/metrics.js';
-import { OPENAPI_PATH } from '../src/paths.js';
+import { createMetrics } from '../src/platform/metrics.js';
+import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { BenchStack } from './benchStack.js';
 
 /** The goal: the real endpoint serves at least half the baseline's requests per second. */

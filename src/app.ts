@@ -4,9 +4,9 @@
  */
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { VerifyToken } from './auth/jwt.js';
+import type { VerifyToken } from './identity/jwt.js';
 import type { ChainClient } from './chain/client.js';
-import type { Db } from './db/knex.js';
+import type { Db } from './platform/db.js';
 import { authenticate } from './http/auth.js';
 import { auditRouter } from './http/audit.js';
 import { checkoutRouter } from './http/checkout.js';
@@ -24,9 +24,9 @@ import { requestContext } from './http/requestContext.js';
 import { statementsRouter } from './http/statements.js';
 import type { CheckoutSettings } from './http/apiDeps.js';
 import type { StatementAnchorer } from './reports/statementAnchor.js';
-import type { PaymentNetwork } from './invoices/invoices.js';
-import type { Logger } from './log.js';
-import type { Metrics } from './metrics.js';
+import type { PaymentNetwork } from './billing/invoices.js';
+import type { Logger } from './platform/log.js';
+import type { Metrics } from './platform/metrics.js';
 
 export interface AppDeps {
   db: Db;

@@ -3,14 +3,14 @@
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseTtl, signHs256Token } from './auth/jwt.js';
-import { CLINIC_ROLES, ROLES, isRole } from './auth/roles.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { parseTtl, signHs256Token } from './identity/jwt.js';
+import { CLINIC_ROLES, ROLES, isRole } from './identity/principal.js';
+import { ConfigError, loadConfig, type Config } from './platform/config.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
-import { isId } from './ids.js';
-import { createDb } from './db/knex.js';
-import { migrateLatest } from './db/migrate.js';
-import { createLogger } from './log.js';
+import { isId } from './platform/ids.js';
+import { createDb } from './platform/db.js';
+import { migrateLatest } from './platform/migrate.js';
+import { createLogger } from './platform/log.js';
 import { StartupError, startGateway } from './main.js';
 
 const USAGE = `usage: clinicpay <command>

@@ -57,7 +57,7 @@ describe('openapi.yaml and the app', () => {
   it('every operation but the public probes requires a bearer token, and every POST an Idempotency-Key', async () => {
     const { default: YAML } = await import('yaml');
     const fs = await import('node:fs');
-    const { OPENAPI_PATH } = await import('../src/paths.js');
+    const { OPENAPI_PATH } = await import('../src/platform/paths.js');
     const document = YAML.parse(fs.readFileSync(OPENAPI_PATH, 'utf8')) as {
       security: unknown[];
       paths: Record<string, Record<string, { security?: unknown[]; parameters?: { $ref?: string }[] }>>;

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditCanonical, auditRowHash, GENESIS_HASH, type AuditRow } from '../src/reports/auditLog.js';
+import { auditCanonical, auditRowHash, GENESIS_HASH, type AuditRow } from '../src/audit/auditLog.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 

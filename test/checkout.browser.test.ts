@@ -16,8 +16,8 @@ import { decodeFunctionData, getAddress, type Hex } from 'viem';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
 import { CATALOGUES, CHECKOUT_LANGUAGES, LANGUAGE_NAMES, message, type CheckoutLanguage } from '../src/checkout/messages.js';
-import { withTransaction } from '../src/db/transaction.js';
-import { createInvoice, type InvoiceRow } from '../src/invoices/invoices.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, PHONE, runAxe, serve, TEST_RESULTS_DIR, watchProblems, type AxeFinding, type Served } from './support/browser.js';
 import {

@@ -9,7 +9,7 @@ import { depositFactoryAbi } from '../contracts/artifacts/DepositFactory.js';
 import { depositForwarderAbi } from '../contracts/artifacts/DepositForwarder.js';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../src/chain/depositAddress.js';
-import { deployDepositFactory, flushDeposits, MAX_FLUSH_BATCH } from '../src/chain/depositFactory.js';
+import { deployDepositFactory, flushDeposits, MAX_FLUSH_BATCH } from '../src/settlement/depositFactory.js';
 import { deployTestToken, fundedAccount, mint, testChain, type FundedAccount, type TestChain } from './support/chain.js';
 
 interface Setup {

@@ -14,10 +14,10 @@ import { createPublicClient, createWalletClient, erc20Abi, http, type Address } 
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb } from '../src/db/knex.js';
+import { createDb } from '../src/platform/db.js';
 import { stopOrphan } from '../src/dev/processes.js';
-import type { DevStackFile } from '../src/devStackFile.js';
-import { waitFor } from '../src/waitFor.js';
+import type { DevStackFile } from '../src/dev/devStackFile.js';
+import { waitFor } from '../src/platform/waitFor.js';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER } from '../src/webhooks/signature.js';
 import { clinicBalances, stopGatewayProcess, tempDir, unbalancedEntries, WebhookReceiver } from './support/gatewayHarness.js';
 import { spawnClinicpay, type GatewayProcess } from './support/gatewayProcess.js';

@@ -22,13 +22,13 @@ import type { Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
-import { createClinic, type ClinicRow } from '../src/clinics/clinics.js';
-import type { Db } from '../src/db/knex.js';
-import { withTransaction } from '../src/db/transaction.js';
+import { createClinic, type ClinicRow } from '../src/billing/clinics.js';
+import type { Db } from '../src/platform/db.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { startAnvil } from '../src/dev/anvil.js';
-import { createInvoice, type InvoiceRow } from '../src/invoices/invoices.js';
-import { waitFor } from '../src/waitFor.js';
-import { LOCK_KEYS } from '../src/workers/workers.js';
+import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
+import { waitFor } from '../src/platform/waitFor.js';
+import { LOCK_KEYS } from '../src/platform/workers.js';
 import { createTestDatabase } from './support/database.js';
 import {
   clinicBalances,

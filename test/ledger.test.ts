@@ -4,10 +4,10 @@
  * idempotent by key; balances are the sums of postings.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClinic } from '../src/clinics/clinics.js';
-import type { Db, Trx } from '../src/db/knex.js';
-import { withTransaction } from '../src/db/transaction.js';
-import { newId } from '../src/ids.js';
+import { createClinic } from '../src/billing/clinics.js';
+import type { Db, Trx } from '../src/platform/db.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import { newId } from '../src/platform/ids.js';
 import { accountBalances, accountId, postEntry, reverseEntry, UnbalancedEntryError, type AccountKind, type PostEntryParameters } from '../src/ledger/ledger.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateLatest } from '../src/db/migrate.js';
-import { withTransaction } from '../src/db/transaction.js';
+import { migrateLatest } from '../src/platform/migrate.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 

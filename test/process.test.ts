@@ -10,8 +10,8 @@ import { createPublicClient, erc20Abi, http, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { isRunning } from '../src/dev/processes.js';
-import type { DevStackFile } from '../src/devStackFile.js';
-import { waitFor } from '../src/waitFor.js';
+import type { DevStackFile } from '../src/dev/devStackFile.js';
+import { waitFor } from '../src/platform/waitFor.js';
 import { createTestDatabase } from './support/database.js';
 import { spawnClinicpay, type GatewayProcess } from './support/gatewayProcess.js';
 

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb } from '../src/db/knex.js';
+import { createDb } from '../src/platform/db.js';
 import { startAnvil, type Anvil } from '../src/dev/anvil.js';
 import { freePort } from '../src/dev/processes.js';
-import { waitFor } from '../src/waitFor.js';
+import { waitFor } from '../src/platform/waitFor.js';
 import { buildTestApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 

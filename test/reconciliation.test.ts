@@ -11,11 +11,11 @@
 import { getAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChainClient } from '../src/chain/client.js';
-import { initCursor, syncOnce } from '../src/chain/watcher.js';
-import { withTransaction } from '../src/db/transaction.js';
+import { initCursor, syncOnce } from '../src/settlement/watcher.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { freePort } from '../src/dev/processes.js';
-import { ClinicPayError } from '../src/errors.js';
-import { voidInvoice, type InvoiceRow } from '../src/invoices/invoices.js';
+import { ClinicPayError } from '../src/platform/errors.js';
+import { voidInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { executeReconciliation, MAX_RECONCILIATION_RANGE, startReconciliation } from '../src/recon/runs.js';
 import { buildTestApp, tokenFor } from './support/app.js';
 import { deployTestToken, mint, testChain } from './support/chain.js';

@@ -38,7 +38,7 @@ import {
 } from './support/settlement.js';
 import { testChain } from './support/chain.js';
 import { startAnvil, type Anvil } from '../src/dev/anvil.js';
-import type { InvoiceRow } from '../src/invoices/invoices.js';
+import type { InvoiceRow } from '../src/billing/invoices.js';
 import { accountBalances, invoiceDepositBalance } from '../src/ledger/ledger.js';
 
 let env: SettlementEnv;

@@ -10,10 +10,10 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
-import { syncOnce, type SyncResult } from '../src/chain/watcher.js';
-import { createDb } from '../src/db/knex.js';
-import { withTransaction } from '../src/db/transaction.js';
-import { voidInvoice } from '../src/invoices/invoices.js';
+import { syncOnce, type SyncResult } from '../src/settlement/watcher.js';
+import { createDb } from '../src/platform/db.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import { voidInvoice } from '../src/billing/invoices.js';
 import { accountBalances, invoiceDepositBalance } from '../src/ledger/ledger.js';
 import { deployTestToken, fundedAccount, mint } from './support/chain.js';
 import {

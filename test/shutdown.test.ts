@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { closeServer } from '../src/main.js';
-import { waitFor } from '../src/waitFor.js';
+import { waitFor } from '../src/platform/waitFor.js';
 
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

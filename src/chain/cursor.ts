@@ -1,7 +1,7 @@
 /**
  * The chain watcher's cursor: the highest block whose logs are stored, per chain.
  */
-import type { Db, Trx } from '../db/knex.js';
+import type { Db, Trx } from '../platform/db.js';
 
 /** The watcher's cursor: the highest block whose logs are stored. */
 export async function readCursor(db: Db | Trx, chainId: number): Promise<bigint | undefined> {

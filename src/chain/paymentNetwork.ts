@@ -4,8 +4,8 @@
  */
 import { erc20Abi, getAddress, type Address } from 'viem';
 import { depositFactoryAbi } from '../../contracts/artifacts/DepositFactory.js';
-import type { PaymentNetwork } from '../invoices/invoices.js';
-import { waitFor } from '../waitFor.js';
+import type { PaymentNetwork } from '../billing/invoices.js';
+import { waitFor } from '../platform/waitFor.js';
 import type { ChainClient } from './client.js';
 
 export interface LoadPaymentNetworkParameters {

@@ -6,14 +6,14 @@
 import { Decimal } from 'decimal.js';
 import { formatUnits, getAddress } from 'viem';
 import { readCursor } from '../chain/cursor.js';
-import type { Db } from '../db/knex.js';
+import type { Db } from '../platform/db.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import { referenceAmounts, type ReferenceAmount } from '../domain/referenceAmounts.js';
-import { invoiceTransfers, type InvoiceRow } from '../invoices/invoices.js';
-import { paymentUri } from '../invoices/paymentUri.js';
-import { CHECKOUT_TOKEN_PATTERN } from './checkoutToken.js';
+import { invoiceTransfers, type InvoiceRow } from '../billing/invoices.js';
+import { paymentUri } from '../billing/paymentUri.js';
+import { CHECKOUT_TOKEN_PATTERN } from '../billing/checkoutToken.js';
 
 const HKD = CURRENCIES.HKD!;
 /** Tokens longer than this are not looked up (nothing real is that long). */

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { waitFor } from '../waitFor.js';
+import { waitFor } from '../platform/waitFor.js';
 import { freePort, startProcess, type ManagedProcess } from './processes.js';
 
 export const DEV_CHAIN_ID = 31337;

@@ -3,11 +3,11 @@
  * once: `curl -H "Authorization: Bearer $(jq -r .tokens.clinic_admin .data/dev-stack.json)" …`.
  */
 import type { Address } from 'viem';
-import { signHs256Token } from '../auth/jwt.js';
-import { ROLES, type Role } from '../auth/roles.js';
-import { createClinic } from '../clinics/clinics.js';
-import type { Db } from '../db/knex.js';
-import { withTransaction } from '../db/transaction.js';
+import { signHs256Token } from '../identity/jwt.js';
+import { ROLES, type Role } from '../identity/principal.js';
+import { createClinic } from '../billing/clinics.js';
+import type { Db } from '../platform/db.js';
+import { withTransaction } from '../platform/transaction.js';
 
 export const DEMO_CLINIC_NAME = 'ClinicPay Demo Clinic';
 /** Dev tokens are re-issued at every start; a week outlasts any dev session. */

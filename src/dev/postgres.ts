@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { waitFor } from '../waitFor.js';
+import { waitFor } from '../platform/waitFor.js';
 import { freePort, startProcess, stopOrphan, type ManagedProcess } from './processes.js';
 
 export interface EmbeddedPostgres {

@@ -9,7 +9,7 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { waitFor } from '../waitFor.js';
+import { waitFor } from '../platform/waitFor.js';
 
 export interface ManagedProcess {
   pid: number;

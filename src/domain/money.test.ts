@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { caught } from '../../test/support/caught.js';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../platform/errors.js';
 import { CURRENCIES } from './currency.js';
 import { formatFiat, invoiceTotal, parseFiatAmount } from './money.js';
 

@@ -3,7 +3,7 @@
  * and are computed with decimal.js; nothing here touches a JS float.
  */
 import { Decimal } from 'decimal.js';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../platform/errors.js';
 import type { CurrencyInfo } from './currency.js';
 
 /** Largest unit amount and quantity accepted on one line; bounds keep totals sane and storable. */

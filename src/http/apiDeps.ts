@@ -1,8 +1,8 @@
-import type { VerifyToken } from '../auth/jwt.js';
-import type { ReferenceRates } from '../config.js';
-import type { Db } from '../db/knex.js';
-import type { PaymentNetwork } from '../invoices/invoices.js';
-import type { Logger } from '../log.js';
+import type { VerifyToken } from '../identity/jwt.js';
+import type { ReferenceRates } from '../platform/config.js';
+import type { Db } from '../platform/db.js';
+import type { PaymentNetwork } from '../billing/invoices.js';
+import type { Logger } from '../platform/log.js';
 import type { ApiContract } from './openapi.js';
 
 /** What the `/v1` routers are built from. */

@@ -3,8 +3,8 @@
  * administrators, and a check of the whole chain.
  */
 import { Router } from 'express';
-import { pageRequestFrom } from '../db/pagination.js';
-import { listAuditLog, presentAuditRow, verifyAuditLog } from '../reports/auditLog.js';
+import { pageRequestFrom } from '../platform/pagination.js';
+import { listAuditLog, presentAuditRow, verifyAuditLog } from '../audit/auditLog.js';
 import type { ApiDeps } from './apiDeps.js';
 import { requireRole } from './auth.js';
 import { sendJson } from './json.js';

@@ -2,10 +2,10 @@
  * Bearer authentication and role checks for the `/v1` API.
  */
 import type { RequestHandler, Response } from 'express';
-import type { VerifyToken } from '../auth/jwt.js';
-import { AuthenticationError, ForbiddenError } from '../auth/errors.js';
-import type { Principal, Role } from '../auth/roles.js';
-import { apiActor, type AuditActor } from '../reports/auditLog.js';
+import type { VerifyToken } from '../identity/jwt.js';
+import { AuthenticationError, ForbiddenError } from '../identity/errors.js';
+import type { Principal, Role } from '../identity/principal.js';
+import { apiActor, type AuditActor } from '../audit/auditLog.js';
 
 /** Verifies `Authorization: Bearer <jwt>` and puts the caller in `res.locals.principal`. */
 export function authenticate(verify: VerifyToken): RequestHandler {

@@ -10,8 +10,8 @@ import { loadCheckoutView, checkoutStatus } from '../checkout/checkoutView.js';
 import { negotiateLanguage, type CheckoutLanguage } from '../checkout/messages.js';
 import { renderCheckoutPage, renderNotFoundPage, renderReceiptPage } from '../checkout/pages.js';
 import { writeReceiptPdf } from '../checkout/receiptPdf.js';
-import type { Db } from '../db/knex.js';
-import { CHECKOUT_ASSETS_DIR } from '../paths.js';
+import type { Db } from '../platform/db.js';
+import { CHECKOUT_ASSETS_DIR } from '../platform/paths.js';
 import type { CheckoutSettings } from './apiDeps.js';
 import { sendJson } from './json.js';
 

@@ -2,12 +2,12 @@
  * `/v1/clinics`: platform administrators onboard clinics; a clinic's own users may read theirs.
  */
 import { Router } from 'express';
-import { canSeeClinic } from '../auth/roles.js';
-import { parseAddressParam } from '../chainAddress.js';
-import { clinicAuditSummary, createClinic, getClinic, presentClinic, updateClinic } from '../clinics/clinics.js';
-import { appendAudit } from '../reports/auditLog.js';
-import { withTransaction } from '../db/transaction.js';
-import { NotFoundError } from '../errors.js';
+import { canSeeClinic } from '../identity/principal.js';
+import { parseAddressParam } from '../domain/address.js';
+import { clinicAuditSummary, createClinic, getClinic, presentClinic, updateClinic } from '../billing/clinics.js';
+import { appendAudit } from '../audit/auditLog.js';
+import { withTransaction } from '../platform/transaction.js';
+import { NotFoundError } from '../platform/errors.js';
 import type { ApiDeps } from './apiDeps.js';
 import { actorOf, principalOf, requireRole } from './auth.js';
 import { idempotent } from './idempotency.js';

@@ -4,7 +4,7 @@
 import { Router } from 'express';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
-import type { Db } from '../db/knex.js';
+import type { Db } from '../platform/db.js';
 import { problemFor, sendProblem } from './problem.js';
 
 export interface HealthDeps {

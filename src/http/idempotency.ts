@@ -9,11 +9,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Db, Trx } from '../db/knex.js';
+import type { Db, Trx } from '../platform/db.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
-import { ClinicPayError, ValidationError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { auditRow, type AuditEvent } from '../reports/auditLog.js';
+import { ClinicPayError, ValidationError } from '../platform/errors.js';
+import type { Logger } from '../platform/log.js';
+import { auditRow, type AuditEvent } from '../audit/auditLog.js';
 import { actorOf, principalOf } from './auth.js';
 import { toJsonText } from './json.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, problemFromError } from './problem.js';

@@ -3,16 +3,16 @@
  */
 import { Router } from 'express';
 import QRCode from 'qrcode';
-import { ForbiddenError } from '../auth/errors.js';
-import { CLINIC_ROLES } from '../auth/roles.js';
-import { pageRequestFrom } from '../db/pagination.js';
+import { ForbiddenError } from '../identity/errors.js';
+import { CLINIC_ROLES } from '../identity/principal.js';
+import { pageRequestFrom } from '../platform/pagination.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
-import { invoiceAuditSummary, invoiceTransfers, prepareInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../invoices/invoices.js';
-import { paymentUri } from '../invoices/paymentUri.js';
-import { apiAddress } from '../chainAddress.js';
+import { invoiceAuditSummary, invoiceTransfers, prepareInvoice, getInvoice, listInvoices, presentInvoice, voidInvoice, type CreateInvoiceInput } from '../billing/invoices.js';
+import { paymentUri } from '../billing/paymentUri.js';
+import { apiAddress } from '../domain/address.js';
 import { readCursor } from '../chain/cursor.js';
 import type { ApiDeps } from './apiDeps.js';
-import { appendAudit } from '../reports/auditLog.js';
+import { appendAudit } from '../audit/auditLog.js';
 import { actorOf, principalOf, requireRole } from './auth.js';
 import { idempotent, idempotentCreate } from './idempotency.js';
 import { sendJson } from './json.js';

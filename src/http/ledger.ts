@@ -4,7 +4,7 @@
  * reader can check that each entry sums to zero per asset.
  */
 import { Router } from 'express';
-import { pageRequestFrom } from '../db/pagination.js';
+import { pageRequestFrom } from '../platform/pagination.js';
 import { accountBalances, listEntries, type EntryKind } from '../ledger/ledger.js';
 import type { ApiDeps } from './apiDeps.js';
 import { principalOf, requireRole } from './auth.js';

@@ -7,7 +7,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import type { RequestHandler, Router } from 'express';
 import YAML from 'yaml';
-import { ClinicPayError, ValidationError } from '../errors.js';
+import { ClinicPayError, ValidationError } from '../platform/errors.js';
 
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;

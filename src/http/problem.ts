@@ -2,8 +2,8 @@
  * RFC 9457 problem details: the one shape every error response of the API takes.
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { ClinicPayError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { ClinicPayError } from '../platform/errors.js';
+import type { Logger } from '../platform/log.js';
 import { toJsonText } from './json.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';

@@ -3,14 +3,14 @@
  * resolutions with maker-checker approval.
  */
 import { Router } from 'express';
-import { pageRequestFrom } from '../db/pagination.js';
+import { pageRequestFrom } from '../platform/pagination.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import type { ChainClient } from '../chain/client.js';
 import { getException, listExceptions, presentException, type ExceptionRow, type ExceptionStatus, type ExceptionType } from '../recon/exceptions.js';
 import { approveResolution, createResolution, getResolution, presentResolution, resolutionAuditEvent, type CreateResolutionInput } from '../recon/resolutions.js';
 import { executeReconciliation, startReconciliation, type ReconciliationDeps, type RunRow } from '../recon/runs.js';
-import { NotFoundError } from '../errors.js';
-import { appendAudit } from '../reports/auditLog.js';
+import { NotFoundError } from '../platform/errors.js';
+import { appendAudit } from '../audit/auditLog.js';
 import { startCsv, writeCsvRow } from '../reports/csv.js';
 import type { ApiDeps } from './apiDeps.js';
 import { actorOf, principalOf, requireRole } from './auth.js';

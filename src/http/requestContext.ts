@@ -3,8 +3,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { Logger } from '../log.js';
-import type { HttpMetrics } from '../metrics.js';
+import type { Logger } from '../platform/log.js';
+import type { HttpMetrics } from '../platform/metrics.js';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 

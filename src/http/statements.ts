@@ -3,17 +3,17 @@
  * recorded so it can be fetched again, a line proven, and its root anchored on the chain.
  */
 import { Router, type Response } from 'express';
-import type { Logger } from '../log.js';
-import type { AuditActor } from '../reports/auditLog.js';
+import type { Logger } from '../platform/log.js';
+import type { AuditActor } from '../audit/auditLog.js';
 import { requireRole, actorOf, principalOf } from './auth.js';
 import type { ApiDeps } from './apiDeps.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
-import type { Db } from '../db/knex.js';
-import type { PaymentNetwork } from '../invoices/invoices.js';
+import type { Db } from '../platform/db.js';
+import type { PaymentNetwork } from '../billing/invoices.js';
 import { auditPath } from '../domain/merkle.js';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../platform/errors.js';
 import { anchorStatement, type StatementAnchorer } from '../reports/statementAnchor.js';
 import {
   anchorOf,
@@ -33,7 +33,7 @@ import { writeStatementCsv, writeStatementJson, type SealedLines } from '../repo
 import { writeStatementPdf } from '../reports/statementPdf.js';
 import { statementSummary } from '../reports/statementSummary.js';
 import { fhirBundleClosing, fhirBundleEntry, fhirBundleOpening, fhirJson } from '../reports/fhir.js';
-import { writeStreamed } from './streaming.js';
+import { writeStreamed } from '../platform/streaming.js';
 
 type StatementFormat = 'json' | 'csv' | 'pdf' | 'fhir';
 

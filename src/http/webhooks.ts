@@ -4,7 +4,7 @@
  * events; its clinic_admin (and platform admins) may ask for a redelivery.
  */
 import { Router } from 'express';
-import { pageRequestFrom } from '../db/pagination.js';
+import { pageRequestFrom } from '../platform/pagination.js';
 import {
   getWebhookEvent,
   listWebhookDeliveries,
@@ -15,7 +15,7 @@ import {
   type WebhookEventType,
 } from '../webhooks/outbox.js';
 import type { ApiDeps } from './apiDeps.js';
-import { appendAudit } from '../reports/auditLog.js';
+import { appendAudit } from '../audit/auditLog.js';
 import { actorOf, principalOf, requireRole } from './auth.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';

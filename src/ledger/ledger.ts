@@ -13,9 +13,9 @@
  * - `written_off`: received amounts finance decided to keep as the clinic's (credit balance);
  * - `unexpected_outflows`: tokens that left a deposit address for anywhere but the clinic.
  */
-import type { Db, Trx } from '../db/knex.js';
-import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
-import { newId } from '../ids.js';
+import type { Db, Trx } from '../platform/db.js';
+import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
+import { newId } from '../platform/ids.js';
 
 export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments', 'written_off', 'unexpected_outflows'] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];

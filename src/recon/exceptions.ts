@@ -2,13 +2,13 @@
  * The exception queue: every difference a reconciliation run finds, one row per subject, until
  * finance resolves it.
  */
-import type { Principal } from '../auth/roles.js';
-import { canSeeClinic } from '../auth/roles.js';
-import { apiAddress, storedAddress } from '../chainAddress.js';
-import type { Db, Trx } from '../db/knex.js';
-import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
-import { NotFoundError } from '../errors.js';
-import { newId } from '../ids.js';
+import type { Principal } from '../identity/principal.js';
+import { canSeeClinic } from '../identity/principal.js';
+import { apiAddress, storedAddress } from '../domain/address.js';
+import type { Db, Trx } from '../platform/db.js';
+import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
+import { NotFoundError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
 
 export const EXCEPTION_TYPES = [
   'overpayment',

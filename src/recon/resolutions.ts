@@ -12,23 +12,23 @@
  * Each posts its own journal entry; nothing is edited.
  */
 import { encodeFunctionData, erc20Abi, getAddress, verifyMessage, type Address, type Hex } from 'viem';
-import type { Principal } from '../auth/roles.js';
-import { ForbiddenError } from '../auth/errors.js';
-import { apiAddress, parseAddressParam, storedAddress } from '../chainAddress.js';
+import type { Principal } from '../identity/principal.js';
+import { ForbiddenError } from '../identity/errors.js';
+import { apiAddress, parseAddressParam, storedAddress } from '../domain/address.js';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
 import { fetchTransferLogs } from '../chain/transferLogs.js';
-import { finalHeadOf } from '../chain/watcher.js';
-import type { Db, Trx } from '../db/knex.js';
-import { withTransaction } from '../db/transaction.js';
+import { finalHeadOf } from '../settlement/watcher.js';
+import type { Db, Trx } from '../platform/db.js';
+import { withTransaction } from '../platform/transaction.js';
 import { settledStatus } from '../domain/invoiceStatus.js';
-import { ClinicPayError, NotFoundError, ValidationError } from '../errors.js';
-import { newId } from '../ids.js';
-import { getInvoice, type InvoiceRow, type PaymentNetwork } from '../invoices/invoices.js';
-import { paymentUri } from '../invoices/paymentUri.js';
-import { recordPaymentConfirmed, requestFlush } from '../invoices/settlement.js';
+import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import { getInvoice, type InvoiceRow, type PaymentNetwork } from '../billing/invoices.js';
+import { paymentUri } from '../billing/paymentUri.js';
+import { recordPaymentConfirmed, requestFlush } from '../settlement/invoiceEffects.js';
 import { assetOf, postEntry } from '../ledger/ledger.js';
-import { appendAudit, SYSTEM, type AuditEvent } from '../reports/auditLog.js';
+import { appendAudit, SYSTEM, type AuditEvent } from '../audit/auditLog.js';
 import { getException, type ExceptionRow } from './exceptions.js';
 
 export type ResolutionAction = 'refund' | 'apply_to_invoice' | 'write_off';

@@ -7,18 +7,18 @@
  * marks the run failed and leaves no partial exceptions; running the same range again gives
  * the same result and updates, never duplicates, the exceptions it finds (keyed by subject).
  */
-import { appendAudit, SYSTEM } from '../reports/auditLog.js';
+import { appendAudit, SYSTEM } from '../audit/auditLog.js';
 import { erc20Abi, getAddress, type Address } from 'viem';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
-import { readDepositTransfers, type DepositTransfer } from '../chain/depositTransfers.js';
-import { finalHeadOf } from '../chain/watcher.js';
-import { storedAddress } from '../chainAddress.js';
-import type { Db, Trx } from '../db/knex.js';
-import { withTransaction } from '../db/transaction.js';
-import { ClinicPayError, ValidationError } from '../errors.js';
-import { newId } from '../ids.js';
-import type { Logger } from '../log.js';
+import { readDepositTransfers, type DepositTransfer } from '../settlement/depositTransfers.js';
+import { finalHeadOf } from '../settlement/watcher.js';
+import { storedAddress } from '../domain/address.js';
+import type { Db, Trx } from '../platform/db.js';
+import { withTransaction } from '../platform/transaction.js';
+import { ClinicPayError, ValidationError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import type { Logger } from '../platform/log.js';
 import { upsertExceptions, type ExceptionInput } from './exceptions.js';
 
 /** The widest range one run may cover. */

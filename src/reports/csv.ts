@@ -2,7 +2,7 @@
  * CSV for spreadsheets and accounting imports (RFC 4180), streamed row by row.
  */
 import type { Response } from 'express';
-import { writeStreamed } from '../http/streaming.js';
+import { writeStreamed } from '../platform/streaming.js';
 
 /**
  * One CSV line. Fields with commas, quotes or line breaks are quoted; text that a spreadsheet

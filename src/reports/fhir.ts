@@ -25,7 +25,7 @@ import { Decimal } from 'decimal.js';
 import { getAddress } from 'viem';
 import { currencyInfo, tokenUnitsToFiat, type CurrencyInfo } from '../domain/currency.js';
 import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
-import type { InvoiceRow } from '../invoices/invoices.js';
+import type { InvoiceRow } from '../billing/invoices.js';
 import { STATEMENT_ACCOUNT_KINDS, type EntryLine, type InvoiceLine, type OpeningBalanceLine, type ClosingBalanceLine, type StatementHeader, type StatementLine, type StatementTrailer } from './statementDocument.js';
 
 /** Where ClinicPay's FHIR names live. Nothing is served there; the URLs only name things. */

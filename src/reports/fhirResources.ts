@@ -8,11 +8,11 @@
  * from them to the clinic are payments; other tokens and unexpected outflows are left to
  * reconciliation.
  */
-import type { Principal } from '../auth/roles.js';
-import { canSeeClinic } from '../auth/roles.js';
-import type { Db, Trx } from '../db/knex.js';
-import { NotFoundError } from '../errors.js';
-import { getInvoice, type InvoiceRow } from '../invoices/invoices.js';
+import type { Principal } from '../identity/principal.js';
+import { canSeeClinic } from '../identity/principal.js';
+import type { Db, Trx } from '../platform/db.js';
+import { NotFoundError } from '../platform/errors.js';
+import { getInvoice, type InvoiceRow } from '../billing/invoices.js';
 import { fhirInvoice, fhirPaymentReconciliation, invoiceIdFromFhir, txHashFromFhir, type FhirChainTransfer, type FhirResource, type FhirTransactionTransfer } from './fhir.js';
 
 const PAYMENT_KINDS = ['payment', 'forward'] as const;

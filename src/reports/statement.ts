@@ -13,19 +13,19 @@
  * same root: {@link StatementNotReproducibleError} otherwise (a deep reorg since, say).
  */
 import { Decimal } from 'decimal.js';
-import type { Principal } from '../auth/roles.js';
-import { canSeeClinic } from '../auth/roles.js';
-import type { Db, Trx } from '../db/knex.js';
-import { withTransaction } from '../db/transaction.js';
+import type { Principal } from '../identity/principal.js';
+import { canSeeClinic } from '../identity/principal.js';
+import type { Db, Trx } from '../platform/db.js';
+import { withTransaction } from '../platform/transaction.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { leafHash, MerkleAccumulator } from '../domain/merkle.js';
-import { ClinicPayError, NotFoundError, ValidationError } from '../errors.js';
-import { newId } from '../ids.js';
-import type { PaymentNetwork } from '../invoices/invoices.js';
+import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import type { PaymentNetwork } from '../billing/invoices.js';
 import { assetOf, type AccountKind } from '../ledger/ledger.js';
-import { apiAddress } from '../chainAddress.js';
-import { appendAudit, auditHeadBefore, type AuditActor } from './auditLog.js';
+import { apiAddress } from '../domain/address.js';
+import { appendAudit, auditHeadBefore, type AuditActor } from '../audit/auditLog.js';
 import {
   STATEMENT_ACCOUNT_KINDS,
   type AccountAmounts,

@@ -10,10 +10,10 @@
  */
 import { concat, getAddress, toHex, type Hex } from 'viem';
 import type { ChainClient } from '../chain/client.js';
-import type { SendingWallet } from '../chain/depositFactory.js';
-import type { Trx } from '../db/knex.js';
-import { ClinicPayError } from '../errors.js';
-import { appendAudit, type AuditActor } from './auditLog.js';
+import type { SendingWallet } from '../settlement/depositFactory.js';
+import type { Trx } from '../platform/db.js';
+import { ClinicPayError } from '../platform/errors.js';
+import { appendAudit, type AuditActor } from '../audit/auditLog.js';
 import { anchorOf, type StatementRow } from './statement.js';
 import type { StatementAnchor } from './statementDocument.js';
 

@@ -3,7 +3,7 @@
  * (for spreadsheets). The PDF and FHIR forms live in their own modules.
  */
 import type { Response } from 'express';
-import { writeStreamed } from '../http/streaming.js';
+import { writeStreamed } from '../platform/streaming.js';
 import { csvLine } from './csv.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementHeader, type StatementLine, type StatementTrailer } from './statementDocument.js';
 

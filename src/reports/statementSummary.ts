@@ -2,7 +2,7 @@
  * What a statement's first page shows before its lines: totals per line type and the daily
  * inflows for the chart, read with two aggregate queries so the lines can still be streamed.
  */
-import type { Db } from '../db/knex.js';
+import type { Db } from '../platform/db.js';
 import type { StatementContext } from './statement.js';
 import type { StatementSummary } from './statementPdf.js';
 

@@ -21,8 +21,8 @@
  * /v1/webhooks/events/{id}/redeliver` starts it over.
  */
 import { performance } from 'node:perf_hooks';
-import type { Db } from '../db/knex.js';
-import type { Logger } from '../log.js';
+import type { Db } from '../platform/db.js';
+import type { Logger } from '../platform/log.js';
 import { signWebhookPayload, WEBHOOK_SIGNATURE_HEADER } from './signature.js';
 
 export const WEBHOOK_USER_AGENT = 'ClinicPay-Webhooks/1';

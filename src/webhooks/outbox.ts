@@ -3,11 +3,11 @@
  * announce, and delivered afterwards by the dispatcher. An event that is never committed is
  * never sent; a committed one is sent until it succeeds or its retries run out.
  */
-import { canSeeClinic, type Principal } from '../auth/roles.js';
-import type { Db, Trx } from '../db/knex.js';
-import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
-import { NotFoundError } from '../errors.js';
-import { newId } from '../ids.js';
+import { canSeeClinic, type Principal } from '../identity/principal.js';
+import type { Db, Trx } from '../platform/db.js';
+import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
+import { NotFoundError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
 
 export const WEBHOOK_EVENT_TYPES = [
   'invoice.processing',

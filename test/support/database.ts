@@ -3,7 +3,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { createDb, type Db } from '../../src/db/knex.js';
+import { createDb, type Db } from '../../src/platform/db.js';
 import { ensureDatabase } from '../../src/dev/postgres.js';
 
 export interface TestDatabase {

@@ -22,11 +22,11 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { createChainClient, type ChainClient } from '../../src/chain/client.js';
 import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
-import type { Db } from '../../src/db/knex.js';
+import type { Db } from '../../src/platform/db.js';
 import { DEV_CHAIN_ID, startAnvil, type Anvil } from '../../src/dev/anvil.js';
 import { ensureDevContracts } from '../../src/dev/contracts.js';
-import type { PaymentNetwork } from '../../src/invoices/invoices.js';
-import { waitFor } from '../../src/waitFor.js';
+import type { PaymentNetwork } from '../../src/billing/invoices.js';
+import { waitFor } from '../../src/platform/waitFor.js';
 import { spawnClinicpay, type GatewayProcess } from './gatewayProcess.js';
 
 // ---------------------------------------------------------------------------------------------

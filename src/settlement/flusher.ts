@@ -9,13 +9,13 @@
  * flight leaves it `sent`; after a lease it is retried, which is safe: flushing an address
  * twice forwards nothing the second time.
  */
-import { appendAudit, SYSTEM, type AuditEvent, type AuditSummary } from '../reports/auditLog.js';
+import { appendAudit, SYSTEM, type AuditEvent, type AuditSummary } from '../audit/auditLog.js';
 import type { Address, Hex } from 'viem';
-import { apiAddress } from '../chainAddress.js';
-import type { Db } from '../db/knex.js';
-import { withTransaction } from '../db/transaction.js';
-import type { Logger } from '../log.js';
-import type { ChainClient } from './client.js';
+import { apiAddress } from '../domain/address.js';
+import type { Db } from '../platform/db.js';
+import { withTransaction } from '../platform/transaction.js';
+import type { Logger } from '../platform/log.js';
+import type { ChainClient } from '../chain/client.js';
 import { flushDeposits, MAX_FLUSH_BATCH, type SendingWallet } from './depositFactory.js';
 
 export interface FlusherDeps {

@@ -2,8 +2,8 @@
  * Prometheus metrics of one process, served at `GET /metrics`.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FlusherMetrics } from './chain/flusher.js';
-import type { WatcherMetrics } from './chain/watcher.js';
+import type { FlusherMetrics } from '../settlement/flusher.js';
+import type { WatcherMetrics } from '../settlement/watcher.js';
 
 export interface HttpMetrics {
   observe(method: string, route: string, status: number, seconds: number): void;

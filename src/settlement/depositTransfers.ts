@@ -5,10 +5,10 @@
  * chain independently of what the watcher stored).
  */
 import { getAddress, type Address } from 'viem';
-import { storedAddress } from '../chainAddress.js';
-import type { Db } from '../db/knex.js';
-import type { ChainClient } from './client.js';
-import { fetchTransferLogs, type TransferLog } from './transferLogs.js';
+import { storedAddress } from '../domain/address.js';
+import type { Db } from '../platform/db.js';
+import type { ChainClient } from '../chain/client.js';
+import { fetchTransferLogs, type TransferLog } from '../chain/transferLogs.js';
 
 export type TransferKind = 'payment' | 'forward' | 'foreign_token' | 'unexpected_outflow';
 

@@ -3,19 +3,19 @@
  * flusher and the webhook dispatcher.
  */
 import type { Address } from 'viem';
-import type { ChainClient } from '../chain/client.js';
-import type { SendingWallet } from '../chain/depositFactory.js';
-import { flushOnce } from '../chain/flusher.js';
-import { syncOnce } from '../chain/watcher.js';
-import type { Db } from '../db/knex.js';
-import type { PaymentNetwork } from '../invoices/invoices.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import { dispatchDueWebhooks } from '../webhooks/dispatcher.js';
-import { purgeIdempotencyKeys } from '../http/idempotency.js';
-import { matchRefunds } from '../recon/resolutions.js';
-import { executeReconciliation, startReconciliation } from '../recon/runs.js';
-import { LOCK_KEYS, type Worker } from './workers.js';
+import type { ChainClient } from './chain/client.js';
+import type { SendingWallet } from './settlement/depositFactory.js';
+import { flushOnce } from './settlement/flusher.js';
+import { syncOnce } from './settlement/watcher.js';
+import type { Db } from './platform/db.js';
+import type { PaymentNetwork } from './billing/invoices.js';
+import type { Logger } from './platform/log.js';
+import type { Metrics } from './platform/metrics.js';
+import { dispatchDueWebhooks } from './webhooks/dispatcher.js';
+import { purgeIdempotencyKeys } from './http/idempotency.js';
+import { matchRefunds } from './recon/resolutions.js';
+import { executeReconciliation, startReconciliation } from './recon/runs.js';
+import { LOCK_KEYS, type Worker } from './platform/workers.js';
 
 /** Whether the last run (of any kind) started longer than the interval ago. */
 async function scheduledRunIsDue(db: Db, chainId: number, intervalMinutes: number): Promise<boolean> {

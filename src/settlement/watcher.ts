@@ -18,23 +18,23 @@
  * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
  */
 import { BlockNotFoundError, type Address } from 'viem';
-import { storedAddress } from '../chainAddress.js';
-import type { Db, Trx } from '../db/knex.js';
-import { withTransaction } from '../db/transaction.js';
-import { newId } from '../ids.js';
+import { storedAddress } from '../domain/address.js';
+import type { Db, Trx } from '../platform/db.js';
+import { withTransaction } from '../platform/transaction.js';
+import { newId } from '../platform/ids.js';
 import {
   expireDueInvoices,
   InvoiceBatch,
   recordConfirmedPaymentReorged,
   recordPendingPaymentDropped,
   requestFlush,
-} from '../invoices/settlement.js';
+} from './invoiceEffects.js';
 import { confirmationsAt } from '../domain/confirmations.js';
-import { appendAudit, SYSTEM, type AuditEvent } from '../reports/auditLog.js';
+import { appendAudit, SYSTEM, type AuditEvent } from '../audit/auditLog.js';
 import { assetOf, invoiceDepositBalance, invoiceDepositBalances, postEntries, reverseEntry, type AccountKind, type EntryKind } from '../ledger/ledger.js';
-import type { Logger } from '../log.js';
-import type { ChainClient } from './client.js';
-import { initCursor, readCursor, writeCursor } from './cursor.js';
+import type { Logger } from '../platform/log.js';
+import type { ChainClient } from '../chain/client.js';
+import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
 
 export { initCursor, readCursor };
 import { readDepositTransfers, type DepositTransfer, type TransferKind } from './depositTransfers.js';

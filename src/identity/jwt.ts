@@ -5,7 +5,7 @@
 import { createPublicKey, createSecretKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { AuthenticationError } from './errors.js';
-import { CLINIC_ROLES, isRole, type Principal, type Role } from './roles.js';
+import { CLINIC_ROLES, isRole, type Principal, type Role } from './principal.js';
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256';
 

@@ -5,7 +5,7 @@
  * leader dies its connection closes, the lock is released, and another process takes over.
  */
 import pg from 'pg';
-import type { Logger } from '../log.js';
+import type { Logger } from './log.js';
 
 export interface Worker {
   name: string;

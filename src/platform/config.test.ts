@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { caught } from '../test/support/caught.js';
+import { caught } from '../../test/support/caught.js';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
 
 const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';

@@ -4,24 +4,24 @@
  */
 import { Decimal } from 'decimal.js';
 import type { Address } from 'viem';
-import type { Principal } from '../auth/roles.js';
-import { canSeeClinic } from '../auth/roles.js';
-import { apiAddress, storedAddress } from '../chainAddress.js';
+import type { Principal } from '../identity/principal.js';
+import { canSeeClinic } from '../identity/principal.js';
+import { apiAddress, storedAddress } from '../domain/address.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../chain/depositAddress.js';
-import type { Db, Trx } from '../db/knex.js';
+import type { Db, Trx } from '../platform/db.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { currencyInfo, fiatToTokenUnits, tokenUnitsToFiat, type CurrencyInfo } from '../domain/currency.js';
 import { effectiveStatus, InvalidTransitionError, transition, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
-import { ClinicPayError, NotFoundError, ValidationError } from '../errors.js';
-import { newId } from '../ids.js';
-import type { AuditSummary } from '../reports/auditLog.js';
-import { keysetPage, type Page, type PageRequest } from '../db/pagination.js';
-import { invoiceNumberSequence } from '../clinics/clinics.js';
+import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import type { AuditSummary } from '../audit/auditLog.js';
+import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
+import { invoiceNumberSequence } from './clinics.js';
 import { paymentUri } from './paymentUri.js';
-import { checkoutUrl, newCheckoutToken } from '../checkout/checkoutToken.js';
+import { checkoutUrl, newCheckoutToken } from './checkoutToken.js';
 import { referenceAmounts, type ReferenceRatesSnapshot } from '../domain/referenceAmounts.js';
-import type { ReferenceRates } from '../config.js';
+import type { ReferenceRates } from '../platform/config.js';
 
 /** The chain, token and contracts invoices are paid through. */
 export interface PaymentNetwork {

@@ -12,11 +12,11 @@
  * patient told the clinic.
  */
 import { createHash } from 'node:crypto';
-import type { Principal } from '../auth/roles.js';
-import type { Db, Trx } from '../db/knex.js';
+import type { Principal } from '../identity/principal.js';
+import type { Db, Trx } from '../platform/db.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
-import { ValidationError } from '../errors.js';
-import { newId } from '../ids.js';
+import { ValidationError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 

@@ -3,11 +3,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Address } from 'viem';
-import { apiAddress, storedAddress } from '../chainAddress.js';
-import type { Db, Trx } from '../db/knex.js';
-import { NotFoundError } from '../errors.js';
-import { newId } from '../ids.js';
-import type { AuditSummary } from '../reports/auditLog.js';
+import { apiAddress, storedAddress } from '../domain/address.js';
+import type { Db, Trx } from '../platform/db.js';
+import { NotFoundError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import type { AuditSummary } from '../audit/auditLog.js';
 
 export interface ClinicRow {
   id: string;

@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { MIGRATIONS } from '../../migrations/index.js';
-import type { Db } from './knex.js';
+import type { Db } from './db.js';
 
 const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => MIGRATIONS.map((migration) => migration.name),

@@ -1,4 +1,4 @@
-import { ClinicPayError } from '../errors.js';
+import { ClinicPayError } from '../platform/errors.js';
 
 /** No usable bearer token: missing, malformed, expired, wrongly signed, or with bad claims (401). */
 export class AuthenticationError extends ClinicPayError {

@@ -3,7 +3,7 @@
  * and each page costs one index range scan however deep it is.
  */
 import type { Knex } from 'knex';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from './errors.js';
 
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 10;

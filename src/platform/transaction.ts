@@ -1,7 +1,7 @@
 /**
  * Explicit transaction boundaries: a service method takes the `trx` it runs in.
  */
-import type { Db, Trx } from './knex.js';
+import type { Db, Trx } from './db.js';
 
 export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
 

@@ -3,7 +3,7 @@
  * checksum), stored lower-case, returned checksummed.
  */
 import { getAddress, isAddress, type Address } from 'viem';
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../platform/errors.js';
 
 const ZERO = '0x0000000000000000000000000000000000000000';
 

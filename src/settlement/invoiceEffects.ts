@@ -3,13 +3,13 @@
  * sweep the deposit address. Every function runs inside the caller's transaction, the same one
  * that records the transfer and posts its journal entry.
  */
-import { appendAudit, SYSTEM, type AuditEvent } from '../reports/auditLog.js';
-import type { Trx } from '../db/knex.js';
+import { appendAudit, SYSTEM, type AuditEvent } from '../audit/auditLog.js';
+import type { Trx } from '../platform/db.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
 import { enqueueWebhookEvent, enqueueWebhookEvents, webhookInvoice, type WebhookEventType } from '../webhooks/outbox.js';
 import { readCursor } from '../chain/cursor.js';
-import { invoiceTransfers, presentInvoice, type InvoiceRow } from './invoices.js';
+import { invoiceTransfers, presentInvoice, type InvoiceRow } from '../billing/invoices.js';
 
 /** Statuses in which whatever sits at the deposit address belongs to the clinic now. */
 const SWEEPABLE: readonly InvoiceStatus[] = ['paid', 'overpaid', 'expired', 'void'];
