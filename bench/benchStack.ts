@@ -14,7 +14,11 @@ import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { DEV_CHAIN_ID, startAnvil, type Anvil } from '../src/dev/anvil.js';
 import { ensureDevContracts } from '../src/dev/contracts.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/dev/postgres.js';
-import type { PaymentNetwork } from '../src/billing/invoices.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
+import type { AuditActor } from '../src/audit/auditLog.js';
+
+/** Who the audit log says set up a benchmark's clinics and invoices. */
+export const BENCH_ACTOR: AuditActor = { actor: 'bench', role: 'clinic_admin' };
 
 export class BenchStack {
   private readonly stoppers: (() => Promise<unknown>)[] = [];

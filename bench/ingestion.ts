@@ -29,16 +29,18 @@ import { createPublicClient, createTestClient, encodeFunctionData, erc20Abi, htt
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { createChainClient, type ChainClient } from '../src/chain/client.js';
 import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
-import { initCursor, syncOnce } from '../src/settlement/watcher.js';
+import { syncOnce } from '../src/settlement/watcher.js';
 import { createClinic } from '../src/billing/clinics.js';
 import { createDb, type Db } from '../src/platform/db.js';
 import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { DEV_CHAIN_ID } from '../src/dev/anvil.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
-import { createInvoice, type InvoiceRow, type PaymentNetwork } from '../src/billing/invoices.js';
+import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { createLogger } from '../src/platform/log.js';
-import { BenchStack } from './benchStack.js';
+import { BenchStack, BENCH_ACTOR } from './benchStack.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { initCursor } from '../src/chain/cursor.js';
 
 /** The goal: the watcher within 3x of the sum of the two limits. */
 const GOAL_RATIO = 3;
@@ -218,10 +220,8 @@ async function timeWatcher(db: Db, rpcUrl: string, network: PaymentNetwork, from
       logger,
       chainId: network.chainId,
       token: network.token.address,
-      confirmations: CONFIRMATIONS,
-      useFinalizedTag: false,
+      finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: MAX_BLOCK_RANGE },
       tolerance: 0n,
-      maxBlockRange: MAX_BLOCK_RANGE,
     });
     passes += 1;
     if (result.confirmed > 0) {
@@ -311,11 +311,16 @@ export async function runIngestionBench(): Promise<void> {
     try {
       await migrateLatest(template);
       invoices = await withTransaction(template, async (trx) => {
-        const clinic = await createClinic(trx, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined });
+        const clinic = await createClinic(trx, BENCH_ACTOR, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined });
         const rows: InvoiceRow[] = [];
         for (let i = 0; i < PAYMENTS; i++) {
           const unitAmount = `${100 + (i % 900)}.${String(i % 100).padStart(2, '0')}`;
-          rows.push(await createInvoice(trx, clinic.id, { patient_ref: `P-${i}`, currency: 'HKD', line_items: [{ description: 'Consultation', quantity: 1, unit_amount: unitAmount }] }, network));
+          rows.push(await createInvoice(trx, {
+            clinicId: clinic.id,
+            input: { patient_ref: `P-${i}`, currency: 'HKD', line_items: [{ description: 'Consultation', quantity: 1, unit_amount: unitAmount }] },
+            network,
+            actor: BENCH_ACTOR,
+          }));
         }
         return rows;
       });

@@ -32,7 +32,7 @@ import { createLogger } from '../src/platform/log.js';
 import { closeServer } from '../src/main.js';
 import { createMetrics } from '../src/platform/metrics.js';
 import { OPENAPI_PATH } from '../src/platform/paths.js';
-import { BenchStack } from './benchStack.js';
+import { BenchStack, BENCH_ACTOR } from './benchStack.js';
 
 /** The goal: the real endpoint serves at least half the baseline's requests per second. */
 const GOAL_RATIO = 0.5;
@@ -211,7 +211,7 @@ export async function runInvoiceBench(): Promise<void> {
     stack.onStop(() => db.destroy());
     await migrateLatest(db);
     const clinic = await withTransaction(db, (trx) =>
-      createClinic(trx, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined }),
+      createClinic(trx, BENCH_ACTOR, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined }),
     );
 
     const baselineDb = createDb({ connectionString: postgres.urlFor(DATABASE), poolMax: POOL_MAX, applicationName: 'bench-baseline' });

@@ -36,16 +36,18 @@ import { createPublicClient, encodeFunctionData, erc20Abi, http, numberToHex, pa
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createChainClient, type ChainClient } from '../src/chain/client.js';
 import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
-import { initCursor, syncOnce } from '../src/settlement/watcher.js';
+import { syncOnce } from '../src/settlement/watcher.js';
 import { createClinic } from '../src/billing/clinics.js';
 import { createDb, type Db } from '../src/platform/db.js';
 import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
-import { prepareInvoice, type InvoiceRow, type PaymentNetwork } from '../src/billing/invoices.js';
+import { prepareInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { createLogger } from '../src/platform/log.js';
 import { executeReconciliation, startReconciliation, type ReconciliationDeps, type RunRow } from '../src/recon/runs.js';
-import { BenchStack } from './benchStack.js';
+import { BenchStack, BENCH_ACTOR } from './benchStack.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { initCursor } from '../src/chain/cursor.js';
 
 /** The size the issue asks for. */
 const ISSUE_TRANSFERS = 100_000;
@@ -154,7 +156,7 @@ async function createInvoices(db: Db, clinicIds: readonly string[], network: Pay
   const invoices: InvoiceRow[] = [];
   for (let start = 0; start < count; start += INVOICE_BATCH) {
     const now = new Date();
-    const rows = await Promise.all(
+    const prepared = await Promise.all(
       Array.from({ length: Math.min(INVOICE_BATCH, count - start) }, (_, offset) => {
         const i = start + offset;
         // 1.00 to 99.99 HKD: every payer's share stays well inside what the dev token mints it.
@@ -168,6 +170,7 @@ async function createInvoices(db: Db, clinicIds: readonly string[], network: Pay
         );
       }),
     );
+    const rows = prepared.map((invoice) => invoice.row);
     await db('invoices').insert(rows.map((row) => ({ ...row, line_items: JSON.stringify(row.line_items), metadata: JSON.stringify(row.metadata) })));
     invoices.push(...rows);
   }
@@ -236,10 +239,8 @@ async function runWatcher(db: Db, chain: ChainClient, network: PaymentNetwork, f
       logger,
       chainId: network.chainId,
       token: network.token.address,
-      confirmations: CONFIRMATIONS,
-      useFinalizedTag: false,
+      finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: MAX_BLOCK_RANGE },
       tolerance: 0n,
-      maxBlockRange: MAX_BLOCK_RANGE,
     });
     passes += 1;
     if (result.cursor >= result.head && result.stored === 0 && result.confirmed === 0) break;
@@ -468,7 +469,7 @@ export async function runReconciliationBench(): Promise<void> {
       const clinicIds = await withTransaction(db, async (trx) => {
         const ids: string[] = [];
         for (let i = 0; i < CLINICS; i++) {
-          ids.push((await createClinic(trx, { name: `Bench Clinic ${i + 1}`, settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined })).id);
+          ids.push((await createClinic(trx, BENCH_ACTOR, { name: `Bench Clinic ${i + 1}`, settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined })).id);
         }
         return ids;
       });
@@ -511,9 +512,7 @@ export async function runReconciliationBench(): Promise<void> {
       logger: createLogger('silent'),
       chainId: network.chainId,
       token: network.token.address,
-      confirmations: CONFIRMATIONS,
-      useFinalizedTag: false,
-      maxBlockRange: MAX_BLOCK_RANGE,
+      finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: MAX_BLOCK_RANGE },
     };
 
     const warmup = await step('warm-up raw fetch', () => fetchRange(fetchChain, network.token.address, fromBlock, toBlock));

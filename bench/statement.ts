@@ -86,7 +86,7 @@ import { createMetrics } from '../src/platform/metrics.js';
 import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementDocument, type StatementLine, type StatementTrailer } from '../src/reports/statementDocument.js';
 import { verifyStatementOffline } from '../src/reports/verifyStatement.js';
-import { BenchStack } from './benchStack.js';
+import { BenchStack, BENCH_ACTOR } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_ENTRIES = 1_000_000;
@@ -769,7 +769,7 @@ export async function runStatementBench(): Promise<void> {
       bench.onStop(() => db.destroy());
       await migrateLatest(db);
       const clinic = await withTransaction(db, (trx) =>
-        createClinic(trx, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined }),
+        createClinic(trx, BENCH_ACTOR, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined }),
       );
       return { db, clinic };
     });

@@ -4,11 +4,12 @@
  */
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { VerifyToken } from './identity/jwt.js';
 import type { ChainClient } from './chain/client.js';
-import type { Db } from './platform/db.js';
-import { authenticate } from './http/auth.js';
+import type { Finality } from './chain/finality.js';
+import type { PaymentNetwork } from './chain/paymentNetwork.js';
+import type { ApiDeps, CheckoutSettings } from './http/apiDeps.js';
 import { auditRouter } from './http/audit.js';
+import { authenticate } from './http/auth.js';
 import { checkoutRouter } from './http/checkout.js';
 import { clinicsRouter } from './http/clinics.js';
 import { docsRouter } from './http/docs.js';
@@ -16,17 +17,17 @@ import { fhirRouter } from './http/fhir.js';
 import { healthRouter } from './http/health.js';
 import { invoicesRouter } from './http/invoices.js';
 import { ledgerRouter } from './http/ledger.js';
-import { reconciliationRouter } from './http/reconciliation.js';
-import { webhooksRouter } from './http/webhooks.js';
 import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
+import { reconciliationRouter } from './http/reconciliation.js';
 import { requestContext } from './http/requestContext.js';
 import { statementsRouter } from './http/statements.js';
-import type { CheckoutSettings } from './http/apiDeps.js';
-import type { StatementAnchorer } from './reports/statementAnchor.js';
-import type { PaymentNetwork } from './billing/invoices.js';
+import { webhooksRouter } from './http/webhooks.js';
+import type { VerifyToken } from './identity/jwt.js';
+import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
 import type { Metrics } from './platform/metrics.js';
+import type { StatementAnchorer } from './reports/statementAnchor.js';
 
 export interface AppDeps {
   db: Db;
@@ -38,10 +39,10 @@ export interface AppDeps {
   readinessTimeoutMs: number;
   network: PaymentNetwork;
   verifyToken: VerifyToken;
-  /** How final blocks are told apart, for reconciliation and refund matching. */
-  finality: { confirmations: number; useFinalizedTag: boolean; maxBlockRange: bigint };
+  /** When a block is final, for reconciliation, refund matching and the confirmations shown. */
+  finality: Finality;
   /** Checkout links, indicative rates and the explorer link of receipts. */
-  checkout?: Omit<CheckoutSettings, 'confirmations'> | undefined;
+  checkout?: CheckoutSettings | undefined;
   /** Sends statement anchors; absent when ANCHOR_STATEMENTS is off (anchoring answers 409). */
   anchorer?: StatementAnchorer | undefined;
 }
@@ -58,38 +59,29 @@ export function createApp(deps: AppDeps): Express {
   app.use(helmet());
   app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
 
+  const contract = new ApiContract(deps.openapiYaml);
+  app.locals.contract = contract;
+  const api: ApiDeps = {
+    db: deps.db,
+    chain: deps.chain,
+    logger: deps.logger,
+    contract,
+    network: deps.network,
+    finality: deps.finality,
+    verifyToken: deps.verifyToken,
+    checkout: deps.checkout ?? {},
+    anchorer: deps.anchorer,
+  };
+
   app.use(healthRouter({ db: deps.db, chain: deps.chain, chainId: deps.network.chainId, checkTimeoutMs: deps.readinessTimeoutMs }));
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.use(docsRouter(deps.openapiYaml));
-  app.use(checkoutRouter({ db: deps.db, settings: { ...deps.checkout, confirmations: deps.finality.confirmations } }));
+  app.use(checkoutRouter(api));
 
-  const contract = new ApiContract(deps.openapiYaml);
-  app.locals.contract = contract;
-  const api = {
-    db: deps.db,
-    logger: deps.logger,
-    contract,
-    network: deps.network,
-    verifyToken: deps.verifyToken,
-    checkout: { ...deps.checkout, confirmations: deps.finality.confirmations },
-  };
   app.use('/v1', authenticate(deps.verifyToken));
-  app.use(clinicsRouter(api));
-  app.use(invoicesRouter(api));
-  app.use(webhooksRouter(api));
-  app.use(ledgerRouter(api));
-  app.use(fhirRouter(api));
-  app.use(auditRouter(api));
-  app.use(statementsRouter({ ...api, anchorer: deps.anchorer }));
-  app.use(
-    reconciliationRouter({
-      ...api,
-      chain: deps.chain,
-      reconciliation: { chainId: deps.network.chainId, token: deps.network.token.address, ...deps.finality },
-    }),
-  );
+  for (const router of [clinicsRouter, invoicesRouter, webhooksRouter, ledgerRouter, fhirRouter, auditRouter, statementsRouter, reconciliationRouter]) app.use(router(api));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

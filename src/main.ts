@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createApp } from './app.js';
 import { createChainClient, type ChainClient } from './chain/client.js';
 import { initCursor, readCursor } from './chain/cursor.js';
+import { finalityFromConfig } from './chain/finality.js';
 import { createWalletClient, http as viemHttp, type Hex } from 'viem';
 import type { SendingWallet } from './settlement/depositFactory.js';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -17,7 +18,6 @@ import { jwtAlgorithmForKey, type Config } from './platform/config.js';
 import { createJwtVerifier, type JwtKey } from './identity/jwt.js';
 import { loadPaymentNetwork } from './chain/paymentNetwork.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
-import type { PaymentNetwork } from './billing/invoices.js';
 import { createDb, type Db } from './platform/db.js';
 import { migrateLatest } from './platform/migrate.js';
 import type { DevStack } from './dev/stack.js';
@@ -27,6 +27,7 @@ import { createMetrics } from './platform/metrics.js';
 import { OPENAPI_PATH } from './platform/paths.js';
 import { appendAudit, SYSTEM } from './audit/auditLog.js';
 import { withTransaction } from './platform/transaction.js';
+import type { PaymentNetwork } from './chain/paymentNetwork.js';
 
 export interface RunningGateway {
   url: string;
@@ -76,6 +77,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   let network: PaymentNetwork;
   let chain: ChainClient;
   const metrics = createMetrics();
+  const finality = finalityFromConfig(config);
   try {
     const applied = await migrateLatest(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
@@ -97,7 +99,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       readinessTimeoutMs: Math.min(config.rpcTimeoutMs, 3000),
       network,
       verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
-      finality: { confirmations: config.confirmations, useFinalizedTag: config.useFinalizedTag, maxBlockRange: BigInt(config.maxBlockRange) },
+      finality,
       checkout: {
         publicUrl: config.publicUrl ?? (config.port === 0 ? undefined : httpUrl(config.host, config.port)),
         referenceRates: config.referenceRates,
@@ -154,11 +156,9 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             logger,
             metrics,
             network,
+            finality,
             relayer: relayerWallet(relayerKey, rpcUrl),
-            confirmations: config.confirmations,
-            useFinalizedTag: config.useFinalizedTag,
             paymentTolerance: config.paymentTolerance,
-            maxBlockRange: config.maxBlockRange,
             flushBatchSize: config.flushBatchSize,
             watcherPollMs: config.watcherPollMs,
             reconIntervalMinutes: config.reconIntervalMinutes,

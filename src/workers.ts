@@ -1,27 +1,26 @@
 /**
  * The gateway's background workers, built from its dependencies: the chain watcher, the
- * flusher and the webhook dispatcher.
+ * flusher, the reconciler (refund matching, scheduled runs, idempotency-key retention) and the
+ * webhook dispatcher. Each runs in one process at a time, under its own advisory lock
+ * (`platform/workers.ts`).
  */
-import type { Address } from 'viem';
 import type { ChainClient } from './chain/client.js';
+import type { Finality } from './chain/finality.js';
+import type { PaymentNetwork } from './chain/paymentNetwork.js';
+import { purgeIdempotencyKeys } from './http/idempotency.js';
+import type { Db } from './platform/db.js';
+import type { Logger } from './platform/log.js';
+import type { Metrics } from './platform/metrics.js';
+import type { Worker } from './platform/workers.js';
+import { matchRefunds } from './recon/resolutions.js';
+import { executeReconciliation, scheduledRunIsDue, startReconciliation } from './recon/runs.js';
 import type { SendingWallet } from './settlement/depositFactory.js';
 import { flushOnce } from './settlement/flusher.js';
 import { syncOnce } from './settlement/watcher.js';
-import type { Db } from './platform/db.js';
-import type { PaymentNetwork } from './billing/invoices.js';
-import type { Logger } from './platform/log.js';
-import type { Metrics } from './platform/metrics.js';
 import { dispatchDueWebhooks } from './webhooks/dispatcher.js';
-import { purgeIdempotencyKeys } from './http/idempotency.js';
-import { matchRefunds } from './recon/resolutions.js';
-import { executeReconciliation, startReconciliation } from './recon/runs.js';
-import { LOCK_KEYS, type Worker } from './platform/workers.js';
 
-/** Whether the last run (of any kind) started longer than the interval ago. */
-async function scheduledRunIsDue(db: Db, chainId: number, intervalMinutes: number): Promise<boolean> {
-  const last = (await db('reconciliation_runs').where({ chain_id: chainId }).orderBy('created_at', 'desc').first('created_at')) as { created_at: Date } | undefined;
-  return !last || Date.now() - last.created_at.getTime() >= intervalMinutes * 60_000;
-}
+/** Advisory lock keys, one per worker: whoever holds a key runs that worker. */
+export const LOCK_KEYS = { watcher: 72_001, flusher: 72_002, webhooks: 72_003, reconciler: 72_004 } as const;
 
 export interface GatewayWorkersDeps {
   db: Db;
@@ -29,11 +28,9 @@ export interface GatewayWorkersDeps {
   logger: Logger;
   metrics: Metrics;
   network: PaymentNetwork;
+  finality: Finality;
   relayer: SendingWallet;
-  confirmations: number;
-  useFinalizedTag: boolean;
   paymentTolerance: bigint;
-  maxBlockRange: number;
   flushBatchSize: number;
   watcherPollMs: number;
   reconIntervalMinutes: number;
@@ -43,7 +40,8 @@ export interface GatewayWorkersDeps {
 const PURGE_INTERVAL_MS = 3600_000;
 
 export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
-  const { db, chain, logger, metrics, network } = deps;
+  const { db, chain, logger, metrics, network, finality } = deps;
+  const onChain = { db, chain, logger, chainId: network.chainId, token: network.token.address, finality };
   let lastPurge = 0;
   return [
     {
@@ -51,18 +49,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
       lockKey: LOCK_KEYS.watcher,
       idleMs: deps.watcherPollMs,
       async tick() {
-        const result = await syncOnce({
-          db,
-          chain,
-          logger,
-          chainId: network.chainId,
-          token: network.token.address,
-          confirmations: deps.confirmations,
-          useFinalizedTag: deps.useFinalizedTag,
-          tolerance: deps.paymentTolerance,
-          maxBlockRange: BigInt(deps.maxBlockRange),
-          metrics: metrics.watcher,
-        });
+        const result = await syncOnce({ ...onChain, tolerance: deps.paymentTolerance, metrics: metrics.watcher });
         // More blocks to read: go again at once.
         return result.cursor < result.head;
       },
@@ -76,7 +63,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
           db,
           chain,
           relayer: deps.relayer,
-          factory: network.factory as Address,
+          factory: network.factory,
           token: network.token.address,
           logger,
           batchSize: deps.flushBatchSize,
@@ -90,20 +77,18 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
       lockKey: LOCK_KEYS.reconciler,
       idleMs: Math.max(deps.watcherPollMs, 2000),
       async tick() {
-        const finality = { confirmations: deps.confirmations, useFinalizedTag: deps.useFinalizedTag };
-        const matched = await matchRefunds({ db, chain, chainId: network.chainId, token: network.token.address, ...finality });
+        const matched = await matchRefunds(onChain);
         if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
           const purged = await purgeIdempotencyKeys(db);
           lastPurge = Date.now();
           if (purged > 0) logger.info({ purged }, 'idempotency keys past retention removed');
         }
         if (deps.reconIntervalMinutes > 0 && (await scheduledRunIsDue(db, network.chainId, deps.reconIntervalMinutes))) {
-          const recon = { db, chain, logger, chainId: network.chainId, token: network.token.address, maxBlockRange: BigInt(deps.maxBlockRange), ...finality };
-          const run = await startReconciliation(recon, { requestedBy: 'scheduler' }).catch((error: unknown) => {
+          const run = await startReconciliation(onChain, { requestedBy: 'scheduler' }).catch((error: unknown) => {
             logger.info({ err: error instanceof Error ? error.message : String(error) }, 'scheduled reconciliation skipped');
             return undefined;
           });
-          if (run) await executeReconciliation(recon, run.id);
+          if (run) await executeReconciliation(onChain, run.id);
         }
         return matched > 0;
       },

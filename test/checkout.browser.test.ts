@@ -18,7 +18,7 @@ import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
 import { CATALOGUES, CHECKOUT_LANGUAGES, LANGUAGE_NAMES, message, type CheckoutLanguage } from '../src/checkout/messages.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
-import { bearer, buildTestApp, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, tokenFor, TEST_ACTOR } from './support/app.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, PHONE, runAxe, serve, TEST_RESULTS_DIR, watchProblems, type AxeFinding, type Served } from './support/browser.js';
 import {
   CONFIRMATIONS,
@@ -119,7 +119,7 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
   /** An invoice created ten minutes ago that was due in five: expired, though no worker has marked it. */
   async function expiredInvoice(): Promise<InvoiceRow> {
     const input = { patient_ref: PATIENT_REF, currency: 'HKD', line_items: LINE_ITEMS, expires_in_minutes: 5 };
-    return withTransaction(env.db, (trx) => createInvoice(trx, clinic.id, input, env.network, new Date(Date.now() - 10 * 60_000), { referenceRates: REFERENCE_RATES }));
+    return withTransaction(env.db, (trx) => createInvoice(trx, { clinicId: clinic.id, input, network: env.network, actor: TEST_ACTOR, now: new Date(Date.now() - 10 * 60_000), referenceRates: REFERENCE_RATES }));
   }
 
   const pageUrl = (invoice: InvoiceRow, suffix = '') => `${server.url}/checkout/${invoice.checkout_token}${suffix}`;

@@ -16,7 +16,7 @@ import { createClinic } from '../src/billing/clinics.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { FHIR_EXTENSION, FHIR_IDENTIFIER } from '../src/reports/fhir.js';
-import { bearer, buildTestApp, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, tokenFor, TEST_ACTOR } from './support/app.js';
 import { expectValidR4 } from './support/fhirValidation.js';
 import { flush, pay, settle, startSettlementEnv, startWatcherHere, syncUntilCaughtUp, watcher, type Payment, type SettlementEnv } from './support/settlement.js';
 
@@ -47,12 +47,12 @@ const LINE_ITEMS = [
 
 async function newClinic(name: string): Promise<string> {
   const wallet = privateKeyToAccount(generatePrivateKey()).address;
-  const row = await withTransaction(env.db, (trx) => createClinic(trx, { name, settlementAddress: wallet, webhookUrl: undefined }));
+  const row = await withTransaction(env.db, (trx) => createClinic(trx, TEST_ACTOR, { name, settlementAddress: wallet, webhookUrl: undefined }));
   return row.id;
 }
 
 async function newInvoice(clinicId: string, lineItems: { description: string; quantity: number; unit_amount: string }[], patientRef: string): Promise<InvoiceRow> {
-  return withTransaction(env.db, (trx) => createInvoice(trx, clinicId, { patient_ref: patientRef, currency: 'HKD', line_items: lineItems }, env.network));
+  return withTransaction(env.db, (trx) => createInvoice(trx, { clinicId, input: { patient_ref: patientRef, currency: 'HKD', line_items: lineItems }, network: env.network, actor: TEST_ACTOR }));
 }
 
 function get(token: string, path: string): request.Test {

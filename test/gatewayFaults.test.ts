@@ -15,6 +15,7 @@
  * The chain mines a block per transaction only; tests mine further blocks (for confirmations)
  * while they wait.
  */
+import { TEST_ACTOR } from './support/app.js';
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,7 +29,7 @@ import { withTransaction } from '../src/platform/transaction.js';
 import { startAnvil } from '../src/dev/anvil.js';
 import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { waitFor } from '../src/platform/waitFor.js';
-import { LOCK_KEYS } from '../src/platform/workers.js';
+import { LOCK_KEYS } from '../src/workers.js';
 import { createTestDatabase } from './support/database.js';
 import {
   clinicBalances,
@@ -63,11 +64,16 @@ afterAll(() => {
 /** A clinic with `count` invoices of distinct amounts, written straight to the database. */
 async function clinicWithInvoices(db: Db, chain: PrivateChain, count: number): Promise<{ clinic: ClinicRow; invoices: InvoiceRow[] }> {
   return withTransaction(db, async (trx) => {
-    const clinic = await createClinic(trx, { name: 'Fault Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined });
+    const clinic = await createClinic(trx, TEST_ACTOR, { name: 'Fault Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined });
     const invoices: InvoiceRow[] = [];
     for (let i = 0; i < count; i++) {
       invoices.push(
-        await createInvoice(trx, clinic.id, { patient_ref: `P-${i}`, currency: 'HKD', line_items: [{ description: 'Consultation', quantity: 1, unit_amount: `${100 + i}.25` }] }, chain.network),
+        await createInvoice(trx, {
+          clinicId: clinic.id,
+          input: { patient_ref: `P-${i}`, currency: 'HKD', line_items: [{ description: 'Consultation', quantity: 1, unit_amount: `${100 + i}.25` }] },
+          network: chain.network,
+          actor: TEST_ACTOR,
+        }),
       );
     }
     return { clinic, invoices };
@@ -78,7 +84,14 @@ async function moreInvoices(db: Db, chain: PrivateChain, clinic: ClinicRow, coun
   return withTransaction(db, async (trx) => {
     const invoices: InvoiceRow[] = [];
     for (let i = 0; i < count; i++) {
-      invoices.push(await createInvoice(trx, clinic.id, { patient_ref: `Q-${i}`, currency: 'HKD', line_items: [{ description: 'X-ray', quantity: 1, unit_amount: `${300 + i}.00` }] }, chain.network));
+      invoices.push(
+        await createInvoice(trx, {
+          clinicId: clinic.id,
+          input: { patient_ref: `Q-${i}`, currency: 'HKD', line_items: [{ description: 'X-ray', quantity: 1, unit_amount: `${300 + i}.00` }] },
+          network: chain.network,
+          actor: TEST_ACTOR,
+        }),
+      );
     }
     return invoices;
   });

@@ -20,10 +20,10 @@ import { depositFactoryAbi } from '../contracts/artifacts/DepositFactory.js';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
 import { createChainClient } from '../src/chain/client.js';
 import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
-import type { PaymentNetwork } from '../src/billing/invoices.js';
 import { bearer, buildTestApp, TEST_JWT, testNetwork, tokenFor } from './support/app.js';
 import { deployTestToken, fundedAccount, mint, testChain } from './support/chain.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 
 let database: TestDatabase;
 let app: Express;

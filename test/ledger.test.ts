@@ -10,6 +10,7 @@ import { withTransaction } from '../src/platform/transaction.js';
 import { newId } from '../src/platform/ids.js';
 import { accountBalances, accountId, postEntry, reverseEntry, UnbalancedEntryError, type AccountKind, type PostEntryParameters } from '../src/ledger/ledger.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { TEST_ACTOR } from './support/app.js';
 
 const HKD = '31337:0x00000000000000000000000000000000000000aa';
 const OTHER = '31337:0x00000000000000000000000000000000000000bb';
@@ -22,7 +23,7 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   db = testDb.db;
   const clinic = await withTransaction(db, (trx) =>
-    createClinic(trx, { name: 'Ledger Clinic', settlementAddress: '0x00000000000000000000000000000000000000c1', webhookUrl: undefined }),
+    createClinic(trx, TEST_ACTOR, { name: 'Ledger Clinic', settlementAddress: '0x00000000000000000000000000000000000000c1', webhookUrl: undefined }),
   );
   clinicId = clinic.id;
   // The accounts raw inserts below post to (postEntry creates its own as needed).

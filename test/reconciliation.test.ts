@@ -11,13 +11,13 @@
 import { getAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChainClient } from '../src/chain/client.js';
-import { initCursor, syncOnce } from '../src/settlement/watcher.js';
+import { syncOnce } from '../src/settlement/watcher.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { freePort } from '../src/dev/processes.js';
 import { ClinicPayError } from '../src/platform/errors.js';
 import { voidInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { executeReconciliation, MAX_RECONCILIATION_RANGE, startReconciliation } from '../src/recon/runs.js';
-import { buildTestApp, tokenFor } from './support/app.js';
+import { buildTestApp, tokenFor, TEST_ACTOR } from './support/app.js';
 import { deployTestToken, mint, testChain } from './support/chain.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import {
@@ -44,6 +44,7 @@ import {
   type RunBody,
 } from './support/recon.js';
 import { balanceOf, expectLedgerInvariants, mine, newClinic, newInvoice, pay, settle, startRpcProxy, watcher, type Payment, type RpcProxy, type TestClinic } from './support/settlement.js';
+import { initCursor } from '../src/chain/cursor.js';
 
 const admin = { sub: 'test-admin', role: 'platform_admin', clinicId: undefined } as const;
 
@@ -82,7 +83,7 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
     invoices.nowhere = await newInvoice(e, clinicA, { amount: '12.34' });
     invoices.foreign = await newInvoice(e, clinicA, { amount: '12.34' });
     invoices.overpaidB = await newInvoice(e, clinicB, { amount: '20.00' });
-    await withTransaction(e.db, (trx) => voidInvoice(trx, admin, invoices.voided.id));
+    await withTransaction(e.db, (trx) => voidInvoice(trx, TEST_ACTOR, admin, invoices.voided.id));
 
     payments.overpaid = await pay(e, invoices.overpaid.deposit_address, 15_000_000n);
     payments.exact = await pay(e, invoices.exact.deposit_address, 12_340_000n);
@@ -451,7 +452,7 @@ describe('the range of a run', () => {
 
   it('accepts a range of exactly the maximum and a range ending at the last confirmed block', async () => {
     // Run straight through the functions (the run itself reads blocks this chain does not have).
-    const deps = { db: testDb.db, chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }), logger, chainId: 31337, token: getAddress(`0x${'11'.repeat(20)}`), confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n };
+    const deps = { db: testDb.db, chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }), logger, chainId: 31337, token: getAddress(`0x${'11'.repeat(20)}`), finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n } };
     const widest = await startReconciliation(deps, { fromBlock: cursor - MAX_RECONCILIATION_RANGE + 1n, toBlock: cursor, requestedBy: 'test' });
     expect(widest).toMatchObject({ status: 'running', from_block: (cursor - MAX_RECONCILIATION_RANGE + 1n).toString(), to_block: cursor.toString() });
     await testDb.db('reconciliation_runs').where({ id: widest.id }).update({ status: 'failed', error: 'not run by this test', finished_at: testDb.db.fn.now() });

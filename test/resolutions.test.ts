@@ -18,7 +18,7 @@ import { withTransaction } from '../src/platform/transaction.js';
 import { voidInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { accountBalances } from '../src/ledger/ledger.js';
 import { matchRefunds, refundAuthorizationMessage } from '../src/recon/resolutions.js';
-import { bearer, tokenFor } from './support/app.js';
+import { bearer, tokenFor, TEST_ACTOR } from './support/app.js';
 import { deployTestToken, mint } from './support/chain.js';
 import {
   clinicWithWallet,
@@ -329,7 +329,7 @@ describe('apply_to_invoice', () => {
     const target = await newInvoice(e, clinic, { amount: '2.34' });
     const bigger = await newInvoice(e, clinic, { amount: '50.00' });
     const voided = await newInvoice(e, clinic, { amount: '2.34' });
-    await withTransaction(e.db, (trx) => voidInvoice(trx, admin, voided.id));
+    await withTransaction(e.db, (trx) => voidInvoice(trx, TEST_ACTOR, admin, voided.id));
     const ofOtherClinic = await newInvoice(e, otherClinic, { amount: '2.34' });
     const { invoice: source, exception } = await overpayment(clinic, '10.00', 12_340_000n);
     expect(exception.amount).toBe('2340000');

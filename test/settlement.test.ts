@@ -44,6 +44,7 @@ import {
   type SettlementEnv,
   type SettlementEnvOptions,
 } from './support/settlement.js';
+import { TEST_ACTOR } from './support/app.js';
 
 /** One env per describe block: its own anvil and database, the watcher's cursor at its start. */
 function useEnv(options: () => SettlementEnvOptions = () => ({})): () => SettlementEnv {
@@ -208,7 +209,7 @@ describe('matching amounts', () => {
     const clinic = await newClinic(e);
     const invoice = await newInvoice(e, clinic);
     const due = BigInt(invoice.token_amount_due);
-    await withTransaction(e.db, (trx) => voidInvoice(trx, admin, invoice.id));
+    await withTransaction(e.db, (trx) => voidInvoice(trx, TEST_ACTOR, admin, invoice.id));
 
     await pay(e, invoice.deposit_address, due);
     await settle(e);
@@ -376,7 +377,7 @@ describe('the node goes away', () => {
 
   it('catches up after downtime: 20 payments over 200 blocks, read in bounded ranges, each credited once', async () => {
     const e = env();
-    const deps = watcher(e, { maxBlockRange: 16n });
+    const deps = watcher(e, { finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 16n } });
     await syncUntilCaughtUp(deps);
     const clinic = await newClinic(e);
     const invoices = [];

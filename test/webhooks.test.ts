@@ -18,14 +18,15 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createClinic, type ClinicRow } from '../src/billing/clinics.js';
 import { createDb, type Db } from '../src/platform/db.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { createInvoice, presentInvoice, type PaymentNetwork } from '../src/billing/invoices.js';
+import { createInvoice, presentInvoice } from '../src/billing/invoices.js';
 import { createLogger } from '../src/platform/log.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { dispatchDueWebhooks, webhookRetryDelayMs, type DispatchDueWebhooksParameters, type DispatchDueWebhooksReturnType } from '../src/webhooks/dispatcher.js';
 import { enqueueWebhookEvent, webhookInvoice, type WebhookEventType } from '../src/webhooks/outbox.js';
 import { verifyWebhookSignature } from '../src/webhooks/signature.js';
-import { bearer, buildTestApp, CapturedLog, testNetwork, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, CapturedLog, testNetwork, tokenFor, TEST_ACTOR } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 
 // ---------------------------------------------------------------------------------------------
 // A webhook receiver
@@ -147,7 +148,7 @@ function randomAddress() {
 /** A clinic inserted through the clinics service, with the receiver as its endpoint unless told. */
 function newClinic(webhookUrl: string | null = receiver.url): Promise<ClinicRow> {
   return withTransaction(database.db, (trx) =>
-    createClinic(trx, { name: `Clinic ${randomUUID().slice(0, 8)}`, settlementAddress: randomAddress(), webhookUrl: webhookUrl ?? undefined }),
+    createClinic(trx, TEST_ACTOR, { name: `Clinic ${randomUUID().slice(0, 8)}`, settlementAddress: randomAddress(), webhookUrl: webhookUrl ?? undefined }),
   );
 }
 
@@ -196,7 +197,7 @@ describe('delivering an event', () => {
     const clinic = await newClinic();
     const other = await newClinic();
     const { eventId, expectedData } = await withTransaction(database.db, async (trx) => {
-      const invoice = await createInvoice(trx, clinic.id, { patient_ref: 'MRN-7781', currency: 'HKD', line_items: LINE_ITEMS }, network);
+      const invoice = await createInvoice(trx, { clinicId: clinic.id, input: { patient_ref: 'MRN-7781', currency: 'HKD', line_items: LINE_ITEMS }, network, actor: TEST_ACTOR });
       const data = webhookInvoice(presentInvoice(invoice, new Date()));
       return { eventId: await enqueueWebhookEvent(trx, { clinicId: clinic.id, type: 'invoice.paid', data }), expectedData: data };
     });
@@ -240,7 +241,7 @@ describe('delivering an event', () => {
   it('sends an invoice without its line-item descriptions, and logs neither the body nor the secret', async () => {
     const clinic = await newClinic();
     const eventId = await withTransaction(database.db, async (trx) => {
-      const invoice = await createInvoice(trx, clinic.id, { patient_ref: 'MRN-SECRET-REF-42', currency: 'HKD', line_items: LINE_ITEMS }, network);
+      const invoice = await createInvoice(trx, { clinicId: clinic.id, input: { patient_ref: 'MRN-SECRET-REF-42', currency: 'HKD', line_items: LINE_ITEMS }, network, actor: TEST_ACTOR });
       return enqueueWebhookEvent(trx, { clinicId: clinic.id, type: 'invoice.paid', data: webhookInvoice(presentInvoice(invoice, new Date())) });
     });
     const logLinesBefore = dispatcherLog.lines.length;

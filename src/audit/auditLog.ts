@@ -1,4 +1,7 @@
 /**
+ * audit/ — the tamper-evident record of every state change, and its only writer. Other
+ * folders hand it events (in their own transaction); it appends, chains, lists and verifies.
+ *
  * The audit log: every state-changing action, appended in the transaction that makes the
  * change, hash-chained so that an edit, an insertion or a removal anywhere shows.
  *
@@ -10,13 +13,16 @@
  *
  * Summaries carry amounts, statuses and ids — never line-item descriptions or anything else a
  * patient told the clinic.
+ *
+ * Owns tables: audit_log, audit_head.
+ * May import: platform, domain.
  */
 import { createHash } from 'node:crypto';
-import type { Principal } from '../identity/principal.js';
-import type { Db, Trx } from '../platform/db.js';
+import { runInsert, type Db, type InsertStatement, type Trx } from '../platform/db.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
 import { ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
+import type { Page, PageRequest } from '../platform/pagination.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -35,11 +41,6 @@ export const SYSTEM = {
   reconciler: { actor: 'system:reconciler', role: 'system' },
   expirer: { actor: 'system:expirer', role: 'system' },
 } as const satisfies Record<string, AuditActor>;
-
-/** The actor of an API call. */
-export function apiActor(principal: Principal, requestId: string | undefined): AuditActor {
-  return { actor: principal.sub, role: principal.role, requestId: requestId ?? null };
-}
 
 export type AuditSummary = Record<string, string | number | boolean | null>;
 
@@ -98,28 +99,39 @@ export function auditRow(actor: AuditActor, event: AuditEvent, occurredAt = new 
 }
 
 /**
- * Appends `events` inside `trx`, in order. Call it last in the transaction: from here until
- * commit the transaction holds the chain's head, and other writers wait for it.
- *
- * @example
- * await appendAudit(trx, apiActor(principal, requestId), [{ action: 'invoice.voided', target: { type: 'invoice', id },
- *   clinicId, before: { status: 'open' }, after: { status: 'void' } }]);
+ * The statement that appends `events` in order (the database adds seq and the hashes). For a
+ * caller that writes its audit rows in the same statement as its change; everyone else calls
+ * {@link appendAudit}.
  */
-export async function appendAudit(trx: Trx, actor: AuditActor, events: readonly AuditEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const occurredAt = new Date();
+export function auditInsert(actor: AuditActor, events: readonly AuditEvent[], occurredAt = new Date()): InsertStatement {
   const rows = events.map((event) => auditRow(actor, event, occurredAt));
-  for (let start = 0; start < rows.length; start += 1000) {
-    await trx.raw(
+  return {
+    text: (condition) =>
       `INSERT INTO audit_log (seq, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, prev_hash, row_hash)
        SELECT 0, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, '', ''
        FROM ROWS FROM (jsonb_to_recordset(?::jsonb) AS (id text, occurred_at timestamptz, actor text, role text, action text, target_type text,
          target_id text, clinic_id text, request_id text, before jsonb, after jsonb, canonical text))
          WITH ORDINALITY AS x(id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, position)
+       ${condition === undefined ? '' : `WHERE ${condition}`}
        ORDER BY position`,
-      [JSON.stringify(rows.slice(start, start + 1000))],
-    );
-  }
+    bindings: [JSON.stringify(rows)],
+  };
+}
+
+/** Rows per append statement: far below Postgres's parameter and statement limits. */
+const APPEND_CHUNK = 1000;
+
+/**
+ * Appends `events` inside `trx`, in order. Call it last in the transaction: from here until
+ * commit the transaction holds the chain's head, and other writers wait for it.
+ *
+ * @example
+ * await appendAudit(trx, actor, [{ action: 'invoice.voided', target: { type: 'invoice', id },
+ *   clinicId, before: { status: 'open' }, after: { status: 'void' } }]);
+ */
+export async function appendAudit(trx: Trx, actor: AuditActor, events: readonly AuditEvent[]): Promise<void> {
+  const occurredAt = new Date();
+  for (let start = 0; start < events.length; start += APPEND_CHUNK) await runInsert(trx, auditInsert(actor, events.slice(start, start + APPEND_CHUNK), occurredAt));
 }
 
 export interface AuditRow extends AuditRowValues {
@@ -144,20 +156,15 @@ export function presentAuditRow(row: AuditRow): Record<string, unknown> {
 }
 
 export interface AuditLogFilter {
-  clinicId?: string;
-  action?: string;
-  targetId?: string;
+  action?: string | undefined;
+  targetId?: string | undefined;
 }
 
-/** A page of the log, newest first, by `seq`; cursors are row ids. */
-export async function listAuditLog(
-  db: Db,
-  filter: AuditLogFilter,
-  page: { limit: number; startingAfter?: string; endingBefore?: string },
-): Promise<{ data: AuditRow[]; hasMore: boolean }> {
+/** A page of the log (of one clinic's rows when `scope` names one), newest first, by `seq`; cursors are row ids. */
+export async function listAuditLog(db: Db, scope: { clinicId: string | undefined }, filter: AuditLogFilter, page: PageRequest): Promise<Page<AuditRow>> {
   if (page.startingAfter !== undefined && page.endingBefore !== undefined) throw new ValidationError('Use starting_after or ending_before, not both.', 'ending_before');
   const query = db('audit_log');
-  if (filter.clinicId !== undefined) query.where('clinic_id', filter.clinicId);
+  if (scope.clinicId !== undefined) query.where('clinic_id', scope.clinicId);
   if (filter.action !== undefined) query.where('action', filter.action);
   if (filter.targetId !== undefined) query.where('target_id', filter.targetId);
   const cursorId = page.startingAfter ?? page.endingBefore;

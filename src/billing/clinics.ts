@@ -7,7 +7,7 @@ import { apiAddress, storedAddress } from '../domain/address.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import type { AuditSummary } from '../audit/auditLog.js';
+import { appendAudit, type AuditActor, type AuditSummary } from '../audit/auditLog.js';
 
 export interface ClinicRow {
   id: string;
@@ -36,8 +36,8 @@ export function invoiceNumberSequence(clinicId: string): string {
   return `invoice_numbers_${clinicId.slice(5)}`;
 }
 
-/** Creates a clinic with a fresh webhook signing secret (returned to the caller this once). */
-export async function createClinic(trx: Trx, params: CreateClinicParameters): Promise<ClinicRow> {
+/** Creates a clinic with a fresh webhook signing secret (returned to the caller this once), and audits it. */
+export async function createClinic(trx: Trx, actor: AuditActor, params: CreateClinicParameters): Promise<ClinicRow> {
   const id = newId('clin');
   await trx.raw('CREATE SEQUENCE ?? AS integer MINVALUE 1', [invoiceNumberSequence(id)]);
   const [row] = (await trx('clinics')
@@ -49,6 +49,7 @@ export async function createClinic(trx: Trx, params: CreateClinicParameters): Pr
       webhook_secret: `whsec_${randomBytes(32).toString('base64url')}`,
     })
     .returning('*')) as ClinicRow[];
+  await appendAudit(trx, actor, [{ action: 'clinic.created', target: { type: 'clinic', id }, clinicId: id, after: clinicAuditSummary(row!) }]);
   return row!;
 }
 
@@ -66,15 +67,18 @@ export interface UpdateClinicParameters {
   webhookUrl?: string | null;
 }
 
-/** Changes a clinic. A new settlement address applies to invoices created from now on only. */
-export async function updateClinic(trx: Trx, id: string, params: UpdateClinicParameters): Promise<{ before: ClinicRow; after: ClinicRow }> {
+/** Changes a clinic, and audits it. A new settlement address applies to invoices created from now on only. */
+export async function updateClinic(trx: Trx, actor: AuditActor, id: string, params: UpdateClinicParameters): Promise<ClinicRow> {
   const before = await getClinic(trx, id, { forUpdate: true });
   const changes: Record<string, unknown> = { updated_at: trx.fn.now() };
   if (params.name !== undefined) changes.name = params.name;
   if (params.settlementAddress !== undefined) changes.settlement_address = storedAddress(params.settlementAddress);
   if (params.webhookUrl !== undefined) changes.webhook_url = params.webhookUrl;
   const [row] = (await trx('clinics').where({ id }).update(changes).returning('*')) as ClinicRow[];
-  return { before, after: row! };
+  await appendAudit(trx, actor, [
+    { action: 'clinic.updated', target: { type: 'clinic', id }, clinicId: id, before: clinicAuditSummary(before), after: clinicAuditSummary(row!) },
+  ]);
+  return row!;
 }
 
 /** What the audit log keeps of a clinic (never its webhook secret). */

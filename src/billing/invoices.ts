@@ -1,35 +1,34 @@
 /**
+ * billing/ — what clinics bill: clinics, their invoices (numbers, amounts, deposit
+ * addresses, expiry, voiding), checkout tokens and payment requests. Payments move invoices
+ * through settlement/, which writes their progress through the functions here.
+ *
  * Invoices: what a clinic bills, the deposit address a patient pays into, and how the bill
  * reads back through the API.
+ *
+ * Owns tables: clinics, invoices.
+ * May import: platform, domain, audit, identity, chain.
  */
 import { Decimal } from 'decimal.js';
 import type { Address } from 'viem';
-import type { Principal } from '../identity/principal.js';
-import { canSeeClinic } from '../identity/principal.js';
+import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 import { apiAddress, storedAddress } from '../domain/address.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../chain/depositAddress.js';
-import type { Db, Trx } from '../platform/db.js';
+import { runInsert, type Db, type InsertStatement, type Trx } from '../platform/db.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { currencyInfo, fiatToTokenUnits, tokenUnitsToFiat, type CurrencyInfo } from '../domain/currency.js';
 import { effectiveStatus, InvalidTransitionError, transition, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
 import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import type { AuditSummary } from '../audit/auditLog.js';
+import { appendAudit, type AuditActor, type AuditEvent, type AuditSummary } from '../audit/auditLog.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 import { invoiceNumberSequence } from './clinics.js';
 import { paymentUri } from './paymentUri.js';
 import { checkoutUrl, newCheckoutToken } from './checkoutToken.js';
 import { referenceAmounts, type ReferenceRatesSnapshot } from '../domain/referenceAmounts.js';
 import type { ReferenceRates } from '../platform/config.js';
-
-/** The chain, token and contracts invoices are paid through. */
-export interface PaymentNetwork {
-  chainId: number;
-  token: { address: Address; symbol: string; decimals: number };
-  factory: Address;
-  forwarderImplementation: Address;
-}
+import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 
 export interface InvoiceRow {
   id: string;
@@ -84,12 +83,37 @@ function requireCurrency(code: string): CurrencyInfo {
   return currency;
 }
 
+/** A new invoice, prepared in memory: its row, the statement that writes it, and what the audit log records of it. */
+export interface PreparedInvoice {
+  row: InvoiceRow;
+  insert: InsertStatement;
+  audit: AuditEvent;
+}
+
 /**
- * The row of a new invoice for `clinicId`, built in memory and written by the caller (in one
- * statement with its idempotency key): the clinic's next invoice number, and a deposit address
- * bound to the clinic's current settlement address. Reads only.
+ * A new invoice for `clinicId`, prepared but not written: the clinic's next invoice number, and
+ * a deposit address bound to the clinic's current settlement address. Reads only (taking the
+ * number uses the clinic's sequence). {@link createInvoice} writes it in a transaction; the API
+ * writes it in one statement with its idempotency key.
  */
-export async function prepareInvoice(db: Db | Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date, options: InvoiceOptions = {}): Promise<InvoiceRow> {
+export async function prepareInvoice(db: Db | Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date, options: InvoiceOptions = {}): Promise<PreparedInvoice> {
+  const row = await newInvoiceRow(db, clinicId, input, network, now, options);
+  return {
+    row,
+    insert: invoiceInsert([row]),
+    audit: { action: 'invoice.created', target: { type: 'invoice', id: row.id }, clinicId: row.clinic_id, after: invoiceAuditSummary(row) },
+  };
+}
+
+/** Inserts whole invoice rows (every column given: column defaults do not apply). */
+function invoiceInsert(rows: readonly InvoiceRow[]): InsertStatement {
+  return {
+    text: (condition) => `INSERT INTO invoices SELECT * FROM jsonb_populate_recordset(NULL::invoices, ?::jsonb)${condition === undefined ? '' : ` WHERE ${condition}`}`,
+    bindings: [JSON.stringify(rows)],
+  };
+}
+
+async function newInvoiceRow(db: Db | Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date, options: InvoiceOptions): Promise<InvoiceRow> {
   const currency = requireCurrency(input.currency);
   const amountDue = invoiceTotal(input.line_items, currency);
   const clinic = (await db('clinics')
@@ -138,29 +162,40 @@ export async function prepareInvoice(db: Db | Trx, clinicId: string, input: Crea
   };
 }
 
-/** Prepares and inserts an invoice inside `trx`, for server-side callers without an idempotency key. */
-export async function createInvoice(trx: Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now = new Date(), options: InvoiceOptions = {}): Promise<InvoiceRow> {
-  const row = await prepareInvoice(trx, clinicId, input, network, now, options);
-  await trx('invoices').insert({
-    ...row,
-    line_items: JSON.stringify(row.line_items),
-    metadata: JSON.stringify(row.metadata),
-    reference_rates: row.reference_rates === null ? null : JSON.stringify(row.reference_rates),
-  });
-  return row;
+export interface CreateInvoiceParameters {
+  clinicId: string;
+  input: CreateInvoiceInput;
+  network: PaymentNetwork;
+  /** Who creates it, as the audit log records. */
+  actor: AuditActor;
+  now?: Date;
+  referenceRates?: ReferenceRates | undefined;
 }
 
-/** The invoice if `principal` may see it; {@link NotFoundError} otherwise (never "forbidden"). */
-export async function getInvoice(db: Db | Trx, principal: Principal, id: string, { forUpdate = false } = {}): Promise<InvoiceRow> {
-  const query = db('invoices').where({ id }).first();
+/**
+ * Creates an invoice inside `trx`, with its audit record: {@link prepareInvoice} and its writes.
+ *
+ * @example
+ * const invoice = await withTransaction(db, (trx) => createInvoice(trx, { clinicId, input, network, actor }));
+ */
+export async function createInvoice(trx: Trx, { clinicId, input, network, actor, now = new Date(), referenceRates }: CreateInvoiceParameters): Promise<InvoiceRow> {
+  const prepared = await prepareInvoice(trx, clinicId, input, network, now, { referenceRates });
+  await runInsert(trx, prepared.insert);
+  await appendAudit(trx, actor, [prepared.audit]);
+  return prepared.row;
+}
+
+/** The invoice if it is in `scope`; {@link NotFoundError} otherwise (never "forbidden"). */
+export async function getInvoice(db: Db | Trx, scope: ClinicScope, id: string, { forUpdate = false } = {}): Promise<InvoiceRow> {
+  const query = scopeQuery(db('invoices').where({ id }), scope).first();
   const row = (await (forUpdate ? query.forUpdate() : query)) as InvoiceRow | undefined;
-  if (!row || !canSeeClinic(principal, row.clinic_id)) throw new NotFoundError('invoice');
+  if (!row) throw new NotFoundError('invoice');
   return row;
 }
 
-/** Voids an invoice on which nothing has been paid or seen. */
-export async function voidInvoice(trx: Trx, principal: Principal, id: string): Promise<{ before: InvoiceRow; after: InvoiceRow }> {
-  const invoice = await getInvoice(trx, principal, id, { forUpdate: true });
+/** Voids an invoice in `scope` on which nothing has been paid or seen, and audits it. */
+export async function voidInvoice(trx: Trx, actor: AuditActor, scope: ClinicScope, id: string): Promise<InvoiceRow> {
+  const invoice = await getInvoice(trx, scope, id, { forUpdate: true });
   const shown = effectiveStatus(invoice.status, invoice.expires_at, new Date());
   if (BigInt(invoice.token_amount_paid) > 0n) throw new ClinicPayError('invoice_not_voidable', 'A payment has been received on this invoice; it can no longer be voided.', { status: 409 });
   try {
@@ -172,7 +207,64 @@ export async function voidInvoice(trx: Trx, principal: Principal, id: string): P
     throw error;
   }
   const [row] = (await trx('invoices').where({ id }).update({ status: 'void', voided_at: trx.fn.now() }).returning('*')) as InvoiceRow[];
-  return { before: invoice, after: row! };
+  await appendAudit(trx, actor, [
+    { action: 'invoice.voided', target: { type: 'invoice', id }, clinicId: invoice.clinic_id, before: { status: invoice.status }, after: { status: row!.status } },
+  ]);
+  return row!;
+}
+
+/** Locks `invoiceIds` for the rest of `trx`, in id order (so concurrent lockers cannot deadlock). */
+export async function lockInvoices(trx: Trx, invoiceIds: Iterable<string>): Promise<InvoiceRow[]> {
+  const ids = [...new Set(invoiceIds)].sort();
+  return ids.length ? ((await trx('invoices').whereRaw('id = ANY(?)', [ids]).orderBy('id').forUpdate()) as InvoiceRow[]) : [];
+}
+
+/** The columns payments move: status, amounts paid and pending, and when it was paid or expired. */
+export type InvoiceProgress = Pick<InvoiceRow, 'id' | 'status' | 'token_amount_paid' | 'token_amount_pending' | 'paid_at' | 'expired_at'>;
+
+/** Writes the payment progress of `rows` (locked by the caller) in one statement. */
+export async function saveInvoiceProgress(trx: Trx, rows: readonly InvoiceProgress[]): Promise<void> {
+  if (rows.length === 0) return;
+  await trx.raw(
+    `UPDATE invoices i SET status = v.status, token_amount_paid = v.token_amount_paid, token_amount_pending = v.token_amount_pending,
+            paid_at = v.paid_at, expired_at = v.expired_at
+       FROM jsonb_to_recordset(?::jsonb) AS v(id text, status text, token_amount_paid numeric, token_amount_pending numeric, paid_at timestamptz, expired_at timestamptz)
+      WHERE i.id = v.id`,
+    [
+      JSON.stringify(
+        rows.map((row) => ({
+          id: row.id,
+          status: row.status,
+          token_amount_paid: row.token_amount_paid,
+          token_amount_pending: row.token_amount_pending,
+          paid_at: row.paid_at,
+          expired_at: row.expired_at,
+        })),
+      ),
+    ],
+  );
+}
+
+/** Most invoices one expiry pass marks; the next pass takes the rest. */
+const EXPIRY_BATCH = 500;
+
+/**
+ * Marks open and underpaid invoices whose expiry is at or before `chainTime` as expired, unless
+ * a payment to them is still being confirmed (pending). Invoices another transaction holds are
+ * skipped, not waited for. Returns each invoice as it was and as it is now.
+ */
+export async function expireDueInvoices(trx: Trx, chainTime: Date): Promise<{ before: InvoiceRow; after: InvoiceRow }[]> {
+  const due = (await trx('invoices')
+    .whereIn('status', ['open', 'underpaid'])
+    .where('expires_at', '<=', chainTime)
+    .where('token_amount_pending', 0)
+    .orderBy('id')
+    .forUpdate()
+    .skipLocked()
+    .limit(EXPIRY_BATCH)) as InvoiceRow[];
+  const expired = due.map((before) => ({ before, after: { ...before, status: 'expired' as const, expired_at: before.expires_at } }));
+  await saveInvoiceProgress(trx, expired.map(({ after }) => after));
+  return expired;
 }
 
 /**
@@ -192,19 +284,15 @@ export function invoiceAuditSummary(row: InvoiceRow): AuditSummary {
 }
 
 export interface InvoiceFilters {
-  clinicId?: string;
   status?: InvoiceStatus;
   patientRef?: string;
   createdGte?: Date;
   createdLte?: Date;
 }
 
-/** One page of the invoices `principal` may see, newest first, with the given filters. */
-export async function listInvoices(db: Db, principal: Principal, filters: InvoiceFilters, page: PageRequest): Promise<Page<InvoiceRow>> {
-  const query = db('invoices');
-  const clinicId = principal.clinicId ?? filters.clinicId;
-  if (principal.clinicId !== undefined && filters.clinicId !== undefined && filters.clinicId !== principal.clinicId) return { data: [], hasMore: false };
-  if (clinicId !== undefined) query.where({ clinic_id: clinicId });
+/** One page of the invoices in `scope`, newest first, with the given filters. */
+export async function listInvoices(db: Db, scope: ClinicScope, filters: InvoiceFilters, page: PageRequest): Promise<Page<InvoiceRow>> {
+  const query = scopeQuery(db('invoices'), scope);
   if (filters.patientRef !== undefined) query.where({ patient_ref: filters.patientRef });
   if (filters.createdGte !== undefined) query.where('created_at', '>=', filters.createdGte);
   if (filters.createdLte !== undefined) query.where('created_at', '<=', filters.createdLte);
@@ -214,12 +302,10 @@ export async function listInvoices(db: Db, principal: Principal, filters: Invoic
     else if (filters.status === 'open') query.where({ status: 'open' }).andWhere('expires_at', '>', db.fn.now());
     else query.where({ status: filters.status });
   }
-  return keysetPage<InvoiceRow>(query, page, async (id) => {
-    const anchor = (await db('invoices').where({ id }).first('created_at', 'id', 'clinic_id')) as { created_at: Date; id: string; clinic_id: string } | undefined;
-    return anchor && canSeeClinic(principal, anchor.clinic_id) ? anchor : undefined;
-  });
+  return keysetPage<InvoiceRow>(query, page, scopeQuery(db('invoices'), scope));
 }
 
+/** A transfer into or out of an invoice's deposit address, as the API shows it (settlement/ records them). */
 export interface InvoiceTransfer {
   tx_hash: string;
   log_index: number;
@@ -228,21 +314,6 @@ export interface InvoiceTransfer {
   kind: 'payment' | 'forward' | 'foreign_token';
   status: 'pending' | 'confirmed' | 'reorged';
   flag: string | null;
-}
-
-/** The transfers of the deposit addresses of `invoiceIds`, oldest first, by invoice. */
-export async function invoiceTransfers(db: Db | Trx, invoiceIds: readonly string[]): Promise<Map<string, InvoiceTransfer[]>> {
-  const byInvoice = new Map<string, InvoiceTransfer[]>(invoiceIds.map((id) => [id, []]));
-  if (invoiceIds.length === 0) return byInvoice;
-  const rows = (await db('transfers')
-    .whereRaw('invoice_id = ANY(?)', [[...invoiceIds]])
-    // By the number, not its text alias (block 10 after block 9).
-    .orderBy([{ column: 'transfers.block_number' }, { column: 'transfers.log_index' }])
-    .select('invoice_id', 'tx_hash', 'log_index', db.raw('block_number::text AS block_number'), db.raw('amount::text AS amount'), 'kind', 'status', 'flag')) as (InvoiceTransfer & {
-    invoice_id: string;
-  })[];
-  for (const { invoice_id, ...transfer } of rows) byInvoice.get(invoice_id)?.push(transfer);
-  return byInvoice;
 }
 
 /** What the chain says about an invoice: its transfers and the block the watcher has read to. */

@@ -1,5 +1,13 @@
 /**
- * The JSON-RPC client every chain module shares.
+ * chain/ — reading the chain, and nothing else: the RPC client, the payment network (token
+ * and factory), deposit-address derivation, `Transfer` logs, the watcher's cursor, the block
+ * hashes that reorgs are detected against, and the one finality rule (`finality.ts`).
+ * It decides nothing about invoices or money; settlement/ does.
+ *
+ * This file: the JSON-RPC client every chain module shares.
+ *
+ * Owns tables: chain_cursors, chain_blocks.
+ * May import: platform, domain.
  */
 import { createPublicClient, http, type PublicClient } from 'viem';
 

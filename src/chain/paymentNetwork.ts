@@ -4,9 +4,16 @@
  */
 import { erc20Abi, getAddress, type Address } from 'viem';
 import { depositFactoryAbi } from '../../contracts/artifacts/DepositFactory.js';
-import type { PaymentNetwork } from '../billing/invoices.js';
 import { waitFor } from '../platform/waitFor.js';
 import type { ChainClient } from './client.js';
+
+/** The chain, token and contracts invoices are paid through. */
+export interface PaymentNetwork {
+  chainId: number;
+  token: { address: Address; symbol: string; decimals: number };
+  factory: Address;
+  forwarderImplementation: Address;
+}
 
 export interface LoadPaymentNetworkParameters {
   chain: ChainClient;

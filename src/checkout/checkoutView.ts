@@ -1,23 +1,27 @@
 /**
+ * checkout/ — the patient's pages: the hosted checkout, its live status, and the receipt
+ * (page and PDF), in zh-HK, zh-CN and en.
+ *
  * What the patient's page may show about one invoice, found by its checkout token: the clinic's
  * name, the invoice number, line items, amounts, where and how to pay, the status — and never
  * internal ids, other invoices, the patient reference or the clinic's settlement wallet.
+ *
+ * Owns tables: none.
+ * May import: platform, domain, chain, billing, settlement, reports.
  */
 import { Decimal } from 'decimal.js';
 import { formatUnits, getAddress } from 'viem';
-import { readCursor } from '../chain/cursor.js';
 import type { Db } from '../platform/db.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import { referenceAmounts, type ReferenceAmount } from '../domain/referenceAmounts.js';
-import { invoiceTransfers, type InvoiceRow } from '../billing/invoices.js';
+import { invoiceByCheckoutToken } from '../billing/checkoutToken.js';
+import { invoiceChainViews } from '../settlement/transfers.js';
 import { paymentUri } from '../billing/paymentUri.js';
 import { CHECKOUT_TOKEN_PATTERN } from '../billing/checkoutToken.js';
 
 const HKD = CURRENCIES.HKD!;
-/** Tokens longer than this are not looked up (nothing real is that long). */
-const MAX_TOKEN_LENGTH = 128;
 
 export interface CheckoutLineItem {
   description: string;
@@ -65,15 +69,10 @@ export interface CheckoutView {
  * not an invoice's — unknown, tampered, malformed — takes the same path: one indexed lookup.
  */
 export async function loadCheckoutView(db: Db, token: string, requiredConfirmations: number, now = new Date()): Promise<CheckoutView | undefined> {
-  const lookup = token.length <= MAX_TOKEN_LENGTH ? token : '';
-  const row = (await db('invoices')
-    .join('clinics', 'clinics.id', 'invoices.clinic_id')
-    .where('invoices.checkout_token', lookup)
-    .first('invoices.*', 'clinics.name AS clinic_name')) as (InvoiceRow & { clinic_name: string }) | undefined;
-  if (!row || !CHECKOUT_TOKEN_PATTERN.test(token)) return undefined;
-  const [transfers, head] = await Promise.all([invoiceTransfers(db, [row.id]), readCursor(db, row.token_chain_id)]);
+  const row = await invoiceByCheckoutToken(db, token);
+  if (!row) return undefined;
+  const { transfers, head } = (await invoiceChainViews(db, row.token_chain_id, [row.id])).get(row.id)!;
   const payments = transfers
-    .get(row.id)!
     .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')
     .map((transfer) => ({ txHash: transfer.tx_hash, amount: transfer.amount, confirmations: confirmationsAt(BigInt(transfer.block_number), head), final: transfer.status === 'confirmed' }));
   const pending = payments.filter((payment) => !payment.final);

@@ -5,6 +5,7 @@
 import type { Address } from 'viem';
 import { signHs256Token } from '../identity/jwt.js';
 import { ROLES, type Role } from '../identity/principal.js';
+import { SYSTEM } from '../audit/auditLog.js';
 import { createClinic } from '../billing/clinics.js';
 import type { Db } from '../platform/db.js';
 import { withTransaction } from '../platform/transaction.js';
@@ -17,7 +18,7 @@ const DEV_TOKEN_TTL_SECONDS = 7 * 86_400;
 export async function ensureDemoClinic(db: Db, settlementAddress: Address): Promise<string> {
   const existing = (await db('clinics').where({ name: DEMO_CLINIC_NAME }).orderBy('created_at').first('id')) as { id: string } | undefined;
   if (existing) return existing.id;
-  const clinic = await withTransaction(db, (trx) => createClinic(trx, { name: DEMO_CLINIC_NAME, settlementAddress, webhookUrl: undefined }));
+  const clinic = await withTransaction(db, (trx) => createClinic(trx, SYSTEM.gateway, { name: DEMO_CLINIC_NAME, settlementAddress, webhookUrl: undefined }));
   return clinic.id;
 }
 

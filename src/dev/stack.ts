@@ -1,6 +1,13 @@
 /**
+ * dev/ — the embedded development stack: PostgreSQL and anvil from npm, the test contracts,
+ * dev accounts and secrets, the demo clinic and `dev-stack.json`. Loaded only when the
+ * configuration leaves a piece out; never in production.
+ *
  * The embedded dev stack: whatever of Postgres and the chain the environment does not provide,
  * started locally with its data kept in `DATA_DIR` between runs.
+ *
+ * Owns tables: none.
+ * May import: platform, domain, audit, identity, chain, billing.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

@@ -1,6 +1,13 @@
 /**
+ * domain/ — pure logic, no I/O: money and currencies, the invoice state machine, payment
+ * matching, addresses at the API edge, canonical JSON and Merkle trees. Everything here is a
+ * function of its arguments, so it is tested without a database or a chain.
+ *
  * Exact fiat arithmetic for invoices. Amounts arrive as decimal strings (never JSON numbers)
  * and are computed with decimal.js; nothing here touches a JS float.
+ *
+ * Owns tables: none.
+ * May import: platform.
  */
 import { Decimal } from 'decimal.js';
 import { ValidationError } from '../platform/errors.js';

@@ -1,25 +1,39 @@
+/**
+ * http/ — the HTTP edge: routes, request validation against `openapi.yaml`, authentication,
+ * idempotent POSTs, problem responses, and the patient's checkout routes. Routes hold no
+ * business rules: each validates, scopes the caller to what it may see, calls the folder that
+ * owns the job, and presents the result.
+ *
+ * Owns tables: idempotency_keys.
+ * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement, recon, reports, checkout.
+ */
+import type { ChainClient } from '../chain/client.js';
+import type { Finality } from '../chain/finality.js';
+import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import type { VerifyToken } from '../identity/jwt.js';
 import type { ReferenceRates } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
-import type { PaymentNetwork } from '../billing/invoices.js';
 import type { Logger } from '../platform/log.js';
+import type { StatementAnchorer } from '../reports/statementAnchor.js';
 import type { ApiContract } from './openapi.js';
 
-/** What the `/v1` routers are built from. */
+/** What the routers are built from. */
 export interface ApiDeps {
   db: Db;
+  chain: ChainClient;
   logger: Logger;
   contract: ApiContract;
   network: PaymentNetwork;
+  finality: Finality;
   verifyToken: VerifyToken;
   /** The patient-facing side: where checkout pages live, indicative rates, the explorer for receipts. */
   checkout: CheckoutSettings;
+  /** Sends statement anchors; undefined when ANCHOR_STATEMENTS is off (anchoring answers 409). */
+  anchorer: StatementAnchorer | undefined;
 }
 
 export interface CheckoutSettings {
   publicUrl?: string | undefined;
   referenceRates?: ReferenceRates | undefined;
   explorerTxUrl?: string | undefined;
-  /** Confirmations a payment needs, shown to the patient as "n of m". */
-  confirmations: number;
 }

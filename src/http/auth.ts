@@ -5,7 +5,7 @@ import type { RequestHandler, Response } from 'express';
 import type { VerifyToken } from '../identity/jwt.js';
 import { AuthenticationError, ForbiddenError } from '../identity/errors.js';
 import type { Principal, Role } from '../identity/principal.js';
-import { apiActor, type AuditActor } from '../audit/auditLog.js';
+import type { AuditActor } from '../audit/auditLog.js';
 
 /** Verifies `Authorization: Bearer <jwt>` and puts the caller in `res.locals.principal`. */
 export function authenticate(verify: VerifyToken): RequestHandler {
@@ -45,5 +45,6 @@ export function requireRole(...roles: Role[]): RequestHandler {
 
 /** The caller of an authenticated request as the audit log names it (subject, role, request id). */
 export function actorOf(res: Response): AuditActor {
-  return apiActor(principalOf(res), res.locals.requestId as string | undefined);
+  const principal = principalOf(res);
+  return { actor: principal.sub, role: principal.role, requestId: (res.locals.requestId as string | undefined) ?? null };
 }

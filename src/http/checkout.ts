@@ -10,9 +10,8 @@ import { loadCheckoutView, checkoutStatus } from '../checkout/checkoutView.js';
 import { negotiateLanguage, type CheckoutLanguage } from '../checkout/messages.js';
 import { renderCheckoutPage, renderNotFoundPage, renderReceiptPage } from '../checkout/pages.js';
 import { writeReceiptPdf } from '../checkout/receiptPdf.js';
-import type { Db } from '../platform/db.js';
 import { CHECKOUT_ASSETS_DIR } from '../platform/paths.js';
-import type { CheckoutSettings } from './apiDeps.js';
+import type { ApiDeps } from './apiDeps.js';
 import { sendJson } from './json.js';
 
 /** No inline script or style, nothing from another origin, no framing, no forms posting anywhere. */
@@ -46,12 +45,7 @@ function sendNotFound(req: Request, res: Response): void {
   res.send(renderNotFoundPage(language));
 }
 
-export interface CheckoutRouterDeps {
-  db: Db;
-  settings: CheckoutSettings;
-}
-
-export function checkoutRouter({ db, settings }: CheckoutRouterDeps): Router {
+export function checkoutRouter({ db, finality, checkout: settings }: Pick<ApiDeps, 'db' | 'finality' | 'checkout'>): Router {
   const router = Router();
   router.use('/checkout', (_req, res, next) => {
     patientHeaders(res);
@@ -59,7 +53,7 @@ export function checkoutRouter({ db, settings }: CheckoutRouterDeps): Router {
   });
   router.use('/checkout/assets', express.static(CHECKOUT_ASSETS_DIR, { index: false, maxAge: '1h', fallthrough: false }));
 
-  const load = (req: Request) => loadCheckoutView(db, String(req.params.token), settings.confirmations);
+  const load = (req: Request) => loadCheckoutView(db, String(req.params.token), finality.confirmations);
 
   router.get('/checkout/:token', async (req, res) => {
     const view = await load(req);

@@ -7,15 +7,15 @@ import { Router, type Response } from 'express';
 import { fhirJson, type FhirResource } from '../reports/fhir.js';
 import { loadFhirInvoice, loadFhirPaymentReconciliation } from '../reports/fhirResources.js';
 import type { ApiDeps } from './apiDeps.js';
-import { principalOf } from './auth.js';
+import { scopeOf } from './scope.js';
 
 export function fhirRouter({ db, contract, network }: ApiDeps): Router {
   const router = Router();
   contract.route(router, 'get', '/v1/fhir/Invoice/{id}', async (req, res) => {
-    sendFhir(res, await loadFhirInvoice(db, principalOf(res), req.params.id as string));
+    sendFhir(res, await loadFhirInvoice(db, scopeOf(res), req.params.id as string));
   });
   contract.route(router, 'get', '/v1/fhir/PaymentReconciliation/{id}', async (req, res) => {
-    sendFhir(res, await loadFhirPaymentReconciliation(db, principalOf(res), req.params.id as string, { chainId: network.chainId }));
+    sendFhir(res, await loadFhirPaymentReconciliation(db, scopeOf(res), req.params.id as string, { chainId: network.chainId }));
   });
   return router;
 }

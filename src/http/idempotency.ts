@@ -9,11 +9,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Db, Trx } from '../platform/db.js';
+import type { Db, InsertStatement, Trx } from '../platform/db.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
 import { ClinicPayError, ValidationError } from '../platform/errors.js';
 import type { Logger } from '../platform/log.js';
-import { auditRow, type AuditEvent } from '../audit/auditLog.js';
+import { auditInsert, type AuditEvent } from '../audit/auditLog.js';
 import { actorOf, principalOf } from './auth.js';
 import { toJsonText } from './json.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, problemFromError } from './problem.js';
@@ -76,20 +76,21 @@ export function idempotent(db: Db, logger: Logger, work: IdempotentWork): Reques
   };
 }
 
-/** A create prepared in memory: its response, and the rows to insert if (and only if) the key is new. */
+/**
+ * A create prepared in memory by the folder that owns it: its response, the inserts that write
+ * it (each written by the table's owner), and what the audit log records of it.
+ */
 export interface PreparedCreate extends IdempotentResult {
-  table: string;
-  rows: Record<string, unknown>[];
-  /** What the audit log records of the create, written in the same statement. */
+  writes: InsertStatement[];
   audit: AuditEvent[];
 }
 
 /**
  * Idempotent POST for creating rows, written as ONE statement: the key is inserted, and the
- * rows and their audit rows only if the key was new (`WITH k AS (INSERT … ON CONFLICT DO
- * NOTHING RETURNING 1) … INSERT … WHERE EXISTS (SELECT 1 FROM k)`). Atomic without an explicit transaction, and a
+ * create's inserts and audit rows run only if the key was new (`WITH k AS (INSERT … ON CONFLICT
+ * DO NOTHING RETURNING 1), w1 AS (INSERT … WHERE EXISTS (SELECT 1 FROM k)) … INSERT INTO
+ * audit_log … WHERE EXISTS (SELECT 1 FROM k)`). Atomic without an explicit transaction, and a
  * connection is held for one round trip instead of five. `prepare` may read, never write.
- * Every column of the rows must be given (defaults do not apply).
  */
 export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request, res: Response) => Promise<PreparedCreate>): RequestHandler {
   return async (req, res) => {
@@ -108,19 +109,21 @@ export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request,
       return;
     }
     const stored = { fingerprint, response_status: prepared.status, response_content_type: 'application/json', response_body: toJsonText(prepared.body) };
-    // The statement's row count is that of the audit rows: zero exactly when the key was known.
+    // The statement's row count is that of the audit rows, written last: zero exactly when the key was known.
     if (prepared.audit.length === 0) throw new Error('a create must say what the audit log records of it');
-    const audit = prepared.audit.map((event) => auditRow(actorOf(res), event));
+    const keyIsNew = 'EXISTS (SELECT 1 FROM k)';
+    const statements = [...prepared.writes, auditInsert(actorOf(res), prepared.audit)];
     const result = (await db.raw(
       `WITH k AS (
          INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, response_status, response_content_type, response_body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING RETURNING 1),
-       created AS (INSERT INTO ?? SELECT * FROM jsonb_populate_recordset(NULL::??, ?::jsonb) WHERE EXISTS (SELECT 1 FROM k))
-       INSERT INTO audit_log SELECT * FROM jsonb_populate_recordset(NULL::audit_log, ?::jsonb) WHERE EXISTS (SELECT 1 FROM k)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING RETURNING 1)${statements
+        .slice(0, -1)
+        .map((statement, index) => `,\n       w${index} AS (${statement.text(keyIsNew)})`)
+        .join('')}
+       ${statements.at(-1)!.text(keyIsNew)}`,
       [
         scope, key, fingerprint, req.method, req.path, stored.response_status, stored.response_content_type, stored.response_body,
-        prepared.table, prepared.table, JSON.stringify(prepared.rows),
-        JSON.stringify(audit.map((row) => ({ ...row, seq: 0, prev_hash: '', row_hash: '' }))),
+        ...statements.flatMap((statement) => statement.bindings),
       ],
     )) as { rowCount: number };
     if (result.rowCount === 0) {

@@ -11,10 +11,9 @@ import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
 import type { Db } from '../platform/db.js';
-import type { PaymentNetwork } from '../billing/invoices.js';
 import { auditPath } from '../domain/merkle.js';
 import { ValidationError } from '../platform/errors.js';
-import { anchorStatement, type StatementAnchorer } from '../reports/statementAnchor.js';
+import { anchorStatement } from '../reports/statementAnchor.js';
 import {
   anchorOf,
   getStatement,
@@ -34,15 +33,13 @@ import { writeStatementPdf } from '../reports/statementPdf.js';
 import { statementSummary } from '../reports/statementSummary.js';
 import { fhirBundleClosing, fhirBundleEntry, fhirBundleOpening, fhirJson } from '../reports/fhir.js';
 import { writeStreamed } from '../platform/streaming.js';
+import type { PaymentNetwork } from '../chain/paymentNetwork.js';
+import { scopeOf } from './scope.js';
+import { startDownload } from './downloads.js';
 
 type StatementFormat = 'json' | 'csv' | 'pdf' | 'fhir';
 
-export interface StatementsRouterDeps extends ApiDeps {
-  /** Sends anchors; undefined when ANCHOR_STATEMENTS is off. */
-  anchorer: StatementAnchorer | undefined;
-}
-
-export function statementsRouter(deps: StatementsRouterDeps): Router {
+export function statementsRouter(deps: ApiDeps): Router {
   const { db, logger, contract, network } = deps;
   const router = Router();
   const readers = requireRole(...STATEMENT_ROLES);
@@ -61,12 +58,12 @@ export function statementsRouter(deps: StatementsRouterDeps): Router {
 
   contract.route(router, 'get', '/v1/statements/{id}', readers, async (req, res) => {
     const query = validatedQuery(res);
-    const row = await getStatement(db, principalOf(res), req.params.id as string);
+    const row = await getStatement(db, scopeOf(res), req.params.id as string);
     await sendStatement({ db, logger, network, actor: actorOf(res) }, res, row, (query.format as StatementFormat | undefined) ?? 'json', (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
   });
 
   contract.route(router, 'get', '/v1/statements/{id}/proof', readers, async (req, res) => {
-    const row = await getStatement(db, principalOf(res), req.params.id as string);
+    const row = await getStatement(db, scopeOf(res), req.params.id as string);
     const lineNumber = validatedQuery(res).line as number;
     const context = await statementContext(db, row, network);
     const sealer = new StatementSealer();
@@ -98,7 +95,7 @@ export function statementsRouter(deps: StatementsRouterDeps): Router {
     '/v1/statements/{id}/anchor',
     requireRole('auditor', 'finance'),
     idempotent(db, logger, async (trx, req, res) => {
-      const row = await getStatement(trx, principalOf(res), req.params.id as string);
+      const row = await getStatement(trx, scopeOf(res), req.params.id as string);
       if (row.merkle_root === null) await sealCompletely(db, network, row, actorOf(res));
       const anchor = await anchorStatement(trx, deps.anchorer, row, actorOf(res));
       return { status: 200, body: { object: 'statement_anchor', statement_id: row.id, ...anchor } };
@@ -149,9 +146,8 @@ async function sendStatement({ db, logger, network, actor }: SendDeps, res: Resp
     trailer: () => sealer.trailer(anchorOf(row)),
   };
   const extension = format === 'fhir' ? 'fhir.json' : format;
-  res.status(200).type(CONTENT_TYPES[format]);
+  startDownload(res, CONTENT_TYPES[format], `statement-${row.id}.${extension}`);
   res.setHeader('ClinicPay-Statement-Id', row.id);
-  res.setHeader('Content-Disposition', `attachment; filename="statement-${row.id}.${extension}"`);
   try {
     if (format === 'json') await writeStatementJson(res, context.header, sealed);
     else if (format === 'csv') await writeStatementCsv(res, context.header, sealed);

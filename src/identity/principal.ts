@@ -1,6 +1,11 @@
 /**
- * Who may act, and on which clinic's data.
+ * identity/ — who is calling: the principal (subject, role, clinic) that every request becomes,
+ * how API bearer tokens are verified, and which clinic's data a caller may read.
+ *
+ * Owns tables: none.
+ * May import: platform, domain, audit.
  */
+import type { Knex } from 'knex';
 export const ROLES = ['platform_admin', 'clinic_admin', 'clinic_staff', 'finance', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -24,9 +29,22 @@ export function isRole(value: unknown): value is Role {
 }
 
 /**
- * Whether `principal` may see data of `clinicId`. Callers answer 404, not 403, when it may not:
- * another clinic's records must not even be confirmed to exist.
+ * The clinics a read may touch: one clinic, or every clinic (`clinicId` undefined). A principal
+ * is its own scope; a list request may narrow it to the clinic it asks for (http/scope.ts).
+ * Outside its scope a record does not exist: callers answer 404, never 403, so another clinic's
+ * ids are not even confirmed.
  */
-export function canSeeClinic(principal: Principal, clinicId: string): boolean {
-  return principal.clinicId === undefined || principal.clinicId === clinicId;
+export interface ClinicScope {
+  clinicId: string | undefined;
+}
+
+/** Whether a record of `clinicId` (null: of no clinic, visible only to unconfined callers) is in `scope`. */
+export function inScope(scope: ClinicScope, clinicId: string | null): boolean {
+  return scope.clinicId === undefined || scope.clinicId === clinicId;
+}
+
+/** Confines `query` to `scope` by its `column`: the one way a read is scoped in SQL. */
+export function scopeQuery<Q extends Knex.QueryBuilder>(query: Q, scope: ClinicScope, column = 'clinic_id'): Q {
+  if (scope.clinicId !== undefined) query.where(column, scope.clinicId);
+  return query;
 }

@@ -1,4 +1,6 @@
 /**
+ * ledger/ — the books: journal entries, postings, the posting rules, balances.
+ *
  * The double-entry ledger: journal entries with postings in base units per asset.
  *
  * Every entry sums to zero per asset — checked here before writing and enforced again by the
@@ -12,15 +14,47 @@
  * - `patient_payments`: the counter-account of what patients paid (credit balance);
  * - `written_off`: received amounts finance decided to keep as the clinic's (credit balance);
  * - `unexpected_outflows`: tokens that left a deposit address for anywhere but the clinic.
+ *
+ * Owns tables: ledger_accounts, journal_entries, postings.
+ * May import: platform, domain, identity.
  */
 import type { Db, Trx } from '../platform/db.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 import { newId } from '../platform/ids.js';
+import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 
 export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments', 'written_off', 'unexpected_outflows'] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 
 export type EntryKind = 'payment' | 'forward' | 'outflow' | 'reversal' | 'refund' | 'application' | 'write_off';
+
+/**
+ * The posting rules: which account each kind of entry debits and which it credits. A reversal
+ * has no rule of its own; it mirrors the entry it reverses ({@link reverseEntry}).
+ */
+export const POSTING_RULES = {
+  /** A patient's payment reached a deposit address. */
+  payment: { debit: 'deposits', credit: 'patient_payments' },
+  /** A deposit address forwarded to the clinic's settlement wallet. */
+  forward: { debit: 'settlement', credit: 'deposits' },
+  /** Tokens left a deposit address for anywhere but the clinic. */
+  outflow: { debit: 'unexpected_outflows', credit: 'deposits' },
+  /** The clinic's wallet sent a refund back to a patient. */
+  refund: { debit: 'patient_payments', credit: 'settlement' },
+  /** A received amount counts for another invoice: a memo entry on the payments account. */
+  application: { debit: 'patient_payments', credit: 'patient_payments' },
+  /** Finance keeps a received amount as the clinic's. */
+  write_off: { debit: 'patient_payments', credit: 'written_off' },
+} as const satisfies Record<Exclude<EntryKind, 'reversal'>, { debit: AccountKind; credit: AccountKind }>;
+
+/** The two postings of an entry of `kind` that moves `amount` base units. */
+export function postingsFor(kind: keyof typeof POSTING_RULES, amount: bigint): PostingInput[] {
+  const rule = POSTING_RULES[kind];
+  return [
+    { kind: rule.debit, amount },
+    { kind: rule.credit, amount: -amount },
+  ];
+}
 
 export class UnbalancedEntryError extends Error {
   override name = 'UnbalancedEntryError';
@@ -72,8 +106,7 @@ export async function postEntry(trx: Trx, params: PostEntryParameters): Promise<
   const written = await postEntries(trx, [params]);
   const entryId = written.get(params.idempotencyKey);
   if (entryId !== undefined) return { entryId, created: true };
-  const existing = (await trx('journal_entries').where({ idempotency_key: params.idempotencyKey }).first('id')) as { id: string };
-  return { entryId: existing.id, created: false };
+  return { entryId: (await findEntry(trx, params.idempotencyKey))!, created: false };
 }
 
 /**
@@ -136,6 +169,12 @@ export async function invoiceDepositBalances(db: Db | Trx, invoiceIds: readonly 
   return balances;
 }
 
+/** The entry posted under `idempotencyKey`, if any. */
+export async function findEntry(db: Db | Trx, idempotencyKey: string): Promise<string | undefined> {
+  const row = (await db('journal_entries').where({ idempotency_key: idempotencyKey }).first('id')) as { id: string } | undefined;
+  return row?.id;
+}
+
 /** Posts the mirror image of `entryId` (every amount negated), once. */
 export async function reverseEntry(trx: Trx, entryId: string): Promise<PostEntryReturnType> {
   const entry = (await trx('journal_entries').where({ id: entryId }).first()) as
@@ -175,8 +214,7 @@ export async function accountBalances(db: Db | Trx, clinicId?: string): Promise<
     .groupBy('ledger_accounts.id')
     .orderBy('ledger_accounts.id')
     .select('ledger_accounts.id', 'ledger_accounts.clinic_id', 'ledger_accounts.kind', 'ledger_accounts.asset', db.raw('coalesce(sum(postings.amount), 0)::text AS balance'));
-  if (clinicId !== undefined) query.where('ledger_accounts.clinic_id', clinicId);
-  const rows = (await query) as { id: string; clinic_id: string; kind: AccountKind; asset: string; balance: string }[];
+  const rows = (await scopeQuery(query, { clinicId }, 'ledger_accounts.clinic_id')) as { id: string; clinic_id: string; kind: AccountKind; asset: string; balance: string }[];
   return rows.map((row) => ({ accountId: row.id, clinicId: row.clinic_id, kind: row.kind, asset: row.asset, balance: BigInt(row.balance) }));
 }
 
@@ -201,28 +239,21 @@ export interface EntryRow {
 }
 
 export interface EntryFilters {
-  clinicId?: string;
   invoiceId?: string;
   kind?: EntryKind;
 }
 
-/** One page of journal entries, newest first, each with its postings. */
+/** One page of the journal entries in `scope`, newest first, each with its postings. */
 export async function listEntries(
   db: Db,
-  visibleClinic: string | undefined,
+  scope: ClinicScope,
   filters: EntryFilters,
   page: PageRequest,
 ): Promise<Page<EntryRow & { postings: { account_id: string; asset: string; amount: string }[] }>> {
-  const query = db('journal_entries');
-  if (visibleClinic !== undefined && filters.clinicId !== undefined && filters.clinicId !== visibleClinic) return { data: [], hasMore: false };
-  const clinicId = visibleClinic ?? filters.clinicId;
-  if (clinicId !== undefined) query.where({ clinic_id: clinicId });
+  const query = scopeQuery(db('journal_entries'), scope);
   if (filters.invoiceId !== undefined) query.where({ invoice_id: filters.invoiceId });
   if (filters.kind !== undefined) query.where({ kind: filters.kind });
-  const result = await keysetPage<EntryRow>(query, page, async (id) => {
-    const anchor = (await db('journal_entries').where({ id }).first('created_at', 'id', 'clinic_id')) as { created_at: Date; id: string; clinic_id: string } | undefined;
-    return anchor && (visibleClinic === undefined || anchor.clinic_id === visibleClinic) ? anchor : undefined;
-  });
+  const result = await keysetPage<EntryRow>(query, page, scopeQuery(db('journal_entries'), scope));
   const postings = result.data.length
     ? ((await db('postings')
         .whereIn('entry_id', result.data.map((entry) => entry.id))

@@ -1,5 +1,13 @@
 /**
- * The Postgres connection pool, through knex.
+ * platform/ — what every other folder stands on: configuration, the database pool and
+ * transactions, migrations, logging, ids, the error catalogue, metrics, streaming writes,
+ * leader-elected worker loops. It knows nothing of clinics, invoices or the chain.
+ *
+ * This file: the Postgres connection pool, through knex, and the shape of an insert statement
+ * that a table's owner writes and another folder may run conditionally.
+ *
+ * Owns tables: none.
+ * May import: none.
  */
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
@@ -25,4 +33,20 @@ export function createDb({ connectionString, poolMax = 10, applicationName = 'cl
     pool: { min: 0, max: poolMax },
     acquireConnectionTimeout: 10_000,
   });
+}
+
+/**
+ * `INSERT INTO <table> … SELECT …`, written by the folder that owns the table. `text()` is the
+ * statement as it is; `text(condition)` inserts only when the SQL `condition` holds, which lets
+ * a caller put several owners' inserts into one statement (http/idempotency writes a create,
+ * its audit rows and its idempotency key that way, in one round trip).
+ */
+export interface InsertStatement {
+  text(condition?: string): string;
+  bindings: readonly Knex.RawBinding[];
+}
+
+/** Runs `statement` unconditionally inside `trx`. */
+export async function runInsert(trx: Trx, statement: InsertStatement): Promise<void> {
+  await trx.raw(statement.text(), [...statement.bindings]);
 }

@@ -2,11 +2,21 @@
  * Prometheus metrics of one process, served at `GET /metrics`.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FlusherMetrics } from '../settlement/flusher.js';
-import type { WatcherMetrics } from '../settlement/watcher.js';
 
 export interface HttpMetrics {
   observe(method: string, route: string, status: number, seconds: number): void;
+}
+
+/** What the chain watcher reports. */
+export interface WatcherMetrics {
+  logsProcessed(count: number): void;
+  reorg(depth: number): void;
+  lag(blocks: number): void;
+}
+
+/** What the flusher reports: deposit addresses per outcome. */
+export interface FlusherMetrics {
+  flush(result: 'success' | 'retry' | 'failed', deposits: number): void;
 }
 
 export interface WebhookMetrics {

@@ -5,7 +5,6 @@
 import type { Knex } from 'knex';
 import { ValidationError } from './errors.js';
 
-export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 10;
 
 export interface PageRequest {
@@ -30,23 +29,18 @@ export function pageRequestFrom(query: Record<string, unknown>): PageRequest {
   };
 }
 
-interface Anchor {
-  created_at: Date;
-  id: string;
-}
-
 /**
- * Applies the cursor to `query` and runs it. `findAnchor` looks up the cursor object and returns
- * `undefined` when the caller may not see it, which is a 400 like an unknown id.
+ * Applies the cursor to `query` and runs it. The cursor object is looked up in `anchors` (the
+ * same table, confined as the list is): one outside it is a 400, like an unknown id.
  */
-export async function keysetPage<T>(query: Knex.QueryBuilder, page: PageRequest, findAnchor: (id: string) => Promise<Anchor | undefined>): Promise<Page<T>> {
+export async function keysetPage<T>(query: Knex.QueryBuilder, page: PageRequest, anchors: Knex.QueryBuilder): Promise<Page<T>> {
   if (page.startingAfter !== undefined && page.endingBefore !== undefined) {
     throw new ValidationError('Use starting_after or ending_before, not both.', 'ending_before');
   }
   const cursorId = page.startingAfter ?? page.endingBefore;
   const backwards = page.endingBefore !== undefined;
   if (cursorId !== undefined) {
-    const anchor = await findAnchor(cursorId);
+    const anchor = (await anchors.where({ id: cursorId }).first('created_at', 'id')) as { created_at: Date; id: string } | undefined;
     if (!anchor) throw new ValidationError(`No object with id ${cursorId} to page from.`, backwards ? 'ending_before' : 'starting_after');
     query.whereRaw(backwards ? '(created_at, id) > (?, ?)' : '(created_at, id) < (?, ?)', [anchor.created_at, anchor.id]);
   }

@@ -24,8 +24,6 @@ export interface WorkerPool {
   stop(): Promise<void>;
 }
 
-export const LOCK_KEYS = { watcher: 72_001, flusher: 72_002, webhooks: 72_003, reconciler: 72_004 } as const;
-
 const MAX_BACKOFF_MS = 30_000;
 
 /** Starts every worker's loop. */

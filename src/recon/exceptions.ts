@@ -2,8 +2,7 @@
  * The exception queue: every difference a reconciliation run finds, one row per subject, until
  * finance resolves it.
  */
-import type { Principal } from '../identity/principal.js';
-import { canSeeClinic } from '../identity/principal.js';
+import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 import { apiAddress, storedAddress } from '../domain/address.js';
 import type { Db, Trx } from '../platform/db.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
@@ -114,36 +113,35 @@ export async function upsertExceptions(trx: Trx, runId: string, inputs: readonly
   return { byKey, created };
 }
 
-/** The exception if `principal` may see its clinic; {@link NotFoundError} otherwise. */
-export async function getException(db: Db | Trx, principal: Principal, id: string, { forUpdate = false } = {}): Promise<ExceptionRow> {
-  const query = db('exceptions').where({ id }).first('*', db.raw('amount::text AS amount'), db.raw('block_number::text AS block_number'));
+/** The exception if it is in `scope` (one of no clinic is in no clinic's scope); {@link NotFoundError} otherwise. */
+export async function getException(db: Db | Trx, scope: ClinicScope, id: string, { forUpdate = false } = {}): Promise<ExceptionRow> {
+  const query = scopeQuery(db('exceptions').where({ id }), scope).first('*', db.raw('amount::text AS amount'), db.raw('block_number::text AS block_number'));
   const row = (await (forUpdate ? query.forUpdate() : query)) as ExceptionRow | undefined;
-  if (!row || (row.clinic_id !== null && !canSeeClinic(principal, row.clinic_id)) || (row.clinic_id === null && principal.clinicId !== undefined)) {
-    throw new NotFoundError('exception');
-  }
+  if (!row) throw new NotFoundError('exception');
   return row;
 }
 
 export interface ExceptionFilters {
   type?: ExceptionType;
   status?: ExceptionStatus;
-  clinicId?: string;
   invoiceId?: string;
 }
 
-/** One page of the exceptions `principal` may see, newest first. */
-export async function listExceptions(db: Db, principal: Principal, filters: ExceptionFilters, page: PageRequest): Promise<Page<ExceptionRow>> {
-  const query = db('exceptions').select('*', db.raw('amount::text AS amount'), db.raw('block_number::text AS block_number'));
-  if (principal.clinicId !== undefined && filters.clinicId !== undefined && filters.clinicId !== principal.clinicId) return { data: [], hasMore: false };
-  const clinicId = principal.clinicId ?? filters.clinicId;
-  if (clinicId !== undefined) query.where({ clinic_id: clinicId });
+/** One page of the exceptions in `scope`, newest first. */
+export async function listExceptions(db: Db, scope: ClinicScope, filters: ExceptionFilters, page: PageRequest): Promise<Page<ExceptionRow>> {
+  const query = scopeQuery(db('exceptions'), scope).select('*', db.raw('amount::text AS amount'), db.raw('block_number::text AS block_number'));
   if (filters.type !== undefined) query.where({ type: filters.type });
   if (filters.status !== undefined) query.where({ status: filters.status });
   if (filters.invoiceId !== undefined) query.where({ invoice_id: filters.invoiceId });
-  return keysetPage<ExceptionRow>(query, page, async (id) => {
-    const anchor = (await db('exceptions').where({ id }).first('created_at', 'id', 'clinic_id')) as { created_at: Date; id: string; clinic_id: string | null } | undefined;
-    return anchor && (principal.clinicId === undefined || anchor.clinic_id === principal.clinicId) ? anchor : undefined;
-  });
+  return keysetPage<ExceptionRow>(query, page, scopeQuery(db('exceptions'), scope));
+}
+
+/** The exceptions in `scope` with the given status and type, oldest first, streamed from a cursor (for exports). */
+export function streamExceptions(db: Db, scope: ClinicScope, filters: Pick<ExceptionFilters, 'status' | 'type'>): AsyncIterable<ExceptionRow> {
+  const query = scopeQuery(db('exceptions'), scope).orderBy([{ column: 'created_at' }, { column: 'id' }]);
+  if (filters.status !== undefined) query.where({ status: filters.status });
+  if (filters.type !== undefined) query.where({ type: filters.type });
+  return query.stream() as AsyncIterable<ExceptionRow>;
 }
 
 /** The API form of an exception, with its evidence. */

@@ -12,24 +12,25 @@
  * Each posts its own journal entry; nothing is edited.
  */
 import { encodeFunctionData, erc20Abi, getAddress, verifyMessage, type Address, type Hex } from 'viem';
-import type { Principal } from '../identity/principal.js';
+import type { ClinicScope, Principal } from '../identity/principal.js';
 import { ForbiddenError } from '../identity/errors.js';
 import { apiAddress, parseAddressParam, storedAddress } from '../domain/address.js';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
 import { fetchTransferLogs } from '../chain/transferLogs.js';
-import { finalHeadOf } from '../settlement/watcher.js';
+import { finalHead, type Finality } from '../chain/finality.js';
 import type { Db, Trx } from '../platform/db.js';
 import { withTransaction } from '../platform/transaction.js';
 import { settledStatus } from '../domain/invoiceStatus.js';
 import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import { getInvoice, type InvoiceRow, type PaymentNetwork } from '../billing/invoices.js';
+import { getInvoice, type InvoiceRow } from '../billing/invoices.js';
 import { paymentUri } from '../billing/paymentUri.js';
-import { recordPaymentConfirmed, requestFlush } from '../settlement/invoiceEffects.js';
-import { assetOf, postEntry } from '../ledger/ledger.js';
-import { appendAudit, SYSTEM, type AuditEvent } from '../audit/auditLog.js';
+import { recordCreditMovedOff, recordPaymentConfirmed, requestFlush } from '../settlement/invoiceEffects.js';
+import { assetOf, postEntry, postingsFor } from '../ledger/ledger.js';
+import { appendAudit, SYSTEM, type AuditActor, type AuditEvent } from '../audit/auditLog.js';
 import { getException, type ExceptionRow } from './exceptions.js';
+import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 
 export type ResolutionAction = 'refund' | 'apply_to_invoice' | 'write_off';
 export type ResolutionStatus = 'pending_approval' | 'awaiting_transfer' | 'completed';
@@ -107,16 +108,13 @@ async function recoverUnrecordedPayment(trx: Trx, exception: ExceptionRow, asset
     clinicId: exception.clinic_id!,
     asset,
     invoiceId: exception.invoice_id ?? undefined,
-    postings: [
-      { kind: 'deposits', amount: BigInt(exception.amount) },
-      { kind: 'patient_payments', amount: -BigInt(exception.amount) },
-    ],
+    postings: postingsFor('payment', BigInt(exception.amount)),
   });
   if (exception.invoice_id !== null) await requestFlush(trx, exception.invoice_id);
 }
 
 /** Proposes a resolution; the exception waits for approval. */
-export async function createResolution(trx: Trx, principal: Principal, exceptionId: string, input: CreateResolutionInput): Promise<ResolutionRow> {
+export async function createResolution(trx: Trx, principal: Principal, actor: AuditActor, exceptionId: string, input: CreateResolutionInput): Promise<ResolutionRow> {
   const exception = await getException(trx, principal, exceptionId, { forUpdate: true });
   if (exception.status !== 'open') throw notOpen(exception);
   const received = BigInt(exception.amount);
@@ -168,14 +166,15 @@ export async function createResolution(trx: Trx, principal: Principal, exception
 
   const [created] = (await trx('resolutions').insert(row).returning('*')) as ResolutionRow[];
   await trx('exceptions').where({ id: exception.id }).update({ status: 'pending_approval', updated_at: trx.fn.now() });
+  await appendAudit(trx, actor, [resolutionAuditEvent('resolution.proposed', created!, exception.clinic_id)]);
   return created!;
 }
 
-export async function getResolution(db: Db | Trx, principal: Principal, id: string, { forUpdate = false } = {}): Promise<ResolutionRow> {
+export async function getResolution(db: Db | Trx, scope: ClinicScope, id: string, { forUpdate = false } = {}): Promise<ResolutionRow> {
   const query = db('resolutions').where({ id }).first();
   const row = (await (forUpdate ? query.forUpdate() : query)) as ResolutionRow | undefined;
   if (!row) throw new NotFoundError('resolution');
-  await getException(db, principal, row.exception_id).catch(() => {
+  await getException(db, scope, row.exception_id).catch(() => {
     throw new NotFoundError('resolution');
   });
   return row;
@@ -185,7 +184,7 @@ export async function getResolution(db: Db | Trx, principal: Principal, id: stri
  * Approves a resolution by a second finance user: a refund becomes a transfer to send (and
  * waits for it on the chain); an application or write-off takes effect at once.
  */
-export async function approveResolution(trx: Trx, principal: Principal, id: string, network: PaymentNetwork): Promise<ResolutionRow> {
+export async function approveResolution(trx: Trx, principal: Principal, actor: AuditActor, id: string, network: PaymentNetwork): Promise<ResolutionRow> {
   const resolution = await getResolution(trx, principal, id, { forUpdate: true });
   if (resolution.status !== 'pending_approval') {
     throw new ClinicPayError('resolution_not_pending', `This resolution is ${resolution.status.replace('_', ' ')}.`, { status: 409 });
@@ -209,6 +208,7 @@ export async function approveResolution(trx: Trx, principal: Principal, id: stri
         calldata: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [to, amount] }),
       })
       .returning('*')) as ResolutionRow[];
+    await appendAudit(trx, actor, [resolutionAuditEvent('resolution.approved', updated!, exception.clinic_id)]);
     return updated!;
   }
 
@@ -221,13 +221,10 @@ export async function approveResolution(trx: Trx, principal: Principal, id: stri
       asset,
       invoiceId: resolution.target_invoice_id!,
       resolutionId: id,
-      postings: [
-        { kind: 'patient_payments', amount },
-        { kind: 'patient_payments', amount: -amount },
-      ],
+      postings: postingsFor('application', amount),
     });
     // A payment the source invoice was credited with now counts for the target instead.
-    if (exception.invoice_id !== null && exception.type !== 'unknown_transfer') await moveCreditOff(trx, exception.invoice_id, amount);
+    if (exception.invoice_id !== null && exception.type !== 'unknown_transfer') await recordCreditMovedOff(trx, exception.invoice_id, amount);
     await recordPaymentConfirmed(trx, { invoiceId: resolution.target_invoice_id!, amount, blockTimestamp: new Date(), txHash: `resolution:${id}`, tolerance: 0n, wasPending: false });
   } else if (
     RECEIVED_FUNDS.includes(exception.type) &&
@@ -243,35 +240,21 @@ export async function approveResolution(trx: Trx, principal: Principal, id: stri
       asset,
       invoiceId: exception.invoice_id ?? undefined,
       resolutionId: id,
-      postings: [
-        { kind: 'patient_payments', amount },
-        { kind: 'written_off', amount: -amount },
-      ],
+      postings: postingsFor('write_off', amount),
     });
   }
   const [updated] = (await trx('resolutions').where({ id }).update({ ...approval, status: 'completed', completed_at: trx.fn.now() }).returning('*')) as ResolutionRow[];
   await trx('exceptions').where({ id: exception.id }).update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now() });
+  await appendAudit(trx, actor, [resolutionAuditEvent('resolution.approved', updated!, exception.clinic_id)]);
   return updated!;
 }
-
-/** Takes `amount` of credit off the invoice it was paid to (it now counts for another one). */
-async function moveCreditOff(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
-  const invoice = (await trx('invoices').where({ id: invoiceId }).forUpdate().first()) as InvoiceRow;
-  const paid = BigInt(invoice.token_amount_paid) - amount;
-  const status = invoice.status === 'paid' || invoice.status === 'overpaid' ? settledStatus(BigInt(invoice.token_amount_due), paid, 0n) : invoice.status;
-  await trx('invoices').where({ id: invoiceId }).update({ token_amount_paid: paid.toString(), status });
-}
-
-/** Blocks per `eth_getLogs` call while looking for refund transfers. */
-const REFUND_SCAN_RANGE = 2000n;
 
 export interface MatchRefundsDeps {
   db: Db;
   chain: ChainClient;
   chainId: number;
   token: Address;
-  confirmations: number;
-  useFinalizedTag: boolean;
+  finality: Finality;
 }
 
 /**
@@ -292,13 +275,14 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
   })[];
   if (awaiting.length === 0) return 0;
   const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
-  const finalHead = await finalHeadOf(deps, head);
-  const fromBlock = awaiting.reduce((min, row) => (BigInt(row.approved_at_block ?? '0') < min ? BigInt(row.approved_at_block ?? '0') : min), finalHead);
-  if (fromBlock > finalHead) return 0;
+  const final = await finalHead(deps.chain, deps.finality, head);
+  const fromBlock = awaiting.reduce((min, row) => (BigInt(row.approved_at_block ?? '0') < min ? BigInt(row.approved_at_block ?? '0') : min), final);
+  if (fromBlock > final) return 0;
   const recipients = [...new Set(awaiting.map((row) => apiAddress(row.to_address!)))];
   const logs = [];
-  for (let start = fromBlock; start <= finalHead; start += REFUND_SCAN_RANGE) {
-    const end = start + REFUND_SCAN_RANGE - 1n < finalHead ? start + REFUND_SCAN_RANGE - 1n : finalHead;
+  const range = deps.finality.maxBlockRange;
+  for (let start = fromBlock; start <= final; start += range) {
+    const end = start + range - 1n < final ? start + range - 1n : final;
     logs.push(...(await fetchTransferLogs({ chain: deps.chain, tokens: [deps.token], fromBlock: start, toBlock: end, toAddresses: recipients })));
   }
   const used = new Set(((await db('resolutions').whereNotNull('refund_tx_hash').pluck('refund_tx_hash')) as string[]).map((hash) => hash.toLowerCase()));
@@ -325,10 +309,7 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
         asset: assetOf(deps.chainId, deps.token),
         invoiceId: refund.invoice_id,
         resolutionId: refund.id,
-        postings: [
-          { kind: 'patient_payments', amount: BigInt(refund.amount) },
-          { kind: 'settlement', amount: -BigInt(refund.amount) },
-        ],
+        postings: postingsFor('refund', BigInt(refund.amount)),
       });
       await trx('resolutions').where({ id: refund.id }).update({ status: 'completed', refund_tx_hash: reference, completed_at: trx.fn.now() });
       await trx('exceptions').where({ id: refund.exception_id }).update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now() });
@@ -351,12 +332,11 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
  * The audit record of a resolution's step: what it does and its state, and the clinic it
  * concerns. The proposer's free-text reason stays out (it may describe a patient).
  */
-export async function resolutionAuditEvent(db: Db | Trx, action: 'resolution.proposed' | 'resolution.approved', row: ResolutionRow): Promise<AuditEvent> {
-  const exception = (await db('exceptions').where({ id: row.exception_id }).first('clinic_id')) as { clinic_id: string | null } | undefined;
+function resolutionAuditEvent(action: 'resolution.proposed' | 'resolution.approved', row: ResolutionRow, clinicId: string | null): AuditEvent {
   return {
     action,
     target: { type: 'resolution', id: row.id },
-    clinicId: exception?.clinic_id ?? null,
+    clinicId,
     ...(action === 'resolution.approved' ? { before: { status: 'pending_approval' } } : {}),
     after: {
       exception_id: row.exception_id,
@@ -369,6 +349,11 @@ export async function resolutionAuditEvent(db: Db | Trx, action: 'resolution.pro
       approved_by: row.approved_by,
     },
   };
+}
+
+/** The resolutions proposed for an exception, oldest first. */
+export async function resolutionsOf(db: Db | Trx, exceptionId: string): Promise<ResolutionRow[]> {
+  return (await db('resolutions').where({ exception_id: exceptionId }).orderBy('created_at')) as ResolutionRow[];
 }
 
 /** The API form of a resolution. */

@@ -1,4 +1,7 @@
 /**
+ * recon/ — reconciliation: re-reading the chain against the ledger, the exception queue, and
+ * resolutions with maker-checker approval (refunds, applications, write-offs).
+ *
  * Reconciliation runs: re-read the chain for a block range, independently of what the watcher
  * stored, and compare it with the ledger — every transfer, and the balance of every deposit
  * address touched at the run's last block. Each difference becomes one exception in the queue.
@@ -6,17 +9,22 @@
  * A run computes everything first and writes once, in one transaction: an RPC failure midway
  * marks the run failed and leaves no partial exceptions; running the same range again gives
  * the same result and updates, never duplicates, the exceptions it finds (keyed by subject).
+ *
+ * Owns tables: reconciliation_runs, reconciliation_lines, exceptions, resolutions.
+ * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement.
  */
-import { appendAudit, SYSTEM } from '../audit/auditLog.js';
+import { appendAudit, SYSTEM, type AuditActor } from '../audit/auditLog.js';
 import { erc20Abi, getAddress, type Address } from 'viem';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
 import { readDepositTransfers, type DepositTransfer } from '../settlement/depositTransfers.js';
-import { finalHeadOf } from '../settlement/watcher.js';
+import { firstStoredBlock } from '../chain/blocks.js';
+import { finalHead, type Finality } from '../chain/finality.js';
 import { storedAddress } from '../domain/address.js';
 import type { Db, Trx } from '../platform/db.js';
 import { withTransaction } from '../platform/transaction.js';
-import { ClinicPayError, ValidationError } from '../platform/errors.js';
+import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/log.js';
 import { upsertExceptions, type ExceptionInput } from './exceptions.js';
@@ -34,9 +42,7 @@ export interface ReconciliationDeps {
   logger: Logger;
   chainId: number;
   token: Address;
-  confirmations: number;
-  useFinalizedTag: boolean;
-  maxBlockRange: bigint;
+  finality: Finality;
 }
 
 export interface RunRow {
@@ -51,6 +57,51 @@ export interface RunRow {
   requested_by: string;
   created_at: Date;
   finished_at: Date | null;
+}
+
+/** One transfer a run compared, and how it came out (a row of `reconciliation_lines`). */
+export interface ReconciliationLineRow {
+  result: 'matched' | 'exception';
+  clinic_id: string;
+  invoice_id: string;
+  tx_hash: string;
+  log_index: number;
+  block_number: string;
+  block_time: Date | null;
+  token_address: string;
+  from_address: string;
+  to_address: string;
+  amount: string;
+  exception_id: string | null;
+}
+
+/** The run, or {@link NotFoundError}. */
+export async function getRun(db: Db | Trx, id: string): Promise<RunRow> {
+  const run = (await db('reconciliation_runs').where({ id }).first()) as RunRow | undefined;
+  if (!run) throw new NotFoundError('reconciliation');
+  return run;
+}
+
+/** The lines of run `runId` in `scope`, in the order the run wrote them, streamed from a cursor. */
+export function streamRunLines(db: Db, runId: string, scope: ClinicScope): AsyncIterable<ReconciliationLineRow> {
+  return scopeQuery(db('reconciliation_lines').where({ run_id: runId }), scope).orderBy('id').stream() as AsyncIterable<ReconciliationLineRow>;
+}
+
+/** The API form of a run. */
+export function presentRun(run: RunRow): Record<string, unknown> {
+  return {
+    object: 'reconciliation',
+    id: run.id,
+    status: run.status,
+    from_block: Number(run.from_block),
+    to_block: Number(run.to_block),
+    progress_percent: run.progress,
+    counts: run.counts,
+    error: run.error,
+    requested_by: run.requested_by,
+    created_at: run.created_at.toISOString(),
+    finished_at: run.finished_at?.toISOString() ?? null,
+  };
 }
 
 export interface StartReconciliationParameters {
@@ -69,10 +120,10 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
   const { db, chainId } = deps;
   const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
   const cursor = await readCursor(db, chainId);
-  const finalHead = await finalHeadOf(deps, head);
+  const final = await finalHead(deps.chain, deps.finality, head);
   // What the watcher has posted: read (cursor), final, and below any transfer still waiting for its pass.
   const oldestPending = (await db('transfers').where({ chain_id: chainId, status: 'pending' }).min('block_number as number').first()) as { number: string | null } | undefined;
-  const limits = [cursor ?? -1n, finalHead, oldestPending?.number != null ? BigInt(oldestPending.number) - 1n : finalHead];
+  const limits = [cursor ?? -1n, final, oldestPending?.number != null ? BigInt(oldestPending.number) - 1n : final];
   const confirmedByWatcher = limits.reduce((min, value) => (value < min ? value : min));
 
   if (params.toBlock !== undefined && params.toBlock > head) {
@@ -113,11 +164,25 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
   }
 }
 
+/** Records a run a person or program asked for, inside `trx`, and audits the request. */
+export async function requestReconciliation(trx: Trx, deps: ReconciliationDeps, actor: AuditActor, params: Omit<StartReconciliationParameters, 'requestedBy'>): Promise<RunRow> {
+  const run = await startReconciliation({ ...deps, db: trx }, { ...params, requestedBy: actor.actor });
+  await appendAudit(trx, actor, [
+    { action: 'reconciliation.requested', target: { type: 'reconciliation', id: run.id }, after: { from_block: run.from_block, to_block: run.to_block, status: run.status } },
+  ]);
+  return run;
+}
+
+/** Whether the last run (of any kind) started longer than `intervalMinutes` ago: a scheduled run is due. */
+export async function scheduledRunIsDue(db: Db, chainId: number, intervalMinutes: number): Promise<boolean> {
+  const last = (await db('reconciliation_runs').where({ chain_id: chainId }).orderBy('created_at', 'desc').first('created_at')) as { created_at: Date } | undefined;
+  return !last || Date.now() - last.created_at.getTime() >= intervalMinutes * 60_000;
+}
+
 async function defaultFromBlock(db: Db, chainId: number, toBlock: bigint): Promise<bigint> {
   const last = (await db('reconciliation_runs').where({ chain_id: chainId, status: 'completed' }).orderBy('to_block', 'desc').first('to_block')) as { to_block: string } | undefined;
   if (last) return BigInt(last.to_block) + 1n;
-  const first = (await db('chain_blocks').where({ chain_id: chainId }).min('number as number').first()) as { number: string | null } | undefined;
-  return first?.number != null ? BigInt(first.number) : toBlock;
+  return (await firstStoredBlock(db, chainId)) ?? toBlock;
 }
 
 interface LedgerTransfer {
@@ -155,8 +220,9 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
 
     // 1. The chain, re-read in bounded chunks.
     const onChain: DepositTransfer[] = [];
-    for (let start = fromBlock; start <= toBlock; start += deps.maxBlockRange) {
-      const end = start + deps.maxBlockRange - 1n < toBlock ? start + deps.maxBlockRange - 1n : toBlock;
+    const range = deps.finality.maxBlockRange;
+    for (let start = fromBlock; start <= toBlock; start += range) {
+      const end = start + range - 1n < toBlock ? start + range - 1n : toBlock;
       onChain.push(...(await readDepositTransfers({ db, chain: deps.chain, chainId: deps.chainId, token: deps.token, fromBlock: start, toBlock: end })));
       const progress = Math.floor(Number(((end - fromBlock + 1n) * 80n) / (toBlock - fromBlock + 1n)));
       await db('reconciliation_runs').where({ id: runId }).update({ progress, heartbeat_at: db.fn.now() });

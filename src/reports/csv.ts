@@ -1,7 +1,7 @@
 /**
  * CSV for spreadsheets and accounting imports (RFC 4180), streamed row by row.
  */
-import type { Response } from 'express';
+import type { Writable } from 'node:stream';
 import { writeStreamed } from '../platform/streaming.js';
 
 /**
@@ -20,16 +20,10 @@ export function csvLine(values: readonly (string | number | null | undefined)[])
     .join(',')}\r\n`;
 }
 
-/** Starts a CSV download named `filename`. */
-export function startCsv(res: Response, filename: string, header: readonly string[]): void {
-  res.status(200).type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${filename}"`);
-  res.write(csvLine(header));
-}
-
 /**
  * Writes rows, waiting for the socket to drain when its buffer is full, so memory stays flat
  * however many rows there are.
  */
-export async function writeCsvRow(res: Response, values: readonly (string | number | null | undefined)[]): Promise<void> {
-  await writeStreamed(res, csvLine(values));
+export async function writeCsvRow(out: Writable, values: readonly (string | number | null | undefined)[]): Promise<void> {
+  await writeStreamed(out, csvLine(values));
 }

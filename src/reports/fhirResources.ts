@@ -8,8 +8,7 @@
  * from them to the clinic are payments; other tokens and unexpected outflows are left to
  * reconciliation.
  */
-import type { Principal } from '../identity/principal.js';
-import { canSeeClinic } from '../identity/principal.js';
+import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError } from '../platform/errors.js';
 import { getInvoice, type InvoiceRow } from '../billing/invoices.js';
@@ -19,12 +18,12 @@ const PAYMENT_KINDS = ['payment', 'forward'] as const;
 
 /**
  * The invoice `id` (`inv_…` or `inv-…`) as a FHIR R4 Invoice, with its confirmed payments and
- * forwarding; {@link NotFoundError} when it does not exist or `principal` may not see it.
+ * forwarding; {@link NotFoundError} when it does not exist or is not in `scope`.
  */
-export async function loadFhirInvoice(db: Db | Trx, principal: Principal, id: string, now = new Date()): Promise<FhirResource> {
+export async function loadFhirInvoice(db: Db | Trx, scope: ClinicScope, id: string, now = new Date()): Promise<FhirResource> {
   const invoiceId = invoiceIdFromFhir(id);
   if (invoiceId === undefined) throw new NotFoundError('invoice');
-  const invoice: InvoiceRow = await getInvoice(db, principal, invoiceId);
+  const invoice: InvoiceRow = await getInvoice(db, scope, invoiceId);
   const [clinic, transfers] = await Promise.all([
     db('clinics').where({ id: invoice.clinic_id }).first('id', 'name') as Promise<{ id: string; name: string }>,
     db('transfers')
@@ -44,10 +43,10 @@ export interface LoadFhirPaymentReconciliationOptions {
 
 /**
  * The transaction `txHash` (64 hex digits, `0x` optional) as a FHIR R4 PaymentReconciliation:
- * every confirmed payment or forward of ours in it that `principal` may see, one allocation per
+ * every confirmed payment or forward of ours in it within `scope`, one allocation per
  * invoice. {@link NotFoundError} when there is none.
  */
-export async function loadFhirPaymentReconciliation(db: Db | Trx, principal: Principal, txHash: string, options: LoadFhirPaymentReconciliationOptions = {}): Promise<FhirResource> {
+export async function loadFhirPaymentReconciliation(db: Db | Trx, scope: ClinicScope, txHash: string, options: LoadFhirPaymentReconciliationOptions = {}): Promise<FhirResource> {
   const hash = txHashFromFhir(txHash);
   if (hash === undefined) throw new NotFoundError('payment');
   const query = db('transfers')
@@ -78,9 +77,8 @@ export async function loadFhirPaymentReconciliation(db: Db | Trx, principal: Pri
       'invoices.settlement_address',
       'transfers.invoice_id',
     );
-  if (principal.clinicId !== undefined) query.where('transfers.clinic_id', principal.clinicId);
   if (options.chainId !== undefined) query.where('transfers.chain_id', options.chainId);
-  const rows = ((await query) as TransactionRow[]).filter((row) => canSeeClinic(principal, row.clinic_id));
+  const rows = (await scopeQuery(query, scope, 'transfers.clinic_id')) as TransactionRow[];
   if (rows.length === 0) throw new NotFoundError('payment');
   const chains = new Set(rows.map((row) => row.chain_id));
   if (chains.size > 1) throw new Error(`transaction ${hash} is recorded on chains ${[...chains].join(', ')}; pass chainId`);

@@ -2,7 +2,7 @@
  * Statement renderings that are written as the lines arrive: JSON (the verifiable form) and CSV
  * (for spreadsheets). The PDF and FHIR forms live in their own modules.
  */
-import type { Response } from 'express';
+import type { Writable } from 'node:stream';
 import { writeStreamed } from '../platform/streaming.js';
 import { csvLine } from './csv.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementHeader, type StatementLine, type StatementTrailer } from './statementDocument.js';
@@ -21,7 +21,7 @@ class ChunkedWriter {
   private pieces: string[] = [];
   private size = 0;
 
-  constructor(private readonly res: Response) {}
+  constructor(private readonly res: Writable) {}
 
   async add(piece: string): Promise<void> {
     this.pieces.push(piece);
@@ -43,7 +43,7 @@ class ChunkedWriter {
  * then `line_count`, `merkle_root`, `merkle` and `anchor`. Key order is free in JSON; the root
  * comes last because it is known last.
  */
-export async function writeStatementJson(res: Response, header: StatementHeader, sealed: SealedLines): Promise<void> {
+export async function writeStatementJson(res: Writable, header: StatementHeader, sealed: SealedLines): Promise<void> {
   const out = new ChunkedWriter(res);
   const opening = JSON.stringify(header);
   await out.add(`${opening.slice(0, -1)},"lines":[\n`);
@@ -89,7 +89,7 @@ function csvValues(statementId: string, line: StatementLine, leaf: Buffer): (str
 }
 
 /** The CSV form: a header row and one row per line. */
-export async function writeStatementCsv(res: Response, header: StatementHeader, sealed: SealedLines): Promise<void> {
+export async function writeStatementCsv(res: Writable, header: StatementHeader, sealed: SealedLines): Promise<void> {
   const out = new ChunkedWriter(res);
   await out.add(csvLine(STATEMENT_CSV_COLUMNS));
   for await (const { line, leaf } of sealed.lines) {

@@ -15,6 +15,7 @@ import { apiAddress } from '../domain/address.js';
 import type { Db } from '../platform/db.js';
 import { withTransaction } from '../platform/transaction.js';
 import type { Logger } from '../platform/log.js';
+import type { FlusherMetrics } from '../platform/metrics.js';
 import type { ChainClient } from '../chain/client.js';
 import { flushDeposits, MAX_FLUSH_BATCH, type SendingWallet } from './depositFactory.js';
 
@@ -28,10 +29,6 @@ export interface FlusherDeps {
   batchSize?: number;
   maxAttempts?: number;
   metrics?: FlusherMetrics;
-}
-
-export interface FlusherMetrics {
-  flush(result: 'success' | 'retry' | 'failed', deposits: number): void;
 }
 
 export interface FlushResult {

@@ -1,35 +1,27 @@
 /**
  * What payments seen on the chain do to invoices: status, amounts, webhooks, and the request to
  * sweep the deposit address. Every function runs inside the caller's transaction, the same one
- * that records the transfer and posts its journal entry.
+ * that records the transfer and posts its journal entry. The invoice rows themselves are read
+ * and written through billing/, which owns them.
  */
 import { appendAudit, SYSTEM, type AuditEvent } from '../audit/auditLog.js';
-import type { Trx } from '../platform/db.js';
+import { expireDueInvoices as markDueInvoicesExpired, lockInvoices, presentInvoice, saveInvoiceProgress, type InvoiceRow } from '../billing/invoices.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
-import { enqueueWebhookEvent, enqueueWebhookEvents, webhookInvoice, type WebhookEventType } from '../webhooks/outbox.js';
-import { readCursor } from '../chain/cursor.js';
-import { invoiceTransfers, presentInvoice, type InvoiceRow } from '../billing/invoices.js';
+import { settledStatus } from '../domain/invoiceStatus.js';
+import type { Trx } from '../platform/db.js';
+import { enqueueWebhookEvents, webhookInvoice, type WebhookEventType } from '../webhooks/outbox.js';
+import { invoiceChainViews } from './transfers.js';
 
 /** Statuses in which whatever sits at the deposit address belongs to the clinic now. */
 const SWEEPABLE: readonly InvoiceStatus[] = ['paid', 'overpaid', 'expired', 'void'];
-
-async function lockInvoice(trx: Trx, invoiceId: string): Promise<InvoiceRow> {
-  return (await trx('invoices').where({ id: invoiceId }).forUpdate().first()) as InvoiceRow;
-}
-
-async function announce(trx: Trx, invoice: InvoiceRow, type: WebhookEventType, extra: Record<string, unknown> = {}): Promise<void> {
-  const [transfers, head] = await Promise.all([invoiceTransfers(trx, [invoice.id]), readCursor(trx, invoice.token_chain_id)]);
-  const data = webhookInvoice(presentInvoice(invoice, new Date(), { transfers: transfers.get(invoice.id)!, head }));
-  await enqueueWebhookEvent(trx, { clinicId: invoice.clinic_id, type, data: { ...data, ...extra } });
-}
 
 /** Asks the flusher to sweep the invoice's deposit address (again, if it was swept before). */
 export async function requestFlush(trx: Trx, invoiceId: string): Promise<void> {
   await requestFlushes(trx, [invoiceId]);
 }
 
-async function requestFlushes(trx: Trx, invoiceIds: readonly string[]): Promise<void> {
+export async function requestFlushes(trx: Trx, invoiceIds: readonly string[]): Promise<void> {
   if (invoiceIds.length === 0) return;
   await trx.raw(
     `INSERT INTO flush_requests (invoice_id, status) SELECT unnest(?::text[]), 'pending'
@@ -64,8 +56,11 @@ export class InvoiceBatch {
 
   /** Locks `invoiceIds` (in id order, so concurrent batches cannot deadlock). */
   static async lock(trx: Trx, invoiceIds: Iterable<string>): Promise<InvoiceBatch> {
-    const ids = [...new Set(invoiceIds)].sort();
-    const rows = ids.length ? ((await trx('invoices').whereRaw('id = ANY(?)', [ids]).orderBy('id').forUpdate()) as InvoiceRow[]) : [];
+    return InvoiceBatch.of(await lockInvoices(trx, invoiceIds));
+  }
+
+  /** A batch of invoices the caller has locked already. */
+  static of(rows: readonly InvoiceRow[]): InvoiceBatch {
     return new InvoiceBatch(new Map(rows.map((row) => [row.id, row])));
   }
 
@@ -133,6 +128,46 @@ export class InvoiceBatch {
     if (params.depositBalanceAfter > 0n) this.sweep.add(params.invoiceId);
   }
 
+  /** A payment that had only been seen vanished in a reorg: it no longer counts as pending. */
+  pendingPaymentDropped(invoiceId: string, amount: bigint): void {
+    const invoice = this.row(invoiceId);
+    const pending = BigInt(invoice.token_amount_pending) - amount;
+    const paid = BigInt(invoice.token_amount_paid);
+    const status: InvoiceStatus = invoice.status === 'processing' && pending <= 0n ? (paid > 0n ? 'underpaid' : 'open') : invoice.status;
+    this.update(invoiceId, { token_amount_pending: pending.toString(), status });
+  }
+
+  /** A payment that had been final and posted was undone by a deep reorg: take it back and say so. */
+  confirmedPaymentReorged(params: { invoiceId: string; amount: bigint; txHash: string; tolerance: bigint; now: Date }): void {
+    const invoice = this.row(params.invoiceId);
+    const result = applyReorgedPayment(
+      { status: invoice.status, tokenAmountDue: BigInt(invoice.token_amount_due), tokenAmountPaid: BigInt(invoice.token_amount_paid), expiresAt: invoice.expires_at },
+      params.amount,
+      { tolerance: params.tolerance, now: params.now },
+    );
+    const updated = this.update(params.invoiceId, {
+      status: result.status,
+      token_amount_paid: result.tokenAmountPaid.toString(),
+      ...(result.status === 'open' || result.status === 'underpaid' ? { paid_at: null } : {}),
+    });
+    this.announce(updated, 'payment.reorged', { payment: { tx_hash: params.txHash, amount: params.amount.toString() } });
+  }
+
+  /** `amount` of what was credited to the invoice now counts for another one (a resolution applied it there). */
+  creditMovedOff(invoiceId: string, amount: bigint): void {
+    const invoice = this.row(invoiceId);
+    const paid = BigInt(invoice.token_amount_paid) - amount;
+    const status = invoice.status === 'paid' || invoice.status === 'overpaid' ? settledStatus(BigInt(invoice.token_amount_due), paid, 0n) : invoice.status;
+    this.update(invoiceId, { token_amount_paid: paid.toString(), status });
+  }
+
+  /** An invoice billing has just marked expired: tell the clinic, and sweep what it received. */
+  expired(invoice: InvoiceRow): void {
+    this.rows.set(invoice.id, invoice);
+    this.announce(invoice, 'invoice.expired');
+    if (BigInt(invoice.token_amount_paid) > 0n) this.sweep.add(invoice.id);
+  }
+
   /** Audit records of the invoices whose status this batch changed. */
   statusChanges(): AuditEvent[] {
     return [...this.changed]
@@ -149,27 +184,7 @@ export class InvoiceBatch {
 
   /** Writes the changed invoices, the webhook events and the flush requests. */
   async write(trx: Trx): Promise<void> {
-    const changed = [...this.changed].map((id) => this.rows.get(id)!);
-    if (changed.length) {
-      await trx.raw(
-        `UPDATE invoices i SET status = v.status, token_amount_paid = v.token_amount_paid, token_amount_pending = v.token_amount_pending,
-                paid_at = v.paid_at, expired_at = v.expired_at
-           FROM jsonb_to_recordset(?::jsonb) AS v(id text, status text, token_amount_paid numeric, token_amount_pending numeric, paid_at timestamptz, expired_at timestamptz)
-          WHERE i.id = v.id`,
-        [
-          JSON.stringify(
-            changed.map((row) => ({
-              id: row.id,
-              status: row.status,
-              token_amount_paid: row.token_amount_paid,
-              token_amount_pending: row.token_amount_pending,
-              paid_at: row.paid_at,
-              expired_at: row.expired_at,
-            })),
-          ),
-        ],
-      );
-    }
+    await saveInvoiceProgress(trx, [...this.changed].map((id) => this.rows.get(id)!));
     await enqueueAnnouncements(trx, this.events);
     await requestFlushes(trx, [...this.sweep]);
   }
@@ -178,24 +193,16 @@ export class InvoiceBatch {
 /** Webhook events for `events`, with each invoice's transfers as they stand now, in one insert. */
 async function enqueueAnnouncements(trx: Trx, events: readonly PendingEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const ids = [...new Set(events.map((event) => event.invoice.id))];
-  const [transfers, heads] = await Promise.all([invoiceTransfers(trx, ids), readCursor(trx, events[0]!.invoice.token_chain_id)]);
+  const views = await invoiceChainViews(trx, events[0]!.invoice.token_chain_id, events.map((event) => event.invoice.id));
   const now = new Date();
   await enqueueWebhookEvents(
     trx,
     events.map(({ invoice, type, extra }) => ({
       clinicId: invoice.clinic_id,
       type,
-      data: { ...webhookInvoice(presentInvoice(invoice, now, { transfers: transfers.get(invoice.id)!, head: heads })), ...extra },
+      data: { ...webhookInvoice(presentInvoice(invoice, now, views.get(invoice.id))), ...extra },
     })),
   );
-}
-
-/** A payment was seen but is not final yet: the invoice shows `processing`. */
-export async function recordPaymentSeen(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
-  const batch = await InvoiceBatch.lock(trx, [invoiceId]);
-  batch.paymentSeen(invoiceId, amount);
-  await batch.write(trx);
 }
 
 export interface ConfirmedPaymentParameters {
@@ -210,67 +217,52 @@ export interface ConfirmedPaymentParameters {
 
 /** A payment became final: apply it to the invoice and say so. Returns the payment's flag, if any. */
 export async function recordPaymentConfirmed(trx: Trx, params: ConfirmedPaymentParameters): Promise<PaymentFlag | undefined> {
-  const batch = await InvoiceBatch.lock(trx, [params.invoiceId]);
-  const flag = batch.paymentConfirmed(params);
+  return withInvoice(trx, params.invoiceId, (batch) => batch.paymentConfirmed(params));
+}
+
+/** Changes one invoice through a batch of one, and writes it. */
+async function withInvoice<T>(trx: Trx, invoiceId: string, change: (batch: InvoiceBatch) => T): Promise<T> {
+  const batch = await InvoiceBatch.lock(trx, [invoiceId]);
+  const result = change(batch);
   await batch.write(trx);
-  return flag;
+  return result;
 }
 
 /** A payment that had only been seen vanished in a reorg: it no longer counts as pending. */
 export async function recordPendingPaymentDropped(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
-  const invoice = await lockInvoice(trx, invoiceId);
-  const pending = BigInt(invoice.token_amount_pending) - amount;
-  const paid = BigInt(invoice.token_amount_paid);
-  const status: InvoiceStatus = invoice.status === 'processing' && pending <= 0n ? (paid > 0n ? 'underpaid' : 'open') : invoice.status;
-  await trx('invoices').where({ id: invoiceId }).update({ token_amount_pending: pending.toString(), status });
+  await withInvoice(trx, invoiceId, (batch) => batch.pendingPaymentDropped(invoiceId, amount));
 }
 
 /** A payment that had been final and posted was undone by a deep reorg. */
 export async function recordConfirmedPaymentReorged(trx: Trx, params: { invoiceId: string; amount: bigint; txHash: string; tolerance: bigint; now: Date }): Promise<void> {
-  const invoice = await lockInvoice(trx, params.invoiceId);
-  const result = applyReorgedPayment(
-    { status: invoice.status, tokenAmountDue: BigInt(invoice.token_amount_due), tokenAmountPaid: BigInt(invoice.token_amount_paid), expiresAt: invoice.expires_at },
-    params.amount,
-    { tolerance: params.tolerance, now: params.now },
-  );
-  const [updated] = (await trx('invoices')
-    .where({ id: params.invoiceId })
-    .update({
-      status: result.status,
-      token_amount_paid: result.tokenAmountPaid.toString(),
-      ...(result.status === 'open' || result.status === 'underpaid' ? { paid_at: null } : {}),
-    })
-    .returning('*')) as InvoiceRow[];
-  await announce(trx, updated!, 'payment.reorged', { payment: { tx_hash: params.txHash, amount: params.amount.toString() } });
+  await withInvoice(trx, params.invoiceId, (batch) => batch.confirmedPaymentReorged(params));
+}
+
+/** Part of an invoice's credit now counts for another invoice. */
+export async function recordCreditMovedOff(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
+  await withInvoice(trx, invoiceId, (batch) => batch.creditMovedOff(invoiceId, amount));
 }
 
 /**
  * Marks open and underpaid invoices whose expiry is at or before `chainTime` (the timestamp of
- * the latest final block) as expired, unless a payment to them is still being confirmed.
+ * the latest final block) as expired, unless a payment to them is still being confirmed; tells
+ * each clinic and sweeps what was received.
  */
 export async function expireDueInvoices(trx: Trx, chainTime: Date): Promise<number> {
-  const due = (await trx('invoices')
-    .whereIn('status', ['open', 'underpaid'])
-    .where('expires_at', '<=', chainTime)
-    .where('token_amount_pending', 0)
-    .forUpdate()
-    .skipLocked()
-    .limit(500)) as InvoiceRow[];
-  for (const invoice of due) {
-    const [updated] = (await trx('invoices').where({ id: invoice.id }).update({ status: 'expired', expired_at: invoice.expires_at }).returning('*')) as InvoiceRow[];
-    await announce(trx, updated!, 'invoice.expired');
-    if (BigInt(invoice.token_amount_paid) > 0n) await requestFlush(trx, invoice.id);
-  }
+  const expired = await markDueInvoicesExpired(trx, chainTime);
+  const batch = InvoiceBatch.of([]);
+  for (const { after } of expired) batch.expired(after);
+  await batch.write(trx);
   await appendAudit(
     trx,
     SYSTEM.expirer,
-    due.map((invoice) => ({
+    expired.map(({ before }) => ({
       action: 'invoice.expired',
-      target: { type: 'invoice', id: invoice.id },
-      clinicId: invoice.clinic_id,
-      before: { status: invoice.status },
-      after: { status: 'expired', token_amount_paid: String(invoice.token_amount_paid), chain_time: chainTime.toISOString() },
+      target: { type: 'invoice', id: before.id },
+      clinicId: before.clinic_id,
+      before: { status: before.status },
+      after: { status: 'expired', token_amount_paid: String(before.token_amount_paid), chain_time: chainTime.toISOString() },
     })),
   );
-  return due.length;
+  return expired.length;
 }

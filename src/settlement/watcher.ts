@@ -1,4 +1,8 @@
 /**
+ * settlement/ — what the gateway decides from the chain: which transfers are payments,
+ * forwards or outflows, posting them once final, undoing them after a reorg, what each does to
+ * its invoice, expiry, and forwarding deposits to clinics (the flusher).
+ *
  * The chain watcher: follows `Transfer` logs of the accepted token, stores every transfer into
  * or out of a deposit address once, and posts it to the ledger once it is final.
  *
@@ -16,28 +20,26 @@
  * 4. **Expire** invoices whose expiry is before the final head's timestamp.
  *
  * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
+ *
+ * Owns tables: transfers, flush_requests.
+ * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks.
  */
-import { BlockNotFoundError, type Address } from 'viem';
-import { storedAddress } from '../domain/address.js';
-import type { Db, Trx } from '../platform/db.js';
-import { withTransaction } from '../platform/transaction.js';
-import { newId } from '../platform/ids.js';
-import {
-  expireDueInvoices,
-  InvoiceBatch,
-  recordConfirmedPaymentReorged,
-  recordPendingPaymentDropped,
-  requestFlush,
-} from './invoiceEffects.js';
-import { confirmationsAt } from '../domain/confirmations.js';
+import type { Address } from 'viem';
 import { appendAudit, SYSTEM, type AuditEvent } from '../audit/auditLog.js';
-import { assetOf, invoiceDepositBalance, invoiceDepositBalances, postEntries, reverseEntry, type AccountKind, type EntryKind } from '../ledger/ledger.js';
-import type { Logger } from '../platform/log.js';
+import { anchorStartBlock, findForkPoint, forgetBlocksAbove, storeBlocks } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
-
-export { initCursor, readCursor };
+import { finalHead, type Finality } from '../chain/finality.js';
+import { storedAddress } from '../domain/address.js';
+import { confirmationsAt } from '../domain/confirmations.js';
+import { assetOf, findEntry, invoiceDepositBalance, invoiceDepositBalances, postEntries, postingsFor, reverseEntry, type EntryKind } from '../ledger/ledger.js';
+import type { Db, Trx } from '../platform/db.js';
+import { newId } from '../platform/ids.js';
+import type { Logger } from '../platform/log.js';
+import type { WatcherMetrics } from '../platform/metrics.js';
+import { withTransaction } from '../platform/transaction.js';
 import { readDepositTransfers, type DepositTransfer, type TransferKind } from './depositTransfers.js';
+import { expireDueInvoices, InvoiceBatch, recordConfirmedPaymentReorged, recordPendingPaymentDropped, requestFlush } from './invoiceEffects.js';
 
 export interface WatcherDeps {
   db: Db;
@@ -45,22 +47,12 @@ export interface WatcherDeps {
   logger: Logger;
   chainId: number;
   token: Address;
-  confirmations: number;
-  /** Use the node's `finalized` block instead of counting confirmations. */
-  useFinalizedTag: boolean;
+  finality: Finality;
   /** Base units by which a payment may miss the amount due and still count as exact. */
   tolerance: bigint;
-  /** Widest `eth_getLogs` range asked for in one call. */
-  maxBlockRange: bigint;
   /** Transfers confirmed per database transaction. */
   confirmBatchSize?: number;
   metrics?: WatcherMetrics;
-}
-
-export interface WatcherMetrics {
-  logsProcessed(count: number): void;
-  reorg(depth: number): void;
-  lag(blocks: number): void;
 }
 
 export interface SyncResult {
@@ -71,9 +63,6 @@ export interface SyncResult {
   confirmed: number;
   rolledBackTo: bigint | undefined;
 }
-
-/** How many stored block hashes a reorg check walks down before it gives up. */
-const REORG_SEARCH_WINDOW = 256;
 
 interface TransferRow {
   id: string;
@@ -89,12 +78,6 @@ interface TransferRow {
   amount: string;
   status: 'pending' | 'confirmed' | 'reorged';
   generation: number;
-}
-
-/** The block transfers must be at or below to be final. */
-export async function finalHeadOf(deps: Pick<WatcherDeps, 'chain' | 'confirmations' | 'useFinalizedTag'>, head: bigint): Promise<bigint> {
-  if (deps.useFinalizedTag) return (await deps.chain.getBlock({ blockTag: 'finalized' })).number;
-  return head - BigInt(deps.confirmations) + 1n;
 }
 
 /** One pass of the watcher over at most `maxBlockRange` blocks. */
@@ -120,72 +103,20 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
 
   let stored = 0;
   if (cursor < head) {
-    const toBlock = cursor + deps.maxBlockRange < head ? cursor + deps.maxBlockRange : head;
+    const range = deps.finality.maxBlockRange;
+    const toBlock = cursor + range < head ? cursor + range : head;
     stored = await ingestRange(deps, cursor + 1n, toBlock);
     cursor = toBlock;
   }
 
-  const finalHead = await finalHeadOf(deps, head);
-  const confirmed = await confirmFinalTransfers(deps, finalHead < cursor ? finalHead : cursor, head);
-  if (finalHead > 0n) {
-    const finalBlock = await chain.getBlock({ blockNumber: finalHead < cursor ? finalHead : cursor });
+  const final = await finalHead(chain, deps.finality, head);
+  const confirmed = await confirmFinalTransfers(deps, final < cursor ? final : cursor, head);
+  if (final > 0n) {
+    const finalBlock = await chain.getBlock({ blockNumber: final < cursor ? final : cursor });
     await withTransaction(db, (trx) => expireDueInvoices(trx, new Date(Number(finalBlock.timestamp) * 1000)));
   }
   deps.metrics?.lag(Number(head - cursor));
-  return { head, finalHead, cursor, stored, confirmed, rolledBackTo };
-}
-
-/**
- * The newest stored block at or below `cursor` whose hash the chain still has. A block the node
- * says it does not have is a mismatch; any other RPC failure fails the pass — an unanswered
- * question is not evidence of a reorg. Walks every stored block if it must: the first pass
- * stores the start block's hash, and nothing below the start was ever read, so "below every
- * stored block" is a safe place to roll back to.
- */
-async function findForkPoint(deps: WatcherDeps, cursor: bigint): Promise<bigint> {
-  let below = cursor + 1n;
-  let newest: bigint | undefined;
-  for (;;) {
-    const stored = (await deps.db('chain_blocks')
-      .where({ chain_id: deps.chainId })
-      .where('number', '<', below.toString())
-      .orderBy('number', 'desc')
-      .limit(REORG_SEARCH_WINDOW)
-      .select('number', 'hash')) as { number: string; hash: string }[];
-    if (stored.length === 0) {
-      if (newest === undefined) return cursor;
-      deps.logger.error({ chain_id: deps.chainId }, 'reorg below every stored block: rolling back to before the first one');
-      return below - 1n;
-    }
-    for (const block of stored) {
-      const number = BigInt(block.number);
-      newest ??= number;
-      const onChain = await canonicalHash(deps.chain, number);
-      if (onChain === block.hash) return number === newest ? cursor : number;
-    }
-    below = BigInt(stored[stored.length - 1]!.number);
-  }
-}
-
-/** The hash the chain has at `number`, or `undefined` when it has no such block. Other failures throw. */
-async function canonicalHash(chain: ChainClient, number: bigint): Promise<string | undefined> {
-  try {
-    return (await chain.getBlock({ blockNumber: number })).hash;
-  } catch (error) {
-    if (error instanceof BlockNotFoundError) return undefined;
-    throw error;
-  }
-}
-
-/** Stores the hash of the block the watcher starts after, so a reorg below its first pass is seen too. */
-async function anchorStartBlock(deps: WatcherDeps, cursor: bigint): Promise<void> {
-  const any = await deps.db('chain_blocks').where({ chain_id: deps.chainId }).first('number');
-  if (any) return;
-  const block = await deps.chain.getBlock({ blockNumber: cursor });
-  await deps.db('chain_blocks')
-    .insert({ chain_id: deps.chainId, number: cursor.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })
-    .onConflict(['chain_id', 'number'])
-    .ignore();
+  return { head, finalHead: final, cursor, stored, confirmed, rolledBackTo };
 }
 
 /** Undoes everything above `forkPoint`: drops unconfirmed transfers, reverses posted ones. */
@@ -205,8 +136,8 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
         continue;
       }
       await trx('transfers').where({ id: transfer.id }).update({ status: 'reorged' });
-      const entry = (await trx('journal_entries').where({ idempotency_key: entryKey(transfer) }).first('id')) as { id: string } | undefined;
-      if (entry) await reverseEntry(trx, entry.id);
+      const entryId = await findEntry(trx, entryKey(transfer));
+      if (entryId !== undefined) await reverseEntry(trx, entryId);
       if (transfer.kind === 'payment') {
         await recordConfirmedPaymentReorged(trx, { invoiceId: transfer.invoice_id, amount, txHash: transfer.tx_hash, tolerance: deps.tolerance, now: new Date() });
       } else if (transfer.kind === 'forward' && (await invoiceDepositBalance(trx, transfer.invoice_id)) > 0n) {
@@ -214,7 +145,7 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
         await requestFlush(trx, transfer.invoice_id);
       }
     }
-    await trx('chain_blocks').where({ chain_id: deps.chainId }).where('number', '>', forkPoint.toString()).del();
+    await forgetBlocksAbove(trx, deps.chainId, forkPoint);
     await writeCursor(trx, deps.chainId, forkPoint);
     await appendAudit(
       trx,
@@ -249,10 +180,11 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
   }
 
   return withTransaction(db, async (trx) => {
-    const hashes = [...blocks]
-      .filter(([number]) => number === toBlock || ours.some((log) => log.blockNumber === number))
-      .map(([number, block]) => ({ chain_id: chainId, number: number.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) }));
-    await trx('chain_blocks').insert(hashes).onConflict(['chain_id', 'number']).merge(['hash', 'timestamp']);
+    await storeBlocks(
+      trx,
+      chainId,
+      [...blocks].map(([number, block]) => ({ number, hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })),
+    );
     const storedIds = await storeTransfers(
       trx,
       chainId,
@@ -344,12 +276,8 @@ async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint, head:
   }
 }
 
-/** The postings a final transfer of each kind makes: where the tokens went, in the clinic's books. */
-const POSTINGS: Record<Exclude<TransferKind, 'foreign_token'>, { entry: EntryKind; debit: AccountKind; credit: AccountKind }> = {
-  payment: { entry: 'payment', debit: 'deposits', credit: 'patient_payments' },
-  forward: { entry: 'forward', debit: 'settlement', credit: 'deposits' },
-  unexpected_outflow: { entry: 'outflow', debit: 'unexpected_outflows', credit: 'deposits' },
-};
+/** The journal entry a final transfer of each kind posts. */
+const ENTRY_OF: Record<Exclude<TransferKind, 'foreign_token'>, Exclude<EntryKind, 'reversal'>> = { payment: 'payment', forward: 'forward', unexpected_outflow: 'outflow' };
 
 /**
  * Posts a batch of final transfers, in chain order: one journal entry each (a transfer posted
@@ -362,19 +290,15 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
   const created = await postEntries(
     trx,
     posted.map((transfer) => {
-      const { entry, debit, credit } = POSTINGS[transfer.kind as Exclude<TransferKind, 'foreign_token'>];
-      const amount = BigInt(transfer.amount);
+      const kind = ENTRY_OF[transfer.kind as Exclude<TransferKind, 'foreign_token'>];
       return {
         idempotencyKey: entryKey(transfer),
-        kind: entry,
+        kind,
         clinicId: transfer.clinic_id,
         asset: assetOf(deps.chainId, transfer.token_address),
         invoiceId: transfer.invoice_id,
         transferId: transfer.id,
-        postings: [
-          { kind: debit, amount },
-          { kind: credit, amount: -amount },
-        ],
+        postings: postingsFor(kind, BigInt(transfer.amount)),
       };
     }),
   );

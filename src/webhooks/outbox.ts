@@ -1,9 +1,15 @@
 /**
+ * webhooks/ — telling clinics' systems what happened: the outbox, signing and delivery.
+ *
  * The webhook outbox: events are written in the same transaction as the state change they
  * announce, and delivered afterwards by the dispatcher. An event that is never committed is
  * never sent; a committed one is sent until it succeeds or its retries run out.
+ *
+ * Owns tables: webhook_events, webhook_deliveries.
+ * May import: platform, domain, audit, identity, billing.
  */
-import { canSeeClinic, type Principal } from '../identity/principal.js';
+import { appendAudit, type AuditActor } from '../audit/auditLog.js';
+import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 import { NotFoundError } from '../platform/errors.js';
@@ -93,11 +99,11 @@ export interface WebhookDeliveryRow {
   attempted_at: Date;
 }
 
-/** The event if `principal` may see its clinic; {@link NotFoundError} otherwise (never "forbidden"). */
-export async function getWebhookEvent(db: Db | Trx, principal: Principal, id: string, { forUpdate = false } = {}): Promise<WebhookEventRow> {
-  const query = db('webhook_events').where({ id }).first();
+/** The event if it is in `scope`; {@link NotFoundError} otherwise (never "forbidden"). */
+export async function getWebhookEvent(db: Db | Trx, scope: ClinicScope, id: string, { forUpdate = false } = {}): Promise<WebhookEventRow> {
+  const query = scopeQuery(db('webhook_events').where({ id }), scope).first();
   const row = (await (forUpdate ? query.forUpdate() : query)) as WebhookEventRow | undefined;
-  if (!row || !canSeeClinic(principal, row.clinic_id)) throw new NotFoundError('webhook event');
+  if (!row) throw new NotFoundError('webhook event');
   return row;
 }
 
@@ -107,23 +113,16 @@ export async function listWebhookDeliveries(db: Db | Trx, eventId: string): Prom
 }
 
 export interface WebhookEventFilters {
-  clinicId?: string;
   type?: WebhookEventType;
   status?: WebhookEventStatus;
 }
 
-/** One page of the events `principal` may see, newest first. */
-export async function listWebhookEvents(db: Db, principal: Principal, filters: WebhookEventFilters, page: PageRequest): Promise<Page<WebhookEventRow>> {
-  if (principal.clinicId !== undefined && filters.clinicId !== undefined && filters.clinicId !== principal.clinicId) return { data: [], hasMore: false };
-  const query = db('webhook_events');
-  const clinicId = principal.clinicId ?? filters.clinicId;
-  if (clinicId !== undefined) query.where({ clinic_id: clinicId });
+/** One page of the events in `scope`, newest first. */
+export async function listWebhookEvents(db: Db, scope: ClinicScope, filters: WebhookEventFilters, page: PageRequest): Promise<Page<WebhookEventRow>> {
+  const query = scopeQuery(db('webhook_events'), scope);
   if (filters.type !== undefined) query.where({ type: filters.type });
   if (filters.status !== undefined) query.where({ status: filters.status });
-  return keysetPage<WebhookEventRow>(query, page, async (id) => {
-    const anchor = (await db('webhook_events').where({ id }).first('created_at', 'id', 'clinic_id')) as { created_at: Date; id: string; clinic_id: string } | undefined;
-    return anchor && canSeeClinic(principal, anchor.clinic_id) ? anchor : undefined;
-  });
+  return keysetPage<WebhookEventRow>(query, page, scopeQuery(db('webhook_events'), scope));
 }
 
 /**
@@ -131,12 +130,15 @@ export async function listWebhookEvents(db: Db, principal: Principal, filters: W
  * with a fresh set of attempts. The dispatcher's next pass sends it (with the same event id,
  * so a receiver that already has it can tell).
  */
-export async function redeliverWebhookEvent(trx: Trx, principal: Principal, id: string): Promise<WebhookEventRow> {
-  await getWebhookEvent(trx, principal, id, { forUpdate: true });
+export async function redeliverWebhookEvent(trx: Trx, actor: AuditActor, scope: ClinicScope, id: string): Promise<WebhookEventRow> {
+  await getWebhookEvent(trx, scope, id, { forUpdate: true });
   const [row] = (await trx('webhook_events')
     .where({ id })
     .update({ status: 'pending', attempts: 0, next_attempt_at: trx.fn.now(), delivered_at: null, last_error: null })
     .returning('*')) as WebhookEventRow[];
+  await appendAudit(trx, actor, [
+    { action: 'webhook_event.redelivery_requested', target: { type: 'webhook_event', id }, clinicId: row!.clinic_id, after: { type: row!.type, status: row!.status } },
+  ]);
   return row!;
 }
 

@@ -5,15 +5,19 @@ import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { createApp, type AppDeps } from '../../src/app.js';
+import type { AuditActor } from '../../src/audit/auditLog.js';
 import { createJwtVerifier, signHs256Token } from '../../src/identity/jwt.js';
 import type { Role } from '../../src/identity/principal.js';
 import { createChainClient } from '../../src/chain/client.js';
 import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import type { Db } from '../../src/platform/db.js';
-import type { PaymentNetwork } from '../../src/billing/invoices.js';
 import { createLogger } from '../../src/platform/log.js';
 import { createMetrics } from '../../src/platform/metrics.js';
 import { OPENAPI_PATH } from '../../src/platform/paths.js';
+import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
+
+/** Who the audit log says set up a test's data (invoices made straight through billing/). */
+export const TEST_ACTOR: AuditActor = { actor: 'test-setup', role: 'clinic_admin' };
 
 export const TEST_JWT = { secret: 'test-only-secret-0123456789abcdef0123456789', issuer: 'clinicpay', audience: 'clinicpay-api' } as const;
 

@@ -25,9 +25,9 @@ import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import type { Db } from '../../src/platform/db.js';
 import { DEV_CHAIN_ID, startAnvil, type Anvil } from '../../src/dev/anvil.js';
 import { ensureDevContracts } from '../../src/dev/contracts.js';
-import type { PaymentNetwork } from '../../src/billing/invoices.js';
 import { waitFor } from '../../src/platform/waitFor.js';
 import { spawnClinicpay, type GatewayProcess } from './gatewayProcess.js';
+import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
 
 // ---------------------------------------------------------------------------------------------
 // The gateway process

@@ -22,7 +22,7 @@ import { createLogger } from '../../src/platform/log.js';
 import type { ReconciliationDeps } from '../../src/recon/runs.js';
 import { matchRefunds } from '../../src/recon/resolutions.js';
 import { waitFor } from '../../src/platform/waitFor.js';
-import { bearer, buildTestApp, tokenFor, type CapturedLog } from './app.js';
+import { bearer, buildTestApp, tokenFor, type CapturedLog, TEST_ACTOR } from './app.js';
 import { fundedAccount, type FundedAccount } from './chain.js';
 import {
   CONFIRMATIONS,
@@ -70,9 +70,7 @@ export function reconDeps(env: SettlementEnv, overrides: Partial<ReconciliationD
     logger,
     chainId: env.network.chainId,
     token: env.token,
-    confirmations: CONFIRMATIONS,
-    useFinalizedTag: false,
-    maxBlockRange: 2000n,
+    finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n },
     ...overrides,
   };
 }
@@ -80,7 +78,7 @@ export function reconDeps(env: SettlementEnv, overrides: Partial<ReconciliationD
 /** A clinic whose settlement wallet is an account the test holds the key of (to send refunds). */
 export async function clinicWithWallet(env: SettlementEnv): Promise<TestClinic & { owner: FundedAccount }> {
   const owner = await fundedAccount(env.chain);
-  const row = await withTransaction(env.db, (trx) => createClinic(trx, { name: 'Kowloon Clinic', settlementAddress: owner.address, webhookUrl: undefined }));
+  const row = await withTransaction(env.db, (trx) => createClinic(trx, TEST_ACTOR, { name: 'Kowloon Clinic', settlementAddress: owner.address, webhookUrl: undefined }));
   return { row, id: row.id, wallet: owner.address, owner };
 }
 
@@ -273,7 +271,7 @@ export async function sendRefund(env: SettlementEnv, wallet: FundedAccount, call
 }
 
 export function refundMatcher(env: SettlementEnv): Parameters<typeof matchRefunds>[0] {
-  return { db: env.db, chain: env.client, chainId: env.network.chainId, token: env.token, confirmations: CONFIRMATIONS, useFinalizedTag: false };
+  return { db: env.db, chain: env.client, chainId: env.network.chainId, token: env.token, finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n } };
 }
 
 /** Journal entries of `kind` with their postings as `account kind → amount`. */

@@ -7,6 +7,7 @@
  * node that refuses some calls for a while, or answers `eth_getLogs` with duplicated and
  * reordered logs. Everything behind it is the real node.
  */
+import { TEST_ACTOR } from './app.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,16 +21,18 @@ import { createChainClient, type ChainClient } from '../../src/chain/client.js';
 import { deployDepositFactory } from '../../src/settlement/depositFactory.js';
 import { flushOnce, type FlushResult } from '../../src/settlement/flusher.js';
 import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
-import { initCursor, readCursor, syncOnce, type SyncResult, type WatcherDeps } from '../../src/settlement/watcher.js';
+import { syncOnce, type SyncResult, type WatcherDeps } from '../../src/settlement/watcher.js';
 import { createClinic, type ClinicRow } from '../../src/billing/clinics.js';
 import type { Db } from '../../src/platform/db.js';
 import { withTransaction } from '../../src/platform/transaction.js';
 import { startAnvil, type Anvil } from '../../src/dev/anvil.js';
-import { createInvoice, type InvoiceRow, type PaymentNetwork } from '../../src/billing/invoices.js';
+import { createInvoice, type InvoiceRow } from '../../src/billing/invoices.js';
 import { accountBalances, invoiceDepositBalance } from '../../src/ledger/ledger.js';
 import { createLogger } from '../../src/platform/log.js';
 import { deployTestToken, fundedAccount, mint, testChain, type FundedAccount, type TestChain } from './chain.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
+import { initCursor, readCursor } from '../../src/chain/cursor.js';
 
 export const CONFIRMATIONS = 3;
 /** What the payer holds of the env's token from the start, so a payment is one transaction (one block). */
@@ -119,7 +122,7 @@ export interface TestClinic {
 
 export async function newClinic(env: Pick<SettlementEnv, 'db'>): Promise<TestClinic> {
   const wallet = privateKeyToAccount(generatePrivateKey()).address;
-  const row = await withTransaction(env.db, (trx) => createClinic(trx, { name: 'Harbour Clinic', settlementAddress: wallet, webhookUrl: undefined }));
+  const row = await withTransaction(env.db, (trx) => createClinic(trx, TEST_ACTOR, { name: 'Harbour Clinic', settlementAddress: wallet, webhookUrl: undefined }));
   return { row, id: row.id, wallet };
 }
 
@@ -137,7 +140,7 @@ export async function newInvoice(env: Pick<SettlementEnv, 'db' | 'network'>, cli
     line_items: [{ description: 'Consultation', quantity: 1, unit_amount: options.amount ?? '12.34' }],
     ...(options.expiresInMinutes === undefined ? {} : { expires_in_minutes: options.expiresInMinutes }),
   };
-  return withTransaction(env.db, (trx) => createInvoice(trx, clinic.id, input, options.network ?? env.network));
+  return withTransaction(env.db, (trx) => createInvoice(trx, { clinicId: clinic.id, input, network: options.network ?? env.network, actor: TEST_ACTOR }));
 }
 
 export async function readInvoice(env: Pick<SettlementEnv, 'db'>, id: string): Promise<InvoiceRow> {
@@ -194,10 +197,8 @@ export function watcher(env: SettlementEnv, overrides: Partial<WatcherDeps> = {}
     logger,
     chainId: env.network.chainId,
     token: env.token,
-    confirmations: CONFIRMATIONS,
-    useFinalizedTag: false,
+    finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 100n },
     tolerance: 0n,
-    maxBlockRange: 100n,
     ...overrides,
   };
 }
@@ -220,7 +221,7 @@ export async function syncUntilCaughtUp(deps: WatcherDeps, maxPasses = 200): Pro
 
 /** Mines enough blocks for everything so far to be final, and lets the watcher take it all in. */
 export async function settle(env: SettlementEnv, deps: WatcherDeps = watcher(env)): Promise<SyncResult> {
-  await mine(env, deps.confirmations);
+  await mine(env, deps.finality.confirmations);
   return syncUntilCaughtUp(deps);
 }
 

@@ -1,0 +1,97 @@
+/**
+ * The block hashes the watcher has seen (`chain_blocks`), and reorg detection against them: a
+ * stored hash the chain no longer has at that height is a reorg, found by comparison, never
+ * guessed.
+ */
+import { BlockNotFoundError } from 'viem';
+import type { Db, Trx } from '../platform/db.js';
+import type { Logger } from '../platform/log.js';
+import type { ChainClient } from './client.js';
+
+/** How many stored block hashes a reorg check walks down per round trip. */
+const REORG_SEARCH_WINDOW = 256;
+
+export interface StoredBlock {
+  number: bigint;
+  hash: string;
+  timestamp: Date;
+}
+
+export interface BlocksDeps {
+  db: Db;
+  chain: ChainClient;
+  chainId: number;
+  logger: Logger;
+}
+
+/** Stores (or, after a reorg, replaces) the hashes and times of `blocks`. */
+export async function storeBlocks(trx: Trx, chainId: number, blocks: readonly StoredBlock[]): Promise<void> {
+  if (blocks.length === 0) return;
+  await trx('chain_blocks')
+    .insert(blocks.map((block) => ({ chain_id: chainId, number: block.number.toString(), hash: block.hash, timestamp: block.timestamp })))
+    .onConflict(['chain_id', 'number'])
+    .merge(['hash', 'timestamp']);
+}
+
+/** Forgets every stored block above `forkPoint` (they are not on the chain any more). */
+export async function forgetBlocksAbove(trx: Trx, chainId: number, forkPoint: bigint): Promise<void> {
+  await trx('chain_blocks').where({ chain_id: chainId }).where('number', '>', forkPoint.toString()).del();
+}
+
+/** The lowest block whose hash is stored: where the watcher started reading. */
+export async function firstStoredBlock(db: Db | Trx, chainId: number): Promise<bigint | undefined> {
+  const first = (await db('chain_blocks').where({ chain_id: chainId }).min('number as number').first()) as { number: string | null } | undefined;
+  return first?.number != null ? BigInt(first.number) : undefined;
+}
+
+/** Stores the hash of the block the watcher starts after, so a reorg below its first pass is seen too. */
+export async function anchorStartBlock(deps: BlocksDeps, cursor: bigint): Promise<void> {
+  if ((await firstStoredBlock(deps.db, deps.chainId)) !== undefined) return;
+  const block = await deps.chain.getBlock({ blockNumber: cursor });
+  await deps.db('chain_blocks')
+    .insert({ chain_id: deps.chainId, number: cursor.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })
+    .onConflict(['chain_id', 'number'])
+    .ignore();
+}
+
+/**
+ * The newest stored block at or below `cursor` whose hash the chain still has. A block the node
+ * says it does not have is a mismatch; any other RPC failure fails the pass — an unanswered
+ * question is not evidence of a reorg. Walks every stored block if it must: the first pass
+ * stores the start block's hash, and nothing below the start was ever read, so "below every
+ * stored block" is a safe place to roll back to.
+ */
+export async function findForkPoint(deps: BlocksDeps, cursor: bigint): Promise<bigint> {
+  let below = cursor + 1n;
+  let newest: bigint | undefined;
+  for (;;) {
+    const stored = (await deps.db('chain_blocks')
+      .where({ chain_id: deps.chainId })
+      .where('number', '<', below.toString())
+      .orderBy('number', 'desc')
+      .limit(REORG_SEARCH_WINDOW)
+      .select('number', 'hash')) as { number: string; hash: string }[];
+    if (stored.length === 0) {
+      if (newest === undefined) return cursor;
+      deps.logger.error({ chain_id: deps.chainId }, 'reorg below every stored block: rolling back to before the first one');
+      return below - 1n;
+    }
+    for (const block of stored) {
+      const number = BigInt(block.number);
+      newest ??= number;
+      const onChain = await canonicalHash(deps.chain, number);
+      if (onChain === block.hash) return number === newest ? cursor : number;
+    }
+    below = BigInt(stored[stored.length - 1]!.number);
+  }
+}
+
+/** The hash the chain has at `number`, or `undefined` when it has no such block. Other failures throw. */
+async function canonicalHash(chain: ChainClient, number: bigint): Promise<string | undefined> {
+  try {
+    return (await chain.getBlock({ blockNumber: number })).hash;
+  } catch (error) {
+    if (error instanceof BlockNotFoundError) return undefined;
+    throw error;
+  }
+}

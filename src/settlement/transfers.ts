@@ -1,0 +1,28 @@
+/**
+ * The transfers the watcher stored, as invoices show them: each invoice's payments and
+ * forwarding, with the block the watcher has read to (confirmations are counted against it).
+ */
+import type { InvoiceChainView, InvoiceTransfer } from '../billing/invoices.js';
+import { readCursor } from '../chain/cursor.js';
+import type { Db, Trx } from '../platform/db.js';
+
+/** The transfers of the deposit addresses of `invoiceIds`, oldest first, by invoice. */
+export async function invoiceTransfers(db: Db | Trx, invoiceIds: readonly string[]): Promise<Map<string, InvoiceTransfer[]>> {
+  const byInvoice = new Map<string, InvoiceTransfer[]>(invoiceIds.map((id) => [id, []]));
+  if (invoiceIds.length === 0) return byInvoice;
+  const rows = (await db('transfers')
+    .whereRaw('invoice_id = ANY(?)', [[...new Set(invoiceIds)]])
+    // By the number, not its text alias (block 10 after block 9).
+    .orderBy([{ column: 'transfers.block_number' }, { column: 'transfers.log_index' }])
+    .select('invoice_id', 'tx_hash', 'log_index', db.raw('block_number::text AS block_number'), db.raw('amount::text AS amount'), 'kind', 'status', 'flag')) as (InvoiceTransfer & {
+    invoice_id: string;
+  })[];
+  for (const { invoice_id, ...transfer } of rows) byInvoice.get(invoice_id)?.push(transfer);
+  return byInvoice;
+}
+
+/** What the chain says about each of `invoiceIds` (invoices of chain `chainId`), for presenting them. */
+export async function invoiceChainViews(db: Db | Trx, chainId: number, invoiceIds: readonly string[]): Promise<Map<string, InvoiceChainView>> {
+  const [transfers, head] = await Promise.all([invoiceTransfers(db, invoiceIds), readCursor(db, chainId)]);
+  return new Map(invoiceIds.map((id) => [id, { transfers: transfers.get(id) ?? [], head }]));
+}
