@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/globalSetup.ts'],
+    // After each file: every response had a status its operation declares in openapi.yaml.
+    setupFiles: ['test/support/contractCheck.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 120_000,

@@ -189,7 +189,11 @@ async function timeUnnestInsert(client: pg.Client, rows: string[][], round: numb
 async function timeWatcher(db: Db, rpcUrl: string, network: PaymentNetwork, fromBlock: bigint, expected: number): Promise<WatcherRun> {
   // The gateway's client (createChainClient: no retries), with a count of the requests it sends.
   let rpcCalls = 0;
-  const chain: ChainClient = createPublicClient({ transport: http(rpcUrl, { timeout: 60_000, retryCount: 0, onFetchRequest: () => void (rpcCalls += 1) }) });
+  const chain: ChainClient = createPublicClient({ transport: http(rpcUrl, { timeout: 60_000, retryCount: 0, onFetchRequest: () => {
+        rpcCalls += 1;
+      },
+    }),
+   });
   let firstGetLogs: number | undefined;
   const getLogs = chain.getLogs.bind(chain);
   chain.getLogs = ((args: Parameters<typeof getLogs>[0]) => {

@@ -199,7 +199,6 @@ function meanThroughput(rows: readonly Measurement[], target: Target): number {
  */
 export async function runInvoiceBench(): Promise<void> {
   const stack = BenchStack.create('invoices');
-  const { workDir } = stack;
   try {
     const { postgres, anvil } = await stack.startPostgresAndAnvil();
 

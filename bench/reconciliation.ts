@@ -430,7 +430,6 @@ function printTally(title: string, tally: Tally, limit: number): void {
  */
 export async function runReconciliationBench(): Promise<void> {
   const stack = BenchStack.create('recon');
-  const { workDir } = stack;
   const setup: [string, number][] = [];
   const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const [result, ms] = await timed(f).catch((error: unknown) => {
@@ -480,7 +479,7 @@ export async function runReconciliationBench(): Promise<void> {
 
     // Each payer must hold what it pays.
     const owed = new Map<Address, bigint>();
-    invoices.forEach((invoice, i) => owed.set(payers[i % PAYERS]!, (owed.get(payers[i % PAYERS]!) ?? 0n) + BigInt(invoice.token_amount_due)));
+    for (const [i, invoice] of invoices.entries()) owed.set(payers[i % PAYERS]!, (owed.get(payers[i % PAYERS]!) ?? 0n) + BigInt(invoice.token_amount_due));
     for (const payer of payers) {
       const held = await chain.readContract({ address: network.token.address, abi: erc20Abi, functionName: 'balanceOf', args: [payer] });
       if (held < owed.get(payer)!) throw new Error(`payer ${payer} holds ${held} but owes ${owed.get(payer)}; raise PAYERS`);

@@ -684,7 +684,7 @@ function inlined(query: CapturedQuery): string {
     return pg.Client.prototype.escapeLiteral(String(value));
   };
   let position = 0;
-  const sql = query.sql.replace(/\$(\d+)|\?/g, (match, index: string | undefined) => literal(query.bindings[index === undefined ? position++ : Number(index) - 1]));
+  const sql = query.sql.replace(/\$(\d+)|\?/g, (_match, index: string | undefined) => literal(query.bindings[index === undefined ? position++ : Number(index) - 1]));
   return sql;
 }
 
@@ -746,7 +746,6 @@ function printMeasurements(measurements: readonly Measurement[]): void {
  */
 export async function runStatementBench(): Promise<void> {
   const bench = BenchStack.create('statement');
-  const { workDir } = bench;
   const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     const result = await f();

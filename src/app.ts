@@ -19,6 +19,7 @@ import { invoicesRouter } from './http/invoices.js';
 import { ledgerRouter } from './http/ledger.js';
 import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
+import { problemPagesRouter } from './http/problemPages.js';
 import { reconciliationRouter } from './http/reconciliation.js';
 import { requestContext } from './http/requestContext.js';
 import { statementsRouter } from './http/statements.js';
@@ -78,6 +79,7 @@ export function createApp(deps: AppDeps): Express {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.use(docsRouter(deps.openapiYaml));
+  app.use(problemPagesRouter());
   app.use(checkoutRouter(api));
 
   app.use('/v1', authenticate(deps.verifyToken));

@@ -124,7 +124,7 @@ async function runVerify(_config: Config, args: string[]): Promise<number> {
   const chain = rpc === undefined ? undefined : (await import('./chain/client.js')).createChainClient({ rpcUrl: rpc, timeoutMs: 30_000 });
   const options = chain ? { chain, anchorFrom } : undefined;
   const kind = (document as { object?: unknown } | null)?.object;
-  let report;
+  let report: import('./reports/verifyStatement.js').VerificationReport;
   if (kind === 'statement_line_proof') {
     const proof = document as import('./reports/verifyStatement.js').LineProof;
     const reports = [verifyLineProof(proof, root)];

@@ -45,10 +45,10 @@
     if (receipt) receipt.hidden = !settled;
     var pay = document.getElementById('pay');
     if (pay) pay.hidden = FINAL.indexOf(state.status) !== -1;
+    var link = document.getElementById('open-wallet');
     if (state.status === 'underpaid') {
       setText('token-amount', state.token_amount_to_send);
       setText('amount-to-send', state.token_amount_to_send);
-      var link = document.getElementById('open-wallet');
       if (link) link.setAttribute('href', state.payment_uri);
       main.dataset.tokenUnits = toUnits(state.token_amount_to_send);
     }
@@ -109,7 +109,7 @@
       payWithWallet().catch(function (error) {
         var chainId = Number(main.dataset.chainId);
         if (error && error.code === 4902) walletMessage.textContent = text('wallet_wrong_chain', { chain: chainId });
-        else walletMessage.textContent = text('wallet_rejected', { reason: (error && error.message) || String(error) });
+        else walletMessage.textContent = text('wallet_rejected', { reason: error?.message || String(error) });
         payButton.disabled = false;
       });
     });

@@ -10,7 +10,6 @@
  * May import: platform, domain, audit, identity, chain.
  */
 import { Decimal } from 'decimal.js';
-import type { Address } from 'viem';
 import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 import { apiAddress, storedAddress } from '../domain/address.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../chain/depositAddress.js';
@@ -19,7 +18,8 @@ import { confirmationsAt } from '../domain/confirmations.js';
 import { currencyInfo, fiatToTokenUnits, tokenUnitsToFiat, type CurrencyInfo } from '../domain/currency.js';
 import { effectiveStatus, InvalidTransitionError, transition, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
-import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { NotFoundError, ValidationError } from '../platform/errors.js';
+import { InvoiceNotVoidableError } from './errors.js';
 import { newId } from '../platform/ids.js';
 import { appendAudit, type AuditActor, type AuditEvent, type AuditSummary } from '../audit/auditLog.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
@@ -197,12 +197,12 @@ export async function getInvoice(db: Db | Trx, scope: ClinicScope, id: string, {
 export async function voidInvoice(trx: Trx, actor: AuditActor, scope: ClinicScope, id: string): Promise<InvoiceRow> {
   const invoice = await getInvoice(trx, scope, id, { forUpdate: true });
   const shown = effectiveStatus(invoice.status, invoice.expires_at, new Date());
-  if (BigInt(invoice.token_amount_paid) > 0n) throw new ClinicPayError('invoice_not_voidable', 'A payment has been received on this invoice; it can no longer be voided.', { status: 409 });
+  if (BigInt(invoice.token_amount_paid) > 0n) throw new InvoiceNotVoidableError('A payment has been received on this invoice; it can no longer be voided.');
   try {
     transition(shown, { type: 'void' });
   } catch (error) {
     if (error instanceof InvalidTransitionError) {
-      throw new ClinicPayError('invoice_not_voidable', `An invoice that is ${shown} cannot be voided.`, { status: 409 });
+      throw new InvoiceNotVoidableError(`An invoice that is ${shown} cannot be voided.`);
     }
     throw error;
   }

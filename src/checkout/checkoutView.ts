@@ -19,7 +19,6 @@ import { referenceAmounts, type ReferenceAmount } from '../domain/referenceAmoun
 import { invoiceByCheckoutToken } from '../billing/checkoutToken.js';
 import { invoiceChainViews } from '../settlement/transfers.js';
 import { paymentUri } from '../billing/paymentUri.js';
-import { CHECKOUT_TOKEN_PATTERN } from '../billing/checkoutToken.js';
 
 const HKD = CURRENCIES.HKD!;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, formatMoney, formatTime } from './pages.js';
+import { formatMoney, formatTime } from './pages.js';
+import { escapeHtml } from '../platform/html.js';
 
 describe('checkout formatting', () => {
   it('formats money from its exact decimal text in each language', () => {

@@ -7,14 +7,10 @@
 import { formatUnits } from 'viem';
 import { CATALOGUES, CHECKOUT_LANGUAGES, LANGUAGE_NAMES, message, type CheckoutLanguage, type MessageKey } from './messages.js';
 import type { CheckoutView } from './checkoutView.js';
+import { escapeHtml } from '../platform/html.js';
 
 /** Locales for number and date formatting (Hong Kong English for English: HKD as "HK$"). */
 const LOCALES: Record<CheckoutLanguage, string> = { 'zh-HK': 'zh-HK', 'zh-CN': 'zh-CN', en: 'en-HK' };
-
-/** Text made safe for HTML text and double-quoted attributes. */
-export function escapeHtml(value: string | number): string {
-  return String(value).replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
-}
 
 /** A money amount (exact decimal text) in `currency`, formatted for `language` without going through a float. */
 export function formatMoney(amount: string, currency: string, language: CheckoutLanguage): string {

@@ -51,7 +51,7 @@ export function healthRouter({ db, chain, chainId, checkTimeoutMs }: HealthDeps)
     const failing = Object.entries(checks)
       .filter(([, result]) => !result.ok)
       .map(([name, result]) => `${name}: ${result.detail}`);
-    sendProblem(res, { ...problemFor(503, 'not_ready', failing.join('; ')), checks, watcher });
+    sendProblem(res, { ...problemFor('not_ready', failing.join('; ')), checks, watcher });
   });
 
   return router;

@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Db, InsertStatement, Trx } from '../platform/db.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
-import { ClinicPayError, ValidationError } from '../platform/errors.js';
+import { ValidationError } from '../platform/errors.js';
+import { IdempotencyKeyReusedError } from './errors.js';
 import type { Logger } from '../platform/log.js';
 import { auditInsert, type AuditEvent } from '../audit/auditLog.js';
 import { actorOf, principalOf } from './auth.js';
@@ -178,10 +179,7 @@ async function readStored(db: Db, scope: string, key: string): Promise<StoredRes
 /** Replays a stored response, or refuses (422) when the key was first used for another request. */
 function replayOrRefuse(res: Response, stored: StoredResponse, fingerprint: string, replayed = true): void {
   if (stored.fingerprint !== fingerprint) {
-    throw new ClinicPayError('idempotency_key_reused', `This ${IDEMPOTENCY_KEY_HEADER} was already used with a different request; use a new key for a new request.`, {
-      status: 422,
-      param: IDEMPOTENCY_KEY_HEADER,
-    });
+    throw new IdempotencyKeyReusedError(IDEMPOTENCY_KEY_HEADER);
   }
   replay(res, stored, replayed);
 }

@@ -7,7 +7,8 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import type { RequestHandler, Router } from 'express';
 import YAML from 'yaml';
-import { ClinicPayError, ValidationError } from '../platform/errors.js';
+import { ValidationError } from '../platform/errors.js';
+import { UnsupportedMediaTypeError } from './errors.js';
 
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
@@ -25,6 +26,7 @@ interface ParameterObject {
 interface OperationObject {
   operationId?: string;
   parameters?: ParameterObject[];
+  responses?: Record<string, unknown>;
   requestBody?: { required?: boolean; content?: Record<string, { schema?: unknown }> };
 }
 
@@ -50,6 +52,7 @@ export class ApiContract {
   private readonly bodyAjv: Ajv2020;
   private readonly paramAjv: Ajv2020;
   private readonly declared = new Set<string>();
+  private readonly undeclared = new Set<string>();
 
   constructor(yamlText: string) {
     this.document = YAML.parse(yamlText) as OpenApiDocument;
@@ -77,11 +80,27 @@ export class ApiContract {
   }
 
   /**
+   * Responses the gateway sent with a status their operation does not declare, as
+   * `METHOD path → status`. The test suite fails on any: the contract lists every status an
+   * operation can answer with.
+   */
+  undeclaredResponses(): string[] {
+    return [...this.undeclared].sort();
+  }
+
+  /**
    * Registers `handlers` for an operation of the contract on `router`, behind its validator.
    * Throws at start-up when the contract does not have the operation.
    */
   route(router: Router, method: HttpMethod, path: string, ...handlers: RequestHandler[]): void {
-    router[method](toExpressPath(path), this.validator(method, path), ...handlers);
+    const statuses = new Set(Object.keys(this.document.paths[path]?.[method]?.responses ?? {}));
+    const recordStatus: RequestHandler = (_req, res, next) => {
+      res.once('finish', () => {
+        if (!statuses.has(String(res.statusCode))) this.undeclared.add(`${method.toUpperCase()} ${path} → ${res.statusCode}`);
+      });
+      next();
+    };
+    router[method](toExpressPath(path), recordStatus, this.validator(method, path), ...handlers);
     this.declared.add(`${method} ${path}`);
   }
 
@@ -107,7 +126,7 @@ export class ApiContract {
         if (req.body === undefined) {
           if (bodyRequired) {
             if (req.get('content-type') && !req.is('application/json')) {
-              throw new ClinicPayError('unsupported_media_type', 'Send the request body as application/json.', { status: 415 });
+              throw new UnsupportedMediaTypeError();
             }
             throw new ValidationError('This request needs a JSON body.');
           }

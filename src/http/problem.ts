@@ -3,14 +3,15 @@
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { ClinicPayError } from '../platform/errors.js';
+import { PROBLEMS, problemType, type ProblemCode } from '../platform/problems.js';
 import type { Logger } from '../platform/log.js';
 import { toJsonText } from './json.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 export interface Problem {
-  /** Stable snake_case identifier; the `type` URI is derived from it. */
-  code: string;
+  /** Stable snake_case identifier from the catalogue; the `type` URI is derived from it. */
+  code: ProblemCode;
   status: number;
   title: string;
   detail?: string;
@@ -18,7 +19,8 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
-const TITLES: Record<number, string> = {
+/** Standard reason phrases, used as the problem `title` (RFC 9457 §3.1.4). */
+export const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
@@ -32,11 +34,6 @@ const TITLES: Record<number, string> = {
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
-
-/** The `type` URI of a problem code; relative, so it resolves against the gateway serving it. */
-export function problemType(code: string): string {
-  return `/problems/${code}`;
-}
 
 /** The response body of `problem`, as the API sends it. */
 export function problemBody(problem: Problem, requestId: string | undefined): Record<string, unknown> {
@@ -58,14 +55,15 @@ export function sendProblem(res: Response, problem: Problem): void {
   res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(toJsonText(problemBody(problem, res.locals.requestId as string | undefined)));
 }
 
-/** The problem for a status with a standard title. */
-export function problemFor(status: number, code: string, detail?: string, param?: string): Problem {
+/** The problem of catalogue code `code`: its status, the status's standard title, and what happened this time. */
+export function problemFor(code: ProblemCode, detail?: string, param?: string): Problem {
+  const { status } = PROBLEMS[code];
   return { status, code, title: TITLES[status] ?? 'Error', ...(detail === undefined ? {} : { detail }), ...(param === undefined ? {} : { param }) };
 }
 
 /** Final handler for routes nobody matched. */
 export const notFoundHandler: RequestHandler = (req, res) => {
-  sendProblem(res, problemFor(404, 'not_found', `No route for ${req.method} ${req.path}.`));
+  sendProblem(res, problemFor('not_found', `No route for ${req.method} ${req.path}.`));
 };
 
 interface BodyParserError {
@@ -81,23 +79,25 @@ interface BodyParserError {
  */
 export function problemFromError(err: unknown): { problem: Problem; expected: boolean } {
   if (err instanceof ClinicPayError) {
-    return { problem: { ...problemFor(err.status, err.code, err.message, err.param), ...(err.details ?? {}) }, expected: true };
+    return { problem: { ...problemFor(err.code, err.message, err.param), ...(err.details ?? {}) }, expected: true };
   }
   const parserError = err as BodyParserError;
   switch (parserError?.type) {
     case 'entity.parse.failed':
-      return { problem: problemFor(400, 'malformed_json', 'The request body is not valid JSON.'), expected: true };
+      return { problem: problemFor('malformed_json', 'The request body is not valid JSON.'), expected: true };
     case 'entity.too.large':
-      return { problem: problemFor(413, 'body_too_large', `The request body is larger than ${parserError.limit} bytes.`), expected: true };
+      return { problem: problemFor('body_too_large', `The request body is larger than ${parserError.limit} bytes.`), expected: true };
     case 'charset.unsupported':
     case 'encoding.unsupported':
-      return { problem: problemFor(415, 'unsupported_encoding', 'The request body encoding is not supported.'), expected: true };
+      return { problem: problemFor('unsupported_encoding', 'The request body encoding is not supported.'), expected: true };
   }
+  // Other errors of Express's own middleware (http-errors): a missing static file, say.
+  if (parserError?.status === 404) return { problem: problemFor('not_found', 'No such file.'), expected: true };
   if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
-    return { problem: problemFor(parserError.status, 'bad_request', 'The request could not be read.'), expected: true };
+    return { problem: problemFor('bad_request', 'The request could not be read.'), expected: true };
   }
   return {
-    problem: problemFor(500, 'internal_error', 'Something went wrong on our side. The request id identifies it in our logs.'),
+    problem: problemFor('internal_error', 'Something went wrong on our side. The request id identifies it in our logs.'),
     expected: false,
   };
 }

@@ -14,19 +14,7 @@ import type { Db } from '../platform/db.js';
 import { auditPath } from '../domain/merkle.js';
 import { ValidationError } from '../platform/errors.js';
 import { anchorStatement } from '../reports/statementAnchor.js';
-import {
-  anchorOf,
-  getStatement,
-  recordStatement,
-  sealStatement,
-  statementContext,
-  statementLines,
-  StatementNotReproducibleError,
-  StatementSealer,
-  STATEMENT_ROLES,
-  type StatementContext,
-  type StatementRow,
-} from '../reports/statement.js';
+import { anchorOf, getStatement, recordStatement, sealStatement, statementContext, statementLines, StatementSealer, STATEMENT_ROLES, type StatementContext, type StatementRow } from '../reports/statement.js';
 import type { StatementLine } from '../reports/statementDocument.js';
 import { writeStatementCsv, writeStatementJson, type SealedLines } from '../reports/statementFormats.js';
 import { writeStatementPdf } from '../reports/statementPdf.js';
@@ -36,6 +24,7 @@ import { writeStreamed } from '../platform/streaming.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import { scopeOf } from './scope.js';
 import { startDownload } from './downloads.js';
+import { StatementNotReproducibleError } from '../reports/errors.js';
 
 type StatementFormat = 'json' | 'csv' | 'pdf' | 'fhir';
 

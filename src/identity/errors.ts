@@ -1,10 +1,13 @@
+/**
+ * Errors of identity/: a caller who could not be identified, or who may not do what it asked.
+ */
 import { ClinicPayError } from '../platform/errors.js';
 
 /** No usable bearer token: missing, malformed, expired, wrongly signed, or with bad claims (401). */
 export class AuthenticationError extends ClinicPayError {
   override name = 'AuthenticationError';
   constructor(code: 'missing_token' | 'invalid_token' | 'token_expired', message: string, cause?: unknown) {
-    super(code, message, { status: 401, ...(cause === undefined ? {} : { cause }) });
+    super(code, message, { cause });
   }
 }
 
@@ -12,6 +15,6 @@ export class AuthenticationError extends ClinicPayError {
 export class ForbiddenError extends ClinicPayError {
   override name = 'ForbiddenError';
   constructor(message = 'Your role does not allow this action.') {
-    super('forbidden', message, { status: 403 });
+    super('forbidden', message);
   }
 }

@@ -1,32 +1,36 @@
 /**
  * The base of every error the gateway raises on purpose.
  *
- * Each carries a stable `code` (snake_case, part of the public API as the problem `code`), the
- * HTTP status it maps to at the edge, an optional offending `param`, and a `cause` chain.
- * Domains define their own subclasses in their own `errors.ts`.
+ * Each carries a stable `code` from the catalogue (`problems.ts`), which also fixes its HTTP
+ * status, an optional offending `param`, extra `details` for the problem body, and a `cause`
+ * chain. Domains define named subclasses in their own `errors.ts`.
  */
+import { PROBLEMS, type ProblemCode } from './problems.js';
+
 export interface ClinicPayErrorOptions {
-  status?: number;
-  param?: string;
-  details?: Record<string, unknown>;
+  param?: string | undefined;
+  details?: Record<string, unknown> | undefined;
   cause?: unknown;
 }
 
 export class ClinicPayError extends Error {
   override name = 'ClinicPayError';
-  readonly status: number;
   readonly param: string | undefined;
   readonly details: Record<string, unknown> | undefined;
 
   constructor(
-    readonly code: string,
+    readonly code: ProblemCode,
     message: string,
     options: ClinicPayErrorOptions = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.status = options.status ?? 400;
     this.param = options.param;
     this.details = options.details;
+  }
+
+  /** The HTTP status of the error's code. */
+  get status(): number {
+    return PROBLEMS[this.code].status;
   }
 }
 
@@ -34,7 +38,7 @@ export class ClinicPayError extends Error {
 export class NotFoundError extends ClinicPayError {
   override name = 'NotFoundError';
   constructor(what = 'resource') {
-    super('not_found', `No such ${what}.`, { status: 404 });
+    super('not_found', `No such ${what}.`);
   }
 }
 
@@ -42,6 +46,6 @@ export class NotFoundError extends ClinicPayError {
 export class ValidationError extends ClinicPayError {
   override name = 'ValidationError';
   constructor(message: string, param?: string, details?: Record<string, unknown>) {
-    super('invalid_request', message, { status: 400, ...(param === undefined ? {} : { param }), ...(details === undefined ? {} : { details }) });
+    super('invalid_request', message, { param, details });
   }
 }

@@ -21,10 +21,10 @@ import { fetchTransferLogs } from '../chain/transferLogs.js';
 import { finalHead, type Finality } from '../chain/finality.js';
 import type { Db, Trx } from '../platform/db.js';
 import { withTransaction } from '../platform/transaction.js';
-import { settledStatus } from '../domain/invoiceStatus.js';
-import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { NotFoundError, ValidationError } from '../platform/errors.js';
+import { AmountExceedsReceivedError, ExceptionNotOpenError, InvalidSignatureError, ResolutionNotPendingError, ResolutionNotPossibleError } from './errors.js';
 import { newId } from '../platform/ids.js';
-import { getInvoice, type InvoiceRow } from '../billing/invoices.js';
+import { getInvoice } from '../billing/invoices.js';
 import { paymentUri } from '../billing/paymentUri.js';
 import { recordCreditMovedOff, recordPaymentConfirmed, requestFlush } from '../settlement/invoiceEffects.js';
 import { assetOf, postEntry, postingsFor } from '../ledger/ledger.js';
@@ -76,15 +76,15 @@ export function refundAuthorizationMessage(invoiceId: string, refundAddress: Add
   return `ClinicPay refund authorization\nInvoice: ${invoiceId}\nRefund address: ${getAddress(refundAddress)}`;
 }
 
-function notOpen(exception: ExceptionRow): ClinicPayError {
-  return new ClinicPayError('exception_not_open', `This exception is ${exception.status.replace('_', ' ')}; it takes no new resolution.`, { status: 409 });
+function notOpen(exception: ExceptionRow): ExceptionNotOpenError {
+  return new ExceptionNotOpenError(exception.status);
 }
 
 function parseAmount(text: string | undefined, fallback: bigint, limit: bigint, param = 'amount'): bigint {
   const amount = text === undefined ? fallback : BigInt(text);
   if (amount <= 0n) throw new ValidationError(`"${param}" must be a positive number of base units.`, param);
   if (amount > limit) {
-    throw new ClinicPayError('amount_exceeds_received', `"${param}" ${amount} is more than the ${limit} base units this exception concerns.`, { status: 422, param });
+    throw new AmountExceedsReceivedError(param, amount, limit);
   }
   return amount;
 }
@@ -122,13 +122,13 @@ export async function createResolution(trx: Trx, principal: Principal, actor: Au
 
   if (input.action === 'refund') {
     if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.invoice_id === null) {
-      throw new ClinicPayError('refund_not_possible', `A ${exception.type} exception has no received amount to refund.`, { status: 422, param: 'action' });
+      throw new ResolutionNotPossibleError('refund_not_possible', `A ${exception.type} exception has no received amount to refund.`, 'action');
     }
     if (exception.details.reason === 'unexpected_token' || exception.details.reason === 'unexpected_outflow') {
-      throw new ClinicPayError('refund_not_possible', refusalFor(exception), { status: 422, param: 'action' });
+      throw new ResolutionNotPossibleError('refund_not_possible', refusalFor(exception), 'action');
     }
     const amount = parseAmount(input.amount, received, received);
-    if (exception.from_address === null) throw new ClinicPayError('refund_not_possible', 'The paying address is not known.', { status: 422 });
+    if (exception.from_address === null) throw new ResolutionNotPossibleError('refund_not_possible', 'The paying address is not known.');
     const payer = apiAddress(exception.from_address);
     const to = input.to_address === undefined ? payer : parseAddressParam(input.to_address, 'to_address');
     if (to !== payer) {
@@ -137,25 +137,22 @@ export async function createResolution(trx: Trx, principal: Principal, actor: Au
       }
       const valid = await verifyMessage({ address: payer, message: refundAuthorizationMessage(exception.invoice_id, to), signature: input.signature as Hex }).catch(() => false);
       if (!valid) {
-        throw new ClinicPayError('invalid_signature', `The signature is not the paying address's signature of the authorization for invoice ${exception.invoice_id} and ${to}.`, {
-          status: 422,
-          param: 'signature',
-        });
+        throw new InvalidSignatureError(`The signature is not the paying address's signature of the authorization for invoice ${exception.invoice_id} and ${to}.`);
       }
       row.signature = input.signature;
     }
     Object.assign(row, { amount: amount.toString(), to_address: storedAddress(to) });
   } else if (input.action === 'apply_to_invoice') {
     if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.clinic_id === null) {
-      throw new ClinicPayError('apply_not_possible', `A ${exception.type} exception has no received amount to apply.`, { status: 422, param: 'action' });
+      throw new ResolutionNotPossibleError('apply_not_possible', `A ${exception.type} exception has no received amount to apply.`, 'action');
     }
     if (exception.details.reason === 'unexpected_token' || exception.details.reason === 'unexpected_outflow') {
-      throw new ClinicPayError('apply_not_possible', refusalFor(exception), { status: 422, param: 'action' });
+      throw new ResolutionNotPossibleError('apply_not_possible', refusalFor(exception), 'action');
     }
     if (input.target_invoice_id === undefined) throw new ValidationError('"target_invoice_id" is required to apply a payment to an invoice.', 'target_invoice_id');
     const target = await getInvoice(trx, principal, input.target_invoice_id).catch(() => undefined);
     if (!target || target.clinic_id !== exception.clinic_id || target.id === exception.invoice_id || !['open', 'underpaid', 'processing'].includes(target.status)) {
-      throw new ClinicPayError('invalid_target_invoice', 'The target must be another open invoice of the same clinic.', { status: 422, param: 'target_invoice_id' });
+      throw new ResolutionNotPossibleError('invalid_target_invoice', 'The target must be another open invoice of the same clinic.', 'target_invoice_id');
     }
     Object.assign(row, { amount: parseAmount(input.amount, received, received).toString(), target_invoice_id: target.id });
   } else {
@@ -187,7 +184,7 @@ export async function getResolution(db: Db | Trx, scope: ClinicScope, id: string
 export async function approveResolution(trx: Trx, principal: Principal, actor: AuditActor, id: string, network: PaymentNetwork): Promise<ResolutionRow> {
   const resolution = await getResolution(trx, principal, id, { forUpdate: true });
   if (resolution.status !== 'pending_approval') {
-    throw new ClinicPayError('resolution_not_pending', `This resolution is ${resolution.status.replace('_', ' ')}.`, { status: 409 });
+    throw new ResolutionNotPendingError(resolution.status);
   }
   if (resolution.created_by === principal.sub) throw new ForbiddenError('The finance user who proposed a resolution cannot approve it; a second one must.');
   const exception = await getException(trx, principal, resolution.exception_id, { forUpdate: true });

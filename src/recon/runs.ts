@@ -23,7 +23,8 @@ import { finalHead, type Finality } from '../chain/finality.js';
 import { storedAddress } from '../domain/address.js';
 import type { Db, Trx } from '../platform/db.js';
 import { withTransaction } from '../platform/transaction.js';
-import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { NotFoundError, ValidationError } from '../platform/errors.js';
+import { ReconciliationNotStartedError, ReconciliationRangeError } from './errors.js';
 import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/log.js';
@@ -127,24 +128,21 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
   const confirmedByWatcher = limits.reduce((min, value) => (value < min ? value : min));
 
   if (params.toBlock !== undefined && params.toBlock > head) {
-    throw new ClinicPayError('range_beyond_head', `to_block ${params.toBlock} is beyond the chain head (${head}).`, { status: 400, param: 'to_block' });
+    throw new ReconciliationRangeError('range_beyond_head', `to_block ${params.toBlock} is beyond the chain head (${head}).`, 'to_block');
   }
   const toBlock = params.toBlock ?? confirmedByWatcher;
   if (toBlock > confirmedByWatcher) {
-    throw new ClinicPayError('range_not_final', `Blocks after ${confirmedByWatcher} are not final in the ledger yet; reconcile up to ${confirmedByWatcher}, or wait.`, {
-      status: 400,
-      param: 'to_block',
-    });
+    throw new ReconciliationRangeError('range_not_final', `Blocks after ${confirmedByWatcher} are not final in the ledger yet; reconcile up to ${confirmedByWatcher}, or wait.`, 'to_block');
   }
   const fromBlock = params.fromBlock ?? (await defaultFromBlock(db, chainId, toBlock));
   if (params.fromBlock === undefined && fromBlock > toBlock) {
-    throw new ClinicPayError('nothing_to_reconcile', `The last run already covered every block up to ${toBlock} that the watcher has confirmed.`, { status: 409 });
+    throw new ReconciliationNotStartedError('nothing_to_reconcile', `The last run already covered every block up to ${toBlock} that the watcher has confirmed.`);
   }
   if (fromBlock > toBlock) {
     throw new ValidationError(`from_block ${fromBlock} is after to_block ${toBlock}.`, 'from_block');
   }
   if (toBlock - fromBlock + 1n > MAX_RECONCILIATION_RANGE) {
-    throw new ClinicPayError('range_too_large', `A run covers at most ${MAX_RECONCILIATION_RANGE} blocks; split the range.`, { status: 400, param: 'from_block' });
+    throw new ReconciliationRangeError('range_too_large', `A run covers at most ${MAX_RECONCILIATION_RANGE} blocks; split the range.`, 'from_block');
   }
 
   await db('reconciliation_runs')
@@ -158,7 +156,7 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
     return run!;
   } catch (error) {
     if ((error as { constraint?: string }).constraint === 'reconciliation_runs_one_running') {
-      throw new ClinicPayError('reconciliation_running', 'A reconciliation is already running; wait for it to finish.', { status: 409 });
+      throw new ReconciliationNotStartedError('reconciliation_running', 'A reconciliation is already running; wait for it to finish.');
     }
     throw error;
   }

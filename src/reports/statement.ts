@@ -25,7 +25,8 @@ import { withTransaction } from '../platform/transaction.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { leafHash, MerkleAccumulator } from '../domain/merkle.js';
-import { ClinicPayError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { NotFoundError, ValidationError } from '../platform/errors.js';
+import { StatementNotReproducibleError, StatementUnbalancedError } from './errors.js';
 import { newId } from '../platform/ids.js';
 import { assetOf, type AccountKind } from '../ledger/ledger.js';
 import { apiAddress } from '../domain/address.js';
@@ -47,19 +48,6 @@ export const MAX_STATEMENT_DAYS = 366;
 const HKD = CURRENCIES.HKD!;
 /** Rows fetched per round trip while streaming lines. */
 const STREAM_BATCH = 2000;
-
-export class StatementNotReproducibleError extends ClinicPayError {
-  override name = 'StatementNotReproducibleError';
-  constructor(id: string) {
-    super('statement_not_reproducible', `Statement ${id} no longer gives the root it was issued with: the ledger of its period has changed since (a deep reorg, say). Generate a new statement.`, {
-      status: 409,
-    });
-  }
-}
-
-export class StatementUnbalancedError extends Error {
-  override name = 'StatementUnbalancedError';
-}
 
 export interface StatementRow {
   id: string;

@@ -12,7 +12,7 @@ import { concat, getAddress, toHex, type Hex } from 'viem';
 import type { ChainClient } from '../chain/client.js';
 import type { SendingWallet } from '../settlement/depositFactory.js';
 import type { Trx } from '../platform/db.js';
-import { ClinicPayError } from '../platform/errors.js';
+import { AnchoringDisabledError } from './errors.js';
 import { appendAudit, type AuditActor } from '../audit/auditLog.js';
 import { anchorOf, type StatementRow } from './statement.js';
 import type { StatementAnchor } from './statementDocument.js';
@@ -35,7 +35,7 @@ export interface StatementAnchorer {
 export async function anchorStatement(trx: Trx, anchorer: StatementAnchorer | undefined, row: StatementRow, actor: AuditActor): Promise<StatementAnchor> {
   const existing = anchorOf(row);
   if (existing) return existing;
-  if (!anchorer) throw new ClinicPayError('anchoring_disabled', 'Anchoring is off on this gateway (ANCHOR_STATEMENTS=false).', { status: 409 });
+  if (!anchorer) throw new AnchoringDisabledError();
   if (row.merkle_root === null) throw new Error(`statement ${row.id} has no root to anchor`);
   const hash = await anchorer.wallet.sendTransaction({
     to: anchorer.wallet.account.address,

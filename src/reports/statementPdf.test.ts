@@ -158,7 +158,7 @@ describe('pdfFonts', () => {
     const { sink, bytes } = collector();
     doc.pipe(sink);
     const samples = ['Medical receipt 醫療收據', '医疗收据 (zh-CN)', '期初結餘 期末结余 港元 診所'];
-    samples.forEach((sample, index) => doc.font(index === 1 ? PDF_FONTS.bold : PDF_FONTS.text).fontSize(14).text(sample, 40, 40 + index * 30));
+    for (const [index, sample] of samples.entries()) doc.font(index === 1 ? PDF_FONTS.bold : PDF_FONTS.text).fontSize(14).text(sample, 40, 40 + index * 30);
     doc.end();
     await new Promise((resolve) => sink.on('finish', resolve));
     const pdf = bytes();

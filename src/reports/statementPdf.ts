@@ -348,7 +348,7 @@ const TOP = 40;
 const BOTTOM = PAGE_HEIGHT - 50;
 const FOOTER_Y = PAGE_HEIGHT - 32;
 
-const { ink: INK, muted: MUTED, rule: RULE, shade: SHADE } = PDF_COLORS;
+const { muted: MUTED, rule: RULE, shade: SHADE } = PDF_COLORS;
 const BAR = '#2563eb';
 
 /** Line table columns; widths add up to {@link WIDTH}. */

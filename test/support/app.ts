@@ -6,6 +6,8 @@ import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { createApp, type AppDeps } from '../../src/app.js';
 import type { AuditActor } from '../../src/audit/auditLog.js';
+import type { ApiContract } from '../../src/http/openapi.js';
+import { builtContracts } from './contractCheck.js';
 import { createJwtVerifier, signHs256Token } from '../../src/identity/jwt.js';
 import type { Role } from '../../src/identity/principal.js';
 import { createChainClient } from '../../src/chain/client.js';
@@ -69,8 +71,10 @@ export async function buildTestApp({ db, rpcUrl = inject('rpcUrl'), log = new Ca
     finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
     ...overrides,
   });
+  builtContracts.push(app.locals.contract as ApiContract);
   return { app, log };
 }
+
 
 /** A valid bearer token for `role` (confined to `clinicId` when given). */
 export function tokenFor(role: Role, clinicId?: string, sub = `user-${role}`): string {

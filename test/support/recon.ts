@@ -20,7 +20,7 @@ import { anvilBinary, DEV_CHAIN_ID, type Anvil } from '../../src/dev/anvil.js';
 import { freePort, startProcess } from '../../src/dev/processes.js';
 import { createLogger } from '../../src/platform/log.js';
 import type { ReconciliationDeps } from '../../src/recon/runs.js';
-import { matchRefunds } from '../../src/recon/resolutions.js';
+import type { matchRefunds } from '../../src/recon/resolutions.js';
 import { waitFor } from '../../src/platform/waitFor.js';
 import { bearer, buildTestApp, tokenFor, type CapturedLog, TEST_ACTOR } from './app.js';
 import { fundedAccount, type FundedAccount } from './chain.js';
