@@ -9,13 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import type { ChainClient } from '../src/chain/client.js';
-import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
-import { DEV_CHAIN_ID, startAnvil, type Anvil } from '../src/dev/anvil.js';
-import { ensureDevContracts } from '../src/dev/contracts.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/dev/postgres.js';
-import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import type { AuditActor } from '../src/audit/auditLog.js';
+import type { ChainClient } from '../src/chain/client.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
+import { ensureDevContracts } from '../src/dev/contracts.js';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/dev/postgres.js';
 
 /** Who the audit log says set up a benchmark's clinics and invoices. */
 export const BENCH_ACTOR: AuditActor = { actor: 'bench', role: 'clinic_admin' };

@@ -13,13 +13,27 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPublicClient, createTestClient, createWalletClient, http, parseEther, type Account, type Address, type Chain, type Hex, type PublicClient, type TransactionReceipt, type Transport, type WalletClient } from 'viem';
+import {
+  type Account,
+  type Address,
+  type Chain,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  type Hex,
+  http,
+  type PublicClient,
+  parseEther,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { testHKDAbi, testHKDBytecode } from '../contracts/artifacts/TestHKD.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../src/chain/depositAddress.js';
-import { deployDepositFactory, flushDeposits, type Deposit } from '../src/settlement/depositFactory.js';
 import { startAnvil } from '../src/dev/anvil.js';
+import { type Deposit, deployDepositFactory, flushDeposits } from '../src/settlement/depositFactory.js';
 
 /** The goal set for the design: first forwarding, batches of 50. */
 const GOAL_GAS_PER_INVOICE = 60_000n;
@@ -103,16 +117,25 @@ async function measureBaseline(b: Bench, clinic: Address): Promise<{ topUp: bigi
   await pay(b, depositEoa.account.address, PAYMENT);
   const topUp = await confirmed(b.publicClient, await b.relayer.sendTransaction({ to: depositEoa.account.address, value: parseEther('0.01') }));
   const before = await balanceOf(b, clinic);
-  const transfer = await confirmed(b.publicClient, await depositEoa.writeContract({ address: b.token, abi: testHKDAbi, functionName: 'transfer', args: [clinic, PAYMENT] }));
+  const transfer = await confirmed(
+    b.publicClient,
+    await depositEoa.writeContract({ address: b.token, abi: testHKDAbi, functionName: 'transfer', args: [clinic, PAYMENT] }),
+  );
   if ((await balanceOf(b, clinic)) - before !== PAYMENT) throw new Error('the baseline transfer did not reach the clinic');
   return { topUp: topUp.gasUsed, transfer: transfer.gasUsed };
 }
 
 function printTable(rows: readonly Row[], baseline: bigint): void {
   const header = ['scenario', 'invoices/tx', 'gas/invoice', 'vs baseline'];
-  const body = rows.map((row) => [row.scenario, String(row.invoices), row.gasPerInvoice.toLocaleString('en-US'), `${(Number(row.gasPerInvoice) / Number(baseline)).toFixed(2)}x`]);
+  const body = rows.map((row) => [
+    row.scenario,
+    String(row.invoices),
+    row.gasPerInvoice.toLocaleString('en-US'),
+    `${(Number(row.gasPerInvoice) / Number(baseline)).toFixed(2)}x`,
+  ]);
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
-  const line = (cells: readonly string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   console.log(line(header));
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   for (const cells of body) console.log(line(cells));
@@ -128,11 +151,17 @@ export async function runGasBench(): Promise<void> {
   try {
     const publicClient = createPublicClient({ chain: foundry, transport: http(anvil.rpcUrl) });
     const [owner, payer, relayer] = await Promise.all([newWallet(anvil.rpcUrl), newWallet(anvil.rpcUrl), newWallet(anvil.rpcUrl)]);
-    const tokenReceipt = await confirmed(publicClient, await owner.deployContract({ abi: testHKDAbi, bytecode: testHKDBytecode, args: ['Test HKD', 'tHKD', 6, owner.account.address] }));
+    const tokenReceipt = await confirmed(
+      publicClient,
+      await owner.deployContract({ abi: testHKDAbi, bytecode: testHKDBytecode, args: ['Test HKD', 'tHKD', 6, owner.account.address] }),
+    );
     const token = tokenReceipt.contractAddress!;
     const { factory, implementation } = await deployDepositFactory({ wallet: relayer, publicClient });
     const b: Bench = { rpcUrl: anvil.rpcUrl, publicClient, owner, payer, relayer, token, factory, implementation };
-    await confirmed(publicClient, await owner.writeContract({ address: token, abi: testHKDAbi, functionName: 'mint', args: [payer.account.address, PAYMENT * 1_000n] }));
+    await confirmed(
+      publicClient,
+      await owner.writeContract({ address: token, abi: testHKDAbi, functionName: 'mint', args: [payer.account.address, PAYMENT * 1_000n] }),
+    );
 
     const clinic = await newClinic(b);
     const { topUp, transfer } = await measureBaseline(b, clinic);
@@ -148,7 +177,14 @@ export async function runGasBench(): Promise<void> {
     const clinics: Address[] = [];
     for (let i = 0; i < GOAL_BATCH; i++) clinics.push(await newClinic(b));
     let next = 0;
-    rows.push({ scenario: 'first flush (deploy + forward), a clinic each', invoices: GOAL_BATCH, gasPerInvoice: await payAndFlush(b, freshDeposits(GOAL_BATCH, () => clinics[next++]!)) });
+    rows.push({
+      scenario: 'first flush (deploy + forward), a clinic each',
+      invoices: GOAL_BATCH,
+      gasPerInvoice: await payAndFlush(
+        b,
+        freshDeposits(GOAL_BATCH, () => clinics[next++]!),
+      ),
+    });
     // Late top-ups of deposit addresses whose forwarders are already deployed.
     rows.push({ scenario: 're-flush of a deployed forwarder', invoices: 1, gasPerInvoice: await payAndFlush(b, first[1]!) });
     rows.push({ scenario: 're-flush of a deployed forwarder', invoices: GOAL_BATCH, gasPerInvoice: await payAndFlush(b, first[GOAL_BATCH]!) });

@@ -25,22 +25,22 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { createPublicClient, createTestClient, encodeFunctionData, erc20Abi, http, parseGwei, type Address, type Hex } from 'viem';
-import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
-import { createChainClient, type ChainClient } from '../src/chain/client.js';
-import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
-import { syncOnce } from '../src/settlement/watcher.js';
+import { type Address, createPublicClient, createTestClient, encodeFunctionData, erc20Abi, type Hex, http, parseGwei } from 'viem';
+import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { createClinic } from '../src/billing/clinics.js';
-import { createDb, type Db } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
-import { withTransaction } from '../src/platform/transaction.js';
+import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
+import { type ChainClient, createChainClient } from '../src/chain/client.js';
+import { initCursor } from '../src/chain/cursor.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
 import { DEV_CHAIN_ID } from '../src/dev/anvil.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
-import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
+import { createDb, type Db } from '../src/platform/db.js';
 import { createLogger } from '../src/platform/log.js';
-import { BenchStack, BENCH_ACTOR } from './benchStack.js';
-import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
-import { initCursor } from '../src/chain/cursor.js';
+import { migrateLatest } from '../src/platform/migrate.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import { syncOnce } from '../src/settlement/watcher.js';
+import { BENCH_ACTOR, BenchStack } from './benchStack.js';
 
 /** The goal: the watcher within 3x of the sum of the two limits. */
 const GOAL_RATIO = 3;
@@ -103,7 +103,8 @@ async function payAll({ chain, rpcUrl, network, payers }: PreparedChain, invoice
     }
     const toBlock = await chain.getBlockNumber({ cacheTime: 0 });
     const mined = await Promise.all(payers.map((payer) => chain.getTransactionCount({ address: payer.address, blockTag: 'latest' })));
-    if (mined.some((count, index) => count !== nonces[index])) throw new Error(`not every payment was mined (nonces ${mined.join(',')} of ${nonces.join(',')})`);
+    if (mined.some((count, index) => count !== nonces[index]))
+      throw new Error(`not every payment was mined (nonces ${mined.join(',')} of ${nonces.join(',')})`);
     // Bury the last payment under the confirmation depth, so one watcher run can post everything.
     await testClient.mine({ blocks: CONFIRMATIONS });
     return { fromBlock, toBlock };
@@ -189,11 +190,15 @@ async function timeUnnestInsert(client: pg.Client, rows: string[][], round: numb
 async function timeWatcher(db: Db, rpcUrl: string, network: PaymentNetwork, fromBlock: bigint, expected: number): Promise<WatcherRun> {
   // The gateway's client (createChainClient: no retries), with a count of the requests it sends.
   let rpcCalls = 0;
-  const chain: ChainClient = createPublicClient({ transport: http(rpcUrl, { timeout: 60_000, retryCount: 0, onFetchRequest: () => {
+  const chain: ChainClient = createPublicClient({
+    transport: http(rpcUrl, {
+      timeout: 60_000,
+      retryCount: 0,
+      onFetchRequest: () => {
         rpcCalls += 1;
       },
     }),
-   });
+  });
   let firstGetLogs: number | undefined;
   const getLogs = chain.getLogs.bind(chain);
   chain.getLogs = ((args: Parameters<typeof getLogs>[0]) => {
@@ -244,7 +249,9 @@ async function timeWatcher(db: Db, rpcUrl: string, network: PaymentNetwork, from
   const unpaid = await count(`SELECT count(*) AS n FROM invoices WHERE status <> 'paid'`);
   const unbalanced = await count(`SELECT count(*) AS n FROM (SELECT 1 FROM postings GROUP BY entry_id, asset HAVING sum(amount) <> 0) AS u`);
   if (posted !== expected || entries !== expected || transfers !== expected || unpaid !== 0 || unbalanced !== 0) {
-    throw new Error(`the watcher run is not valid: ${posted} confirmed, ${entries} payment entries for ${transfers} transfers (expected ${expected}), ${unpaid} invoices not paid, ${unbalanced} unbalanced entries`);
+    throw new Error(
+      `the watcher run is not valid: ${posted} confirmed, ${entries} payment entries for ${transfers} transfers (expected ${expected}), ${unpaid} invoices not paid, ${unbalanced} unbalanced entries`,
+    );
   }
   return { ms: lastPosted - firstGetLogs, passes, statements: statementsAtEnd, statementMs: statementMsAtEnd, rpcCalls: rpcCallsAtEnd };
 }
@@ -287,7 +294,8 @@ function printTable(rows: readonly Round[]): void {
   };
   const body = [...rows.map((row) => cells(row)), cells('median')];
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((line) => line[column]!.length)));
-  const line = (values: readonly string[]) => values.map((value, column) => (column === 0 ? value.padEnd(widths[column]!) : value.padStart(widths[column]!))).join('  ');
+  const line = (values: readonly string[]) =>
+    values.map((value, column) => (column === 0 ? value.padEnd(widths[column]!) : value.padStart(widths[column]!))).join('  ');
   console.log(line(header));
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   for (const values of body) console.log(line(values));
@@ -306,7 +314,11 @@ export async function runIngestionBench(): Promise<void> {
 
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 60_000 });
     const payers = Array.from({ length: PAYERS }, () => privateKeyToAccount(generatePrivateKey()));
-    const network = await stack.deployNetwork(chain, anvil, payers.map((payer) => payer.address));
+    const network = await stack.deployNetwork(
+      chain,
+      anvil,
+      payers.map((payer) => payer.address),
+    );
 
     // The invoices, once, in a template database every round is copied from.
     await ensureDatabase(postgres.urlFor('postgres'), TEMPLATE);
@@ -315,16 +327,22 @@ export async function runIngestionBench(): Promise<void> {
     try {
       await migrateLatest(template);
       invoices = await withTransaction(template, async (trx) => {
-        const clinic = await createClinic(trx, BENCH_ACTOR, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined });
+        const clinic = await createClinic(trx, BENCH_ACTOR, {
+          name: 'Bench Clinic',
+          settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
+          webhookUrl: undefined,
+        });
         const rows: InvoiceRow[] = [];
         for (let i = 0; i < PAYMENTS; i++) {
           const unitAmount = `${100 + (i % 900)}.${String(i % 100).padStart(2, '0')}`;
-          rows.push(await createInvoice(trx, {
-            clinicId: clinic.id,
-            input: { patient_ref: `P-${i}`, currency: 'HKD', line_items: [{ description: 'Consultation', quantity: 1, unit_amount: unitAmount }] },
-            network,
-            actor: BENCH_ACTOR,
-          }));
+          rows.push(
+            await createInvoice(trx, {
+              clinicId: clinic.id,
+              input: { patient_ref: `P-${i}`, currency: 'HKD', line_items: [{ description: 'Consultation', quantity: 1, unit_amount: unitAmount }] },
+              network,
+              actor: BENCH_ACTOR,
+            }),
+          );
         }
         return rows;
       });
@@ -352,7 +370,17 @@ export async function runIngestionBench(): Promise<void> {
         const copyMs = await timeCopy(client, workDir, rows, round);
         const unnestMs = await timeUnnestInsert(client, rows, round);
         const watcher = await timeWatcher(db, anvil.rpcUrl, network, fromBlock, PAYMENTS);
-        rounds.push({ round, watcherMs: watcher.ms, passes: watcher.passes, statements: watcher.statements, statementMs: watcher.statementMs, rpcCalls: watcher.rpcCalls, fetchMs, copyMs, unnestMs });
+        rounds.push({
+          round,
+          watcherMs: watcher.ms,
+          passes: watcher.passes,
+          statements: watcher.statements,
+          statementMs: watcher.statementMs,
+          rpcCalls: watcher.rpcCalls,
+          fetchMs,
+          copyMs,
+          unnestMs,
+        });
       } finally {
         await client.end();
         await db.destroy();
@@ -364,16 +392,22 @@ export async function runIngestionBench(): Promise<void> {
         `maxBlockRange ${MAX_BLOCK_RANGE}, ${CONFIRMATIONS} confirmations; Postgres with fsync on; ${ROUNDS} rounds, each on a fresh copy of the database; ${os.cpus().length} CPUs.`,
     );
     console.log('watcher: real syncOnce passes, from the first eth_getLogs request to the end of the pass that posted the last journal entry.');
-    console.log('getLogs: viem getLogs of the same range and event, same chunks. COPY: server-side COPY FROM a CSV file of the same rows (pg-copy-streams is not installed), into a scratch table.');
+    console.log(
+      'getLogs: viem getLogs of the same range and event, same chunks. COPY: server-side COPY FROM a CSV file of the same rows (pg-copy-streams is not installed), into a scratch table.',
+    );
     console.log('INSERT…unnest: one multi-row INSERT … SELECT FROM unnest() of the same rows, for reference.');
-    console.log("passes, RPC calls, SQL stmts, SQL ms: the watcher's syncOnce passes, JSON-RPC requests, SQL statements and the sum of their round trips, up to the last entry.");
+    console.log(
+      "passes, RPC calls, SQL stmts, SQL ms: the watcher's syncOnce passes, JSON-RPC requests, SQL statements and the sum of their round trips, up to the last entry.",
+    );
     console.log('');
     printTable(rounds);
     console.log('');
     const watcher = median(rounds.map((r) => r.watcherMs));
     const limits = median(rounds.map((r) => r.fetchMs)) + median(rounds.map((r) => r.copyMs));
     const ratio = watcher / limits;
-    console.log(`Median: watcher ${watcher.toFixed(0)} ms (${((PAYMENTS / watcher) * 1000).toFixed(0)} payments/s), getLogs + COPY ${limits.toFixed(1)} ms, ratio ${ratio.toFixed(1)}x`);
+    console.log(
+      `Median: watcher ${watcher.toFixed(0)} ms (${((PAYMENTS / watcher) * 1000).toFixed(0)} payments/s), getLogs + COPY ${limits.toFixed(1)} ms, ratio ${ratio.toFixed(1)}x`,
+    );
     console.log(`Goal (watcher <= ${GOAL_RATIO} x (getLogs + COPY)): ${ratio <= GOAL_RATIO ? 'met' : 'NOT met'} (${ratio.toFixed(1)}x).`);
   } finally {
     await stack.close();

@@ -21,18 +21,18 @@ import autocannon from 'autocannon';
 import express, { type Express } from 'express';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createApp } from '../src/app.js';
-import { createJwtVerifier, signHs256Token } from '../src/identity/jwt.js';
-import { createChainClient } from '../src/chain/client.js';
 import { createClinic } from '../src/billing/clinics.js';
-import { createDb, type Db } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
-import { withTransaction } from '../src/platform/transaction.js';
+import { createChainClient } from '../src/chain/client.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
-import { createLogger } from '../src/platform/log.js';
+import { createJwtVerifier, signHs256Token } from '../src/identity/jwt.js';
 import { closeServer } from '../src/main.js';
+import { createDb, type Db } from '../src/platform/db.js';
+import { createLogger } from '../src/platform/log.js';
 import { createMetrics } from '../src/platform/metrics.js';
+import { migrateLatest } from '../src/platform/migrate.js';
 import { OPENAPI_PATH } from '../src/platform/paths.js';
-import { BenchStack, BENCH_ACTOR } from './benchStack.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import { BENCH_ACTOR, BenchStack } from './benchStack.js';
 
 /** The goal: the real endpoint serves at least half the baseline's requests per second. */
 const GOAL_RATIO = 0.5;
@@ -113,7 +113,9 @@ function baselineApp(db: Db): Express {
   const app = express();
   app.use(express.json({ limit: BODY_LIMIT_BYTES }));
   app.post('/v1/invoices', async (req, res) => {
-    const [row] = (await db('bench_baseline').insert({ id: randomUUID(), body: JSON.stringify(req.body) }).returning(['id', 'created_at'])) as { id: string; created_at: Date }[];
+    const [row] = (await db('bench_baseline')
+      .insert({ id: randomUUID(), body: JSON.stringify(req.body) })
+      .returning(['id', 'created_at'])) as { id: string; created_at: Date }[];
     res.status(201).json({ object: 'bench_baseline', id: row!.id, created_at: row!.created_at.toISOString() });
   });
   return app;
@@ -132,7 +134,13 @@ interface Measurement {
  * One autocannon run against `target`; then the checks that make its figures mean anything:
  * only 201s, nothing lost, and exactly one new row per 201 the server sent.
  */
-async function drive(target: Target, server: CountedServer, countRows: () => Promise<number>, token: string, seconds: number): Promise<autocannon.Result & { created: number }> {
+async function drive(
+  target: Target,
+  server: CountedServer,
+  countRows: () => Promise<number>,
+  token: string,
+  seconds: number,
+): Promise<autocannon.Result & { created: number }> {
   const before = await countRows();
   await server.drain(1000); // resets the server-side tally
   const result = await autocannon({
@@ -181,7 +189,8 @@ function printTable(rows: readonly Measurement[]): void {
   const header = ['run', 'req/s', 'p50 ms', 'p99 ms', 'rows written'];
   const body = rows.map((row) => [`${row.target} #${row.round}`, row.requestsPerSecond.toFixed(0), String(row.p50), String(row.p99), String(row.created)]);
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
-  const line = (cells: readonly string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   console.log(line(header));
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   for (const cells of body) console.log(line(cells));

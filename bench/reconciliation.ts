@@ -32,22 +32,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { createPublicClient, encodeFunctionData, erc20Abi, http, numberToHex, parseGwei, type Address } from 'viem';
+import { type Address, createPublicClient, encodeFunctionData, erc20Abi, http, numberToHex, parseGwei } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createChainClient, type ChainClient } from '../src/chain/client.js';
-import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
-import { syncOnce } from '../src/settlement/watcher.js';
 import { createClinic } from '../src/billing/clinics.js';
+import { type InvoiceRow, prepareInvoice } from '../src/billing/invoices.js';
+import { type ChainClient, createChainClient } from '../src/chain/client.js';
+import { initCursor } from '../src/chain/cursor.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
+import { ensureDatabase } from '../src/dev/postgres.js';
 import { createDb, type Db } from '../src/platform/db.js';
+import { createLogger } from '../src/platform/log.js';
 import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { ensureDatabase } from '../src/dev/postgres.js';
-import { prepareInvoice, type InvoiceRow } from '../src/billing/invoices.js';
-import { createLogger } from '../src/platform/log.js';
-import { executeReconciliation, startReconciliation, type ReconciliationDeps, type RunRow } from '../src/recon/runs.js';
-import { BenchStack, BENCH_ACTOR } from './benchStack.js';
-import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
-import { initCursor } from '../src/chain/cursor.js';
+import { executeReconciliation, type ReconciliationDeps, type RunRow, startReconciliation } from '../src/recon/runs.js';
+import { syncOnce } from '../src/settlement/watcher.js';
+import { BENCH_ACTOR, BenchStack } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_TRANSFERS = 100_000;
@@ -113,7 +113,8 @@ async function rpcBatch(rpcUrl: string, calls: readonly { method: string; params
   });
   if (!response.ok) throw new Error(`JSON-RPC batch failed with HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
   const replies = (await response.json()) as { id: number; result?: unknown; error?: { message: string } }[];
-  if (!Array.isArray(replies) || replies.length !== calls.length) throw new Error(`JSON-RPC batch of ${calls.length} answered with ${Array.isArray(replies) ? replies.length : 'no'} replies`);
+  if (!Array.isArray(replies) || replies.length !== calls.length)
+    throw new Error(`JSON-RPC batch of ${calls.length} answered with ${Array.isArray(replies) ? replies.length : 'no'} replies`);
   const results: unknown[] = new Array(calls.length);
   for (const reply of replies) {
     if (reply.error) throw new Error(`${calls[reply.id]?.method} failed: ${reply.error.message}`);
@@ -164,7 +165,12 @@ async function createInvoices(db: Db, clinicIds: readonly string[], network: Pay
         return prepareInvoice(
           db,
           clinicIds[i % clinicIds.length]!,
-          { patient_ref: `P-${i}`, currency: 'HKD', expires_in_minutes: EXPIRY_MINUTES, line_items: [{ description: 'Consultation', quantity: 1, unit_amount: unitAmount }] },
+          {
+            patient_ref: `P-${i}`,
+            currency: 'HKD',
+            expires_in_minutes: EXPIRY_MINUTES,
+            line_items: [{ description: 'Consultation', quantity: 1, unit_amount: unitAmount }],
+          },
           network,
           now,
         );
@@ -182,10 +188,19 @@ async function createInvoices(db: Db, clinicIds: readonly string[], network: Pay
  * to a block (anvil not automining; one `evm_mine` per batch), then mines the confirmations.
  * Returns the range the payments landed in.
  */
-async function payAll(chain: ChainClient, rpcUrl: string, token: Address, payers: readonly Address[], invoices: readonly InvoiceRow[]): Promise<{ fromBlock: bigint; toBlock: bigint }> {
+async function payAll(
+  chain: ChainClient,
+  rpcUrl: string,
+  token: Address,
+  payers: readonly Address[],
+  invoices: readonly InvoiceRow[],
+): Promise<{ fromBlock: bigint; toBlock: bigint }> {
   const fromBlock = (await chain.getBlockNumber({ cacheTime: 0 })) + 1n;
   const nonces = await Promise.all(payers.map((payer) => chain.getTransactionCount({ address: payer, blockTag: 'pending' })));
-  await rpcBatch(rpcUrl, payers.map((payer) => ({ method: 'anvil_impersonateAccount', params: [payer] })));
+  await rpcBatch(
+    rpcUrl,
+    payers.map((payer) => ({ method: 'anvil_impersonateAccount', params: [payer] })),
+  );
   // Twice what a full block of payments may use: below the EIP-1559 target, so the base fee falls instead of climbing 12.5% a block.
   await rpc(rpcUrl, 'evm_setBlockGasLimit', [numberToHex(2n * BigInt(PER_BLOCK) * TRANSFER_GAS)]);
   await rpc(rpcUrl, 'evm_setAutomine', [false]);
@@ -201,7 +216,11 @@ async function payAll(chain: ChainClient, rpcUrl: string, token: Address, payers
             {
               from: payers[index]!,
               to: token,
-              data: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [invoice.deposit_address as Address, BigInt(invoice.token_amount_due)] }),
+              data: encodeFunctionData({
+                abi: erc20Abi,
+                functionName: 'transfer',
+                args: [invoice.deposit_address as Address, BigInt(invoice.token_amount_due)],
+              }),
               gas: numberToHex(TRANSFER_GAS),
               maxFeePerGas: numberToHex(parseGwei('200')),
               maxPriorityFeePerGas: numberToHex(parseGwei('1')),
@@ -217,13 +236,17 @@ async function payAll(chain: ChainClient, rpcUrl: string, token: Address, payers
     }
     const toBlock = await chain.getBlockNumber({ cacheTime: 0 });
     const mined = await Promise.all(payers.map((payer) => chain.getTransactionCount({ address: payer, blockTag: 'latest' })));
-    if (mined.some((count, index) => count !== nonces[index])) throw new Error(`not every payment was mined (nonces ${mined.join(',')} of ${nonces.join(',')})`);
+    if (mined.some((count, index) => count !== nonces[index]))
+      throw new Error(`not every payment was mined (nonces ${mined.join(',')} of ${nonces.join(',')})`);
     // Bury the last payment under the confirmation depth, so the watcher can post everything.
     await rpc(rpcUrl, 'anvil_mine', [numberToHex(CONFIRMATIONS)]);
     return { fromBlock, toBlock };
   } finally {
     await rpc(rpcUrl, 'evm_setAutomine', [true]);
-    await rpcBatch(rpcUrl, payers.map((payer) => ({ method: 'anvil_stopImpersonatingAccount', params: [payer] })));
+    await rpcBatch(
+      rpcUrl,
+      payers.map((payer) => ({ method: 'anvil_stopImpersonatingAccount', params: [payer] })),
+    );
   }
 }
 
@@ -251,7 +274,9 @@ async function runWatcher(db: Db, chain: ChainClient, network: PaymentNetwork, f
   const confirmed = await count(`SELECT count(*) AS n FROM transfers WHERE kind = 'payment' AND status = 'confirmed' AND flag IS NULL`);
   const unpaid = await count(`SELECT count(*) AS n FROM invoices WHERE status <> 'paid'`);
   if (entries !== expected || confirmed !== expected || unpaid !== 0) {
-    throw new Error(`the watcher left the ledger incomplete: ${entries} payment entries, ${confirmed} confirmed unflagged payments (expected ${expected}), ${unpaid} invoices not paid`);
+    throw new Error(
+      `the watcher left the ledger incomplete: ${entries} payment entries, ${confirmed} confirmed unflagged payments (expected ${expected}), ${unpaid} invoices not paid`,
+    );
   }
   return passes;
 }
@@ -320,7 +345,9 @@ function instrumentedChain(rpcUrl: string, tally: () => Tally): ChainClient {
       }
     };
   };
-  wrap('getLogs', (args) => (args && 'address' in args && args.address ? 'eth_getLogs, the token' : 'eth_getLogs, any token to deposit addresses (500 a call)'));
+  wrap('getLogs', (args) =>
+    args && 'address' in args && args.address ? 'eth_getLogs, the token' : 'eth_getLogs, any token to deposit addresses (500 a call)',
+  );
   wrap('readContract', (args) => `eth_call ${String((args as { functionName: string }).functionName)}`);
   wrap('getBlock', () => 'eth_getBlockByNumber');
   wrap('getBlockNumber', () => 'eth_blockNumber');
@@ -373,7 +400,8 @@ function median(values: readonly number[]): number {
 
 function printTable(header: readonly string[], body: readonly (readonly string[])[]): void {
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((line) => line[column]!.length)));
-  const line = (values: readonly string[]) => values.map((value, column) => (column === 0 ? value.padEnd(widths[column]!) : value.padStart(widths[column]!))).join('  ');
+  const line = (values: readonly string[]) =>
+    values.map((value, column) => (column === 0 ? value.padEnd(widths[column]!) : value.padStart(widths[column]!))).join('  ');
   console.log(line(header));
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   for (const values of body) console.log(line(values));
@@ -389,7 +417,21 @@ function tokenGetLogs(tally: Tally): string {
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
 
 function printRounds(rounds: readonly Round[], transfers: number, blocks: bigint): void {
-  const header = ['round', 'transfers', 'blocks', 'reconciliation ms', 'raw fetch ms', 'ratio', 'read chain ms', 'compare ms', 'write ms', 'RPC calls', 'SQL stmts', 'peak RSS MB (recon / fetch)', 'token getLogs (refused): recon | fetch'];
+  const header = [
+    'round',
+    'transfers',
+    'blocks',
+    'reconciliation ms',
+    'raw fetch ms',
+    'ratio',
+    'read chain ms',
+    'compare ms',
+    'write ms',
+    'RPC calls',
+    'SQL stmts',
+    'peak RSS MB (recon / fetch)',
+    'token getLogs (refused): recon | fetch',
+  ];
   const cells = (row: Round | 'median'): string[] => {
     const pick = (f: (r: Round) => number) => (row === 'median' ? median(rounds.map(f)) : f(row));
     const recon = pick((r) => r.reconMs);
@@ -468,14 +510,24 @@ export async function runReconciliationBench(): Promise<void> {
       const clinicIds = await withTransaction(db, async (trx) => {
         const ids: string[] = [];
         for (let i = 0; i < CLINICS; i++) {
-          ids.push((await createClinic(trx, BENCH_ACTOR, { name: `Bench Clinic ${i + 1}`, settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined })).id);
+          ids.push(
+            (
+              await createClinic(trx, BENCH_ACTOR, {
+                name: `Bench Clinic ${i + 1}`,
+                settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
+                webhookUrl: undefined,
+              })
+            ).id,
+          );
         }
         return ids;
       });
       return { db, clinicIds };
     });
 
-    const invoices = await step(`create ${TRANSFERS} invoices (prepareInvoice, INSERTs of ${INVOICE_BATCH})`, () => createInvoices(db, clinicIds, network, TRANSFERS));
+    const invoices = await step(`create ${TRANSFERS} invoices (prepareInvoice, INSERTs of ${INVOICE_BATCH})`, () =>
+      createInvoices(db, clinicIds, network, TRANSFERS),
+    );
 
     // Each payer must hold what it pays.
     const owed = new Map<Address, bigint>();
@@ -485,18 +537,26 @@ export async function runReconciliationBench(): Promise<void> {
       if (held < owed.get(payer)!) throw new Error(`payer ${payer} holds ${held} but owes ${owed.get(payer)}; raise PAYERS`);
     }
 
-    const { fromBlock, toBlock } = await step(`pay each invoice once (${PAYERS} payers, ${PER_BLOCK} a block)`, () => payAll(chain, anvil.rpcUrl, network.token.address, payers, invoices));
+    const { fromBlock, toBlock } = await step(`pay each invoice once (${PAYERS} payers, ${PER_BLOCK} a block)`, () =>
+      payAll(chain, anvil.rpcUrl, network.token.address, payers, invoices),
+    );
     const blocks = toBlock - fromBlock + 1n;
     // SQL is tallied while the watcher runs (where set-up time goes) and while a run runs.
     let sqlTally: Tally | undefined;
     let progressWrites: number[] | undefined;
-    instrumentDb(db, () => sqlTally, () => progressWrites);
+    instrumentDb(
+      db,
+      () => sqlTally,
+      () => progressWrites,
+    );
     const watcherSql = new Tally();
     sqlTally = watcherSql;
     const passes = await step(`watcher: syncOnce until every payment is confirmed`, () => runWatcher(db, chain, network, fromBlock, TRANSFERS));
     sqlTally = undefined;
-    console.log(`set-up: the watcher took ${passes} passes and ${watcherSql.count} SQL statements; the payments are in blocks ${fromBlock}–${toBlock} (${blocks} blocks)`);
-    printTally('set-up: the watcher\'s 5 costliest SQL statements by summed time', watcherSql, 5);
+    console.log(
+      `set-up: the watcher took ${passes} passes and ${watcherSql.count} SQL statements; the payments are in blocks ${fromBlock}–${toBlock} (${blocks} blocks)`,
+    );
+    printTally("set-up: the watcher's 5 costliest SQL statements by summed time", watcherSql, 5);
     // Fresh statistics, as autovacuum would have gathered by then: without them the first run's
     // plan for the deposit balances is 20–30 times slower than every later run's.
     await step('ANALYZE', () => db.raw('ANALYZE'));
@@ -566,12 +626,14 @@ export async function runReconciliationBench(): Promise<void> {
       `${TRANSFERS} exact payments to ${TRANSFERS} invoices of ${CLINICS} clinics from ${PAYERS} payers in ${blocks} blocks, all confirmed by the watcher; ` +
         `maxBlockRange ${MAX_BLOCK_RANGE}, ${CONFIRMATIONS} confirmations; Postgres with fsync on; ${os.cpus().length} CPUs; ${ROUNDS} rounds, fetch then run, on the same database.`,
     );
-    console.log('reconciliation: startReconciliation + executeReconciliation over exactly the payments\' range, until it returns `completed`.');
+    console.log("reconciliation: startReconciliation + executeReconciliation over exactly the payments' range, until it returns `completed`.");
     console.log(
       "raw fetch: viem getLogs of the token's Transfer event over the same range, in the same maxBlockRange chunks, decoded; a refused request split in halves as fetchTransferLogs does.",
     );
     console.log('The database was ANALYZEd after set-up.');
-    console.log('read chain / compare / write: the run from its start to its last chunk read; to its progress-95 write (ledger, invoice states, balances); to its end (the one write).');
+    console.log(
+      'read chain / compare / write: the run from its start to its last chunk read; to its progress-95 write (ledger, invoice states, balances); to its end (the one write).',
+    );
     console.log('');
     printRounds(rounds, TRANSFERS, blocks);
     console.log('');

@@ -57,7 +57,7 @@
  * entries on the 2-core machine this was written on, seeding takes 2.5–5 minutes and the whole
  * benchmark 12–14 (on a machine other work shared now and then: figures vary by ±20% between runs).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -69,24 +69,24 @@ import pg from 'pg';
 import type { Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createApp } from '../src/app.js';
-import { createJwtVerifier, signHs256Token } from '../src/identity/jwt.js';
+import { createClinic, invoiceNumberSequence } from '../src/billing/clinics.js';
 import { createChainClient } from '../src/chain/client.js';
 import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
-import { createClinic, invoiceNumberSequence } from '../src/billing/clinics.js';
-import { createDb, type Db } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
-import { withTransaction } from '../src/platform/transaction.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
 import { canonicalJson } from '../src/domain/canonicalJson.js';
 import { leafHash, MerkleAccumulator } from '../src/domain/merkle.js';
+import { createJwtVerifier, signHs256Token } from '../src/identity/jwt.js';
 import { accountId, assetOf } from '../src/ledger/ledger.js';
-import { createLogger } from '../src/platform/log.js';
 import { closeServer } from '../src/main.js';
+import { createDb, type Db } from '../src/platform/db.js';
+import { createLogger } from '../src/platform/log.js';
 import { createMetrics } from '../src/platform/metrics.js';
+import { migrateLatest } from '../src/platform/migrate.js';
 import { OPENAPI_PATH } from '../src/platform/paths.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementDocument, type StatementLine, type StatementTrailer } from '../src/reports/statementDocument.js';
 import { verifyStatementOffline } from '../src/reports/verifyStatement.js';
-import { BenchStack, BENCH_ACTOR } from './benchStack.js';
+import { BENCH_ACTOR, BenchStack } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_ENTRIES = 1_000_000;
@@ -331,7 +331,11 @@ class Child {
     this.exited = new Promise((resolve) => process.once('exit', (code) => resolve(code)));
   }
 
-  static async start(mode: 'serve' | 'copy', config: ChildConfig, nodeOptions: readonly string[] = []): Promise<{ child: Child; ready: ChildMessage & { type: 'ready' } }> {
+  static async start(
+    mode: 'serve' | 'copy',
+    config: ChildConfig,
+    nodeOptions: readonly string[] = [],
+  ): Promise<{ child: Child; ready: ChildMessage & { type: 'ready' } }> {
     const child = new Child(
       fork(THIS_FILE, ['--child', mode, JSON.stringify(config)], {
         // tsx for TypeScript; --expose-gc so that a measurement starts from a collected heap.
@@ -424,7 +428,9 @@ async function seedChunk(db: Db, params: SeedParameters, lo: number, hi: number)
   const entryId = (i: string) => `'je_' || substr(md5('je' || ${i}), 1, 24)`;
   const at = (seconds: string) => `(:from::timestamptz + (${seconds}) * interval '1 second')`;
   // The checkout token (migration 0006, where present): 256 bits in base64url, as newCheckoutToken makes them.
-  const [tokenColumn, tokenValue] = checkoutToken ? [', checkout_token', `, translate(rtrim(encode(sha256(convert_to('checkout' || j, 'UTF8')), 'base64'), '='), '+/', '-_')`] : ['', ''];
+  const [tokenColumn, tokenValue] = checkoutToken
+    ? [', checkout_token', `, translate(rtrim(encode(sha256(convert_to('checkout' || j, 'UTF8')), 'base64'), '='), '+/', '-_')`]
+    : ['', ''];
   await withTransaction(db, async (trx) => {
     await trx.raw(
       `INSERT INTO invoices (id, clinic_id, number, status, currency, amount_due, token_chain_id, token_address, token_symbol, token_decimals,
@@ -513,7 +519,9 @@ async function readStatement(url: string, token: string, onLine?: (text: string)
         }
       });
       response.on('error', reject);
-      response.on('aborted', () => reject(new Error(`GET ${url}: the response was cut off after ${bytes} bytes (the statement failed mid-stream; see the server's log)`)));
+      response.on('aborted', () =>
+        reject(new Error(`GET ${url}: the response was cut off after ${bytes} bytes (the statement failed mid-stream; see the server's log)`)),
+      );
       response.on('end', () => {
         const ms = performance.now() - started;
         if (onLine && pending !== '') onLine(pending);
@@ -590,7 +598,8 @@ class StreamingVerifier {
     if (this.closing?.type !== 'closing_balance') problems.push('no closing balance line');
     else {
       for (const kind of STATEMENT_ACCOUNT_KINDS) {
-        if ((this.running.get(kind) ?? 0n) !== BigInt(this.closing.balances[kind])) problems.push(`${kind}: opening + postings = ${this.running.get(kind)}, closing says ${this.closing.balances[kind]}`);
+        if ((this.running.get(kind) ?? 0n) !== BigInt(this.closing.balances[kind]))
+          problems.push(`${kind}: opening + postings = ${this.running.get(kind)}, closing says ${this.closing.balances[kind]}`);
       }
     }
     return problems;
@@ -636,7 +645,11 @@ function statementUrl(port: number, clinicId: string, period: { from: Date; to: 
  * One statement of `period` from a fresh gateway process (after a warm-up statement of the
  * period's first hour), with the query it sent for its lines.
  */
-async function measureStatement(stack: Stack, period: Period, round: number): Promise<{ measurement: Measurement; trailer: StatementTrailer; linesQuery: CapturedQuery }> {
+async function measureStatement(
+  stack: Stack,
+  period: Period,
+  round: number,
+): Promise<{ measurement: Measurement; trailer: StatementTrailer; linesQuery: CapturedQuery }> {
   const { child, ready } = await Child.start('serve', stack.config);
   try {
     const port = ready.port!;
@@ -647,7 +660,17 @@ async function measureStatement(stack: Stack, period: Period, round: number): Pr
     const report = await child.ask({ type: 'report' }, 'report');
     if (!report.linesQuery) throw new Error('the server sent no statement line query (has its SQL changed? see serveChild)');
     return {
-      measurement: { what: 'statement', period, round, ms: read.ms, firstByteMs: read.firstByteMs, firstRowMs: read.firstRowMs, bytes: read.bytes, rows: read.trailer.line_count, memory: report.memory },
+      measurement: {
+        what: 'statement',
+        period,
+        round,
+        ms: read.ms,
+        firstByteMs: read.firstByteMs,
+        firstRowMs: read.firstRowMs,
+        bytes: read.bytes,
+        rows: read.trailer.line_count,
+        memory: report.memory,
+      },
       trailer: read.trailer,
       linesQuery: report.linesQuery,
     };
@@ -684,7 +707,9 @@ function inlined(query: CapturedQuery): string {
     return pg.Client.prototype.escapeLiteral(String(value));
   };
   let position = 0;
-  const sql = query.sql.replace(/\$(\d+)|\?/g, (_match, index: string | undefined) => literal(query.bindings[index === undefined ? position++ : Number(index) - 1]));
+  const sql = query.sql.replace(/\$(\d+)|\?/g, (_match, index: string | undefined) =>
+    literal(query.bindings[index === undefined ? position++ : Number(index) - 1]),
+  );
   return sql;
 }
 
@@ -701,7 +726,8 @@ function median(values: readonly number[]): number {
 
 function printTable(header: readonly string[], body: readonly (readonly string[])[]): void {
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((line) => line[column]!.length)));
-  const line = (values: readonly string[]) => values.map((value, column) => (column <= 1 ? value.padEnd(widths[column]!) : value.padStart(widths[column]!))).join('  ');
+  const line = (values: readonly string[]) =>
+    values.map((value, column) => (column <= 1 ? value.padEnd(widths[column]!) : value.padStart(widths[column]!))).join('  ');
   console.log(line(header));
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   for (const values of body) console.log(line(values));
@@ -715,7 +741,22 @@ const LABELS: Record<Measurement['what'], string> = {
 
 function printMeasurements(measurements: readonly Measurement[]): void {
   printTable(
-    ['run', 'period', 'entries', 'rows/lines', 'MB', 'time s', 'first byte s', 'first row s', 'MB/s', 'Node CPU s', 'RSS idle MB', 'RSS peak MB', 'peak − idle MB', 'heap peak − idle MB'],
+    [
+      'run',
+      'period',
+      'entries',
+      'rows/lines',
+      'MB',
+      'time s',
+      'first byte s',
+      'first row s',
+      'MB/s',
+      'Node CPU s',
+      'RSS idle MB',
+      'RSS peak MB',
+      'peak − idle MB',
+      'heap peak − idle MB',
+    ],
     measurements.map((m) => [
       `${LABELS[m.what]} #${m.round}`,
       m.period.label,
@@ -753,13 +794,16 @@ export async function runStatementBench(): Promise<void> {
     return result;
   };
   try {
-    console.log(`Statement of one clinic over ${ENTRIES} journal entries (the issue asks for ${ISSUE_ENTRIES}; BENCH_STATEMENT_ENTRIES sets N), ${ROUNDS} rounds at N and one at N/4.`);
+    console.log(
+      `Statement of one clinic over ${ENTRIES} journal entries (the issue asks for ${ISSUE_ENTRIES}; BENCH_STATEMENT_ENTRIES sets N), ${ROUNDS} rounds at N and one at N/4.`,
+    );
     const { postgres, anvil } = await step('start Postgres and anvil', () => bench.startPostgresAndAnvil());
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 10_000 });
     const network = await step('deploy token and factory', async () => {
       return bench.deployNetwork(chain, anvil);
     });
-    if (network.token.decimals < 3) throw new Error(`the seed splits invoices into tenths of a cent's base units; a token of ${network.token.decimals} decimals cannot`);
+    if (network.token.decimals < 3)
+      throw new Error(`the seed splits invoices into tenths of a cent's base units; a token of ${network.token.decimals} decimals cannot`);
 
     const databaseUrl = postgres.urlFor(DATABASE);
     const { db, clinic } = await step('create database, migrate, one clinic', async () => {
@@ -780,35 +824,38 @@ export async function runStatementBench(): Promise<void> {
     const seed: Seed = { clinicId: clinic.id, asset, from, to };
     const invoices = Math.ceil(ENTRIES / ENTRIES_PER_INVOICE);
     const seedStarted = performance.now();
-    await step(`seed: ${invoices} invoices, ${ENTRIES} transfers, ${ENTRIES} entries, ${2 * ENTRIES} postings (transactions of ${SEED_CHUNK} entries, ${SEED_CONCURRENCY} at once)`, async () => {
-      await db('ledger_accounts').insert(
-        (['deposits', 'patient_payments'] as const).map((kind) => ({ id: accountId(clinic.id, kind, asset), clinic_id: clinic.id, kind, asset })),
-      );
-      const params: SeedParameters = {
-        checkoutToken: await db.schema.hasColumn('invoices', 'checkout_token'),
-        clinicId: clinic.id,
-        settlement: clinic.settlement_address,
-        chainId: network.chainId,
-        token: network.token.address.toLowerCase(),
-        symbol: network.token.symbol,
-        decimals: network.token.decimals,
-        factory: network.factory.toLowerCase(),
-        asset,
-        from,
-      };
-      let next = 0;
-      const worker = async () => {
-        for (let lo = next; lo < ENTRIES; lo = next) {
-          next += SEED_CHUNK;
-          const started = performance.now();
-          const hi = Math.min(ENTRIES, lo + SEED_CHUNK);
-          await seedChunk(db, params, lo, hi);
-          if (ENTRIES > SEED_CHUNK) console.log(`  entries ${lo}–${hi - 1}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-        }
-      };
-      await Promise.all(Array.from({ length: SEED_CONCURRENCY }, worker));
-      await db.raw('SELECT setval(?, ?)', [invoiceNumberSequence(clinic.id), invoices]);
-    });
+    await step(
+      `seed: ${invoices} invoices, ${ENTRIES} transfers, ${ENTRIES} entries, ${2 * ENTRIES} postings (transactions of ${SEED_CHUNK} entries, ${SEED_CONCURRENCY} at once)`,
+      async () => {
+        await db('ledger_accounts').insert(
+          (['deposits', 'patient_payments'] as const).map((kind) => ({ id: accountId(clinic.id, kind, asset), clinic_id: clinic.id, kind, asset })),
+        );
+        const params: SeedParameters = {
+          checkoutToken: await db.schema.hasColumn('invoices', 'checkout_token'),
+          clinicId: clinic.id,
+          settlement: clinic.settlement_address,
+          chainId: network.chainId,
+          token: network.token.address.toLowerCase(),
+          symbol: network.token.symbol,
+          decimals: network.token.decimals,
+          factory: network.factory.toLowerCase(),
+          asset,
+          from,
+        };
+        let next = 0;
+        const worker = async () => {
+          for (let lo = next; lo < ENTRIES; lo = next) {
+            next += SEED_CHUNK;
+            const started = performance.now();
+            const hi = Math.min(ENTRIES, lo + SEED_CHUNK);
+            await seedChunk(db, params, lo, hi);
+            if (ENTRIES > SEED_CHUNK) console.log(`  entries ${lo}–${hi - 1}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+          }
+        };
+        await Promise.all(Array.from({ length: SEED_CONCURRENCY }, worker));
+        await db.raw('SELECT setval(?, ?)', [invoiceNumberSequence(clinic.id), invoices]);
+      },
+    );
     // As autovacuum would have by the time an auditor asks; the checkpoint writes the seed out now rather than during the runs.
     await step('VACUUM ANALYZE, CHECKPOINT', async () => {
       await db.raw('VACUUM ANALYZE');
@@ -820,8 +867,15 @@ export async function runStatementBench(): Promise<void> {
               (SELECT count(*) FROM transfers) AS transfers, pg_size_pretty(pg_database_size(current_database())) AS size`,
     )) as { rows: { entries: string; postings: string; invoices: string; transfers: string; size: string }[] };
     const seeded = counts.rows[0]!;
-    if (Number(seeded.entries) !== ENTRIES || Number(seeded.postings) !== 2 * ENTRIES || Number(seeded.invoices) !== invoices || Number(seeded.transfers) !== ENTRIES) {
-      throw new Error(`the seed wrote ${JSON.stringify(seeded)}, not ${ENTRIES} entries, ${2 * ENTRIES} postings, ${invoices} invoices and ${ENTRIES} transfers`);
+    if (
+      Number(seeded.entries) !== ENTRIES ||
+      Number(seeded.postings) !== 2 * ENTRIES ||
+      Number(seeded.invoices) !== invoices ||
+      Number(seeded.transfers) !== ENTRIES
+    ) {
+      throw new Error(
+        `the seed wrote ${JSON.stringify(seeded)}, not ${ENTRIES} entries, ${2 * ENTRIES} postings, ${invoices} invoices and ${ENTRIES} transfers`,
+      );
     }
     console.log(`set-up: seeding with VACUUM ANALYZE and CHECKPOINT took ${seedSeconds.toFixed(1)} s; the database is ${seeded.size}`);
 
@@ -842,43 +896,56 @@ export async function runStatementBench(): Promise<void> {
     };
 
     // Verification pass (untimed): also brings the tables into Postgres's cache for every run after it.
-    const verified = await step(`verify one statement of the whole period as it streams (its gateway's V8 old space capped at ${VERIFY_OLD_SPACE_MB} MB)`, async () => {
-      const { child, ready } = await Child.start('serve', stack.config, [`--max-old-space-size=${VERIFY_OLD_SPACE_MB}`]);
-      try {
-        const verifier = new StreamingVerifier(ENTRIES <= OFFLINE_VERIFY_MAX);
-        await child.ask({ type: 'measure' }, 'measuring');
-        const read = await readStatement(statementUrl(ready.port!, clinic.id, full), stack.token, (text) => verifier.line(text));
-        const { memory } = await child.ask({ type: 'report' }, 'report');
-        const problems = verifier.finish(read.trailer);
-        const expected = { opening_balance: 1, closing_balance: 1, invoice: invoices, payment: ENTRIES };
-        for (const [type, count] of Object.entries(expected)) {
-          if (verifier.counts.get(type) !== count) problems.push(`${verifier.counts.get(type) ?? 0} ${type} lines, not ${count}`);
+    const verified = await step(
+      `verify one statement of the whole period as it streams (its gateway's V8 old space capped at ${VERIFY_OLD_SPACE_MB} MB)`,
+      async () => {
+        const { child, ready } = await Child.start('serve', stack.config, [`--max-old-space-size=${VERIFY_OLD_SPACE_MB}`]);
+        try {
+          const verifier = new StreamingVerifier(ENTRIES <= OFFLINE_VERIFY_MAX);
+          await child.ask({ type: 'measure' }, 'measuring');
+          const read = await readStatement(statementUrl(ready.port!, clinic.id, full), stack.token, (text) => verifier.line(text));
+          const { memory } = await child.ask({ type: 'report' }, 'report');
+          const problems = verifier.finish(read.trailer);
+          const expected = { opening_balance: 1, closing_balance: 1, invoice: invoices, payment: ENTRIES };
+          for (const [type, count] of Object.entries(expected)) {
+            if (verifier.counts.get(type) !== count) problems.push(`${verifier.counts.get(type) ?? 0} ${type} lines, not ${count}`);
+          }
+          if (verifier.counts.size !== Object.keys(expected).length) problems.push(`line types ${[...verifier.counts.keys()].join(', ')}`);
+          if (verifier.kept) {
+            const report = verifyStatementOffline(JSON.parse(verifier.kept.join('\n')) as StatementDocument);
+            if (!report.ok)
+              problems.push(
+                `verifyStatementOffline: ${report.failures
+                  .slice(0, 5)
+                  .map((failure) => `${failure.line ?? ''} ${failure.reason}`)
+                  .join('; ')}`,
+              );
+            else console.log(`  verifyStatementOffline on the whole document: ok (${report.notes.join('; ')})`);
+          }
+          if (problems.length > 0) throw new Error(`the statement is not valid: ${problems.slice(0, 10).join('; ')}`);
+          console.log(
+            `  ${read.trailer.line_count} lines, ${mb(read.bytes)} MB, root ${read.trailer.merkle_root}: numbering, root, balances and line counts check out`,
+          );
+          console.log(
+            `  the capped gateway served it whole: heapUsed ${mb(memory.baselineHeap)} MB idle, ${mb(memory.peakHeap)} MB at most (sampled); ` +
+              `RSS ${mb(memory.baselineRss)} MB idle, ${mb(memory.peakRss)} MB peak`,
+          );
+          return { trailer: read.trailer, memory };
+        } finally {
+          await child.stop();
         }
-        if (verifier.counts.size !== Object.keys(expected).length) problems.push(`line types ${[...verifier.counts.keys()].join(', ')}`);
-        if (verifier.kept) {
-          const report = verifyStatementOffline(JSON.parse(verifier.kept.join('\n')) as StatementDocument);
-          if (!report.ok) problems.push(`verifyStatementOffline: ${report.failures.slice(0, 5).map((failure) => `${failure.line ?? ''} ${failure.reason}`).join('; ')}`);
-          else console.log(`  verifyStatementOffline on the whole document: ok (${report.notes.join('; ')})`);
-        }
-        if (problems.length > 0) throw new Error(`the statement is not valid: ${problems.slice(0, 10).join('; ')}`);
-        console.log(`  ${read.trailer.line_count} lines, ${mb(read.bytes)} MB, root ${read.trailer.merkle_root}: numbering, root, balances and line counts check out`);
-        console.log(
-          `  the capped gateway served it whole: heapUsed ${mb(memory.baselineHeap)} MB idle, ${mb(memory.peakHeap)} MB at most (sampled); ` +
-            `RSS ${mb(memory.baselineRss)} MB idle, ${mb(memory.peakRss)} MB peak`,
-        );
-        return { trailer: read.trailer, memory };
-      } finally {
-        await child.stop();
-      }
-    });
+      },
+    );
 
     const measurements: Measurement[] = [];
     let fullLinesQuery: CapturedQuery | undefined;
     const measureRound = async (period: Period, round: number, expectedLines: number, expectedRoot: string | undefined) => {
       measurements.push(await measureCopy(stack, 'copy', period, round, entriesWithPostingsSql(seed, period)));
       const statement = await measureStatement(stack, period, round);
-      if (statement.trailer.line_count !== expectedLines) throw new Error(`a ${period.label} statement has ${statement.trailer.line_count} lines, not ${expectedLines}`);
-      if (expectedRoot !== undefined && statement.trailer.merkle_root !== expectedRoot) throw new Error(`a ${period.label} statement's root is ${statement.trailer.merkle_root}, the verified one ${expectedRoot}`);
+      if (statement.trailer.line_count !== expectedLines)
+        throw new Error(`a ${period.label} statement has ${statement.trailer.line_count} lines, not ${expectedLines}`);
+      if (expectedRoot !== undefined && statement.trailer.merkle_root !== expectedRoot)
+        throw new Error(`a ${period.label} statement's root is ${statement.trailer.merkle_root}, the verified one ${expectedRoot}`);
       measurements.push(statement.measurement);
       if (period === full) fullLinesQuery = statement.linesQuery;
       measurements.push(await measureCopy(stack, 'copy-lines', period, round, inlined(statement.linesQuery)));
@@ -896,9 +963,15 @@ export async function runStatementBench(): Promise<void> {
       `One clinic, ${ENTRIES} payment entries (2 postings each, a confirmed transfer each) and ${invoices} invoices over ${(ENTRIES / 86400).toFixed(1)} days; ` +
         `Postgres with fsync on and its default settings (shared_buffers, work_mem); ${os.cpus().length} CPUs; each run in a fresh Node process; the tables VACUUM ANALYZEd and read once before.`,
     );
-    console.log('statement: GET /v1/statements?format=json on the real app (auditor JWT), read as a stream and dropped; time from request to last byte; first byte = after recording the statement and its balance checks; first row = the first line drawn from the line query (after the opening balance).');
-    console.log('COPY entries ⋈ postings: COPY (SELECT e.*, p.* FROM journal_entries e JOIN postings p … ORDER BY e.created_at, e.id) TO STDOUT, read by pg and dropped (the issue\'s baseline).');
-    console.log("COPY statement query: COPY of the statement's own line query, as the server sent it, TO STDOUT (what Postgres alone spends on the statement's rows).");
+    console.log(
+      'statement: GET /v1/statements?format=json on the real app (auditor JWT), read as a stream and dropped; time from request to last byte; first byte = after recording the statement and its balance checks; first row = the first line drawn from the line query (after the opening balance).',
+    );
+    console.log(
+      "COPY entries ⋈ postings: COPY (SELECT e.*, p.* FROM journal_entries e JOIN postings p … ORDER BY e.created_at, e.id) TO STDOUT, read by pg and dropped (the issue's baseline).",
+    );
+    console.log(
+      "COPY statement query: COPY of the statement's own line query, as the server sent it, TO STDOUT (what Postgres alone spends on the statement's rows).",
+    );
     console.log(
       'Node CPU: CPU time of the measured Node process (the gateway; the COPY reader) during the run. Memory of that process: peak RSS (kernel high-water mark) and heapUsed (sampled every 100 ms), each above what it held just before (idle).',
     );

@@ -71,6 +71,8 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.alterTable('clinics', (t) => {
     t.dropColumn('webhook_secret');
   });
-  const sequences = (await knex.raw(`SELECT sequencename FROM pg_sequences WHERE sequencename LIKE 'invoice_numbers_%'`)) as { rows: { sequencename: string }[] };
+  const sequences = (await knex.raw(`SELECT sequencename FROM pg_sequences WHERE sequencename LIKE 'invoice_numbers_%'`)) as {
+    rows: { sequencename: string }[];
+  };
   for (const { sequencename } of sequences.rows) await knex.raw('DROP SEQUENCE ??', [sequencename]);
 }

@@ -13,7 +13,10 @@ export async function up(knex: Knex): Promise<void> {
     t.jsonb('reference_rates');
   });
   const ids = (await knex('invoices').pluck('id')) as string[];
-  for (const id of ids) await knex('invoices').where({ id }).update({ checkout_token: randomBytes(32).toString('base64url') });
+  for (const id of ids)
+    await knex('invoices')
+      .where({ id })
+      .update({ checkout_token: randomBytes(32).toString('base64url') });
   await knex.raw('ALTER TABLE invoices ALTER COLUMN checkout_token SET NOT NULL');
   await knex.raw('CREATE UNIQUE INDEX invoices_checkout_token ON invoices (checkout_token)');
 }

@@ -83,7 +83,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(checkoutRouter(api));
 
   app.use('/v1', authenticate(deps.verifyToken));
-  for (const router of [clinicsRouter, invoicesRouter, webhooksRouter, ledgerRouter, fhirRouter, auditRouter, statementsRouter, reconciliationRouter]) app.use(router(api));
+  for (const router of [clinicsRouter, invoicesRouter, webhooksRouter, ledgerRouter, fhirRouter, auditRouter, statementsRouter, reconciliationRouter])
+    app.use(router(api));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -3,15 +3,15 @@
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseTtl, signHs256Token } from './identity/jwt.js';
-import { CLINIC_ROLES, ROLES, isRole } from './identity/principal.js';
-import { ConfigError, loadConfig, type Config } from './platform/config.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
-import { isId } from './platform/ids.js';
-import { createDb } from './platform/db.js';
-import { migrateLatest } from './platform/migrate.js';
-import { createLogger } from './platform/log.js';
+import { parseTtl, signHs256Token } from './identity/jwt.js';
+import { CLINIC_ROLES, isRole, ROLES } from './identity/principal.js';
 import { StartupError, startGateway } from './main.js';
+import { type Config, ConfigError, loadConfig } from './platform/config.js';
+import { createDb } from './platform/db.js';
+import { isId } from './platform/ids.js';
+import { createLogger } from './platform/log.js';
+import { migrateLatest } from './platform/migrate.js';
 
 const USAGE = `usage: clinicpay <command>
 
@@ -46,12 +46,17 @@ class UsageError extends Error {
 async function runToken(config: Config, args: string[]): Promise<number> {
   let values: { role?: string; clinic?: string; sub?: string; ttl?: string };
   try {
-    ({ values } = parseArgs({ args, options: { role: { type: 'string' }, clinic: { type: 'string' }, sub: { type: 'string' }, ttl: { type: 'string' } }, strict: true }));
+    ({ values } = parseArgs({
+      args,
+      options: { role: { type: 'string' }, clinic: { type: 'string' }, sub: { type: 'string' }, ttl: { type: 'string' } },
+      strict: true,
+    }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   if (config.nodeEnv === 'production') throw new UsageError('token refuses to run in production: issue tokens from your identity provider');
-  if (config.jwt.publicKeyPem !== undefined) throw new UsageError('JWT_PUBLIC_KEY is set, so the gateway accepts only tokens signed by its private key; token signs HS256 development tokens only');
+  if (config.jwt.publicKeyPem !== undefined)
+    throw new UsageError('JWT_PUBLIC_KEY is set, so the gateway accepts only tokens signed by its private key; token signs HS256 development tokens only');
   if (!isRole(values.role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
   const role = values.role;
   if (values.clinic !== undefined && !isId('clin', values.clinic)) throw new UsageError('--clinic must be a clinic id (clin_ and 24 hex digits)');
@@ -103,7 +108,12 @@ async function runStart(config: Config): Promise<'running'> {
 async function runVerify(_config: Config, args: string[]): Promise<number> {
   let parsed: { values: { rpc?: string; 'anchor-from'?: string; root?: string }; positionals: string[] };
   try {
-    parsed = parseArgs({ args, options: { rpc: { type: 'string' }, 'anchor-from': { type: 'string' }, root: { type: 'string' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args,
+      options: { rpc: { type: 'string' }, 'anchor-from': { type: 'string' }, root: { type: 'string' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -135,11 +145,17 @@ async function runVerify(_config: Config, args: string[]): Promise<number> {
   } else {
     const statement = document as import('./reports/statementDocument.js').StatementDocument;
     report = await verifyStatement(statement, options);
-    if (root !== undefined && statement.merkle_root !== root) report = mergeReports([report, { ok: false, failures: [{ reason: `merkle_root ${statement.merkle_root} is not the expected root ${root}` }], notes: [] }]);
+    if (root !== undefined && statement.merkle_root !== root)
+      report = mergeReports([
+        report,
+        { ok: false, failures: [{ reason: `merkle_root ${statement.merkle_root} is not the expected root ${root}` }], notes: [] },
+      ]);
   }
   for (const note of report.notes) process.stdout.write(`ok    ${note}\n`);
   for (const failure of report.failures) process.stdout.write(`FAIL  ${failure.line === undefined ? '' : `line ${failure.line}: `}${failure.reason}\n`);
-  process.stdout.write(report.ok ? `${file}: verified\n` : `${file}: NOT verified (${report.failures.length} problem${report.failures.length === 1 ? '' : 's'})\n`);
+  process.stdout.write(
+    report.ok ? `${file}: verified\n` : `${file}: NOT verified (${report.failures.length} problem${report.failures.length === 1 ? '' : 's'})\n`,
+  );
   return report.ok ? 0 : 1;
 }
 

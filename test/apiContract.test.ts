@@ -41,7 +41,10 @@ function servedRoutes(stack: Layer[]): string[] {
 describe('openapi.yaml and the app', () => {
   it('declare exactly the same operations', () => {
     const contract = app.locals.contract as ApiContract;
-    const declared = contract.operations().map((operation) => `${operation.method} ${operation.path}`).sort();
+    const declared = contract
+      .operations()
+      .map((operation) => `${operation.method} ${operation.path}`)
+      .sort();
     const served = [...new Set(servedRoutes((app as unknown as { router: { stack: Layer[] } }).router.stack))].sort();
     expect(served.length).toBeGreaterThan(10);
     expect(served).toEqual(declared);
@@ -68,7 +71,11 @@ describe('openapi.yaml and the app', () => {
         if (method === 'parameters') continue;
         if (path.startsWith('/v1/')) expect(operation.security, `${method} ${path}`).toBeUndefined();
         else expect(operation.security, `${method} ${path}`).toEqual([]);
-        if (method === 'post') expect(operation.parameters?.map((p) => p.$ref), `${method} ${path}`).toContain('#/components/parameters/IdempotencyKey');
+        if (method === 'post')
+          expect(
+            operation.parameters?.map((p) => p.$ref),
+            `${method} ${path}`,
+          ).toContain('#/components/parameters/IdempotencyKey');
       }
     }
   });

@@ -1,10 +1,10 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, buildTestApp, testNetwork, tokenFor, type CapturedLog } from './support/app.js';
+import { bearer, buildTestApp, type CapturedLog, testNetwork, tokenFor } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
-let app: Awaited<ReturnType<typeof buildTestApp>>["app"];
+let app: Awaited<ReturnType<typeof buildTestApp>>['app'];
 let log: CapturedLog;
 
 beforeAll(async () => {
@@ -56,7 +56,13 @@ describe('operations endpoints', () => {
     expect(response.headers['content-type']).toMatch(/^text\/plain/);
     expect(response.text).toMatch(/clinicpay_http_requests_total\{method="GET",route="\/health",status="200"\} [1-9]/);
     expect(response.text).toContain('clinicpay_process_cpu_user_seconds_total');
-    for (const name of ['clinicpay_watcher_lag_blocks', 'clinicpay_watcher_logs_processed_total', 'clinicpay_watcher_reorgs_total', 'clinicpay_flush_deposits_total', 'clinicpay_webhook_deliveries_total']) {
+    for (const name of [
+      'clinicpay_watcher_lag_blocks',
+      'clinicpay_watcher_logs_processed_total',
+      'clinicpay_watcher_reorgs_total',
+      'clinicpay_flush_deposits_total',
+      'clinicpay_webhook_deliveries_total',
+    ]) {
       expect(response.text).toContain(`# TYPE ${name}`);
     }
   });
@@ -88,7 +94,13 @@ describe('operations endpoints', () => {
 describe('errors are problem+json', () => {
   it('an unknown route is a 404 problem', async () => {
     expectProblem(await request(app).get('/nothing-here'), 404, 'not_found');
-    expectProblem(await request(app).get('/v1/nothing-here').set(bearer(tokenFor('platform_admin'))), 404, 'not_found');
+    expectProblem(
+      await request(app)
+        .get('/v1/nothing-here')
+        .set(bearer(tokenFor('platform_admin'))),
+      404,
+      'not_found',
+    );
   });
 
   it('an unknown /v1 route without a token is a 401, not a map of what exists', async () => {

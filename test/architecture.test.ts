@@ -18,7 +18,9 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const SRC = path.join(ROOT, 'src');
 
 function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? walk(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? walk(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
 }
 
 const sources = walk(SRC).filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'));
@@ -54,7 +56,11 @@ function code(file: string): string {
 
 function list(text: string | undefined): string[] {
   if (text === undefined) return [];
-  const items = text.replace(/\.$/, '').split(',').map((item) => item.trim()).filter(Boolean);
+  const items = text
+    .replace(/\.$/, '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
   return items.length === 1 && items[0] === 'none' ? [] : items.sort();
 }
 
@@ -182,14 +188,14 @@ describe('the layout of src/', () => {
       for (const table of writes) if (ownerOf.get(table) !== folder) problems.push(`${where} writes ${table}, owned by ${ownerOf.get(table)}/`);
       if (folder === undefined) continue;
       const visible = new Set([folder, ...(headers.get(folder)?.mayImport ?? [])]);
-      for (const table of reads) if (!visible.has(ownerOf.get(table)!)) problems.push(`${where} reads ${table}, owned by ${ownerOf.get(table)}/ which ${folder}/ may not import`);
+      for (const table of reads)
+        if (!visible.has(ownerOf.get(table)!)) problems.push(`${where} reads ${table}, owned by ${ownerOf.get(table)}/ which ${folder}/ may not import`);
     }
     expect(problems).toEqual([]);
   });
 
   it('lets only audit/ write audit_log and only ledger/ write journal entries and postings', () => {
-    const writers = (table: string) =>
-      sources.filter((file) => tableUse(file).writes.has(table)).map((file) => folderOf(file) ?? path.basename(file));
+    const writers = (table: string) => sources.filter((file) => tableUse(file).writes.has(table)).map((file) => folderOf(file) ?? path.basename(file));
     expect(new Set(writers('audit_log'))).toEqual(new Set(['audit']));
     expect(new Set(writers('journal_entries'))).toEqual(new Set(['ledger']));
     expect(new Set(writers('postings'))).toEqual(new Set(['ledger']));

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditCanonical, auditRowHash, GENESIS_HASH, type AuditRow } from '../src/audit/auditLog.js';
+import { type AuditRow, auditCanonical, auditRowHash, GENESIS_HASH } from '../src/audit/auditLog.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
@@ -36,11 +36,16 @@ function post(token: string, route: string, body?: object, requestId?: string): 
 }
 
 function createInvoice(requestId?: string): request.Test {
-  return post(tokenFor('clinic_admin', clinicId, 'dr-wong'), '/v1/invoices', {
-    patient_ref: 'P-0042',
-    currency: 'HKD',
-    line_items: [{ description: SECRET_DESCRIPTION, quantity: 1, unit_amount: '880.00' }],
-  }, requestId);
+  return post(
+    tokenFor('clinic_admin', clinicId, 'dr-wong'),
+    '/v1/invoices',
+    {
+      patient_ref: 'P-0042',
+      currency: 'HKD',
+      line_items: [{ description: SECRET_DESCRIPTION, quantity: 1, unit_amount: '880.00' }],
+    },
+    requestId,
+  );
 }
 
 async function auditRows(): Promise<AuditRow[]> {
@@ -105,12 +110,24 @@ describe('what the log records', () => {
     const first = await send();
     const replay = await send();
     expect(replay.headers['idempotent-replayed']).toBe('true');
-    expect(await database.db('audit_log').where({ target_id: first.body.id as string }).count<{ count: string }[]>('* as count')).toEqual([{ count: '1' }]);
+    expect(
+      await database
+        .db('audit_log')
+        .where({ target_id: first.body.id as string })
+        .count<{ count: string }[]>('* as count'),
+    ).toEqual([{ count: '1' }]);
   });
 
   it('clinic changes keep before and after, never the webhook secret', async () => {
-    const created = await post(ADMIN, '/v1/clinics', { name: 'Old Name Clinic', settlement_address: `0x${'cd'.repeat(20)}`, webhook_url: 'https://example.com/hook' });
-    const patched = await request(app).patch(`/v1/clinics/${created.body.id as string}`).set(bearer(ADMIN)).send({ name: 'New Name Clinic' });
+    const created = await post(ADMIN, '/v1/clinics', {
+      name: 'Old Name Clinic',
+      settlement_address: `0x${'cd'.repeat(20)}`,
+      webhook_url: 'https://example.com/hook',
+    });
+    const patched = await request(app)
+      .patch(`/v1/clinics/${created.body.id as string}`)
+      .set(bearer(ADMIN))
+      .send({ name: 'New Name Clinic' });
     expect(patched.status).toBe(200);
     const [row] = (await database.db('audit_log').where({ target_id: created.body.id as string, action: 'clinic.updated' })) as AuditRow[];
     expect(row).toMatchObject({ actor: 'admin-ada', role: 'platform_admin', before: { name: 'Old Name Clinic' }, after: { name: 'New Name Clinic' } });
@@ -152,7 +169,13 @@ describe('the chain', () => {
       expect(auditRowHash(prev, canonical)).toBe(row_hash);
       prev = row_hash;
     });
-    expect(await verify()).toEqual({ object: 'audit_log_verification', ok: true, rows_checked: rows.length, head: { seq: String(rows.length), row_hash: prev }, first_broken: null });
+    expect(await verify()).toEqual({
+      object: 'audit_log_verification',
+      ok: true,
+      rows_checked: rows.length,
+      head: { seq: String(rows.length), row_hash: prev },
+      first_broken: null,
+    });
   });
 
   it('twenty concurrent writers queue on the head: no fork, no gap', async () => {
@@ -204,7 +227,9 @@ describe('tampering behind the gateway', () => {
   it('a row whose summary was changed is named', async () => {
     const result = await withTampering(async (db, rows) => {
       const target = rows.find((row) => row.action === 'invoice.created')!;
-      await db('audit_log').where({ seq: target.seq }).update({ after: JSON.stringify({ ...target.after, amount_due: '1.00' }) });
+      await db('audit_log')
+        .where({ seq: target.seq })
+        .update({ after: JSON.stringify({ ...target.after, amount_due: '1.00' }) });
       return target;
     });
     const target = (await auditRows()).find((row) => row.action === 'invoice.created')!;
@@ -218,7 +243,9 @@ describe('tampering behind the gateway', () => {
       const values = { ...target, actor: 'mallory' };
       const { seq: _seq, canonical: _c, prev_hash, row_hash: _h, ...fields } = values;
       const canonical = auditCanonical(fields);
-      await db('audit_log').where({ seq: target.seq }).update({ actor: 'mallory', canonical, row_hash: auditRowHash(prev_hash, canonical) });
+      await db('audit_log')
+        .where({ seq: target.seq })
+        .update({ actor: 'mallory', canonical, row_hash: auditRowHash(prev_hash, canonical) });
     });
     expect(result).toMatchObject({ ok: false, first_broken: { seq: rows[3]!.seq, reason: expect.stringMatching(/prev_hash/) } });
   });
@@ -227,7 +254,11 @@ describe('tampering behind the gateway', () => {
     const rows = await auditRows();
     const middle = await withTampering((db) => db('audit_log').where({ seq: rows[4]!.seq }).del());
     expect(middle).toMatchObject({ ok: false, first_broken: { seq: rows[4]!.seq, reason: expect.stringMatching(/missing/) } });
-    const tail = await withTampering((db) => db('audit_log').where({ seq: rows.at(-1)!.seq }).del());
+    const tail = await withTampering((db) =>
+      db('audit_log')
+        .where({ seq: rows.at(-1)!.seq })
+        .del(),
+    );
     expect(tail).toMatchObject({ ok: false, first_broken: { seq: rows.at(-1)!.seq, reason: expect.stringMatching(/recorded head/) } });
   });
 });

@@ -15,24 +15,36 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { decodeFunctionData, getAddress, type Hex } from 'viem';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
-import { CATALOGUES, CHECKOUT_LANGUAGES, LANGUAGE_NAMES, message, type CheckoutLanguage } from '../src/checkout/messages.js';
-import { withTransaction } from '../src/platform/transaction.js';
 import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
-import { bearer, buildTestApp, tokenFor, TEST_ACTOR } from './support/app.js';
-import { describeFindings, hasChromium, installAxe, launchChromium, PHONE, runAxe, serve, TEST_RESULTS_DIR, watchProblems, type AxeFinding, type Served } from './support/browser.js';
+import { CATALOGUES, CHECKOUT_LANGUAGES, type CheckoutLanguage, LANGUAGE_NAMES, message } from '../src/checkout/messages.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import { bearer, buildTestApp, TEST_ACTOR, tokenFor } from './support/app.js';
+import {
+  type AxeFinding,
+  describeFindings,
+  hasChromium,
+  installAxe,
+  launchChromium,
+  PHONE,
+  runAxe,
+  type Served,
+  serve,
+  TEST_RESULTS_DIR,
+  watchProblems,
+} from './support/browser.js';
 import {
   CONFIRMATIONS,
   mine,
   newClinic,
   pay,
   readInvoice,
+  type SettlementEnv,
   settle,
   startSettlementEnv,
   startWatcherHere,
   syncUntilCaughtUp,
-  watcher,
-  type SettlementEnv,
   type TestClinic,
+  watcher,
 } from './support/settlement.js';
 
 const REFERENCE_RATES = { rates: { CNY: '0.9213', USD: '0.1285' }, source: 'test rates', asOf: new Date('2026-11-27T08:00:00Z') };
@@ -119,7 +131,16 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
   /** An invoice created ten minutes ago that was due in five: expired, though no worker has marked it. */
   async function expiredInvoice(): Promise<InvoiceRow> {
     const input = { patient_ref: PATIENT_REF, currency: 'HKD', line_items: LINE_ITEMS, expires_in_minutes: 5 };
-    return withTransaction(env.db, (trx) => createInvoice(trx, { clinicId: clinic.id, input, network: env.network, actor: TEST_ACTOR, now: new Date(Date.now() - 10 * 60_000), referenceRates: REFERENCE_RATES }));
+    return withTransaction(env.db, (trx) =>
+      createInvoice(trx, {
+        clinicId: clinic.id,
+        input,
+        network: env.network,
+        actor: TEST_ACTOR,
+        now: new Date(Date.now() - 10 * 60_000),
+        referenceRates: REFERENCE_RATES,
+      }),
+    );
   }
 
   const pageUrl = (invoice: InvoiceRow, suffix = '') => `${server.url}/checkout/${invoice.checkout_token}${suffix}`;
@@ -185,7 +206,11 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
   }
 
   /** Checks the wallet was asked for the right chain and one exact ERC-20 transfer; returns its hash. */
-  async function expectWalletTransfer(wallet: { calls: { method: string; params: unknown }[]; sent: Hex[] }, invoice: InvoiceRow, amount: bigint): Promise<Hex> {
+  async function expectWalletTransfer(
+    wallet: { calls: { method: string; params: unknown }[]; sent: Hex[] },
+    invoice: InvoiceRow,
+    amount: bigint,
+  ): Promise<Hex> {
     expect(wallet.calls.map((call) => call.method)).toEqual(['eth_requestAccounts', 'wallet_switchEthereumChain', 'eth_sendTransaction']);
     expect(wallet.calls[1]!.params).toEqual([{ chainId: `0x${env.network.chainId.toString(16)}` }]);
     const [tx] = wallet.calls[2]!.params as [{ to: string; data: Hex; value: string }];
@@ -235,7 +260,8 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
 
       // Only what the patient needs: no internal ids, patient reference or the clinic's wallet.
       const html = await page.content();
-      for (const secret of [invoice.id, clinic.id, PATIENT_REF, clinic.wallet, clinic.wallet.toLowerCase(), invoice.deposit_salt]) expect(html).not.toContain(secret);
+      for (const secret of [invoice.id, clinic.id, PATIENT_REF, clinic.wallet, clinic.wallet.toLowerCase(), invoice.deposit_salt])
+        expect(html).not.toContain(secret);
 
       await page.screenshot({ path: path.join(RESULTS_DIR, `${language}.png`), fullPage: true });
     }
@@ -258,7 +284,12 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
     await page.goto(pageUrl(invoice));
     expect(await page.locator('html').getAttribute('lang')).toBe('zh-HK');
     expect(await page.locator('.qr svg').isVisible()).toBe(true);
-    expect(await page.locator('#open-wallet').getAttribute('href')).toMatch(new RegExp(`^ethereum:${env.token}@${env.network.chainId}/transfer\\?address=${getAddress(invoice.deposit_address)}&uint256=${invoice.token_amount_due}$`, 'i'));
+    expect(await page.locator('#open-wallet').getAttribute('href')).toMatch(
+      new RegExp(
+        `^ethereum:${env.token}@${env.network.chainId}/transfer\\?address=${getAddress(invoice.deposit_address)}&uint256=${invoice.token_amount_due}$`,
+        'i',
+      ),
+    );
     expect(await text(page, '#deposit-address')).toBe(getAddress(invoice.deposit_address));
     expect(await text(page, '#amount-to-send')).toBe('1234.5');
     // (Playwright's text matching skips <noscript>, so the element is asked for directly.)
@@ -319,7 +350,8 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
       expect(await text(page, '#status-title')).toBe(CATALOGUES[language].status_expired);
       expect(await text(page, '#status-detail')).toBe(CATALOGUES[language].status_expired_detail);
       expect(await page.locator('#status').getAttribute('class')).toBe('status status-expired');
-      for (const payWidget of ['#pay', '#open-wallet', '#pay-with-wallet', '.qr', '#deposit-address']) expect(await page.locator(payWidget).count(), payWidget).toBe(0);
+      for (const payWidget of ['#pay', '#open-wallet', '#pay-with-wallet', '.qr', '#deposit-address'])
+        expect(await page.locator(payWidget).count(), payWidget).toBe(0);
       expect(await page.locator('#receipt-links').isVisible()).toBe(false);
     }
     const status = await fetch(pageUrl(invoice, '/status'));
@@ -341,7 +373,13 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
     const compared = ['content-type', 'content-length', 'content-language', 'content-security-policy', 'cache-control', 'x-robots-tag', 'referrer-policy'];
     for (const suffix of ['', '/status', '/receipt', '/receipt.pdf']) {
       const answers = await Promise.all([get(unknown, suffix), get(tampered, suffix)]);
-      const [a, b] = await Promise.all(answers.map(async (response) => ({ status: response.status, headers: compared.map((name) => `${name}: ${response.headers.get(name)}`), body: Buffer.from(await response.arrayBuffer()) })));
+      const [a, b] = await Promise.all(
+        answers.map(async (response) => ({
+          status: response.status,
+          headers: compared.map((name) => `${name}: ${response.headers.get(name)}`),
+          body: Buffer.from(await response.arrayBuffer()),
+        })),
+      );
       expect(a!.status, suffix).toBe(404);
       expect(b!.status, suffix).toBe(404);
       expect(b!.headers, suffix).toEqual(a!.headers);
@@ -388,7 +426,16 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
     const polled = page.waitForResponse((response) => response.url() === pageUrl(invoice, '/status'), { timeout: LIVE_MS });
     const response = await page.goto(pageUrl(invoice));
     const csp = response!.headers()['content-security-policy'] ?? '';
-    for (const directive of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'"]) expect(csp).toContain(directive);
+    for (const directive of [
+      "default-src 'none'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "connect-src 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+      "form-action 'none'",
+    ])
+      expect(csp).toContain(directive);
     expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:|\*/);
 
     // The script ran: the copy buttons it un-hides are shown, and it polled the status (connect-src 'self').
@@ -404,7 +451,12 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
     expect(problems.pageErrors).toEqual([]);
 
     // The rest of a payment page's headers: not cached, not indexed, no Referer onwards.
-    expect(response!.headers()).toMatchObject({ 'cache-control': 'no-store', 'x-robots-tag': 'noindex, nofollow', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' });
+    expect(response!.headers()).toMatchObject({
+      'cache-control': 'no-store',
+      'x-robots-tag': 'noindex, nofollow',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+    });
 
     // Framed by nobody: another page's iframe of the checkout gets Chromium's error page instead
     // (frame-ancestors 'none'; the X-Frame-Options helmet adds would refuse it too).
@@ -485,7 +537,9 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
     await pollNow(page);
     await page.waitForSelector('main[data-status="underpaid"]', { timeout: LIVE_MS });
     await waitForStatusTitle(page, CATALOGUES.en.status_underpaid);
-    expect(await text(page, '#status-detail')).toBe(message('en', 'status_underpaid_detail', { paid: 'HK$1,000.00', amount: SHOWN.en.hkd, remaining: 'HK$234.50' }));
+    expect(await text(page, '#status-detail')).toBe(
+      message('en', 'status_underpaid_detail', { paid: 'HK$1,000.00', amount: SHOWN.en.hkd, remaining: 'HK$234.50' }),
+    );
     expect(await text(page, '#amount-to-send')).toBe('234.5');
     expect(await text(page, '#token-amount')).toBe('234.5');
     expect(await page.locator('#open-wallet').getAttribute('href')).toContain(`uint256=${rest}`);

@@ -61,7 +61,9 @@ describe('checkout_url and reference amounts on the invoice', () => {
         { currency: 'USD', amount: '113.08', rate: '0.1285' },
       ],
     });
-    const again = await request(app).get(`/v1/invoices/${invoice.id as string}`).set(bearer(tokenFor('clinic_staff', clinicId)));
+    const again = await request(app)
+      .get(`/v1/invoices/${invoice.id as string}`)
+      .set(bearer(tokenFor('clinic_staff', clinicId)));
     expect(again.body.checkout_url).toBe(invoice.checkout_url);
     const other = await request(app)
       .post('/v1/invoices')
@@ -132,7 +134,14 @@ describe('the page', () => {
   it('the status it polls has the state and amounts, no ids', async () => {
     const response = await request(app).get(`/checkout/${token}/status`);
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ status: 'open', amount_due: '880.00', amount_paid: '0.00', amount_remaining: '880.00', confirmations: null, paid_at: null });
+    expect(response.body).toMatchObject({
+      status: 'open',
+      amount_due: '880.00',
+      amount_paid: '0.00',
+      amount_remaining: '880.00',
+      confirmations: null,
+      paid_at: null,
+    });
     expect(JSON.stringify(response.body)).not.toMatch(/inv_|clin_|P-SECRET/);
   });
 
@@ -151,7 +160,7 @@ describe('the page', () => {
   });
 });
 
-describe('a token that is not an invoice\'s', () => {
+describe("a token that is not an invoice's", () => {
   it('unknown, tampered or malformed: the same 404 page, byte for byte', async () => {
     const tampered = `${token.slice(0, 10)}${token[10] === 'A' ? 'B' : 'A'}${token.slice(11)}`;
     const unknown = 'x'.repeat(43);

@@ -3,14 +3,14 @@
  * flush can only pay the destination bound into the address, and repeating it is harmless.
  * Every test deploys its own token and factory with its own freshly funded accounts.
  */
-import { concat, getAddress, parseUnits, zeroAddress, type Address, type Hex } from 'viem';
+import { type Address, concat, getAddress, type Hex, parseUnits, zeroAddress } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { depositFactoryAbi } from '../contracts/artifacts/DepositFactory.js';
 import { depositForwarderAbi } from '../contracts/artifacts/DepositForwarder.js';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../src/chain/depositAddress.js';
 import { deployDepositFactory, flushDeposits, MAX_FLUSH_BATCH } from '../src/settlement/depositFactory.js';
-import { deployTestToken, fundedAccount, mint, testChain, type FundedAccount, type TestChain } from './support/chain.js';
+import { deployTestToken, type FundedAccount, fundedAccount, mint, type TestChain, testChain } from './support/chain.js';
 
 interface Setup {
   chain: TestChain;
@@ -58,7 +58,12 @@ describe('deposit addresses', () => {
     const salt = randomInvoiceSalt();
     const predicted = depositAddress(s, salt);
 
-    const reported = await s.chain.publicClient.readContract({ address: s.factory, abi: depositFactoryAbi, functionName: 'depositAddress', args: [s.destination, salt] });
+    const reported = await s.chain.publicClient.readContract({
+      address: s.factory,
+      abi: depositFactoryAbi,
+      functionName: 'depositAddress',
+      args: [s.destination, salt],
+    });
     expect(reported).toBe(predicted);
     expect(await s.chain.publicClient.getCode({ address: predicted })).toBeUndefined();
 
@@ -153,7 +158,13 @@ describe('flush', () => {
   it('refuses the zero destination', async () => {
     const s = await setup();
     await expect(
-      s.chain.publicClient.simulateContract({ account: s.relayer.account, address: s.factory, abi: depositFactoryAbi, functionName: 'flush', args: [s.token, zeroAddress, randomInvoiceSalt()] }),
+      s.chain.publicClient.simulateContract({
+        account: s.relayer.account,
+        address: s.factory,
+        abi: depositFactoryAbi,
+        functionName: 'flush',
+        args: [s.token, zeroAddress, randomInvoiceSalt()],
+      }),
     ).rejects.toThrow(/ZeroDestination/);
   });
 });
@@ -166,10 +177,22 @@ describe('the implementation', () => {
     await pay(s, s.implementation, 1_000n);
 
     await expect(
-      s.chain.publicClient.simulateContract({ account: attacker.account, address: s.implementation, abi: depositForwarderAbi, functionName: 'flush', args: [s.token] }),
+      s.chain.publicClient.simulateContract({
+        account: attacker.account,
+        address: s.implementation,
+        abi: depositForwarderAbi,
+        functionName: 'flush',
+        args: [s.token],
+      }),
     ).rejects.toThrow(/NotADepositClone/);
     // Sent anyway, with a gas limit so that estimation does not stop it first: it reverts.
-    const hash = await attacker.wallet.writeContract({ address: s.implementation, abi: depositForwarderAbi, functionName: 'flush', args: [s.token], gas: 100_000n });
+    const hash = await attacker.wallet.writeContract({
+      address: s.implementation,
+      abi: depositForwarderAbi,
+      functionName: 'flush',
+      args: [s.token],
+      gas: 100_000n,
+    });
     expect((await s.chain.publicClient.waitForTransactionReceipt({ hash })).status).toBe('reverted');
 
     expect(await balanceOf(s, s.implementation)).toBe(1_000n);

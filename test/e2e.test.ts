@@ -10,17 +10,17 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPublicClient, createWalletClient, erc20Abi, http, type Address } from 'viem';
+import { type Address, createPublicClient, createWalletClient, erc20Abi, http } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb } from '../src/platform/db.js';
-import { stopOrphan } from '../src/dev/processes.js';
 import type { DevStackFile } from '../src/dev/devStackFile.js';
+import { stopOrphan } from '../src/dev/processes.js';
+import { createDb } from '../src/platform/db.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER } from '../src/webhooks/signature.js';
 import { clinicBalances, stopGatewayProcess, tempDir, unbalancedEntries, WebhookReceiver } from './support/gatewayHarness.js';
-import { spawnClinicpay, type GatewayProcess } from './support/gatewayProcess.js';
+import { type GatewayProcess, spawnClinicpay } from './support/gatewayProcess.js';
 
 let dataDir: string;
 const receiver = new WebhookReceiver();
@@ -80,7 +80,12 @@ async function ledgerEntriesThroughApi(stack: DevStackFile, token: string): Prom
   const entries: LedgerEntry[] = [];
   let after: string | undefined;
   for (let page = 0; page < 100; page++) {
-    const { status, body } = await api<{ data: LedgerEntry[]; has_more: boolean }>(stack, token, 'GET', `/v1/ledger/entries?limit=100${after ? `&starting_after=${after}` : ''}`);
+    const { status, body } = await api<{ data: LedgerEntry[]; has_more: boolean }>(
+      stack,
+      token,
+      'GET',
+      `/v1/ledger/entries?limit=100${after ? `&starting_after=${after}` : ''}`,
+    );
     if (status === 404 && page === 0) return undefined;
     expect(status).toBe(200);
     entries.push(...body.data);
@@ -180,7 +185,15 @@ describe('a patient pays an invoice on the dev chain, end to end through `clinic
       );
       expect(paid.token_amount_paid).toBe(amount.toString());
       expect(paid.payments).toEqual([
-        { tx_hash: paymentHash, log_index: expect.any(Number), block_number: Number(receipt.blockNumber), confirmations: expect.any(Number), amount: amount.toString(), status: 'confirmed', flag: null },
+        {
+          tx_hash: paymentHash,
+          log_index: expect.any(Number),
+          block_number: Number(receipt.blockNumber),
+          confirmations: expect.any(Number),
+          amount: amount.toString(),
+          status: 'confirmed',
+          flag: null,
+        },
       ]);
       expect(paid.payments[0]!.confirmations).toBeGreaterThanOrEqual(stack.confirmations);
       const paidAtBlock = await chain.getBlockNumber({ cacheTime: 0 });
@@ -216,8 +229,17 @@ describe('a patient pays an invoice on the dev chain, end to end through `clinic
       expect(receiver.received.length).toBeGreaterThanOrEqual(2);
       for (const hook of receiver.received) {
         const header = hook.headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()];
-        expect(verifyWebhookSignature({ header: typeof header === 'string' ? header : undefined, rawBody: hook.rawBody, secret: clinic.webhook_secret, now: hook.receivedAt })).toMatchObject({ valid: true });
-        expect(verifyWebhookSignature({ header: typeof header === 'string' ? header : undefined, rawBody: hook.rawBody, secret: 'whsec_someone_else' })).toMatchObject({ valid: false });
+        expect(
+          verifyWebhookSignature({
+            header: typeof header === 'string' ? header : undefined,
+            rawBody: hook.rawBody,
+            secret: clinic.webhook_secret,
+            now: hook.receivedAt,
+          }),
+        ).toMatchObject({ valid: true });
+        expect(
+          verifyWebhookSignature({ header: typeof header === 'string' ? header : undefined, rawBody: hook.rawBody, secret: 'whsec_someone_else' }),
+        ).toMatchObject({ valid: false });
         expect(hook.event.id).toMatch(/^evt_/);
         expect(hook.rawBody).not.toContain(description);
         expect(hook.rawBody).not.toContain('"description"');

@@ -13,12 +13,22 @@ import { getAddress } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClinic } from '../src/billing/clinics.js';
-import { withTransaction } from '../src/platform/transaction.js';
 import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { FHIR_EXTENSION, FHIR_IDENTIFIER } from '../src/reports/fhir.js';
-import { bearer, buildTestApp, tokenFor, TEST_ACTOR } from './support/app.js';
+import { bearer, buildTestApp, TEST_ACTOR, tokenFor } from './support/app.js';
 import { expectValidR4 } from './support/fhirValidation.js';
-import { flush, pay, settle, startSettlementEnv, startWatcherHere, syncUntilCaughtUp, watcher, type Payment, type SettlementEnv } from './support/settlement.js';
+import {
+  flush,
+  type Payment,
+  pay,
+  type SettlementEnv,
+  settle,
+  startSettlementEnv,
+  startWatcherHere,
+  syncUntilCaughtUp,
+  watcher,
+} from './support/settlement.js';
 
 // ---------------------------------------------------------------------------------------------
 // R4 validation (the same checks as src/reports/fhir.test.ts)
@@ -51,8 +61,14 @@ async function newClinic(name: string): Promise<string> {
   return row.id;
 }
 
-async function newInvoice(clinicId: string, lineItems: { description: string; quantity: number; unit_amount: string }[], patientRef: string): Promise<InvoiceRow> {
-  return withTransaction(env.db, (trx) => createInvoice(trx, { clinicId, input: { patient_ref: patientRef, currency: 'HKD', line_items: lineItems }, network: env.network, actor: TEST_ACTOR }));
+async function newInvoice(
+  clinicId: string,
+  lineItems: { description: string; quantity: number; unit_amount: string }[],
+  patientRef: string,
+): Promise<InvoiceRow> {
+  return withTransaction(env.db, (trx) =>
+    createInvoice(trx, { clinicId, input: { patient_ref: patientRef, currency: 'HKD', line_items: lineItems }, network: env.network, actor: TEST_ACTOR }),
+  );
 }
 
 function get(token: string, path: string): request.Test {
@@ -108,7 +124,14 @@ describe('FHIR R4 exports of real payments', () => {
     adminB = tokenFor('clinic_admin', clinicB);
     consultation = await newInvoice(clinicA, LINE_ITEMS, 'MRN-7781');
     dime = await newInvoice(clinicA, [{ description: 'Photocopy', quantity: 1, unit_amount: '0.10' }], 'MRN-7782');
-    large = await newInvoice(clinicB, [{ description: 'Surgery', quantity: 1, unit_amount: '99999999.99' }, ...Array.from({ length: 2 }, () => ({ description: 'Ward', quantity: 1, unit_amount: '12345678.00' }))], 'K-1');
+    large = await newInvoice(
+      clinicB,
+      [
+        { description: 'Surgery', quantity: 1, unit_amount: '99999999.99' },
+        ...Array.from({ length: 2 }, () => ({ description: 'Ward', quantity: 1, unit_amount: '12345678.00' })),
+      ],
+      'K-1',
+    );
     expect([consultation.amount_due, dime.amount_due, large.amount_due]).toEqual(['700.10', '0.10', '124691355.99']);
     payments = new Map();
     for (const invoice of [consultation, dime, large]) payments.set(invoice.id, await pay(env, invoice.deposit_address, BigInt(invoice.token_amount_due)));
@@ -148,7 +171,10 @@ describe('FHIR R4 exports of real payments', () => {
     expect(extensionValue(body, FHIR_EXTENSION.blockTime)).toBe(new Date(Number(block.timestamp) * 1000).toISOString());
     const [detail, ...others] = body.detail as Json[];
     expect(others).toEqual([]);
-    expect(detail).toMatchObject({ request: { reference: `Invoice/inv-${consultation.id.slice(4)}`, identifier: { system: FHIR_IDENTIFIER.invoice, value: consultation.id } }, payee: { display: 'Harbour <Clinic> & Co' } });
+    expect(detail).toMatchObject({
+      request: { reference: `Invoice/inv-${consultation.id.slice(4)}`, identifier: { system: FHIR_IDENTIFIER.invoice, value: consultation.id } },
+      payee: { display: 'Harbour <Clinic> & Co' },
+    });
     expect(extensionValue(detail, FHIR_EXTENSION.transferKind)).toBe('payment');
     expect(extensionValue(detail, FHIR_EXTENSION.depositAddress)).toBe(getAddress(consultation.deposit_address));
     // The payer's wallet is not in the export (the patient's), and markup is escaped.
@@ -172,7 +198,12 @@ describe('FHIR R4 exports of real payments', () => {
     const ofA = await getFhir(adminA, path);
     expectValidR4(ofA.body);
     const allocations = (resource: Json) =>
-      (resource.detail as Json[]).map((detail) => [((detail.request as Json).identifier as Json).value, (detail.amount as Json).value, extensionValue(detail, FHIR_EXTENSION.tokenAmount), extensionValue(detail, FHIR_EXTENSION.transferKind)]);
+      (resource.detail as Json[]).map((detail) => [
+        ((detail.request as Json).identifier as Json).value,
+        (detail.amount as Json).value,
+        extensionValue(detail, FHIR_EXTENSION.tokenAmount),
+        extensionValue(detail, FHIR_EXTENSION.transferKind),
+      ]);
     expect(allocations(ofA.body).sort()).toEqual(
       [
         [consultation.id, 700.1, '700100000', 'forward'],
@@ -184,7 +215,8 @@ describe('FHIR R4 exports of real payments', () => {
     expect(extensionValue(ofA.body, FHIR_EXTENSION.txHash)).toBe(forwardTx);
     expect(extensionValue(ofA.body, FHIR_EXTENSION.tokenAmount)).toBe('700200000');
     expect(ofA.text).not.toContain(large.id);
-    for (const detail of ofA.body.detail as Json[]) expect(extensionValue(detail, FHIR_EXTENSION.settlementAddress)).toBe(getAddress(consultation.settlement_address));
+    for (const detail of ofA.body.detail as Json[])
+      expect(extensionValue(detail, FHIR_EXTENSION.settlementAddress)).toBe(getAddress(consultation.settlement_address));
 
     const ofB = await getFhir(adminB, path);
     expectValidR4(ofB.body);
@@ -195,7 +227,9 @@ describe('FHIR R4 exports of real payments', () => {
     for (const token of [admin, finance]) {
       const all = await getFhir(token, path);
       expectValidR4(all.body);
-      expect((all.body.detail as Json[]).map((detail) => ((detail.request as Json).identifier as Json).value).sort()).toEqual([consultation.id, dime.id, large.id].sort());
+      expect((all.body.detail as Json[]).map((detail) => ((detail.request as Json).identifier as Json).value).sort()).toEqual(
+        [consultation.id, dime.id, large.id].sort(),
+      );
       expectMoney(all.body.paymentAmount, all.text, '124692056.19');
       expect(all.body.disposition).toBe("Forwarding of 3 invoices to the clinic's settlement wallet");
     }
@@ -221,7 +255,9 @@ describe('FHIR R4 exports of real payments', () => {
     expectMoney(body.totalGross, text, api.amount_due);
     expectMoney(body.totalNet, text, api.amount_due);
     expectMoney(extensionValue(body, FHIR_EXTENSION.amountPaid), text, api.amount_paid);
-    expect((body.lineItem as Json[]).map((item) => [(item.chargeItemCodeableConcept as Json).text, ((item.priceComponent as Json[])[0]!.amount as Json).value])).toEqual([
+    expect(
+      (body.lineItem as Json[]).map((item) => [(item.chargeItemCodeableConcept as Json).text, ((item.priceComponent as Json[])[0]!.amount as Json).value]),
+    ).toEqual([
       ['Consultation', 350],
       ['Blood test', 350.1],
     ]);
@@ -230,7 +266,11 @@ describe('FHIR R4 exports of real payments', () => {
     expect(extensionValue(body, FHIR_EXTENSION.tokenAmountDue)).toBe('700100000');
     expect(extensionValue(body, FHIR_EXTENSION.chainId)).toBe(String(env.network.chainId));
     expect(extensionValue(body, FHIR_EXTENSION.tokenAddress)).toBe(getAddress(env.token));
-    const transfers = extensionsOf(body, FHIR_EXTENSION.chainTransfer).map((one) => [extensionValue(one, FHIR_EXTENSION.transferKind), extensionValue(one, FHIR_EXTENSION.txHash), extensionValue(one, FHIR_EXTENSION.tokenAmount)]);
+    const transfers = extensionsOf(body, FHIR_EXTENSION.chainTransfer).map((one) => [
+      extensionValue(one, FHIR_EXTENSION.transferKind),
+      extensionValue(one, FHIR_EXTENSION.txHash),
+      extensionValue(one, FHIR_EXTENSION.tokenAmount),
+    ]);
     expect(transfers).toEqual([
       ['payment', payments.get(consultation.id)!.txHash.toLowerCase(), '700100000'],
       ['forward', forwardTx, '700100000'],
@@ -251,21 +291,46 @@ describe('FHIR R4 exports of real payments', () => {
     const period = { from: startedAt, to: new Date().toISOString() };
     const created = await get(auditor, '/v1/statements').query({ clinic_id: clinicA, ...period, format: 'json' });
     expect(created.status, created.text).toBe(200);
-    const statement = JSON.parse(created.text) as { id: string; merkle_root: string; line_count: number; lines: { type: string; hkd_amount: string; transfer?: { tx_hash: string } | null }[] };
-    expect(statement.lines.map((line) => line.type)).toEqual(['opening_balance', 'invoice', 'invoice', 'payment', 'payment', 'forward', 'forward', 'closing_balance']);
+    const statement = JSON.parse(created.text) as {
+      id: string;
+      merkle_root: string;
+      line_count: number;
+      lines: { type: string; hkd_amount: string; transfer?: { tx_hash: string } | null }[];
+    };
+    expect(statement.lines.map((line) => line.type)).toEqual([
+      'opening_balance',
+      'invoice',
+      'invoice',
+      'payment',
+      'payment',
+      'forward',
+      'forward',
+      'closing_balance',
+    ]);
 
     const { body, text } = await getFhir(auditor, `/v1/statements/${statement.id}?format=fhir`);
     expectValidR4(body);
-    expect(body).toMatchObject({ resourceType: 'Bundle', id: `stmt-${statement.id.slice(5)}`, type: 'collection', identifier: { system: FHIR_IDENTIFIER.statementMerkleRoot, value: statement.merkle_root } });
+    expect(body).toMatchObject({
+      resourceType: 'Bundle',
+      id: `stmt-${statement.id.slice(5)}`,
+      type: 'collection',
+      identifier: { system: FHIR_IDENTIFIER.statementMerkleRoot, value: statement.merkle_root },
+    });
     expect(extensionValue(body.identifier, FHIR_EXTENSION.merkleLeafCount)).toBe(statement.line_count);
     expect(extensionValue(body.meta, FHIR_EXTENSION.statementId)).toBe(statement.id);
     const entries = body.entry as { fullUrl: string; resource: Json }[];
     expect(entries).toHaveLength(statement.line_count);
     entries.forEach((entry, index) => {
       const line = statement.lines[index]!;
-      expect([extensionValue(entry.resource, FHIR_EXTENSION.statementLine), extensionValue(entry.resource, FHIR_EXTENSION.statementLineType)]).toEqual([index + 1, line.type]);
+      expect([extensionValue(entry.resource, FHIR_EXTENSION.statementLine), extensionValue(entry.resource, FHIR_EXTENSION.statementLineType)]).toEqual([
+        index + 1,
+        line.type,
+      ]);
       if (line.transfer) expect(extensionValue(entry.resource, FHIR_EXTENSION.txHash)).toBe(line.transfer.tx_hash);
-      const money = (entry.resource.paymentAmount ?? entry.resource.totalGross ?? extensionValue(entry.resource, FHIR_EXTENSION.amount)) as { value: number; currency: string };
+      const money = (entry.resource.paymentAmount ?? entry.resource.totalGross ?? extensionValue(entry.resource, FHIR_EXTENSION.amount)) as {
+        value: number;
+        currency: string;
+      };
       expect(money.currency).toBe('HKD');
       expect(new Decimal(String(money.value)).eq(line.hkd_amount), `line ${index + 1}: ${money.value} is ${line.hkd_amount}`).toBe(true);
     });

@@ -15,21 +15,22 @@
  * The chain mines a block per transaction only; tests mine further blocks (for confirmations)
  * while they wait.
  */
-import { TEST_ACTOR } from './support/app.js';
-import os from 'node:os';
+
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ClinicRow, createClinic } from '../src/billing/clinics.js';
+import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
-import { createClinic, type ClinicRow } from '../src/billing/clinics.js';
+import { startAnvil } from '../src/dev/anvil.js';
 import type { Db } from '../src/platform/db.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { startAnvil } from '../src/dev/anvil.js';
-import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { LOCK_KEYS } from '../src/workers.js';
+import { TEST_ACTOR } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
 import {
   clinicBalances,
@@ -37,15 +38,15 @@ import {
   FlakyRpcProxy,
   gatewayEnv,
   leadershipAcquired,
+  type PrivateChain,
   pay,
+  type StartedGateway,
   startGatewayProcess,
   startPrivateChain,
   stopGatewayProcess,
   tempDir,
   tokenBalance,
   unbalancedEntries,
-  type PrivateChain,
-  type StartedGateway,
 } from './support/gatewayHarness.js';
 
 /** Every background worker: each has its advisory lock key. */
@@ -64,7 +65,11 @@ afterAll(() => {
 /** A clinic with `count` invoices of distinct amounts, written straight to the database. */
 async function clinicWithInvoices(db: Db, chain: PrivateChain, count: number): Promise<{ clinic: ClinicRow; invoices: InvoiceRow[] }> {
   return withTransaction(db, async (trx) => {
-    const clinic = await createClinic(trx, TEST_ACTOR, { name: 'Fault Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined });
+    const clinic = await createClinic(trx, TEST_ACTOR, {
+      name: 'Fault Clinic',
+      settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
+      webhookUrl: undefined,
+    });
     const invoices: InvoiceRow[] = [];
     for (let i = 0; i < count; i++) {
       invoices.push(
@@ -100,7 +105,12 @@ async function moreInvoices(db: Db, chain: PrivateChain, clinic: ClinicRow, coun
 const confirmedPayments = (db: Db) => countWhere(db, `SELECT 1 FROM transfers WHERE kind = 'payment' AND status = 'confirmed'`);
 
 async function statuses(db: Db, invoices: readonly InvoiceRow[]): Promise<string[]> {
-  const rows = (await db('invoices').whereIn('id', invoices.map((invoice) => invoice.id)).select('status')) as { status: string }[];
+  const rows = (await db('invoices')
+    .whereIn(
+      'id',
+      invoices.map((invoice) => invoice.id),
+    )
+    .select('status')) as { status: string }[];
   return rows.map((row) => row.status);
 }
 
@@ -154,13 +164,21 @@ async function expectLedgerMatchesChain(db: Db, chain: PrivateChain, clinic: Cli
   // One entry per transfer at most, of any kind.
   expect(await countWhere(db, `SELECT transfer_id FROM journal_entries WHERE transfer_id IS NOT NULL GROUP BY transfer_id HAVING count(*) > 1`)).toBe(0);
   // Each invoice: one payment transfer, its amount exactly what was due, paid.
-  const perInvoice = (await db('transfers').where({ kind: 'payment' }).groupBy('invoice_id').select('invoice_id', db.raw('count(*)::int AS n'), db.raw('sum(amount)::text AS amount'))) as { invoice_id: string; n: number; amount: string }[];
+  const perInvoice = (await db('transfers')
+    .where({ kind: 'payment' })
+    .groupBy('invoice_id')
+    .select('invoice_id', db.raw('count(*)::int AS n'), db.raw('sum(amount)::text AS amount'))) as { invoice_id: string; n: number; amount: string }[];
   const due = new Map(invoices.map((invoice) => [invoice.id, invoice.token_amount_due]));
   expect(perInvoice).toHaveLength(invoices.length);
   for (const row of perInvoice) expect(row).toMatchObject({ n: 1, amount: due.get(row.invoice_id) });
   expect(new Set(await statuses(db, invoices))).toEqual(new Set(['paid']));
   // Exactly one `invoice.paid` event per invoice: the event is written with the state change.
-  expect(await countWhere(db, `SELECT invoice_id FROM (SELECT payload->'object'->>'id' AS invoice_id FROM webhook_events WHERE type = 'invoice.paid') e GROUP BY invoice_id HAVING count(*) = 1`)).toBe(invoices.length);
+  expect(
+    await countWhere(
+      db,
+      `SELECT invoice_id FROM (SELECT payload->'object'->>'id' AS invoice_id FROM webhook_events WHERE type = 'invoice.paid') e GROUP BY invoice_id HAVING count(*) = 1`,
+    ),
+  ).toBe(invoices.length);
 
   const balances = await clinicBalances(db, clinic.id);
   let onDeposits = 0n;
@@ -179,7 +197,8 @@ async function expectNoDoubleFlush(db: Db, chain: PrivateChain, invoices: readon
   for (const invoice of invoices) expect(perDeposit.get(invoice.deposit_address), invoice.deposit_address).toBe(1);
   expect(await countWhere(db, `SELECT invoice_id FROM transfers WHERE kind = 'forward' GROUP BY invoice_id HAVING count(*) <> 1`)).toBe(0);
   expect(await countWhere(db, `SELECT 1 FROM transfers WHERE kind = 'forward'`)).toBe(invoices.length);
-  for (const log of logs) expect(log.args.to.toLowerCase()).toBe(invoices.find((invoice) => invoice.deposit_address === log.args.from.toLowerCase())!.settlement_address);
+  for (const log of logs)
+    expect(log.args.to.toLowerCase()).toBe(invoices.find((invoice) => invoice.deposit_address === log.args.from.toLowerCase())!.settlement_address);
   // The relayer sent exactly the flushMany transactions the flush requests record, nothing more.
   const flushTxs = await countWhere(db, `SELECT DISTINCT tx_hash FROM flush_requests WHERE tx_hash IS NOT NULL`);
   expect(await chain.chain.getTransactionCount({ address: chain.relayer })).toBe(flushTxs);
@@ -213,7 +232,11 @@ describe('the gateway killed (SIGKILL) in the middle of ingesting', () => {
       const postedAtKill: number[] = [];
       for (const threshold of [Math.floor(backlog.length / 4), Math.floor((backlog.length * 2) / 3)]) {
         gateway = await startGatewayProcess(env, { ready: false });
-        await waitFor(async () => (await confirmedPayments(database.db)) >= threshold, { what: `${threshold} payments to be posted`, timeoutMs: 60_000, intervalMs: 5 });
+        await waitFor(async () => (await confirmedPayments(database.db)) >= threshold, {
+          what: `${threshold} payments to be posted`,
+          timeoutMs: 60_000,
+          intervalMs: 5,
+        });
         expect(await stopGatewayProcess(gateway.process, 'SIGKILL')).toBe('SIGKILL');
         postedAtKill.push(await confirmedPayments(database.db));
         gateway = undefined;
@@ -245,7 +268,9 @@ describe('the gateway killed (SIGKILL) in the middle of ingesting', () => {
 
       await expectLedgerMatchesChain(database.db, chain, clinic, invoices, paidTotal);
       // Seen once, announced once, across the crash.
-      expect(await countWhere(database.db, `SELECT 1 FROM webhook_events WHERE type = 'invoice.processing' AND payload->'object'->>'id' = ?`, [last.id])).toBe(1);
+      expect(await countWhere(database.db, `SELECT 1 FROM webhook_events WHERE type = 'invoice.processing' AND payload->'object'->>'id' = ?`, [last.id])).toBe(
+        1,
+      );
     } finally {
       if (gateway) await stopGatewayProcess(gateway.process, 'SIGKILL');
       await chain.anvil.stop();
@@ -255,7 +280,9 @@ describe('the gateway killed (SIGKILL) in the middle of ingesting', () => {
 });
 
 describe('two gateway processes on one database', () => {
-  it('elect one leader per worker, never double-post or double-flush, and the survivor takes over when the leader is killed', { timeout: 300_000 }, async () => {
+  it('elect one leader per worker, never double-post or double-flush, and the survivor takes over when the leader is killed', {
+    timeout: 300_000,
+  }, async () => {
     const database = await createTestDatabase();
     const chain = await startPrivateChain(workDir);
     const gateways: StartedGateway[] = [];
@@ -349,7 +376,9 @@ describe('the RPC node down while the gateway runs', () => {
       const notReady = await waitFor(
         async () => {
           const response = await fetch(`${url}/ready`);
-          return response.status === 503 ? ((await response.json()) as { detail: string; checks: { rpc: { ok: boolean }; database: { ok: boolean } } }) : undefined;
+          return response.status === 503
+            ? ((await response.json()) as { detail: string; checks: { rpc: { ok: boolean }; database: { ok: boolean } } })
+            : undefined;
         },
         { what: '/ready to report the node down', timeoutMs: 30_000, intervalMs: 100 },
       );
@@ -358,7 +387,11 @@ describe('the RPC node down while the gateway runs', () => {
       expect((await fetch(`${url}/health`)).status).toBe(200);
       // The watcher fails a few passes and backs off; the process stays up.
       await waitFor(
-        () => gateway!.process.output().split('\n').filter((line) => line.includes('"worker":"watcher"') && line.includes('worker pass failed')).length >= 3,
+        () =>
+          gateway!.process
+            .output()
+            .split('\n')
+            .filter((line) => line.includes('"worker":"watcher"') && line.includes('worker pass failed')).length >= 3,
         { what: 'the watcher to fail a few passes', timeoutMs: 30_000 },
       );
       expect(gateway.process.child.exitCode).toBeNull();
@@ -381,7 +414,9 @@ describe('the RPC node down while the gateway runs', () => {
     }
   });
 
-  it('a flaky node (block and log requests cut now and then) is never taken for a reorg: nothing is reversed, everything is credited once', { timeout: 300_000 }, async () => {
+  it('a flaky node (block and log requests cut now and then) is never taken for a reorg: nothing is reversed, everything is credited once', {
+    timeout: 300_000,
+  }, async () => {
     const database = await createTestDatabase();
     const chain = await startPrivateChain(workDir);
     const proxy = new FlakyRpcProxy(chain.rpcUrl);
@@ -427,7 +462,10 @@ describe('the RPC node down while the gateway runs', () => {
       await waitUntilSettled(database.db, chain, invoices, new Date(0));
       expect(await stopGatewayProcess(gateway.process, 'SIGTERM')).toBe(0);
 
-      const reorgLines = gateway.process.output().split('\n').filter((line) => line.includes('reorg'));
+      const reorgLines = gateway.process
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('reorg'));
       gateway = undefined;
       expect(reorgLines).toEqual([]);
       expect(await countWhere(database.db, `SELECT 1 FROM transfers WHERE status = 'reorged'`)).toBe(0);

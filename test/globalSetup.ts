@@ -6,14 +6,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestProject } from 'vitest/node';
-import { createDb } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import type { TestProject } from 'vitest/node';
 import { createChainClient } from '../src/chain/client.js';
 import { DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
 import { ensureDevContracts } from '../src/dev/contracts.js';
 import { ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { createDb } from '../src/platform/db.js';
+import { migrateLatest } from '../src/platform/migrate.js';
 
 export const TEMPLATE_DATABASE = 'clinicpay_template';
 

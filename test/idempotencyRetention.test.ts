@@ -28,12 +28,14 @@ describe('idempotency key retention', () => {
       response_body: '{}',
       created_at: createdAt,
     });
-    await database.db('idempotency_keys').insert([
-      key('fresh', hoursAgo(1)),
-      key('a-day-old', hoursAgo(25)),
-      key('just-inside', hoursAgo(IDEMPOTENCY_KEY_RETENTION_HOURS - 1)),
-      key('expired', hoursAgo(IDEMPOTENCY_KEY_RETENTION_HOURS + 1)),
-    ]);
+    await database
+      .db('idempotency_keys')
+      .insert([
+        key('fresh', hoursAgo(1)),
+        key('a-day-old', hoursAgo(25)),
+        key('just-inside', hoursAgo(IDEMPOTENCY_KEY_RETENTION_HOURS - 1)),
+        key('expired', hoursAgo(IDEMPOTENCY_KEY_RETENTION_HOURS + 1)),
+      ]);
     expect(await purgeIdempotencyKeys(database.db, now)).toBe(1);
     expect((await database.db('idempotency_keys').pluck('key')).sort()).toEqual(['a-day-old', 'fresh', 'just-inside']);
   });

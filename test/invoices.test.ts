@@ -14,16 +14,16 @@ import type { Express } from 'express';
 import jwt from 'jsonwebtoken';
 import QRCode from 'qrcode';
 import request from 'supertest';
-import { getAddress, type Address, type Hex } from 'viem';
+import { type Address, getAddress, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { depositFactoryAbi } from '../contracts/artifacts/DepositFactory.js';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
 import { createChainClient } from '../src/chain/client.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { bearer, buildTestApp, TEST_JWT, testNetwork, tokenFor } from './support/app.js';
 import { deployTestToken, fundedAccount, mint, testChain } from './support/chain.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 
 let database: TestDatabase;
 let app: Express;
@@ -110,7 +110,11 @@ interface PostOptions {
 
 /** `POST /v1/invoices` with a fresh Idempotency-Key unless one is given. */
 function postInvoice(token: string, body: unknown = invoiceBody(), { key = newKey(), target = app }: PostOptions = {}): request.Test {
-  return request(target).post('/v1/invoices').set(bearer(token)).set('Idempotency-Key', key).send(body as object);
+  return request(target)
+    .post('/v1/invoices')
+    .set(bearer(token))
+    .set('Idempotency-Key', key)
+    .send(body as object);
 }
 
 /** Creates an invoice and insists it worked. */
@@ -141,7 +145,11 @@ async function listOk(token: string, query: Record<string, string | number> = {}
 
 async function onboardClinic(name: string, settlementAddress?: Address): Promise<TestClinic> {
   const settlement = settlementAddress ?? (await fundedAccount(chain)).address;
-  const response = await request(app).post('/v1/clinics').set(bearer(platformAdmin)).set('Idempotency-Key', newKey()).send({ name, settlement_address: settlement });
+  const response = await request(app)
+    .post('/v1/clinics')
+    .set(bearer(platformAdmin))
+    .set('Idempotency-Key', newKey())
+    .send({ name, settlement_address: settlement });
   expect(response.status, response.text).toBe(201);
   const id = response.body.id as string;
   return { id, settlementAddress: settlement, admin: tokenFor('clinic_admin', id), staff: tokenFor('clinic_staff', id) };
@@ -177,7 +185,10 @@ function problemShape(response: request.Response): Record<string, unknown> {
 
 /** What the API never shows: the salt and destination bound into an invoice's deposit address. */
 async function depositBinding(invoiceId: string): Promise<{ salt: Hex; destination: Address }> {
-  const row = (await database.db('invoices').where({ id: invoiceId }).first('deposit_salt', 'settlement_address')) as { deposit_salt: Hex; settlement_address: string };
+  const row = (await database.db('invoices').where({ id: invoiceId }).first('deposit_salt', 'settlement_address')) as {
+    deposit_salt: Hex;
+    settlement_address: string;
+  };
   return { salt: row.deposit_salt, destination: getAddress(row.settlement_address) };
 }
 
@@ -237,7 +248,9 @@ describe('POST /v1/invoices', () => {
     expect(invoice.deposit_address).toMatch(/^0x[0-9a-fA-F]{40}$/);
     expect(invoice.deposit_address).toBe(getAddress(invoice.deposit_address));
     expect(invoice.deposit_address).not.toBe(invoice.deposit_address.toLowerCase());
-    expect(invoice.payment_uri).toBe(`ethereum:${network.token.address}@${network.chainId}/transfer?address=${invoice.deposit_address}&uint256=${LINE_ITEMS_TOKEN_UNITS}`);
+    expect(invoice.payment_uri).toBe(
+      `ethereum:${network.token.address}@${network.chainId}/transfer?address=${invoice.deposit_address}&uint256=${LINE_ITEMS_TOKEN_UNITS}`,
+    );
     expect(invoice.payment_qr_url).toBe(`/v1/invoices/${invoice.id}/payment-qr.svg`);
     expect(invoice.line_items).toEqual(LINE_ITEMS);
     expect(invoice.metadata).toEqual({ visit: 'V-1', desk: 'front' });
@@ -339,7 +352,12 @@ describe('paying an invoice from its EIP-681 payment URI', () => {
 
     // The deposit is bound to the clinic: flushing it pays the clinic's settlement address, all of it.
     const { salt, destination } = await depositBinding(invoice.id);
-    const flush = await relayer.wallet.writeContract({ address: inject('factoryAddress'), abi: depositFactoryAbi, functionName: 'flush', args: [token, destination, salt] });
+    const flush = await relayer.wallet.writeContract({
+      address: inject('factoryAddress'),
+      abi: depositFactoryAbi,
+      functionName: 'flush',
+      args: [token, destination, salt],
+    });
     expect((await chain.publicClient.waitForTransactionReceipt({ hash: flush, pollingInterval: 50 })).status).toBe('success');
     expect(await balanceOf(token, clinic.settlementAddress)).toBe(BigInt(invoice.token_amount_due));
     expect(await balanceOf(token, invoice.deposit_address)).toBe(0n);
@@ -365,7 +383,7 @@ describe('GET /v1/invoices/:id and its payment QR code', () => {
     expect(response.body).toEqual(invoice);
   });
 
-  it('lets finance, auditors and platform admins read any clinic\'s invoice', async () => {
+  it("lets finance, auditors and platform admins read any clinic's invoice", async () => {
     for (const token of [tokenFor('finance'), tokenFor('auditor'), platformAdmin, tokenFor('finance', clinic.id)]) {
       const response = await getInvoice(token, invoice.id);
       expect(response.status, response.text).toBe(200);
@@ -412,7 +430,7 @@ describe('GET /v1/invoices', () => {
     for (let i = 0; i < 2; i++) listB.unshift(await createInvoice(clinicB.staff, { patient_ref: 'PAT-LIST-X' }));
   });
 
-  it('is a list object of the clinic\'s invoices, newest first', async () => {
+  it("is a list object of the clinic's invoices, newest first", async () => {
     const list = await listOk(clinicA.admin, { limit: 100 });
     expect(list.object).toBe('list');
     expect(list.url).toBe('/v1/invoices');
@@ -482,7 +500,7 @@ describe('GET /v1/invoices', () => {
     expectProblem(await listInvoices(clinicA.admin, { patient_ref: 'has space' }), 400, 'invalid_request', 'patient_ref');
   });
 
-  it('filters by a created_gte / created_lte range strictly inside the invoices\' timestamps', async () => {
+  it("filters by a created_gte / created_lte range strictly inside the invoices' timestamps", async () => {
     // Midpoints between neighbours: the range [listA[5]..listA[2]] (oldest-first: 2nd to 5th).
     const midpoint = (a: Invoice, b: Invoice) => new Date((Date.parse(a.created_at) + Date.parse(b.created_at)) / 2).toISOString();
     const gte = midpoint(listA[6]!, listA[5]!);
@@ -510,7 +528,7 @@ describe('GET /v1/invoices', () => {
     expectProblem(await listInvoices(clinicA.admin, { status: 'cancelled' }), 400, 'invalid_request', 'status');
   });
 
-  it('never shows a clinic another clinic\'s invoices, even when asked by clinic_id', async () => {
+  it("never shows a clinic another clinic's invoices, even when asked by clinic_id", async () => {
     const own = await listOk(clinicA.admin, { limit: 100 });
     expect(own.data.every((invoice) => invoice.clinic_id === clinicA.id)).toBe(true);
     const other = await listOk(clinicA.admin, { clinic_id: clinicB.id, limit: 100 });
@@ -614,7 +632,7 @@ describe('tenant isolation', () => {
     invoiceOfA = await createInvoice(clinicA.admin);
   });
 
-  it('answers another clinic\'s invoice exactly like one that does not exist', async () => {
+  it("answers another clinic's invoice exactly like one that does not exist", async () => {
     for (const token of [clinicB.admin, clinicB.staff]) {
       const foreign = await getInvoice(token, invoiceOfA.id);
       const unknown = await getInvoice(token, UNKNOWN_INVOICE_ID);
@@ -625,7 +643,7 @@ describe('tenant isolation', () => {
     }
   });
 
-  it('does not serve another clinic\'s payment QR code', async () => {
+  it("does not serve another clinic's payment QR code", async () => {
     const foreign = await request(app).get(invoiceOfA.payment_qr_url).set(bearer(clinicB.admin));
     const unknown = await request(app).get(`/v1/invoices/${UNKNOWN_INVOICE_ID}/payment-qr.svg`).set(bearer(clinicB.admin));
     expectProblem(foreign, 404, 'not_found');
@@ -637,7 +655,7 @@ describe('tenant isolation', () => {
     expect((await getInvoice(clinicA.admin, invoiceOfA.id)).body).toEqual(invoiceOfA);
   });
 
-  it('does not show another clinic\'s clinic record either', async () => {
+  it("does not show another clinic's clinic record either", async () => {
     const foreign = await request(app).get(`/v1/clinics/${clinicA.id}`).set(bearer(clinicB.admin));
     expectProblem(foreign, 404, 'not_found');
     expect((await request(app).get(`/v1/clinics/${clinicA.id}`).set(bearer(clinicA.staff))).status).toBe(200);
@@ -670,7 +688,8 @@ describe('roles and bearer tokens', () => {
   }
   const nowSeconds = () => Math.floor(Date.now() / 1000);
   const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const sign = (payload: Record<string, unknown>, secret: string = TEST_JWT.secret, algorithm: jwt.Algorithm = 'HS256') => jwt.sign(payload, secret, { algorithm });
+  const sign = (payload: Record<string, unknown>, secret: string = TEST_JWT.secret, algorithm: jwt.Algorithm = 'HS256') =>
+    jwt.sign(payload, secret, { algorithm });
 
   const badTokens: [string, () => string, string][] = [
     ['an expired token', () => sign({ ...claims(), iat: nowSeconds() - 3600, exp: nowSeconds() - 60 }), 'token_expired'],
@@ -682,10 +701,14 @@ describe('roles and bearer tokens', () => {
     ['a token without exp', () => sign(claims()), 'invalid_token'],
     ['a clinic token without clinic_id', () => sign({ ...claims(), clinic_id: undefined, exp: nowSeconds() + 600 }), 'invalid_token'],
     ['a token with an unknown role', () => sign({ ...claims(), role: 'superuser', exp: nowSeconds() + 600 }), 'invalid_token'],
-    ['a tampered payload', () => {
-      const [header, , signature] = sign({ ...claims(), exp: nowSeconds() + 600 }).split('.');
-      return `${header}.${base64url({ ...claims(), role: 'platform_admin', clinic_id: undefined, exp: nowSeconds() + 600 })}.${signature}`;
-    }, 'invalid_token'],
+    [
+      'a tampered payload',
+      () => {
+        const [header, , signature] = sign({ ...claims(), exp: nowSeconds() + 600 }).split('.');
+        return `${header}.${base64url({ ...claims(), role: 'platform_admin', clinic_id: undefined, exp: nowSeconds() + 600 })}.${signature}`;
+      },
+      'invalid_token',
+    ],
   ];
 
   it.each(badTokens)('refuses %s with 401 and creates nothing', async (_name, token, code) => {
@@ -708,7 +731,11 @@ describe('roles and bearer tokens', () => {
 
   it('refuses an Authorization header that is not a bearer token', async () => {
     await expectNothingCreated(async () => {
-      const response = await request(app).post('/v1/invoices').set('Authorization', `Basic ${Buffer.from('a:b').toString('base64')}`).set('Idempotency-Key', newKey()).send(invoiceBody());
+      const response = await request(app)
+        .post('/v1/invoices')
+        .set('Authorization', `Basic ${Buffer.from('a:b').toString('base64')}`)
+        .set('Idempotency-Key', newKey())
+        .send(invoiceBody());
       expectProblem(response, 401, 'invalid_token');
     });
   });
@@ -751,7 +778,11 @@ describe('bad input creates nothing', () => {
     ['unit_amount in exponent notation', invoiceBody({ line_items: line({ unit_amount: '1e3' }) }), unitAmount],
     ['unit_amount with a leading space', invoiceBody({ line_items: line({ unit_amount: ' 12' }) }), unitAmount],
     ['an absurdly large unit_amount', invoiceBody({ line_items: line({ unit_amount: '99999999999' }) }), unitAmount],
-    ['an absurdly large total', invoiceBody({ line_items: Array.from({ length: 2 }, () => ({ description: 'x', quantity: 10_000, unit_amount: '99999999.99' })) }), 'line_items'],
+    [
+      'an absurdly large total',
+      invoiceBody({ line_items: Array.from({ length: 2 }, () => ({ description: 'x', quantity: 10_000, unit_amount: '99999999.99' })) }),
+      'line_items',
+    ],
     ['quantity 0', invoiceBody({ line_items: line({ quantity: 0 }) }), quantity],
     ['quantity -1', invoiceBody({ line_items: line({ quantity: -1 }) }), quantity],
     ['quantity 1.5', invoiceBody({ line_items: line({ quantity: 1.5 }) }), quantity],
@@ -807,7 +838,12 @@ describe('bad input creates nothing', () => {
 
   it('refuses a body that is not JSON with 415', async () => {
     await expectNothingCreated(async () => {
-      const response = await request(app).post('/v1/invoices').set(bearer(clinic.admin)).set('Idempotency-Key', newKey()).set('content-type', 'text/plain').send('patient_ref=PAT-1');
+      const response = await request(app)
+        .post('/v1/invoices')
+        .set(bearer(clinic.admin))
+        .set('Idempotency-Key', newKey())
+        .set('content-type', 'text/plain')
+        .send('patient_ref=PAT-1');
       expectProblem(response, 415, 'unsupported_media_type');
     });
   });
@@ -845,7 +881,10 @@ describe('SQL and script text in strings', () => {
     }
     const got = await getInvoice(clinic.admin, response.body.id as string);
     expect(got.body.line_items).toEqual(nasty);
-    const stored = (await database.db('invoices').where({ id: response.body.id as string }).first('line_items')) as { line_items: unknown };
+    const stored = (await database
+      .db('invoices')
+      .where({ id: response.body.id as string })
+      .first('line_items')) as { line_items: unknown };
     expect(stored.line_items).toEqual(nasty);
     // The table is still there and still counts.
     expect(await invoiceCount()).toBeGreaterThan(0);
@@ -896,7 +935,7 @@ describe('idempotent creation through HTTP', () => {
     expectProblem(other, 422, 'idempotency_key_reused', 'Idempotency-Key');
   });
 
-  it('scopes keys per caller: another clinic\'s user with the same key gets its own invoice', async () => {
+  it("scopes keys per caller: another clinic's user with the same key gets its own invoice", async () => {
     const key = newKey();
     const ofA = await postInvoice(clinicA.admin, invoiceBody(), { key });
     const ofB = await postInvoice(clinicB.admin, invoiceBody(), { key });
@@ -939,7 +978,9 @@ describe('idempotent creation through HTTP', () => {
   });
 
   it('accepts a 255-character key and refuses a 256-character one', async () => {
-    await expectNothingCreated(async () => expectProblem(await postInvoice(clinicA.admin, invoiceBody(), { key: 'k'.repeat(256) }), 400, 'invalid_request', 'Idempotency-Key'));
+    await expectNothingCreated(async () =>
+      expectProblem(await postInvoice(clinicA.admin, invoiceBody(), { key: 'k'.repeat(256) }), 400, 'invalid_request', 'Idempotency-Key'),
+    );
     expect((await postInvoice(clinicA.admin, invoiceBody(), { key: 'k'.repeat(255) })).status).toBe(201);
   });
 });
@@ -948,7 +989,7 @@ describe('idempotent creation through HTTP', () => {
 // A clinic's settlement address changes
 // ---------------------------------------------------------------------------------------------
 
-describe('changing a clinic\'s settlement address', () => {
+describe("changing a clinic's settlement address", () => {
   function patchClinic(token: string, id: string, body: Record<string, unknown>): request.Test {
     return request(app).patch(`/v1/clinics/${id}`).set(bearer(token)).send(body);
   }

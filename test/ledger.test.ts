@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClinic } from '../src/billing/clinics.js';
+import { type AccountKind, accountBalances, accountId, type PostEntryParameters, postEntry, reverseEntry, UnbalancedEntryError } from '../src/ledger/ledger.js';
 import type { Db, Trx } from '../src/platform/db.js';
-import { withTransaction } from '../src/platform/transaction.js';
 import { newId } from '../src/platform/ids.js';
-import { accountBalances, accountId, postEntry, reverseEntry, UnbalancedEntryError, type AccountKind, type PostEntryParameters } from '../src/ledger/ledger.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { TEST_ACTOR } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const HKD = '31337:0x00000000000000000000000000000000000000aa';
 const OTHER = '31337:0x00000000000000000000000000000000000000bb';
@@ -29,7 +29,10 @@ beforeAll(async () => {
   // The accounts raw inserts below post to (postEntry creates its own as needed).
   for (const asset of [HKD, OTHER]) {
     for (const kind of ['deposits', 'settlement', 'patient_payments'] as const) {
-      await db('ledger_accounts').insert({ id: accountId(clinicId, kind, asset), clinic_id: clinicId, kind, asset }).onConflict('id').ignore();
+      await db('ledger_accounts')
+        .insert({ id: accountId(clinicId, kind, asset), clinic_id: clinicId, kind, asset })
+        .onConflict('id')
+        .ignore();
     }
   }
 });
@@ -45,7 +48,14 @@ async function rawEntry(trx: Trx, postings: { kind: AccountKind; asset?: string;
   const id = newId('je');
   await trx('journal_entries').insert({ id, idempotency_key: `raw:${id}`, kind: 'payment', clinic_id: clinicId });
   if (postings.length) {
-    await trx('postings').insert(postings.map((posting) => ({ entry_id: id, account_id: accountId(clinicId, posting.kind, posting.asset ?? HKD), asset: posting.asset ?? HKD, amount: posting.amount })));
+    await trx('postings').insert(
+      postings.map((posting) => ({
+        entry_id: id,
+        account_id: accountId(clinicId, posting.kind, posting.asset ?? HKD),
+        asset: posting.asset ?? HKD,
+        amount: posting.amount,
+      })),
+    );
   }
   return id;
 }
@@ -65,8 +75,22 @@ function payment(amount: bigint, key = `test:${newId('pay')}`): PostEntryParamet
 
 describe('the database refuses at COMMIT', () => {
   it.each([
-    ['postings that do not sum to zero', [{ kind: 'deposits', amount: '100' }, { kind: 'patient_payments', amount: '-99' }], /does not balance/],
-    ['postings that sum to zero only across assets', [{ kind: 'deposits', amount: '100' }, { kind: 'patient_payments', asset: OTHER, amount: '-100' }], /does not balance/],
+    [
+      'postings that do not sum to zero',
+      [
+        { kind: 'deposits', amount: '100' },
+        { kind: 'patient_payments', amount: '-99' },
+      ],
+      /does not balance/,
+    ],
+    [
+      'postings that sum to zero only across assets',
+      [
+        { kind: 'deposits', amount: '100' },
+        { kind: 'patient_payments', asset: OTHER, amount: '-100' },
+      ],
+      /does not balance/,
+    ],
     ['a single posting', [{ kind: 'deposits', amount: '100' }], /needs at least two/],
     ['no postings at all', [], /needs at least two/],
   ] as const)('an entry with %s', async (_name, postings, message) => {
@@ -84,7 +108,12 @@ describe('the database refuses at COMMIT', () => {
   });
 
   it('a posting added later to an entry committed earlier, when it unbalances it', async () => {
-    const id = await withTransaction(db, (trx) => rawEntry(trx, [{ kind: 'deposits', amount: '40' }, { kind: 'patient_payments', amount: '-40' }]));
+    const id = await withTransaction(db, (trx) =>
+      rawEntry(trx, [
+        { kind: 'deposits', amount: '40' },
+        { kind: 'patient_payments', amount: '-40' },
+      ]),
+    );
     const before = await counts();
     await expect(
       db.transaction(async (trx) => {
@@ -95,7 +124,12 @@ describe('the database refuses at COMMIT', () => {
   });
 
   it('postings added later to an entry committed earlier, even when they balance each other', async () => {
-    const id = await withTransaction(db, (trx) => rawEntry(trx, [{ kind: 'deposits', amount: '40' }, { kind: 'patient_payments', amount: '-40' }]));
+    const id = await withTransaction(db, (trx) =>
+      rawEntry(trx, [
+        { kind: 'deposits', amount: '40' },
+        { kind: 'patient_payments', amount: '-40' },
+      ]),
+    );
     const before = await counts();
     // A posted entry is never changed; a correction is an entry of its own.
     await expect(
@@ -110,7 +144,14 @@ describe('the database refuses at COMMIT', () => {
   });
 
   it('a posting of zero', async () => {
-    await expect(db.transaction((trx) => rawEntry(trx, [{ kind: 'deposits', amount: '0' }, { kind: 'patient_payments', amount: '0' }]))).rejects.toThrow(/postings_amount_nonzero/);
+    await expect(
+      db.transaction((trx) =>
+        rawEntry(trx, [
+          { kind: 'deposits', amount: '0' },
+          { kind: 'patient_payments', amount: '0' },
+        ]),
+      ),
+    ).rejects.toThrow(/postings_amount_nonzero/);
   });
 });
 
@@ -122,7 +163,13 @@ describe('the database refuses any change to posted rows', () => {
 
   it.each([
     ['UPDATE of a posting', () => db('postings').where({ entry_id: entryId }).update({ amount: '1' })],
-    ['UPDATE of a posting that keeps the entry balanced', () => db('postings').where({ entry_id: entryId }).update({ amount: db.raw('amount * 2') })],
+    [
+      'UPDATE of a posting that keeps the entry balanced',
+      () =>
+        db('postings')
+          .where({ entry_id: entryId })
+          .update({ amount: db.raw('amount * 2') }),
+    ],
     ['DELETE of a posting', () => db('postings').where({ entry_id: entryId }).del()],
     ['UPDATE of a journal entry', () => db('journal_entries').where({ id: entryId }).update({ kind: 'forward' })],
     ['DELETE of a journal entry', () => db('journal_entries').where({ id: entryId }).del()],
@@ -169,9 +216,21 @@ describe('postEntry', () => {
   });
 
   it.each([
-    ['does not sum to zero', [{ kind: 'deposits', amount: 5n }, { kind: 'patient_payments', amount: -4n }]],
+    [
+      'does not sum to zero',
+      [
+        { kind: 'deposits', amount: 5n },
+        { kind: 'patient_payments', amount: -4n },
+      ],
+    ],
     ['has one posting', [{ kind: 'deposits', amount: 5n }]],
-    ['has a zero posting', [{ kind: 'deposits', amount: 0n }, { kind: 'patient_payments', amount: 0n }]],
+    [
+      'has a zero posting',
+      [
+        { kind: 'deposits', amount: 0n },
+        { kind: 'patient_payments', amount: 0n },
+      ],
+    ],
   ] as const)('refuses an entry that %s and writes nothing', async (_name, postings) => {
     const before = await counts();
     await expect(withTransaction(db, (trx) => postEntry(trx, { ...payment(1n), postings }))).rejects.toThrow(UnbalancedEntryError);
@@ -185,8 +244,15 @@ describe('reverseEntry', () => {
     const originalPostings = await db('postings').where({ entry_id: original.entryId }).orderBy('id');
     const reversal = await withTransaction(db, (trx) => reverseEntry(trx, original.entryId));
     expect(reversal.created).toBe(true);
-    expect(await db('journal_entries').where({ id: reversal.entryId }).first()).toMatchObject({ kind: 'reversal', reverses_entry_id: original.entryId, clinic_id: clinicId });
-    const mirrored = (await db('postings').where({ entry_id: reversal.entryId }).orderBy('id').select('account_id', 'amount')) as { account_id: string; amount: string }[];
+    expect(await db('journal_entries').where({ id: reversal.entryId }).first()).toMatchObject({
+      kind: 'reversal',
+      reverses_entry_id: original.entryId,
+      clinic_id: clinicId,
+    });
+    const mirrored = (await db('postings').where({ entry_id: reversal.entryId }).orderBy('id').select('account_id', 'amount')) as {
+      account_id: string;
+      amount: string;
+    }[];
     expect(mirrored).toEqual([
       { account_id: accountId(clinicId, 'deposits', HKD), amount: '-8000' },
       { account_id: accountId(clinicId, 'patient_payments', HKD), amount: '8000' },
@@ -204,13 +270,27 @@ describe('accountBalances', () => {
     await withTransaction(db, async (trx) => {
       await postEntry(trx, payment(10n));
       await postEntry(trx, { ...payment(20n), asset: OTHER });
-      await postEntry(trx, { idempotencyKey: `forward:${newId('pay')}`, kind: 'forward', clinicId, asset: HKD, postings: [{ kind: 'settlement', amount: 10n }, { kind: 'deposits', amount: -10n }] });
+      await postEntry(trx, {
+        idempotencyKey: `forward:${newId('pay')}`,
+        kind: 'forward',
+        clinicId,
+        asset: HKD,
+        postings: [
+          { kind: 'settlement', amount: 10n },
+          { kind: 'deposits', amount: -10n },
+        ],
+      });
     });
-    const sums = (await db('postings').groupBy('account_id').select('account_id', db.raw('sum(amount)::text AS total'))) as { account_id: string; total: string }[];
+    const sums = (await db('postings').groupBy('account_id').select('account_id', db.raw('sum(amount)::text AS total'))) as {
+      account_id: string;
+      total: string;
+    }[];
     const balances = await accountBalances(db, clinicId);
     expect(balances.length).toBeGreaterThanOrEqual(sums.length);
     for (const account of balances) {
-      expect({ [account.accountId]: account.balance }).toEqual({ [account.accountId]: BigInt(sums.find((sum) => sum.account_id === account.accountId)?.total ?? '0') });
+      expect({ [account.accountId]: account.balance }).toEqual({
+        [account.accountId]: BigInt(sums.find((sum) => sum.account_id === account.accountId)?.total ?? '0'),
+      });
     }
     // Each asset balances across the clinic's accounts.
     for (const asset of [HKD, OTHER]) {

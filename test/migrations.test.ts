@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../migrations/index.js';
 import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { MIGRATIONS } from '../migrations/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
@@ -22,7 +22,12 @@ describe('migrations', () => {
   });
 
   it('down then up restores the same schema', async () => {
-    const columns = () => database.db('information_schema.columns').where({ table_schema: 'public' }).orderBy(['table_name', 'column_name']).select('table_name', 'column_name', 'data_type');
+    const columns = () =>
+      database
+        .db('information_schema.columns')
+        .where({ table_schema: 'public' })
+        .orderBy(['table_name', 'column_name'])
+        .select('table_name', 'column_name', 'data_type');
     const before = await columns();
     for (const migration of [...MIGRATIONS].reverse()) await migration.down(database.db);
     await database.db('knex_migrations').del();

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { PROBLEMS } from '../src/platform/problems.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
@@ -28,7 +28,9 @@ afterAll(async () => {
 const catalogue = Object.keys(PROBLEMS).sort();
 
 function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? walk(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? walk(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
 }
 
 /**
@@ -43,7 +45,8 @@ function codesRaisedInSources(): string[] {
     const text = fs.readFileSync(file, 'utf8');
     for (const match of text.matchAll(/(?:\bnew ClinicPayError|\bsuper|\bproblemFor)\(\s*'([a-z][a-z_]*)'/g)) codes.add(match[1]!);
     for (const match of text.matchAll(/\bnew \w+Error\(\s*'([a-z]+_[a-z_]+)'/g)) codes.add(match[1]!);
-    for (const match of text.matchAll(/\bconstructor\(code: ('[a-z_]+'(?: \| '[a-z_]+')+)/g)) for (const literal of match[1]!.matchAll(/'([a-z_]+)'/g)) codes.add(literal[1]!);
+    for (const match of text.matchAll(/\bconstructor\(code: ('[a-z_]+'(?: \| '[a-z_]+')+)/g))
+      for (const literal of match[1]!.matchAll(/'([a-z_]+)'/g)) codes.add(literal[1]!);
   }
   return [...codes].sort();
 }
@@ -77,7 +80,15 @@ describe('GET /problems/{code}', () => {
     const page = await request(app).get(type);
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toMatch(/^application\/json/);
-    expect(page.body).toEqual({ object: 'problem_type', type, code: 'invalid_token', status: 401, title: 'Unauthorized', happened: PROBLEMS.invalid_token.happened, todo: PROBLEMS.invalid_token.todo });
+    expect(page.body).toEqual({
+      object: 'problem_type',
+      type,
+      code: 'invalid_token',
+      status: 401,
+      title: 'Unauthorized',
+      happened: PROBLEMS.invalid_token.happened,
+      todo: PROBLEMS.invalid_token.todo,
+    });
   });
 
   it('answers every catalogue code, and a page for a browser', async () => {
@@ -111,7 +122,9 @@ describe('GET /problems/{code}', () => {
 
   it('is public: no token needed, and a token changes nothing', async () => {
     const anonymous = await request(app).get('/problems/not_found');
-    const withToken = await request(app).get('/problems/not_found').set(bearer(tokenFor('auditor')));
+    const withToken = await request(app)
+      .get('/problems/not_found')
+      .set(bearer(tokenFor('auditor')));
     expect(anonymous.status).toBe(200);
     expect(withToken.body).toEqual(anonymous.body);
   });

@@ -6,14 +6,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createPublicClient, erc20Abi, http, type Address } from 'viem';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import { isRunning } from '../src/dev/processes.js';
+import { type Address, createPublicClient, erc20Abi, http } from 'viem';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DevStackFile } from '../src/dev/devStackFile.js';
+import { isRunning } from '../src/dev/processes.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { createTestDatabase } from './support/database.js';
-import { spawnClinicpay, type GatewayProcess } from './support/gatewayProcess.js';
+import { type GatewayProcess, spawnClinicpay } from './support/gatewayProcess.js';
 
 let dataDir: string;
 
@@ -92,7 +91,9 @@ describe('npm start on embedded defaults', () => {
     // Something written through the gateway's database must survive the restart.
     const client = new pg.Client({ connectionString: stack.database_url });
     await client.connect();
-    await client.query(`INSERT INTO clinics (id, name, settlement_address, webhook_secret) VALUES ('clin_persisted', 'Kept Clinic', $1, 'whsec_test')`, [`0x${'12'.repeat(20)}`]);
+    await client.query(`INSERT INTO clinics (id, name, settlement_address, webhook_secret) VALUES ('clin_persisted', 'Kept Clinic', $1, 'whsec_test')`, [
+      `0x${'12'.repeat(20)}`,
+    ]);
     await client.end();
 
     const pids = pidsOfStack();

@@ -30,7 +30,8 @@ describe('README', () => {
       for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
         const child = new URL(`${entry.name}${entry.isDirectory() ? '/' : ''}`, dir);
         if (entry.isDirectory()) walk(child);
-        else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && fs.readFileSync(child, 'utf8').includes('process.env')) offenders.push(child.pathname);
+        else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && fs.readFileSync(child, 'utf8').includes('process.env'))
+          offenders.push(child.pathname);
       }
     };
     walk(new URL('../src/', import.meta.url));

@@ -10,19 +10,21 @@
  */
 import { getAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InvoiceRow, voidInvoice } from '../src/billing/invoices.js';
 import { createChainClient } from '../src/chain/client.js';
-import { syncOnce } from '../src/settlement/watcher.js';
-import { withTransaction } from '../src/platform/transaction.js';
+import { initCursor } from '../src/chain/cursor.js';
 import { freePort } from '../src/dev/processes.js';
 import { ClinicPayError } from '../src/platform/errors.js';
-import { voidInvoice, type InvoiceRow } from '../src/billing/invoices.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { executeReconciliation, MAX_RECONCILIATION_RANGE, startReconciliation } from '../src/recon/runs.js';
-import { buildTestApp, tokenFor, TEST_ACTOR } from './support/app.js';
+import { syncOnce } from '../src/settlement/watcher.js';
+import { buildTestApp, TEST_ACTOR, tokenFor } from './support/app.js';
 import { deployTestToken, mint, testChain } from './support/chain.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import {
   confirmedHead,
   csvRecords,
+  type ExceptionBody,
   exceptionCountsByType,
   exceptionOf,
   FINANCE_A,
@@ -33,28 +35,68 @@ import {
   logger,
   payBehindWatcher,
   post,
+  type ReconEnv,
+  type RunBody,
   reconcile,
   reconDeps,
   settleAll,
   startAnvilAt,
   startReconEnv,
   waitForRun,
-  type ExceptionBody,
-  type ReconEnv,
-  type RunBody,
 } from './support/recon.js';
-import { balanceOf, expectLedgerInvariants, mine, newClinic, newInvoice, pay, settle, startRpcProxy, watcher, type Payment, type RpcProxy, type TestClinic } from './support/settlement.js';
-import { initCursor } from '../src/chain/cursor.js';
+import {
+  balanceOf,
+  expectLedgerInvariants,
+  mine,
+  newClinic,
+  newInvoice,
+  type Payment,
+  pay,
+  type RpcProxy,
+  settle,
+  startRpcProxy,
+  type TestClinic,
+  watcher,
+} from './support/settlement.js';
 
 const admin = { sub: 'test-admin', role: 'platform_admin', clinicId: undefined } as const;
 
 const RUN_CSV_HEADER = [
-  'run_id', 'result', 'clinic_id', 'invoice_id', 'tx_hash', 'log_index', 'block_number', 'block_time',
-  'token_address', 'from_address', 'to_address', 'token_amount', 'token_decimals', 'hkd_amount', 'rate', 'exception_id',
+  'run_id',
+  'result',
+  'clinic_id',
+  'invoice_id',
+  'tx_hash',
+  'log_index',
+  'block_number',
+  'block_time',
+  'token_address',
+  'from_address',
+  'to_address',
+  'token_amount',
+  'token_decimals',
+  'hkd_amount',
+  'rate',
+  'exception_id',
 ];
 const EXCEPTIONS_CSV_HEADER = [
-  'exception_id', 'type', 'status', 'clinic_id', 'invoice_id', 'tx_hash', 'log_index', 'block_number', 'block_time',
-  'token_amount', 'token_decimals', 'hkd_amount', 'rate', 'expected', 'observed', 'created_at', 'resolved_at',
+  'exception_id',
+  'type',
+  'status',
+  'clinic_id',
+  'invoice_id',
+  'tx_hash',
+  'log_index',
+  'block_number',
+  'block_time',
+  'token_amount',
+  'token_decimals',
+  'hkd_amount',
+  'rate',
+  'expected',
+  'observed',
+  'created_at',
+  'resolved_at',
 ];
 
 async function blockTime(r: ReconEnv, blockNumber: bigint): Promise<string> {
@@ -107,7 +149,12 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
 
   it('the settlement under the run is what the scenario says it is', async () => {
     const statuses = Object.fromEntries(
-      await Promise.all(Object.entries(invoices).map(async ([name, invoice]) => [name, ((await r.env.db('invoices').where({ id: invoice.id }).first('status')) as { status: string }).status])),
+      await Promise.all(
+        Object.entries(invoices).map(async ([name, invoice]) => [
+          name,
+          ((await r.env.db('invoices').where({ id: invoice.id }).first('status')) as { status: string }).status,
+        ]),
+      ),
     );
     expect(statuses).toEqual({ overpaid: 'overpaid', exact: 'paid', late: 'expired', voided: 'void', nowhere: 'open', foreign: 'open', overpaidB: 'overpaid' });
     expect(await r.env.db('transfers').where({ tx_hash: payments.nowhere.txHash.toLowerCase() }).first()).toBeUndefined();
@@ -135,7 +182,10 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
   });
 
   it('counts matched_amount over the transfers it counts as matched', async () => {
-    const lines = (await r.env.db('reconciliation_lines').where({ run_id: run1.id }).select('result', r.env.db.raw('amount::text AS amount'))) as { result: string; amount: string }[];
+    const lines = (await r.env.db('reconciliation_lines').where({ run_id: run1.id }).select('result', r.env.db.raw('amount::text AS amount'))) as {
+      result: string;
+      amount: string;
+    }[];
     const matched = lines.filter((line) => line.result === 'matched');
     expect(matched).toHaveLength(Number(run1.counts.matched));
     const matchedAmount = matched.reduce((sum, line) => sum + BigInt(line.amount), 0n);
@@ -148,7 +198,8 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
 
   it('an overpayment, a late payment, a payment to a voided invoice and transfers from nowhere each appear as exactly one exception of their type', async () => {
     const all = await listExceptions(r.app, FINANCE_A);
-    const typesOf = (invoice: InvoiceRow) => all.filter((exception) => exception.invoice_id === invoice.id && exception.type !== 'balance_mismatch').map((exception) => exception.type);
+    const typesOf = (invoice: InvoiceRow) =>
+      all.filter((exception) => exception.invoice_id === invoice.id && exception.type !== 'balance_mismatch').map((exception) => exception.type);
     expect({
       overpaid: typesOf(invoices.overpaid),
       exact: typesOf(invoices.exact),
@@ -170,7 +221,13 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
     const mismatches = all.filter((exception) => exception.type === 'balance_mismatch');
     expect(mismatches.map((exception) => [exception.invoice_id, exception.expected, exception.observed])).toEqual([[invoices.nowhere.id, '0', '12340000']]);
     expect(all.every((exception) => exception.status === 'open' && exception.first_run_id === run1.id && exception.last_run_id === run1.id)).toBe(true);
-    expect(await exceptionCountsByType(r.env.db)).toEqual({ balance_mismatch: 1, late_payment: 1, overpayment: 2, payment_to_void_invoice: 1, unknown_transfer: 2 });
+    expect(await exceptionCountsByType(r.env.db)).toEqual({
+      balance_mismatch: 1,
+      late_payment: 1,
+      overpayment: 2,
+      payment_to_void_invoice: 1,
+      unknown_transfer: 2,
+    });
   });
 
   it('each exception carries its evidence: tx hash, block, amounts, token, payer and invoice', async () => {
@@ -186,11 +243,30 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
       from_address: payer,
     });
     const voided = await exceptionOf(r.app, 'payment_to_void_invoice', invoices.voided.id);
-    expect(voided).toMatchObject({ tx_hash: payments.voided.txHash.toLowerCase(), block_number: Number(payments.voided.blockNumber), amount: '12340000', from_address: payer });
+    expect(voided).toMatchObject({
+      tx_hash: payments.voided.txHash.toLowerCase(),
+      block_number: Number(payments.voided.blockNumber),
+      amount: '12340000',
+      from_address: payer,
+    });
 
-    const [nowhere, foreign] = await Promise.all([exceptionOf(r.app, 'unknown_transfer', invoices.nowhere.id), exceptionOf(r.app, 'unknown_transfer', invoices.foreign.id)]);
-    expect(nowhere).toMatchObject({ tx_hash: payments.nowhere.txHash.toLowerCase(), block_number: Number(payments.nowhere.blockNumber), amount: '12340000', from_address: payer, token_address: getAddress(r.env.token) });
-    expect(foreign).toMatchObject({ tx_hash: payments.foreign.txHash.toLowerCase(), block_number: Number(payments.foreign.blockNumber), amount: (5n * 10n ** 18n).toString(), token_address: getAddress(otherToken) });
+    const [nowhere, foreign] = await Promise.all([
+      exceptionOf(r.app, 'unknown_transfer', invoices.nowhere.id),
+      exceptionOf(r.app, 'unknown_transfer', invoices.foreign.id),
+    ]);
+    expect(nowhere).toMatchObject({
+      tx_hash: payments.nowhere.txHash.toLowerCase(),
+      block_number: Number(payments.nowhere.blockNumber),
+      amount: '12340000',
+      from_address: payer,
+      token_address: getAddress(r.env.token),
+    });
+    expect(foreign).toMatchObject({
+      tx_hash: payments.foreign.txHash.toLowerCase(),
+      block_number: Number(payments.foreign.blockNumber),
+      amount: (5n * 10n ** 18n).toString(),
+      token_address: getAddress(otherToken),
+    });
 
     const overpaid = await exceptionOf(r.app, 'overpayment', invoices.overpaid.id);
     expect(overpaid).toMatchObject({ clinic_id: clinicA.id, amount: '2660000', expected: '12340000', observed: '15000000', from_address: payer });
@@ -204,7 +280,10 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
   });
 
   it('says why a transfer is unknown in `details`, a JSON object (as openapi.yaml declares it)', async () => {
-    const [nowhere, foreign] = await Promise.all([exceptionOf(r.app, 'unknown_transfer', invoices.nowhere.id), exceptionOf(r.app, 'unknown_transfer', invoices.foreign.id)]);
+    const [nowhere, foreign] = await Promise.all([
+      exceptionOf(r.app, 'unknown_transfer', invoices.nowhere.id),
+      exceptionOf(r.app, 'unknown_transfer', invoices.foreign.id),
+    ]);
     expect(nowhere.details).toEqual({ reason: 'not_in_ledger', direction: 'payment' });
     expect(foreign.details).toEqual({ reason: 'unexpected_token', recorded: true });
     const kinds = (await r.env.db('exceptions').select(r.env.db.raw('DISTINCT jsonb_typeof(details) AS kind'))) as { kind: string }[];
@@ -234,7 +313,10 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
       expect({ id: exception.id, first: exception.first_run_id, last: exception.last_run_id }).toEqual({ id: exception.id, first: run1.id, last: run2.id });
     }
     // Both runs wrote one line per compared transfer.
-    const lines = (await r.env.db('reconciliation_lines').groupBy('run_id').select('run_id', r.env.db.raw('count(*)::int AS n'))) as { run_id: string; n: number }[];
+    const lines = (await r.env.db('reconciliation_lines').groupBy('run_id').select('run_id', r.env.db.raw('count(*)::int AS n'))) as {
+      run_id: string;
+      n: number;
+    }[];
     expect(Object.fromEntries(lines.map((line) => [line.run_id, line.n]))).toEqual({ [run1.id]: 12, [run2.id]: 12 });
   });
 
@@ -317,7 +399,9 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
 
   it('filters and paginates the queue', async () => {
     const all = await listExceptions(r.app, FINANCE_A);
-    expect((await listExceptions(r.app, FINANCE_A, { type: 'unknown_transfer' })).map((exception) => exception.invoice_id).sort()).toEqual([invoices.nowhere.id, invoices.foreign.id].sort());
+    expect((await listExceptions(r.app, FINANCE_A, { type: 'unknown_transfer' })).map((exception) => exception.invoice_id).sort()).toEqual(
+      [invoices.nowhere.id, invoices.foreign.id].sort(),
+    );
     expect(await listExceptions(r.app, FINANCE_A, { status: 'resolved' })).toEqual([]);
     expect((await listExceptions(r.app, FINANCE_A, { clinic_id: clinicB.id })).map((exception) => exception.invoice_id)).toEqual([invoices.overpaidB.id]);
     const first = await get(r.app, FINANCE_A, '/v1/exceptions?limit=3');
@@ -385,8 +469,12 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
     await settle(e);
     const run = await reconcile(r.app);
     expect(run.status).toBe('completed');
-    const mismatches = (await listExceptions(r.app, FINANCE_A, { type: 'balance_mismatch', clinic_id: clinicA.id })).filter((exception) => exception.invoice_id === null);
-    expect(mismatches.map((exception) => [exception.expected, exception.observed])).toEqual([[ledgerSettlement.toString(), (ledgerSettlement + 1_000_000n).toString()]]);
+    const mismatches = (await listExceptions(r.app, FINANCE_A, { type: 'balance_mismatch', clinic_id: clinicA.id })).filter(
+      (exception) => exception.invoice_id === null,
+    );
+    expect(mismatches.map((exception) => [exception.expected, exception.observed])).toEqual([
+      [ledgerSettlement.toString(), (ledgerSettlement + 1_000_000n).toString()],
+    ]);
   });
 });
 
@@ -418,19 +506,36 @@ describe('the range of a run', () => {
 
   async function refused(body: Record<string, unknown>) {
     const response = await post(app, FINANCE_A, '/v1/reconciliations', body);
-    return { status: response.status, code: response.body.code as string, param: response.body.param as string | undefined, detail: response.body.detail as string };
+    return {
+      status: response.status,
+      code: response.body.code as string,
+      param: response.body.param as string | undefined,
+      detail: response.body.detail as string,
+    };
   }
 
   it('refuses a reversed range (400, param from_block)', async () => {
-    expect(await refused({ from_block: Number(cursor), to_block: Number(cursor - 10n) })).toMatchObject({ status: 400, code: 'invalid_request', param: 'from_block' });
+    expect(await refused({ from_block: Number(cursor), to_block: Number(cursor - 10n) })).toMatchObject({
+      status: 400,
+      code: 'invalid_request',
+      param: 'from_block',
+    });
   });
 
   it('refuses a range beyond the chain head (400 range_beyond_head)', async () => {
-    expect(await refused({ from_block: Number(cursor), to_block: Number(chainHead + 1000n) })).toMatchObject({ status: 400, code: 'range_beyond_head', param: 'to_block' });
+    expect(await refused({ from_block: Number(cursor), to_block: Number(chainHead + 1000n) })).toMatchObject({
+      status: 400,
+      code: 'range_beyond_head',
+      param: 'to_block',
+    });
   });
 
   it('refuses blocks the watcher has not confirmed yet (400 range_not_final)', async () => {
-    expect(await refused({ from_block: Number(cursor), to_block: Number(chainHead) })).toMatchObject({ status: 400, code: 'range_not_final', param: 'to_block' });
+    expect(await refused({ from_block: Number(cursor), to_block: Number(chainHead) })).toMatchObject({
+      status: 400,
+      code: 'range_not_final',
+      param: 'to_block',
+    });
     expect(await refused({ from_block: Number(cursor), to_block: Number(cursor + 1n) })).toMatchObject({ status: 400, code: 'range_not_final' });
   });
 
@@ -452,10 +557,20 @@ describe('the range of a run', () => {
 
   it('accepts a range of exactly the maximum and a range ending at the last confirmed block', async () => {
     // Run straight through the functions (the run itself reads blocks this chain does not have).
-    const deps = { db: testDb.db, chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }), logger, chainId: 31337, token: getAddress(`0x${'11'.repeat(20)}`), finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n } };
+    const deps = {
+      db: testDb.db,
+      chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }),
+      logger,
+      chainId: 31337,
+      token: getAddress(`0x${'11'.repeat(20)}`),
+      finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
+    };
     const widest = await startReconciliation(deps, { fromBlock: cursor - MAX_RECONCILIATION_RANGE + 1n, toBlock: cursor, requestedBy: 'test' });
     expect(widest).toMatchObject({ status: 'running', from_block: (cursor - MAX_RECONCILIATION_RANGE + 1n).toString(), to_block: cursor.toString() });
-    await testDb.db('reconciliation_runs').where({ id: widest.id }).update({ status: 'failed', error: 'not run by this test', finished_at: testDb.db.fn.now() });
+    await testDb
+      .db('reconciliation_runs')
+      .where({ id: widest.id })
+      .update({ status: 'failed', error: 'not run by this test', finished_at: testDb.db.fn.now() });
     const run = await reconcile(app, { from_block: cursor, to_block: cursor });
     expect(run).toMatchObject({ status: 'completed', progress_percent: 100 });
     expect(run.counts).toMatchObject({ transfers_on_chain: 0, matched: 0, exceptions: 0 });

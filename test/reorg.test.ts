@@ -7,6 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { InvoiceRow } from '../src/billing/invoices.js';
+import { type Anvil, startAnvil } from '../src/dev/anvil.js';
+import { accountBalances, invoiceDepositBalance } from '../src/ledger/ledger.js';
+import { testChain } from './support/chain.js';
 import {
   anvilRpc,
   balanceOf,
@@ -19,27 +23,23 @@ import {
   newClinic,
   newInvoice,
   pay,
+  type RpcProxy,
   readInvoice,
+  restartAnvil,
+  type SettlementEnv,
+  type SettlementEnvOptions,
   settle,
   signPayment,
+  startRpcProxy,
   startSettlementEnv,
   startWatcherHere,
   syncUntilCaughtUp,
+  type TestClinic,
   transfersOf,
   watcher,
   webhookEvents,
   webhookTypes,
-  restartAnvil,
-  startRpcProxy,
-  type RpcProxy,
-  type SettlementEnv,
-  type SettlementEnvOptions,
-  type TestClinic,
 } from './support/settlement.js';
-import { testChain } from './support/chain.js';
-import { startAnvil, type Anvil } from '../src/dev/anvil.js';
-import type { InvoiceRow } from '../src/billing/invoices.js';
-import { accountBalances, invoiceDepositBalance } from '../src/ledger/ledger.js';
 
 let env: SettlementEnv;
 

@@ -14,15 +14,16 @@ import request from 'supertest';
 import { decodeFunctionData, encodeFunctionData, erc20Abi, getAddress } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withTransaction } from '../src/platform/transaction.js';
-import { voidInvoice, type InvoiceRow } from '../src/billing/invoices.js';
+import { type InvoiceRow, voidInvoice } from '../src/billing/invoices.js';
 import { accountBalances } from '../src/ledger/ledger.js';
+import { withTransaction } from '../src/platform/transaction.js';
 import { matchRefunds, refundAuthorizationMessage } from '../src/recon/resolutions.js';
-import { bearer, tokenFor, TEST_ACTOR } from './support/app.js';
+import { bearer, TEST_ACTOR, tokenFor } from './support/app.js';
 import { deployTestToken, mint } from './support/chain.js';
 import {
   clinicWithWallet,
   confirmedHead,
+  type ExceptionBody,
   entriesOfKind,
   exceptionOf,
   FINANCE_A,
@@ -31,16 +32,26 @@ import {
   listExceptions,
   payBehindWatcher,
   post,
+  type ReconEnv,
+  type ResolutionBody,
   reconcile,
   refundMatcher,
   sendRefund,
   settleAll,
   startReconEnv,
-  type ExceptionBody,
-  type ReconEnv,
-  type ResolutionBody,
 } from './support/recon.js';
-import { balanceOf, CONFIRMATIONS, expectLedgerInvariants, mine, newClinic, newInvoice, pay, readInvoice, settle, type TestClinic } from './support/settlement.js';
+import {
+  balanceOf,
+  CONFIRMATIONS,
+  expectLedgerInvariants,
+  mine,
+  newClinic,
+  newInvoice,
+  pay,
+  readInvoice,
+  settle,
+  type TestClinic,
+} from './support/settlement.js';
 
 const admin = { sub: 'test-admin', role: 'platform_admin', clinicId: undefined } as const;
 
@@ -120,8 +131,16 @@ describe('a refund, end to end', () => {
       refund_tx_hash: null,
     });
     const uri = parseEthereumUri((approved.body as ResolutionBody).payment_uri!);
-    expect(uri).toMatchObject({ target_address: token, chain_id: String(e.network.chainId), function_name: 'transfer', parameters: { address: payer, uint256: '2660000' } });
-    expect(decodeFunctionData({ abi: erc20Abi, data: (approved.body as ResolutionBody).calldata! })).toEqual({ functionName: 'transfer', args: [payer, 2_660_000n] });
+    expect(uri).toMatchObject({
+      target_address: token,
+      chain_id: String(e.network.chainId),
+      function_name: 'transfer',
+      parameters: { address: payer, uint256: '2660000' },
+    });
+    expect(decodeFunctionData({ abi: erc20Abi, data: (approved.body as ResolutionBody).calldata! })).toEqual({
+      functionName: 'transfer',
+      args: [payer, 2_660_000n],
+    });
     // Approved is not done: the exception waits for the transfer.
     expect((await exceptionNow(exception.id)).status).toBe('pending_approval');
 
@@ -160,7 +179,7 @@ describe('a refund, end to end', () => {
     await expectLedgerInvariants(e);
   });
 
-  it('to another address needs the payer\'s EIP-191 signature naming this invoice and that address', async () => {
+  it("to another address needs the payer's EIP-191 signature naming this invoice and that address", async () => {
     const e = r.env;
     const clinic = await clinicWithWallet(e);
     const { invoice, exception } = await overpayment(clinic, '10.00', 11_000_000n);
@@ -199,7 +218,11 @@ describe('a refund, end to end', () => {
     // None of these left anything behind.
     expect(await exceptionNow(exception.id)).toMatchObject({ status: 'open', resolutions: [] });
 
-    const signed = await propose(exception.id, { action: 'refund', to_address: exchange.address.toLowerCase(), signature: await e.payer.wallet.signMessage({ message }) });
+    const signed = await propose(exception.id, {
+      action: 'refund',
+      to_address: exchange.address.toLowerCase(),
+      signature: await e.payer.wallet.signMessage({ message }),
+    });
     expect(signed.status).toBe(201);
     expect(signed.body).toMatchObject({ status: 'pending_approval', to_address: getAddress(exchange.address), amount: '1000000' });
 
@@ -213,7 +236,7 @@ describe('a refund, end to end', () => {
     expect((await exceptionNow(exception.id)).status).toBe('resolved');
   });
 
-  it('is not matched by a transfer of another amount, or from another wallet than the clinic\'s', async () => {
+  it("is not matched by a transfer of another amount, or from another wallet than the clinic's", async () => {
     const e = r.env;
     const payer = getAddress(e.payer.address);
     const clinic = await clinicWithWallet(e);
@@ -245,7 +268,9 @@ describe('bad input', () => {
     expect(tooMuch.body).toMatchObject({ code: 'amount_exceeds_received', param: 'amount' });
     expect((await propose(exception.id, { action: 'refund', amount: '0' })).status).toBe(400);
     expect((await propose(exception.id, { action: 'refund', amount: '-5' })).status).toBe(400);
-    expect((await propose(exception.id, { action: 'apply_to_invoice', amount: '250001', target_invoice_id: (await newInvoice(r.env, clinic)).id })).body).toMatchObject({
+    expect(
+      (await propose(exception.id, { action: 'apply_to_invoice', amount: '250001', target_invoice_id: (await newInvoice(r.env, clinic)).id })).body,
+    ).toMatchObject({
       code: 'amount_exceeds_received',
     });
     // A partial refund is fine.
@@ -336,7 +361,12 @@ describe('apply_to_invoice', () => {
 
     for (const targetId of [ofOtherClinic.id, voided.id, source.id, 'inv_000000000000000000000000']) {
       const refused = await propose(exception.id, { action: 'apply_to_invoice', target_invoice_id: targetId });
-      expect({ targetId, status: refused.status, code: refused.body.code, param: refused.body.param }).toEqual({ targetId, status: 422, code: 'invalid_target_invoice', param: 'target_invoice_id' });
+      expect({ targetId, status: refused.status, code: refused.body.code, param: refused.body.param }).toEqual({
+        targetId,
+        status: 422,
+        code: 'invalid_target_invoice',
+        param: 'target_invoice_id',
+      });
     }
 
     const proposed = await propose(exception.id, { action: 'apply_to_invoice', target_invoice_id: target.id });

@@ -10,11 +10,12 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
-import { syncOnce, type SyncResult } from '../src/settlement/watcher.js';
-import { createDb } from '../src/platform/db.js';
-import { withTransaction } from '../src/platform/transaction.js';
 import { voidInvoice } from '../src/billing/invoices.js';
 import { accountBalances, invoiceDepositBalance } from '../src/ledger/ledger.js';
+import { createDb } from '../src/platform/db.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import { type SyncResult, syncOnce } from '../src/settlement/watcher.js';
+import { TEST_ACTOR } from './support/app.js';
 import { deployTestToken, fundedAccount, mint } from './support/chain.js';
 import {
   balanceOf,
@@ -29,7 +30,11 @@ import {
   newClinic,
   newInvoice,
   pay,
+  type RpcProxy,
   readInvoice,
+  restartAnvil,
+  type SettlementEnv,
+  type SettlementEnvOptions,
   settle,
   startRpcProxy,
   startSettlementEnv,
@@ -39,12 +44,7 @@ import {
   watcher,
   webhookEvents,
   webhookTypes,
-  restartAnvil,
-  type RpcProxy,
-  type SettlementEnv,
-  type SettlementEnvOptions,
 } from './support/settlement.js';
-import { TEST_ACTOR } from './support/app.js';
 
 /** One env per describe block: its own anvil and database, the watcher's cursor at its start. */
 function useEnv(options: () => SettlementEnvOptions = () => ({})): () => SettlementEnv {
@@ -80,7 +80,12 @@ describe('an exact payment', () => {
     const payment = await pay(e, invoice.deposit_address, due);
     const seen = await syncUntilCaughtUp(deps);
     expect(seen.head).toBe(payment.blockNumber);
-    expect(await readInvoice(e, invoice.id)).toMatchObject({ status: 'processing', token_amount_pending: due.toString(), token_amount_paid: '0', paid_at: null });
+    expect(await readInvoice(e, invoice.id)).toMatchObject({
+      status: 'processing',
+      token_amount_pending: due.toString(),
+      token_amount_paid: '0',
+      paid_at: null,
+    });
     expect(await entriesOf(e.db, invoice.id)).toEqual([]);
     expect(await webhookTypes(e.db, clinic.id)).toEqual(['invoice.processing']);
 
@@ -99,7 +104,12 @@ describe('an exact payment', () => {
     const [entry, ...others] = await entriesOf(e.db, invoice.id);
     expect(others).toEqual([]);
     expect(entry).toMatchObject({ kind: 'payment', reverses_entry_id: null });
-    expect(entry!.postings).toEqual(expect.arrayContaining([{ account: 'deposits', amount: due }, { account: 'patient_payments', amount: -due }]));
+    expect(entry!.postings).toEqual(
+      expect.arrayContaining([
+        { account: 'deposits', amount: due },
+        { account: 'patient_payments', amount: -due },
+      ]),
+    );
     expect(entry!.postings).toHaveLength(2);
     const [transfer] = await transfersOf(e.db, invoice.id);
     expect(transfer).toMatchObject({ kind: 'payment', status: 'confirmed', flag: null, tx_hash: payment.txHash.toLowerCase(), amount: due.toString() });
@@ -121,7 +131,12 @@ describe('an exact payment', () => {
     await settle(e, deps);
     const forward = (await entriesOf(e.db, invoice.id)).filter((row) => row.kind === 'forward');
     expect(forward).toHaveLength(1);
-    expect(forward[0]!.postings).toEqual(expect.arrayContaining([{ account: 'settlement', amount: due }, { account: 'deposits', amount: -due }]));
+    expect(forward[0]!.postings).toEqual(
+      expect.arrayContaining([
+        { account: 'settlement', amount: due },
+        { account: 'deposits', amount: -due },
+      ]),
+    );
     expect(await invoiceDepositBalance(e.db, invoice.id)).toBe(0n);
     const balances = await accountBalances(e.db, clinic.id);
     expect(Object.fromEntries(balances.map((account) => [account.kind, account.balance]))).toEqual({ deposits: 0n, settlement: due, patient_payments: -due });
@@ -286,7 +301,14 @@ describe('replays and duplicates', () => {
 
   async function snapshotOf(e: SettlementEnv, invoiceId: string, clinicId: string) {
     const { status, token_amount_paid, token_amount_pending } = await readInvoice(e, invoiceId);
-    return { status, token_amount_paid, token_amount_pending, entries: await entryCount(e.db), webhooks: await webhookTypes(e.db, clinicId), transfers: (await transfersOf(e.db, invoiceId)).length };
+    return {
+      status,
+      token_amount_paid,
+      token_amount_pending,
+      entries: await entryCount(e.db),
+      webhooks: await webhookTypes(e.db, clinicId),
+      transfers: (await transfersOf(e.db, invoiceId)).length,
+    };
   }
 
   it('reading the same blocks again (cursor moved back) posts nothing twice', async () => {
@@ -294,7 +316,10 @@ describe('replays and duplicates', () => {
     const { clinic, invoice, payment } = await paidInvoice(e);
     const before = await snapshotOf(e, invoice.id, clinic.id);
 
-    await e.db('chain_cursors').where({ chain_id: e.network.chainId }).update({ last_block: (payment.blockNumber - 2n).toString() });
+    await e
+      .db('chain_cursors')
+      .where({ chain_id: e.network.chainId })
+      .update({ last_block: (payment.blockNumber - 2n).toString() });
     await settle(e);
     expect(await snapshotOf(e, invoice.id, clinic.id)).toEqual(before);
     await expectLedgerInvariants(e);
@@ -405,7 +430,17 @@ describe('the node goes away', () => {
       expect(await readInvoice(e, invoice.id)).toMatchObject({ status: 'paid', token_amount_paid: invoice.token_amount_due, token_amount_pending: '0' });
     }
     expect(await entryCount(e.db)).toBe(entriesBefore + 20);
-    expect(await e.db('transfers').whereIn('invoice_id', invoices.map((invoice) => invoice.id)).where({ status: 'confirmed' }).count({ n: '*' }).first()).toEqual({ n: '20' });
+    expect(
+      await e
+        .db('transfers')
+        .whereIn(
+          'invoice_id',
+          invoices.map((invoice) => invoice.id),
+        )
+        .where({ status: 'confirmed' })
+        .count({ n: '*' })
+        .first(),
+    ).toEqual({ n: '20' });
     await expectLedgerInvariants(e);
   });
 });
@@ -500,7 +535,9 @@ describe('tokens', () => {
     it('a transfer of another token to a deposit address is recorded as foreign_token (issue 4: "recorded, not credited")', async () => {
       const e = env();
       const { invoice, other } = await payWithOtherToken(e);
-      expect((await transfersOf(e.db, invoice.id)).map((row) => [row.kind, row.token_address, row.amount])).toEqual([['foreign_token', other.toLowerCase(), invoice.token_amount_due]]);
+      expect((await transfersOf(e.db, invoice.id)).map((row) => [row.kind, row.token_address, row.amount])).toEqual([
+        ['foreign_token', other.toLowerCase(), invoice.token_amount_due],
+      ]);
     });
 
     it('a transfer out of a deposit address that is not our flush is not counted as settled to the clinic', async () => {
@@ -574,14 +611,27 @@ describe('two gateway processes on one database', () => {
       expect(flushed.reduce((sum, result) => sum + result.flushed, 0)).toBe(invoices.length);
       const noncesAfter = await Promise.all(relayers.map((relayer) => e.chain.publicClient.getTransactionCount({ address: relayer.address })));
       expect(noncesAfter[0]! - noncesBefore[0]! + noncesAfter[1]! - noncesBefore[1]!).toBe(1);
-      const requests = (await e.db('flush_requests').whereIn('invoice_id', invoices.map((invoice) => invoice.id))) as { status: string; attempts: number; tx_hash: string }[];
+      const requests = (await e.db('flush_requests').whereIn(
+        'invoice_id',
+        invoices.map((invoice) => invoice.id),
+      )) as { status: string; attempts: number; tx_hash: string }[];
       expect(requests.map((request) => [request.status, request.attempts])).toEqual(invoices.map(() => ['done', 1]));
       expect(new Set(requests.map((request) => request.tx_hash)).size).toBe(1);
 
       await mine(e, CONFIRMATIONS);
       await runBoth();
       await runBoth();
-      expect(await e.db('transfers').where({ kind: 'forward' }).whereIn('invoice_id', invoices.map((invoice) => invoice.id)).count({ n: '*' }).first()).toEqual({ n: String(invoices.length) });
+      expect(
+        await e
+          .db('transfers')
+          .where({ kind: 'forward' })
+          .whereIn(
+            'invoice_id',
+            invoices.map((invoice) => invoice.id),
+          )
+          .count({ n: '*' })
+          .first(),
+      ).toEqual({ n: String(invoices.length) });
       expect(await entryCount(e.db)).toBe(entriesBefore + 2 * invoices.length);
       expect(await balanceOf(e, clinic.wallet)).toBe(invoices.reduce((sum, invoice) => sum + BigInt(invoice.token_amount_due), 0n));
       await expectLedgerInvariants(e);

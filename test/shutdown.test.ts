@@ -49,7 +49,10 @@ describe('closeServer (graceful shutdown of HTTP)', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     const hanging = get(port, '/hang').catch((error: NodeJS.ErrnoException) => error.code);
-    await waitFor(async () => (await new Promise<number>((resolve) => server.getConnections((_e, count) => resolve(count)))) === 1, { what: 'the connection', timeoutMs: 5000 });
+    await waitFor(async () => (await new Promise<number>((resolve) => server.getConnections((_e, count) => resolve(count)))) === 1, {
+      what: 'the connection',
+      timeoutMs: 5000,
+    });
     const started = Date.now();
     await closeServer(server, 300);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);

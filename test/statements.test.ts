@@ -19,7 +19,7 @@ import { leafHash, merkleRoot } from '../src/domain/merkle.js';
 import { matchRefunds } from '../src/recon/resolutions.js';
 import { anchorCalldata } from '../src/reports/statementAnchor.js';
 import type { EntryLine, StatementDocument, StatementLine } from '../src/reports/statementDocument.js';
-import { verifyLineProof, verifyStatement, verifyStatementOffline, type LineProof } from '../src/reports/verifyStatement.js';
+import { type LineProof, verifyLineProof, verifyStatement, verifyStatementOffline } from '../src/reports/verifyStatement.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
 import { expectValidR4 } from './support/fhirValidation.js';
 import { spawnClinicpay } from './support/gatewayProcess.js';
@@ -30,15 +30,27 @@ import {
   FINANCE_A,
   FINANCE_B,
   post,
+  type ReconEnv,
+  type ResolutionBody,
   reconcile,
   refundMatcher,
   sendRefund,
   settleAll,
   startReconEnv,
-  type ReconEnv,
-  type ResolutionBody,
 } from './support/recon.js';
-import { anvilRpc, CONFIRMATIONS, mine, newClinic, newInvoice, pay, readInvoice, settle, signPayment, syncUntilCaughtUp, watcher } from './support/settlement.js';
+import {
+  anvilRpc,
+  CONFIRMATIONS,
+  mine,
+  newClinic,
+  newInvoice,
+  pay,
+  readInvoice,
+  settle,
+  signPayment,
+  syncUntilCaughtUp,
+  watcher,
+} from './support/settlement.js';
 
 const AUDITOR = tokenFor('auditor', undefined, 'auditor-ann');
 
@@ -142,7 +154,12 @@ describe('the JSON statement', () => {
     expect(count('reversal')).toBe(1);
     expect(count('forward')).toBeGreaterThanOrEqual(3);
     expect(count('refund')).toBe(1);
-    expect(statement).toMatchObject({ object: 'statement', clinic: { id: clinic.id, name: 'Kowloon Clinic' }, currency: 'HKD', line_count: statement.lines.length });
+    expect(statement).toMatchObject({
+      object: 'statement',
+      clinic: { id: clinic.id, name: 'Kowloon Clinic' },
+      currency: 'HKD',
+      line_count: statement.lines.length,
+    });
     expect(statement.merkle_root).toMatch(/^[0-9a-f]{64}$/);
     expect(statement.audit_log_head?.row_hash).toMatch(/^[0-9a-f]{64}$/);
     // Paid 12.34 + 13.00 + 5.00, refunded 3.00: 27.34 HKD held by the clinic, nothing before.
@@ -151,7 +168,11 @@ describe('the JSON statement', () => {
     const payment = lineOfType(statement, 'payment');
     expect(payment.transfer).toMatchObject({ log_index: expect.any(Number), confirmations: expect.any(Number) });
     expect(payment.transfer!.confirmations!).toBeGreaterThanOrEqual(CONFIRMATIONS);
-    expect(lineOfType(statement, 'refund')).toMatchObject({ token_amount: '3000000', hkd_amount: '3.00', postings: { patient_payments: '3000000', settlement: '-3000000' } });
+    expect(lineOfType(statement, 'refund')).toMatchObject({
+      token_amount: '3000000',
+      hkd_amount: '3.00',
+      postings: { patient_payments: '3000000', settlement: '-3000000' },
+    });
     expect(lineOfType(statement, 'refund').refund_transfer?.tx_hash).toMatch(/^0x[0-9a-f]{64}$/);
   });
 
@@ -222,7 +243,13 @@ describe('line proofs', () => {
     const response = await request(r.app).get(`/v1/statements/${statement.id}/proof`).query({ line: payment.line }).set(bearer(AUDITOR));
     expect(response.status).toBe(200);
     const proof = response.body as LineProof;
-    expect(proof).toMatchObject({ object: 'statement_line_proof', line: payment.line, leaf: payment, tree_size: statement.lines.length, merkle_root: statement.merkle_root });
+    expect(proof).toMatchObject({
+      object: 'statement_line_proof',
+      line: payment.line,
+      leaf: payment,
+      tree_size: statement.lines.length,
+      merkle_root: statement.merkle_root,
+    });
     expect(verifyLineProof(proof, statement.merkle_root)).toMatchObject({ ok: true, failures: [] });
 
     const wrongPath = clone(proof);
@@ -235,7 +262,10 @@ describe('line proofs', () => {
   });
 
   it('a line outside the statement is a 400', async () => {
-    const response = await request(r.app).get(`/v1/statements/${statement.id}/proof`).query({ line: statement.lines.length + 1 }).set(bearer(AUDITOR));
+    const response = await request(r.app)
+      .get(`/v1/statements/${statement.id}/proof`)
+      .query({ line: statement.lines.length + 1 })
+      .set(bearer(AUDITOR));
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ code: 'invalid_request', param: 'line' });
   });
@@ -267,9 +297,15 @@ describe('anchoring', () => {
     const notAnAnchor = await verifyStatement({ ...anchored, anchor: { ...anchored.anchor!, tx_hash: payment.transfer!.tx_hash } }, { chain: r.env.client });
     expect(notAnAnchor.ok).toBe(false);
     const mallory = r.env.payer;
-    const hash = await mallory.wallet.sendTransaction({ to: mallory.address, data: anchorCalldata(reRooted({ ...anchored, lines: anchored.lines.slice(0, -1) }).merkle_root) });
+    const hash = await mallory.wallet.sendTransaction({
+      to: mallory.address,
+      data: anchorCalldata(reRooted({ ...anchored, lines: anchored.lines.slice(0, -1) }).merkle_root),
+    });
     const receipt = await r.env.chain.publicClient.waitForTransactionReceipt({ hash });
-    const forged = { ...anchored, anchor: { chain_id: anchored.chain_id, tx_hash: hash, block_number: receipt.blockNumber.toString(), from_address: getAddress(mallory.address) } };
+    const forged = {
+      ...anchored,
+      anchor: { chain_id: anchored.chain_id, tx_hash: hash, block_number: receipt.blockNumber.toString(), from_address: getAddress(mallory.address) },
+    };
     const report = await verifyStatement(forged, { chain: r.env.client, anchorFrom: r.env.relayer.address });
     expect(report.failures).toEqual([{ reason: expect.stringMatching(/not the gateway's anchoring address/) }]);
     const withoutPinnedSender = await verifyStatement(forged, { chain: r.env.client });
@@ -310,7 +346,7 @@ describe('npx clinicpay verify', () => {
 });
 
 describe('the other formats', () => {
-  it('CSV: a header and one row per line, with each line\'s leaf hash', async () => {
+  it("CSV: a header and one row per line, with each line's leaf hash", async () => {
     const response = await getStatement(r.app, tokenFor('finance'), { clinic_id: clinic.id, ...period, format: 'csv' });
     expect(response.status).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/csv/);
@@ -374,9 +410,14 @@ describe('bad input and other clinics', () => {
     expect(own.status).toBe(200);
     const foreign = await getStatement(r.app, tokenFor('clinic_admin', other.id), { clinic_id: clinic.id, ...period });
     expect(foreign.status).toBe(404);
-    const foreignById = await request(r.app).get(`/v1/statements/${statement.id}`).set(bearer(tokenFor('clinic_admin', other.id)));
+    const foreignById = await request(r.app)
+      .get(`/v1/statements/${statement.id}`)
+      .set(bearer(tokenFor('clinic_admin', other.id)));
     expect(foreignById.status).toBe(404);
-    const foreignProof = await request(r.app).get(`/v1/statements/${statement.id}/proof`).query({ line: 1 }).set(bearer(tokenFor('clinic_admin', other.id)));
+    const foreignProof = await request(r.app)
+      .get(`/v1/statements/${statement.id}/proof`)
+      .query({ line: 1 })
+      .set(bearer(tokenFor('clinic_admin', other.id)));
     expect(foreignProof.status).toBe(404);
     expect((await getStatement(r.app, tokenFor('clinic_staff', clinic.id), { clinic_id: clinic.id, ...period })).status).toBe(403);
     expect((await getStatement(r.app, tokenFor('platform_admin'), { clinic_id: clinic.id, ...period })).status).toBe(403);

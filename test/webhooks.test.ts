@@ -15,18 +15,23 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { getAddress } from 'viem';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createClinic, type ClinicRow } from '../src/billing/clinics.js';
-import { createDb, type Db } from '../src/platform/db.js';
-import { withTransaction } from '../src/platform/transaction.js';
+import { type ClinicRow, createClinic } from '../src/billing/clinics.js';
 import { createInvoice, presentInvoice } from '../src/billing/invoices.js';
-import { createLogger } from '../src/platform/log.js';
-import { waitFor } from '../src/platform/waitFor.js';
-import { dispatchDueWebhooks, webhookRetryDelayMs, type DispatchDueWebhooksParameters, type DispatchDueWebhooksReturnType } from '../src/webhooks/dispatcher.js';
-import { enqueueWebhookEvent, webhookInvoice, type WebhookEventType } from '../src/webhooks/outbox.js';
-import { verifyWebhookSignature } from '../src/webhooks/signature.js';
-import { bearer, buildTestApp, CapturedLog, testNetwork, tokenFor, TEST_ACTOR } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
 import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { createDb, type Db } from '../src/platform/db.js';
+import { createLogger } from '../src/platform/log.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import { waitFor } from '../src/platform/waitFor.js';
+import {
+  type DispatchDueWebhooksParameters,
+  type DispatchDueWebhooksReturnType,
+  dispatchDueWebhooks,
+  webhookRetryDelayMs,
+} from '../src/webhooks/dispatcher.js';
+import { enqueueWebhookEvent, type WebhookEventType, webhookInvoice } from '../src/webhooks/outbox.js';
+import { verifyWebhookSignature } from '../src/webhooks/signature.js';
+import { bearer, buildTestApp, CapturedLog, TEST_ACTOR, testNetwork, tokenFor } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 // ---------------------------------------------------------------------------------------------
 // A webhook receiver
@@ -131,7 +136,6 @@ afterEach(async () => {
   await database.db('webhook_events').where({ status: 'pending' }).update({ status: 'skipped', last_error: 'closed by the test run' });
 });
 
-
 function at(offsetMs: number): Date {
   return new Date(clock.getTime() + offsetMs);
 }
@@ -153,7 +157,11 @@ function newClinic(webhookUrl: string | null = receiver.url): Promise<ClinicRow>
 }
 
 /** Writes one event in its own transaction; returns its id. */
-function enqueue(clinicId: string, type: WebhookEventType = 'invoice.paid', data: Record<string, unknown> = { object: 'invoice', id: `inv_${randomBytes(12).toString('hex')}` }): Promise<string> {
+function enqueue(
+  clinicId: string,
+  type: WebhookEventType = 'invoice.paid',
+  data: Record<string, unknown> = { object: 'invoice', id: `inv_${randomBytes(12).toString('hex')}` },
+): Promise<string> {
   return withTransaction(database.db, (trx) => enqueueWebhookEvent(trx, { clinicId, type, data }));
 }
 
@@ -193,11 +201,16 @@ const LINE_ITEMS = [
 // ---------------------------------------------------------------------------------------------
 
 describe('delivering an event', () => {
-  it('POSTs {id, type, created, data} to the clinic\'s URL, signed with its secret, and records the delivery', async () => {
+  it("POSTs {id, type, created, data} to the clinic's URL, signed with its secret, and records the delivery", async () => {
     const clinic = await newClinic();
     const other = await newClinic();
     const { eventId, expectedData } = await withTransaction(database.db, async (trx) => {
-      const invoice = await createInvoice(trx, { clinicId: clinic.id, input: { patient_ref: 'MRN-7781', currency: 'HKD', line_items: LINE_ITEMS }, network, actor: TEST_ACTOR });
+      const invoice = await createInvoice(trx, {
+        clinicId: clinic.id,
+        input: { patient_ref: 'MRN-7781', currency: 'HKD', line_items: LINE_ITEMS },
+        network,
+        actor: TEST_ACTOR,
+      });
       const data = webhookInvoice(presentInvoice(invoice, new Date()));
       return { eventId: await enqueueWebhookEvent(trx, { clinicId: clinic.id, type: 'invoice.paid', data }), expectedData: data };
     });
@@ -214,18 +227,29 @@ describe('delivering an event', () => {
     const state = await eventState(eventId);
     const body = JSON.parse(received!.rawBody) as Record<string, unknown>;
     expect(Object.keys(body)).toEqual(['id', 'type', 'created', 'data']);
-    expect(body).toEqual({ id: eventId, type: 'invoice.paid', created: Math.floor(state.created_at.getTime() / 1000), data: JSON.parse(JSON.stringify(expectedData)) });
+    expect(body).toEqual({
+      id: eventId,
+      type: 'invoice.paid',
+      created: Math.floor(state.created_at.getTime() / 1000),
+      data: JSON.parse(JSON.stringify(expectedData)),
+    });
 
     // The signature: over the exact bytes, at the dispatcher's clock, with this clinic's secret only.
     const header = received!.headers['clinicpay-signature'] as string;
     expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
     expect(header.startsWith(`t=${Math.floor(clock.getTime() / 1000)},`)).toBe(true);
-    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: clinic.webhook_secret, now: clock })).toEqual({ valid: true, timestamp: Math.floor(clock.getTime() / 1000) });
+    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: clinic.webhook_secret, now: clock })).toEqual({
+      valid: true,
+      timestamp: Math.floor(clock.getTime() / 1000),
+    });
     expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: other.webhook_secret, now: clock }).valid).toBe(false);
     const tampered = received!.rawBody.replace('"invoice.paid"', '"invoice.voided"');
     expect(tampered).not.toBe(received!.rawBody);
     expect(verifyWebhookSignature({ header, rawBody: tampered, secret: clinic.webhook_secret, now: clock }).valid).toBe(false);
-    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: clinic.webhook_secret, now: at(301 * SECONDS) })).toEqual({ valid: false, reason: 'timestamp_outside_tolerance' });
+    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: clinic.webhook_secret, now: at(301 * SECONDS) })).toEqual({
+      valid: false,
+      reason: 'timestamp_outside_tolerance',
+    });
 
     expect(state).toMatchObject({ status: 'delivered', attempts: 1, delivered_at: clock, last_error: null });
     const [delivery, ...more] = await deliveries(eventId);
@@ -241,7 +265,12 @@ describe('delivering an event', () => {
   it('sends an invoice without its line-item descriptions, and logs neither the body nor the secret', async () => {
     const clinic = await newClinic();
     const eventId = await withTransaction(database.db, async (trx) => {
-      const invoice = await createInvoice(trx, { clinicId: clinic.id, input: { patient_ref: 'MRN-SECRET-REF-42', currency: 'HKD', line_items: LINE_ITEMS }, network, actor: TEST_ACTOR });
+      const invoice = await createInvoice(trx, {
+        clinicId: clinic.id,
+        input: { patient_ref: 'MRN-SECRET-REF-42', currency: 'HKD', line_items: LINE_ITEMS },
+        network,
+        actor: TEST_ACTOR,
+      });
       return enqueueWebhookEvent(trx, { clinicId: clinic.id, type: 'invoice.paid', data: webhookInvoice(presentInvoice(invoice, new Date())) });
     });
     const logLinesBefore = dispatcherLog.lines.length;
@@ -282,7 +311,12 @@ describe('delivering an event', () => {
 
     expect(await dispatch()).toEqual({ ...NOTHING, delivered: 4 });
 
-    expect(receiver.events().map((e) => e.id).sort()).toEqual([...ids].sort());
+    expect(
+      receiver
+        .events()
+        .map((e) => e.id)
+        .sort(),
+    ).toEqual([...ids].sort());
     const secretOf = new Map([ids[0], ids[1]].map((id) => [id!, first!.webhook_secret]));
     for (const id of [ids[2], ids[3]]) secretOf.set(id!, second!.webhook_secret);
     for (const received of receiver.requests) {
@@ -487,7 +521,9 @@ describe('two dispatchers on one database', () => {
     const received = receiver.events().map((e) => e.id);
     expect(received).toHaveLength(30);
     expect([...received].sort()).toEqual([...ids].sort());
-    const perEvent = (await database.db('webhook_deliveries').whereIn('event_id', ids).groupBy('event_id').select('event_id').count({ n: '*' })) as { n: string }[];
+    const perEvent = (await database.db('webhook_deliveries').whereIn('event_id', ids).groupBy('event_id').select('event_id').count({ n: '*' })) as {
+      n: string;
+    }[];
     expect(perEvent).toHaveLength(30);
     expect(perEvent.every((row) => Number(row.n) === 1)).toBe(true);
     const states = (await database.db('webhook_events').whereIn('id', ids).distinct('status', 'attempts')) as { status: string; attempts: number }[];
@@ -556,14 +592,29 @@ describe('/v1/webhooks/events', () => {
     const key = randomUUID();
     const response = await redeliver(clinic.admin, eventId, key);
     expect(response.status, response.text).toBe(202);
-    expect(response.body).toMatchObject({ object: 'webhook_event', id: eventId, clinic_id: clinic.id, type: 'invoice.paid', status: 'pending', attempts: 0, delivered_at: null });
+    expect(response.body).toMatchObject({
+      object: 'webhook_event',
+      id: eventId,
+      clinic_id: clinic.id,
+      type: 'invoice.paid',
+      status: 'pending',
+      attempts: 0,
+      delivered_at: null,
+    });
     expect(Date.parse(response.body.next_attempt_at as string)).toBeLessThanOrEqual(Date.now());
 
     // Due now: the next pass sends it again.
     expect(await dispatch()).toEqual({ ...NOTHING, delivered: 1 });
     expect(receiver.events().map((e) => e.id)).toEqual([eventId, eventId]);
     for (const received of receiver.requests) {
-      expect(verifyWebhookSignature({ header: received.headers['clinicpay-signature'] as string, rawBody: received.rawBody, secret: clinic.webhookSecret, now: clock }).valid).toBe(true);
+      expect(
+        verifyWebhookSignature({
+          header: received.headers['clinicpay-signature'] as string,
+          rawBody: received.rawBody,
+          secret: clinic.webhookSecret,
+          now: clock,
+        }).valid,
+      ).toBe(true);
     }
 
     // A retried request with the same key replays the first answer; it does not queue the event a third time.
@@ -614,7 +665,7 @@ describe('/v1/webhooks/events', () => {
     expect(await eventState(eventId)).toMatchObject({ status: 'delivered', attempts: 1 });
   });
 
-  it('answers another clinic\'s admin 404, exactly as for an unknown event, and changes nothing', async () => {
+  it("answers another clinic's admin 404, exactly as for an unknown event, and changes nothing", async () => {
     const [owner, stranger] = await Promise.all([onboard(), onboard()]);
     const eventId = await enqueue(owner.id);
     expect(await dispatch()).toEqual({ ...NOTHING, delivered: 1 });
@@ -661,7 +712,10 @@ describe('/v1/webhooks/events', () => {
 
     const paid = await request(app).get('/v1/webhooks/events').query({ type: 'invoice.paid' }).set(bearer(clinic.staff));
     expect(paid.body.data.map((e: { id: string }) => e.id)).toEqual([ids[1]]);
-    const failed = await request(app).get('/v1/webhooks/events').query({ status: 'failed', clinic_id: other.id }).set(bearer(tokenFor('auditor')));
+    const failed = await request(app)
+      .get('/v1/webhooks/events')
+      .query({ status: 'failed', clinic_id: other.id })
+      .set(bearer(tokenFor('auditor')));
     expect(failed.body.data.map((e: { id: string }) => e.id)).toEqual([otherId]);
     expect((await request(app).get('/v1/webhooks/events').query({ status: 'failed', clinic_id: other.id }).set(bearer(clinic.staff))).body.data).toEqual([]);
 

@@ -18,7 +18,12 @@
 
   function money(amount) {
     // Intl formats the exact decimal string (no float arithmetic on amounts here).
-    return new Intl.NumberFormat(main.dataset.locale, { style: 'currency', currency: main.dataset.currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(amount);
+    return new Intl.NumberFormat(main.dataset.locale, {
+      style: 'currency',
+      currency: main.dataset.currency,
+      minimumFractionDigits: 2,
+      maximumFractionDigits: 2,
+    }).format(amount);
   }
 
   function setText(id, value) {
@@ -33,7 +38,7 @@
       paid: money(state.amount_paid),
       remaining: money(state.amount_remaining),
       current: state.confirmations ? state.confirmations.current : 0,
-      required: state.confirmations ? state.confirmations.required : 0
+      required: state.confirmations ? state.confirmations.required : 0,
     };
     main.dataset.status = state.status;
     setText('status-title', text('status_' + status, params));
@@ -93,7 +98,9 @@
         navigator.clipboard.writeText(source.textContent || '').then(function () {
           var label = button.textContent;
           button.textContent = text('copied');
-          setTimeout(function () { button.textContent = label; }, 2000);
+          setTimeout(function () {
+            button.textContent = label;
+          }, 2000);
         });
       });
     });
@@ -123,9 +130,12 @@
     payButton.disabled = true;
     walletMessage.textContent = text('wallet_working');
     var chainHex = '0x' + Number(main.dataset.chainId).toString(16);
-    return ethereum.request({ method: 'eth_requestAccounts' })
+    return ethereum
+      .request({ method: 'eth_requestAccounts' })
       .then(function (accounts) {
-        return ethereum.request({ method: 'wallet_switchEthereumChain', params: [{ chainId: chainHex }] }).then(function () { return accounts; });
+        return ethereum.request({ method: 'wallet_switchEthereumChain', params: [{ chainId: chainHex }] }).then(function () {
+          return accounts;
+        });
       })
       .then(function (accounts) {
         // ERC-20 transfer(address,uint256) of exactly what is still due, to the deposit address.

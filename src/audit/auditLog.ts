@@ -18,8 +18,8 @@
  * May import: platform, domain.
  */
 import { createHash } from 'node:crypto';
-import { runInsert, type Db, type InsertStatement, type Trx } from '../platform/db.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
+import { type Db, type InsertStatement, runInsert, type Trx } from '../platform/db.js';
 import { ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { Page, PageRequest } from '../platform/pagination.js';
@@ -131,7 +131,8 @@ const APPEND_CHUNK = 1000;
  */
 export async function appendAudit(trx: Trx, actor: AuditActor, events: readonly AuditEvent[]): Promise<void> {
   const occurredAt = new Date();
-  for (let start = 0; start < events.length; start += APPEND_CHUNK) await runInsert(trx, auditInsert(actor, events.slice(start, start + APPEND_CHUNK), occurredAt));
+  for (let start = 0; start < events.length; start += APPEND_CHUNK)
+    await runInsert(trx, auditInsert(actor, events.slice(start, start + APPEND_CHUNK), occurredAt));
 }
 
 export interface AuditRow extends AuditRowValues {
@@ -162,7 +163,8 @@ export interface AuditLogFilter {
 
 /** A page of the log (of one clinic's rows when `scope` names one), newest first, by `seq`; cursors are row ids. */
 export async function listAuditLog(db: Db, scope: { clinicId: string | undefined }, filter: AuditLogFilter, page: PageRequest): Promise<Page<AuditRow>> {
-  if (page.startingAfter !== undefined && page.endingBefore !== undefined) throw new ValidationError('Use starting_after or ending_before, not both.', 'ending_before');
+  if (page.startingAfter !== undefined && page.endingBefore !== undefined)
+    throw new ValidationError('Use starting_after or ending_before, not both.', 'ending_before');
   const query = db('audit_log');
   if (scope.clinicId !== undefined) query.where('clinic_id', scope.clinicId);
   if (filter.action !== undefined) query.where('action', filter.action);
@@ -207,17 +209,14 @@ export async function verifyAuditLog(db: Db): Promise<AuditVerification> {
     first_broken: { seq: String(seq), id, reason },
   });
   for (;;) {
-    const rows = (await db('audit_log')
-      .where('seq', '>=', expectedSeq.toString())
-      .orderBy('seq')
-      .limit(VERIFY_BATCH)) as StoredAuditRow[];
+    const rows = (await db('audit_log').where('seq', '>=', expectedSeq.toString()).orderBy('seq').limit(VERIFY_BATCH)) as StoredAuditRow[];
     for (const stored of rows) {
       const row = fromStored(stored);
       const seq = BigInt(row.seq);
       if (seq !== expectedSeq) return broken(expectedSeq, null, `row ${expectedSeq} is missing (the next row is ${seq})`);
-      if (row.prev_hash !== prevHash) return broken(seq, row.id, 'prev_hash is not the previous row\'s row_hash');
+      if (row.prev_hash !== prevHash) return broken(seq, row.id, "prev_hash is not the previous row's row_hash");
       const { seq: _seq, canonical, prev_hash: _prev, row_hash: rowHash, ...values } = row;
-      if (auditCanonical(values) !== canonical) return broken(seq, row.id, 'the row\'s fields differ from the text its hash covers');
+      if (auditCanonical(values) !== canonical) return broken(seq, row.id, "the row's fields differ from the text its hash covers");
       if (auditRowHash(prevHash, canonical) !== rowHash) return broken(seq, row.id, 'row_hash does not match sha256(prev_hash || canonical)');
       prevHash = rowHash;
       expectedSeq = seq + 1n;
@@ -228,7 +227,11 @@ export async function verifyAuditLog(db: Db): Promise<AuditVerification> {
   const head = (await db('audit_head').first('seq', 'row_hash')) as { seq: string; row_hash: string };
   const lastSeq = expectedSeq - 1n;
   if (BigInt(head.seq) !== lastSeq || head.row_hash !== prevHash) {
-    return broken(BigInt(head.seq) > lastSeq ? lastSeq + 1n : BigInt(head.seq), null, `the chain ends at row ${lastSeq} but its recorded head is row ${head.seq}`);
+    return broken(
+      BigInt(head.seq) > lastSeq ? lastSeq + 1n : BigInt(head.seq),
+      null,
+      `the chain ends at row ${lastSeq} but its recorded head is row ${head.seq}`,
+    );
   }
   return {
     object: 'audit_log_verification',
@@ -241,6 +244,8 @@ export async function verifyAuditLog(db: Db): Promise<AuditVerification> {
 
 /** The last row written before `at` (the head a statement of a period ending at `at` names). */
 export async function auditHeadBefore(db: Db | Trx, at: Date): Promise<{ seq: string; row_hash: string } | null> {
-  const row = (await db('audit_log').where('occurred_at', '<', at).orderBy('seq', 'desc').first('seq', 'row_hash')) as { seq: string; row_hash: string } | undefined;
+  const row = (await db('audit_log').where('occurred_at', '<', at).orderBy('seq', 'desc').first('seq', 'row_hash')) as
+    | { seq: string; row_hash: string }
+    | undefined;
   return row ? { seq: String(row.seq), row_hash: row.row_hash } : null;
 }

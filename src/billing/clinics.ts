@@ -3,11 +3,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Address } from 'viem';
+import { type AuditActor, type AuditSummary, appendAudit } from '../audit/auditLog.js';
 import { apiAddress, storedAddress } from '../domain/address.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import { appendAudit, type AuditActor, type AuditSummary } from '../audit/auditLog.js';
 
 export interface ClinicRow {
   id: string;

@@ -10,25 +10,25 @@
  * May import: platform, domain, audit, identity, chain.
  */
 import { Decimal } from 'decimal.js';
-import { scopeQuery, type ClinicScope } from '../identity/principal.js';
-import { apiAddress, storedAddress } from '../domain/address.js';
+import { type AuditActor, type AuditEvent, type AuditSummary, appendAudit } from '../audit/auditLog.js';
 import { predictDepositAddress, randomInvoiceSalt } from '../chain/depositAddress.js';
-import { runInsert, type Db, type InsertStatement, type Trx } from '../platform/db.js';
-import { confirmationsAt } from '../domain/confirmations.js';
-import { currencyInfo, fiatToTokenUnits, tokenUnitsToFiat, type CurrencyInfo } from '../domain/currency.js';
-import { effectiveStatus, InvalidTransitionError, transition, type InvoiceStatus } from '../domain/invoiceStatus.js';
-import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
-import { NotFoundError, ValidationError } from '../platform/errors.js';
-import { InvoiceNotVoidableError } from './errors.js';
-import { newId } from '../platform/ids.js';
-import { appendAudit, type AuditActor, type AuditEvent, type AuditSummary } from '../audit/auditLog.js';
-import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
-import { invoiceNumberSequence } from './clinics.js';
-import { paymentUri } from './paymentUri.js';
-import { checkoutUrl, newCheckoutToken } from './checkoutToken.js';
-import { referenceAmounts, type ReferenceRatesSnapshot } from '../domain/referenceAmounts.js';
-import type { ReferenceRates } from '../platform/config.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
+import { apiAddress, storedAddress } from '../domain/address.js';
+import { confirmationsAt } from '../domain/confirmations.js';
+import { type CurrencyInfo, currencyInfo, fiatToTokenUnits, tokenUnitsToFiat } from '../domain/currency.js';
+import { effectiveStatus, InvalidTransitionError, type InvoiceStatus, transition } from '../domain/invoiceStatus.js';
+import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
+import { type ReferenceRatesSnapshot, referenceAmounts } from '../domain/referenceAmounts.js';
+import { type ClinicScope, scopeQuery } from '../identity/principal.js';
+import type { ReferenceRates } from '../platform/config.js';
+import { type Db, type InsertStatement, runInsert, type Trx } from '../platform/db.js';
+import { NotFoundError, ValidationError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
+import { checkoutUrl, newCheckoutToken } from './checkoutToken.js';
+import { invoiceNumberSequence } from './clinics.js';
+import { InvoiceNotVoidableError } from './errors.js';
+import { paymentUri } from './paymentUri.js';
 
 export interface InvoiceRow {
   id: string;
@@ -96,7 +96,14 @@ export interface PreparedInvoice {
  * number uses the clinic's sequence). {@link createInvoice} writes it in a transaction; the API
  * writes it in one statement with its idempotency key.
  */
-export async function prepareInvoice(db: Db | Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date, options: InvoiceOptions = {}): Promise<PreparedInvoice> {
+export async function prepareInvoice(
+  db: Db | Trx,
+  clinicId: string,
+  input: CreateInvoiceInput,
+  network: PaymentNetwork,
+  now: Date,
+  options: InvoiceOptions = {},
+): Promise<PreparedInvoice> {
   const row = await newInvoiceRow(db, clinicId, input, network, now, options);
   return {
     row,
@@ -108,17 +115,27 @@ export async function prepareInvoice(db: Db | Trx, clinicId: string, input: Crea
 /** Inserts whole invoice rows (every column given: column defaults do not apply). */
 function invoiceInsert(rows: readonly InvoiceRow[]): InsertStatement {
   return {
-    text: (condition) => `INSERT INTO invoices SELECT * FROM jsonb_populate_recordset(NULL::invoices, ?::jsonb)${condition === undefined ? '' : ` WHERE ${condition}`}`,
+    text: (condition) =>
+      `INSERT INTO invoices SELECT * FROM jsonb_populate_recordset(NULL::invoices, ?::jsonb)${condition === undefined ? '' : ` WHERE ${condition}`}`,
     bindings: [JSON.stringify(rows)],
   };
 }
 
-async function newInvoiceRow(db: Db | Trx, clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date, options: InvoiceOptions): Promise<InvoiceRow> {
+async function newInvoiceRow(
+  db: Db | Trx,
+  clinicId: string,
+  input: CreateInvoiceInput,
+  network: PaymentNetwork,
+  now: Date,
+  options: InvoiceOptions,
+): Promise<InvoiceRow> {
   const currency = requireCurrency(input.currency);
   const amountDue = invoiceTotal(input.line_items, currency);
   const clinic = (await db('clinics')
     .where({ id: clinicId })
-    .first('settlement_address', db.raw('nextval(?::regclass)::int AS number', [invoiceNumberSequence(clinicId)]))) as { settlement_address: string; number: number } | undefined;
+    .first('settlement_address', db.raw('nextval(?::regclass)::int AS number', [invoiceNumberSequence(clinicId)]))) as
+    | { settlement_address: string; number: number }
+    | undefined;
   if (!clinic) throw new NotFoundError('clinic');
   const salt = randomInvoiceSalt();
   const depositAddress = predictDepositAddress({
@@ -178,7 +195,10 @@ export interface CreateInvoiceParameters {
  * @example
  * const invoice = await withTransaction(db, (trx) => createInvoice(trx, { clinicId, input, network, actor }));
  */
-export async function createInvoice(trx: Trx, { clinicId, input, network, actor, now = new Date(), referenceRates }: CreateInvoiceParameters): Promise<InvoiceRow> {
+export async function createInvoice(
+  trx: Trx,
+  { clinicId, input, network, actor, now = new Date(), referenceRates }: CreateInvoiceParameters,
+): Promise<InvoiceRow> {
   const prepared = await prepareInvoice(trx, clinicId, input, network, now, { referenceRates });
   await runInsert(trx, prepared.insert);
   await appendAudit(trx, actor, [prepared.audit]);
@@ -208,7 +228,13 @@ export async function voidInvoice(trx: Trx, actor: AuditActor, scope: ClinicScop
   }
   const [row] = (await trx('invoices').where({ id }).update({ status: 'void', voided_at: trx.fn.now() }).returning('*')) as InvoiceRow[];
   await appendAudit(trx, actor, [
-    { action: 'invoice.voided', target: { type: 'invoice', id }, clinicId: invoice.clinic_id, before: { status: invoice.status }, after: { status: row!.status } },
+    {
+      action: 'invoice.voided',
+      target: { type: 'invoice', id },
+      clinicId: invoice.clinic_id,
+      before: { status: invoice.status },
+      after: { status: row!.status },
+    },
   ]);
   return row!;
 }
@@ -263,7 +289,10 @@ export async function expireDueInvoices(trx: Trx, chainTime: Date): Promise<{ be
     .skipLocked()
     .limit(EXPIRY_BATCH)) as InvoiceRow[];
   const expired = due.map((before) => ({ before, after: { ...before, status: 'expired' as const, expired_at: before.expires_at } }));
-  await saveInvoiceProgress(trx, expired.map(({ after }) => after));
+  await saveInvoiceProgress(
+    trx,
+    expired.map(({ after }) => after),
+  );
   return expired;
 }
 
@@ -298,7 +327,8 @@ export async function listInvoices(db: Db, scope: ClinicScope, filters: InvoiceF
   if (filters.createdLte !== undefined) query.where('created_at', '<=', filters.createdLte);
   if (filters.status !== undefined) {
     // "expired" includes open invoices whose time has run out but that no worker has marked yet.
-    if (filters.status === 'expired') query.where((q) => q.where({ status: 'expired' }).orWhere((o) => o.where({ status: 'open' }).andWhere('expires_at', '<=', db.fn.now())));
+    if (filters.status === 'expired')
+      query.where((q) => q.where({ status: 'expired' }).orWhere((o) => o.where({ status: 'open' }).andWhere('expires_at', '<=', db.fn.now())));
     else if (filters.status === 'open') query.where({ status: 'open' }).andWhere('expires_at', '>', db.fn.now());
     else query.where({ status: filters.status });
   }
@@ -353,7 +383,12 @@ export function presentInvoice(
     payment_qr_url: `/v1/invoices/${row.id}/payment-qr.svg`,
     checkout_url: checkoutUrl(row.checkout_token, publicUrl),
     reference_amounts: row.reference_rates
-      ? { indicative: true, source: row.reference_rates.source, as_of: row.reference_rates.as_of, amounts: referenceAmounts(formatFiatText(row.amount_due, currency), row.reference_rates) }
+      ? {
+          indicative: true,
+          source: row.reference_rates.source,
+          as_of: row.reference_rates.as_of,
+          amounts: referenceAmounts(formatFiatText(row.amount_due, currency), row.reference_rates),
+        }
       : null,
     patient_ref: row.patient_ref,
     line_items: row.line_items,

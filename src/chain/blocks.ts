@@ -48,7 +48,8 @@ export async function firstStoredBlock(db: Db | Trx, chainId: number): Promise<b
 export async function anchorStartBlock(deps: BlocksDeps, cursor: bigint): Promise<void> {
   if ((await firstStoredBlock(deps.db, deps.chainId)) !== undefined) return;
   const block = await deps.chain.getBlock({ blockNumber: cursor });
-  await deps.db('chain_blocks')
+  await deps
+    .db('chain_blocks')
     .insert({ chain_id: deps.chainId, number: cursor.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })
     .onConflict(['chain_id', 'number'])
     .ignore();
@@ -65,7 +66,8 @@ export async function findForkPoint(deps: BlocksDeps, cursor: bigint): Promise<b
   let below = cursor + 1n;
   let newest: bigint | undefined;
   for (;;) {
-    const stored = (await deps.db('chain_blocks')
+    const stored = (await deps
+      .db('chain_blocks')
       .where({ chain_id: deps.chainId })
       .where('number', '<', below.toString())
       .orderBy('number', 'desc')

@@ -21,4 +21,3 @@ export async function writeCursor(trx: Trx, chainId: number, block: bigint): Pro
     .onConflict('chain_id')
     .merge({ last_block: block.toString(), updated_at: trx.fn.now() });
 }
-

@@ -5,7 +5,7 @@
  * `DepositFactory` with the invoice's random salt. Pure: no I/O, no chain access.
  */
 import { randomBytes } from 'node:crypto';
-import { concat, getAddress, getContractAddress, isAddress, keccak256, numberToHex, size, toHex, zeroAddress, type Address, type Hex } from 'viem';
+import { type Address, concat, getAddress, getContractAddress, type Hex, isAddress, keccak256, numberToHex, size, toHex, zeroAddress } from 'viem';
 
 export interface PredictDepositAddressParameters {
   /** The `DepositFactory` that deploys the clone (the CREATE2 deployer). */
@@ -61,7 +61,11 @@ function cloneInitCode(implementation: Address, args: Hex): Hex {
  */
 export function predictDepositAddress(params: PredictDepositAddressParameters): PredictDepositAddressReturnType {
   const { factory, implementation, destination, salt } = params;
-  for (const [name, value] of [['factory', factory], ['implementation', implementation], ['destination', destination]] as const) {
+  for (const [name, value] of [
+    ['factory', factory],
+    ['implementation', implementation],
+    ['destination', destination],
+  ] as const) {
     if (!isAddress(value)) throw new TypeError(`${name} is not an address: ${value}`);
   }
   if (getAddress(destination) === zeroAddress) throw new TypeError('destination is the zero address');

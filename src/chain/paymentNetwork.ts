@@ -2,7 +2,7 @@
  * Reads what the gateway needs to know about its chain once at start-up: the chain id, the
  * token's symbol and decimals, and the factory's forwarder implementation.
  */
-import { erc20Abi, getAddress, type Address } from 'viem';
+import { type Address, erc20Abi, getAddress } from 'viem';
 import { depositFactoryAbi } from '../../contracts/artifacts/DepositFactory.js';
 import { waitFor } from '../platform/waitFor.js';
 import type { ChainClient } from './client.js';
@@ -33,7 +33,12 @@ export async function loadPaymentNetwork({ chain, token, factory, timeoutMs }: L
         chain.readContract({ address: token, abi: erc20Abi, functionName: 'decimals' }),
         chain.readContract({ address: factory, abi: depositFactoryAbi, functionName: 'implementation' }),
       ]);
-      return { chainId, token: { address: getAddress(token), symbol, decimals }, factory: getAddress(factory), forwarderImplementation: getAddress(implementation) };
+      return {
+        chainId,
+        token: { address: getAddress(token), symbol, decimals },
+        factory: getAddress(factory),
+        forwarderImplementation: getAddress(implementation),
+      };
     },
     { what: 'the RPC node to describe the token and the deposit factory', timeoutMs, intervalMs: 1000 },
   );

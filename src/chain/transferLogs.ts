@@ -1,7 +1,7 @@
 /**
  * Reading ERC-20 `Transfer` logs in bounded block ranges, splitting a range the node refuses.
  */
-import { HttpRequestError, parseAbiItem, type Address, type Hex } from 'viem';
+import { type Address, type Hex, HttpRequestError, parseAbiItem } from 'viem';
 import type { ChainClient } from './client.js';
 
 export const TRANSFER_EVENT = parseAbiItem('event Transfer(address indexed from, address indexed to, uint256 value)');

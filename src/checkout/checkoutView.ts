@@ -11,14 +11,14 @@
  */
 import { Decimal } from 'decimal.js';
 import { formatUnits, getAddress } from 'viem';
-import type { Db } from '../platform/db.js';
+import { invoiceByCheckoutToken } from '../billing/checkoutToken.js';
+import { paymentUri } from '../billing/paymentUri.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
-import { referenceAmounts, type ReferenceAmount } from '../domain/referenceAmounts.js';
-import { invoiceByCheckoutToken } from '../billing/checkoutToken.js';
+import { type ReferenceAmount, referenceAmounts } from '../domain/referenceAmounts.js';
+import type { Db } from '../platform/db.js';
 import { invoiceChainViews } from '../settlement/transfers.js';
-import { paymentUri } from '../billing/paymentUri.js';
 
 const HKD = CURRENCIES.HKD!;
 
@@ -73,7 +73,12 @@ export async function loadCheckoutView(db: Db, token: string, requiredConfirmati
   const { transfers, head } = (await invoiceChainViews(db, row.token_chain_id, [row.id])).get(row.id)!;
   const payments = transfers
     .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')
-    .map((transfer) => ({ txHash: transfer.tx_hash, amount: transfer.amount, confirmations: confirmationsAt(BigInt(transfer.block_number), head), final: transfer.status === 'confirmed' }));
+    .map((transfer) => ({
+      txHash: transfer.tx_hash,
+      amount: transfer.amount,
+      confirmations: confirmationsAt(BigInt(transfer.block_number), head),
+      final: transfer.status === 'confirmed',
+    }));
   const pending = payments.filter((payment) => !payment.final);
   const status = effectiveStatus(row.status, row.expires_at, now);
   const due = BigInt(row.token_amount_due);
@@ -109,7 +114,10 @@ export async function loadCheckoutView(db: Db, token: string, requiredConfirmati
     reference: row.reference_rates
       ? { source: row.reference_rates.source, asOf: row.reference_rates.as_of, amounts: referenceAmounts(amountDue, row.reference_rates) }
       : null,
-    confirming: pending.length > 0 ? { current: Math.min(Math.max(...pending.map((payment) => payment.confirmations)), requiredConfirmations), required: requiredConfirmations } : null,
+    confirming:
+      pending.length > 0
+        ? { current: Math.min(Math.max(...pending.map((payment) => payment.confirmations)), requiredConfirmations), required: requiredConfirmations }
+        : null,
     payments,
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatMoney, formatTime } from './pages.js';
 import { escapeHtml } from '../platform/html.js';
+import { formatMoney, formatTime } from './pages.js';
 
 describe('checkout formatting', () => {
   it('formats money from its exact decimal text in each language', () => {

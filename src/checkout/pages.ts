@@ -5,9 +5,9 @@
  * file (`/checkout/assets/checkout.js`), so a strict Content-Security-Policy holds.
  */
 import { formatUnits } from 'viem';
-import { CATALOGUES, CHECKOUT_LANGUAGES, LANGUAGE_NAMES, message, type CheckoutLanguage, type MessageKey } from './messages.js';
-import type { CheckoutView } from './checkoutView.js';
 import { escapeHtml } from '../platform/html.js';
+import type { CheckoutView } from './checkoutView.js';
+import { CATALOGUES, CHECKOUT_LANGUAGES, type CheckoutLanguage, LANGUAGE_NAMES, type MessageKey, message } from './messages.js';
 
 /** Locales for number and date formatting (Hong Kong English for English: HKD as "HK$"). */
 const LOCALES: Record<CheckoutLanguage, string> = { 'zh-HK': 'zh-HK', 'zh-CN': 'zh-CN', en: 'en-HK' };
@@ -15,12 +15,22 @@ const LOCALES: Record<CheckoutLanguage, string> = { 'zh-HK': 'zh-HK', 'zh-CN': '
 /** A money amount (exact decimal text) in `currency`, formatted for `language` without going through a float. */
 export function formatMoney(amount: string, currency: string, language: CheckoutLanguage): string {
   // Intl formats a decimal string exactly (ECMA-402 NumberFormat v3): no binary rounding.
-  return new Intl.NumberFormat(LOCALES[language], { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(amount as unknown as number);
+  return new Intl.NumberFormat(LOCALES[language], { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(
+    amount as unknown as number,
+  );
 }
 
 /** A time in Hong Kong, for `language`. */
 export function formatTime(time: Date | string, language: CheckoutLanguage): string {
-  return new Intl.DateTimeFormat(LOCALES[language], { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'Asia/Hong_Kong', timeZoneName: 'short' }).format(new Date(time));
+  return new Intl.DateTimeFormat(LOCALES[language], {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZone: 'Asia/Hong_Kong',
+    timeZoneName: 'short',
+  }).format(new Date(time));
 }
 
 function t(language: CheckoutLanguage, key: MessageKey, params: Record<string, string | number> = {}): string {
@@ -30,7 +40,13 @@ function t(language: CheckoutLanguage, key: MessageKey, params: Record<string, s
 /** The headline and explanation of `view`'s status, as the script would show them. */
 export function statusTexts(view: CheckoutView, language: CheckoutLanguage): { title: string; detail: string } {
   const money = (amount: string) => formatMoney(amount, view.currency, language);
-  const params = { amount: money(view.amountDue), paid: money(view.amountPaid), remaining: money(view.amountRemaining), current: view.confirming?.current ?? 0, required: view.confirming?.required ?? 0 };
+  const params = {
+    amount: money(view.amountDue),
+    paid: money(view.amountPaid),
+    remaining: money(view.amountRemaining),
+    current: view.confirming?.current ?? 0,
+    required: view.confirming?.required ?? 0,
+  };
   const key = view.status === 'processing' && !view.confirming ? 'open' : view.status;
   return { title: message(language, `status_${key}` as MessageKey, params), detail: message(language, `status_${key}_detail` as MessageKey, params) };
 }
@@ -87,11 +103,15 @@ export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguag
   const payable = ['open', 'processing', 'underpaid'].includes(view.status) && view.tokenAmountRemaining > 0n;
   const settled = view.status === 'paid' || view.status === 'overpaid';
   const path = `/checkout/${view.token}`;
-  const reference = view.reference && view.reference.amounts.length > 0
-    ? `<section class="reference" aria-labelledby="reference-title"><h2 id="reference-title">${t(language, 'reference_title')}</h2><ul>${view.reference.amounts
-        .map((amount) => `<li>≈ ${escapeHtml(formatMoney(amount.amount, amount.currency, language))} <small>${t(language, 'reference_note', { rate: amount.rate, source: view.reference!.source, time: formatTime(view.reference!.asOf, language) })}</small></li>`)
-        .join('')}</ul></section>`
-    : '';
+  const reference =
+    view.reference && view.reference.amounts.length > 0
+      ? `<section class="reference" aria-labelledby="reference-title"><h2 id="reference-title">${t(language, 'reference_title')}</h2><ul>${view.reference.amounts
+          .map(
+            (amount) =>
+              `<li>≈ ${escapeHtml(formatMoney(amount.amount, amount.currency, language))} <small>${t(language, 'reference_note', { rate: amount.rate, source: view.reference!.source, time: formatTime(view.reference!.asOf, language) })}</small></li>`,
+          )
+          .join('')}</ul></section>`
+      : '';
   const payment = payable
     ? `<section class="pay" id="pay" aria-labelledby="pay-title">
 <h2 id="pay-title">${t(language, 'how_to_pay')}</h2>
@@ -138,7 +158,9 @@ export function renderReceiptPage(view: CheckoutView, language: CheckoutLanguage
   const transactions = view.payments
     .filter((payment) => payment.final)
     .map((payment) => {
-      const link = explorerTxUrl ? ` <a href="${escapeHtml(explorerTxUrl.replace('{tx}', payment.txHash))}" rel="noreferrer noopener">${t(language, 'view_on_explorer')}</a>` : '';
+      const link = explorerTxUrl
+        ? ` <a href="${escapeHtml(explorerTxUrl.replace('{tx}', payment.txHash))}" rel="noreferrer noopener">${t(language, 'view_on_explorer')}</a>`
+        : '';
       return `<li><code class="hash">${escapeHtml(payment.txHash)}</code>${link}</li>`;
     })
     .join('');

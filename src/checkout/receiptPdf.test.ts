@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { collector, readPdf } from '../../test/support/pdf.js';
 import type { CheckoutView } from './checkoutView.js';
-import { CHECKOUT_LANGUAGES, message, type CheckoutLanguage } from './messages.js';
+import { CHECKOUT_LANGUAGES, type CheckoutLanguage, message } from './messages.js';
 import { formatMoney, formatTime } from './pages.js';
-import { RECEIPT_PDF_MESSAGES, writeReceiptPdf, type ReceiptPdfInput } from './receiptPdf.js';
+import { RECEIPT_PDF_MESSAGES, type ReceiptPdfInput, writeReceiptPdf } from './receiptPdf.js';
 
 const CLINIC_NAME = 'Happy Valley Family Clinic 跑馬地家庭診所';
 const TX_HASH = `0x${'ab12cd34'.repeat(8)}`;
@@ -93,7 +93,9 @@ describe('writeReceiptPdf', () => {
   }
 
   it('writes Simplified Chinese for zh-CN and Traditional for zh-HK', async () => {
-    const [hk, cn] = await Promise.all((['zh-HK', 'zh-CN'] as const).map(async (language) => (await readPdf(await render({ view: paidView(), language, explorerTxUrl: undefined }))).text));
+    const [hk, cn] = await Promise.all(
+      (['zh-HK', 'zh-CN'] as const).map(async (language) => (await readPdf(await render({ view: paidView(), language, explorerTxUrl: undefined }))).text),
+    );
     expect(hk).toContain('已付金額');
     expect(hk).not.toContain('付款收据');
     expect(cn).toContain('已付金额');
@@ -127,7 +129,12 @@ describe('writeReceiptPdf', () => {
   });
 
   it('says an overpaid invoice is paid, with both amounts', async () => {
-    const view = paidView({ status: 'overpaid', amountPaid: '1300.00', tokenAmountPaid: 1_300_000_000n, payments: [{ txHash: TX_HASH, amount: '1300000000', confirmations: 12, final: true }] });
+    const view = paidView({
+      status: 'overpaid',
+      amountPaid: '1300.00',
+      tokenAmountPaid: 1_300_000_000n,
+      payments: [{ txHash: TX_HASH, amount: '1300000000', confirmations: 12, final: true }],
+    });
     const { text } = await readPdf(await render({ view, language: 'zh-HK', explorerTxUrl: undefined }));
     expect(text).toContain(message('zh-HK', 'status_overpaid'));
     expect(text).toContain('HK$1,300.00');
@@ -138,7 +145,10 @@ describe('writeReceiptPdf', () => {
   it('keeps exact token units beyond float precision', async () => {
     // 2^53 + 1 base units with 18 decimals: a float would lose the last digit.
     const units = 9_007_199_254_740_993n;
-    const view = paidView({ tokenInfo: { symbol: 'HKDR', decimals: 18, address: '0x5FbDB2315678afecb367f032d93F642f64180aa3', chainId: 1 }, tokenAmountPaid: units });
+    const view = paidView({
+      tokenInfo: { symbol: 'HKDR', decimals: 18, address: '0x5FbDB2315678afecb367f032d93F642f64180aa3', chainId: 1 },
+      tokenAmountPaid: units,
+    });
     const { text } = await readPdf(await render({ view, language: 'en', explorerTxUrl: undefined }));
     expect(text).toContain('0.009007199254740993 HKDR');
   });
@@ -164,7 +174,9 @@ describe('writeReceiptPdf', () => {
   it('refuses an invoice that is not paid, writing nothing', async () => {
     for (const status of ['open', 'processing', 'underpaid', 'expired', 'void'] as const) {
       const { sink, bytes } = collector();
-      await expect(writeReceiptPdf(sink, { view: paidView({ status }), language: 'en', explorerTxUrl: undefined })).rejects.toThrow(/only issued for a paid invoice/);
+      await expect(writeReceiptPdf(sink, { view: paidView({ status }), language: 'en', explorerTxUrl: undefined })).rejects.toThrow(
+        /only issued for a paid invoice/,
+      );
       expect(sink.writableEnded).toBe(false);
       expect(bytes().length).toBe(0);
     }

@@ -12,9 +12,9 @@
  */
 import { finished } from 'node:stream/promises';
 import { formatUnits } from 'viem';
-import { A4, createPdfDocument, fitText, localize, PDF_COLORS, PDF_FONTS, useTextStyle, type TextStyle, type Message } from '../reports/pdfFonts.js';
+import { A4, createPdfDocument, fitText, localize, type Message, PDF_COLORS, PDF_FONTS, type TextStyle, useTextStyle } from '../reports/pdfFonts.js';
 import type { CheckoutView } from './checkoutView.js';
-import { message, type CheckoutLanguage, type MessageKey } from './messages.js';
+import { type CheckoutLanguage, type MessageKey, message } from './messages.js';
 import { formatMoney, formatTime } from './pages.js';
 
 export interface ReceiptPdfInput {
@@ -270,12 +270,18 @@ class ReceiptPdfWriter {
       this.paragraph(line.description, item.x + CELL_PAD, top, descriptionWidth, descriptionStyle);
       // The first baseline of the description, so the figures line up with its first line.
       const baseline = top + TABLE_SIZE * 1.1;
-      const figure = (text: string, column: { x: number; width: number }) => this.cell(text, column.x + CELL_PAD, baseline, column.width - 2 * CELL_PAD, this.figures(text), 'right', false);
+      const figure = (text: string, column: { x: number; width: number }) =>
+        this.cell(text, column.x + CELL_PAD, baseline, column.width - 2 * CELL_PAD, this.figures(text), 'right', false);
       figure(String(line.quantity), quantity);
       figure(this.money(line.unitAmount), unitPrice);
       figure(this.money(line.amount), amount);
       this.y = top + height;
-      this.doc.moveTo(LEFT, this.y - 2.5).lineTo(RIGHT, this.y - 2.5).lineWidth(0.25).strokeColor(RULE).stroke();
+      this.doc
+        .moveTo(LEFT, this.y - 2.5)
+        .lineTo(RIGHT, this.y - 2.5)
+        .lineWidth(0.25)
+        .strokeColor(RULE)
+        .stroke();
     }
 
     this.ensureSpace(24);
@@ -323,7 +329,9 @@ class ReceiptPdfWriter {
       const paidAt = formatTime(view.paidAt, this.language);
       this.row(this.t('paid_at'), 17, (top) => value(paidAt, top));
     }
-    this.row(this.t('network'), 17, (top) => this.cell(this.t('chain_id', { chain: view.tokenInfo.chainId }), VALUE_X, top + 10, valueWidth, { font: PDF_FONTS.text, size: 10 }));
+    this.row(this.t('network'), 17, (top) =>
+      this.cell(this.t('chain_id', { chain: view.tokenInfo.chainId }), VALUE_X, top + 10, valueWidth, { font: PDF_FONTS.text, size: 10 }),
+    );
     this.row(this.r('token_contract'), 17, (top) => {
       const symbolWidth = this.cell(view.tokenInfo.symbol, VALUE_X, top + 10, valueWidth, this.valueStyle(view.tokenInfo.symbol));
       this.cell(view.tokenInfo.address, VALUE_X + symbolWidth + 8, top + 10, valueWidth - symbolWidth - 8, { font: PDF_FONTS.mono, size: 8.5 });
@@ -365,7 +373,12 @@ class ReceiptPdfWriter {
           const linkStyle: TextStyle = { font: PDF_FONTS.text, size: 9, color: LINK };
           const label = this.t('view_on_explorer');
           const labelWidth = this.cell(label, VALUE_X, baseline, valueWidth, linkStyle);
-          this.doc.moveTo(VALUE_X, baseline + 1.5).lineTo(VALUE_X + labelWidth, baseline + 1.5).lineWidth(0.5).strokeColor(LINK).stroke();
+          this.doc
+            .moveTo(VALUE_X, baseline + 1.5)
+            .lineTo(VALUE_X + labelWidth, baseline + 1.5)
+            .lineWidth(0.5)
+            .strokeColor(LINK)
+            .stroke();
           this.doc.link(VALUE_X, baseline - linkStyle.size, labelWidth, linkStyle.size * 1.4, url);
         }
       });

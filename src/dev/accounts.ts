@@ -3,8 +3,8 @@
  * test contracts, 1–4 are payers (patients' wallets), 5 is the demo clinic's own wallet (its
  * settlement address, which sends refunds), 9 is the relayer.
  */
-import { bytesToHex, type Address, type Hex } from 'viem';
-import { mnemonicToAccount, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
+import { type Address, bytesToHex, type Hex } from 'viem';
+import { mnemonicToAccount, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 
 export const DEPLOYER_INDEX = 0;
 export const PAYER_INDEXES = [1, 2, 3, 4] as const;

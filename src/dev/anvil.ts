@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../platform/waitFor.js';
-import { freePort, startProcess, type ManagedProcess } from './processes.js';
+import { freePort, type ManagedProcess, startProcess } from './processes.js';
 
 export const DEV_CHAIN_ID = 31337;
 
@@ -45,9 +45,12 @@ export function anvilBinary(): string {
 export async function startAnvil(params: StartAnvilParameters): Promise<Anvil> {
   const port = params.port ?? (await freePort());
   const args = [
-    '--host', '127.0.0.1',
-    '--port', String(port),
-    '--chain-id', String(DEV_CHAIN_ID),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--chain-id',
+    String(DEV_CHAIN_ID),
     ...(params.blockTimeSeconds ? ['--block-time', String(params.blockTimeSeconds)] : []),
     ...(params.stateFile ? ['--state', params.stateFile, '--state-interval', '10'] : []),
   ];

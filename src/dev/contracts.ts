@@ -3,7 +3,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createTestClient, createWalletClient, getContractAddress, http, parseEther, parseUnits, type Address, type Hex, type PrivateKeyAccount } from 'viem';
+import { type Address, createTestClient, createWalletClient, getContractAddress, type Hex, http, type PrivateKeyAccount, parseEther, parseUnits } from 'viem';
 import { depositFactoryAbi, depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
 import { testHKDAbi, testHKDBytecode } from '../../contracts/artifacts/TestHKD.js';
 import type { ChainClient } from '../chain/client.js';
@@ -79,7 +79,17 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
       }),
     );
     for (const payer of params.payers) {
-      hashes.push(await wallet.writeContract({ address: token, abi: testHKDAbi, functionName: 'mint', args: [payer, PAYER_FUNDING], chain: null, nonce: nonce++, gas: 100_000n }));
+      hashes.push(
+        await wallet.writeContract({
+          address: token,
+          abi: testHKDAbi,
+          functionName: 'mint',
+          args: [payer, PAYER_FUNDING],
+          chain: null,
+          nonce: nonce++,
+          gas: 100_000n,
+        }),
+      );
     }
   }
   let factory = recorded.factory!;

@@ -3,10 +3,10 @@
  * once: `curl -H "Authorization: Bearer $(jq -r .tokens.clinic_admin .data/dev-stack.json)" …`.
  */
 import type { Address } from 'viem';
-import { signHs256Token } from '../identity/jwt.js';
-import { ROLES, type Role } from '../identity/principal.js';
 import { SYSTEM } from '../audit/auditLog.js';
 import { createClinic } from '../billing/clinics.js';
+import { signHs256Token } from '../identity/jwt.js';
+import { ROLES, type Role } from '../identity/principal.js';
 import type { Db } from '../platform/db.js';
 import { withTransaction } from '../platform/transaction.js';
 
@@ -35,7 +35,15 @@ export function devTokens({ secret, issuer, audience, demoClinicId }: DevTokensP
   return Object.fromEntries(
     ROLES.map((role) => [
       role,
-      signHs256Token({ secret, issuer, audience, role, sub: `dev-${role.replace('_', '-')}`, clinicId: confined.includes(role) ? demoClinicId : undefined, ttlSeconds: DEV_TOKEN_TTL_SECONDS }),
+      signHs256Token({
+        secret,
+        issuer,
+        audience,
+        role,
+        sub: `dev-${role.replace('_', '-')}`,
+        clinicId: confined.includes(role) ? demoClinicId : undefined,
+        ttlSeconds: DEV_TOKEN_TTL_SECONDS,
+      }),
     ]),
   ) as Record<Role, string>;
 }

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { waitFor } from '../platform/waitFor.js';
-import { freePort, startProcess, stopOrphan, type ManagedProcess } from './processes.js';
+import { freePort, type ManagedProcess, startProcess, stopOrphan } from './processes.js';
 
 export interface EmbeddedPostgres {
   port: number;
@@ -55,7 +55,11 @@ async function loadBinaries(runsAsOtherUser: boolean): Promise<PostgresBinaries>
  */
 function copyBinariesWhereOthersCanRun(binaries: PostgresBinaries): PostgresBinaries {
   const nativeDir = path.dirname(path.dirname(binaries.postgres));
-  const key = createHash('sha256').update(nativeDir).update(String(fs.statSync(binaries.postgres).mtimeMs)).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(nativeDir)
+    .update(String(fs.statSync(binaries.postgres).mtimeMs))
+    .digest('hex')
+    .slice(0, 12);
   const target = path.join(os.tmpdir(), `clinicpay-postgres-${key}`);
   const marker = path.join(target, '.complete');
   if (!fs.existsSync(marker)) {
@@ -141,10 +145,16 @@ export async function startEmbeddedPostgres(params: StartEmbeddedPostgresParamet
 
   const port = await freePort();
   const settings = [
-    '-D', dataDir, '-p', String(port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=',
-    '-c', 'max_connections=300',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=300',
     ...(params.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
   const child = startProcess({ command: postgres, args: settings, logFile: params.logFile, ...ids });

@@ -6,7 +6,7 @@
  * Each child's pid is recorded so that one orphaned by a crash (SIGKILL of the gateway) is
  * found and stopped on the next start.
  */
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { type SpawnOptions, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { waitFor } from '../platform/waitFor.js';

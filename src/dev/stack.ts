@@ -17,12 +17,12 @@ import type { Address } from 'viem';
 import { createChainClient } from '../chain/client.js';
 import type { Config } from '../platform/config.js';
 import type { Logger } from '../platform/log.js';
-import { CLINIC_WALLET_INDEX, DEPLOYER_INDEX, PAYER_INDEXES, RELAYER_INDEX, devAccount, type DevAccount } from './accounts.js';
-import { DEV_CHAIN_ID, startAnvil, type Anvil } from './anvil.js';
+import { CLINIC_WALLET_INDEX, DEPLOYER_INDEX, type DevAccount, devAccount, PAYER_INDEXES, RELAYER_INDEX } from './accounts.js';
+import { type Anvil, DEV_CHAIN_ID, startAnvil } from './anvil.js';
 import { ensureDevContracts } from './contracts.js';
-import { ensureDatabase, isReachableByOthers, startEmbeddedPostgres, type EmbeddedPostgres } from './postgres.js';
+import { type EmbeddedPostgres, ensureDatabase, isReachableByOthers, startEmbeddedPostgres } from './postgres.js';
 import { isRunning, stopOrphan } from './processes.js';
-import { loadOrCreateDevSecrets, type DevSecrets } from './secrets.js';
+import { type DevSecrets, loadOrCreateDevSecrets } from './secrets.js';
 
 export const DEV_DATABASE = 'clinicpay';
 

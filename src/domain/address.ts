@@ -2,7 +2,7 @@
  * Addresses at the API edge: accepted as 0x hex (all lower, all upper, or with a correct EIP-55
  * checksum), stored lower-case, returned checksummed.
  */
-import { getAddress, isAddress, type Address } from 'viem';
+import { type Address, getAddress, isAddress } from 'viem';
 import { ValidationError } from '../platform/errors.js';
 
 const ZERO = '0x0000000000000000000000000000000000000000';

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveStatus, INVOICE_STATUSES, InvalidTransitionError, settledStatus, transition, type InvoiceEvent, type InvoiceStatus } from './invoiceStatus.js';
+import {
+  effectiveStatus,
+  INVOICE_STATUSES,
+  InvalidTransitionError,
+  type InvoiceEvent,
+  type InvoiceStatus,
+  settledStatus,
+  transition,
+} from './invoiceStatus.js';
 
-const confirmed = (paid: bigint, due = 100n, tolerance = 0n): InvoiceEvent => ({ type: 'payment_confirmed', tokenAmountDue: due, tokenAmountPaid: paid, tolerance });
+const confirmed = (paid: bigint, due = 100n, tolerance = 0n): InvoiceEvent => ({
+  type: 'payment_confirmed',
+  tokenAmountDue: due,
+  tokenAmountPaid: paid,
+  tolerance,
+});
 
 describe('invoice state machine', () => {
   it('moves open → processing → paid on an exact payment', () => {

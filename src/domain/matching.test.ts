@@ -52,7 +52,11 @@ describe('applyConfirmedPayment', () => {
       expect(confirm(DUE, { status: 'open' }, { at: late })).toEqual({ status: 'expired', tokenAmountPaid: DUE, excess: 0n, flag: 'late' });
       expect(confirm(DUE + 7n, {}, { at: late })).toEqual({ status: 'expired', tokenAmountPaid: DUE + 7n, excess: 7n, flag: 'late' });
       // A top-up after expiry does not complete an underpaid invoice.
-      expect(confirm(400_000n, { status: 'underpaid', tokenAmountPaid: 600_000n }, { at: late })).toMatchObject({ status: 'expired', tokenAmountPaid: DUE, flag: 'late' });
+      expect(confirm(400_000n, { status: 'underpaid', tokenAmountPaid: 600_000n }, { at: late })).toMatchObject({
+        status: 'expired',
+        tokenAmountPaid: DUE,
+        flag: 'late',
+      });
     });
 
     it('a payment in a block at expires_at exactly is on time', () => {
@@ -70,7 +74,12 @@ describe('applyConfirmedPayment', () => {
 
   it.each<InvoiceStatus>(['paid', 'overpaid'])('a payment into a %s invoice makes it overpaid, flagged after_settled', (status) => {
     const paid = status === 'paid' ? DUE : DUE + 10n;
-    expect(confirm(30n, { status, tokenAmountPaid: paid })).toEqual({ status: 'overpaid', tokenAmountPaid: paid + 30n, excess: paid + 30n - DUE, flag: 'after_settled' });
+    expect(confirm(30n, { status, tokenAmountPaid: paid })).toEqual({
+      status: 'overpaid',
+      tokenAmountPaid: paid + 30n,
+      excess: paid + 30n - DUE,
+      flag: 'after_settled',
+    });
   });
 
   it('does not change the invoice it is given', () => {
@@ -95,17 +104,32 @@ describe('applyReorgedPayment', () => {
   });
 
   it('uses the tolerance to decide what remains', () => {
-    expect(applyReorgedPayment(invoice({ status: 'overpaid', tokenAmountPaid: DUE + 7n }), 10n, { tolerance: 5n, now })).toEqual({ status: 'paid', tokenAmountPaid: DUE - 3n });
-    expect(applyReorgedPayment(invoice({ status: 'overpaid', tokenAmountPaid: DUE + 7n }), 10n, { tolerance: 2n, now })).toEqual({ status: 'underpaid', tokenAmountPaid: DUE - 3n });
+    expect(applyReorgedPayment(invoice({ status: 'overpaid', tokenAmountPaid: DUE + 7n }), 10n, { tolerance: 5n, now })).toEqual({
+      status: 'paid',
+      tokenAmountPaid: DUE - 3n,
+    });
+    expect(applyReorgedPayment(invoice({ status: 'overpaid', tokenAmountPaid: DUE + 7n }), 10n, { tolerance: 2n, now })).toEqual({
+      status: 'underpaid',
+      tokenAmountPaid: DUE - 3n,
+    });
   });
 
   it('an invoice whose time has run out goes to expired, not back to open', () => {
-    expect(applyReorgedPayment(invoice({ status: 'paid', tokenAmountPaid: DUE }), DUE, { tolerance: 0n, now: expiresAt })).toEqual({ status: 'expired', tokenAmountPaid: 0n });
-    expect(applyReorgedPayment(invoice({ status: 'expired', tokenAmountPaid: DUE }), DUE, { tolerance: 0n, now: new Date(expiresAt.getTime() + 1) })).toEqual({ status: 'expired', tokenAmountPaid: 0n });
+    expect(applyReorgedPayment(invoice({ status: 'paid', tokenAmountPaid: DUE }), DUE, { tolerance: 0n, now: expiresAt })).toEqual({
+      status: 'expired',
+      tokenAmountPaid: 0n,
+    });
+    expect(applyReorgedPayment(invoice({ status: 'expired', tokenAmountPaid: DUE }), DUE, { tolerance: 0n, now: new Date(expiresAt.getTime() + 1) })).toEqual({
+      status: 'expired',
+      tokenAmountPaid: 0n,
+    });
   });
 
   it('a void invoice stays void', () => {
-    expect(applyReorgedPayment(invoice({ status: 'void', tokenAmountPaid: DUE }), DUE, { tolerance: 0n, now })).toEqual({ status: 'void', tokenAmountPaid: 0n });
+    expect(applyReorgedPayment(invoice({ status: 'void', tokenAmountPaid: DUE }), DUE, { tolerance: 0n, now })).toEqual({
+      status: 'void',
+      tokenAmountPaid: 0n,
+    });
   });
 
   it('undoes applyConfirmedPayment', () => {

@@ -5,7 +5,7 @@
  * The block's timestamp, not the gateway's clock, decides whether a payment was late: it is
  * the evidence anyone can check.
  */
-import { settledStatus, transition, type InvoiceStatus } from './invoiceStatus.js';
+import { type InvoiceStatus, settledStatus, transition } from './invoiceStatus.js';
 
 export interface InvoiceForMatching {
   status: InvoiceStatus;

@@ -15,9 +15,20 @@ const leaves = (n: number) => Array.from({ length: n }, (_, index) => leafHash(`
 
 describe('merkle', () => {
   it('hashes leaves and nodes with distinct prefixes', () => {
-    expect(leafHash('a').toString('hex')).toBe(createHash('sha256').update(Buffer.from([0])).update('a').digest('hex'));
+    expect(leafHash('a').toString('hex')).toBe(
+      createHash('sha256')
+        .update(Buffer.from([0]))
+        .update('a')
+        .digest('hex'),
+    );
     const [a, b] = [leafHash('a'), leafHash('b')];
-    expect(nodeHash(a, b).toString('hex')).toBe(createHash('sha256').update(Buffer.from([1])).update(a).update(b).digest('hex'));
+    expect(nodeHash(a, b).toString('hex')).toBe(
+      createHash('sha256')
+        .update(Buffer.from([1]))
+        .update(a)
+        .update(b)
+        .digest('hex'),
+    );
   });
 
   it('the empty tree is SHA-256 of nothing', () => {
@@ -30,7 +41,9 @@ describe('merkle', () => {
 
   it('matches the RFC 6962 test vector for the tree of the eight reference inputs', () => {
     // Inputs and root from Certificate Transparency's merkle_tree_test (RFC 6962 reference data).
-    const inputs = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((hex) => leafHash(Buffer.from(hex, 'hex')));
+    const inputs = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((hex) =>
+      leafHash(Buffer.from(hex, 'hex')),
+    );
     expect(merkleRoot(inputs).toString('hex')).toBe('5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328');
   });
 

@@ -54,7 +54,11 @@ export function invoiceTotal(lines: readonly LineItemInput[], currency: Currency
     }
     total = total.plus(parseFiatAmount(line.unit_amount, currency, `line_items[${index}].unit_amount`).times(line.quantity));
   });
-  if (total.gt(MAX_INVOICE_AMOUNT)) throw new ValidationError(`The invoice total ${total.toFixed(currency.minorUnits)} is larger than the maximum of ${MAX_INVOICE_AMOUNT.toFixed(2)}.`, 'line_items');
+  if (total.gt(MAX_INVOICE_AMOUNT))
+    throw new ValidationError(
+      `The invoice total ${total.toFixed(currency.minorUnits)} is larger than the maximum of ${MAX_INVOICE_AMOUNT.toFixed(2)}.`,
+      'line_items',
+    );
   return total;
 }
 

@@ -3,7 +3,7 @@
  * administrators, and a check of the whole chain.
  */
 import { Router } from 'express';
-import { listAuditLog, presentAuditRow, verifyAuditLog, type AuditRow } from '../audit/auditLog.js';
+import { type AuditRow, listAuditLog, presentAuditRow, verifyAuditLog } from '../audit/auditLog.js';
 import type { ApiDeps } from './apiDeps.js';
 import { requireRole } from './auth.js';
 import { sendJson } from './json.js';
@@ -21,7 +21,8 @@ export function auditRouter({ db, contract }: ApiDeps): Router {
     listHandler<AuditRow>({
       url: '/v1/audit-log',
       everyClinic: true,
-      fetch: (scope, query, page) => listAuditLog(db, scope, { action: query.action as string | undefined, targetId: query.target_id as string | undefined }, page),
+      fetch: (scope, query, page) =>
+        listAuditLog(db, scope, { action: query.action as string | undefined, targetId: query.target_id as string | undefined }, page),
       present: (rows) => rows.map(presentAuditRow),
     }),
   );

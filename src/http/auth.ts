@@ -2,10 +2,10 @@
  * Bearer authentication and role checks for the `/v1` API.
  */
 import type { RequestHandler, Response } from 'express';
-import type { VerifyToken } from '../identity/jwt.js';
-import { AuthenticationError, ForbiddenError } from '../identity/errors.js';
-import type { Principal, Role } from '../identity/principal.js';
 import type { AuditActor } from '../audit/auditLog.js';
+import { AuthenticationError, ForbiddenError } from '../identity/errors.js';
+import type { VerifyToken } from '../identity/jwt.js';
+import type { Principal, Role } from '../identity/principal.js';
 
 /** Verifies `Authorization: Bearer <jwt>` and puts the caller in `res.locals.principal`. */
 export function authenticate(verify: VerifyToken): RequestHandler {

@@ -4,10 +4,10 @@
  * sent with no Referer onwards, and framed by nobody. A token that is not an invoice's gets the
  * same 404 page whatever it was.
  */
-import express, { Router, type Request, type Response } from 'express';
+import express, { type Request, type Response, Router } from 'express';
 import QRCode from 'qrcode';
-import { loadCheckoutView, checkoutStatus } from '../checkout/checkoutView.js';
-import { negotiateLanguage, type CheckoutLanguage } from '../checkout/messages.js';
+import { checkoutStatus, loadCheckoutView } from '../checkout/checkoutView.js';
+import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { renderCheckoutPage, renderNotFoundPage, renderReceiptPage } from '../checkout/pages.js';
 import { writeReceiptPdf } from '../checkout/receiptPdf.js';
 import { CHECKOUT_ASSETS_DIR } from '../platform/paths.js';

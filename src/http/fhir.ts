@@ -3,8 +3,8 @@
  * Any role may read what it may see (a clinic's own records for clinic roles); anything else
  * is a 404. Errors stay RFC 9457 problems, like the rest of the API.
  */
-import { Router, type Response } from 'express';
-import { fhirJson, type FhirResource } from '../reports/fhir.js';
+import { type Response, Router } from 'express';
+import { type FhirResource, fhirJson } from '../reports/fhir.js';
 import { loadFhirInvoice, loadFhirPaymentReconciliation } from '../reports/fhirResources.js';
 import type { ApiDeps } from './apiDeps.js';
 import { scopeOf } from './scope.js';

@@ -9,13 +9,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Db, InsertStatement, Trx } from '../platform/db.js';
+import { type AuditEvent, auditInsert } from '../audit/auditLog.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
+import type { Db, InsertStatement, Trx } from '../platform/db.js';
 import { ValidationError } from '../platform/errors.js';
-import { IdempotencyKeyReusedError } from './errors.js';
 import type { Logger } from '../platform/log.js';
-import { auditInsert, type AuditEvent } from '../audit/auditLog.js';
 import { actorOf, principalOf } from './auth.js';
+import { IdempotencyKeyReusedError } from './errors.js';
 import { toJsonText } from './json.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, problemFromError } from './problem.js';
 
@@ -118,12 +118,19 @@ export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request,
       `WITH k AS (
          INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, response_status, response_content_type, response_body)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING RETURNING 1)${statements
-        .slice(0, -1)
-        .map((statement, index) => `,\n       w${index} AS (${statement.text(keyIsNew)})`)
-        .join('')}
+           .slice(0, -1)
+           .map((statement, index) => `,\n       w${index} AS (${statement.text(keyIsNew)})`)
+           .join('')}
        ${statements.at(-1)!.text(keyIsNew)}`,
       [
-        scope, key, fingerprint, req.method, req.path, stored.response_status, stored.response_content_type, stored.response_body,
+        scope,
+        key,
+        fingerprint,
+        req.method,
+        req.path,
+        stored.response_status,
+        stored.response_content_type,
+        stored.response_body,
         ...statements.flatMap((statement) => statement.bindings),
       ],
     )) as { rowCount: number };
@@ -144,8 +151,10 @@ interface IdempotencyContext {
 
 function idempotencyContext(req: Request, res: Response): IdempotencyContext {
   const key = req.get(IDEMPOTENCY_KEY_HEADER);
-  if (key === undefined) throw new ValidationError(`Every POST needs an ${IDEMPOTENCY_KEY_HEADER} header (a unique string of up to 255 characters).`, IDEMPOTENCY_KEY_HEADER);
-  if (!KEY_PATTERN.test(key)) throw new ValidationError(`${IDEMPOTENCY_KEY_HEADER} must be 1 to 255 printable ASCII characters without spaces.`, IDEMPOTENCY_KEY_HEADER);
+  if (key === undefined)
+    throw new ValidationError(`Every POST needs an ${IDEMPOTENCY_KEY_HEADER} header (a unique string of up to 255 characters).`, IDEMPOTENCY_KEY_HEADER);
+  if (!KEY_PATTERN.test(key))
+    throw new ValidationError(`${IDEMPOTENCY_KEY_HEADER} must be 1 to 255 printable ASCII characters without spaces.`, IDEMPOTENCY_KEY_HEADER);
   const principal = principalOf(res);
   // Scoped per caller: two clinics (or two users) may happen to pick the same key.
   return {
@@ -164,7 +173,12 @@ async function storeFailure(db: Db, logger: Logger, req: Request, context: Idemp
   const { scope, key, fingerprint, requestId } = context;
   const { problem, expected } = problemFromError(error);
   if (!expected) logger.error({ err: error, req_id: requestId, method: req.method, path: req.path }, 'unhandled error');
-  const stored = { fingerprint, response_status: problem.status, response_content_type: PROBLEM_CONTENT_TYPE, response_body: toJsonText(problemBody(problem, requestId)) };
+  const stored = {
+    fingerprint,
+    response_status: problem.status,
+    response_content_type: PROBLEM_CONTENT_TYPE,
+    response_body: toJsonText(problemBody(problem, requestId)),
+  };
   await db('idempotency_keys')
     .insert({ scope, key, method: req.method, path: req.path, ...stored })
     .onConflict(['scope', 'key'])
@@ -173,7 +187,9 @@ async function storeFailure(db: Db, logger: Logger, req: Request, context: Idemp
 }
 
 async function readStored(db: Db, scope: string, key: string): Promise<StoredResponse | undefined> {
-  return (await db('idempotency_keys').where({ scope, key }).first('fingerprint', 'response_status', 'response_content_type', 'response_body')) as StoredResponse | undefined;
+  return (await db('idempotency_keys').where({ scope, key }).first('fingerprint', 'response_status', 'response_content_type', 'response_body')) as
+    | StoredResponse
+    | undefined;
 }
 
 /** Replays a stored response, or refuses (422) when the key was first used for another request. */

@@ -3,7 +3,7 @@
  */
 import { Router } from 'express';
 import QRCode from 'qrcode';
-import { getInvoice, listInvoices, prepareInvoice, presentInvoice, voidInvoice, type CreateInvoiceInput, type InvoiceRow } from '../billing/invoices.js';
+import { type CreateInvoiceInput, getInvoice, type InvoiceRow, listInvoices, prepareInvoice, presentInvoice, voidInvoice } from '../billing/invoices.js';
 import { paymentUri } from '../billing/paymentUri.js';
 import { apiAddress } from '../domain/address.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
@@ -56,7 +56,11 @@ export function invoicesRouter({ db, logger, contract, network, checkout }: ApiD
         ),
       present: async (rows) => {
         const now = new Date();
-        const views = await invoiceChainViews(db, network.chainId, rows.map((row) => row.id));
+        const views = await invoiceChainViews(
+          db,
+          network.chainId,
+          rows.map((row) => row.id),
+        );
         return rows.map((row) => presentInvoice(row, now, views.get(row.id), shown));
       },
     }),

@@ -4,7 +4,7 @@
  * reader can check that each entry sums to zero per asset.
  */
 import { Router } from 'express';
-import { accountBalances, listEntries, type EntryKind } from '../ledger/ledger.js';
+import { accountBalances, type EntryKind, listEntries } from '../ledger/ledger.js';
 import type { ApiDeps } from './apiDeps.js';
 import { requireRole } from './auth.js';
 import { listHandler } from './lists.js';
@@ -41,7 +41,8 @@ export function ledgerRouter({ db, contract }: ApiDeps): Router {
     readers,
     listHandler({
       url: '/v1/ledger/entries',
-      fetch: (scope, query, page) => listEntries(db, scope, { invoiceId: query.invoice_id as string | undefined, kind: query.kind as EntryKind | undefined }, page),
+      fetch: (scope, query, page) =>
+        listEntries(db, scope, { invoiceId: query.invoice_id as string | undefined, kind: query.kind as EntryKind | undefined }, page),
       present: (entries) =>
         entries.map((entry) => ({
           object: 'journal_entry',

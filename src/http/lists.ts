@@ -5,7 +5,7 @@
  */
 import type { RequestHandler } from 'express';
 import type { ClinicScope } from '../identity/principal.js';
-import { pageRequestFrom, type Page, type PageRequest } from '../platform/pagination.js';
+import { type Page, type PageRequest, pageRequestFrom } from '../platform/pagination.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
 import { listScopeOf } from './scope.js';
@@ -34,4 +34,3 @@ export function listHandler<Row>(spec: ListSpec<Row>): RequestHandler {
     sendJson(res, 200, { object: 'list', url: spec.url, data: await spec.present(page.data), has_more: page.hasMore });
   };
 }
-

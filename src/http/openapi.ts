@@ -164,7 +164,10 @@ function anchorRefs(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(anchorRefs);
   if (schema === null || typeof schema !== 'object') return schema;
   return Object.fromEntries(
-    Object.entries(schema).map(([key, value]) => [key, key === '$ref' && typeof value === 'string' && value.startsWith('#') ? `openapi${value}` : anchorRefs(value)]),
+    Object.entries(schema).map(([key, value]) => [
+      key,
+      key === '$ref' && typeof value === 'string' && value.startsWith('#') ? `openapi${value}` : anchorRefs(value),
+    ]),
   );
 }
 
@@ -194,7 +197,10 @@ function toValidationError(error: ErrorObject, prefix: string): ValidationError 
       return new ValidationError(`Missing required field "${field}".`, field);
     }
     case 'type':
-      return new ValidationError(`"${at || 'body'}" must be ${article(String(error.params.type))}.${typeof custom === 'string' ? ` ${custom}` : ''}`, at || undefined);
+      return new ValidationError(
+        `"${at || 'body'}" must be ${article(String(error.params.type))}.${typeof custom === 'string' ? ` ${custom}` : ''}`,
+        at || undefined,
+      );
     default: {
       const detail = typeof custom === 'string' ? custom : (error.message ?? 'is not valid');
       return new ValidationError(`"${at || 'body'}" ${typeof custom === 'string' ? 'is not valid: ' : ''}${detail}.`.replace(/\.\.$/, '.'), at || undefined);
@@ -207,7 +213,10 @@ function article(type: string): string {
 }
 
 function pointerToParam(pointer: string, prefix: string): string {
-  const parts = pointer.split('/').slice(1).map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'));
+  const parts = pointer
+    .split('/')
+    .slice(1)
+    .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'));
   let out = prefix;
   for (const part of parts) out += /^\d+$/.test(part) ? `[${part}]` : out ? `.${part}` : part;
   return out;

@@ -3,8 +3,8 @@
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { ClinicPayError } from '../platform/errors.js';
-import { PROBLEMS, problemType, type ProblemCode } from '../platform/problems.js';
 import type { Logger } from '../platform/log.js';
+import { PROBLEMS, type ProblemCode, problemType } from '../platform/problems.js';
 import { toJsonText } from './json.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -52,7 +52,10 @@ export function problemBody(problem: Problem, requestId: string | undefined): Re
 
 /** Writes `problem` as an `application/problem+json` response. */
 export function sendProblem(res: Response, problem: Problem): void {
-  res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(toJsonText(problemBody(problem, res.locals.requestId as string | undefined)));
+  res
+    .status(problem.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(toJsonText(problemBody(problem, res.locals.requestId as string | undefined)));
 }
 
 /** The problem of catalogue code `code`: its status, the status's standard title, and what happened this time. */

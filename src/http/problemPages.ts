@@ -3,9 +3,9 @@
  * resolves to a short explanation of what happened and what to do, from the catalogue
  * (platform/problems.ts). Browsers get a page; everyone else JSON.
  */
-import { Router, type Request, type Response } from 'express';
+import { type Request, type Response, Router } from 'express';
 import { escapeHtml } from '../platform/html.js';
-import { isProblemCode, PROBLEMS, problemType, type ProblemCode } from '../platform/problems.js';
+import { isProblemCode, PROBLEMS, type ProblemCode, problemType } from '../platform/problems.js';
 import { sendJson } from './json.js';
 import { problemFor, sendProblem, TITLES } from './problem.js';
 
@@ -55,7 +55,10 @@ export function problemPagesRouter(): Router {
   router.get('/problems', (req, res) => {
     if (!wantsHtml(req)) return sendJson(res, 200, { object: 'list', url: '/problems', data: codes.map(entry), has_more: false });
     const items = codes
-      .map((code) => `<li><a href="${escapeHtml(problemType(code))}"><code>${escapeHtml(code)}</code></a> (${PROBLEMS[code].status}): ${escapeHtml(PROBLEMS[code].happened)}</li>`)
+      .map(
+        (code) =>
+          `<li><a href="${escapeHtml(problemType(code))}"><code>${escapeHtml(code)}</code></a> (${PROBLEMS[code].status}): ${escapeHtml(PROBLEMS[code].happened)}</li>`,
+      )
       .join('\n');
     sendPage(res, 'Problems', `<h1>Problems the ClinicPay API answers with</h1>\n<ul>\n${items}\n</ul>`);
   });

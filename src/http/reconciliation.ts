@@ -3,9 +3,17 @@
  * resolutions with maker-checker approval.
  */
 import { Router } from 'express';
-import { getException, listExceptions, presentException, streamExceptions, type ExceptionRow, type ExceptionStatus, type ExceptionType } from '../recon/exceptions.js';
-import { approveResolution, createResolution, getResolution, presentResolution, resolutionsOf, type CreateResolutionInput } from '../recon/resolutions.js';
-import { executeReconciliation, getRun, presentRun, requestReconciliation, streamRunLines, type ReconciliationDeps } from '../recon/runs.js';
+import {
+  type ExceptionRow,
+  type ExceptionStatus,
+  type ExceptionType,
+  getException,
+  listExceptions,
+  presentException,
+  streamExceptions,
+} from '../recon/exceptions.js';
+import { approveResolution, type CreateResolutionInput, createResolution, getResolution, presentResolution, resolutionsOf } from '../recon/resolutions.js';
+import { executeReconciliation, getRun, presentRun, type ReconciliationDeps, requestReconciliation, streamRunLines } from '../recon/runs.js';
 import { writeExceptionsCsv, writeReconciliationCsv } from '../reports/reconciliationCsv.js';
 import type { ApiDeps } from './apiDeps.js';
 import { actorOf, principalOf, requireRole } from './auth.js';
@@ -64,7 +72,11 @@ export function reconciliationRouter(api: ApiDeps): Router {
         listExceptions(
           db,
           scope,
-          { type: query.type as ExceptionType | undefined, status: query.status as ExceptionStatus | undefined, invoiceId: query.invoice_id as string | undefined },
+          {
+            type: query.type as ExceptionType | undefined,
+            status: query.status as ExceptionStatus | undefined,
+            invoiceId: query.invoice_id as string | undefined,
+          },
           page,
         ),
       present: (rows) => rows.map(presentException),

@@ -25,10 +25,7 @@ export function requestContext(logger: Logger, metrics: HttpMetrics): RequestHan
       // The matched route pattern keeps ids out of metric labels (bounded cardinality).
       const route = (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.baseUrl || req.path);
       metrics.observe(req.method, route, res.statusCode, seconds);
-      logger.info(
-        { req_id: requestId, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 1000) },
-        'request',
-      );
+      logger.info({ req_id: requestId, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 1000) }, 'request');
     });
     next();
   };

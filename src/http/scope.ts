@@ -4,7 +4,7 @@
  * platform admins, and finance and auditors issued without a clinic, see every clinic.
  */
 import type { Response } from 'express';
-import { inScope, type ClinicScope } from '../identity/principal.js';
+import { type ClinicScope, inScope } from '../identity/principal.js';
 import { NotFoundError } from '../platform/errors.js';
 import { principalOf } from './auth.js';
 

@@ -2,29 +2,40 @@
  * `/v1/statements`: a clinic's statement for a period — JSON, CSV, PDF or FHIR Bundle, streamed —
  * recorded so it can be fetched again, a line proven, and its root anchored on the chain.
  */
-import { Router, type Response } from 'express';
-import type { Logger } from '../platform/log.js';
+import { type Response, Router } from 'express';
 import type { AuditActor } from '../audit/auditLog.js';
-import { requireRole, actorOf, principalOf } from './auth.js';
+import type { PaymentNetwork } from '../chain/paymentNetwork.js';
+import { auditPath } from '../domain/merkle.js';
+import type { Db } from '../platform/db.js';
+import { ValidationError } from '../platform/errors.js';
+import type { Logger } from '../platform/log.js';
+import { writeStreamed } from '../platform/streaming.js';
+import { StatementNotReproducibleError } from '../reports/errors.js';
+import { fhirBundleClosing, fhirBundleEntry, fhirBundleOpening, fhirJson } from '../reports/fhir.js';
+import {
+  anchorOf,
+  getStatement,
+  recordStatement,
+  STATEMENT_ROLES,
+  type StatementContext,
+  type StatementRow,
+  StatementSealer,
+  sealStatement,
+  statementContext,
+  statementLines,
+} from '../reports/statement.js';
+import { anchorStatement } from '../reports/statementAnchor.js';
+import type { StatementLine } from '../reports/statementDocument.js';
+import { type SealedLines, writeStatementCsv, writeStatementJson } from '../reports/statementFormats.js';
+import { writeStatementPdf } from '../reports/statementPdf.js';
+import { statementSummary } from '../reports/statementSummary.js';
 import type { ApiDeps } from './apiDeps.js';
+import { actorOf, principalOf, requireRole } from './auth.js';
+import { startDownload } from './downloads.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
-import type { Db } from '../platform/db.js';
-import { auditPath } from '../domain/merkle.js';
-import { ValidationError } from '../platform/errors.js';
-import { anchorStatement } from '../reports/statementAnchor.js';
-import { anchorOf, getStatement, recordStatement, sealStatement, statementContext, statementLines, StatementSealer, STATEMENT_ROLES, type StatementContext, type StatementRow } from '../reports/statement.js';
-import type { StatementLine } from '../reports/statementDocument.js';
-import { writeStatementCsv, writeStatementJson, type SealedLines } from '../reports/statementFormats.js';
-import { writeStatementPdf } from '../reports/statementPdf.js';
-import { statementSummary } from '../reports/statementSummary.js';
-import { fhirBundleClosing, fhirBundleEntry, fhirBundleOpening, fhirJson } from '../reports/fhir.js';
-import { writeStreamed } from '../platform/streaming.js';
-import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import { scopeOf } from './scope.js';
-import { startDownload } from './downloads.js';
-import { StatementNotReproducibleError } from '../reports/errors.js';
 
 type StatementFormat = 'json' | 'csv' | 'pdf' | 'fhir';
 
@@ -42,13 +53,25 @@ export function statementsRouter(deps: ApiDeps): Router {
       { clinicId: query.clinic_id as string, from: new Date(query.from as string), to: new Date(query.to as string) },
       network,
     );
-    await sendStatement({ db, logger, network, actor: actorOf(res) }, res, row, (query.format as StatementFormat | undefined) ?? 'json', (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
+    await sendStatement(
+      { db, logger, network, actor: actorOf(res) },
+      res,
+      row,
+      (query.format as StatementFormat | undefined) ?? 'json',
+      (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en',
+    );
   });
 
   contract.route(router, 'get', '/v1/statements/{id}', readers, async (req, res) => {
     const query = validatedQuery(res);
     const row = await getStatement(db, scopeOf(res), req.params.id as string);
-    await sendStatement({ db, logger, network, actor: actorOf(res) }, res, row, (query.format as StatementFormat | undefined) ?? 'json', (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
+    await sendStatement(
+      { db, logger, network, actor: actorOf(res) },
+      res,
+      row,
+      (query.format as StatementFormat | undefined) ?? 'json',
+      (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en',
+    );
   });
 
   contract.route(router, 'get', '/v1/statements/{id}/proof', readers, async (req, res) => {
@@ -122,7 +145,13 @@ const CONTENT_TYPES: Record<StatementFormat, string> = {
  * with the closing balance, a changed ledger — cuts the response off, so a client never holds a
  * complete-looking statement that is wrong. The root is recorded once the last line is out.
  */
-async function sendStatement({ db, logger, network, actor }: SendDeps, res: Response, row: StatementRow, format: StatementFormat, lang: 'en' | 'zh-HK'): Promise<void> {
+async function sendStatement(
+  { db, logger, network, actor }: SendDeps,
+  res: Response,
+  row: StatementRow,
+  format: StatementFormat,
+  lang: 'en' | 'zh-HK',
+): Promise<void> {
   const context = await statementContext(db, row, network);
   const summary = format === 'pdf' ? await statementSummary(db, context) : undefined;
   const sealer = new StatementSealer();
@@ -157,8 +186,13 @@ async function sendStatement({ db, logger, network, actor }: SendDeps, res: Resp
     if (!res.writableEnded) res.end();
   } catch (error) {
     const requestId = res.locals.requestId as string | undefined;
-    if (res.destroyed && !(error instanceof StatementNotReproducibleError)) logger.info({ statement_id: row.id, req_id: requestId }, 'statement download abandoned by the client');
-    else logger.error({ err: error, statement_id: row.id, req_id: requestId }, error instanceof StatementNotReproducibleError ? 'statement changed since it was issued' : 'statement failed mid-stream');
+    if (res.destroyed && !(error instanceof StatementNotReproducibleError))
+      logger.info({ statement_id: row.id, req_id: requestId }, 'statement download abandoned by the client');
+    else
+      logger.error(
+        { err: error, statement_id: row.id, req_id: requestId },
+        error instanceof StatementNotReproducibleError ? 'statement changed since it was issued' : 'statement failed mid-stream',
+      );
     res.destroy();
   }
 }

@@ -30,7 +30,8 @@ export function webhooksRouter({ db, logger, contract }: ApiDeps): Router {
     '/v1/webhooks/events',
     listHandler<WebhookEventRow>({
       url: '/v1/webhooks/events',
-      fetch: (scope, query, page) => listWebhookEvents(db, scope, { type: query.type as WebhookEventType | undefined, status: query.status as WebhookEventStatus | undefined }, page),
+      fetch: (scope, query, page) =>
+        listWebhookEvents(db, scope, { type: query.type as WebhookEventType | undefined, status: query.status as WebhookEventStatus | undefined }, page),
       present: (rows) => rows.map((row) => presentWebhookEvent(row)),
     }),
   );
@@ -47,7 +48,10 @@ export function webhooksRouter({ db, logger, contract }: ApiDeps): Router {
     requireRole('clinic_admin', 'platform_admin'),
     idempotent(db, logger, async (trx, req, res) => {
       const event = await redeliverWebhookEvent(trx, actorOf(res), scopeOf(res), req.params.id as string);
-      logger.info({ event_id: event.id, event_type: event.type, clinic_id: event.clinic_id, req_id: res.locals.requestId as string | undefined }, 'webhook redelivery requested');
+      logger.info(
+        { event_id: event.id, event_type: event.type, clinic_id: event.clinic_id, req_id: res.locals.requestId as string | undefined },
+        'webhook redelivery requested',
+      );
       return { status: 202, body: presentWebhookEvent(event) };
     }),
   );

@@ -18,10 +18,11 @@
  * Owns tables: ledger_accounts, journal_entries, postings.
  * May import: platform, domain, identity.
  */
+
+import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
-import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 import { newId } from '../platform/ids.js';
-import { scopeQuery, type ClinicScope } from '../identity/principal.js';
+import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 
 export const ACCOUNT_KINDS = ['deposits', 'settlement', 'patient_payments', 'written_off', 'unexpected_outflows'] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
@@ -149,7 +150,10 @@ export async function postEntries(trx: Trx, entries: readonly PostEntryParameter
       postings.push({ entry_id: created.get(params.idempotencyKey)!, account_id: id, asset: params.asset, amount: posting.amount.toString() });
     }
   }
-  await trx('ledger_accounts').insert([...accounts.values()]).onConflict('id').ignore();
+  await trx('ledger_accounts')
+    .insert([...accounts.values()])
+    .onConflict('id')
+    .ignore();
   for (let start = 0; start < postings.length; start += 2000) await trx('postings').insert(postings.slice(start, start + 2000));
   return created;
 }
@@ -181,7 +185,10 @@ export async function reverseEntry(trx: Trx, entryId: string): Promise<PostEntry
     | { id: string; clinic_id: string; invoice_id: string | null; transfer_id: string | null }
     | undefined;
   if (!entry) throw new Error(`no journal entry ${entryId} to reverse`);
-  const postings = (await trx('postings').join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id').where({ entry_id: entryId }).select('ledger_accounts.kind', 'postings.asset', 'postings.amount')) as {
+  const postings = (await trx('postings')
+    .join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id')
+    .where({ entry_id: entryId })
+    .select('ledger_accounts.kind', 'postings.asset', 'postings.amount')) as {
     kind: AccountKind;
     asset: string;
     amount: string;
@@ -213,8 +220,20 @@ export async function accountBalances(db: Db | Trx, clinicId?: string): Promise<
     .leftJoin('postings', 'postings.account_id', 'ledger_accounts.id')
     .groupBy('ledger_accounts.id')
     .orderBy('ledger_accounts.id')
-    .select('ledger_accounts.id', 'ledger_accounts.clinic_id', 'ledger_accounts.kind', 'ledger_accounts.asset', db.raw('coalesce(sum(postings.amount), 0)::text AS balance'));
-  const rows = (await scopeQuery(query, { clinicId }, 'ledger_accounts.clinic_id')) as { id: string; clinic_id: string; kind: AccountKind; asset: string; balance: string }[];
+    .select(
+      'ledger_accounts.id',
+      'ledger_accounts.clinic_id',
+      'ledger_accounts.kind',
+      'ledger_accounts.asset',
+      db.raw('coalesce(sum(postings.amount), 0)::text AS balance'),
+    );
+  const rows = (await scopeQuery(query, { clinicId }, 'ledger_accounts.clinic_id')) as {
+    id: string;
+    clinic_id: string;
+    kind: AccountKind;
+    asset: string;
+    balance: string;
+  }[];
   return rows.map((row) => ({ accountId: row.id, clinicId: row.clinic_id, kind: row.kind, asset: row.asset, balance: BigInt(row.balance) }));
 }
 
@@ -256,9 +275,17 @@ export async function listEntries(
   const result = await keysetPage<EntryRow>(query, page, scopeQuery(db('journal_entries'), scope));
   const postings = result.data.length
     ? ((await db('postings')
-        .whereIn('entry_id', result.data.map((entry) => entry.id))
+        .whereIn(
+          'entry_id',
+          result.data.map((entry) => entry.id),
+        )
         .orderBy('id')
-        .select('entry_id', 'account_id', 'asset', db.raw('amount::text AS amount'))) as { entry_id: string; account_id: string; asset: string; amount: string }[])
+        .select('entry_id', 'account_id', 'asset', db.raw('amount::text AS amount'))) as {
+        entry_id: string;
+        account_id: string;
+        asset: string;
+        amount: string;
+      }[])
     : [];
   return {
     hasMore: result.hasMore,

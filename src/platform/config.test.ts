@@ -87,7 +87,9 @@ describe('loadConfig', () => {
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db' }).variable).toBe('RPC_URL');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc' }).variable).toBe('TOKEN_ADDRESS');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN }).variable).toBe('FACTORY_ADDRESS');
-    expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN }).variable).toBe('JWT_PUBLIC_KEY');
+    expect(
+      errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN }).variable,
+    ).toBe('JWT_PUBLIC_KEY');
   });
 
   it('requires TOKEN_ADDRESS whenever the chain is external', () => {
@@ -120,7 +122,12 @@ describe('loadConfig', () => {
     expect(config.publicUrl).toBe('https://pay.example.hk');
     expect(config.referenceRates).toEqual({ rates: { CNY: '0.9213', USD: '0.1285' }, source: 'HKAB indicative', asOf: new Date('2026-11-27T08:00:00Z') });
     expect(config.explorerTxUrl).toBe('https://etherscan.io/tx/{tx}');
-    expect(loadConfig({}, '/srv/clinicpay')).toMatchObject({ publicUrl: undefined, referenceRates: undefined, explorerTxUrl: undefined, anchorStatements: false });
+    expect(loadConfig({}, '/srv/clinicpay')).toMatchObject({
+      publicUrl: undefined,
+      referenceRates: undefined,
+      explorerTxUrl: undefined,
+      anchorStatements: false,
+    });
   });
 
   it('declares every variable it reads, once', () => {

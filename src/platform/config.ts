@@ -7,7 +7,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import path from 'node:path';
-import { isAddress, getAddress, type Address, type Hex } from 'viem';
+import { type Address, getAddress, type Hex, isAddress } from 'viem';
 
 export type NodeEnv = 'development' | 'test' | 'production';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -100,12 +100,28 @@ interface VariableSpec {
 
 /** Every environment variable the gateway reads, with its default and meaning (README table). */
 export const CONFIG_VARIABLES: readonly VariableSpec[] = [
-  { name: 'NODE_ENV', default: 'development', meaning: '`development`, `test` or `production`. Production requires `DATABASE_URL`, `RPC_URL` and `TOKEN_ADDRESS` and never starts the embedded stack.' },
+  {
+    name: 'NODE_ENV',
+    default: 'development',
+    meaning: '`development`, `test` or `production`. Production requires `DATABASE_URL`, `RPC_URL` and `TOKEN_ADDRESS` and never starts the embedded stack.',
+  },
   { name: 'HOST', default: '127.0.0.1', meaning: 'Interface the HTTP API listens on (the Docker image sets `0.0.0.0`).' },
   { name: 'PORT', default: '3000', meaning: 'HTTP port, 0–65535 (0 picks a free port).' },
-  { name: 'DATABASE_URL', default: '(embedded Postgres)', meaning: '`postgres://` URL of the database. Unset: an embedded PostgreSQL is started with its data in `DATA_DIR`.' },
-  { name: 'RPC_URL', default: '(embedded anvil)', meaning: '`http(s)://` JSON-RPC URL of the EVM node. Unset: an embedded anvil chain is started with its state in `DATA_DIR`.' },
-  { name: 'TOKEN_ADDRESS', default: '(dev token)', meaning: 'Address of the HKD stablecoin (ERC-20). Unset in development: the dev stack deploys a test token.' },
+  {
+    name: 'DATABASE_URL',
+    default: '(embedded Postgres)',
+    meaning: '`postgres://` URL of the database. Unset: an embedded PostgreSQL is started with its data in `DATA_DIR`.',
+  },
+  {
+    name: 'RPC_URL',
+    default: '(embedded anvil)',
+    meaning: '`http(s)://` JSON-RPC URL of the EVM node. Unset: an embedded anvil chain is started with its state in `DATA_DIR`.',
+  },
+  {
+    name: 'TOKEN_ADDRESS',
+    default: '(dev token)',
+    meaning: 'Address of the HKD stablecoin (ERC-20). Unset in development: the dev stack deploys a test token.',
+  },
   { name: 'FACTORY_ADDRESS', default: '(dev factory)', meaning: 'Address of the DepositFactory contract. Unset in development: the dev stack deploys one.' },
   { name: 'CONFIRMATIONS', default: '3 (dev chain), 12 otherwise', meaning: 'Blocks on top of a transfer before it is final, 1–1000.' },
   { name: 'DATA_DIR', default: '.data', meaning: 'Where the embedded stack keeps its data, generated dev secrets and `dev-stack.json`.' },
@@ -113,25 +129,59 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   { name: 'BODY_LIMIT_BYTES', default: '102400', meaning: 'Largest accepted JSON request body; larger bodies get 413.' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'How long a graceful shutdown waits for in-flight requests.' },
   { name: 'RPC_TIMEOUT_MS', default: '5000', meaning: 'Timeout of one JSON-RPC call.' },
-  { name: 'RELAYER_PRIVATE_KEY', default: '(dev account)', meaning: '0x-prefixed 32-byte key of the relayer account that pays gas for flushes (it never holds customer funds). Required when RPC_URL is set.' },
+  {
+    name: 'RELAYER_PRIVATE_KEY',
+    default: '(dev account)',
+    meaning: '0x-prefixed 32-byte key of the relayer account that pays gas for flushes (it never holds customer funds). Required when RPC_URL is set.',
+  },
   { name: 'PAYMENT_TOLERANCE', default: '0', meaning: 'Token base units by which a payment may miss the amount due and still count as exact.' },
-  { name: 'USE_FINALIZED_TAG', default: 'false', meaning: '`true`: a transfer is final when the node reports its block `finalized`, instead of counting CONFIRMATIONS.' },
+  {
+    name: 'USE_FINALIZED_TAG',
+    default: 'false',
+    meaning: '`true`: a transfer is final when the node reports its block `finalized`, instead of counting CONFIRMATIONS.',
+  },
   { name: 'WATCHER_START_BLOCK', default: '(head at first start)', meaning: 'Block the chain watcher starts from on a database that has no cursor yet.' },
   { name: 'WATCHER_POLL_MS', default: '1000', meaning: 'Pause of the chain watcher when it has caught up, 100–60000.' },
   { name: 'MAX_BLOCK_RANGE', default: '2000', meaning: 'Widest eth_getLogs range per call (halved when the node refuses), 1–100000.' },
   { name: 'FLUSH_BATCH_SIZE', default: '50', meaning: 'Deposit addresses per flushMany transaction, 1–100.' },
   { name: 'RECON_INTERVAL_MINUTES', default: '60', meaning: 'Minutes between scheduled reconciliation runs, 0–10080 (0: on demand only).' },
-  { name: 'ANCHOR_STATEMENTS', default: 'false', meaning: '`true` lets auditors and finance anchor a statement\'s Merkle root on the chain: the relayer sends itself a transaction carrying the root (it pays the gas).' },
-  { name: 'PUBLIC_URL', default: '(the listening URL)', meaning: 'Base URL (http or https, no path) at which patients reach the gateway; every invoice\'s `checkout_url` is built on it.' },
-  { name: 'REFERENCE_RATES', default: '(none)', meaning: 'Indicative rates for the checkout page, e.g. `CNY=0.9213,USD=0.1285` (units per 1 HKD; CNY and USD). Stored on each new invoice with their source and time.' },
+  {
+    name: 'ANCHOR_STATEMENTS',
+    default: 'false',
+    meaning:
+      "`true` lets auditors and finance anchor a statement's Merkle root on the chain: the relayer sends itself a transaction carrying the root (it pays the gas).",
+  },
+  {
+    name: 'PUBLIC_URL',
+    default: '(the listening URL)',
+    meaning: "Base URL (http or https, no path) at which patients reach the gateway; every invoice's `checkout_url` is built on it.",
+  },
+  {
+    name: 'REFERENCE_RATES',
+    default: '(none)',
+    meaning:
+      'Indicative rates for the checkout page, e.g. `CNY=0.9213,USD=0.1285` (units per 1 HKD; CNY and USD). Stored on each new invoice with their source and time.',
+  },
   { name: 'REFERENCE_RATES_SOURCE', default: 'configured', meaning: 'Name of where REFERENCE_RATES come from, shown to patients with the rate.' },
   { name: 'REFERENCE_RATES_AS_OF', default: '(gateway start)', meaning: 'ISO 8601 time the REFERENCE_RATES were taken.' },
-  { name: 'EXPLORER_TX_URL', default: '(none)', meaning: 'Block-explorer link for receipts, with `{tx}` where the transaction hash goes, e.g. `https://etherscan.io/tx/{tx}`.' },
+  {
+    name: 'EXPLORER_TX_URL',
+    default: '(none)',
+    meaning: 'Block-explorer link for receipts, with `{tx}` where the transaction hash goes, e.g. `https://etherscan.io/tx/{tx}`.',
+  },
   { name: 'RUN_WORKERS', default: 'true', meaning: '`false` runs the HTTP API only (no watcher, flusher or webhook dispatcher in this process).' },
   { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
   { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
-  { name: 'JWT_PUBLIC_KEY', default: '(none)', meaning: 'PEM public key that verifies API tokens: RS256 for an RSA key, ES256 for a P-256 key. Required in production, where HS256 is refused.' },
-  { name: 'JWT_SECRET', default: '(generated in DATA_DIR)', meaning: 'HS256 secret (at least 32 characters) for development tokens. Unset: generated on first start into `DATA_DIR/secrets.json`.' },
+  {
+    name: 'JWT_PUBLIC_KEY',
+    default: '(none)',
+    meaning: 'PEM public key that verifies API tokens: RS256 for an RSA key, ES256 for a P-256 key. Required in production, where HS256 is refused.',
+  },
+  {
+    name: 'JWT_SECRET',
+    default: '(generated in DATA_DIR)',
+    meaning: 'HS256 secret (at least 32 characters) for development tokens. Unset: generated on first start into `DATA_DIR/secrets.json`.',
+  },
   { name: 'DEV_BLOCK_TIME_SECONDS', default: '2', meaning: 'Seconds between blocks on the embedded dev chain, 1–60.' },
 ];
 

@@ -1,7 +1,7 @@
 /**
  * Structured logging: one JSON object per line, with secrets redacted by key wherever they appear.
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { LogLevel } from './config.js';
 
 export type { Logger };
@@ -11,8 +11,21 @@ export type { Logger };
  * Patient descriptions are listed too: line-item text is health data (DESIGN decision 7).
  */
 const SECRET_KEYS = [
-  'authorization', 'cookie', 'password', 'secret', 'token', 'tokens', 'private_key', 'privateKey',
-  'mnemonic', 'webhook_secret', 'jwt_secret', 'databaseUrl', 'database_url', 'description', 'line_items',
+  'authorization',
+  'cookie',
+  'password',
+  'secret',
+  'token',
+  'tokens',
+  'private_key',
+  'privateKey',
+  'mnemonic',
+  'webhook_secret',
+  'jwt_secret',
+  'databaseUrl',
+  'database_url',
+  'description',
+  'line_items',
 ];
 
 const REDACT_PATHS = SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);

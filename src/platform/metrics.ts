@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics of one process, served at `GET /metrics`.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface HttpMetrics {
   observe(method: string, route: string, status: number, seconds: number): void;
@@ -48,11 +48,25 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
   const lag = new Gauge({ name: 'clinicpay_watcher_lag_blocks', help: 'Blocks between the chain head and the watcher cursor.', registers: [registry] });
-  const logs = new Counter({ name: 'clinicpay_watcher_logs_processed_total', help: 'Transfer logs of deposit addresses stored by the watcher.', registers: [registry] });
+  const logs = new Counter({
+    name: 'clinicpay_watcher_logs_processed_total',
+    help: 'Transfer logs of deposit addresses stored by the watcher.',
+    registers: [registry],
+  });
   const reorgs = new Counter({ name: 'clinicpay_watcher_reorgs_total', help: 'Reorgs detected (block-hash mismatch) and rolled back.', registers: [registry] });
   const reorgDepth = new Gauge({ name: 'clinicpay_watcher_last_reorg_depth_blocks', help: 'Depth of the last reorg rolled back.', registers: [registry] });
-  const flushes = new Counter({ name: 'clinicpay_flush_deposits_total', help: 'Deposit addresses in flush transactions, by result.', labelNames: ['result'], registers: [registry] });
-  const webhooks = new Counter({ name: 'clinicpay_webhook_deliveries_total', help: 'Webhook delivery attempts, by result.', labelNames: ['result'], registers: [registry] });
+  const flushes = new Counter({
+    name: 'clinicpay_flush_deposits_total',
+    help: 'Deposit addresses in flush transactions, by result.',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const webhooks = new Counter({
+    name: 'clinicpay_webhook_deliveries_total',
+    help: 'Webhook delivery attempts, by result.',
+    labelNames: ['result'],
+    registers: [registry],
+  });
   return {
     registry,
     watcher: {

@@ -45,7 +45,12 @@ export async function keysetPage<T>(query: Knex.QueryBuilder, page: PageRequest,
     query.whereRaw(backwards ? '(created_at, id) > (?, ?)' : '(created_at, id) < (?, ?)', [anchor.created_at, anchor.id]);
   }
   const direction = backwards ? 'asc' : 'desc';
-  const rows = (await query.orderBy([{ column: 'created_at', order: direction }, { column: 'id', order: direction }]).limit(page.limit + 1)) as T[];
+  const rows = (await query
+    .orderBy([
+      { column: 'created_at', order: direction },
+      { column: 'id', order: direction },
+    ])
+    .limit(page.limit + 1)) as T[];
   const hasMore = rows.length > page.limit;
   const data = rows.slice(0, page.limit);
   return { data: backwards ? data.reverse() : data, hasMore };

@@ -105,7 +105,8 @@ export const PROBLEMS = {
   },
   statement_not_reproducible: {
     status: 409,
-    happened: 'The statement no longer gives the root it was issued with: the ledger of its period has changed since (a reorg deeper than the confirmation depth, say).',
+    happened:
+      'The statement no longer gives the root it was issued with: the ledger of its period has changed since (a reorg deeper than the confirmation depth, say).',
     todo: 'Generate a new statement for the period; keep the old one as what was issued then.',
   },
   body_too_large: {

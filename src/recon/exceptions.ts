@@ -2,12 +2,13 @@
  * The exception queue: every difference a reconciliation run finds, one row per subject, until
  * finance resolves it.
  */
-import { scopeQuery, type ClinicScope } from '../identity/principal.js';
+
 import { apiAddress, storedAddress } from '../domain/address.js';
+import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
-import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 import { NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
+import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 
 export const EXCEPTION_TYPES = [
   'overpayment',

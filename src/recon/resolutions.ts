@@ -11,26 +11,26 @@
  *
  * Each posts its own journal entry; nothing is edited.
  */
-import { encodeFunctionData, erc20Abi, getAddress, verifyMessage, type Address, type Hex } from 'viem';
-import type { ClinicScope, Principal } from '../identity/principal.js';
-import { ForbiddenError } from '../identity/errors.js';
-import { apiAddress, parseAddressParam, storedAddress } from '../domain/address.js';
-import type { ChainClient } from '../chain/client.js';
-import { readCursor } from '../chain/cursor.js';
-import { fetchTransferLogs } from '../chain/transferLogs.js';
-import { finalHead, type Finality } from '../chain/finality.js';
-import type { Db, Trx } from '../platform/db.js';
-import { withTransaction } from '../platform/transaction.js';
-import { NotFoundError, ValidationError } from '../platform/errors.js';
-import { AmountExceedsReceivedError, ExceptionNotOpenError, InvalidSignatureError, ResolutionNotPendingError, ResolutionNotPossibleError } from './errors.js';
-import { newId } from '../platform/ids.js';
+import { type Address, encodeFunctionData, erc20Abi, getAddress, type Hex, verifyMessage } from 'viem';
+import { type AuditActor, type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import { getInvoice } from '../billing/invoices.js';
 import { paymentUri } from '../billing/paymentUri.js';
-import { recordCreditMovedOff, recordPaymentConfirmed, requestFlush } from '../settlement/invoiceEffects.js';
-import { assetOf, postEntry, postingsFor } from '../ledger/ledger.js';
-import { appendAudit, SYSTEM, type AuditActor, type AuditEvent } from '../audit/auditLog.js';
-import { getException, type ExceptionRow } from './exceptions.js';
+import type { ChainClient } from '../chain/client.js';
+import { readCursor } from '../chain/cursor.js';
+import { type Finality, finalHead } from '../chain/finality.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
+import { fetchTransferLogs } from '../chain/transferLogs.js';
+import { apiAddress, parseAddressParam, storedAddress } from '../domain/address.js';
+import { ForbiddenError } from '../identity/errors.js';
+import type { ClinicScope, Principal } from '../identity/principal.js';
+import { assetOf, postEntry, postingsFor } from '../ledger/ledger.js';
+import type { Db, Trx } from '../platform/db.js';
+import { NotFoundError, ValidationError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import { withTransaction } from '../platform/transaction.js';
+import { recordCreditMovedOff, recordPaymentConfirmed, requestFlush } from '../settlement/invoiceEffects.js';
+import { AmountExceedsReceivedError, ExceptionNotOpenError, InvalidSignatureError, ResolutionNotPendingError, ResolutionNotPossibleError } from './errors.js';
+import { type ExceptionRow, getException } from './exceptions.js';
 
 export type ResolutionAction = 'refund' | 'apply_to_invoice' | 'write_off';
 export type ResolutionStatus = 'pending_approval' | 'awaiting_transfer' | 'completed';
@@ -114,11 +114,23 @@ async function recoverUnrecordedPayment(trx: Trx, exception: ExceptionRow, asset
 }
 
 /** Proposes a resolution; the exception waits for approval. */
-export async function createResolution(trx: Trx, principal: Principal, actor: AuditActor, exceptionId: string, input: CreateResolutionInput): Promise<ResolutionRow> {
+export async function createResolution(
+  trx: Trx,
+  principal: Principal,
+  actor: AuditActor,
+  exceptionId: string,
+  input: CreateResolutionInput,
+): Promise<ResolutionRow> {
   const exception = await getException(trx, principal, exceptionId, { forUpdate: true });
   if (exception.status !== 'open') throw notOpen(exception);
   const received = BigInt(exception.amount);
-  const row: Partial<ResolutionRow> = { id: newId('res'), exception_id: exception.id, action: input.action, status: 'pending_approval', created_by: principal.sub };
+  const row: Partial<ResolutionRow> = {
+    id: newId('res'),
+    exception_id: exception.id,
+    action: input.action,
+    status: 'pending_approval',
+    created_by: principal.sub,
+  };
 
   if (input.action === 'refund') {
     if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.invoice_id === null) {
@@ -133,11 +145,20 @@ export async function createResolution(trx: Trx, principal: Principal, actor: Au
     const to = input.to_address === undefined ? payer : parseAddressParam(input.to_address, 'to_address');
     if (to !== payer) {
       if (input.signature === undefined) {
-        throw new ValidationError('A refund to another address than the one that paid needs the payer\'s signature of the refund authorization message.', 'signature');
+        throw new ValidationError(
+          "A refund to another address than the one that paid needs the payer's signature of the refund authorization message.",
+          'signature',
+        );
       }
-      const valid = await verifyMessage({ address: payer, message: refundAuthorizationMessage(exception.invoice_id, to), signature: input.signature as Hex }).catch(() => false);
+      const valid = await verifyMessage({
+        address: payer,
+        message: refundAuthorizationMessage(exception.invoice_id, to),
+        signature: input.signature as Hex,
+      }).catch(() => false);
       if (!valid) {
-        throw new InvalidSignatureError(`The signature is not the paying address's signature of the authorization for invoice ${exception.invoice_id} and ${to}.`);
+        throw new InvalidSignatureError(
+          `The signature is not the paying address's signature of the authorization for invoice ${exception.invoice_id} and ${to}.`,
+        );
       }
       row.signature = input.signature;
     }
@@ -149,9 +170,15 @@ export async function createResolution(trx: Trx, principal: Principal, actor: Au
     if (exception.details.reason === 'unexpected_token' || exception.details.reason === 'unexpected_outflow') {
       throw new ResolutionNotPossibleError('apply_not_possible', refusalFor(exception), 'action');
     }
-    if (input.target_invoice_id === undefined) throw new ValidationError('"target_invoice_id" is required to apply a payment to an invoice.', 'target_invoice_id');
+    if (input.target_invoice_id === undefined)
+      throw new ValidationError('"target_invoice_id" is required to apply a payment to an invoice.', 'target_invoice_id');
     const target = await getInvoice(trx, principal, input.target_invoice_id).catch(() => undefined);
-    if (!target || target.clinic_id !== exception.clinic_id || target.id === exception.invoice_id || !['open', 'underpaid', 'processing'].includes(target.status)) {
+    if (
+      !target ||
+      target.clinic_id !== exception.clinic_id ||
+      target.id === exception.invoice_id ||
+      !['open', 'underpaid', 'processing'].includes(target.status)
+    ) {
       throw new ResolutionNotPossibleError('invalid_target_invoice', 'The target must be another open invoice of the same clinic.', 'target_invoice_id');
     }
     Object.assign(row, { amount: parseAmount(input.amount, received, received).toString(), target_invoice_id: target.id });
@@ -222,7 +249,14 @@ export async function approveResolution(trx: Trx, principal: Principal, actor: A
     });
     // A payment the source invoice was credited with now counts for the target instead.
     if (exception.invoice_id !== null && exception.type !== 'unknown_transfer') await recordCreditMovedOff(trx, exception.invoice_id, amount);
-    await recordPaymentConfirmed(trx, { invoiceId: resolution.target_invoice_id!, amount, blockTimestamp: new Date(), txHash: `resolution:${id}`, tolerance: 0n, wasPending: false });
+    await recordPaymentConfirmed(trx, {
+      invoiceId: resolution.target_invoice_id!,
+      amount,
+      blockTimestamp: new Date(),
+      txHash: `resolution:${id}`,
+      tolerance: 0n,
+      wasPending: false,
+    });
   } else if (
     RECEIVED_FUNDS.includes(exception.type) &&
     exception.type !== 'underpayment_expired' &&
@@ -240,7 +274,10 @@ export async function approveResolution(trx: Trx, principal: Principal, actor: A
       postings: postingsFor('write_off', amount),
     });
   }
-  const [updated] = (await trx('resolutions').where({ id }).update({ ...approval, status: 'completed', completed_at: trx.fn.now() }).returning('*')) as ResolutionRow[];
+  const [updated] = (await trx('resolutions')
+    .where({ id })
+    .update({ ...approval, status: 'completed', completed_at: trx.fn.now() })
+    .returning('*')) as ResolutionRow[];
   await trx('exceptions').where({ id: exception.id }).update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now() });
   await appendAudit(trx, actor, [resolutionAuditEvent('resolution.approved', updated!, exception.clinic_id)]);
   return updated!;
@@ -375,5 +412,3 @@ export function presentResolution(row: ResolutionRow): Record<string, unknown> {
     created_at: row.created_at.toISOString(),
   };
 }
-
-

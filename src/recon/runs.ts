@@ -13,22 +13,23 @@
  * Owns tables: reconciliation_runs, reconciliation_lines, exceptions, resolutions.
  * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement.
  */
-import { appendAudit, SYSTEM, type AuditActor } from '../audit/auditLog.js';
-import { erc20Abi, getAddress, type Address } from 'viem';
+
+import { type Address, erc20Abi, getAddress } from 'viem';
+import { type AuditActor, appendAudit, SYSTEM } from '../audit/auditLog.js';
+import { firstStoredBlock } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
-import { readDepositTransfers, type DepositTransfer } from '../settlement/depositTransfers.js';
-import { firstStoredBlock } from '../chain/blocks.js';
-import { finalHead, type Finality } from '../chain/finality.js';
+import { type Finality, finalHead } from '../chain/finality.js';
 import { storedAddress } from '../domain/address.js';
+import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
-import { withTransaction } from '../platform/transaction.js';
 import { NotFoundError, ValidationError } from '../platform/errors.js';
-import { ReconciliationNotStartedError, ReconciliationRangeError } from './errors.js';
-import { scopeQuery, type ClinicScope } from '../identity/principal.js';
 import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/log.js';
-import { upsertExceptions, type ExceptionInput } from './exceptions.js';
+import { withTransaction } from '../platform/transaction.js';
+import { type DepositTransfer, readDepositTransfers } from '../settlement/depositTransfers.js';
+import { ReconciliationNotStartedError, ReconciliationRangeError } from './errors.js';
+import { type ExceptionInput, upsertExceptions } from './exceptions.js';
 
 /** The widest range one run may cover. */
 export const MAX_RECONCILIATION_RANGE = 1_000_000n;
@@ -85,7 +86,9 @@ export async function getRun(db: Db | Trx, id: string): Promise<RunRow> {
 
 /** The lines of run `runId` in `scope`, in the order the run wrote them, streamed from a cursor. */
 export function streamRunLines(db: Db, runId: string, scope: ClinicScope): AsyncIterable<ReconciliationLineRow> {
-  return scopeQuery(db('reconciliation_lines').where({ run_id: runId }), scope).orderBy('id').stream() as AsyncIterable<ReconciliationLineRow>;
+  return scopeQuery(db('reconciliation_lines').where({ run_id: runId }), scope)
+    .orderBy('id')
+    .stream() as AsyncIterable<ReconciliationLineRow>;
 }
 
 /** The API form of a run. */
@@ -123,7 +126,9 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
   const cursor = await readCursor(db, chainId);
   const final = await finalHead(deps.chain, deps.finality, head);
   // What the watcher has posted: read (cursor), final, and below any transfer still waiting for its pass.
-  const oldestPending = (await db('transfers').where({ chain_id: chainId, status: 'pending' }).min('block_number as number').first()) as { number: string | null } | undefined;
+  const oldestPending = (await db('transfers').where({ chain_id: chainId, status: 'pending' }).min('block_number as number').first()) as
+    | { number: string | null }
+    | undefined;
   const limits = [cursor ?? -1n, final, oldestPending?.number != null ? BigInt(oldestPending.number) - 1n : final];
   const confirmedByWatcher = limits.reduce((min, value) => (value < min ? value : min));
 
@@ -132,11 +137,18 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
   }
   const toBlock = params.toBlock ?? confirmedByWatcher;
   if (toBlock > confirmedByWatcher) {
-    throw new ReconciliationRangeError('range_not_final', `Blocks after ${confirmedByWatcher} are not final in the ledger yet; reconcile up to ${confirmedByWatcher}, or wait.`, 'to_block');
+    throw new ReconciliationRangeError(
+      'range_not_final',
+      `Blocks after ${confirmedByWatcher} are not final in the ledger yet; reconcile up to ${confirmedByWatcher}, or wait.`,
+      'to_block',
+    );
   }
   const fromBlock = params.fromBlock ?? (await defaultFromBlock(db, chainId, toBlock));
   if (params.fromBlock === undefined && fromBlock > toBlock) {
-    throw new ReconciliationNotStartedError('nothing_to_reconcile', `The last run already covered every block up to ${toBlock} that the watcher has confirmed.`);
+    throw new ReconciliationNotStartedError(
+      'nothing_to_reconcile',
+      `The last run already covered every block up to ${toBlock} that the watcher has confirmed.`,
+    );
   }
   if (fromBlock > toBlock) {
     throw new ValidationError(`from_block ${fromBlock} is after to_block ${toBlock}.`, 'from_block');
@@ -151,7 +163,14 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
     .update({ status: 'failed', error: 'the process running it stopped', finished_at: db.fn.now() });
   try {
     const [run] = (await db('reconciliation_runs')
-      .insert({ id: newId('rec'), chain_id: chainId, status: 'running', from_block: fromBlock.toString(), to_block: toBlock.toString(), requested_by: params.requestedBy })
+      .insert({
+        id: newId('rec'),
+        chain_id: chainId,
+        status: 'running',
+        from_block: fromBlock.toString(),
+        to_block: toBlock.toString(),
+        requested_by: params.requestedBy,
+      })
       .returning('*')) as RunRow[];
     return run!;
   } catch (error) {
@@ -163,22 +182,35 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
 }
 
 /** Records a run a person or program asked for, inside `trx`, and audits the request. */
-export async function requestReconciliation(trx: Trx, deps: ReconciliationDeps, actor: AuditActor, params: Omit<StartReconciliationParameters, 'requestedBy'>): Promise<RunRow> {
+export async function requestReconciliation(
+  trx: Trx,
+  deps: ReconciliationDeps,
+  actor: AuditActor,
+  params: Omit<StartReconciliationParameters, 'requestedBy'>,
+): Promise<RunRow> {
   const run = await startReconciliation({ ...deps, db: trx }, { ...params, requestedBy: actor.actor });
   await appendAudit(trx, actor, [
-    { action: 'reconciliation.requested', target: { type: 'reconciliation', id: run.id }, after: { from_block: run.from_block, to_block: run.to_block, status: run.status } },
+    {
+      action: 'reconciliation.requested',
+      target: { type: 'reconciliation', id: run.id },
+      after: { from_block: run.from_block, to_block: run.to_block, status: run.status },
+    },
   ]);
   return run;
 }
 
 /** Whether the last run (of any kind) started longer than `intervalMinutes` ago: a scheduled run is due. */
 export async function scheduledRunIsDue(db: Db, chainId: number, intervalMinutes: number): Promise<boolean> {
-  const last = (await db('reconciliation_runs').where({ chain_id: chainId }).orderBy('created_at', 'desc').first('created_at')) as { created_at: Date } | undefined;
+  const last = (await db('reconciliation_runs').where({ chain_id: chainId }).orderBy('created_at', 'desc').first('created_at')) as
+    | { created_at: Date }
+    | undefined;
   return !last || Date.now() - last.created_at.getTime() >= intervalMinutes * 60_000;
 }
 
 async function defaultFromBlock(db: Db, chainId: number, toBlock: bigint): Promise<bigint> {
-  const last = (await db('reconciliation_runs').where({ chain_id: chainId, status: 'completed' }).orderBy('to_block', 'desc').first('to_block')) as { to_block: string } | undefined;
+  const last = (await db('reconciliation_runs').where({ chain_id: chainId, status: 'completed' }).orderBy('to_block', 'desc').first('to_block')) as
+    | { to_block: string }
+    | undefined;
   if (last) return BigInt(last.to_block) + 1n;
   return (await firstStoredBlock(db, chainId)) ?? toBlock;
 }
@@ -250,20 +282,39 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
       const evidence = transferEvidence(transfer);
       if (transfer.kind === 'foreign_token') {
         const dedupeKey = `unknown_transfer:${key}`;
-        exceptions.push({ ...evidence, dedupeKey, type: 'unknown_transfer', amount: transfer.value, details: { reason: 'unexpected_token', recorded: row !== undefined } });
+        exceptions.push({
+          ...evidence,
+          dedupeKey,
+          type: 'unknown_transfer',
+          amount: transfer.value,
+          details: { reason: 'unexpected_token', recorded: row !== undefined },
+        });
         lines.push({ result: 'exception', transfer, dedupeKey, blockTime: row?.block_timestamp });
         continue;
       }
       const credited = row !== undefined && row.status === 'confirmed' && (row.posted || transfer.value === 0n);
       if (!credited) {
         const dedupeKey = `unknown_transfer:${key}`;
-        exceptions.push({ ...evidence, dedupeKey, type: 'unknown_transfer', amount: transfer.value, details: { reason: 'not_in_ledger', direction: transfer.kind } });
+        exceptions.push({
+          ...evidence,
+          dedupeKey,
+          type: 'unknown_transfer',
+          amount: transfer.value,
+          details: { reason: 'not_in_ledger', direction: transfer.kind },
+        });
         lines.push({ result: 'exception', transfer, dedupeKey, blockTime: row?.block_timestamp });
         continue;
       }
       const flagged =
         transfer.kind === 'unexpected_outflow'
-          ? { ...evidence, blockTime: row!.block_timestamp, dedupeKey: `unknown_transfer:${key}`, type: 'unknown_transfer' as const, amount: transfer.value, details: { reason: 'unexpected_outflow', to: getAddress(transfer.to) } }
+          ? {
+              ...evidence,
+              blockTime: row!.block_timestamp,
+              dedupeKey: `unknown_transfer:${key}`,
+              type: 'unknown_transfer' as const,
+              amount: transfer.value,
+              details: { reason: 'unexpected_outflow', to: getAddress(transfer.to) },
+            }
           : flagException(row!, transfer);
       if (flagged) exceptions.push(flagged);
       if (!flagged) matchedAmount += transfer.value;
@@ -338,7 +389,12 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
         .update({ status: 'completed', progress: 100, counts: JSON.stringify({ ...counts, new_exceptions: ids.created }), finished_at: trx.fn.now() })
         .returning('*')) as RunRow[];
       await appendAudit(trx, SYSTEM.reconciler, [
-        { action: 'reconciliation.completed', target: { type: 'reconciliation', id: runId }, before: { status: 'running' }, after: { status: 'completed', ...counts, new_exceptions: ids.created } },
+        {
+          action: 'reconciliation.completed',
+          target: { type: 'reconciliation', id: runId },
+          before: { status: 'running' },
+          after: { status: 'completed', ...counts, new_exceptions: ids.created },
+        },
       ]);
       return done!;
     });
@@ -348,8 +404,18 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     const message = text.length > 500 ? `…${text.slice(-499)}` : text;
     deps.logger.warn({ run_id: runId, err: message }, 'reconciliation failed');
     return withTransaction(db, async (trx) => {
-      const [failed] = (await trx('reconciliation_runs').where({ id: runId }).update({ status: 'failed', error: message, finished_at: trx.fn.now() }).returning('*')) as RunRow[];
-      await appendAudit(trx, SYSTEM.reconciler, [{ action: 'reconciliation.failed', target: { type: 'reconciliation', id: runId }, before: { status: 'running' }, after: { status: 'failed', error: message } }]);
+      const [failed] = (await trx('reconciliation_runs')
+        .where({ id: runId })
+        .update({ status: 'failed', error: message, finished_at: trx.fn.now() })
+        .returning('*')) as RunRow[];
+      await appendAudit(trx, SYSTEM.reconciler, [
+        {
+          action: 'reconciliation.failed',
+          target: { type: 'reconciliation', id: runId },
+          before: { status: 'running' },
+          after: { status: 'failed', error: message },
+        },
+      ]);
       return failed!;
     });
   }
@@ -404,21 +470,41 @@ async function invoiceStateExceptions(db: Db, invoiceIds: readonly string[]): Pr
       db.raw('invoices.token_amount_paid::text AS token_amount_paid'),
       'flush_requests.status AS flush_status',
       'flush_requests.last_error AS flush_error',
-      db.raw(`(SELECT from_address FROM transfers t WHERE t.invoice_id = invoices.id AND t.kind = 'payment' AND t.status = 'confirmed' ORDER BY block_number DESC, log_index DESC LIMIT 1) AS payer`),
+      db.raw(
+        `(SELECT from_address FROM transfers t WHERE t.invoice_id = invoices.id AND t.kind = 'payment' AND t.status = 'confirmed' ORDER BY block_number DESC, log_index DESC LIMIT 1) AS payer`,
+      ),
     )) as InvoiceState[];
   const exceptions: ExceptionInput[] = [];
   for (const invoice of invoices) {
     const due = BigInt(invoice.token_amount_due);
     const paid = BigInt(invoice.token_amount_paid);
-    const common = { clinicId: invoice.clinic_id, invoiceId: invoice.id, tokenAddress: invoice.token_address, fromAddress: invoice.payer ?? undefined, expected: due, observed: paid };
+    const common = {
+      clinicId: invoice.clinic_id,
+      invoiceId: invoice.id,
+      tokenAddress: invoice.token_address,
+      fromAddress: invoice.payer ?? undefined,
+      expected: due,
+      observed: paid,
+    };
     if (invoice.status === 'expired' && paid > 0n && paid < due) {
-      exceptions.push({ ...common, dedupeKey: `underpayment_expired:${invoice.id}`, type: 'underpayment_expired', amount: paid, details: { shortfall: (due - paid).toString() } });
+      exceptions.push({
+        ...common,
+        dedupeKey: `underpayment_expired:${invoice.id}`,
+        type: 'underpayment_expired',
+        amount: paid,
+        details: { shortfall: (due - paid).toString() },
+      });
     }
     if (invoice.flush_status === 'failed') {
       exceptions.push({ ...common, dedupeKey: `flush_failed:${invoice.id}`, type: 'flush_failed', amount: 0n, details: { error: invoice.flush_error } });
     }
   }
-  exceptions.push(...(await overpaymentExceptions(db, invoices.filter((invoice) => invoice.status === 'overpaid'))));
+  exceptions.push(
+    ...(await overpaymentExceptions(
+      db,
+      invoices.filter((invoice) => invoice.status === 'overpaid'),
+    )),
+  );
   return exceptions;
 }
 
@@ -433,7 +519,16 @@ async function overpaymentExceptions(db: Db, invoices: readonly InvoiceState[]):
     .where({ kind: 'payment', status: 'confirmed' })
     .where((query) => query.whereNull('flag').orWhere('flag', 'after_settled'))
     .orderBy([{ column: 'block_number' }, { column: 'log_index' }])
-    .select('invoice_id', 'tx_hash', 'log_index', 'block_timestamp', 'from_address', 'token_address', db.raw('block_number::text AS block_number'), db.raw('amount::text AS amount'))) as {
+    .select(
+      'invoice_id',
+      'tx_hash',
+      'log_index',
+      'block_timestamp',
+      'from_address',
+      'token_address',
+      db.raw('block_number::text AS block_number'),
+      db.raw('amount::text AS amount'),
+    )) as {
     invoice_id: string;
     tx_hash: string;
     log_index: number;
@@ -472,7 +567,11 @@ async function overpaymentExceptions(db: Db, invoices: readonly InvoiceState[]):
   return exceptions;
 }
 
-async function compareDepositBalances(deps: ReconciliationDeps, invoiceIds: readonly string[], atBlock: bigint): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
+async function compareDepositBalances(
+  deps: ReconciliationDeps,
+  invoiceIds: readonly string[],
+  atBlock: bigint,
+): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
   if (invoiceIds.length === 0) return { checked: 0, mismatches: [] };
   const { db } = deps;
   // The ledger's deposits balance of each invoice counting only transfers up to `atBlock`.
@@ -497,7 +596,13 @@ async function compareDepositBalances(deps: ReconciliationDeps, invoiceIds: read
     const chunk = rows.slice(start, start + BALANCE_CONCURRENCY);
     const onChain = await Promise.all(
       chunk.map((row) =>
-        deps.chain.readContract({ address: deps.token, abi: erc20Abi, functionName: 'balanceOf', args: [getAddress(row.deposit_address)], blockNumber: atBlock }),
+        deps.chain.readContract({
+          address: deps.token,
+          abi: erc20Abi,
+          functionName: 'balanceOf',
+          args: [getAddress(row.deposit_address)],
+          blockNumber: atBlock,
+        }),
       ),
     );
     chunk.forEach((row, index) => {
@@ -528,10 +633,17 @@ async function compareDepositBalances(deps: ReconciliationDeps, invoiceIds: read
  * `settlement` account at `atBlock`. A clinic spending from its own wallet shows up here too:
  * finance then writes the difference off with a reason, or the clinic's own books explain it.
  */
-async function compareSettlementWallets(deps: ReconciliationDeps, clinicIds: readonly string[], atBlock: bigint): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
+async function compareSettlementWallets(
+  deps: ReconciliationDeps,
+  clinicIds: readonly string[],
+  atBlock: bigint,
+): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
   if (clinicIds.length === 0) return { checked: 0, mismatches: [] };
   const { db } = deps;
-  const addresses = (await db('invoices').whereIn('clinic_id', clinicIds).distinct('clinic_id', 'settlement_address')) as { clinic_id: string; settlement_address: string }[];
+  const addresses = (await db('invoices').whereIn('clinic_id', clinicIds).distinct('clinic_id', 'settlement_address')) as {
+    clinic_id: string;
+    settlement_address: string;
+  }[];
   const ledger = (await db('postings')
     .join('journal_entries as e', 'e.id', 'postings.entry_id')
     .join('ledger_accounts as a', 'a.id', 'postings.account_id')
@@ -544,7 +656,9 @@ async function compareSettlementWallets(deps: ReconciliationDeps, clinicIds: rea
   const mismatches: ExceptionInput[] = [];
   for (const clinicId of clinicIds) {
     const wallets = addresses.filter((row) => row.clinic_id === clinicId).map((row) => getAddress(row.settlement_address));
-    const held = await Promise.all(wallets.map((wallet) => deps.chain.readContract({ address: deps.token, abi: erc20Abi, functionName: 'balanceOf', args: [wallet], blockNumber: atBlock })));
+    const held = await Promise.all(
+      wallets.map((wallet) => deps.chain.readContract({ address: deps.token, abi: erc20Abi, functionName: 'balanceOf', args: [wallet], blockNumber: atBlock })),
+    );
     const chain = held.reduce((sum, value) => sum + value, 0n);
     const books = BigInt(ledger.find((row) => row.clinic_id === clinicId)?.balance ?? '0');
     if (chain !== books) {

@@ -4,13 +4,18 @@
  * and it has no `instant` check, so the R4 patterns are applied here too, anchored, as is the
  * rule that an extension has a value or nested extensions, not both.
  */
-import { hongKongDate } from '../domain/hongKongDate.js';
-import { expectValidR4, r4Problems } from '../../test/support/fhirValidation.js';
+
 import { describe, expect, it } from 'vitest';
+import { expectValidR4, r4Problems } from '../../test/support/fhirValidation.js';
+import { hongKongDate } from '../domain/hongKongDate.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import {
   FHIR_EXTENSION,
   FHIR_IDENTIFIER,
+  type FhirInvoiceRow,
+  type FhirObject,
+  type FhirTransactionTransfer,
+  type FhirValue,
   fhirBundleClosing,
   fhirBundleEntry,
   fhirBundleOpening,
@@ -21,17 +26,12 @@ import {
   fhirPaymentReconciliation,
   invoiceIdFromFhir,
   txHashFromFhir,
-  type FhirInvoiceRow,
-  type FhirObject,
-  type FhirTransactionTransfer,
-  type FhirValue,
 } from './fhir.js';
 import type { EntryLine, StatementHeader, StatementLine, StatementTrailer, TransferFacts } from './statementDocument.js';
 
 // ---------------------------------------------------------------------------------------------
 // R4 validation
 // ---------------------------------------------------------------------------------------------
-
 
 function extensionsOf(element: FhirValue, url: string): FhirObject[] {
   return ((element as FhirObject).extension as FhirObject[] | undefined)?.filter((one) => one.url === url) ?? [];
@@ -85,7 +85,9 @@ function invoiceRow(overrides: Partial<FhirInvoiceRow> = {}): FhirInvoiceRow {
 
 const NOW = new Date('2026-03-01T09:30:00.000Z');
 
-function transactionTransfer(overrides: Partial<FhirTransactionTransfer> & { invoiceId: string; number: number; clinic?: { id: string; name: string } }): FhirTransactionTransfer {
+function transactionTransfer(
+  overrides: Partial<FhirTransactionTransfer> & { invoiceId: string; number: number; clinic?: { id: string; name: string } },
+): FhirTransactionTransfer {
   const { invoiceId, number, clinic = CLINIC, ...rest } = overrides;
   return {
     id: `pay_${invoiceId.slice(4)}`,
@@ -164,7 +166,14 @@ describe('ids', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('fhirInvoice', () => {
-  const payment = { kind: 'payment' as const, tx_hash: TX, log_index: 0, block_number: '1234', block_time: new Date('2026-03-01T09:04:00.000Z'), amount: '700100000' };
+  const payment = {
+    kind: 'payment' as const,
+    tx_hash: TX,
+    log_index: 0,
+    block_number: '1234',
+    block_time: new Date('2026-03-01T09:04:00.000Z'),
+    amount: '700100000',
+  };
   const forward = { ...payment, kind: 'forward' as const, tx_hash: `0x${'ef'.repeat(32)}`, log_index: 3, block_number: '1240' };
 
   it('is a valid R4 Invoice with HKD totals, the patient only as an opaque reference, and the chain in extensions', () => {
@@ -184,8 +193,16 @@ describe('fhirInvoice', () => {
       totalNet: { value: 700.1, currency: 'HKD' },
       totalGross: { value: 700.1, currency: 'HKD' },
       lineItem: [
-        { sequence: 1, chargeItemCodeableConcept: { text: 'Consultation' }, priceComponent: [{ type: 'base', factor: 1, amount: { value: 350, currency: 'HKD' } }] },
-        { sequence: 2, chargeItemCodeableConcept: { text: 'Blood test' }, priceComponent: [{ type: 'base', factor: 3, amount: { value: 350.1, currency: 'HKD' } }] },
+        {
+          sequence: 1,
+          chargeItemCodeableConcept: { text: 'Consultation' },
+          priceComponent: [{ type: 'base', factor: 1, amount: { value: 350, currency: 'HKD' } }],
+        },
+        {
+          sequence: 2,
+          chargeItemCodeableConcept: { text: 'Blood test' },
+          priceComponent: [{ type: 'base', factor: 3, amount: { value: 350.1, currency: 'HKD' } }],
+        },
       ],
     });
     expect(resource).not.toHaveProperty('cancelledReason');
@@ -198,7 +215,13 @@ describe('fhirInvoice', () => {
     expect(extensionValue(resource, FHIR_EXTENSION.amountPaid)).toEqual({ value: 700.1, currency: 'HKD' });
     expect(extensionValue(resource, FHIR_EXTENSION.invoiceStatus)).toBe('paid');
     const transfers = extensionsOf(resource, FHIR_EXTENSION.chainTransfer);
-    expect(transfers.map((one) => [extensionValue(one, FHIR_EXTENSION.transferKind), extensionValue(one, FHIR_EXTENSION.txHash), extensionValue(one, FHIR_EXTENSION.logIndex)])).toEqual([
+    expect(
+      transfers.map((one) => [
+        extensionValue(one, FHIR_EXTENSION.transferKind),
+        extensionValue(one, FHIR_EXTENSION.txHash),
+        extensionValue(one, FHIR_EXTENSION.logIndex),
+      ]),
+    ).toEqual([
       ['payment', TX, 0],
       ['forward', forward.tx_hash, 3],
     ]);
@@ -215,7 +238,12 @@ describe('fhirInvoice', () => {
     // Open past its expiry, before a worker has marked it: shown expired.
     ['open', 'cancelled', new Date('2026-03-01T10:00:00.000Z'), 'Expired at 2026-03-01T10:00:00.000Z; 100.00 HKD of 700.10 HKD received.'],
   ])('maps %s to %s', (status, fhirStatus, now, reason) => {
-    const invoice = invoiceRow({ status, token_amount_paid: '100000000', paid_at: null, voided_at: status === 'void' ? new Date('2026-03-01T09:10:00.000Z') : null });
+    const invoice = invoiceRow({
+      status,
+      token_amount_paid: '100000000',
+      paid_at: null,
+      voided_at: status === 'void' ? new Date('2026-03-01T09:10:00.000Z') : null,
+    });
     const resource = fhirInvoice({ invoice, clinic: CLINIC, transfers: [], now });
     expectValidR4(resource);
     expect(resource.status).toBe(fhirStatus);
@@ -277,7 +305,15 @@ describe('fhirPaymentReconciliation', () => {
   it('sums several transfers to one invoice into one allocation and keeps each transfer', () => {
     const transfers = [
       transactionTransfer({ invoiceId: 'inv_aaaaaaaaaaaaaaaaaaaaaaaa', number: 1, kind: 'payment', log_index: 0, amount: '1000000', flag: null }),
-      transactionTransfer({ invoiceId: 'inv_aaaaaaaaaaaaaaaaaaaaaaaa', number: 1, kind: 'payment', id: 'pay_000000000000000000000002', log_index: 1, amount: '2500000', flag: 'after_settled' }),
+      transactionTransfer({
+        invoiceId: 'inv_aaaaaaaaaaaaaaaaaaaaaaaa',
+        number: 1,
+        kind: 'payment',
+        id: 'pay_000000000000000000000002',
+        log_index: 1,
+        amount: '2500000',
+        flag: 'after_settled',
+      }),
     ];
     const resource = fhirPaymentReconciliation({ txHash: TX, transfers });
     expectValidR4(resource);
@@ -365,15 +401,47 @@ function entryLine(line: number, type: EntryLine['type'], overrides: Partial<Ent
 /** Every kind of line a statement has. */
 function statementLines(): StatementLine[] {
   return [
-    { line: 1, type: 'opening_balance', occurred_at: '2026-03-01T00:00:00.000Z', clinic_id: CLINIC.id, asset: `31337:${TOKEN}`, balances: BALANCES, token_amount: '0', hkd_amount: '0.00' },
-    { line: 2, type: 'invoice', occurred_at: '2026-03-05T00:30:00.000Z', invoice_id: 'inv_aaaaaaaaaaaaaaaaaaaaaaaa', invoice_number: 1, currency: 'HKD', hkd_amount: '10.00', token_amount: '10000000', asset: `31337:${TOKEN}`, expires_at: '2026-03-05T01:30:00.000Z' },
+    {
+      line: 1,
+      type: 'opening_balance',
+      occurred_at: '2026-03-01T00:00:00.000Z',
+      clinic_id: CLINIC.id,
+      asset: `31337:${TOKEN}`,
+      balances: BALANCES,
+      token_amount: '0',
+      hkd_amount: '0.00',
+    },
+    {
+      line: 2,
+      type: 'invoice',
+      occurred_at: '2026-03-05T00:30:00.000Z',
+      invoice_id: 'inv_aaaaaaaaaaaaaaaaaaaaaaaa',
+      invoice_number: 1,
+      currency: 'HKD',
+      hkd_amount: '10.00',
+      token_amount: '10000000',
+      asset: `31337:${TOKEN}`,
+      expires_at: '2026-03-05T01:30:00.000Z',
+    },
     entryLine(3, 'payment', { transfer: transferFacts() }),
     // A reorg orphaned the payment of line 3: its entry is reversed, the transfer named.
-    entryLine(4, 'reversal', { postings: { deposits: '-10000000', patient_payments: '10000000' }, reverses_entry_id: 'je_000000000000000000000003', transfer: transferFacts() }),
-    entryLine(5, 'payment', { transfer: transferFacts({ transfer_id: 'pay_bbbbbbbbbbbbbbbbbbbbbbbb', block_hash: `0x${'ce'.repeat(32)}`, block_number: '1236' }) }),
+    entryLine(4, 'reversal', {
+      postings: { deposits: '-10000000', patient_payments: '10000000' },
+      reverses_entry_id: 'je_000000000000000000000003',
+      transfer: transferFacts(),
+    }),
+    entryLine(5, 'payment', {
+      transfer: transferFacts({ transfer_id: 'pay_bbbbbbbbbbbbbbbbbbbbbbbb', block_hash: `0x${'ce'.repeat(32)}`, block_number: '1236' }),
+    }),
     entryLine(6, 'forward', {
       postings: { settlement: '10000000', deposits: '-10000000' },
-      transfer: transferFacts({ transfer_id: 'pay_cccccccccccccccccccccccc', tx_hash: `0x${'ef'.repeat(32)}`, from_address: DEPOSIT, to_address: SETTLEMENT, confirmations: null }),
+      transfer: transferFacts({
+        transfer_id: 'pay_cccccccccccccccccccccccc',
+        tx_hash: `0x${'ef'.repeat(32)}`,
+        from_address: DEPOSIT,
+        to_address: SETTLEMENT,
+        confirmations: null,
+      }),
     }),
     entryLine(7, 'refund', {
       postings: { patient_payments: '4000000', settlement: '-4000000' },
@@ -382,7 +450,14 @@ function statementLines(): StatementLine[] {
       resolution_id: 'res_aaaaaaaaaaaaaaaaaaaaaaaa',
       refund_transfer: { tx_hash: `0x${'fa'.repeat(32)}`, log_index: 0 },
     }),
-    entryLine(8, 'write_off', { invoice_id: null, invoice_number: null, postings: { patient_payments: '1', written_off: '-1' }, token_amount: '1', hkd_amount: '0.00', resolution_id: 'res_bbbbbbbbbbbbbbbbbbbbbbbb' }),
+    entryLine(8, 'write_off', {
+      invoice_id: null,
+      invoice_number: null,
+      postings: { patient_payments: '1', written_off: '-1' },
+      token_amount: '1',
+      hkd_amount: '0.00',
+      resolution_id: 'res_bbbbbbbbbbbbbbbbbbbbbbbb',
+    }),
     entryLine(9, 'application', { postings: {}, resolution_id: 'res_cccccccccccccccccccccccc' }),
     entryLine(10, 'outflow', {
       postings: { unexpected_outflows: '1000', deposits: '-1000' },
@@ -390,7 +465,16 @@ function statementLines(): StatementLine[] {
       hkd_amount: '0.00',
       transfer: transferFacts({ transfer_id: 'pay_eeeeeeeeeeeeeeeeeeeeeeee', from_address: DEPOSIT, to_address: PAYER }),
     }),
-    { line: 11, type: 'closing_balance', occurred_at: '2026-04-01T00:00:00.000Z', clinic_id: CLINIC.id, asset: `31337:${TOKEN}`, balances: CLOSING_BALANCES, token_amount: '6000000', hkd_amount: '6.00' },
+    {
+      line: 11,
+      type: 'closing_balance',
+      occurred_at: '2026-04-01T00:00:00.000Z',
+      clinic_id: CLINIC.id,
+      asset: `31337:${TOKEN}`,
+      balances: CLOSING_BALANCES,
+      token_amount: '6000000',
+      hkd_amount: '6.00',
+    },
   ];
 }
 
@@ -432,7 +516,13 @@ describe('the statement Bundle', () => {
     expect(extensionValue(anchor!, FHIR_EXTENSION.txHash)).toBe(`0x${'12'.repeat(32)}`);
 
     const entries = bundle.entry as { fullUrl: string; resource: FhirObject }[];
-    expect(entries.map((entry) => [entry.resource.resourceType, extensionValue(entry.resource, FHIR_EXTENSION.statementLine), extensionValue(entry.resource, FHIR_EXTENSION.statementLineType)])).toEqual([
+    expect(
+      entries.map((entry) => [
+        entry.resource.resourceType,
+        extensionValue(entry.resource, FHIR_EXTENSION.statementLine),
+        extensionValue(entry.resource, FHIR_EXTENSION.statementLineType),
+      ]),
+    ).toEqual([
       ['Basic', 1, 'opening_balance'],
       ['Invoice', 2, 'invoice'],
       ['PaymentReconciliation', 3, 'payment'],
@@ -463,13 +553,21 @@ describe('the statement Bundle', () => {
     // The block's date in Hong Kong (01:00 UTC), not the posting's.
     expect(payment.paymentDate).toBe('2026-03-05');
     const reversal = entries[3]!.resource;
-    expect((reversal.detail as FhirObject[])[0]).toMatchObject({ predecessor: { system: FHIR_IDENTIFIER.journalEntry, value: 'je_000000000000000000000003' }, type: { coding: [{ code: 'adjustment' }] } });
+    expect((reversal.detail as FhirObject[])[0]).toMatchObject({
+      predecessor: { system: FHIR_IDENTIFIER.journalEntry, value: 'je_000000000000000000000003' },
+      type: { coding: [{ code: 'adjustment' }] },
+    });
     expect(reversal.paymentIdentifier).toEqual({ system: FHIR_IDENTIFIER.journalEntry, value: 'je_000000000000000000000004' });
     expect(extensionValue(reversal, FHIR_EXTENSION.txHash)).toBe(TX);
     const refund = entries[6]!.resource;
     expect(refund.paymentIdentifier).toEqual({ system: FHIR_IDENTIFIER.txHash, value: `0x${'fa'.repeat(32)}` });
     expect(extensionValue(extensionsOf(refund, FHIR_EXTENSION.refundTransfer)[0]!, FHIR_EXTENSION.txHash)).toBe(`0x${'fa'.repeat(32)}`);
-    expect(extensionsOf(entries[2]!.resource, FHIR_EXTENSION.posting).map((posting) => [extensionValue(posting, FHIR_EXTENSION.account), extensionValue(posting, FHIR_EXTENSION.tokenAmount)])).toEqual([
+    expect(
+      extensionsOf(entries[2]!.resource, FHIR_EXTENSION.posting).map((posting) => [
+        extensionValue(posting, FHIR_EXTENSION.account),
+        extensionValue(posting, FHIR_EXTENSION.tokenAmount),
+      ]),
+    ).toEqual([
       ['deposits', '10000000'],
       ['patient_payments', '-10000000'],
     ]);
@@ -499,7 +597,9 @@ describe('the strict R4 checks', () => {
   it('catch what the package validator lets through', () => {
     const resource = fhirInvoice({ invoice: invoiceRow(), clinic: CLINIC, transfers: [], now: NOW });
     expect(r4Problems({ ...resource, id: 'inv_00112233445566778899aabb' })).toEqual([expect.objectContaining({ message: expect.stringContaining('id') })]);
-    expect(r4Problems({ ...resource, extension: [{ url: FHIR_EXTENSION.chainId, valueString: '1', extension: [{ url: 'x', valueString: 'y' }] }] })).not.toEqual([]);
+    expect(
+      r4Problems({ ...resource, extension: [{ url: FHIR_EXTENSION.chainId, valueString: '1', extension: [{ url: 'x', valueString: 'y' }] }] }),
+    ).not.toEqual([]);
     expect(r4Problems({ ...resource, totalGross: { value: '700.10', currency: 'HKD' } })).not.toEqual([]);
     expect(r4Problems({ ...resource, unknown: true })).not.toEqual([]);
   });

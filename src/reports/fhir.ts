@@ -19,14 +19,24 @@
  * - FHIR `date`s (paymentDate, detail.date, Basic.created) are Hong Kong dates (UTC+8); the exact
  *   instant is always given too (`created`, `block-time`, `occurred-at`).
  */
-import { hongKongDate } from '../domain/hongKongDate.js';
+
 import { createHash } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { getAddress } from 'viem';
-import { currencyInfo, tokenUnitsToFiat, type CurrencyInfo } from '../domain/currency.js';
-import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import type { InvoiceRow } from '../billing/invoices.js';
-import { STATEMENT_ACCOUNT_KINDS, type EntryLine, type InvoiceLine, type OpeningBalanceLine, type ClosingBalanceLine, type StatementHeader, type StatementLine, type StatementTrailer } from './statementDocument.js';
+import { type CurrencyInfo, currencyInfo, tokenUnitsToFiat } from '../domain/currency.js';
+import { hongKongDate } from '../domain/hongKongDate.js';
+import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
+import {
+  type ClosingBalanceLine,
+  type EntryLine,
+  type InvoiceLine,
+  type OpeningBalanceLine,
+  STATEMENT_ACCOUNT_KINDS,
+  type StatementHeader,
+  type StatementLine,
+  type StatementTrailer,
+} from './statementDocument.js';
 
 /** Where ClinicPay's FHIR names live. Nothing is served there; the URLs only name things. */
 export const FHIR_BASE = 'https://clinicpay.dev/fhir';
@@ -125,7 +135,8 @@ const PAYMENT_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/payment-type'
 const BASIC_RESOURCE_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/basic-resource-type';
 /** RFC 4122 namespace for URL names: fullUrls are name-based (v5) UUIDs, the same on every export. */
 const URL_NAMESPACE = Buffer.from('6ba7b8119dad11d180b400c04fd430c8', 'hex');
-const INSTANT = /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
+const INSTANT =
+  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
 
 /** A FHIR resource or element in its JSON form. */
 export type FhirObject = { [key: string]: FhirValue };
@@ -254,7 +265,12 @@ function clinicReference(clinic: { id: string; name: string }): FhirObject {
 }
 
 function tokenExtensions(token: { chainId: number; address: string; symbol: string; decimals: number }): FhirObject[] {
-  return [str(FHIR_EXTENSION.chainId, String(token.chainId)), str(FHIR_EXTENSION.tokenAddress, getAddress(token.address)), str(FHIR_EXTENSION.tokenSymbol, token.symbol), unsigned(FHIR_EXTENSION.tokenDecimals, token.decimals)];
+  return [
+    str(FHIR_EXTENSION.chainId, String(token.chainId)),
+    str(FHIR_EXTENSION.tokenAddress, getAddress(token.address)),
+    str(FHIR_EXTENSION.tokenSymbol, token.symbol),
+    unsigned(FHIR_EXTENSION.tokenDecimals, token.decimals),
+  ];
 }
 
 function invoiceIdentifiers(invoice: { id: string; number: number; clinicId: string }): FhirObject[] {
@@ -438,7 +454,12 @@ export function fhirPaymentReconciliation({ txHash, transfers }: FhirPaymentReco
   const first = transfers[0];
   if (!first) throw new RangeError('a PaymentReconciliation needs at least one transfer');
   for (const transfer of transfers) {
-    if (transfer.tx_hash !== txHash || transfer.chain_id !== first.chain_id || transfer.block_hash !== first.block_hash || transfer.token_address !== first.token_address) {
+    if (
+      transfer.tx_hash !== txHash ||
+      transfer.chain_id !== first.chain_id ||
+      transfer.block_hash !== first.block_hash ||
+      transfer.token_address !== first.token_address
+    ) {
       throw new RangeError(`transfer ${transfer.id} is not of transaction ${txHash} on chain ${first.chain_id}`);
     }
   }
@@ -470,11 +491,18 @@ export function fhirPaymentReconciliation({ txHash, transfers }: FhirPaymentReco
         ...(head.kind === 'forward' ? [str(FHIR_EXTENSION.settlementAddress, getAddress(head.invoice.settlement_address))] : []),
         ...flags.map((flag) => code(FHIR_EXTENSION.paymentFlag, flag)),
         ...group.map((transfer) =>
-          complex(FHIR_EXTENSION.chainTransfer, [str(FHIR_EXTENSION.transferId, transfer.id), unsigned(FHIR_EXTENSION.logIndex, transfer.log_index), str(FHIR_EXTENSION.tokenAmount, transfer.amount)]),
+          complex(FHIR_EXTENSION.chainTransfer, [
+            str(FHIR_EXTENSION.transferId, transfer.id),
+            unsigned(FHIR_EXTENSION.logIndex, transfer.log_index),
+            str(FHIR_EXTENSION.tokenAmount, transfer.amount),
+          ]),
         ),
       ],
       identifier: { system: FHIR_IDENTIFIER.transfer, value: head.id },
-      type: paymentType('payment', head.kind === 'payment' ? 'Patient payment into the invoice deposit address' : "Forwarding of the invoice's deposit to the clinic"),
+      type: paymentType(
+        'payment',
+        head.kind === 'payment' ? 'Patient payment into the invoice deposit address' : "Forwarding of the invoice's deposit to the clinic",
+      ),
       request: {
         reference: `Invoice/${fhirId(head.invoice.id)}`,
         type: 'Invoice',
@@ -491,7 +519,12 @@ export function fhirPaymentReconciliation({ txHash, transfers }: FhirPaymentReco
   const kinds = new Set(ordered.map((transfer) => transfer.kind));
   const invoices = new Set(ordered.map((transfer) => transfer.invoice.id)).size;
   const plural = invoices === 1 ? '1 invoice' : `${invoices} invoices`;
-  const disposition = kinds.size === 2 ? `Payments into and forwarding of ${plural}` : kinds.has('payment') ? `Patient payment of ${plural}` : `Forwarding of ${plural} to the clinic's settlement wallet`;
+  const disposition =
+    kinds.size === 2
+      ? `Payments into and forwarding of ${plural}`
+      : kinds.has('payment')
+        ? `Patient payment of ${plural}`
+        : `Forwarding of ${plural} to the clinic's settlement wallet`;
   const txIdentifier = { system: FHIR_IDENTIFIER.txHash, value: txHash };
   return {
     resourceType: 'PaymentReconciliation',
@@ -539,7 +572,12 @@ export function fhirBundleOpening(header: StatementHeader): string {
         extension(FHIR_EXTENSION.statementPeriod, 'valuePeriod', { start: instantText(header.period.from), end: instantText(header.period.to) }),
         ...tokenExtensions({ chainId: header.chain_id, address: header.token.address, symbol: header.token.symbol, decimals: header.token.decimals }),
         ...(header.audit_log_head
-          ? [complex(FHIR_EXTENSION.auditLogHead, [str(FHIR_EXTENSION.auditLogSeq, header.audit_log_head.seq), str(FHIR_EXTENSION.auditLogRowHash, header.audit_log_head.row_hash)])]
+          ? [
+              complex(FHIR_EXTENSION.auditLogHead, [
+                str(FHIR_EXTENSION.auditLogSeq, header.audit_log_head.seq),
+                str(FHIR_EXTENSION.auditLogRowHash, header.audit_log_head.row_hash),
+              ]),
+            ]
           : []),
       ],
     },

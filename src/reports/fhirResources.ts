@@ -8,11 +8,20 @@
  * from them to the clinic are payments; other tokens and unexpected outflows are left to
  * reconciliation.
  */
-import { scopeQuery, type ClinicScope } from '../identity/principal.js';
+
+import { getInvoice, type InvoiceRow } from '../billing/invoices.js';
+import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError } from '../platform/errors.js';
-import { getInvoice, type InvoiceRow } from '../billing/invoices.js';
-import { fhirInvoice, fhirPaymentReconciliation, invoiceIdFromFhir, txHashFromFhir, type FhirChainTransfer, type FhirResource, type FhirTransactionTransfer } from './fhir.js';
+import {
+  type FhirChainTransfer,
+  type FhirResource,
+  type FhirTransactionTransfer,
+  fhirInvoice,
+  fhirPaymentReconciliation,
+  invoiceIdFromFhir,
+  txHashFromFhir,
+} from './fhir.js';
 
 const PAYMENT_KINDS = ['payment', 'forward'] as const;
 
@@ -31,7 +40,14 @@ export async function loadFhirInvoice(db: Db | Trx, scope: ClinicScope, id: stri
       .whereIn('kind', PAYMENT_KINDS)
       // Qualified: a bare name would sort by the text alias below ('10' before '9').
       .orderBy([{ column: 'transfers.block_number' }, { column: 'transfers.log_index' }])
-      .select('kind', 'tx_hash', 'log_index', db.raw('block_number::text AS block_number'), 'block_timestamp AS block_time', db.raw('amount::text AS amount')) as Promise<FhirChainTransfer[]>,
+      .select(
+        'kind',
+        'tx_hash',
+        'log_index',
+        db.raw('block_number::text AS block_number'),
+        'block_timestamp AS block_time',
+        db.raw('amount::text AS amount'),
+      ) as Promise<FhirChainTransfer[]>,
   ]);
   return fhirInvoice({ invoice, clinic, transfers, now });
 }
@@ -46,7 +62,12 @@ export interface LoadFhirPaymentReconciliationOptions {
  * every confirmed payment or forward of ours in it within `scope`, one allocation per
  * invoice. {@link NotFoundError} when there is none.
  */
-export async function loadFhirPaymentReconciliation(db: Db | Trx, scope: ClinicScope, txHash: string, options: LoadFhirPaymentReconciliationOptions = {}): Promise<FhirResource> {
+export async function loadFhirPaymentReconciliation(
+  db: Db | Trx,
+  scope: ClinicScope,
+  txHash: string,
+  options: LoadFhirPaymentReconciliationOptions = {},
+): Promise<FhirResource> {
   const hash = txHashFromFhir(txHash);
   if (hash === undefined) throw new NotFoundError('payment');
   const query = db('transfers')

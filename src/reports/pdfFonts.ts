@@ -122,8 +122,14 @@ export type Message<L extends PdfLanguage> = Readonly<Record<L, string>>;
  * @example
  * localize({ en: 'Page {n}', 'zh-HK': '第 {n} 頁' }, ['zh-HK', 'en'], { n: 3 }) // ['第 3 頁', 'Page 3']
  */
-export function localize<L extends PdfLanguage>(message: Message<L> & Partial<Message<PdfLanguage>>, languages: readonly L[], params: Readonly<Record<string, string | number>> = {}): string[] {
-  return languages.map((language) => message[language].replace(/\{([a-z_]+)\}/g, (whole, name: string) => (Object.hasOwn(params, name) ? String(params[name]) : whole)));
+export function localize<L extends PdfLanguage>(
+  message: Message<L> & Partial<Message<PdfLanguage>>,
+  languages: readonly L[],
+  params: Readonly<Record<string, string | number>> = {},
+): string[] {
+  return languages.map((language) =>
+    message[language].replace(/\{([a-z_]+)\}/g, (whole, name: string) => (Object.hasOwn(params, name) ? String(params[name]) : whole)),
+  );
 }
 
 /** A4 in points, the page of every ClinicPay PDF. */
@@ -141,7 +147,10 @@ export interface TextStyle {
 
 /** Makes `style` the document's current font, size and colour. */
 export function useTextStyle(doc: PDFKit.PDFDocument, style: TextStyle): void {
-  doc.font(style.font).fontSize(style.size).fillColor(style.color ?? PDF_COLORS.ink);
+  doc
+    .font(style.font)
+    .fontSize(style.size)
+    .fillColor(style.color ?? PDF_COLORS.ink);
 }
 
 /** `text` cut with an ellipsis to fit `width` in the document's current font. */

@@ -18,13 +18,42 @@ export interface CsvToken {
 }
 
 export const RECONCILIATION_CSV_COLUMNS = [
-  'run_id', 'result', 'clinic_id', 'invoice_id', 'tx_hash', 'log_index', 'block_number', 'block_time',
-  'token_address', 'from_address', 'to_address', 'token_amount', 'token_decimals', 'hkd_amount', 'rate', 'exception_id',
+  'run_id',
+  'result',
+  'clinic_id',
+  'invoice_id',
+  'tx_hash',
+  'log_index',
+  'block_number',
+  'block_time',
+  'token_address',
+  'from_address',
+  'to_address',
+  'token_amount',
+  'token_decimals',
+  'hkd_amount',
+  'rate',
+  'exception_id',
 ] as const;
 
 export const EXCEPTIONS_CSV_COLUMNS = [
-  'exception_id', 'type', 'status', 'clinic_id', 'invoice_id', 'tx_hash', 'log_index', 'block_number', 'block_time',
-  'token_amount', 'token_decimals', 'hkd_amount', 'rate', 'expected', 'observed', 'created_at', 'resolved_at',
+  'exception_id',
+  'type',
+  'status',
+  'clinic_id',
+  'invoice_id',
+  'tx_hash',
+  'log_index',
+  'block_number',
+  'block_time',
+  'token_amount',
+  'token_decimals',
+  'hkd_amount',
+  'rate',
+  'expected',
+  'observed',
+  'created_at',
+  'resolved_at',
 ] as const;
 
 function pegRate(token: CsvToken): string {
@@ -36,8 +65,22 @@ export async function writeReconciliationCsv(out: Writable, runId: string, lines
   await writeCsvRow(out, RECONCILIATION_CSV_COLUMNS);
   for await (const row of lines) {
     await writeCsvRow(out, [
-      runId, row.result, row.clinic_id, row.invoice_id, row.tx_hash, row.log_index, row.block_number, row.block_time?.toISOString() ?? null,
-      row.token_address, row.from_address, row.to_address, row.amount, token.decimals, tokenUnitsToFiat(BigInt(row.amount), token.decimals, HKD), pegRate(token), row.exception_id,
+      runId,
+      row.result,
+      row.clinic_id,
+      row.invoice_id,
+      row.tx_hash,
+      row.log_index,
+      row.block_number,
+      row.block_time?.toISOString() ?? null,
+      row.token_address,
+      row.from_address,
+      row.to_address,
+      row.amount,
+      token.decimals,
+      tokenUnitsToFiat(BigInt(row.amount), token.decimals, HKD),
+      pegRate(token),
+      row.exception_id,
     ]);
   }
 }
@@ -47,9 +90,23 @@ export async function writeExceptionsCsv(out: Writable, rows: AsyncIterable<Exce
   await writeCsvRow(out, EXCEPTIONS_CSV_COLUMNS);
   for await (const row of rows) {
     await writeCsvRow(out, [
-      row.id, row.type, row.status, row.clinic_id, row.invoice_id, row.tx_hash, row.log_index, row.block_number,
-      row.block_time?.toISOString() ?? null, row.amount, token.decimals, tokenUnitsToFiat(BigInt(row.amount), token.decimals, HKD),
-      pegRate(token), row.expected, row.observed, row.created_at.toISOString(), row.resolved_at?.toISOString() ?? null,
+      row.id,
+      row.type,
+      row.status,
+      row.clinic_id,
+      row.invoice_id,
+      row.tx_hash,
+      row.log_index,
+      row.block_number,
+      row.block_time?.toISOString() ?? null,
+      row.amount,
+      token.decimals,
+      tokenUnitsToFiat(BigInt(row.amount), token.decimals, HKD),
+      pegRate(token),
+      row.expected,
+      row.observed,
+      row.created_at.toISOString(),
+      row.resolved_at?.toISOString() ?? null,
     ]);
   }
 }

@@ -8,12 +8,12 @@
  * waits for the receipt anyway); two concurrent requests may both send one, and the first
  * recorded wins.
  */
-import { concat, getAddress, toHex, type Hex } from 'viem';
+import { concat, getAddress, type Hex, toHex } from 'viem';
+import { type AuditActor, appendAudit } from '../audit/auditLog.js';
 import type { ChainClient } from '../chain/client.js';
-import type { SendingWallet } from '../settlement/depositFactory.js';
 import type { Trx } from '../platform/db.js';
+import type { SendingWallet } from '../settlement/depositFactory.js';
 import { AnchoringDisabledError } from './errors.js';
-import { appendAudit, type AuditActor } from '../audit/auditLog.js';
 import { anchorOf, type StatementRow } from './statement.js';
 import type { StatementAnchor } from './statementDocument.js';
 

@@ -11,10 +11,10 @@ import {
   inflowChartBuckets,
   STATEMENT_PDF_COMMANDS,
   STATEMENT_PDF_MESSAGES,
-  tokenUnitsToHkd,
-  writeStatementPdf,
   type StatementPdfInput,
   type StatementSummary,
+  tokenUnitsToHkd,
+  writeStatementPdf,
 } from './statementPdf.js';
 
 const ROOT = 'c0ffee'.padEnd(64, '0123456789abcdef').slice(0, 64);
@@ -35,8 +35,16 @@ function header(overrides: Partial<StatementHeader> = {}): StatementHeader {
     asset: '31337:0x5fbdb2315678afecb367f032d93f642f64180aa3',
     chain_id: 31337,
     token: { address: '0x5FbDB2315678afecb367f032d93F642f64180aa3', symbol: 'tHKD', decimals: 6 },
-    opening_balance: { token_amount: '5000000000', hkd_amount: '5000.00', accounts: { ...ZERO_BALANCES, deposits: '5000000000', patient_payments: '-5000000000' } },
-    closing_balance: { token_amount: '6163240000', hkd_amount: '6163.24', accounts: { ...ZERO_BALANCES, settlement: '6163240000', patient_payments: '-6163240000' } },
+    opening_balance: {
+      token_amount: '5000000000',
+      hkd_amount: '5000.00',
+      accounts: { ...ZERO_BALANCES, deposits: '5000000000', patient_payments: '-5000000000' },
+    },
+    closing_balance: {
+      token_amount: '6163240000',
+      hkd_amount: '6163.24',
+      accounts: { ...ZERO_BALANCES, settlement: '6163240000', patient_payments: '-6163240000' },
+    },
     audit_log_head: { seq: '4242', row_hash: AUDIT_HASH },
     ...overrides,
   };
@@ -61,22 +69,23 @@ function entry(line: number, type: EntryLineType, invoiceNumber: number | null, 
     reverses_entry_id: type === 'reversal' ? 'je_3' : null,
     resolution_id: null,
     refund_transfer: type === 'refund' && withTransfer ? { tx_hash: txHash(line), log_index: 1 } : null,
-    transfer: withTransfer && type !== 'refund'
-      ? {
-          transfer_id: `tr_${line}`,
-          chain_id: 31337,
-          tx_hash: txHash(line),
-          log_index: 0,
-          block_number: String(100 + line),
-          block_hash: `0x${'bb'.repeat(32)}`,
-          block_time: '2026-04-02T02:00:00.000Z',
-          token_address: '0x5fbdb2315678afecb367f032d93f642f64180aa3',
-          from_address: '0x2222222222222222222222222222222222222222',
-          to_address: '0x3333333333333333333333333333333333333333',
-          amount: units,
-          confirmations: 12,
-        }
-      : null,
+    transfer:
+      withTransfer && type !== 'refund'
+        ? {
+            transfer_id: `tr_${line}`,
+            chain_id: 31337,
+            tx_hash: txHash(line),
+            log_index: 0,
+            block_number: String(100 + line),
+            block_hash: `0x${'bb'.repeat(32)}`,
+            block_time: '2026-04-02T02:00:00.000Z',
+            token_address: '0x5fbdb2315678afecb367f032d93f642f64180aa3',
+            from_address: '0x2222222222222222222222222222222222222222',
+            to_address: '0x3333333333333333333333333333333333333333',
+            amount: units,
+            confirmations: 12,
+          }
+        : null,
   };
 }
 
@@ -95,7 +104,16 @@ function smallLines(): StatementLine[] {
     expires_at: '2026-04-03T01:00:00.000Z',
   });
   return [
-    { line: 1, occurred_at: '2026-03-31T16:00:00.000Z', type: 'opening_balance', clinic_id: 'clin_01JTESTCLINIC', asset: 'a', balances: ZERO_BALANCES, token_amount: '5000000000', hkd_amount: '5000.00' },
+    {
+      line: 1,
+      occurred_at: '2026-03-31T16:00:00.000Z',
+      type: 'opening_balance',
+      clinic_id: 'clin_01JTESTCLINIC',
+      asset: 'a',
+      balances: ZERO_BALANCES,
+      token_amount: '5000000000',
+      hkd_amount: '5000.00',
+    },
     invoice(2, 1001, '350.00', '350000000'),
     entry(3, 'payment', 1001, '350.00', '350000000', true),
     invoice(4, 1002, '1280.50', '1280500000'),
@@ -106,7 +124,16 @@ function smallLines(): StatementLine[] {
     entry(9, 'write_off', 1004, '5.25', '5250000', false),
     entry(10, 'reversal', 1005, '99.99', '99990000', false),
     entry(11, 'outflow', 1006, '12.34', '12340000', true),
-    { line: 12, occurred_at: '2026-04-30T16:00:00.000Z', type: 'closing_balance', clinic_id: 'clin_01JTESTCLINIC', asset: 'a', balances: ZERO_BALANCES, token_amount: '6163240000', hkd_amount: '6163.24' },
+    {
+      line: 12,
+      occurred_at: '2026-04-30T16:00:00.000Z',
+      type: 'closing_balance',
+      clinic_id: 'clin_01JTESTCLINIC',
+      asset: 'a',
+      balances: ZERO_BALANCES,
+      token_amount: '6163240000',
+      hkd_amount: '6163.24',
+    },
   ];
 }
 
@@ -158,7 +185,11 @@ describe('pdfFonts', () => {
     const { sink, bytes } = collector();
     doc.pipe(sink);
     const samples = ['Medical receipt 醫療收據', '医疗收据 (zh-CN)', '期初結餘 期末结余 港元 診所'];
-    for (const [index, sample] of samples.entries()) doc.font(index === 1 ? PDF_FONTS.bold : PDF_FONTS.text).fontSize(14).text(sample, 40, 40 + index * 30);
+    for (const [index, sample] of samples.entries())
+      doc
+        .font(index === 1 ? PDF_FONTS.bold : PDF_FONTS.text)
+        .fontSize(14)
+        .text(sample, 40, 40 + index * 30);
     doc.end();
     await new Promise((resolve) => sink.on('finish', resolve));
     const pdf = bytes();
@@ -288,7 +319,15 @@ describe('writeStatementPdf', () => {
     expect(text).toContain('2026-04-01 00:00 – 2026-05-01 00:00');
     expect(text).toContain('2026-05-01 09:02:03');
     // Bilingual labels, English first.
-    for (const label of ['Opening balance 期初結餘', 'Closing balance 期末結餘', 'Payments received 已收款項', 'Refunds 退款', 'Daily inflows 每日流入', 'Merkle root 默克爾根', 'How to verify 如何驗證']) {
+    for (const label of [
+      'Opening balance 期初結餘',
+      'Closing balance 期末結餘',
+      'Payments received 已收款項',
+      'Refunds 退款',
+      'Daily inflows 每日流入',
+      'Merkle root 默克爾根',
+      'How to verify 如何驗證',
+    ]) {
       expect(text).toContain(label);
     }
     // Totals: opening, a movement, closing (HKD and token).
@@ -343,7 +382,14 @@ describe('writeStatementPdf', () => {
       yield opening!;
       for (let line = 2; line < total; line++) {
         if (line % 2_000 === 0) samples.set(line, heapAfterGc());
-        yield entry(line, 'payment', 10_000 + line, `${line}.${String(line % 100).padStart(2, '0')}`, `${line}${String(line % 100).padStart(2, '0')}0000`, true);
+        yield entry(
+          line,
+          'payment',
+          10_000 + line,
+          `${line}.${String(line % 100).padStart(2, '0')}`,
+          `${line}${String(line % 100).padStart(2, '0')}0000`,
+          true,
+        );
       }
       yield { ...smallLines().at(-1)!, line: total };
     }
@@ -411,11 +457,15 @@ describe('writeStatementPdf', () => {
     const outOfOrder = smallLines();
     [outOfOrder[3], outOfOrder[4]] = [outOfOrder[4]!, outOfOrder[3]!];
     const first = collector();
-    await expect(writeStatementPdf(first.sink, { header: header(), summary: SMALL_SUMMARY, lines: outOfOrder, trailer: () => trailer(12), lang: 'en' })).rejects.toThrow(/line 4 expected, got line 5/);
+    await expect(
+      writeStatementPdf(first.sink, { header: header(), summary: SMALL_SUMMARY, lines: outOfOrder, trailer: () => trailer(12), lang: 'en' }),
+    ).rejects.toThrow(/line 4 expected, got line 5/);
     expect(first.sink.writableEnded).toBe(false);
 
     const second = collector();
-    await expect(writeStatementPdf(second.sink, { header: header(), summary: SMALL_SUMMARY, lines: smallLines(), trailer: () => trailer(13), lang: 'en' })).rejects.toThrow(/counts 13 lines, 12 were rendered/);
+    await expect(
+      writeStatementPdf(second.sink, { header: header(), summary: SMALL_SUMMARY, lines: smallLines(), trailer: () => trailer(13), lang: 'en' }),
+    ).rejects.toThrow(/counts 13 lines, 12 were rendered/);
     expect(second.sink.writableEnded).toBe(false);
   });
 
@@ -425,7 +475,9 @@ describe('writeStatementPdf', () => {
       throw new Error('database went away');
     }
     const { sink } = collector();
-    await expect(writeStatementPdf(sink, { header: header(), summary: SMALL_SUMMARY, lines: failing(), trailer: () => trailer(1), lang: 'en' })).rejects.toThrow('database went away');
+    await expect(
+      writeStatementPdf(sink, { header: header(), summary: SMALL_SUMMARY, lines: failing(), trailer: () => trailer(1), lang: 'en' }),
+    ).rejects.toThrow('database went away');
     expect(sink.writableEnded).toBe(false);
   });
 

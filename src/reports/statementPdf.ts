@@ -10,12 +10,13 @@
  * Money is formatted from exact values (decimal.js, bigint); the only floating-point numbers are
  * positions on the page.
  */
-import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
-import { hongKongDate } from '../domain/hongKongDate.js';
+
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { Decimal } from 'decimal.js';
-import { A4, createPdfDocument, fitText, localize, PDF_COLORS, PDF_FONTS, useTextStyle, type TextStyle } from './pdfFonts.js';
+import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
+import { hongKongDate } from '../domain/hongKongDate.js';
+import { A4, createPdfDocument, fitText, localize, PDF_COLORS, PDF_FONTS, type TextStyle, useTextStyle } from './pdfFonts.js';
 import type { StatementHeader, StatementLine, StatementTrailer } from './statementDocument.js';
 
 export type StatementPdfLanguage = 'en' | 'zh-HK';
@@ -264,7 +265,7 @@ function dateOfDay(day: number): string {
 
 /** The Monday of the ISO week holding `day` (1970-01-01 was a Thursday). */
 function mondayOf(day: number): number {
-  return day - ((day + 3) % 7 + 7) % 7;
+  return day - ((((day + 3) % 7) + 7) % 7);
 }
 
 function monthIndex(day: number): number {
@@ -277,7 +278,11 @@ function monthIndex(day: number): number {
  * any inflow outside it, so that none is dropped): days, else weeks (from Monday), else months,
  * else spans of whole years. Sums are exact (bigint).
  */
-export function inflowChartBuckets(period: { from: string; to: string }, daily: StatementSummary['daily_inflows'], maxBars = MAX_CHART_BARS): { granularity: ChartGranularity; buckets: ChartBucket[] } {
+export function inflowChartBuckets(
+  period: { from: string; to: string },
+  daily: StatementSummary['daily_inflows'],
+  maxBars = MAX_CHART_BARS,
+): { granularity: ChartGranularity; buckets: ChartBucket[] } {
   const fromMs = new Date(period.from).getTime();
   const toMs = new Date(period.to).getTime();
   if (Number.isNaN(fromMs) || Number.isNaN(toMs)) throw new RangeError('statement period must be two timestamps');
@@ -482,7 +487,10 @@ class StatementPdfWriter {
    */
   private wordsRightAligned(text: string, rightEdge: number, baseline: number, size: number): void {
     const gap = size * 0.3;
-    const words = text.split(' ').filter((word) => word !== '').map((word) => ({ word, font: /^\d+$/.test(word) ? PDF_FONTS.figures : PDF_FONTS.text }));
+    const words = text
+      .split(' ')
+      .filter((word) => word !== '')
+      .map((word) => ({ word, font: /^\d+$/.test(word) ? PDF_FONTS.figures : PDF_FONTS.text }));
     const widths = words.map(({ word, font }) => this.doc.font(font).fontSize(size).widthOfString(word));
     let x = rightEdge - widths.reduce((sum, width) => sum + width, 0) - gap * (words.length - 1);
     words.forEach(({ word, font }, index) => {
@@ -501,7 +509,14 @@ class StatementPdfWriter {
     this.drawFooter();
     // A running head, so a loose page still says whose statement it is.
     this.cell(`${this.label('title')} · ${this.header.clinic.name}`, LEFT, this.y + 8, WIDTH * 0.6, { font: PDF_FONTS.text, size: 7.5, color: MUTED });
-    this.cell(`${hongKongTime(this.header.period.from)} – ${hongKongTime(this.header.period.to)}`, LEFT + WIDTH * 0.6, this.y + 8, WIDTH * 0.4, { font: PDF_FONTS.figures, size: 7.5, color: MUTED }, 'right');
+    this.cell(
+      `${hongKongTime(this.header.period.from)} – ${hongKongTime(this.header.period.to)}`,
+      LEFT + WIDTH * 0.6,
+      this.y + 8,
+      WIDTH * 0.4,
+      { font: PDF_FONTS.figures, size: 7.5, color: MUTED },
+      'right',
+    );
     this.y += 18;
   }
 
@@ -511,7 +526,12 @@ class StatementPdfWriter {
 
   private drawFooter(): void {
     const doc = this.doc;
-    doc.moveTo(LEFT, FOOTER_Y - 5).lineTo(RIGHT, FOOTER_Y - 5).lineWidth(0.5).strokeColor(RULE).stroke();
+    doc
+      .moveTo(LEFT, FOOTER_Y - 5)
+      .lineTo(RIGHT, FOOTER_Y - 5)
+      .lineWidth(0.5)
+      .strokeColor(RULE)
+      .stroke();
     this.cell(this.header.id, LEFT, FOOTER_Y + 7, WIDTH / 2, { font: PDF_FONTS.mono, size: 7, color: MUTED });
     this.wordsRightAligned(this.texts('page', { n: this.page }).join('   '), RIGHT, FOOTER_Y + 7, 7);
   }
@@ -542,7 +562,10 @@ class StatementPdfWriter {
     };
 
     row('period', () => {
-      this.cell(`${hongKongTime(header.period.from)} – ${hongKongTime(header.period.to)}`, valueX, this.y + 9, WIDTH - labelWidth, { font: PDF_FONTS.figures, size: 9 });
+      this.cell(`${hongKongTime(header.period.from)} – ${hongKongTime(header.period.to)}`, valueX, this.y + 9, WIDTH - labelWidth, {
+        font: PDF_FONTS.figures,
+        size: 9,
+      });
       return notes('periodNote');
     });
     row('statementId', () => {
@@ -615,7 +638,11 @@ class StatementPdfWriter {
     const chartHeight = 90;
     this.ensureSpace(chartHeight + 70);
     this.heading(titleKey);
-    this.cell(this.texts(granularity === 'week' ? 'chartNoteWeek' : 'chartNote').join(' '), LEFT, this.y + 3, WIDTH, { font: PDF_FONTS.text, size: 7, color: MUTED });
+    this.cell(this.texts(granularity === 'week' ? 'chartNoteWeek' : 'chartNote').join(' '), LEFT, this.y + 3, WIDTH, {
+      font: PDF_FONTS.text,
+      size: 7,
+      color: MUTED,
+    });
     this.y += 10;
 
     const axisX = LEFT + 58;
@@ -751,16 +778,25 @@ class StatementPdfWriter {
     };
 
     block('lineCount', [{ text: String(trailer.line_count), style: { font: PDF_FONTS.figures, size: 9 } }]);
-    block('merkleRoot', [{ text: trailer.merkle_root, style: { font: PDF_FONTS.mono, size: 9 } }, { texts: this.texts('merkleMethod', { tree: trailer.merkle.tree, hash: trailer.merkle.hash }) }]);
+    block('merkleRoot', [
+      { text: trailer.merkle_root, style: { font: PDF_FONTS.mono, size: 9 } },
+      { texts: this.texts('merkleMethod', { tree: trailer.merkle.tree, hash: trailer.merkle.hash }) },
+    ]);
     const anchor = trailer.anchor;
     block(
       'anchor',
       anchor
-        ? [{ texts: this.texts('anchorDetails', { chain_id: anchor.chain_id, block_number: anchor.block_number, from_address: anchor.from_address }) }, { text: anchor.tx_hash, style: mono }]
+        ? [
+            { texts: this.texts('anchorDetails', { chain_id: anchor.chain_id, block_number: anchor.block_number, from_address: anchor.from_address }) },
+            { text: anchor.tx_hash, style: mono },
+          ]
         : [{ texts: this.texts('notAnchored') }],
     );
     const head = this.header.audit_log_head;
-    block('auditHead', head ? [{ texts: this.texts('auditHeadDetails', { seq: head.seq }) }, { text: head.row_hash, style: mono }] : [{ texts: this.texts('auditHeadNone') }]);
+    block(
+      'auditHead',
+      head ? [{ texts: this.texts('auditHeadDetails', { seq: head.seq }) }, { text: head.row_hash, style: mono }] : [{ texts: this.texts('auditHeadNone') }],
+    );
     block('howToVerify', [{ texts: this.texts('verifyStep1') }]);
     block(null, [{ texts: this.texts('verifyStep2') }, { text: STATEMENT_PDF_COMMANDS.verify, style: mono }]);
     block(null, [{ texts: this.texts('verifyStep3') }, { text: STATEMENT_PDF_COMMANDS.proof.replace('{id}', this.header.id), style: mono }]);

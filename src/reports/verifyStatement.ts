@@ -12,7 +12,7 @@ import { canonicalJson } from '../domain/canonicalJson.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { leafHash, merkleRoot, rootFromAuditPath } from '../domain/merkle.js';
 import { anchorCalldata } from './statementAnchor.js';
-import { STATEMENT_ACCOUNT_KINDS, type EntryLine, type StatementAnchor, type StatementDocument, type StatementLine } from './statementDocument.js';
+import { type EntryLine, STATEMENT_ACCOUNT_KINDS, type StatementAnchor, type StatementDocument, type StatementLine } from './statementDocument.js';
 
 export interface VerificationFailure {
   /** The line concerned (1-based), when the failure is about one. */
@@ -54,13 +54,15 @@ export function verifyStatementOffline(document: StatementDocument): Verificatio
   // 1. The root: any change, insertion, removal or reordering of a line changes it.
   if (typeof document.merkle_root !== 'string' || !HEX64.test(document.merkle_root)) failures.push({ reason: 'merkle_root is not 64 lower-case hex digits' });
   const root = merkleRoot(lines.map((line) => leafHash(canonicalJson(line)))).toString('hex');
-  if (root !== document.merkle_root) failures.push({ reason: `merkle_root does not match the lines (they give ${root}): a line was changed, added, removed or reordered` });
+  if (root !== document.merkle_root)
+    failures.push({ reason: `merkle_root does not match the lines (they give ${root}): a line was changed, added, removed or reordered` });
   else notes.push(`merkle root ${root} matches all ${lines.length} lines`);
   if (document.line_count !== lines.length) failures.push({ reason: `line_count says ${document.line_count}, the statement has ${lines.length} lines` });
 
   // 2. Numbering and shape.
   lines.forEach((line, index) => {
-    if (line.line !== index + 1) failures.push({ line: index + 1, reason: `line number ${line.line} where ${index + 1} belongs: lines were removed, added or reordered` });
+    if (line.line !== index + 1)
+      failures.push({ line: index + 1, reason: `line number ${line.line} where ${index + 1} belongs: lines were removed, added or reordered` });
   });
   if (lines[0]?.type !== 'opening_balance') failures.push({ line: 1, reason: 'the first line is not the opening balance' });
   if (lines.at(-1)?.type !== 'closing_balance') failures.push({ line: lines.length, reason: 'the last line is not the closing balance' });
@@ -78,11 +80,14 @@ export function verifyStatementOffline(document: StatementDocument): Verificatio
     const amounts = Object.values(line.postings).map((amount) => BigInt(amount!));
     const sum = amounts.reduce((total, amount) => total + amount, 0n);
     if (sum !== 0n) failures.push({ line: line.line, reason: `its postings sum to ${sum}, not zero` });
-    const largest = amounts.reduce((max, amount) => (amount < 0n ? -amount : amount) > max ? (amount < 0n ? -amount : amount) : max, 0n);
-    if (amounts.length > 0 && largest.toString() !== line.token_amount) failures.push({ line: line.line, reason: `token_amount ${line.token_amount} is not the size of its postings (${largest})` });
+    const largest = amounts.reduce((max, amount) => ((amount < 0n ? -amount : amount) > max ? (amount < 0n ? -amount : amount) : max), 0n);
+    if (amounts.length > 0 && largest.toString() !== line.token_amount)
+      failures.push({ line: line.line, reason: `token_amount ${line.token_amount} is not the size of its postings (${largest})` });
     const hkd = decimals === undefined ? undefined : tokenUnitsToFiat(BigInt(line.token_amount), decimals, CURRENCIES.HKD!);
-    if (hkd !== undefined && hkd !== line.hkd_amount) failures.push({ line: line.line, reason: `hkd_amount ${line.hkd_amount} is not ${hkd} for ${line.token_amount} base units` });
-    if (line.transfer && line.transfer.amount !== line.token_amount) failures.push({ line: line.line, reason: `the transfer moved ${line.transfer.amount} but the line says ${line.token_amount}` });
+    if (hkd !== undefined && hkd !== line.hkd_amount)
+      failures.push({ line: line.line, reason: `hkd_amount ${line.hkd_amount} is not ${hkd} for ${line.token_amount} base units` });
+    if (line.transfer && line.transfer.amount !== line.token_amount)
+      failures.push({ line: line.line, reason: `the transfer moved ${line.transfer.amount} but the line says ${line.token_amount}` });
     for (const [kind, amount] of Object.entries(line.postings)) running.set(kind, (running.get(kind) ?? 0n) + BigInt(amount!));
   }
 
@@ -91,14 +96,20 @@ export function verifyStatementOffline(document: StatementDocument): Verificatio
     for (const kind of STATEMENT_ACCOUNT_KINDS) {
       const expected = BigInt(closing.balances[kind] ?? '0');
       if ((running.get(kind) ?? 0n) !== expected) {
-        failures.push({ line: closing.line, reason: `${kind}: the opening balance plus the lines' postings is ${running.get(kind) ?? 0n}, the closing balance says ${expected}` });
+        failures.push({
+          line: closing.line,
+          reason: `${kind}: the opening balance plus the lines' postings is ${running.get(kind) ?? 0n}, the closing balance says ${expected}`,
+        });
       }
-      if (document.opening_balance?.accounts?.[kind] !== opening.balances[kind]) failures.push({ line: opening.line, reason: `the header's opening ${kind} differs from the opening line` });
-      if (document.closing_balance?.accounts?.[kind] !== closing.balances[kind]) failures.push({ line: closing.line, reason: `the header's closing ${kind} differs from the closing line` });
+      if (document.opening_balance?.accounts?.[kind] !== opening.balances[kind])
+        failures.push({ line: opening.line, reason: `the header's opening ${kind} differs from the opening line` });
+      if (document.closing_balance?.accounts?.[kind] !== closing.balances[kind])
+        failures.push({ line: closing.line, reason: `the header's closing ${kind} differs from the closing line` });
     }
     for (const balance of [opening, closing]) {
       const held = BigInt(balance.balances.deposits ?? '0') + BigInt(balance.balances.settlement ?? '0');
-      if (held.toString() !== balance.token_amount) failures.push({ line: balance.line, reason: `token_amount ${balance.token_amount} is not deposits + settlement (${held})` });
+      if (held.toString() !== balance.token_amount)
+        failures.push({ line: balance.line, reason: `token_amount ${balance.token_amount} is not deposits + settlement (${held})` });
     }
     if (!failures.some((failure) => failure.line === closing.line)) notes.push('opening balance + movements = closing balance for every account');
   }
@@ -126,7 +137,8 @@ export function verifyLineProof(proof: LineProof, expectedRoot?: string): Verifi
   if (root === undefined) failures.push({ line, reason: `the audit path does not fit line ${line} of a tree of ${proof.tree_size}` });
   else if (root !== proof.merkle_root) failures.push({ line, reason: `the audit path leads to ${root}, not to the proof's root ${proof.merkle_root}` });
   else notes.push(`line ${line} is included under root ${root}`);
-  if (expectedRoot !== undefined && proof.merkle_root !== expectedRoot) failures.push({ line, reason: `the proof's root ${proof.merkle_root} is not the expected root ${expectedRoot}` });
+  if (expectedRoot !== undefined && proof.merkle_root !== expectedRoot)
+    failures.push({ line, reason: `the proof's root ${proof.merkle_root} is not the expected root ${expectedRoot}` });
   return { ok: failures.length === 0, failures, notes };
 }
 
@@ -158,11 +170,21 @@ export async function verifyLinesOnChain(lines: readonly StatementLine[], chainI
   const failures: VerificationFailure[] = [];
   const notes: string[] = [];
   const actualChainId = await options.chain.getChainId();
-  if (actualChainId !== chainId) return { ok: false, failures: [{ reason: `the RPC node is chain ${actualChainId}, the statement is about chain ${chainId}` }], notes };
-  const reversed = new Set(lines.filter(isEntryLine).map((line) => line.reverses_entry_id).filter((id): id is string => id !== null));
+  if (actualChainId !== chainId)
+    return { ok: false, failures: [{ reason: `the RPC node is chain ${actualChainId}, the statement is about chain ${chainId}` }], notes };
+  const reversed = new Set(
+    lines
+      .filter(isEntryLine)
+      .map((line) => line.reverses_entry_id)
+      .filter((id): id is string => id !== null),
+  );
   const receipts = new Map<string, Promise<TransactionReceipt | undefined>>();
   const receiptOf = (hash: string) => {
-    if (!receipts.has(hash)) receipts.set(hash, options.chain.getTransactionReceipt({ hash: hash as Hex }).catch(() => undefined));
+    if (!receipts.has(hash))
+      receipts.set(
+        hash,
+        options.chain.getTransactionReceipt({ hash: hash as Hex }).catch(() => undefined),
+      );
     return receipts.get(hash)!;
   };
   let checked = 0;
@@ -197,7 +219,9 @@ export async function verifyLinesOnChain(lines: readonly StatementLine[], chainI
       }),
     );
   }
-  notes.push(`${checked} transfer line(s) found on chain ${chainId} as stated${skipped ? `; ${skipped} reversed by a reorg in this statement, not expected on the chain` : ''}`);
+  notes.push(
+    `${checked} transfer line(s) found on chain ${chainId} as stated${skipped ? `; ${skipped} reversed by a reorg in this statement, not expected on the chain` : ''}`,
+  );
   return { ok: failures.length === 0, failures, notes };
 }
 
@@ -214,8 +238,10 @@ interface ExpectedTransfer {
 function transferProblem(receipt: TransactionReceipt | undefined, logIndex: number, expected: ExpectedTransfer): string | undefined {
   if (!receipt) return 'no such transaction on the chain';
   if (receipt.status !== 'success') return 'the transaction reverted';
-  if (expected.blockNumber !== undefined && receipt.blockNumber !== expected.blockNumber) return `it is in block ${receipt.blockNumber}, not ${expected.blockNumber}`;
-  if (expected.blockHash !== undefined && receipt.blockHash.toLowerCase() !== expected.blockHash.toLowerCase()) return `its block hash is ${receipt.blockHash}, not ${expected.blockHash}`;
+  if (expected.blockNumber !== undefined && receipt.blockNumber !== expected.blockNumber)
+    return `it is in block ${receipt.blockNumber}, not ${expected.blockNumber}`;
+  if (expected.blockHash !== undefined && receipt.blockHash.toLowerCase() !== expected.blockHash.toLowerCase())
+    return `its block hash is ${receipt.blockHash}, not ${expected.blockHash}`;
   const log = receipt.logs.find((candidate) => candidate.logIndex === logIndex);
   if (!log) return `the transaction has no log ${logIndex}`;
   let decoded: { from: string; to: string; value: bigint };
@@ -226,8 +252,10 @@ function transferProblem(receipt: TransactionReceipt | undefined, logIndex: numb
   } catch {
     return `log ${logIndex} is not an ERC-20 Transfer`;
   }
-  if (expected.token !== undefined && log.address.toLowerCase() !== expected.token.toLowerCase()) return `the log is from token ${getAddress(log.address)}, not ${expected.token}`;
-  if (expected.from !== undefined && decoded.from.toLowerCase() !== expected.from.toLowerCase()) return `the transfer is from ${decoded.from}, not ${expected.from}`;
+  if (expected.token !== undefined && log.address.toLowerCase() !== expected.token.toLowerCase())
+    return `the log is from token ${getAddress(log.address)}, not ${expected.token}`;
+  if (expected.from !== undefined && decoded.from.toLowerCase() !== expected.from.toLowerCase())
+    return `the transfer is from ${decoded.from}, not ${expected.from}`;
   if (expected.to !== undefined && decoded.to.toLowerCase() !== expected.to.toLowerCase()) return `the transfer is to ${decoded.to}, not ${expected.to}`;
   if (decoded.value !== expected.amount) return `the transfer moved ${decoded.value}, not ${expected.amount}`;
   return undefined;

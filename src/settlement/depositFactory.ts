@@ -2,7 +2,17 @@
  * Deploying the deposit factory and sweeping deposit addresses through it (DESIGN.md,
  * decision 1). The callers own the viem clients; nothing here reads configuration.
  */
-import { getAddress, type Account, type Address, type Chain, type Hex, type PublicClient, type TransactionReceipt, type Transport, type WalletClient } from 'viem';
+import {
+  type Account,
+  type Address,
+  type Chain,
+  getAddress,
+  type Hex,
+  type PublicClient,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from 'viem';
 import { depositFactoryAbi, depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
 
 /** A wallet client with an account attached: the key that pays gas (deployer or relayer). */

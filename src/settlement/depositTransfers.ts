@@ -4,11 +4,11 @@
  * address. Shared by the watcher (which stores them) and reconciliation (which re-reads the
  * chain independently of what the watcher stored).
  */
-import { getAddress, type Address } from 'viem';
-import { storedAddress } from '../domain/address.js';
-import type { Db } from '../platform/db.js';
+import { type Address, getAddress } from 'viem';
 import type { ChainClient } from '../chain/client.js';
 import { fetchTransferLogs, type TransferLog } from '../chain/transferLogs.js';
+import { storedAddress } from '../domain/address.js';
+import type { Db } from '../platform/db.js';
 
 export type TransferKind = 'payment' | 'forward' | 'foreign_token' | 'unexpected_outflow';
 
@@ -46,7 +46,10 @@ export async function readDepositTransfers(params: ReadDepositTransfersParameter
   const [logs, foreign] = await Promise.all([fetchTransferLogs({ chain, tokens: [params.token], fromBlock, toBlock }), fetchForeignTokenLogs(params)]);
   const addresses = [...new Set(logs.flatMap((log) => [storedAddress(log.from), storedAddress(log.to)]))];
   const invoices = addresses.length
-    ? ((await db('invoices').where({ token_chain_id: chainId }).whereRaw('deposit_address = ANY(?)', [addresses]).select('id', 'clinic_id', 'deposit_address', 'settlement_address')) as DepositInvoice[])
+    ? ((await db('invoices')
+        .where({ token_chain_id: chainId })
+        .whereRaw('deposit_address = ANY(?)', [addresses])
+        .select('id', 'clinic_id', 'deposit_address', 'settlement_address')) as DepositInvoice[])
     : [];
   const byAddress = new Map([...invoices, ...foreign.invoices].map((invoice) => [invoice.deposit_address, invoice]));
   const transfers: DepositTransfer[] = [];
@@ -65,14 +68,17 @@ export async function readDepositTransfers(params: ReadDepositTransfersParameter
 }
 
 async function fetchForeignTokenLogs(params: ReadDepositTransfersParameters): Promise<{ logs: TransferLog[]; invoices: DepositInvoice[] }> {
-  const invoices = (await params.db('invoices')
+  const invoices = (await params
+    .db('invoices')
     .where({ token_chain_id: params.chainId })
     .where('created_at', '>', params.db.raw(`now() - make_interval(days => ?)`, [FOREIGN_TOKEN_WATCH_DAYS]))
     .select('id', 'clinic_id', 'deposit_address', 'settlement_address')) as DepositInvoice[];
   const logs: TransferLog[] = [];
   for (let start = 0; start < invoices.length; start += ADDRESS_FILTER_CHUNK) {
     const chunk = invoices.slice(start, start + ADDRESS_FILTER_CHUNK).map((invoice) => getAddress(invoice.deposit_address));
-    logs.push(...(await fetchTransferLogs({ chain: params.chain, tokens: undefined, toAddresses: chunk, fromBlock: params.fromBlock, toBlock: params.toBlock })));
+    logs.push(
+      ...(await fetchTransferLogs({ chain: params.chain, tokens: undefined, toAddresses: chunk, fromBlock: params.fromBlock, toBlock: params.toBlock })),
+    );
   }
   return { logs, invoices };
 }

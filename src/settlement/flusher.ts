@@ -9,14 +9,15 @@
  * flight leaves it `sent`; after a lease it is retried, which is safe: flushing an address
  * twice forwards nothing the second time.
  */
-import { appendAudit, SYSTEM, type AuditEvent, type AuditSummary } from '../audit/auditLog.js';
+
 import type { Address, Hex } from 'viem';
+import { type AuditEvent, type AuditSummary, appendAudit, SYSTEM } from '../audit/auditLog.js';
+import type { ChainClient } from '../chain/client.js';
 import { apiAddress } from '../domain/address.js';
 import type { Db } from '../platform/db.js';
-import { withTransaction } from '../platform/transaction.js';
 import type { Logger } from '../platform/log.js';
 import type { FlusherMetrics } from '../platform/metrics.js';
-import type { ChainClient } from '../chain/client.js';
+import { withTransaction } from '../platform/transaction.js';
 import { flushDeposits, MAX_FLUSH_BATCH, type SendingWallet } from './depositFactory.js';
 
 export interface FlusherDeps {
@@ -74,10 +75,19 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
       .limit(batchSize)
       .forUpdate('flush_requests')
       .skipLocked()
-      .select('flush_requests.invoice_id', 'flush_requests.attempts', 'invoices.clinic_id', 'invoices.settlement_address', 'invoices.deposit_salt')) as ClaimedFlush[];
+      .select(
+        'flush_requests.invoice_id',
+        'flush_requests.attempts',
+        'invoices.clinic_id',
+        'invoices.settlement_address',
+        'invoices.deposit_salt',
+      )) as ClaimedFlush[];
     if (due.length > 0) {
       await trx('flush_requests')
-        .whereIn('invoice_id', due.map((row) => row.invoice_id))
+        .whereIn(
+          'invoice_id',
+          due.map((row) => row.invoice_id),
+        )
         .update({ status: 'sent', attempts: trx.raw('attempts + 1'), updated_at: trx.fn.now() });
     }
     return due;
@@ -103,8 +113,14 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
 
   if (failure === undefined) {
     await withTransaction(deps.db, async (trx) => {
-      await trx('flush_requests').whereIn('invoice_id', ids).update({ status: 'done', tx_hash: txHash!.toLowerCase(), last_error: null, updated_at: trx.fn.now() });
-      await appendAudit(trx, SYSTEM.flusher, claimed.map((row) => flushAudit(row, 'flush.sent', { status: 'done', tx_hash: txHash!.toLowerCase() })));
+      await trx('flush_requests')
+        .whereIn('invoice_id', ids)
+        .update({ status: 'done', tx_hash: txHash!.toLowerCase(), last_error: null, updated_at: trx.fn.now() });
+      await appendAudit(
+        trx,
+        SYSTEM.flusher,
+        claimed.map((row) => flushAudit(row, 'flush.sent', { status: 'done', tx_hash: txHash!.toLowerCase() })),
+      );
     });
     deps.metrics?.flush('success', ids.length);
     deps.logger.info({ deposits: ids.length, tx_hash: txHash }, 'flushed deposits');
@@ -134,7 +150,11 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
       SYSTEM.flusher,
       claimed.map((row) => {
         const exhausted = row.attempts + 1 >= maxAttempts;
-        return flushAudit(row, exhausted ? 'flush.failed' : 'flush.attempt_failed', { status: exhausted ? 'failed' : 'pending', attempt: row.attempts + 1, error: failure ?? null });
+        return flushAudit(row, exhausted ? 'flush.failed' : 'flush.attempt_failed', {
+          status: exhausted ? 'failed' : 'pending',
+          attempt: row.attempts + 1,
+          error: failure ?? null,
+        });
       }),
     );
   });

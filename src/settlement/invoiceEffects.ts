@@ -4,13 +4,13 @@
  * that records the transfer and posts its journal entry. The invoice rows themselves are read
  * and written through billing/, which owns them.
  */
-import { appendAudit, SYSTEM, type AuditEvent } from '../audit/auditLog.js';
-import { expireDueInvoices as markDueInvoicesExpired, lockInvoices, presentInvoice, saveInvoiceProgress, type InvoiceRow } from '../billing/invoices.js';
+import { type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
+import { type InvoiceRow, lockInvoices, expireDueInvoices as markDueInvoicesExpired, presentInvoice, saveInvoiceProgress } from '../billing/invoices.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
-import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
 import { settledStatus } from '../domain/invoiceStatus.js';
+import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
 import type { Trx } from '../platform/db.js';
-import { enqueueWebhookEvents, webhookInvoice, type WebhookEventType } from '../webhooks/outbox.js';
+import { enqueueWebhookEvents, type WebhookEventType, webhookInvoice } from '../webhooks/outbox.js';
 import { invoiceChainViews } from './transfers.js';
 
 /** Statuses in which whatever sits at the deposit address belongs to the clinic now. */
@@ -97,7 +97,12 @@ export class InvoiceBatch {
     const invoice = this.row(params.invoiceId);
     const pending = BigInt(invoice.token_amount_pending) - (params.wasPending ? params.amount : 0n);
     const result = applyConfirmedPayment(
-      { status: invoice.status, tokenAmountDue: BigInt(invoice.token_amount_due), tokenAmountPaid: BigInt(invoice.token_amount_paid), expiresAt: invoice.expires_at },
+      {
+        status: invoice.status,
+        tokenAmountDue: BigInt(invoice.token_amount_due),
+        tokenAmountPaid: BigInt(invoice.token_amount_paid),
+        expiresAt: invoice.expires_at,
+      },
       { amount: params.amount, blockTimestamp: params.blockTimestamp },
       { tolerance: params.tolerance, otherPending: pending > 0n },
     );
@@ -141,7 +146,12 @@ export class InvoiceBatch {
   confirmedPaymentReorged(params: { invoiceId: string; amount: bigint; txHash: string; tolerance: bigint; now: Date }): void {
     const invoice = this.row(params.invoiceId);
     const result = applyReorgedPayment(
-      { status: invoice.status, tokenAmountDue: BigInt(invoice.token_amount_due), tokenAmountPaid: BigInt(invoice.token_amount_paid), expiresAt: invoice.expires_at },
+      {
+        status: invoice.status,
+        tokenAmountDue: BigInt(invoice.token_amount_due),
+        tokenAmountPaid: BigInt(invoice.token_amount_paid),
+        expiresAt: invoice.expires_at,
+      },
       params.amount,
       { tolerance: params.tolerance, now: params.now },
     );
@@ -184,7 +194,10 @@ export class InvoiceBatch {
 
   /** Writes the changed invoices, the webhook events and the flush requests. */
   async write(trx: Trx): Promise<void> {
-    await saveInvoiceProgress(trx, [...this.changed].map((id) => this.rows.get(id)!));
+    await saveInvoiceProgress(
+      trx,
+      [...this.changed].map((id) => this.rows.get(id)!),
+    );
     await enqueueAnnouncements(trx, this.events);
     await requestFlushes(trx, [...this.sweep]);
   }
@@ -193,7 +206,11 @@ export class InvoiceBatch {
 /** Webhook events for `events`, with each invoice's transfers as they stand now, in one insert. */
 async function enqueueAnnouncements(trx: Trx, events: readonly PendingEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const views = await invoiceChainViews(trx, events[0]!.invoice.token_chain_id, events.map((event) => event.invoice.id));
+  const views = await invoiceChainViews(
+    trx,
+    events[0]!.invoice.token_chain_id,
+    events.map((event) => event.invoice.id),
+  );
   const now = new Date();
   await enqueueWebhookEvents(
     trx,
@@ -234,7 +251,10 @@ export async function recordPendingPaymentDropped(trx: Trx, invoiceId: string, a
 }
 
 /** A payment that had been final and posted was undone by a deep reorg. */
-export async function recordConfirmedPaymentReorged(trx: Trx, params: { invoiceId: string; amount: bigint; txHash: string; tolerance: bigint; now: Date }): Promise<void> {
+export async function recordConfirmedPaymentReorged(
+  trx: Trx,
+  params: { invoiceId: string; amount: bigint; txHash: string; tolerance: bigint; now: Date },
+): Promise<void> {
   await withInvoice(trx, params.invoiceId, (batch) => batch.confirmedPaymentReorged(params));
 }
 

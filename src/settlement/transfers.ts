@@ -14,7 +14,16 @@ export async function invoiceTransfers(db: Db | Trx, invoiceIds: readonly string
     .whereRaw('invoice_id = ANY(?)', [[...new Set(invoiceIds)]])
     // By the number, not its text alias (block 10 after block 9).
     .orderBy([{ column: 'transfers.block_number' }, { column: 'transfers.log_index' }])
-    .select('invoice_id', 'tx_hash', 'log_index', db.raw('block_number::text AS block_number'), db.raw('amount::text AS amount'), 'kind', 'status', 'flag')) as (InvoiceTransfer & {
+    .select(
+      'invoice_id',
+      'tx_hash',
+      'log_index',
+      db.raw('block_number::text AS block_number'),
+      db.raw('amount::text AS amount'),
+      'kind',
+      'status',
+      'flag',
+    )) as (InvoiceTransfer & {
     invoice_id: string;
   })[];
   for (const { invoice_id, ...transfer } of rows) byInvoice.get(invoice_id)?.push(transfer);

@@ -25,20 +25,20 @@
  * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks.
  */
 import type { Address } from 'viem';
-import { appendAudit, SYSTEM, type AuditEvent } from '../audit/auditLog.js';
+import { type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import { anchorStartBlock, findForkPoint, forgetBlocksAbove, storeBlocks } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
-import { finalHead, type Finality } from '../chain/finality.js';
+import { type Finality, finalHead } from '../chain/finality.js';
 import { storedAddress } from '../domain/address.js';
 import { confirmationsAt } from '../domain/confirmations.js';
-import { assetOf, findEntry, invoiceDepositBalance, invoiceDepositBalances, postEntries, postingsFor, reverseEntry, type EntryKind } from '../ledger/ledger.js';
+import { assetOf, type EntryKind, findEntry, invoiceDepositBalance, invoiceDepositBalances, postEntries, postingsFor, reverseEntry } from '../ledger/ledger.js';
 import type { Db, Trx } from '../platform/db.js';
 import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/log.js';
 import type { WatcherMetrics } from '../platform/metrics.js';
 import { withTransaction } from '../platform/transaction.js';
-import { readDepositTransfers, type DepositTransfer, type TransferKind } from './depositTransfers.js';
+import { type DepositTransfer, readDepositTransfers, type TransferKind } from './depositTransfers.js';
 import { expireDueInvoices, InvoiceBatch, recordConfirmedPaymentReorged, recordPendingPaymentDropped, requestFlush } from './invoiceEffects.js';
 
 export interface WatcherDeps {
@@ -126,7 +126,10 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
       .where({ chain_id: deps.chainId })
       .where('block_number', '>', forkPoint.toString())
       .whereIn('status', ['pending', 'confirmed'])
-      .orderBy([{ column: 'block_number', order: 'desc' }, { column: 'log_index', order: 'desc' }])
+      .orderBy([
+        { column: 'block_number', order: 'desc' },
+        { column: 'log_index', order: 'desc' },
+      ])
       .forUpdate()) as TransferRow[];
     for (const transfer of orphaned) {
       const amount = BigInt(transfer.amount);
@@ -139,7 +142,13 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
       const entryId = await findEntry(trx, entryKey(transfer));
       if (entryId !== undefined) await reverseEntry(trx, entryId);
       if (transfer.kind === 'payment') {
-        await recordConfirmedPaymentReorged(trx, { invoiceId: transfer.invoice_id, amount, txHash: transfer.tx_hash, tolerance: deps.tolerance, now: new Date() });
+        await recordConfirmedPaymentReorged(trx, {
+          invoiceId: transfer.invoice_id,
+          amount,
+          txHash: transfer.tx_hash,
+          tolerance: deps.tolerance,
+          now: new Date(),
+        });
       } else if (transfer.kind === 'forward' && (await invoiceDepositBalance(trx, transfer.invoice_id)) > 0n) {
         // The funds are back at the deposit address as far as the canonical chain knows.
         await requestFlush(trx, transfer.invoice_id);
@@ -157,7 +166,14 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
           target: { type: 'transfer', id: transfer.id },
           clinicId: transfer.clinic_id,
           before: { status: 'confirmed', block_hash: transfer.block_hash },
-          after: { status: 'reorged', kind: transfer.kind, invoice_id: transfer.invoice_id, tx_hash: transfer.tx_hash, amount: String(transfer.amount), fork_point: forkPoint.toString() },
+          after: {
+            status: 'reorged',
+            kind: transfer.kind,
+            invoice_id: transfer.invoice_id,
+            tx_hash: transfer.tx_hash,
+            amount: String(transfer.amount),
+            fork_point: forkPoint.toString(),
+          },
         })),
     );
   });
@@ -169,9 +185,7 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
   const ours = await readDepositTransfers({ db, chain, chainId, token: deps.token, fromBlock, toBlock });
 
   const blockNumbers = [...new Set([...ours.map((log) => log.blockNumber), toBlock])];
-  const blocks = new Map(
-    await Promise.all(blockNumbers.map(async (number) => [number, await chain.getBlock({ blockNumber: number })] as const)),
-  );
+  const blocks = new Map(await Promise.all(blockNumbers.map(async (number) => [number, await chain.getBlock({ blockNumber: number })] as const)));
   for (const log of ours) {
     if (blocks.get(log.blockNumber)?.hash !== log.blockHash) {
       // The chain changed between reading logs and headers; the next pass sees it whole.
@@ -190,9 +204,14 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
       chainId,
       ours.map((transfer) => ({ transfer, blockTimestamp: new Date(Number(blocks.get(transfer.blockNumber)!.timestamp) * 1000) })),
     );
-    const seen = ours.filter((transfer) => storedIds.has(`${transfer.txHash.toLowerCase()}:${transfer.logIndex}`) && transfer.kind === 'payment' && transfer.value > 0n);
+    const seen = ours.filter(
+      (transfer) => storedIds.has(`${transfer.txHash.toLowerCase()}:${transfer.logIndex}`) && transfer.kind === 'payment' && transfer.value > 0n,
+    );
     if (seen.length) {
-      const invoices = await InvoiceBatch.lock(trx, seen.map((transfer) => transfer.invoice.id));
+      const invoices = await InvoiceBatch.lock(
+        trx,
+        seen.map((transfer) => transfer.invoice.id),
+      );
       for (const transfer of seen) invoices.paymentSeen(transfer.invoice.id, transfer.value);
       await invoices.write(trx);
       await writeCursor(trx, chainId, toBlock);
@@ -277,7 +296,11 @@ async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint, head:
 }
 
 /** The journal entry a final transfer of each kind posts. */
-const ENTRY_OF: Record<Exclude<TransferKind, 'foreign_token'>, Exclude<EntryKind, 'reversal'>> = { payment: 'payment', forward: 'forward', unexpected_outflow: 'outflow' };
+const ENTRY_OF: Record<Exclude<TransferKind, 'foreign_token'>, Exclude<EntryKind, 'reversal'>> = {
+  payment: 'payment',
+  forward: 'forward',
+  unexpected_outflow: 'outflow',
+};
 
 /**
  * Posts a batch of final transfers, in chain order: one journal entry each (a transfer posted
@@ -306,7 +329,10 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
   const effective = posted.filter((transfer) => created.has(entryKey(transfer)) && transfer.kind !== 'unexpected_outflow');
   const flags = new Map<string, string>();
   if (effective.length) {
-    const invoices = await InvoiceBatch.lock(trx, effective.map((transfer) => transfer.invoice_id));
+    const invoices = await InvoiceBatch.lock(
+      trx,
+      effective.map((transfer) => transfer.invoice_id),
+    );
     const forwarded = effective.filter((transfer) => transfer.kind === 'forward').map((transfer) => transfer.invoice_id);
     const depositBalances = await invoiceDepositBalances(trx, forwarded);
     for (const transfer of effective) {
@@ -322,7 +348,12 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
         });
         if (flag) flags.set(transfer.id, flag);
       } else {
-        invoices.forwardConfirmed({ invoiceId: transfer.invoice_id, amount, txHash: transfer.tx_hash, depositBalanceAfter: depositBalances.get(transfer.invoice_id) ?? 0n });
+        invoices.forwardConfirmed({
+          invoiceId: transfer.invoice_id,
+          amount,
+          txHash: transfer.tx_hash,
+          depositBalanceAfter: depositBalances.get(transfer.invoice_id) ?? 0n,
+        });
       }
     }
     // Transfers first, so the webhooks show the payments as confirmed.
@@ -356,11 +387,20 @@ function postingAudit(posted: readonly TransferRow[], created: ReadonlyMap<strin
 }
 
 /** Marks the batch confirmed, with its flags and the confirmations each transfer has as it is posted. */
-async function markConfirmed(trx: Trx, batch: readonly TransferRow[], flags: ReadonlyMap<string, string>, confirmations: (blockNumber: bigint) => number): Promise<void> {
+async function markConfirmed(
+  trx: Trx,
+  batch: readonly TransferRow[],
+  flags: ReadonlyMap<string, string>,
+  confirmations: (blockNumber: bigint) => number,
+): Promise<void> {
   if (batch.length === 0) return;
   await trx.raw(
     `UPDATE transfers t SET status = 'confirmed', confirmed_at = now(), flag = v.flag, confirmations = v.confirmations
        FROM jsonb_to_recordset(?::jsonb) AS v(id text, flag text, confirmations int) WHERE t.id = v.id`,
-    [JSON.stringify(batch.map((transfer) => ({ id: transfer.id, flag: flags.get(transfer.id) ?? null, confirmations: confirmations(BigInt(transfer.block_number)) })))],
+    [
+      JSON.stringify(
+        batch.map((transfer) => ({ id: transfer.id, flag: flags.get(transfer.id) ?? null, confirmations: confirmations(BigInt(transfer.block_number)) })),
+      ),
+    ],
   );
 }

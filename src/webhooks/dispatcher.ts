@@ -160,7 +160,11 @@ interface DeliverOptions {
   random: () => number;
 }
 
-async function deliverOne({ db, logger }: DispatchDueWebhooksParameters, event: ClaimedEvent, options: DeliverOptions): Promise<keyof DispatchDueWebhooksReturnType> {
+async function deliverOne(
+  { db, logger }: DispatchDueWebhooksParameters,
+  event: ClaimedEvent,
+  options: DeliverOptions,
+): Promise<keyof DispatchDueWebhooksReturnType> {
   const log = { event_id: event.id, event_type: event.type, clinic_id: event.clinic_id };
   const ours = { id: event.id, status: 'pending', next_attempt_at: options.leaseUntil };
 
@@ -210,7 +214,10 @@ async function deliverOne({ db, logger }: DispatchDueWebhooksParameters, event: 
   } else if (outcome === 'delivered') {
     logger.info(fields, 'webhook delivered');
   } else {
-    logger.warn({ ...fields, error: result.ok ? undefined : result.error, outcome }, outcome === 'failed' ? 'webhook failed; no retries left' : 'webhook attempt failed; will retry');
+    logger.warn(
+      { ...fields, error: result.ok ? undefined : result.error, outcome },
+      outcome === 'failed' ? 'webhook failed; no retries left' : 'webhook attempt failed; will retry',
+    );
   }
   return outcome;
 }

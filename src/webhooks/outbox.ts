@@ -8,12 +8,12 @@
  * Owns tables: webhook_events, webhook_deliveries.
  * May import: platform, domain, audit, identity, billing.
  */
-import { appendAudit, type AuditActor } from '../audit/auditLog.js';
-import { scopeQuery, type ClinicScope } from '../identity/principal.js';
+import { type AuditActor, appendAudit } from '../audit/auditLog.js';
+import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
-import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 import { NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
+import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 
 export const WEBHOOK_EVENT_TYPES = [
   'invoice.processing',
@@ -51,7 +51,9 @@ export async function enqueueWebhookEvents(trx: Trx, events: readonly EnqueueWeb
   // A thousand rows per insert keeps each statement far below Postgres's 65,535 parameters.
   for (let start = 0; start < events.length; start += 1000) {
     await trx('webhook_events').insert(
-      events.slice(start, start + 1000).map(({ clinicId, type, data }) => ({ id: newId('evt'), clinic_id: clinicId, type, payload: JSON.stringify({ object: data }) })),
+      events
+        .slice(start, start + 1000)
+        .map(({ clinicId, type, data }) => ({ id: newId('evt'), clinic_id: clinicId, type, payload: JSON.stringify({ object: data }) })),
     );
   }
 }
@@ -137,7 +139,12 @@ export async function redeliverWebhookEvent(trx: Trx, actor: AuditActor, scope: 
     .update({ status: 'pending', attempts: 0, next_attempt_at: trx.fn.now(), delivered_at: null, last_error: null })
     .returning('*')) as WebhookEventRow[];
   await appendAudit(trx, actor, [
-    { action: 'webhook_event.redelivery_requested', target: { type: 'webhook_event', id }, clinicId: row!.clinic_id, after: { type: row!.type, status: row!.status } },
+    {
+      action: 'webhook_event.redelivery_requested',
+      target: { type: 'webhook_event', id },
+      clinicId: row!.clinic_id,
+      after: { type: row!.type, status: row!.status },
+    },
   ]);
   return row!;
 }

@@ -22,7 +22,9 @@ describe('signWebhookPayload', () => {
 
   it('signs bytes and the same text as a string identically, UTF-8 included', () => {
     const text = '{"clinic":"中環診所 ✓"}';
-    expect(signWebhookPayload({ secret: SECRET, timestamp: T, rawBody: Buffer.from(text, 'utf8') })).toBe(signWebhookPayload({ secret: SECRET, timestamp: T, rawBody: text }));
+    expect(signWebhookPayload({ secret: SECRET, timestamp: T, rawBody: Buffer.from(text, 'utf8') })).toBe(
+      signWebhookPayload({ secret: SECRET, timestamp: T, rawBody: text }),
+    );
   });
 
   it('refuses fractional, negative or non-finite timestamps and an empty secret', () => {
@@ -55,7 +57,13 @@ describe('verifyWebhookSignature', () => {
 
   it('accepts timestamps within the tolerance either way and refuses stale and future ones beyond it', () => {
     const at = (offsetSeconds: number, toleranceSeconds?: number) =>
-      verifyWebhookSignature({ header, rawBody: BODY, secret: SECRET, now: new Date((T + offsetSeconds) * 1000), ...(toleranceSeconds === undefined ? {} : { toleranceSeconds }) });
+      verifyWebhookSignature({
+        header,
+        rawBody: BODY,
+        secret: SECRET,
+        now: new Date((T + offsetSeconds) * 1000),
+        ...(toleranceSeconds === undefined ? {} : { toleranceSeconds }),
+      });
     expect(at(300).valid).toBe(true);
     expect(at(-300).valid).toBe(true);
     expect(at(301)).toEqual({ valid: false, reason: 'timestamp_outside_tolerance' });

@@ -54,7 +54,7 @@ export interface VerifyWebhookSignatureParameters {
 export type WebhookSignatureFailure = 'missing_header' | 'malformed_header' | 'timestamp_outside_tolerance' | 'no_matching_signature';
 
 export type VerifyWebhookSignatureReturnType =
-  | { valid: true; /** The signed timestamp, unix seconds. */ timestamp: number }
+  | { valid: true /** The signed timestamp, unix seconds. */; timestamp: number }
   | { valid: false; reason: WebhookSignatureFailure };
 
 /**

@@ -4,19 +4,19 @@
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
-import { createApp, type AppDeps } from '../../src/app.js';
+import { type AppDeps, createApp } from '../../src/app.js';
 import type { AuditActor } from '../../src/audit/auditLog.js';
+import { createChainClient } from '../../src/chain/client.js';
+import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
+import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import type { ApiContract } from '../../src/http/openapi.js';
-import { builtContracts } from './contractCheck.js';
 import { createJwtVerifier, signHs256Token } from '../../src/identity/jwt.js';
 import type { Role } from '../../src/identity/principal.js';
-import { createChainClient } from '../../src/chain/client.js';
-import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import type { Db } from '../../src/platform/db.js';
 import { createLogger } from '../../src/platform/log.js';
 import { createMetrics } from '../../src/platform/metrics.js';
 import { OPENAPI_PATH } from '../../src/platform/paths.js';
-import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
+import { builtContracts } from './contractCheck.js';
 
 /** Who the audit log says set up a test's data (invoices made straight through billing/). */
 export const TEST_ACTOR: AuditActor = { actor: 'test-setup', role: 'clinic_admin' };
@@ -74,7 +74,6 @@ export async function buildTestApp({ db, rpcUrl = inject('rpcUrl'), log = new Ca
   builtContracts.push(app.locals.contract as ApiContract);
   return { app, log };
 }
-
 
 /** A valid bearer token for `role` (confined to `clinicId` when given). */
 export function tokenFor(role: Role, clinicId?: string, sub = `user-${role}`): string {

@@ -8,11 +8,11 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Express } from 'express';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -118,5 +118,7 @@ export async function runAxe(page: Page): Promise<AxeFinding[]> {
 
 /** One line per finding, for assertion messages and the test log. */
 export function describeFindings(findings: AxeFinding[]): string {
-  return findings.map((finding) => `${finding.impact ?? '?'} ${finding.rule} (${finding.help}): ${finding.nodes.map((node) => node.target).join(', ')}`).join('\n');
+  return findings
+    .map((finding) => `${finding.impact ?? '?'} ${finding.rule} (${finding.help}): ${finding.nodes.map((node) => node.target).join(', ')}`)
+    .join('\n');
 }

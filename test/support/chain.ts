@@ -2,7 +2,17 @@
  * Chain helpers for tests on the run's shared anvil. Every test gets its own freshly generated,
  * freshly funded account, so files sending transactions in parallel never fight over nonces.
  */
-import { createPublicClient, createTestClient, createWalletClient, http, parseEther, type Account, type Address, type PublicClient, type WalletClient } from 'viem';
+import {
+  type Account,
+  type Address,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  http,
+  type PublicClient,
+  parseEther,
+  type WalletClient,
+} from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { inject } from 'vitest';

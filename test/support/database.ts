@@ -3,8 +3,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { createDb, type Db } from '../../src/platform/db.js';
 import { ensureDatabase } from '../../src/dev/postgres.js';
+import { createDb, type Db } from '../../src/platform/db.js';
 
 export interface TestDatabase {
   db: Db;

@@ -8,26 +8,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import {
-  createTestClient,
-  createWalletClient,
-  erc20Abi,
-  http as viemHttp,
-  parseEther,
-  type Address,
-  type Hex,
-  type PrivateKeyAccount,
-} from 'viem';
+import { type Address, createTestClient, createWalletClient, erc20Abi, type Hex, type PrivateKeyAccount, parseEther, http as viemHttp } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
-import { createChainClient, type ChainClient } from '../../src/chain/client.js';
-import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
-import type { Db } from '../../src/platform/db.js';
-import { DEV_CHAIN_ID, startAnvil, type Anvil } from '../../src/dev/anvil.js';
-import { ensureDevContracts } from '../../src/dev/contracts.js';
-import { waitFor } from '../../src/platform/waitFor.js';
-import { spawnClinicpay, type GatewayProcess } from './gatewayProcess.js';
+import { type ChainClient, createChainClient } from '../../src/chain/client.js';
 import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
+import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
+import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../../src/dev/anvil.js';
+import { ensureDevContracts } from '../../src/dev/contracts.js';
+import type { Db } from '../../src/platform/db.js';
+import { waitFor } from '../../src/platform/waitFor.js';
+import { type GatewayProcess, spawnClinicpay } from './gatewayProcess.js';
 
 // ---------------------------------------------------------------------------------------------
 // The gateway process
@@ -158,7 +149,12 @@ export function gatewayEnv(chain: PrivateChain, databaseUrl: string, dataDir: st
 
 /** An exact ERC-20 transfer of `amount` to `to`, mined (anvil automines). */
 export async function pay(chain: PrivateChain, to: string, amount: bigint): Promise<Hex> {
-  const hash = await chain.payerWallet.writeContract({ address: chain.network.token.address, abi: erc20Abi, functionName: 'transfer', args: [to as Address, amount] });
+  const hash = await chain.payerWallet.writeContract({
+    address: chain.network.token.address,
+    abi: erc20Abi,
+    functionName: 'transfer',
+    args: [to as Address, amount],
+  });
   const receipt = await chain.chain.waitForTransactionReceipt({ hash, pollingInterval: 50 });
   if (receipt.status !== 'success') throw new Error(`payment ${hash} reverted`);
   return hash;
@@ -216,9 +212,9 @@ export class WebhookReceiver {
 
 /** `(entry, asset)` pairs whose postings do not sum to zero; empty when the ledger balances. */
 export async function unbalancedEntries(db: Db): Promise<{ entry_id: string; asset: string; total: string }[]> {
-  const { rows } = (await db.raw(
-    `SELECT entry_id, asset, sum(amount)::text AS total FROM postings GROUP BY entry_id, asset HAVING sum(amount) <> 0`,
-  )) as { rows: { entry_id: string; asset: string; total: string }[] };
+  const { rows } = (await db.raw(`SELECT entry_id, asset, sum(amount)::text AS total FROM postings GROUP BY entry_id, asset HAVING sum(amount) <> 0`)) as {
+    rows: { entry_id: string; asset: string; total: string }[];
+  };
   return rows;
 }
 

@@ -2,7 +2,7 @@
  * The gateway as a real child process (`clinicpay start`), for tests of start-up, readiness,
  * shutdown and bad configuration.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 

@@ -12,30 +12,30 @@ import type { Express } from 'express';
 import request from 'supertest';
 import type { Address } from 'viem';
 import { expect } from 'vitest';
-import { readCursor } from '../../src/chain/cursor.js';
 import { createClinic } from '../../src/billing/clinics.js';
-import type { Db } from '../../src/platform/db.js';
-import { withTransaction } from '../../src/platform/transaction.js';
-import { anvilBinary, DEV_CHAIN_ID, type Anvil } from '../../src/dev/anvil.js';
+import { readCursor } from '../../src/chain/cursor.js';
+import { type Anvil, anvilBinary, DEV_CHAIN_ID } from '../../src/dev/anvil.js';
 import { freePort, startProcess } from '../../src/dev/processes.js';
+import type { Db } from '../../src/platform/db.js';
 import { createLogger } from '../../src/platform/log.js';
-import type { ReconciliationDeps } from '../../src/recon/runs.js';
-import type { matchRefunds } from '../../src/recon/resolutions.js';
+import { withTransaction } from '../../src/platform/transaction.js';
 import { waitFor } from '../../src/platform/waitFor.js';
-import { bearer, buildTestApp, tokenFor, type CapturedLog, TEST_ACTOR } from './app.js';
-import { fundedAccount, type FundedAccount } from './chain.js';
+import type { matchRefunds } from '../../src/recon/resolutions.js';
+import type { ReconciliationDeps } from '../../src/recon/runs.js';
+import { bearer, buildTestApp, type CapturedLog, TEST_ACTOR, tokenFor } from './app.js';
+import { type FundedAccount, fundedAccount } from './chain.js';
 import {
   CONFIRMATIONS,
   flush,
   head,
   mine,
+  type Payment,
   pay,
+  type SettlementEnv,
+  type SettlementEnvOptions,
   settle,
   startSettlementEnv,
   startWatcherHere,
-  type Payment,
-  type SettlementEnv,
-  type SettlementEnvOptions,
   type TestClinic,
 } from './settlement.js';
 
@@ -78,7 +78,9 @@ export function reconDeps(env: SettlementEnv, overrides: Partial<ReconciliationD
 /** A clinic whose settlement wallet is an account the test holds the key of (to send refunds). */
 export async function clinicWithWallet(env: SettlementEnv): Promise<TestClinic & { owner: FundedAccount }> {
   const owner = await fundedAccount(env.chain);
-  const row = await withTransaction(env.db, (trx) => createClinic(trx, TEST_ACTOR, { name: 'Kowloon Clinic', settlementAddress: owner.address, webhookUrl: undefined }));
+  const row = await withTransaction(env.db, (trx) =>
+    createClinic(trx, TEST_ACTOR, { name: 'Kowloon Clinic', settlementAddress: owner.address, webhookUrl: undefined }),
+  );
   return { row, id: row.id, wallet: owner.address, owner };
 }
 
@@ -271,15 +273,31 @@ export async function sendRefund(env: SettlementEnv, wallet: FundedAccount, call
 }
 
 export function refundMatcher(env: SettlementEnv): Parameters<typeof matchRefunds>[0] {
-  return { db: env.db, chain: env.client, chainId: env.network.chainId, token: env.token, finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n } };
+  return {
+    db: env.db,
+    chain: env.client,
+    chainId: env.network.chainId,
+    token: env.token,
+    finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n },
+  };
 }
 
 /** Journal entries of `kind` with their postings as `account kind → amount`. */
-export async function entriesOfKind(db: Db, kind: string, where: Record<string, string> = {}): Promise<{ id: string; invoice_id: string | null; resolution_id: string | null; postings: Record<string, bigint> }[]> {
-  const entries = (await db('journal_entries').where({ kind, ...where }).orderBy('created_at').select('id', 'invoice_id', 'resolution_id')) as { id: string; invoice_id: string | null; resolution_id: string | null }[];
+export async function entriesOfKind(
+  db: Db,
+  kind: string,
+  where: Record<string, string> = {},
+): Promise<{ id: string; invoice_id: string | null; resolution_id: string | null; postings: Record<string, bigint> }[]> {
+  const entries = (await db('journal_entries')
+    .where({ kind, ...where })
+    .orderBy('created_at')
+    .select('id', 'invoice_id', 'resolution_id')) as { id: string; invoice_id: string | null; resolution_id: string | null }[];
   const result = [];
   for (const entry of entries) {
-    const postings = (await db('postings').join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id').where({ entry_id: entry.id }).select('ledger_accounts.kind', db.raw('postings.amount::text AS amount'))) as {
+    const postings = (await db('postings')
+      .join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id')
+      .where({ entry_id: entry.id })
+      .select('ledger_accounts.kind', db.raw('postings.amount::text AS amount'))) as {
       kind: string;
       amount: string;
     }[];
@@ -333,7 +351,11 @@ export async function startAnvilAt(startBlock: bigint): Promise<Anvil & { workDi
   const rpcUrl = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {
-      const response = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }) });
+      const response = await fetch(rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }),
+      });
       return response.ok;
     },
     { what: 'the genesis anvil to answer JSON-RPC', timeoutMs: 30_000, intervalMs: 50 },

@@ -7,32 +7,33 @@
  * node that refuses some calls for a while, or answers `eth_getLogs` with duplicated and
  * reordered logs. Everything behind it is the real node.
  */
-import { TEST_ACTOR } from './app.js';
+
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeFunctionData, getAddress, type Address, type Hex } from 'viem';
+import { type Address, encodeFunctionData, getAddress, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { expect } from 'vitest';
 import { testHKDAbi } from '../../contracts/artifacts/TestHKD.js';
-import { createChainClient, type ChainClient } from '../../src/chain/client.js';
-import { deployDepositFactory } from '../../src/settlement/depositFactory.js';
-import { flushOnce, type FlushResult } from '../../src/settlement/flusher.js';
-import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
-import { syncOnce, type SyncResult, type WatcherDeps } from '../../src/settlement/watcher.js';
-import { createClinic, type ClinicRow } from '../../src/billing/clinics.js';
-import type { Db } from '../../src/platform/db.js';
-import { withTransaction } from '../../src/platform/transaction.js';
-import { startAnvil, type Anvil } from '../../src/dev/anvil.js';
+import { type ClinicRow, createClinic } from '../../src/billing/clinics.js';
 import { createInvoice, type InvoiceRow } from '../../src/billing/invoices.js';
-import { accountBalances, invoiceDepositBalance } from '../../src/ledger/ledger.js';
-import { createLogger } from '../../src/platform/log.js';
-import { deployTestToken, fundedAccount, mint, testChain, type FundedAccount, type TestChain } from './chain.js';
-import { createTestDatabase, type TestDatabase } from './database.js';
-import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
+import { type ChainClient, createChainClient } from '../../src/chain/client.js';
 import { initCursor, readCursor } from '../../src/chain/cursor.js';
+import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
+import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
+import { type Anvil, startAnvil } from '../../src/dev/anvil.js';
+import { accountBalances, invoiceDepositBalance } from '../../src/ledger/ledger.js';
+import type { Db } from '../../src/platform/db.js';
+import { createLogger } from '../../src/platform/log.js';
+import { withTransaction } from '../../src/platform/transaction.js';
+import { deployDepositFactory } from '../../src/settlement/depositFactory.js';
+import { type FlushResult, flushOnce } from '../../src/settlement/flusher.js';
+import { type SyncResult, syncOnce, type WatcherDeps } from '../../src/settlement/watcher.js';
+import { TEST_ACTOR } from './app.js';
+import { deployTestToken, type FundedAccount, fundedAccount, mint, type TestChain, testChain } from './chain.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
 
 export const CONFIRMATIONS = 3;
 /** What the payer holds of the env's token from the start, so a payment is one transaction (one block). */
@@ -122,7 +123,9 @@ export interface TestClinic {
 
 export async function newClinic(env: Pick<SettlementEnv, 'db'>): Promise<TestClinic> {
   const wallet = privateKeyToAccount(generatePrivateKey()).address;
-  const row = await withTransaction(env.db, (trx) => createClinic(trx, TEST_ACTOR, { name: 'Harbour Clinic', settlementAddress: wallet, webhookUrl: undefined }));
+  const row = await withTransaction(env.db, (trx) =>
+    createClinic(trx, TEST_ACTOR, { name: 'Harbour Clinic', settlementAddress: wallet, webhookUrl: undefined }),
+  );
   return { row, id: row.id, wallet };
 }
 
@@ -171,7 +174,11 @@ export async function signPayment(env: SettlementEnv, to: string, amount: bigint
 
 /** A JSON-RPC call straight to the env's anvil (cheat codes viem has no action for). */
 export async function anvilRpc(env: SettlementEnv, method: string, params: unknown[]): Promise<unknown> {
-  const response = await fetch(env.anvil.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const response = await fetch(env.anvil.rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
   const answer = (await response.json()) as { result?: unknown; error?: { message: string } };
   if (answer.error) throw new Error(`${method}: ${answer.error.message}`);
   return answer.result;
@@ -243,7 +250,9 @@ export interface EntryWithPostings {
 
 /** The invoice's journal entries in posting order, each with its postings as `kind:amount`. */
 export async function entriesOf(db: Db, invoiceId: string): Promise<EntryWithPostings[]> {
-  const entries = (await db('journal_entries').where({ invoice_id: invoiceId }).orderBy([{ column: 'created_at' }, { column: 'kind' }])) as Omit<EntryWithPostings, 'postings'>[];
+  const entries = (await db('journal_entries')
+    .where({ invoice_id: invoiceId })
+    .orderBy([{ column: 'created_at' }, { column: 'kind' }])) as Omit<EntryWithPostings, 'postings'>[];
   const result: EntryWithPostings[] = [];
   for (const entry of entries) {
     const postings = (await db('postings')
@@ -282,16 +291,25 @@ export interface TransferRecord {
 }
 
 export async function transfersOf(db: Db, invoiceId: string): Promise<TransferRecord[]> {
-  return (await db('transfers').where({ invoice_id: invoiceId }).orderBy([{ column: 'block_number' }, { column: 'log_index' }])) as TransferRecord[];
+  return (await db('transfers')
+    .where({ invoice_id: invoiceId })
+    .orderBy([{ column: 'block_number' }, { column: 'log_index' }])) as TransferRecord[];
 }
 
 /** Types of the webhook events written for the clinic, oldest first. */
 export async function webhookTypes(db: Db, clinicId: string): Promise<string[]> {
-  const rows = (await db('webhook_events').where({ clinic_id: clinicId }).orderBy([{ column: 'created_at' }, { column: 'id' }]).select('type')) as { type: string }[];
+  const rows = (await db('webhook_events')
+    .where({ clinic_id: clinicId })
+    .orderBy([{ column: 'created_at' }, { column: 'id' }])
+    .select('type')) as { type: string }[];
   return rows.map((row) => row.type);
 }
 
-export async function webhookEvents(db: Db, clinicId: string, type: string): Promise<{ object: Record<string, unknown> & { payment?: Record<string, string> } }[]> {
+export async function webhookEvents(
+  db: Db,
+  clinicId: string,
+  type: string,
+): Promise<{ object: Record<string, unknown> & { payment?: Record<string, string> } }[]> {
   const rows = (await db('webhook_events').where({ clinic_id: clinicId, type }).select('payload')) as { payload: { object: Record<string, unknown> } }[];
   return rows.map((row) => row.payload);
 }
@@ -307,22 +325,36 @@ export async function expectLedgerInvariants(env: SettlementEnv): Promise<void> 
   const pending = (await db('transfers').where({ status: 'pending' }).select('id', 'block_number')) as unknown[];
   expect(pending, 'invariants are checked once every transfer seen is final').toEqual([]);
 
-  const unbalanced = await db('postings').groupBy('entry_id', 'asset').havingRaw('sum(amount) <> 0').select('entry_id', 'asset', db.raw('sum(amount)::text AS total'));
+  const unbalanced = await db('postings')
+    .groupBy('entry_id', 'asset')
+    .havingRaw('sum(amount) <> 0')
+    .select('entry_id', 'asset', db.raw('sum(amount)::text AS total'));
   expect(unbalanced, 'entries that do not sum to zero per asset').toEqual([]);
-  const thin = await db('journal_entries').leftJoin('postings', 'postings.entry_id', 'journal_entries.id').groupBy('journal_entries.id').havingRaw('count(postings.id) < 2').select('journal_entries.id');
+  const thin = await db('journal_entries')
+    .leftJoin('postings', 'postings.entry_id', 'journal_entries.id')
+    .groupBy('journal_entries.id')
+    .havingRaw('count(postings.id) < 2')
+    .select('journal_entries.id');
   expect(thin, 'entries with fewer than two postings').toEqual([]);
 
-  const invoices = (await db('invoices').select('id', 'deposit_address', 'token_address', 'clinic_id', 'settlement_address')) as Pick<InvoiceRow, 'id' | 'deposit_address' | 'token_address' | 'clinic_id' | 'settlement_address'>[];
+  const invoices = (await db('invoices').select('id', 'deposit_address', 'token_address', 'clinic_id', 'settlement_address')) as Pick<
+    InvoiceRow,
+    'id' | 'deposit_address' | 'token_address' | 'clinic_id' | 'settlement_address'
+  >[];
   for (const invoice of invoices) {
     const token = getAddress(invoice.token_address);
-    expect({ invoice: invoice.id, deposits: await invoiceDepositBalance(db, invoice.id) }).toEqual({ invoice: invoice.id, deposits: await balanceOf(env, invoice.deposit_address, token) });
+    expect({ invoice: invoice.id, deposits: await invoiceDepositBalance(db, invoice.id) }).toEqual({
+      invoice: invoice.id,
+      deposits: await balanceOf(env, invoice.deposit_address, token),
+    });
   }
 
   const balances = await accountBalances(db);
   const wallets = new Map(invoices.map((invoice) => [`${invoice.clinic_id}|${invoice.settlement_address}|${invoice.token_address}`, invoice]));
   for (const invoice of wallets.values()) {
     const asset = `${env.network.chainId}:${invoice.token_address}`;
-    const settlement = balances.find((account) => account.clinicId === invoice.clinic_id && account.kind === 'settlement' && account.asset === asset)?.balance ?? 0n;
+    const settlement =
+      balances.find((account) => account.clinicId === invoice.clinic_id && account.kind === 'settlement' && account.asset === asset)?.balance ?? 0n;
     const onChain = await balanceOf(env, invoice.settlement_address, getAddress(invoice.token_address));
     expect({ clinic: invoice.clinic_id, settlement }).toEqual({ clinic: invoice.clinic_id, settlement: onChain });
   }
