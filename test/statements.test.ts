@@ -67,6 +67,7 @@ function getStatement(app: Express, token: string, query: Record<string, string>
 
 /** Reads any body as text: UTF-8, or byte for byte (latin1) for a PDF. */
 function textParser(res: request.Response, callback: (error: Error | null, body: string) => void): void {
+  // supertest hands a custom parser the raw response stream, typed as its Response.
   const stream = res as unknown as NodeJS.ReadableStream;
   let text = '';
   stream.setEncoding(String(res.headers['content-type']).startsWith('application/pdf') ? 'latin1' : 'utf8');

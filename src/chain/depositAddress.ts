@@ -1,6 +1,6 @@
 /**
- * Per-invoice deposit addresses, computed off-chain before anything is deployed (DESIGN.md,
- * decision 1). Each is the CREATE2 address of an OpenZeppelin clone of `DepositForwarder`
+ * Per-invoice deposit addresses, computed off-chain before anything is deployed
+ * (docs/decisions/0001-create2-forwarders.md). Each is the CREATE2 address of an OpenZeppelin clone of `DepositForwarder`
  * whose one immutable argument is the clinic's settlement address, deployed by
  * `DepositFactory` with the invoice's random salt. Pure: no I/O, no chain access.
  */

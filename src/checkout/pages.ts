@@ -14,7 +14,8 @@ const LOCALES: Record<CheckoutLanguage, string> = { 'zh-HK': 'zh-HK', 'zh-CN': '
 
 /** A money amount (exact decimal text) in `currency`, formatted for `language` without going through a float. */
 export function formatMoney(amount: string, currency: string, language: CheckoutLanguage): string {
-  // Intl formats a decimal string exactly (ECMA-402 NumberFormat v3): no binary rounding.
+  // Intl formats a decimal string exactly (ECMA-402 NumberFormat v3): no binary rounding. The
+  // TypeScript lib still types the argument as number | bigint, hence the cast.
   return new Intl.NumberFormat(LOCALES[language], { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(
     amount as unknown as number,
   );

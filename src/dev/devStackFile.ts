@@ -1,6 +1,6 @@
 /**
  * `dev-stack.json`: where an embedded run's pieces are, for operators and scripts. Its fields
- * are part of the external interface (DESIGN.md); add fields, never rename one.
+ * are part of the external interface (the README lists them); add fields, never rename one.
  */
 import fs from 'node:fs';
 import path from 'node:path';

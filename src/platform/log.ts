@@ -8,7 +8,7 @@ export type { Logger };
 
 /**
  * Keys whose values never reach a log line, at any of the first levels of nesting.
- * Patient descriptions are listed too: line-item text is health data (DESIGN decision 7).
+ * Patient descriptions are listed too: line-item text is health data (docs/decisions/0009-health-data-stays-minimal.md).
  */
 const SECRET_KEYS = [
   'authorization',

@@ -44,8 +44,6 @@ export const FHIR_BASE = 'https://clinicpay.dev/fhir';
 export const FHIR_EXTENSION_BASE = `${FHIR_BASE}/StructureDefinition/`;
 /** Base of identifier systems. */
 export const FHIR_IDENTIFIER_BASE = `${FHIR_BASE}/sid/`;
-/** Base of ClinicPay's own code systems. */
-export const FHIR_CODE_SYSTEM_BASE = `${FHIR_BASE}/CodeSystem/`;
 
 const ext = (name: string) => `${FHIR_EXTENSION_BASE}${name}`;
 

@@ -351,6 +351,7 @@ export async function* statementLines(db: Db, context: StatementContext): AsyncG
   yield { line: 1, type: 'opening_balance', occurred_at: header.period.from, ...balanceLine(context.opening) };
   const running = { ...context.opening };
   let line = 1;
+  // knex types `stream()` without the options pg-query-stream takes (rows per fetch, buffered rows).
   const stream = (lineRowsQuery(db, row) as unknown as { stream(options: { batchSize: number; highWaterMark: number }): AsyncIterable<LineRow> }).stream({
     batchSize: STREAM_BATCH,
     highWaterMark: STREAM_BATCH,
@@ -382,11 +383,6 @@ export async function* statementLines(db: Db, context: StatementContext): AsyncG
     }
   }
   yield { line: line + 1, type: 'closing_balance', occurred_at: header.period.to, ...balanceLine(context.closing) };
-}
-
-/** The leaf hash of a line: SHA-256(0x00 || RFC 8785 JSON of the line). */
-export function lineLeafHash(line: StatementLine): Buffer {
-  return leafHash(canonicalJson(line));
 }
 
 /** Folds lines into the Merkle root as they pass, so any rendering can end with the trailer. */

@@ -1,6 +1,7 @@
 /**
- * Deploying the deposit factory and sweeping deposit addresses through it (DESIGN.md,
- * decision 1). The callers own the viem clients; nothing here reads configuration.
+ * Deploying the deposit factory and sweeping deposit addresses through it
+ * (docs/decisions/0001-create2-forwarders.md). The callers own the viem clients; nothing here
+ * reads configuration.
  */
 import {
   type Account,

@@ -60,7 +60,7 @@ export async function enqueueWebhookEvents(trx: Trx, events: readonly EnqueueWeb
 
 /**
  * An invoice's API form with line-item descriptions removed: webhooks are sent to systems
- * outside the gateway, and descriptions are health data (DESIGN decision 7).
+ * outside the gateway, and descriptions are health data (docs/decisions/0009-health-data-stays-minimal.md).
  */
 export function webhookInvoice(apiInvoice: Record<string, unknown>): Record<string, unknown> {
   const lineItems = apiInvoice.line_items as { quantity: number; unit_amount: string }[] | undefined;
