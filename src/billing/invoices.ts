@@ -25,7 +25,7 @@ import { type Db, type InsertStatement, runInsert, type Trx } from '../platform/
 import { NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
-import { checkoutUrl, newCheckoutToken } from './checkoutToken.js';
+import { CHECKOUT_TOKEN_PATTERN, checkoutUrl, newCheckoutToken } from './checkoutToken.js';
 import { invoiceNumberSequence } from './clinics.js';
 import { InvoiceNotVoidableError } from './errors.js';
 import { paymentUri } from './paymentUri.js';
@@ -419,4 +419,21 @@ function presentTransfers({ transfers, head }: InvoiceChainView): Record<string,
 
 function formatFiatText(stored: string, currency: CurrencyInfo): string {
   return formatFiat(new Decimal(stored), currency);
+}
+
+/** Tokens longer than this are not looked up (nothing real is that long). */
+const MAX_TOKEN_LENGTH = 128;
+
+/**
+ * The invoice whose checkout token is `token`, with its clinic's name, or `undefined`. Every
+ * token that is not an invoice's (unknown, tampered, malformed) takes the same path: one
+ * indexed lookup, then no answer.
+ */
+export async function invoiceByCheckoutToken(db: Db, token: string): Promise<(InvoiceRow & { clinic_name: string }) | undefined> {
+  const lookup = token.length <= MAX_TOKEN_LENGTH ? token : '';
+  const row = (await db('invoices')
+    .join('clinics', 'clinics.id', 'invoices.clinic_id')
+    .where('invoices.checkout_token', lookup)
+    .first('invoices.*', 'clinics.name AS clinic_name')) as (InvoiceRow & { clinic_name: string }) | undefined;
+  return row && CHECKOUT_TOKEN_PATTERN.test(token) ? row : undefined;
 }

@@ -11,7 +11,7 @@
  */
 import { Decimal } from 'decimal.js';
 import { formatUnits, getAddress } from 'viem';
-import { invoiceByCheckoutToken } from '../billing/checkoutToken.js';
+import { invoiceByCheckoutToken } from '../billing/invoices.js';
 import { paymentUri } from '../billing/paymentUri.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
