@@ -43,6 +43,12 @@ export function statementsRouter(deps: ApiDeps): Router {
   const { db, logger, contract, network } = deps;
   const router = Router();
   const readers = requireRole(...STATEMENT_ROLES);
+  /** Streams `row` in the format and language the request's query asks for. */
+  const sendAsAsked = (res: Response, row: StatementRow) => {
+    const query = validatedQuery(res);
+    const format = (query.format as StatementFormat | undefined) ?? 'json';
+    return sendStatement({ db, logger, network, actor: actorOf(res) }, res, row, format, (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
+  };
 
   contract.route(router, 'get', '/v1/statements', readers, async (_req, res) => {
     const query = validatedQuery(res);
@@ -53,25 +59,11 @@ export function statementsRouter(deps: ApiDeps): Router {
       { clinicId: query.clinic_id as string, from: new Date(query.from as string), to: new Date(query.to as string) },
       network,
     );
-    await sendStatement(
-      { db, logger, network, actor: actorOf(res) },
-      res,
-      row,
-      (query.format as StatementFormat | undefined) ?? 'json',
-      (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en',
-    );
+    await sendAsAsked(res, row);
   });
 
   contract.route(router, 'get', '/v1/statements/{id}', readers, async (req, res) => {
-    const query = validatedQuery(res);
-    const row = await getStatement(db, scopeOf(res), req.params.id as string);
-    await sendStatement(
-      { db, logger, network, actor: actorOf(res) },
-      res,
-      row,
-      (query.format as StatementFormat | undefined) ?? 'json',
-      (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en',
-    );
+    await sendAsAsked(res, await getStatement(db, scopeOf(res), req.params.id as string));
   });
 
   contract.route(router, 'get', '/v1/statements/{id}/proof', readers, async (req, res) => {
