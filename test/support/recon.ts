@@ -62,7 +62,7 @@ export async function startReconEnv(options: SettlementEnvOptions = {}): Promise
   return { env, app, startBlock, log };
 }
 
-/** The deps a reconciliation run takes, as the app wires them (see src/app.ts). */
+/** The deps a reconciliation run takes, as the app wires them (see src/http/reconciliation.ts). */
 export function reconDeps(env: SettlementEnv, overrides: Partial<ReconciliationDeps> = {}): ReconciliationDeps {
   return {
     db: env.db,
