@@ -4,12 +4,13 @@
  */
 import express, { type Express } from 'express';
 import helmet from 'helmet';
+import { clinicExists } from './billing/clinics.js';
 import type { ChainClient } from './chain/client.js';
 import type { Finality } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
 import type { ApiDeps, CheckoutSettings } from './http/apiDeps.js';
 import { auditRouter } from './http/audit.js';
-import { authenticate } from './http/auth.js';
+import { authenticate, metricsAccess } from './http/auth.js';
 import { checkoutRouter } from './http/checkout.js';
 import { clinicsRouter } from './http/clinics.js';
 import { docsRouter } from './http/docs.js';
@@ -46,6 +47,8 @@ export interface AppDeps {
   checkout?: CheckoutSettings | undefined;
   /** Sends statement anchors; absent when ANCHOR_STATEMENTS is off (anchoring answers 409). */
   anchorer?: StatementAnchorer | undefined;
+  /** The bearer token `GET /metrics` requires; absent: metrics are open. */
+  metricsToken?: string | undefined;
 }
 
 /** Builds the gateway's HTTP app. `app.locals.contract` is the loaded API contract. */
@@ -58,7 +61,8 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(helmet());
-  app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
+  // Only application/json is parsed: the contract declares no other body type (anything else is a 415).
+  app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
 
   const contract = new ApiContract(deps.openapiYaml);
   app.locals.contract = contract;
@@ -75,14 +79,14 @@ export function createApp(deps: AppDeps): Express {
   };
 
   app.use(healthRouter({ db: deps.db, chain: deps.chain, chainId: deps.network.chainId, checkTimeoutMs: deps.readinessTimeoutMs }));
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', metricsAccess(deps.metricsToken), async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.use(docsRouter(deps.openapiYaml));
   app.use(problemPagesRouter());
   app.use(checkoutRouter(api));
 
-  app.use('/v1', authenticate(deps.verifyToken));
+  app.use('/v1', authenticate({ verify: deps.verifyToken, clinicExists: (id) => clinicExists(deps.db, id), logger: deps.logger }));
   for (const router of [clinicsRouter, invoicesRouter, webhooksRouter, ledgerRouter, fhirRouter, auditRouter, statementsRouter, reconciliationRouter])
     app.use(router(api));
 

@@ -100,6 +100,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       network,
       verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
       finality,
+      metricsToken: config.metricsToken,
       checkout: {
         publicUrl: config.publicUrl ?? (config.port === 0 ? undefined : httpUrl(config.host, config.port)),
         referenceRates: config.referenceRates,

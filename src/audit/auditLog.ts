@@ -172,7 +172,9 @@ export async function listAuditLog(db: Db, scope: { clinicId: string | undefined
   const cursorId = page.startingAfter ?? page.endingBefore;
   const backwards = page.endingBefore !== undefined;
   if (cursorId !== undefined) {
-    const anchor = (await db('audit_log').where({ id: cursorId }).first('seq')) as { seq: string } | undefined;
+    const anchors = db('audit_log').where({ id: cursorId });
+    if (scope.clinicId !== undefined) anchors.where('clinic_id', scope.clinicId);
+    const anchor = (await anchors.first('seq')) as { seq: string } | undefined;
     if (!anchor) throw new ValidationError(`No audit row ${cursorId} to page from.`, backwards ? 'ending_before' : 'starting_after');
     query.where('seq', backwards ? '>' : '<', anchor.seq);
   }

@@ -53,6 +53,11 @@ export async function createClinic(trx: Trx, actor: AuditActor, params: CreateCl
   return row!;
 }
 
+/** Whether a clinic with this id exists. */
+export async function clinicExists(db: Db | Trx, id: string): Promise<boolean> {
+  return (await db('clinics').where({ id }).first('id')) !== undefined;
+}
+
 /** The clinic, or {@link NotFoundError}. `forUpdate` locks the row for the rest of `trx`. */
 export async function getClinic(db: Db | Trx, id: string, { forUpdate = false } = {}): Promise<ClinicRow> {
   const query = db('clinics').where({ id }).first();

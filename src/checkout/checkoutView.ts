@@ -21,6 +21,8 @@ import type { Db } from '../platform/db.js';
 import { invoiceChainViews } from '../settlement/transfers.js';
 
 const HKD = CURRENCIES.HKD!;
+/** Statuses in which a patient may still pay. */
+const PAYABLE: readonly InvoiceStatus[] = ['open', 'processing', 'underpaid'];
 
 export interface CheckoutLineItem {
   description: string;
@@ -53,7 +55,8 @@ export interface CheckoutView {
   tokenAmountToSend: string;
   depositAddress: string;
   /** EIP-681 request for the amount still to send. */
-  paymentUri: string;
+  /** The EIP-681 request for what is still due; null when nothing is to be paid (settled, expired or void). */
+  paymentUri: string | null;
   lineItems: CheckoutLineItem[];
   expiresAt: Date;
   paidAt: Date | null;
@@ -102,7 +105,11 @@ export async function loadCheckoutView(db: Db, token: string, requiredConfirmati
     tokenAmountRemaining: remaining,
     tokenAmountToSend: formatUnits(remaining, row.token_decimals),
     depositAddress,
-    paymentUri: paymentUri({ chainId: row.token_chain_id, token: tokenAddress, recipient: depositAddress, amount: remaining }),
+    // Only while something is still to be paid: a settled, expired or void invoice hands out no payment request.
+    paymentUri:
+      PAYABLE.includes(status) && remaining > 0n
+        ? paymentUri({ chainId: row.token_chain_id, token: tokenAddress, recipient: depositAddress, amount: remaining })
+        : null,
     lineItems: row.line_items.map((item) => ({
       description: item.description,
       quantity: item.quantity,

@@ -101,7 +101,7 @@ const TERMINAL: readonly string[] = ['paid', 'overpaid', 'expired', 'void'];
 export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguage, qrSvg: string): string {
   const money = (amount: string) => escapeHtml(formatMoney(amount, view.currency, language));
   const status = statusTexts(view, language);
-  const payable = ['open', 'processing', 'underpaid'].includes(view.status) && view.tokenAmountRemaining > 0n;
+  const payable = view.paymentUri !== null;
   const settled = view.status === 'paid' || view.status === 'overpaid';
   const path = `/checkout/${view.token}`;
   const reference =
@@ -118,7 +118,7 @@ export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguag
 <h2 id="pay-title">${t(language, 'how_to_pay')}</h2>
 <p class="send">${t(language, 'pay_exactly')} <strong class="amount-token"><span id="token-amount">${escapeHtml(view.tokenAmountToSend)}</span> ${escapeHtml(view.tokenInfo.symbol)}</strong></p>
 <figure class="qr"><div role="img" aria-label="${t(language, 'qr_label')}">${qrSvg}</div><figcaption>${t(language, 'scan_qr')}</figcaption></figure>
-<p><a class="button" id="open-wallet" href="${escapeHtml(view.paymentUri)}">${t(language, 'open_wallet')}</a></p>
+<p><a class="button" id="open-wallet" href="${escapeHtml(view.paymentUri ?? '')}">${t(language, 'open_wallet')}</a></p>
 <p><button type="button" class="button" id="pay-with-wallet" hidden>${t(language, 'pay_with_wallet')}</button></p>
 <p id="wallet-message" role="status" aria-live="polite"></p>
 <h3>${t(language, 'or_send_manually')}</h3>

@@ -5,7 +5,7 @@
 import { Router } from 'express';
 import { type AuditRow, listAuditLog, presentAuditRow, verifyAuditLog } from '../audit/auditLog.js';
 import type { ApiDeps } from './apiDeps.js';
-import { requireRole } from './auth.js';
+import { requireRole, requireUnconfined } from './auth.js';
 import { sendJson } from './json.js';
 import { listHandler } from './lists.js';
 
@@ -20,16 +20,23 @@ export function auditRouter({ db, contract }: ApiDeps): Router {
     auditorsOnly,
     listHandler<AuditRow>({
       url: '/v1/audit-log',
-      everyClinic: true,
       fetch: (scope, query, page) =>
         listAuditLog(db, scope, { action: query.action as string | undefined, targetId: query.target_id as string | undefined }, page),
       present: (rows) => rows.map(presentAuditRow),
     }),
   );
 
-  contract.route(router, 'get', '/v1/audit-log/verify', auditorsOnly, async (_req, res) => {
-    sendJson(res, 200, await verifyAuditLog(db));
-  });
+  // The chain runs through every clinic's rows: only a caller who may read them all checks it.
+  contract.route(
+    router,
+    'get',
+    '/v1/audit-log/verify',
+    auditorsOnly,
+    requireUnconfined('Verifying the whole audit chain needs a token not confined to one clinic.'),
+    async (_req, res) => {
+      sendJson(res, 200, await verifyAuditLog(db));
+    },
+  );
 
   return router;
 }

@@ -59,7 +59,7 @@ export function checkoutRouter({ db, finality, checkout: settings }: Pick<ApiDep
     const view = await load(req);
     if (!view) return sendNotFound(req, res);
     const language = languageOf(req);
-    const qr = await QRCode.toString(view.paymentUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    const qr = view.paymentUri === null ? '' : await QRCode.toString(view.paymentUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.status(200).type('html').setHeader('Content-Language', language);
     res.send(renderCheckoutPage(view, language, qr));
   });

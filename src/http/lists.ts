@@ -17,19 +17,13 @@ export interface ListSpec<Row> {
   fetch(scope: ClinicScope, query: Record<string, unknown>, page: PageRequest): Promise<Page<Row>>;
   /** The API form of a page's rows. */
   present(rows: Row[]): unknown[] | Promise<unknown[]>;
-  /**
-   * Not confined to the caller's clinic, only narrowed by `clinic_id` when asked: the audit log,
-   * which auditors read as one chain across clinics.
-   */
-  everyClinic?: boolean;
 }
 
 /** The handler of a list endpoint (after the contract's validator and any role check). */
 export function listHandler<Row>(spec: ListSpec<Row>): RequestHandler {
   return async (_req, res) => {
     const query = validatedQuery(res);
-    const requested = query.clinic_id as string | undefined;
-    const scope = spec.everyClinic ? { clinicId: requested } : listScopeOf(res, requested);
+    const scope = listScopeOf(res, query.clinic_id as string | undefined);
     const page = scope === undefined ? { data: [], hasMore: false } : await spec.fetch(scope, query, pageRequestFrom(query));
     sendJson(res, 200, { object: 'list', url: spec.url, data: await spec.present(page.data), has_more: page.hasMore });
   };

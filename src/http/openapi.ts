@@ -5,7 +5,7 @@
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { RequestHandler, Router } from 'express';
+import type { Request, RequestHandler, Router } from 'express';
 import YAML from 'yaml';
 import { ValidationError } from '../platform/errors.js';
 import { UnsupportedMediaTypeError } from './errors.js';
@@ -120,19 +120,19 @@ export class ApiContract {
       const pathParams = { ...req.params };
       check(pathValidator, pathParams, '');
       const query = { ...(req.query as Record<string, unknown>) };
+      refuseMalformedText(query, '');
       check(queryValidator, query, '');
       res.locals.query = query;
-      if (bodyValidator) {
-        if (req.body === undefined) {
-          if (bodyRequired) {
-            if (req.get('content-type') && !req.is('application/json')) {
-              throw new UnsupportedMediaTypeError();
-            }
-            throw new ValidationError('This request needs a JSON body.');
-          }
-        } else {
-          check(bodyValidator, req.body, '');
-        }
+      const hasBody = requestHasBody(req);
+      if (!bodyValidator) {
+        if (hasBody) throw new ValidationError('This operation takes no request body; send none.');
+      } else if (hasBody && !req.is('application/json')) {
+        throw new UnsupportedMediaTypeError();
+      } else if (req.body === undefined) {
+        if (bodyRequired) throw new ValidationError('This request needs a JSON body.');
+      } else {
+        refuseMalformedText(req.body, '');
+        check(bodyValidator, req.body, '');
       }
       next();
     };
@@ -173,6 +173,35 @@ function anchorRefs(schema: unknown): unknown {
 
 function toExpressPath(path: string): string {
   return path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
+}
+
+/** Whether the request carries a body at all (RFC 9112 §6.3: chunked, or a non-zero Content-Length). */
+function requestHasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** A NUL character, or a UTF-16 surrogate without its pair: text no database column or JSON document can hold. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding the NUL character is the point.
+const MALFORMED_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Refuses (400) a request whose strings or keys hold text that is not well formed: a NUL
+ * character, or a lone surrogate (`"\ud800"` parses from JSON, but Postgres refuses it).
+ */
+function refuseMalformedText(value: unknown, at: string): void {
+  if (typeof value === 'string') {
+    if (MALFORMED_TEXT.test(value))
+      throw new ValidationError(`"${at || 'body'}" holds a NUL character or an unpaired surrogate; send well-formed UTF-8 text.`, at || undefined);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, item] of Object.entries(value)) {
+    const path = Array.isArray(value) ? `${at}[${key}]` : at ? `${at}.${key}` : key;
+    if (MALFORMED_TEXT.test(key))
+      throw new ValidationError(`A field name in "${at || 'body'}" holds a NUL character or an unpaired surrogate.`, at || undefined);
+    refuseMalformedText(item, path);
+  }
 }
 
 function check(validate: ValidateFunction, data: unknown, prefix: string): void {

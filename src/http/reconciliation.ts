@@ -16,7 +16,7 @@ import { approveResolution, type CreateResolutionInput, createResolution, getRes
 import { executeReconciliation, getRun, presentRun, type ReconciliationDeps, requestReconciliation, streamRunLines } from '../recon/runs.js';
 import { writeExceptionsCsv, writeReconciliationCsv } from '../reports/reconciliationCsv.js';
 import type { ApiDeps } from './apiDeps.js';
-import { actorOf, principalOf, requireRole } from './auth.js';
+import { actorOf, principalOf, requireRole, requireUnconfined } from './auth.js';
 import { startDownload } from './downloads.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
@@ -29,6 +29,10 @@ export function reconciliationRouter(api: ApiDeps): Router {
   const router = Router();
   const finance = requireRole('finance');
   const readers = requireRole('finance', 'auditor', 'platform_admin');
+  // A run re-reads the chain for every clinic: starting or reading one is for callers not confined to a clinic.
+  const everyClinic = requireUnconfined(
+    'Reconciliation runs cover every clinic; a token confined to one clinic reads its exceptions and its lines of a run, not the runs.',
+  );
   const reconDeps: ReconciliationDeps = { db, chain: api.chain, logger, chainId: network.chainId, token: network.token.address, finality: api.finality };
 
   contract.route(
@@ -36,6 +40,7 @@ export function reconciliationRouter(api: ApiDeps): Router {
     'post',
     '/v1/reconciliations',
     requireRole('finance', 'platform_admin'),
+    everyClinic,
     idempotent(db, logger, async (trx, req, res) => {
       const body = (req.body ?? {}) as { from_block?: number; to_block?: number };
       const run = await requestReconciliation(trx, reconDeps, actorOf(res), {
@@ -50,10 +55,11 @@ export function reconciliationRouter(api: ApiDeps): Router {
     }),
   );
 
-  contract.route(router, 'get', '/v1/reconciliations/{id}', readers, async (req, res) => {
+  contract.route(router, 'get', '/v1/reconciliations/{id}', readers, everyClinic, async (req, res) => {
     sendJson(res, 200, presentRun(await getRun(db, req.params.id as string)));
   });
 
+  // A confined caller exports its own clinic's lines of a run, nothing of the others'.
   contract.route(router, 'get', '/v1/reconciliations/{id}/export', readers, async (req, res) => {
     const run = await getRun(db, req.params.id as string);
     startDownload(res, 'text/csv; charset=utf-8', `reconciliation-${run.id}.csv`);

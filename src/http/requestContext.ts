@@ -2,7 +2,7 @@
  * Request ids and access logs: every response carries `X-Request-Id`, every request one log line.
  */
 import { randomUUID } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../platform/log.js';
 import type { HttpMetrics } from '../platform/metrics.js';
 
@@ -13,6 +13,17 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
  * otherwise makes one; logs method, route, status and duration when the response ends.
  * Bodies, query strings and headers are never logged: they may carry tokens or patient data.
  */
+/**
+ * What a request is counted and logged under: its route pattern (`/v1/invoices/:id`), the mount
+ * path of a static folder it was served from, or `unmatched`. Never the raw path, so a caller
+ * cannot mint a new metrics series (or log key) with every made-up URL.
+ */
+function routeLabel(req: Request, status: number): string {
+  const pattern = req.route?.path as string | undefined;
+  if (pattern !== undefined) return pattern;
+  return status < 400 && req.baseUrl ? req.baseUrl : 'unmatched';
+}
+
 export function requestContext(logger: Logger, metrics: HttpMetrics): RequestHandler {
   return (req, res, next) => {
     const offered = req.get('x-request-id');
@@ -22,8 +33,7 @@ export function requestContext(logger: Logger, metrics: HttpMetrics): RequestHan
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      // The matched route pattern keeps ids out of metric labels (bounded cardinality).
-      const route = (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.baseUrl || req.path);
+      const route = routeLabel(req, res.statusCode);
       metrics.observe(req.method, route, res.statusCode, seconds);
       logger.info({ req_id: requestId, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 1000) }, 'request');
     });

@@ -56,6 +56,8 @@ export interface Config {
   referenceRates: ReferenceRates | undefined;
   /** Block-explorer transaction URL with `{tx}` for the hash, for receipts; undefined: no link. */
   explorerTxUrl: string | undefined;
+  /** Bearer token `GET /metrics` requires; undefined: metrics are open. */
+  metricsToken: string | undefined;
 }
 
 /** Indicative exchange rates: units of each currency one HKD buys, where they came from and when. */
@@ -169,6 +171,12 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     default: '(none)',
     meaning: 'Block-explorer link for receipts, with `{tx}` where the transaction hash goes, e.g. `https://etherscan.io/tx/{tx}`.',
   },
+  {
+    name: 'METRICS_TOKEN',
+    default: '(none)',
+    meaning:
+      'When set (16 or more characters), `GET /metrics` answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. Set it wherever the gateway is reachable from outside.',
+  },
   { name: 'RUN_WORKERS', default: 'true', meaning: '`false` runs the HTTP API only (no watcher, flusher or webhook dispatcher in this process).' },
   { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
   { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
@@ -246,6 +254,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     publicUrl: optionalBaseUrl(env, 'PUBLIC_URL'),
     referenceRates: referenceRates(env),
     explorerTxUrl: optionalExplorerUrl(env, 'EXPLORER_TX_URL'),
+    metricsToken: optionalSecret(env, 'METRICS_TOKEN', 16),
   };
 }
 
@@ -361,6 +370,14 @@ export function redactUrlCredentials(value: string): string {
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function optionalSecret(env: Env, name: string, minLength: number): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  if (value.length < minLength || !/^[\x21-\x7e]+$/.test(value))
+    throw new ConfigError(name, `at least ${minLength} printable characters without spaces`, '[hidden]');
+  return value;
 }
 
 function nonEmpty(env: Env, name: string, fallback: string): string {
