@@ -22,6 +22,7 @@ import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { problemPagesRouter } from './http/problemPages.js';
 import { reconciliationRouter } from './http/reconciliation.js';
+import { ReportSlots } from './http/reportSlots.js';
 import { requestContext } from './http/requestContext.js';
 import { statementsRouter } from './http/statements.js';
 import { webhooksRouter } from './http/webhooks.js';
@@ -33,6 +34,12 @@ import type { StatementAnchorer } from './reports/statementAnchor.js';
 
 export interface AppDeps {
   db: Db;
+  /** The pool of long reads (statements, exports); defaults to `db`. */
+  reportsDb?: Db | undefined;
+  /** How long a download may go unread before it is cut; default 60 s. */
+  streamStallTimeoutMs?: number | undefined;
+  /** Long downloads at once in this process (the reports pool's size); default 4, two per caller. */
+  maxReportsAtOnce?: number | undefined;
   chain: ChainClient;
   logger: Logger;
   metrics: Metrics;
@@ -68,6 +75,9 @@ export function createApp(deps: AppDeps): Express {
   app.locals.contract = contract;
   const api: ApiDeps = {
     db: deps.db,
+    reportsDb: deps.reportsDb ?? deps.db,
+    streamStallTimeoutMs: deps.streamStallTimeoutMs ?? 60_000,
+    reportSlots: new ReportSlots(deps.maxReportsAtOnce ?? 4, 2),
     chain: deps.chain,
     logger: deps.logger,
     contract,

@@ -10,7 +10,7 @@ import { StartupError, startGateway } from './main.js';
 import { type Config, ConfigError, loadConfig } from './platform/config.js';
 import { createDb } from './platform/db.js';
 import { isId } from './platform/ids.js';
-import { createLogger } from './platform/log.js';
+import { createLogger, errorSummary } from './platform/log.js';
 import { migrateLatest } from './platform/migrate.js';
 
 const USAGE = `usage: clinicpay <command>
@@ -95,7 +95,7 @@ async function runStart(config: Config): Promise<'running'> {
     gateway.shutdown(signal).then(
       () => process.exit(0),
       (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
+        logger.error({ err: errorSummary(error) }, 'shutdown failed');
         process.exit(1);
       },
     );

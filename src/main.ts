@@ -29,6 +29,11 @@ import { startWorkers } from './platform/workers.js';
 import type { SendingWallet } from './settlement/depositFactory.js';
 import { gatewayWorkers } from './workers.js';
 
+/** The workers' pool: four passes at most run at once, one per worker. */
+const WORKERS_POOL_MAX = 4;
+/** A worker's query may run long (a reconciliation over a year), but not for ever. */
+const WORKERS_STATEMENT_TIMEOUT_MS = 300_000;
+
 export interface RunningGateway {
   url: string;
   /** Names of the workers this process currently leads. */
@@ -66,9 +71,29 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const factoryAddress = devStack?.chain?.factoryAddress ?? config.factoryAddress!;
   const jwtKey = resolveJwtKey(config, devStack);
 
-  const db = createDb({ connectionString: databaseUrl });
+  // Three pools, so that no kind of work can take the others' connections: the API's (short
+  // queries, bounded by STATEMENT_TIMEOUT_MS), long reads' (statements and exports), the workers'.
+  const pools = config.database;
+  const db = createDb({
+    connectionString: databaseUrl,
+    poolMax: pools.apiPoolMax,
+    statementTimeoutMs: pools.apiStatementTimeoutMs,
+    applicationName: 'clinicpay-api',
+  });
+  const reportsDb = createDb({
+    connectionString: databaseUrl,
+    poolMax: pools.reportsPoolMax,
+    statementTimeoutMs: pools.reportsStatementTimeoutMs,
+    applicationName: 'clinicpay-reports',
+  });
+  const workersDb = createDb({
+    connectionString: databaseUrl,
+    poolMax: WORKERS_POOL_MAX,
+    statementTimeoutMs: WORKERS_STATEMENT_TIMEOUT_MS,
+    applicationName: 'clinicpay-workers',
+  });
   const stopEverythingBelowHttp = async () => {
-    await db.destroy();
+    await Promise.all([db.destroy(), reportsDb.destroy(), workersDb.destroy()]);
     await devStack?.stop();
   };
 
@@ -79,7 +104,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const metrics = createMetrics();
   const finality = finalityFromConfig(config);
   try {
-    const applied = await migrateLatest(db);
+    const applied = await migrateLatest(workersDb);
     if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
 
     chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
@@ -91,6 +116,9 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     await recordStart(db, config, network, applied);
     const app = createApp({
       db,
+      reportsDb,
+      maxReportsAtOnce: pools.reportsPoolMax,
+      streamStallTimeoutMs: config.streamStallTimeoutMs,
       chain,
       logger,
       metrics,
@@ -152,7 +180,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     config.runWorkers && relayerKey
       ? startWorkers(
           gatewayWorkers({
-            db,
+            db: workersDb,
             chain,
             logger,
             metrics,

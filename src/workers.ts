@@ -10,6 +10,7 @@ import type { PaymentNetwork } from './chain/paymentNetwork.js';
 import { purgeIdempotencyKeys } from './http/idempotency.js';
 import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
+import { errorSummary } from './platform/log.js';
 import type { Metrics } from './platform/metrics.js';
 import type { Worker } from './platform/workers.js';
 import { matchRefunds } from './recon/resolutions.js';
@@ -85,7 +86,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
         }
         if (deps.reconIntervalMinutes > 0 && (await scheduledRunIsDue(db, network.chainId, deps.reconIntervalMinutes))) {
           const run = await startReconciliation(onChain, { requestedBy: 'scheduler' }).catch((error: unknown) => {
-            logger.info({ err: error instanceof Error ? error.message : String(error) }, 'scheduled reconciliation skipped');
+            logger.info({ err: errorSummary(error) }, 'scheduled reconciliation skipped');
             return undefined;
           });
           if (run) await executeReconciliation(onChain, run.id);

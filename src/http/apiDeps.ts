@@ -16,10 +16,18 @@ import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
 import type { StatementAnchorer } from '../reports/statementAnchor.js';
 import type { ApiContract } from './openapi.js';
+import type { ReportSlots } from './reportSlots.js';
 
 /** What the routers are built from. */
 export interface ApiDeps {
+  /** The API's pool: short queries, bounded by a statement timeout. */
   db: Db;
+  /** The pool of long reads (statements, exports), so that they can never take the API's connections. */
+  reportsDb: Db;
+  /** How long a download may go unread before it is cut (its connection goes back to the pool). */
+  streamStallTimeoutMs: number;
+  /** Long downloads at once, per caller and in all. */
+  reportSlots: ReportSlots;
   chain: ChainClient;
   logger: Logger;
   contract: ApiContract;

@@ -18,3 +18,14 @@ export class UnsupportedMediaTypeError extends ClinicPayError {
     super('unsupported_media_type', 'Send the request body as application/json.');
   }
 }
+
+/** Over a limit (429); the answer carries `Retry-After`. */
+export class RateLimitedError extends ClinicPayError {
+  override name = 'RateLimitedError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('rate_limited', message, { details: { retry_after: retryAfterSeconds } });
+  }
+}

@@ -14,10 +14,12 @@ import { canonicalJson } from '../domain/canonicalJson.js';
 import type { Db, InsertStatement, Trx } from '../platform/db.js';
 import { ValidationError } from '../platform/errors.js';
 import type { Logger } from '../platform/log.js';
+import { errorSummary } from '../platform/log.js';
 import { actorOf, principalOf } from './auth.js';
-import { IdempotencyKeyReusedError } from './errors.js';
+import { IdempotencyKeyReusedError, RateLimitedError } from './errors.js';
 import { toJsonText } from './json.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, problemFromError } from './problem.js';
+import { routeLabel } from './requestContext.js';
 
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -171,8 +173,10 @@ function idempotencyContext(req: Request, res: Response): IdempotencyContext {
  */
 async function storeFailure(db: Db, logger: Logger, req: Request, context: IdempotencyContext, error: unknown, res: Response): Promise<void> {
   const { scope, key, fingerprint, requestId } = context;
+  // A caller over a limit asks again with the same key: nothing ran, so nothing is replayed.
+  if (error instanceof RateLimitedError) throw error;
   const { problem, expected } = problemFromError(error);
-  if (!expected) logger.error({ err: error, req_id: requestId, method: req.method, path: req.path }, 'unhandled error');
+  if (!expected) logger.error({ err: errorSummary(error), req_id: requestId, method: req.method, route: routeLabel(req, 500) }, 'unhandled error');
   const stored = {
     fingerprint,
     response_status: problem.status,

@@ -3,9 +3,11 @@
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { ClinicPayError } from '../platform/errors.js';
-import type { Logger } from '../platform/log.js';
+import { errorSummary, type Logger } from '../platform/log.js';
 import { PROBLEMS, type ProblemCode, problemType } from '../platform/problems.js';
+import { RateLimitedError } from './errors.js';
 import { toJsonText } from './json.js';
+import { routeLabel } from './requestContext.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -107,14 +109,19 @@ export function problemFromError(err: unknown): { problem: Problem; expected: bo
 
 /** Final error handler: every error becomes a problem response; unexpected ones are logged. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err: unknown, req, res, next) => {
+  return (err: unknown, req, res, _next) => {
+    const where = { req_id: res.locals.requestId as string | undefined, method: req.method, route: routeLabel(req, 500) };
     if (res.headersSent) {
-      next(err);
+      // Part of the answer is out: cut it off rather than let it look complete (and never hand
+      // the error to Express's default handler, which prints it whole).
+      logger.error({ ...where, err: errorSummary(err) }, 'failed after the response started');
+      res.destroy();
       return;
     }
     const { problem, expected } = problemFromError(err);
-    if (!expected) logger.error({ err, req_id: res.locals.requestId, method: req.method, path: req.path }, 'unhandled error');
+    if (!expected) logger.error({ ...where, err: errorSummary(err) }, 'unhandled error');
     if (problem.status === 401 && !res.getHeader('WWW-Authenticate')) res.setHeader('WWW-Authenticate', 'Bearer');
+    if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
     sendProblem(res, problem);
   };
 }

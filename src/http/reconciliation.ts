@@ -3,6 +3,7 @@
  * resolutions with maker-checker approval.
  */
 import { Router } from 'express';
+import { errorSummary } from '../platform/log.js';
 import {
   type ExceptionRow,
   type ExceptionStatus,
@@ -17,7 +18,7 @@ import { executeReconciliation, getRun, presentRun, type ReconciliationDeps, req
 import { writeExceptionsCsv, writeReconciliationCsv } from '../reports/reconciliationCsv.js';
 import type { ApiDeps } from './apiDeps.js';
 import { actorOf, principalOf, requireRole, requireUnconfined } from './auth.js';
-import { startDownload } from './downloads.js';
+import { streamDownload } from './downloads.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { listHandler } from './lists.js';
@@ -25,7 +26,7 @@ import { validatedQuery } from './openapi.js';
 import { scopeOf } from './scope.js';
 
 export function reconciliationRouter(api: ApiDeps): Router {
-  const { db, logger, contract, network } = api;
+  const { db, logger, contract, network, streamStallTimeoutMs: stallTimeoutMs } = api;
   const router = Router();
   const finance = requireRole('finance');
   const readers = requireRole('finance', 'auditor', 'platform_admin');
@@ -49,7 +50,9 @@ export function reconciliationRouter(api: ApiDeps): Router {
       });
       // The run starts once its row is committed; the answer does not wait for it.
       res.once('finish', () => {
-        void executeReconciliation(reconDeps, run.id).catch((error: unknown) => logger.error({ err: error, run_id: run.id }, 'reconciliation crashed'));
+        void executeReconciliation(reconDeps, run.id).catch((error: unknown) =>
+          logger.error({ err: errorSummary(error), run_id: run.id }, 'reconciliation crashed'),
+        );
       });
       return { status: 202, body: presentRun(run) };
     }),
@@ -60,11 +63,10 @@ export function reconciliationRouter(api: ApiDeps): Router {
   });
 
   // A confined caller exports its own clinic's lines of a run, nothing of the others'.
-  contract.route(router, 'get', '/v1/reconciliations/{id}/export', readers, async (req, res) => {
+  contract.route(router, 'get', '/v1/reconciliations/{id}/export', readers, api.reportSlots.hold(), async (req, res) => {
     const run = await getRun(db, req.params.id as string);
-    startDownload(res, 'text/csv; charset=utf-8', `reconciliation-${run.id}.csv`);
-    await writeReconciliationCsv(res, run.id, streamRunLines(db, run.id, scopeOf(res)), network.token);
-    res.end();
+    const download = { contentType: 'text/csv; charset=utf-8', filename: `reconciliation-${run.id}.csv`, stallTimeoutMs, logger, context: { run_id: run.id } };
+    await streamDownload(res, download, (out) => writeReconciliationCsv(out, run.id, streamRunLines(api.reportsDb, run.id, scopeOf(res)), network.token));
   });
 
   contract.route(
@@ -89,12 +91,11 @@ export function reconciliationRouter(api: ApiDeps): Router {
     }),
   );
 
-  contract.route(router, 'get', '/v1/exceptions/export', readers, async (_req, res) => {
+  contract.route(router, 'get', '/v1/exceptions/export', readers, api.reportSlots.hold(), async (_req, res) => {
     const query = validatedQuery(res);
-    startDownload(res, 'text/csv; charset=utf-8', 'exceptions.csv');
-    const rows = streamExceptions(db, scopeOf(res), { status: query.status as ExceptionStatus | undefined, type: query.type as ExceptionType | undefined });
-    await writeExceptionsCsv(res, rows, network.token);
-    res.end();
+    const download = { contentType: 'text/csv; charset=utf-8', filename: 'exceptions.csv', stallTimeoutMs, logger };
+    const filters = { status: query.status as ExceptionStatus | undefined, type: query.type as ExceptionType | undefined };
+    await streamDownload(res, download, (out) => writeExceptionsCsv(out, streamExceptions(api.reportsDb, scopeOf(res), filters), network.token));
   });
 
   contract.route(router, 'get', '/v1/exceptions/{id}', readers, async (req, res) => {

@@ -18,7 +18,7 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
  * path of a static folder it was served from, or `unmatched`. Never the raw path, so a caller
  * cannot mint a new metrics series (or log key) with every made-up URL.
  */
-function routeLabel(req: Request, status: number): string {
+export function routeLabel(req: Request, status: number): string {
   const pattern = req.route?.path as string | undefined;
   if (pattern !== undefined) return pattern;
   return status < 400 && req.baseUrl ? req.baseUrl : 'unmatched';

@@ -2,6 +2,7 @@
  * `/v1/statements`: a clinic's statement for a period — JSON, CSV, PDF or FHIR Bundle, streamed —
  * recorded so it can be fetched again, a line proven, and its root anchored on the chain.
  */
+import type { Writable } from 'node:stream';
 import { type Response, Router } from 'express';
 import type { AuditActor } from '../audit/auditLog.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
@@ -10,7 +11,6 @@ import type { Db } from '../platform/db.js';
 import { ValidationError } from '../platform/errors.js';
 import type { Logger } from '../platform/log.js';
 import { writeStreamed } from '../platform/streaming.js';
-import { StatementNotReproducibleError } from '../reports/errors.js';
 import { fhirBundleClosing, fhirBundleEntry, fhirBundleOpening, fhirJson } from '../reports/fhir.js';
 import {
   anchorOf,
@@ -31,7 +31,7 @@ import { writeStatementPdf } from '../reports/statementPdf.js';
 import { statementSummary } from '../reports/statementSummary.js';
 import type { ApiDeps } from './apiDeps.js';
 import { actorOf, principalOf, requireRole } from './auth.js';
-import { startDownload } from './downloads.js';
+import { streamDownload } from './downloads.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { validatedQuery } from './openapi.js';
@@ -40,17 +40,19 @@ import { scopeOf } from './scope.js';
 type StatementFormat = 'json' | 'csv' | 'pdf' | 'fhir';
 
 export function statementsRouter(deps: ApiDeps): Router {
-  const { db, logger, contract, network } = deps;
+  // Statements are long reads: they run on the reports pool, never starving the API's.
+  const { reportsDb: db, logger, contract, network, streamStallTimeoutMs: stallTimeoutMs } = deps;
   const router = Router();
   const readers = requireRole(...STATEMENT_ROLES);
+  const slot = deps.reportSlots.hold();
   /** Streams `row` in the format and language the request's query asks for. */
   const sendAsAsked = (res: Response, row: StatementRow) => {
     const query = validatedQuery(res);
     const format = (query.format as StatementFormat | undefined) ?? 'json';
-    return sendStatement({ db, logger, network, actor: actorOf(res) }, res, row, format, (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
+    return sendStatement({ db, logger, network, actor: actorOf(res), stallTimeoutMs }, res, row, format, (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
   };
 
-  contract.route(router, 'get', '/v1/statements', readers, async (_req, res) => {
+  contract.route(router, 'get', '/v1/statements', readers, slot, async (_req, res) => {
     const query = validatedQuery(res);
     const row = await recordStatement(
       db,
@@ -62,11 +64,11 @@ export function statementsRouter(deps: ApiDeps): Router {
     await sendAsAsked(res, row);
   });
 
-  contract.route(router, 'get', '/v1/statements/{id}', readers, async (req, res) => {
+  contract.route(router, 'get', '/v1/statements/{id}', readers, slot, async (req, res) => {
     await sendAsAsked(res, await getStatement(db, scopeOf(res), req.params.id as string));
   });
 
-  contract.route(router, 'get', '/v1/statements/{id}/proof', readers, async (req, res) => {
+  contract.route(router, 'get', '/v1/statements/{id}/proof', readers, slot, async (req, res) => {
     const row = await getStatement(db, scopeOf(res), req.params.id as string);
     const lineNumber = validatedQuery(res).line as number;
     const context = await statementContext(db, row, network);
@@ -98,6 +100,7 @@ export function statementsRouter(deps: ApiDeps): Router {
     'post',
     '/v1/statements/{id}/anchor',
     requireRole('auditor', 'finance'),
+    slot,
     idempotent(db, logger, async (trx, req, res) => {
       const row = await getStatement(trx, scopeOf(res), req.params.id as string);
       if (row.merkle_root === null) await sealCompletely(db, network, row, actorOf(res));
@@ -122,6 +125,7 @@ interface SendDeps {
   logger: Logger;
   network: PaymentNetwork;
   actor: AuditActor;
+  stallTimeoutMs: number;
 }
 
 const CONTENT_TYPES: Record<StatementFormat, string> = {
@@ -138,7 +142,7 @@ const CONTENT_TYPES: Record<StatementFormat, string> = {
  * complete-looking statement that is wrong. The root is recorded once the last line is out.
  */
 async function sendStatement(
-  { db, logger, network, actor }: SendDeps,
+  { db, logger, network, actor, stallTimeoutMs }: SendDeps,
   res: Response,
   row: StatementRow,
   format: StatementFormat,
@@ -156,14 +160,20 @@ async function sendStatement(
     trailer: () => sealer.trailer(anchorOf(row)),
   };
   const extension = format === 'fhir' ? 'fhir.json' : format;
-  startDownload(res, CONTENT_TYPES[format], `statement-${row.id}.${extension}`);
   res.setHeader('ClinicPay-Statement-Id', row.id);
-  try {
-    if (format === 'json') await writeStatementJson(res, context.header, sealed);
-    else if (format === 'csv') await writeStatementCsv(res, context.header, sealed);
-    else if (format === 'fhir') await writeFhirBundle(res, context, sealed);
+  const download = {
+    contentType: CONTENT_TYPES[format],
+    filename: `statement-${row.id}.${extension}`,
+    stallTimeoutMs,
+    logger,
+    context: { statement_id: row.id },
+  };
+  await streamDownload(res, download, async (out) => {
+    if (format === 'json') await writeStatementJson(out, context.header, sealed);
+    else if (format === 'csv') await writeStatementCsv(out, context.header, sealed);
+    else if (format === 'fhir') await writeFhirBundle(out, context, sealed);
     else {
-      await writeStatementPdf(res, {
+      await writeStatementPdf(out, {
         header: context.header,
         summary: summary!,
         lines: (async function* () {
@@ -173,29 +183,17 @@ async function sendStatement(
         lang,
       });
     }
-    if (!complete) return; // the client went away
-    await sealStatement(db, row, sealed.trailer(), actor);
-    if (!res.writableEnded) res.end();
-  } catch (error) {
-    const requestId = res.locals.requestId as string | undefined;
-    if (res.destroyed && !(error instanceof StatementNotReproducibleError))
-      logger.info({ statement_id: row.id, req_id: requestId }, 'statement download abandoned by the client');
-    else
-      logger.error(
-        { err: error, statement_id: row.id, req_id: requestId },
-        error instanceof StatementNotReproducibleError ? 'statement changed since it was issued' : 'statement failed mid-stream',
-      );
-    res.destroy();
-  }
+    // Recorded only once every line is out: a statement cut short records no root.
+    if (complete) await sealStatement(db, row, sealed.trailer(), actor);
+  });
 }
 
-async function writeFhirBundle(res: Response, context: StatementContext, sealed: SealedLines): Promise<void> {
-  await writeStreamed(res, fhirBundleOpening(context.header));
+async function writeFhirBundle(out: Writable, context: StatementContext, sealed: SealedLines): Promise<void> {
+  await writeStreamed(out, fhirBundleOpening(context.header));
   let first = true;
   for await (const { line } of sealed.lines) {
-    if (res.destroyed) return;
-    await writeStreamed(res, `${first ? '' : ','}${fhirJson(fhirBundleEntry(context.header, line))}`);
+    await writeStreamed(out, `${first ? '' : ','}${fhirJson(fhirBundleEntry(context.header, line))}`);
     first = false;
   }
-  await writeStreamed(res, fhirBundleClosing(context.header, sealed.trailer()));
+  await writeStreamed(out, fhirBundleClosing(context.header, sealed.trailer()));
 }

@@ -26,6 +26,10 @@ export interface Config {
   logLevel: LogLevel;
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** The database pools: the API's, and the long reads' (statements, exports), each with its statement timeout. */
+  database: DatabasePools;
+  /** How long a download may go unread before it is cut. */
+  streamStallTimeoutMs: number;
   /** Blocks a transfer must be buried under before it counts as final. */
   confirmations: number;
   /** Seconds between blocks on the embedded dev chain. */
@@ -58,6 +62,13 @@ export interface Config {
   explorerTxUrl: string | undefined;
   /** Bearer token `GET /metrics` requires; undefined: metrics are open. */
   metricsToken: string | undefined;
+}
+
+export interface DatabasePools {
+  apiPoolMax: number;
+  apiStatementTimeoutMs: number;
+  reportsPoolMax: number;
+  reportsStatementTimeoutMs: number;
 }
 
 /** Indicative exchange rates: units of each currency one HKD buys, where they came from and when. */
@@ -130,6 +141,27 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   { name: 'LOG_LEVEL', default: 'info', meaning: 'One of fatal, error, warn, info, debug, trace, silent.' },
   { name: 'BODY_LIMIT_BYTES', default: '102400', meaning: 'Largest accepted JSON request body; larger bodies get 413.' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'How long a graceful shutdown waits for in-flight requests.' },
+  {
+    name: 'DATABASE_POOL_MAX',
+    default: '10',
+    meaning: "Connections of the API's database pool, 1–100. Statements and exports have a pool of their own, and the workers another (4).",
+  },
+  {
+    name: 'STATEMENT_TIMEOUT_MS',
+    default: '15000',
+    meaning: 'Longest an API query may run (Postgres `statement_timeout`), 100–600000; a request over it answers 500 and holds nothing.',
+  },
+  {
+    name: 'REPORTS_POOL_MAX',
+    default: '4',
+    meaning: 'Connections for statements and exports, 1–50: as many of them stream at once, at most two per caller; more answer 429.',
+  },
+  { name: 'REPORT_STATEMENT_TIMEOUT_MS', default: '120000', meaning: 'Longest one query of a statement or export may run, 1000–3600000.' },
+  {
+    name: 'STREAM_STALL_TIMEOUT_MS',
+    default: '60000',
+    meaning: 'How long a download may go unread by its client before it is cut and its connection returned, 1000–600000.',
+  },
   { name: 'RPC_TIMEOUT_MS', default: '5000', meaning: 'Timeout of one JSON-RPC call.' },
   {
     name: 'RELAYER_PRIVATE_KEY',
@@ -236,6 +268,13 @@ export function loadConfig(env: Env, cwd: string): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 300_000),
+    database: {
+      apiPoolMax: integer(env, 'DATABASE_POOL_MAX', 10, 1, 100),
+      apiStatementTimeoutMs: integer(env, 'STATEMENT_TIMEOUT_MS', 15_000, 100, 600_000),
+      reportsPoolMax: integer(env, 'REPORTS_POOL_MAX', 4, 1, 50),
+      reportsStatementTimeoutMs: integer(env, 'REPORT_STATEMENT_TIMEOUT_MS', 120_000, 1000, 3_600_000),
+    },
+    streamStallTimeoutMs: integer(env, 'STREAM_STALL_TIMEOUT_MS', 60_000, 1000, 600_000),
     confirmations: integer(env, 'CONFIRMATIONS', usesDevChain ? 3 : 12, 1, 1000),
     devBlockTimeSeconds: integer(env, 'DEV_BLOCK_TIME_SECONDS', 2, 1, 60),
     rpcTimeoutMs: integer(env, 'RPC_TIMEOUT_MS', 5000, 100, 120_000),

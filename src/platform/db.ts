@@ -23,13 +23,15 @@ export interface CreateDbParameters {
   connectionString: string;
   poolMax?: number;
   applicationName?: string;
+  /** Postgres `statement_timeout` of every query on the pool's connections; none when unset. */
+  statementTimeoutMs?: number | undefined;
 }
 
 /** Creates a knex instance with a bounded pool; `db.destroy()` closes it. */
-export function createDb({ connectionString, poolMax = 10, applicationName = 'clinicpay' }: CreateDbParameters): Db {
+export function createDb({ connectionString, poolMax = 10, applicationName = 'clinicpay', statementTimeoutMs }: CreateDbParameters): Db {
   return knexFactory({
     client: 'pg',
-    connection: { connectionString, application_name: applicationName },
+    connection: { connectionString, application_name: applicationName, ...(statementTimeoutMs === undefined ? {} : { statement_timeout: statementTimeoutMs }) },
     pool: { min: 0, max: poolMax },
     acquireConnectionTimeout: 10_000,
   });

@@ -154,6 +154,11 @@ export const PROBLEMS = {
     happened: "The signature is not the paying address's signature of the refund authorization for this invoice and address.",
     todo: 'Have the payer sign the exact refund authorization message with the wallet that paid.',
   },
+  rate_limited: {
+    status: 429,
+    happened: 'Too many requests, or too many long downloads at once, from this caller (or for the whole gateway).',
+    todo: 'Wait the number of seconds in the `Retry-After` header, then send the request again.',
+  },
   internal_error: {
     status: 500,
     happened: 'Something went wrong inside the gateway.',

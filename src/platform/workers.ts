@@ -5,7 +5,7 @@
  * leader dies its connection closes, the lock is released, and another process takes over.
  */
 import pg from 'pg';
-import type { Logger } from './log.js';
+import { errorSummary, type Logger } from './log.js';
 
 export interface Worker {
   name: string;
@@ -81,10 +81,7 @@ async function runLoop(worker: Worker, connectionString: string, logger: Logger,
     } catch (error) {
       failures += 1;
       pauseMs = Math.min(worker.idleMs * 2 ** failures, MAX_BACKOFF_MS);
-      logger.warn(
-        { worker: worker.name, err: error instanceof Error ? error.message.split('\n')[0] : String(error), retry_in_ms: pauseMs },
-        'worker pass failed',
-      );
+      logger.warn({ worker: worker.name, err: errorSummary(error), retry_in_ms: pauseMs }, 'worker pass failed');
     }
     if (pauseMs > 0) await pause(pauseMs, signal);
   }

@@ -26,6 +26,7 @@ import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/log.js';
+import { errorSummary } from '../platform/log.js';
 import { withTransaction } from '../platform/transaction.js';
 import { type DepositTransfer, readDepositTransfers } from '../settlement/depositTransfers.js';
 import { ReconciliationNotStartedError, ReconciliationRangeError } from './errors.js';
@@ -399,10 +400,10 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
       return done!;
     });
   } catch (error) {
-    // Database errors start with the whole statement; the reason is at the end.
-    const text = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    const message = text.length > 500 ? `…${text.slice(-499)}` : text;
-    deps.logger.warn({ run_id: runId, err: message }, 'reconciliation failed');
+    // What is recorded and shown of it is safe to show: no values a database error quotes, no RPC URL.
+    const summary = errorSummary(error);
+    const message = summary.message;
+    deps.logger.warn({ run_id: runId, err: summary }, 'reconciliation failed');
     return withTransaction(db, async (trx) => {
       const [failed] = (await trx('reconciliation_runs')
         .where({ id: runId })

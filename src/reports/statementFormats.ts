@@ -50,7 +50,6 @@ export async function writeStatementJson(res: Writable, header: StatementHeader,
   let first = true;
   // Each line is written as its canonical JSON: the very text its leaf hash covers.
   for await (const { text } of sealed.lines) {
-    if (res.destroyed) return;
     await out.add(first ? text : `,\n${text}`);
     first = false;
   }
@@ -126,7 +125,6 @@ export async function writeStatementCsv(res: Writable, header: StatementHeader, 
   const out = new ChunkedWriter(res);
   await out.add(csvLine(STATEMENT_CSV_COLUMNS));
   for await (const { line, leaf } of sealed.lines) {
-    if (res.destroyed) return;
     await out.add(csvLine(csvValues(header.id, line, leaf)));
   }
   await out.flush();

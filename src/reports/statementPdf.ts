@@ -11,11 +11,12 @@
  * positions on the page.
  */
 
-import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Decimal } from 'decimal.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { hongKongDate } from '../domain/hongKongDate.js';
+import { writeStreamed } from '../platform/streaming.js';
 import { A4, createPdfDocument, fitText, localize, PDF_COLORS, PDF_FONTS, type TextStyle, useTextStyle } from './pdfFonts.js';
 import type { StatementHeader, StatementLine, StatementTrailer } from './statementDocument.js';
 
@@ -394,7 +395,7 @@ function shortHash(hash: string): string {
  * res.type('application/pdf');
  * await writeStatementPdf(res, { header, summary, lines: streamLines(), trailer: () => tree.trailer(), lang: 'zh-HK' });
  */
-export async function writeStatementPdf(out: NodeJS.WritableStream, input: StatementPdfInput): Promise<void> {
+export async function writeStatementPdf(out: Writable, input: StatementPdfInput): Promise<void> {
   const writer = new StatementPdfWriter(out, input);
   await writer.write();
 }
@@ -411,7 +412,7 @@ class StatementPdfWriter {
   private lineCount = 0;
 
   constructor(
-    private readonly out: NodeJS.WritableStream,
+    private readonly out: Writable,
     private readonly input: StatementPdfInput,
   ) {
     this.header = input.header;
@@ -816,19 +817,6 @@ class StatementPdfWriter {
   }
 
   private async send(chunk: Buffer): Promise<void> {
-    const out = this.out as NodeJS.WritableStream & { destroyed?: boolean };
-    if (out.destroyed) throw new Error('the output closed before the statement PDF was complete');
-    if (out.write(chunk)) return;
-    const stop = new AbortController();
-    try {
-      await Promise.race([
-        once(out, 'drain', { signal: stop.signal }),
-        once(out, 'close', { signal: stop.signal }).then(() => {
-          throw new Error('the output closed before the statement PDF was complete');
-        }),
-      ]);
-    } finally {
-      stop.abort();
-    }
+    await writeStreamed(this.out, chunk);
   }
 }

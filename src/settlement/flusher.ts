@@ -16,6 +16,7 @@ import type { ChainClient } from '../chain/client.js';
 import { apiAddress } from '../domain/address.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
+import { errorSummary } from '../platform/log.js';
 import type { FlusherMetrics } from '../platform/metrics.js';
 import { withTransaction } from '../platform/transaction.js';
 import { flushDeposits, MAX_FLUSH_BATCH, type SendingWallet } from './depositFactory.js';
@@ -108,7 +109,7 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
     txHash = receipt.transactionHash;
     if (receipt.status !== 'success') failure = `flushMany reverted in ${receipt.transactionHash}`;
   } catch (error) {
-    failure = (error instanceof Error ? error.message.split('\n')[0] : String(error))?.slice(0, 500);
+    failure = errorSummary(error).message;
   }
 
   if (failure === undefined) {
