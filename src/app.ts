@@ -8,6 +8,7 @@ import { clinicExists } from './billing/clinics.js';
 import type { ChainClient } from './chain/client.js';
 import type { Finality } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
+import type { WebhookUrlRules } from './domain/webhookUrl.js';
 import type { ApiDeps, CheckoutSettings } from './http/apiDeps.js';
 import { auditRouter } from './http/audit.js';
 import { authenticate, metricsAccess } from './http/auth.js';
@@ -40,6 +41,8 @@ export interface AppDeps {
   streamStallTimeoutMs?: number | undefined;
   /** Long downloads at once in this process (the reports pool's size); default 4, two per caller. */
   maxReportsAtOnce?: number | undefined;
+  /** Where clinics' webhooks may go; default: https or http, public addresses and loopback. */
+  webhookUrls?: WebhookUrlRules | undefined;
   chain: ChainClient;
   logger: Logger;
   metrics: Metrics;
@@ -78,6 +81,7 @@ export function createApp(deps: AppDeps): Express {
     reportsDb: deps.reportsDb ?? deps.db,
     streamStallTimeoutMs: deps.streamStallTimeoutMs ?? 60_000,
     reportSlots: new ReportSlots(deps.maxReportsAtOnce ?? 4, 2),
+    webhookUrls: deps.webhookUrls ?? { requireHttps: false, allowedNetworks: ['127.0.0.0/8', '::1'] },
     chain: deps.chain,
     logger: deps.logger,
     contract,

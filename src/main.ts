@@ -129,6 +129,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
       finality,
       metricsToken: config.metricsToken,
+      webhookUrls: config.webhooks,
       checkout: {
         publicUrl: config.publicUrl ?? (config.port === 0 ? undefined : httpUrl(config.host, config.port)),
         referenceRates: config.referenceRates,
@@ -191,6 +192,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             flushBatchSize: config.flushBatchSize,
             watcherPollMs: config.watcherPollMs,
             reconIntervalMinutes: config.reconIntervalMinutes,
+            webhookAllowedNetworks: config.webhooks.allowedNetworks,
           }),
           { connectionString: databaseUrl, logger },
         )

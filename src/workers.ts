@@ -35,6 +35,8 @@ export interface GatewayWorkersDeps {
   flushBatchSize: number;
   watcherPollMs: number;
   reconIntervalMinutes: number;
+  /** Non-public addresses webhooks may still be sent to (development receivers). */
+  webhookAllowedNetworks: readonly string[];
 }
 
 /** How often the reconciler also removes idempotency keys past their retention. */
@@ -99,7 +101,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
       lockKey: LOCK_KEYS.webhooks,
       idleMs: 1000,
       async tick() {
-        const result = await dispatchDueWebhooks({ db, logger });
+        const result = await dispatchDueWebhooks({ db, logger, allowedNetworks: deps.webhookAllowedNetworks });
         for (const outcome of ['delivered', 'retried', 'failed', 'skipped'] as const) {
           if (result[outcome] > 0) metrics.webhooks.deliveries(outcome, result[outcome]);
         }

@@ -10,6 +10,7 @@
 import type { ChainClient } from '../chain/client.js';
 import type { Finality } from '../chain/finality.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
+import type { WebhookUrlRules } from '../domain/webhookUrl.js';
 import type { VerifyToken } from '../identity/jwt.js';
 import type { ReferenceRates } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
@@ -28,6 +29,8 @@ export interface ApiDeps {
   streamStallTimeoutMs: number;
   /** Long downloads at once, per caller and in all. */
   reportSlots: ReportSlots;
+  /** Where clinics' webhooks may go. */
+  webhookUrls: WebhookUrlRules;
   chain: ChainClient;
   logger: Logger;
   contract: ApiContract;

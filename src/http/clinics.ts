@@ -4,6 +4,7 @@
 import { Router } from 'express';
 import { createClinic, getClinic, presentClinic, updateClinic } from '../billing/clinics.js';
 import { parseAddressParam } from '../domain/address.js';
+import { parseWebhookUrl } from '../domain/webhookUrl.js';
 import { withTransaction } from '../platform/transaction.js';
 import type { ApiDeps } from './apiDeps.js';
 import { actorOf, requireRole } from './auth.js';
@@ -17,7 +18,7 @@ interface ClinicBody {
   webhook_url?: string | null;
 }
 
-export function clinicsRouter({ db, logger, contract }: ApiDeps): Router {
+export function clinicsRouter({ db, logger, contract, webhookUrls }: ApiDeps): Router {
   const router = Router();
 
   contract.route(
@@ -30,7 +31,7 @@ export function clinicsRouter({ db, logger, contract }: ApiDeps): Router {
       const clinic = await createClinic(trx, actorOf(res), {
         name: body.name,
         settlementAddress: parseAddressParam(body.settlement_address, 'settlement_address'),
-        webhookUrl: body.webhook_url ?? undefined,
+        webhookUrl: body.webhook_url === undefined || body.webhook_url === null ? undefined : parseWebhookUrl(body.webhook_url, 'webhook_url', webhookUrls),
       });
       return { status: 201, body: presentClinic(clinic, { withSecret: true }) };
     }),
@@ -48,7 +49,8 @@ export function clinicsRouter({ db, logger, contract }: ApiDeps): Router {
       updateClinic(trx, actorOf(res), req.params.id as string, {
         name: body.name,
         settlementAddress: body.settlement_address === undefined ? undefined : parseAddressParam(body.settlement_address, 'settlement_address'),
-        webhookUrl: body.webhook_url,
+        webhookUrl:
+          body.webhook_url === undefined || body.webhook_url === null ? body.webhook_url : parseWebhookUrl(body.webhook_url, 'webhook_url', webhookUrls),
       }),
     );
     sendJson(res, 200, presentClinic(clinic));

@@ -6,6 +6,7 @@
  * {@link CONFIG_VARIABLES}, which is also the source of the README's configuration table.
  */
 import { createPublicKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { type Address, getAddress, type Hex, isAddress } from 'viem';
 
@@ -62,6 +63,8 @@ export interface Config {
   explorerTxUrl: string | undefined;
   /** Bearer token `GET /metrics` requires; undefined: metrics are open. */
   metricsToken: string | undefined;
+  /** Where clinics' webhooks may go. */
+  webhooks: { requireHttps: boolean; allowedNetworks: readonly string[] };
 }
 
 export interface DatabasePools {
@@ -209,6 +212,17 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     meaning:
       'When set (16 or more characters), `GET /metrics` answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. Set it wherever the gateway is reachable from outside.',
   },
+  {
+    name: 'WEBHOOK_REQUIRE_HTTPS',
+    default: 'true in production, false otherwise',
+    meaning: "`true`: clinics' webhook URLs must be https.",
+  },
+  {
+    name: 'WEBHOOK_ALLOWED_NETWORKS',
+    default: '127.0.0.0/8,::1 outside production; none in production',
+    meaning:
+      'Comma-separated addresses or CIDR ranges webhooks may be sent to although they are not public (loopback, private, link-local). Every other such address is refused, also when a host name resolves to it.',
+  },
   { name: 'RUN_WORKERS', default: 'true', meaning: '`false` runs the HTTP API only (no watcher, flusher or webhook dispatcher in this process).' },
   { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
   { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
@@ -294,6 +308,10 @@ export function loadConfig(env: Env, cwd: string): Config {
     referenceRates: referenceRates(env),
     explorerTxUrl: optionalExplorerUrl(env, 'EXPLORER_TX_URL'),
     metricsToken: optionalSecret(env, 'METRICS_TOKEN', 16),
+    webhooks: {
+      requireHttps: boolean(env, 'WEBHOOK_REQUIRE_HTTPS', nodeEnv === 'production'),
+      allowedNetworks: networkList(env, 'WEBHOOK_ALLOWED_NETWORKS', nodeEnv === 'production' ? [] : ['127.0.0.0/8', '::1']),
+    },
   };
 }
 
@@ -417,6 +435,22 @@ function optionalSecret(env: Env, name: string, minLength: number): string | und
   if (value.length < minLength || !/^[\x21-\x7e]+$/.test(value))
     throw new ConfigError(name, `at least ${minLength} printable characters without spaces`, '[hidden]');
   return value;
+}
+
+function networkList(env: Env, name: string, fallback: readonly string[]): readonly string[] {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  for (const item of items) {
+    const [address, bits, extra] = item.split('/');
+    const ok =
+      extra === undefined && isIP(address ?? '') !== 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address!) === 4 ? 32 : 128)));
+    if (!ok) throw new ConfigError(name, 'comma-separated IP addresses or CIDR ranges, e.g. 127.0.0.0/8,::1', value);
+  }
+  return items;
 }
 
 function nonEmpty(env: Env, name: string, fallback: string): string {

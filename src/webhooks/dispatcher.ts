@@ -20,7 +20,10 @@
  * (about 4 h 15 min after the first) marks the event `failed`; `POST
  * /v1/webhooks/events/{id}/redeliver` starts it over.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
 import { signWebhookPayload, WEBHOOK_SIGNATURE_HEADER } from './signature.js';
@@ -55,6 +58,12 @@ export interface DispatchDueWebhooksParameters {
   now?: () => Date;
   /** Uniform in [0, 1), for retry jitter. Default `Math.random`. */
   random?: () => number;
+  /**
+   * Addresses or CIDR ranges that may be called although they are not public (a development
+   * receiver on loopback). Default none: a webhook host that resolves to a loopback, private,
+   * link-local or other non-public address is refused at connect time.
+   */
+  allowedNetworks?: readonly string[];
 }
 
 export interface DispatchDueWebhooksReturnType {
@@ -98,6 +107,11 @@ export async function dispatchDueWebhooks(deps: DispatchDueWebhooksParameters): 
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? Math.random;
 
+  // Agents that check every address a host resolves to, when connecting (so a DNS answer that
+  // changes after the URL was checked cannot point the gateway inward).
+  const allowed = { allowIPAddressList: [...(deps.allowedNetworks ?? [])], keepAlive: false };
+  const agents: Agents = { http: new RequestFilteringHttpAgent(allowed), https: new RequestFilteringHttpsAgent(allowed) };
+
   const claimedAt = now();
   // Every event of the batch is sent at once, so one lease covers the slowest of them.
   const leaseUntil = new Date(claimedAt.getTime() + fetchTimeoutMs + LEASE_MARGIN_MS);
@@ -106,7 +120,7 @@ export async function dispatchDueWebhooks(deps: DispatchDueWebhooksParameters): 
   const outcome: DispatchDueWebhooksReturnType = { delivered: 0, failed: 0, retried: 0, skipped: 0 };
   const settled = await Promise.allSettled(
     claimed.map(async (event) => {
-      outcome[await deliverOne(deps, event, { leaseUntil, fetchTimeoutMs, maxAttempts, now, random })] += 1;
+      outcome[await deliverOne(deps, event, { leaseUntil, fetchTimeoutMs, maxAttempts, now, random, agents })] += 1;
     }),
   );
   const failure = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -152,7 +166,13 @@ async function claimDueEvents(db: Db, now: Date, leaseUntil: Date, limit: number
   return result.rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || a.id.localeCompare(b.id));
 }
 
+interface Agents {
+  http: http.Agent;
+  https: https.Agent;
+}
+
 interface DeliverOptions {
+  agents: Agents;
   leaseUntil: Date;
   fetchTimeoutMs: number;
   maxAttempts: number;
@@ -177,7 +197,7 @@ async function deliverOne(
   const attempt = event.attempts + 1;
   const startedAt = options.now();
   const started = performance.now();
-  const result = await postEvent(event, event.webhook_url, startedAt, options.fetchTimeoutMs);
+  const result = await postEvent(event, event.webhook_url, startedAt, options.fetchTimeoutMs, options.agents);
   const durationMs = Math.round(performance.now() - started);
   const finishedAt = options.now();
 
@@ -223,38 +243,61 @@ async function deliverOne(
 }
 
 /** POSTs the signed event; never throws for what the network or the receiver does. */
-async function postEvent(event: ClaimedEvent, url: string, at: Date, timeoutMs: number): Promise<AttemptResult> {
+async function postEvent(event: ClaimedEvent, url: string, at: Date, timeoutMs: number, agents: Agents): Promise<AttemptResult> {
   const rawBody = webhookRequestBody(event);
   const signature = signWebhookPayload({ secret: event.webhook_secret, timestamp: Math.floor(at.getTime() / 1000), rawBody });
   try {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', [WEBHOOK_SIGNATURE_HEADER]: signature, 'User-Agent': WEBHOOK_USER_AGENT },
-      body: rawBody,
-      // A redirect is an answer of its own (a failure): following it could send the signed body somewhere unintended.
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    // The receiver's body is not needed; cancelling frees the connection without reading it.
-    await response.body?.cancel().catch(() => undefined);
-    if (response.status >= 200 && response.status < 300) return { ok: true, statusCode: response.status };
-    return { ok: false, statusCode: response.status, error: `HTTP ${response.status}` };
+    const status = await post(new URL(url), rawBody, { [WEBHOOK_SIGNATURE_HEADER]: signature }, timeoutMs, agents);
+    if (status >= 200 && status < 300) return { ok: true, statusCode: status };
+    // A redirect is an answer of its own (a failure): following it could send the signed body somewhere unintended.
+    return { ok: false, statusCode: status, error: `HTTP ${status}` };
   } catch (error) {
-    return { ok: false, statusCode: null, error: describeFetchError(error, timeoutMs) };
+    return { ok: false, statusCode: null, error: describePostError(error, timeoutMs) };
   }
 }
 
+class WebhookTimeoutError extends Error {
+  override name = 'TimeoutError';
+}
+
+/** One POST of `body`; resolves with the status once the answer's headers are in (its body is not read). */
+function post(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, agents: Agents): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const client = url.protocol === 'https:' ? https : http;
+    const request = client.request(
+      url,
+      {
+        method: 'POST',
+        agent: url.protocol === 'https:' ? agents.https : agents.http,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': WEBHOOK_USER_AGENT, ...headers },
+      },
+      (response) => {
+        clearTimeout(timer);
+        // The receiver's body is not needed: discard it and let the socket go.
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
+    const timer = setTimeout(() => request.destroy(new WebhookTimeoutError()), timeoutMs);
+    request.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    request.end(body);
+  });
+}
+
 /**
- * A short, safe description of why a request got no answer. Messages are not copied blindly:
- * some quote the URL, which may carry credentials.
+ * A short, safe description of why a request got no answer, shown to the clinic. Messages are
+ * not copied blindly: some quote the URL, which may carry secrets, or the address it resolved to.
  */
-function describeFetchError(error: unknown, timeoutMs: number): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `timeout: no response within ${timeoutMs} ms`;
-  const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  if (cause && typeof cause.code === 'string') return `network error: ${cause.code}`.slice(0, MAX_ERROR_LENGTH);
-  if (cause && typeof cause.message === 'string') return `network error: ${cause.message}`.slice(0, MAX_ERROR_LENGTH);
-  if (error instanceof TypeError && /credentials/i.test(error.message)) return 'invalid webhook URL: it contains credentials';
-  if (error instanceof TypeError && /invalid url|failed to parse url/i.test(error.message)) return 'invalid webhook URL';
+function describePostError(error: unknown, timeoutMs: number): string {
+  if (error instanceof WebhookTimeoutError) return `timeout: no response within ${timeoutMs} ms`;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof message === 'string' && / is not allowed\. Because/.test(message)) {
+    return 'refused: the webhook host resolves to an address the gateway does not call (loopback, private, link-local or reserved)';
+  }
+  if (typeof code === 'string') return `network error: ${code}`.slice(0, MAX_ERROR_LENGTH);
   return `request failed: ${error instanceof Error ? error.name : typeof error}`;
 }
 
