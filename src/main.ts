@@ -109,6 +109,9 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
 
     chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
     network = await loadPaymentNetwork({ chain, token: tokenAddress, factory: factoryAddress, timeoutMs: 60_000 });
+    if (config.chainId !== undefined && network.chainId !== config.chainId) {
+      throw new StartupError(`the RPC node serves chain ${network.chainId}, but CHAIN_ID is ${config.chainId}; point RPC_URL at the right chain`);
+    }
     // Before the API takes its first invoice, so no payment can precede the watcher's start.
     if ((await readCursor(db, network.chainId)) === undefined) {
       await initCursor(db, network.chainId, config.watcherStartBlock ?? (await chain.getBlockNumber()));

@@ -89,8 +89,11 @@ describe('a reorg before the payment is final', () => {
     'anvil_reorg of the payment block': async () => {
       await anvilRpc(env, 'anvil_reorg', [1, []]);
     },
+    // A shorter chain is not yet evidence (a lagging node looks the same): the next block at
+    // that height, with another hash, is.
     'anvil_rollback of the payment block': async () => {
       await anvilRpc(env, 'anvil_rollback', [1]);
+      await mine(env, 1);
     },
   };
 

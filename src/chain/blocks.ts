@@ -56,15 +56,28 @@ export async function anchorStartBlock(deps: BlocksDeps, cursor: bigint): Promis
 }
 
 /**
- * The newest stored block at or below `cursor` whose hash the chain still has. A block the node
- * says it does not have is a mismatch; any other RPC failure fails the pass — an unanswered
- * question is not evidence of a reorg. Walks every stored block if it must: the first pass
- * stores the start block's hash, and nothing below the start was ever read, so "below every
- * stored block" is a safe place to roll back to.
+ * The node has not got blocks the watcher has already read: it is behind (a lagging node behind
+ * a load balancer, or one restarting). Not evidence of a reorg: the pass stops and is retried.
+ */
+export class NodeBehindError extends Error {
+  override name = 'NodeBehindError';
+  constructor(readonly missingBlock: bigint) {
+    super(`the RPC node has no block ${missingBlock} yet, which the watcher has already read; waiting for it to catch up`);
+  }
+}
+
+/**
+ * The newest stored block at or below `cursor` whose hash the chain still has; `cursor` itself
+ * when nothing changed. Only a hash that differs is evidence of a reorg: a block the node does
+ * not have (yet) says nothing, so a node that is merely behind fails the pass with
+ * {@link NodeBehindError} instead of rolling anything back; any other RPC failure fails it too.
+ * Walks every stored block if it must: the first pass stores the start block's hash, and nothing
+ * below the start was ever read, so "below every stored block" is a safe place to roll back to.
  */
 export async function findForkPoint(deps: BlocksDeps, cursor: bigint): Promise<bigint> {
   let below = cursor + 1n;
-  let newest: bigint | undefined;
+  let mismatch = false;
+  let missing: bigint | undefined;
   for (;;) {
     const stored = (await deps
       .db('chain_blocks')
@@ -74,21 +87,32 @@ export async function findForkPoint(deps: BlocksDeps, cursor: bigint): Promise<b
       .limit(REORG_SEARCH_WINDOW)
       .select('number', 'hash')) as { number: string; hash: string }[];
     if (stored.length === 0) {
-      if (newest === undefined) return cursor;
+      if (!mismatch) {
+        if (missing !== undefined) throw new NodeBehindError(missing);
+        return cursor;
+      }
       deps.logger.error({ chain_id: deps.chainId }, 'reorg below every stored block: rolling back to before the first one');
       return below - 1n;
     }
     for (const block of stored) {
       const number = BigInt(block.number);
-      newest ??= number;
       const onChain = await canonicalHash(deps.chain, number);
-      if (onChain === block.hash) return number === newest ? cursor : number;
+      if (onChain === undefined) {
+        missing ??= number;
+        continue;
+      }
+      if (onChain === block.hash) {
+        if (mismatch) return number;
+        if (missing !== undefined) throw new NodeBehindError(missing);
+        return cursor;
+      }
+      mismatch = true;
     }
     below = BigInt(stored[stored.length - 1]!.number);
   }
 }
 
-/** The hash the chain has at `number`, or `undefined` when it has no such block. Other failures throw. */
+/** The hash the chain has at `number`, or `undefined` when the node has no such block. Other failures throw. */
 async function canonicalHash(chain: ChainClient, number: bigint): Promise<string | undefined> {
   try {
     return (await chain.getBlock({ blockNumber: number })).hash;

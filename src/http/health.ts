@@ -35,7 +35,12 @@ export function healthRouter({ db, chain, chainId, checkTimeoutMs }: HealthDeps)
         await db.raw('select 1');
         return {};
       }),
-      check(checkTimeoutMs, async () => ({ block_number: (await chain.getBlockNumber({ cacheTime: 0 })).toString() })),
+      check(checkTimeoutMs, async () => {
+        const [block, served] = await Promise.all([chain.getBlockNumber({ cacheTime: 0 }), chain.getChainId()]);
+        // The node behind RPC_URL could be swapped for one on another chain: nothing it says would be ours.
+        if (served !== chainId) throw new Error(`the node serves chain ${served}, not ${chainId}`);
+        return { block_number: block.toString() };
+      }),
     ]);
     const checks = { database, rpc };
     // How far the chain watcher is behind the head: reported, not a reason to refuse traffic.

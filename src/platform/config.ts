@@ -21,6 +21,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Unset means: start the embedded anvil chain from `src/dev/`. */
   rpcUrl: string | undefined;
+  /** The chain the RPC node must serve; checked at start and by `/ready`. Unset: whatever it serves at start. */
+  chainId: number | undefined;
   /** The ERC-20 stablecoin the gateway accepts; the dev stack deploys its own when unset. */
   tokenAddress: Address | undefined;
   dataDir: string;
@@ -132,6 +134,12 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     name: 'RPC_URL',
     default: '(embedded anvil)',
     meaning: '`http(s)://` JSON-RPC URL of the EVM node. Unset: an embedded anvil chain is started with its state in `DATA_DIR`.',
+  },
+  {
+    name: 'CHAIN_ID',
+    default: "(the node's)",
+    meaning:
+      'The chain the RPC node must serve (e.g. 1 for Ethereum): the gateway refuses to start on another, and `/ready` answers 503 if the node changes chains.',
   },
   {
     name: 'TOKEN_ADDRESS',
@@ -277,6 +285,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     port: integer(env, 'PORT', 3000, 0, 65535),
     databaseUrl,
     rpcUrl,
+    chainId: optionalInteger(env, 'CHAIN_ID', 1, Number.MAX_SAFE_INTEGER),
     tokenAddress,
     dataDir: path.resolve(cwd, nonEmpty(env, 'DATA_DIR', '.data')),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
@@ -435,6 +444,10 @@ function optionalSecret(env: Env, name: string, minLength: number): string | und
   if (value.length < minLength || !/^[\x21-\x7e]+$/.test(value))
     throw new ConfigError(name, `at least ${minLength} printable characters without spaces`, '[hidden]');
   return value;
+}
+
+function optionalInteger(env: Env, name: string, min: number, max: number): number | undefined {
+  return raw(env, name) === undefined ? undefined : integer(env, name, min, min, max);
 }
 
 function networkList(env: Env, name: string, fallback: readonly string[]): readonly string[] {

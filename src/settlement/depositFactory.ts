@@ -101,3 +101,26 @@ export async function flushDeposits(params: FlushDepositsParameters): Promise<Fl
   });
   return publicClient.waitForTransactionReceipt({ hash });
 }
+
+export interface SimulateFlushParameters {
+  publicClient: PublicClient;
+  /** Who would send it: the relayer. */
+  account: Account;
+  factory: Address;
+  token: Address;
+  deposit: Deposit;
+}
+
+/**
+ * Runs `flush` of one deposit as a call (nothing is sent): resolves when it would succeed now,
+ * throws the revert when it would not. Finds the one bad item of a batch that reverted.
+ */
+export async function simulateFlush({ publicClient, account, factory, token, deposit }: SimulateFlushParameters): Promise<void> {
+  await publicClient.simulateContract({
+    account,
+    address: factory,
+    abi: depositFactoryAbi,
+    functionName: 'flush',
+    args: [token, deposit.destination, deposit.salt],
+  });
+}

@@ -19,7 +19,7 @@ import type { Logger } from '../platform/log.js';
 import { errorSummary } from '../platform/log.js';
 import type { FlusherMetrics } from '../platform/metrics.js';
 import { withTransaction } from '../platform/transaction.js';
-import { flushDeposits, MAX_FLUSH_BATCH, type SendingWallet } from './depositFactory.js';
+import { flushDeposits, MAX_FLUSH_BATCH, type SendingWallet, simulateFlush } from './depositFactory.js';
 
 export interface FlusherDeps {
   db: Db;
@@ -95,72 +95,104 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
   });
   if (claimed.length === 0) return { flushed: 0, retried: 0, failed: 0 };
 
-  const ids = claimed.map((row) => row.invoice_id);
-  let txHash: Hex | undefined;
-  let failure: string | undefined;
+  // One flushMany for the batch. If it fails, each deposit is tried alone by simulation: the
+  // ones that would go through are sent again together, so one bad item (a destination the
+  // token refuses, say) does not hold back, or use up the retries of, the others.
+  const first = await sendFlush(deps, claimed);
+  if (first.failure === undefined) return record(deps, maxAttempts, [{ rows: claimed, ...first }]);
+  if (claimed.length === 1) return record(deps, maxAttempts, [{ rows: claimed, ...first }]);
+  const verdicts = await Promise.all(claimed.map((row) => wouldFlushAlone(deps, row)));
+  const good = claimed.filter((_, index) => verdicts[index] === undefined);
+  const bad = claimed.flatMap((row, index) => (verdicts[index] === undefined ? [] : [{ rows: [row], failure: verdicts[index], txHash: undefined }]));
+  const retry = good.length > 0 ? [{ rows: good, ...(await sendFlush(deps, good)) }] : [];
+  return record(deps, maxAttempts, [...retry, ...bad]);
+}
+
+interface FlushOutcome {
+  /** Why it failed; undefined when the deposits were swept. */
+  failure: string | undefined;
+  txHash: Hex | undefined;
+}
+
+/** Sends one flushMany for `rows` and waits for its receipt. */
+async function sendFlush(deps: FlusherDeps, rows: readonly ClaimedFlush[]): Promise<FlushOutcome> {
   try {
     const receipt = await flushDeposits({
       wallet: deps.relayer,
       publicClient: deps.chain,
       factory: deps.factory,
       token: deps.token,
-      deposits: claimed.map((row) => ({ destination: apiAddress(row.settlement_address), salt: row.deposit_salt })),
+      deposits: rows.map((row) => ({ destination: apiAddress(row.settlement_address), salt: row.deposit_salt })),
     });
-    txHash = receipt.transactionHash;
-    if (receipt.status !== 'success') failure = `flushMany reverted in ${receipt.transactionHash}`;
+    return { txHash: receipt.transactionHash, failure: receipt.status === 'success' ? undefined : `flushMany reverted in ${receipt.transactionHash}` };
   } catch (error) {
-    failure = errorSummary(error).message;
+    return { txHash: undefined, failure: errorSummary(error).message };
   }
+}
 
-  if (failure === undefined) {
-    await withTransaction(deps.db, async (trx) => {
-      await trx('flush_requests')
-        .whereIn('invoice_id', ids)
-        .update({ status: 'done', tx_hash: txHash!.toLowerCase(), last_error: null, updated_at: trx.fn.now() });
-      await appendAudit(
-        trx,
-        SYSTEM.flusher,
-        claimed.map((row) => flushAudit(row, 'flush.sent', { status: 'done', tx_hash: txHash!.toLowerCase() })),
-      );
+/** Whether one deposit would flush on its own now (an eth_call); the reason when it would not. */
+async function wouldFlushAlone(deps: FlusherDeps, row: ClaimedFlush): Promise<string | undefined> {
+  try {
+    await simulateFlush({
+      publicClient: deps.chain,
+      account: deps.relayer.account,
+      factory: deps.factory,
+      token: deps.token,
+      deposit: { destination: apiAddress(row.settlement_address), salt: row.deposit_salt },
     });
-    deps.metrics?.flush('success', ids.length);
-    deps.logger.info({ deposits: ids.length, tx_hash: txHash }, 'flushed deposits');
-    return { flushed: ids.length, retried: 0, failed: 0 };
+    return undefined;
+  } catch (error) {
+    return errorSummary(error).message;
   }
+}
 
-  let retried = 0;
-  let failed = 0;
+/** Writes what became of each group of claimed deposits: done, or pending again with backoff, or failed for good. */
+async function record(deps: FlusherDeps, maxAttempts: number, groups: readonly (FlushOutcome & { rows: readonly ClaimedFlush[] })[]): Promise<FlushResult> {
+  const result: FlushResult = { flushed: 0, retried: 0, failed: 0 };
   await withTransaction(deps.db, async (trx) => {
-    for (const row of claimed) {
-      const attempt = row.attempts + 1;
-      const exhausted = attempt >= maxAttempts;
-      await trx('flush_requests')
-        .where({ invoice_id: row.invoice_id })
-        .update({
-          status: exhausted ? 'failed' : 'pending',
-          last_error: failure,
-          tx_hash: txHash?.toLowerCase() ?? null,
-          next_attempt_at: trx.raw(`now() + make_interval(secs => ?)`, [flushBackoffSeconds(attempt)]),
-          updated_at: trx.fn.now(),
-        });
-      if (exhausted) failed += 1;
-      else retried += 1;
+    const audit: AuditEvent[] = [];
+    for (const { rows, failure, txHash } of groups) {
+      if (failure === undefined) {
+        await trx('flush_requests')
+          .whereIn(
+            'invoice_id',
+            rows.map((row) => row.invoice_id),
+          )
+          .update({ status: 'done', tx_hash: txHash!.toLowerCase(), last_error: null, updated_at: trx.fn.now() });
+        audit.push(...rows.map((row) => flushAudit(row, 'flush.sent', { status: 'done', tx_hash: txHash!.toLowerCase() })));
+        result.flushed += rows.length;
+        continue;
+      }
+      for (const row of rows) {
+        const attempt = row.attempts + 1;
+        const exhausted = attempt >= maxAttempts;
+        await trx('flush_requests')
+          .where({ invoice_id: row.invoice_id })
+          .update({
+            status: exhausted ? 'failed' : 'pending',
+            last_error: failure,
+            tx_hash: txHash?.toLowerCase() ?? null,
+            next_attempt_at: trx.raw(`now() + make_interval(secs => ?)`, [flushBackoffSeconds(attempt)]),
+            updated_at: trx.fn.now(),
+          });
+        audit.push(flushAudit(row, exhausted ? 'flush.failed' : 'flush.attempt_failed', { status: exhausted ? 'failed' : 'pending', attempt, error: failure }));
+        if (exhausted) result.failed += 1;
+        else result.retried += 1;
+      }
     }
-    await appendAudit(
-      trx,
-      SYSTEM.flusher,
-      claimed.map((row) => {
-        const exhausted = row.attempts + 1 >= maxAttempts;
-        return flushAudit(row, exhausted ? 'flush.failed' : 'flush.attempt_failed', {
-          status: exhausted ? 'failed' : 'pending',
-          attempt: row.attempts + 1,
-          error: failure ?? null,
-        });
-      }),
-    );
+    await appendAudit(trx, SYSTEM.flusher, audit);
   });
-  if (retried) deps.metrics?.flush('retry', retried);
-  if (failed) deps.metrics?.flush('failed', failed);
-  deps.logger.warn({ deposits: ids.length, retried, failed, error: failure }, 'flush failed');
-  return { flushed: 0, retried, failed };
+  if (result.flushed) {
+    deps.metrics?.flush('success', result.flushed);
+    deps.logger.info({ deposits: result.flushed, tx_hash: groups.find((group) => group.failure === undefined)?.txHash }, 'flushed deposits');
+  }
+  if (result.retried) deps.metrics?.flush('retry', result.retried);
+  if (result.failed) deps.metrics?.flush('failed', result.failed);
+  if (result.retried || result.failed) {
+    deps.logger.warn(
+      { retried: result.retried, failed: result.failed, errors: [...new Set(groups.flatMap((group) => (group.failure ? [group.failure] : [])))] },
+      'flush failed',
+    );
+  }
+  return result;
 }

@@ -26,7 +26,7 @@
  */
 import type { Address } from 'viem';
 import { type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
-import { anchorStartBlock, findForkPoint, forgetBlocksAbove, storeBlocks } from '../chain/blocks.js';
+import { anchorStartBlock, findForkPoint, forgetBlocksAbove, NodeBehindError, storeBlocks } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
@@ -183,6 +183,10 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
 async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint): Promise<number> {
   const { db, chain, chainId } = deps;
   const ours = await readDepositTransfers({ db, chain, chainId, token: deps.token, fromBlock, toBlock });
+  // A node behind the range answers eth_getLogs with nothing for the blocks it lacks: that
+  // emptiness is no evidence, and the cursor must not move past blocks nobody has read.
+  const answeredHead = await chain.getBlockNumber({ cacheTime: 0 });
+  if (answeredHead < toBlock) throw new NodeBehindError(toBlock);
 
   const blockNumbers = [...new Set([...ours.map((log) => log.blockNumber), toBlock])];
   const blocks = new Map(await Promise.all(blockNumbers.map(async (number) => [number, await chain.getBlock({ blockNumber: number })] as const)));

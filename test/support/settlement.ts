@@ -370,20 +370,22 @@ export interface RpcProxy {
   upstream: string;
   failing: Set<string>;
   rewriteLogs: ((logs: unknown[]) => unknown[]) | undefined;
+  /** Changes any call's result on its way back (a node that lags, say); `undefined` keeps it. */
+  rewrite: ((method: string, params: unknown[], result: unknown) => unknown) | undefined;
   /** Calls seen, by method. */
   calls: Map<string, number>;
   close(): Promise<void>;
 }
 
 export async function startRpcProxy(): Promise<RpcProxy> {
-  const proxy: Omit<RpcProxy, 'url' | 'close'> = { upstream: '', failing: new Set(), rewriteLogs: undefined, calls: new Map() };
+  const proxy: Omit<RpcProxy, 'url' | 'close'> = { upstream: '', failing: new Set(), rewriteLogs: undefined, rewrite: undefined, calls: new Map() };
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       void (async () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        const call = JSON.parse(body) as { method: string };
+        const call = JSON.parse(body) as { method: string; params?: unknown[] };
         proxy.calls.set(call.method, (proxy.calls.get(call.method) ?? 0) + 1);
         if (proxy.failing.has(call.method)) {
           response.writeHead(503, { 'content-type': 'text/plain' }).end('node unavailable');
@@ -395,6 +397,10 @@ export async function startRpcProxy(): Promise<RpcProxy> {
           if (call.method === 'eth_getLogs' && proxy.rewriteLogs) {
             const answer = JSON.parse(text) as { result?: unknown[] };
             if (Array.isArray(answer.result)) text = JSON.stringify({ ...answer, result: proxy.rewriteLogs(answer.result) });
+          }
+          if (proxy.rewrite) {
+            const answer = JSON.parse(text) as { result?: unknown };
+            if ('result' in answer) text = JSON.stringify({ ...answer, result: proxy.rewrite(call.method, call.params ?? [], answer.result) });
           }
           response.writeHead(upstream.status, { 'content-type': 'application/json' }).end(text);
         } catch {
