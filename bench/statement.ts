@@ -387,7 +387,7 @@ interface SeedParameters {
   factory: string;
   asset: string;
   from: Date;
-  /** Whether invoices have a checkout_token column to fill. */
+  /** Whether invoices have a checkout_token_hash column to fill. */
   checkoutToken: boolean;
 }
 
@@ -427,10 +427,8 @@ async function seedChunk(db: Db, params: SeedParameters, lo: number, hi: number)
   const transferId = (i: string) => `'pay_' || substr(md5('pay' || ${i}), 1, 24)`;
   const entryId = (i: string) => `'je_' || substr(md5('je' || ${i}), 1, 24)`;
   const at = (seconds: string) => `(:from::timestamptz + (${seconds}) * interval '1 second')`;
-  // The checkout token (migration 0006, where present): 256 bits in base64url, as newCheckoutToken makes them.
-  const [tokenColumn, tokenValue] = checkoutToken
-    ? [', checkout_token', `, translate(rtrim(encode(sha256(convert_to('checkout' || j, 'UTF8')), 'base64'), '='), '+/', '-_')`]
-    : ['', ''];
+  // The checkout token's hash (migration 0007, where present): hex SHA-256, as checkoutTokenHash makes them.
+  const [tokenColumn, tokenValue] = checkoutToken ? [', checkout_token_hash', `, encode(sha256(convert_to('checkout' || j, 'UTF8')), 'hex')`] : ['', ''];
   await withTransaction(db, async (trx) => {
     await trx.raw(
       `INSERT INTO invoices (id, clinic_id, number, status, currency, amount_due, token_chain_id, token_address, token_symbol, token_decimals,
@@ -831,7 +829,7 @@ export async function runStatementBench(): Promise<void> {
           (['deposits', 'patient_payments'] as const).map((kind) => ({ id: accountId(clinic.id, kind, asset), clinic_id: clinic.id, kind, asset })),
         );
         const params: SeedParameters = {
-          checkoutToken: await db.schema.hasColumn('invoices', 'checkout_token'),
+          checkoutToken: await db.schema.hasColumn('invoices', 'checkout_token_hash'),
           clinicId: clinic.id,
           settlement: clinic.settlement_address,
           chainId: network.chainId,

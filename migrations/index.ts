@@ -7,6 +7,7 @@ import * as settlement from './20261127_0003_settlement.js';
 import * as reconciliation from './20261127_0004_reconciliation.js';
 import * as audit from './20261127_0005_audit.js';
 import * as checkout from './20261127_0006_checkout.js';
+import * as checkoutTokenHash from './20261203_0007_checkout_token_hash.js';
 
 export interface Migration {
   name: string;
@@ -21,4 +22,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261127_0004_reconciliation', ...reconciliation },
   { name: '20261127_0005_audit', ...audit },
   { name: '20261127_0006_checkout', ...checkout },
+  { name: '20261203_0007_checkout_token_hash', ...checkoutTokenHash },
 ];

@@ -7,7 +7,7 @@
  * Screenshots of the page in each language and the page's weight and time to interactive are
  * left in `test-results/checkout/` for review.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,7 +15,7 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { decodeFunctionData, getAddress, type Hex } from 'viem';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
-import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
+import { type CreatedInvoice, createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { CATALOGUES, CHECKOUT_LANGUAGES, type CheckoutLanguage, LANGUAGE_NAMES, message } from '../src/checkout/messages.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { bearer, buildTestApp, TEST_ACTOR, tokenFor } from './support/app.js';
@@ -115,7 +115,7 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
   }
 
   /** An invoice issued through the API, so it carries the app's configured reference rates. */
-  async function issueInvoice(): Promise<InvoiceRow> {
+  async function issueInvoice(): Promise<CreatedInvoice> {
     const response = await fetch(`${server.url}/v1/invoices`, {
       method: 'POST',
       headers: { ...bearer(tokenFor('clinic_admin', clinic.id)), 'Idempotency-Key': randomUUID(), 'Content-Type': 'application/json' },
@@ -124,12 +124,15 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
     const body = (await response.json()) as { id: string; checkout_url: string };
     expect(response.status, JSON.stringify(body)).toBe(201);
     const row = await readInvoice(env, body.id);
-    expect(body.checkout_url).toBe(`/checkout/${row.checkout_token}`);
-    return row;
+    // Only the token's hash is stored; the answer that created the invoice is where the token is.
+    const token = body.checkout_url.split('/').at(-1)!;
+    expect(body.checkout_url).toBe(`/checkout/${token}`);
+    expect(row.checkout_token_hash).toBe(createHash('sha256').update(token).digest('hex'));
+    return { ...row, checkout_token: token };
   }
 
   /** An invoice created ten minutes ago that was due in five: expired, though no worker has marked it. */
-  async function expiredInvoice(): Promise<InvoiceRow> {
+  async function expiredInvoice(): Promise<CreatedInvoice> {
     const input = { patient_ref: PATIENT_REF, currency: 'HKD', line_items: LINE_ITEMS, expires_in_minutes: 5 };
     return withTransaction(env.db, (trx) =>
       createInvoice(trx, {
@@ -143,7 +146,7 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
     );
   }
 
-  const pageUrl = (invoice: InvoiceRow, suffix = '') => `${server.url}/checkout/${invoice.checkout_token}${suffix}`;
+  const pageUrl = (invoice: CreatedInvoice, suffix = '') => `${server.url}/checkout/${invoice.checkout_token}${suffix}`;
 
   async function text(page: Page, selector: string): Promise<string> {
     return ((await page.locator(selector).textContent()) ?? '').trim();
@@ -161,7 +164,7 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
    * the page poll at once after changing the chain instead of waiting for its next tick
    * ({@link pollNow}). Time still flows on its own: the page keeps polling by itself as well.
    */
-  async function openLive(page: Page, invoice: InvoiceRow): Promise<void> {
+  async function openLive(page: Page, invoice: CreatedInvoice): Promise<void> {
     await page.clock.install();
     await page.goto(pageUrl(invoice));
     await page.waitForSelector('main[data-status="open"]');

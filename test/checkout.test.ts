@@ -5,7 +5,7 @@
  * 404 page, byte for byte, for every token that is not an invoice's. (The browser tests, with a
  * real payment moving the page, are in checkout.browser.test.ts.)
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,13 +64,67 @@ describe('checkout_url and reference amounts on the invoice', () => {
     const again = await request(app)
       .get(`/v1/invoices/${invoice.id as string}`)
       .set(bearer(tokenFor('clinic_staff', clinicId)));
-    expect(again.body.checkout_url).toBe(invoice.checkout_url);
+    // The token is shown once: reading the invoice again does not reveal it.
+    expect(again.body.checkout_url).toBeNull();
     const other = await request(app)
       .post('/v1/invoices')
       .set(bearer(tokenFor('clinic_admin', clinicId)))
       .set('Idempotency-Key', randomUUID())
       .send({ patient_ref: 'P-1', currency: 'HKD', line_items: [{ description: 'x', quantity: 1, unit_amount: '1.00' }] });
     expect(other.body.checkout_url).not.toBe(invoice.checkout_url);
+  });
+});
+
+describe('checkout tokens at rest', () => {
+  it('are stored only as their SHA-256: no table holds the token, not even the stored answer a retry replays', async () => {
+    const columns = (await database.db('information_schema.columns').where({ table_name: 'invoices' }).pluck('column_name')) as string[];
+    expect(columns).toContain('checkout_token_hash');
+    expect(columns).not.toContain('checkout_token');
+    const row = await database.db('invoices').where({ id: invoice.id }).first('checkout_token_hash');
+    expect(row.checkout_token_hash).toBe(createHash('sha256').update(token).digest('hex'));
+    const stored = (await database.db('idempotency_keys').pluck('response_body')) as string[];
+    expect(stored.join('\n')).not.toContain(token);
+    const everything = (await database.db.raw(`SELECT string_agg(to_jsonb(i)::text, ' ') AS text FROM invoices i`)).rows[0].text as string;
+    expect(everything).not.toContain(token);
+  });
+
+  it('a retry of the create replays checkout_url null; a new link replaces the old one, which stops working at once', async () => {
+    const key = randomUUID();
+    const body = { patient_ref: 'P-LINK', currency: 'HKD', line_items: [{ description: 'x', quantity: 1, unit_amount: '1.00' }] };
+    const first = await request(app)
+      .post('/v1/invoices')
+      .set(bearer(tokenFor('clinic_admin', clinicId)))
+      .set('Idempotency-Key', key)
+      .send(body);
+    const retry = await request(app)
+      .post('/v1/invoices')
+      .set(bearer(tokenFor('clinic_admin', clinicId)))
+      .set('Idempotency-Key', key)
+      .send(body);
+    expect(first.body.checkout_url).toMatch(/\/checkout\/[A-Za-z0-9_-]{43}$/);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.body).toEqual({ ...first.body, checkout_url: null });
+    const oldPath = new URL(first.body.checkout_url as string).pathname;
+    expect((await request(app).get(oldPath)).status).toBe(200);
+
+    const issued = await request(app)
+      .post(`/v1/invoices/${first.body.id as string}/checkout-link`)
+      .set(bearer(tokenFor('clinic_staff', clinicId)))
+      .set('Idempotency-Key', randomUUID());
+    expect(issued.status).toBe(201);
+    expect(issued.body).toMatchObject({ object: 'checkout_link', invoice_id: first.body.id });
+    const newPath = new URL(issued.body.checkout_url as string).pathname;
+    expect(newPath).not.toBe(oldPath);
+    expect((await request(app).get(oldPath)).status).toBe(404);
+    expect((await request(app).get(newPath)).status).toBe(200);
+    const audit = await database.db('audit_log').where({ action: 'invoice.checkout_link_issued', target_id: first.body.id }).count('* as n').first();
+    expect(audit).toEqual({ n: '1' });
+    // Another clinic cannot issue links for it.
+    const foreign = await request(app)
+      .post(`/v1/invoices/${first.body.id as string}/checkout-link`)
+      .set(bearer(tokenFor('clinic_admin', 'clin_0123456789abcdef01234567')))
+      .set('Idempotency-Key', randomUUID());
+    expect([403, 404]).toContain(foreign.status);
   });
 });
 

@@ -25,7 +25,7 @@ import { type Db, type InsertStatement, runInsert, type Trx } from '../platform/
 import { NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
-import { CHECKOUT_TOKEN_PATTERN, checkoutUrl, newCheckoutToken } from './checkoutToken.js';
+import { CHECKOUT_TOKEN_PATTERN, checkoutTokenHash, checkoutUrl, newCheckoutToken } from './checkoutToken.js';
 import { invoiceNumberSequence } from './clinics.js';
 import { InvoiceNotVoidableError } from './errors.js';
 import { paymentUri } from './paymentUri.js';
@@ -57,8 +57,8 @@ export interface InvoiceRow {
   paid_at: Date | null;
   voided_at: Date | null;
   expired_at: Date | null;
-  /** The credential of the invoice's hosted checkout page. */
-  checkout_token: string;
+  /** SHA-256 (hex) of the credential of the invoice's hosted checkout page; the token itself is never stored. */
+  checkout_token_hash: string;
   reference_rates: ReferenceRatesSnapshot | null;
 }
 
@@ -83,9 +83,11 @@ function requireCurrency(code: string): CurrencyInfo {
   return currency;
 }
 
-/** A new invoice, prepared in memory: its row, the statement that writes it, and what the audit log records of it. */
+/** A new invoice, prepared in memory: its row, its checkout token, the statement that writes it, and what the audit log records of it. */
 export interface PreparedInvoice {
   row: InvoiceRow;
+  /** The checkout page's credential: shown once, in the answer that creates the invoice, never stored. */
+  checkoutToken: string;
   insert: InsertStatement;
   audit: AuditEvent;
 }
@@ -104,9 +106,11 @@ export async function prepareInvoice(
   now: Date,
   options: InvoiceOptions = {},
 ): Promise<PreparedInvoice> {
-  const row = await newInvoiceRow(db, clinicId, input, network, now, options);
+  const checkoutToken = newCheckoutToken();
+  const row = await newInvoiceRow(db, clinicId, input, network, now, options, checkoutTokenHash(checkoutToken));
   return {
     row,
+    checkoutToken,
     insert: invoiceInsert([row]),
     audit: { action: 'invoice.created', target: { type: 'invoice', id: row.id }, clinicId: row.clinic_id, after: invoiceAuditSummary(row) },
   };
@@ -128,6 +132,7 @@ async function newInvoiceRow(
   network: PaymentNetwork,
   now: Date,
   options: InvoiceOptions,
+  tokenHash: string,
 ): Promise<InvoiceRow> {
   const currency = requireCurrency(input.currency);
   const amountDue = invoiceTotal(input.line_items, currency);
@@ -172,7 +177,7 @@ async function newInvoiceRow(
     paid_at: null,
     voided_at: null,
     expired_at: null,
-    checkout_token: newCheckoutToken(),
+    checkout_token_hash: tokenHash,
     reference_rates: options.referenceRates
       ? { source: options.referenceRates.source, as_of: options.referenceRates.asOf.toISOString(), rates: { ...options.referenceRates.rates } }
       : null,
@@ -198,11 +203,31 @@ export interface CreateInvoiceParameters {
 export async function createInvoice(
   trx: Trx,
   { clinicId, input, network, actor, now = new Date(), referenceRates }: CreateInvoiceParameters,
-): Promise<InvoiceRow> {
+): Promise<CreatedInvoice> {
   const prepared = await prepareInvoice(trx, clinicId, input, network, now, { referenceRates });
   await runInsert(trx, prepared.insert);
   await appendAudit(trx, actor, [prepared.audit]);
-  return prepared.row;
+  return { ...prepared.row, checkout_token: prepared.checkoutToken };
+}
+
+/** A new invoice, with the checkout token its hosted page opens with (known to its creator only). */
+export type CreatedInvoice = InvoiceRow & { checkout_token: string };
+
+/**
+ * Gives the invoice a new checkout token, and audits it: its old link stops working at once.
+ * For a clinic that lost the link (it is shown only once), or whose link went to the wrong person.
+ */
+export async function reissueCheckoutToken(trx: Trx, actor: AuditActor, scope: ClinicScope, id: string): Promise<CreatedInvoice> {
+  const invoice = await getInvoice(trx, scope, id, { forUpdate: true });
+  const token = newCheckoutToken();
+  const [row] = (await trx('invoices')
+    .where({ id })
+    .update({ checkout_token_hash: checkoutTokenHash(token) })
+    .returning('*')) as InvoiceRow[];
+  await appendAudit(trx, actor, [
+    { action: 'invoice.checkout_link_issued', target: { type: 'invoice', id }, clinicId: invoice.clinic_id, after: { status: invoice.status } },
+  ]);
+  return { ...row!, checkout_token: token };
 }
 
 /** The invoice if it is in `scope`; {@link NotFoundError} otherwise (never "forbidden"). */
@@ -361,7 +386,7 @@ export function presentInvoice(
   row: InvoiceRow,
   now: Date,
   chainView: InvoiceChainView = { transfers: [], head: undefined },
-  { publicUrl }: { publicUrl?: string | undefined } = {},
+  { publicUrl, checkoutToken }: { publicUrl?: string | undefined; checkoutToken?: string | undefined } = {},
 ): Record<string, unknown> {
   const currency = requireCurrency(row.currency);
   const token = { chain_id: row.token_chain_id, address: apiAddress(row.token_address), symbol: row.token_symbol, decimals: row.token_decimals };
@@ -381,7 +406,8 @@ export function presentInvoice(
     deposit_address: depositAddress,
     payment_uri: paymentUri({ chainId: row.token_chain_id, token: token.address, recipient: depositAddress, amount: BigInt(row.token_amount_due) }),
     payment_qr_url: `/v1/invoices/${row.id}/payment-qr.svg`,
-    checkout_url: checkoutUrl(row.checkout_token, publicUrl),
+    // Only the answer that creates the invoice (or issues it a new link) knows the token.
+    checkout_url: checkoutToken === undefined ? null : checkoutUrl(checkoutToken, publicUrl),
     reference_amounts: row.reference_rates
       ? {
           indicative: true,
@@ -430,10 +456,10 @@ const MAX_TOKEN_LENGTH = 128;
  * indexed lookup, then no answer.
  */
 export async function invoiceByCheckoutToken(db: Db, token: string): Promise<(InvoiceRow & { clinic_name: string }) | undefined> {
-  const lookup = token.length <= MAX_TOKEN_LENGTH ? token : '';
+  const lookup = checkoutTokenHash(token.length <= MAX_TOKEN_LENGTH ? token : '');
   const row = (await db('invoices')
     .join('clinics', 'clinics.id', 'invoices.clinic_id')
-    .where('invoices.checkout_token', lookup)
+    .where('invoices.checkout_token_hash', lookup)
     .first('invoices.*', 'clinics.name AS clinic_name')) as (InvoiceRow & { clinic_name: string }) | undefined;
   return row && CHECKOUT_TOKEN_PATTERN.test(token) ? row : undefined;
 }

@@ -29,6 +29,11 @@ export const IDEMPOTENCY_KEY_RETENTION_HOURS = 48;
 export interface IdempotentResult {
   status: number;
   body: unknown;
+  /**
+   * What a replay of this request answers, when it must differ from `body`: a secret or a
+   * credential is shown once, never kept in a stored response (a replay shows `null` there).
+   */
+  replayBody?: unknown;
 }
 
 /** The work of a POST: runs inside the transaction that also records its key and response. */
@@ -57,7 +62,12 @@ export function idempotent(db: Db, logger: Logger, work: IdempotentWork): Reques
     const trx = await db.transaction();
     try {
       const result = await work(trx, req, res);
-      const stored = { fingerprint, response_status: result.status, response_content_type: 'application/json', response_body: toJsonText(result.body) };
+      const stored = {
+        fingerprint,
+        response_status: result.status,
+        response_content_type: 'application/json',
+        response_body: toJsonText(result.replayBody ?? result.body),
+      };
       // Written last: a concurrent duplicate blocks here on the first one's uncommitted key, then
       // finds it committed, rolls its own work back and replays the first response.
       const inserted = await trx('idempotency_keys')
@@ -71,7 +81,7 @@ export function idempotent(db: Db, logger: Logger, work: IdempotentWork): Reques
         return;
       }
       await trx.commit();
-      replay(res, stored, false);
+      replay(res, { ...stored, response_body: toJsonText(result.body) }, false);
     } catch (error) {
       if (!trx.isCompleted()) await trx.rollback();
       await storeFailure(db, logger, req, context, error, res);
@@ -111,7 +121,12 @@ export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request,
       await storeFailure(db, logger, req, { scope, key, fingerprint, requestId }, error, res);
       return;
     }
-    const stored = { fingerprint, response_status: prepared.status, response_content_type: 'application/json', response_body: toJsonText(prepared.body) };
+    const stored = {
+      fingerprint,
+      response_status: prepared.status,
+      response_content_type: 'application/json',
+      response_body: toJsonText(prepared.replayBody ?? prepared.body),
+    };
     // The statement's row count is that of the audit rows, written last: zero exactly when the key was known.
     if (prepared.audit.length === 0) throw new Error('a create must say what the audit log records of it');
     const keyIsNew = 'EXISTS (SELECT 1 FROM k)';
@@ -140,7 +155,7 @@ export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request,
       replayOrRefuse(res, (await readStored(db, scope, key))!, fingerprint);
       return;
     }
-    replay(res, stored, false);
+    replay(res, { ...stored, response_body: toJsonText(prepared.body) }, false);
   };
 }
 

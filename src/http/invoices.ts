@@ -3,7 +3,17 @@
  */
 import { Router } from 'express';
 import QRCode from 'qrcode';
-import { type CreateInvoiceInput, getInvoice, type InvoiceRow, listInvoices, prepareInvoice, presentInvoice, voidInvoice } from '../billing/invoices.js';
+import { checkoutUrl } from '../billing/checkoutToken.js';
+import {
+  type CreateInvoiceInput,
+  getInvoice,
+  type InvoiceRow,
+  listInvoices,
+  prepareInvoice,
+  presentInvoice,
+  reissueCheckoutToken,
+  voidInvoice,
+} from '../billing/invoices.js';
 import { paymentUri } from '../billing/paymentUri.js';
 import { apiAddress } from '../domain/address.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
@@ -32,7 +42,14 @@ export function invoicesRouter({ db, logger, contract, network, checkout }: ApiD
       if (clinicId === undefined) throw new ForbiddenError('Only a clinic can issue invoices.');
       const now = new Date();
       const invoice = await prepareInvoice(db, clinicId, req.body as CreateInvoiceInput, network, now, { referenceRates: checkout.referenceRates });
-      return { status: 201, body: presentInvoice(invoice.row, now, undefined, shown), writes: [invoice.insert], audit: [invoice.audit] };
+      return {
+        status: 201,
+        body: presentInvoice(invoice.row, now, undefined, { ...shown, checkoutToken: invoice.checkoutToken }),
+        // The checkout token is not kept: a replay answers checkout_url null (POST …/checkout-link issues a new one).
+        replayBody: presentInvoice(invoice.row, now, undefined, shown),
+        writes: [invoice.insert],
+        audit: [invoice.audit],
+      };
     }),
   );
 
@@ -91,6 +108,22 @@ export function invoicesRouter({ db, logger, contract, network, checkout }: ApiD
     idempotent(db, logger, async (trx, req, res) => {
       const invoice = await voidInvoice(trx, actorOf(res), scopeOf(res), req.params.id as string);
       return { status: 200, body: presentInvoice(invoice, new Date(), undefined, shown) };
+    }),
+  );
+
+  contract.route(
+    router,
+    'post',
+    '/v1/invoices/{id}/checkout-link',
+    clinicRolesOnly,
+    idempotent(db, logger, async (trx, req, res) => {
+      const invoice = await reissueCheckoutToken(trx, actorOf(res), scopeOf(res), req.params.id as string);
+      const link = (token: string | null) => ({
+        object: 'checkout_link',
+        invoice_id: invoice.id,
+        checkout_url: token === null ? null : checkoutUrl(token, shown.publicUrl),
+      });
+      return { status: 201, body: link(invoice.checkout_token), replayBody: link(null) };
     }),
   );
 
