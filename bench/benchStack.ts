@@ -16,9 +16,12 @@ import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
 import { ensureDevContracts } from '../src/dev/contracts.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { SecretBox } from '../src/platform/secretBox.js';
 
 /** Who the audit log says set up a benchmark's clinics and invoices. */
 export const BENCH_ACTOR: AuditActor = { actor: 'bench', role: 'clinic_admin' };
+/** Seals the bench clinics' webhook secrets. */
+export const BENCH_SECRETS = new SecretBox([{ id: 'bench', key: randomBytes(32) }]);
 
 export class BenchStack {
   private readonly stoppers: (() => Promise<unknown>)[] = [];

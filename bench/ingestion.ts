@@ -40,7 +40,7 @@ import { createLogger } from '../src/platform/log.js';
 import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { syncOnce } from '../src/settlement/watcher.js';
-import { BENCH_ACTOR, BenchStack } from './benchStack.js';
+import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
 
 /** The goal: the watcher within 3x of the sum of the two limits. */
 const GOAL_RATIO = 3;
@@ -331,6 +331,7 @@ export async function runIngestionBench(): Promise<void> {
           name: 'Bench Clinic',
           settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
           webhookUrl: undefined,
+          secrets: BENCH_SECRETS,
         });
         const rows: InvoiceRow[] = [];
         for (let i = 0; i < PAYMENTS; i++) {

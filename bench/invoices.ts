@@ -32,7 +32,7 @@ import { createMetrics } from '../src/platform/metrics.js';
 import { migrateLatest } from '../src/platform/migrate.js';
 import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { BENCH_ACTOR, BenchStack } from './benchStack.js';
+import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
 
 /** The goal: the real endpoint serves at least half the baseline's requests per second. */
 const GOAL_RATIO = 0.5;
@@ -219,7 +219,12 @@ export async function runInvoiceBench(): Promise<void> {
     stack.onStop(() => db.destroy());
     await migrateLatest(db);
     const clinic = await withTransaction(db, (trx) =>
-      createClinic(trx, BENCH_ACTOR, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined }),
+      createClinic(trx, BENCH_ACTOR, {
+        name: 'Bench Clinic',
+        settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
+        webhookUrl: undefined,
+        secrets: BENCH_SECRETS,
+      }),
     );
 
     const baselineDb = createDb({ connectionString: postgres.urlFor(DATABASE), poolMax: POOL_MAX, applicationName: 'bench-baseline' });
@@ -228,6 +233,7 @@ export async function runInvoiceBench(): Promise<void> {
 
     const realApp = createApp({
       db,
+      secrets: BENCH_SECRETS,
       chain,
       logger: createLogger('silent'),
       metrics: createMetrics(),

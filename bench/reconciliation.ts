@@ -47,7 +47,7 @@ import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { executeReconciliation, type ReconciliationDeps, type RunRow, startReconciliation } from '../src/recon/runs.js';
 import { syncOnce } from '../src/settlement/watcher.js';
-import { BENCH_ACTOR, BenchStack } from './benchStack.js';
+import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_TRANSFERS = 100_000;
@@ -493,6 +493,7 @@ export async function runReconciliationBench(): Promise<void> {
                 name: `Bench Clinic ${i + 1}`,
                 settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
                 webhookUrl: undefined,
+                secrets: BENCH_SECRETS,
               })
             ).id,
           );

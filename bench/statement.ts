@@ -86,7 +86,7 @@ import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementDocument, type StatementLine, type StatementTrailer } from '../src/reports/statementDocument.js';
 import { verifyStatementOffline } from '../src/reports/verifyStatement.js';
-import { BENCH_ACTOR, BenchStack } from './benchStack.js';
+import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_ENTRIES = 1_000_000;
@@ -240,6 +240,7 @@ async function serveChild(config: ChildConfig): Promise<void> {
   });
   const app = createApp({
     db,
+    secrets: BENCH_SECRETS,
     chain,
     logger: createLogger('silent'),
     metrics: createMetrics(),
@@ -810,7 +811,12 @@ export async function runStatementBench(): Promise<void> {
       bench.onStop(() => db.destroy());
       await migrateLatest(db);
       const clinic = await withTransaction(db, (trx) =>
-        createClinic(trx, BENCH_ACTOR, { name: 'Bench Clinic', settlementAddress: privateKeyToAccount(generatePrivateKey()).address, webhookUrl: undefined }),
+        createClinic(trx, BENCH_ACTOR, {
+          name: 'Bench Clinic',
+          settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
+          webhookUrl: undefined,
+          secrets: BENCH_SECRETS,
+        }),
       );
       return { db, clinic };
     });

@@ -8,6 +8,7 @@ import * as reconciliation from './20261127_0004_reconciliation.js';
 import * as audit from './20261127_0005_audit.js';
 import * as checkout from './20261127_0006_checkout.js';
 import * as checkoutTokenHash from './20261203_0007_checkout_token_hash.js';
+import * as webhookSecrets from './20261203_0008_webhook_secrets.js';
 
 export interface Migration {
   name: string;
@@ -23,4 +24,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261127_0005_audit', ...audit },
   { name: '20261127_0006_checkout', ...checkout },
   { name: '20261203_0007_checkout_token_hash', ...checkoutTokenHash },
+  { name: '20261203_0008_webhook_secrets', ...webhookSecrets },
 ];

@@ -31,6 +31,7 @@ import type { VerifyToken } from './identity/jwt.js';
 import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
 import type { Metrics } from './platform/metrics.js';
+import type { SecretBox } from './platform/secretBox.js';
 import type { StatementAnchorer } from './reports/statementAnchor.js';
 
 export interface AppDeps {
@@ -43,6 +44,8 @@ export interface AppDeps {
   maxReportsAtOnce?: number | undefined;
   /** Where clinics' webhooks may go; default: https or http, public addresses and loopback. */
   webhookUrls?: WebhookUrlRules | undefined;
+  /** Seals and opens secrets kept at rest (clinics' webhook secrets). */
+  secrets: SecretBox;
   chain: ChainClient;
   logger: Logger;
   metrics: Metrics;
@@ -82,6 +85,7 @@ export function createApp(deps: AppDeps): Express {
     streamStallTimeoutMs: deps.streamStallTimeoutMs ?? 60_000,
     reportSlots: new ReportSlots(deps.maxReportsAtOnce ?? 4, 2),
     webhookUrls: deps.webhookUrls ?? { requireHttps: false, allowedNetworks: ['127.0.0.0/8', '::1'] },
+    secrets: deps.secrets,
     chain: deps.chain,
     logger: deps.logger,
     contract,

@@ -9,6 +9,7 @@ import { createWalletClient, type Hex, http as viemHttp } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createApp } from './app.js';
 import { appendAudit, SYSTEM } from './audit/auditLog.js';
+import { sealWebhookSecrets } from './billing/clinics.js';
 import { type ChainClient, createChainClient } from './chain/client.js';
 import { initCursor, readCursor } from './chain/cursor.js';
 import { finalityFromConfig } from './chain/finality.js';
@@ -24,6 +25,7 @@ import type { Logger } from './platform/log.js';
 import { createMetrics } from './platform/metrics.js';
 import { migrateLatest } from './platform/migrate.js';
 import { OPENAPI_PATH } from './platform/paths.js';
+import { SecretBox } from './platform/secretBox.js';
 import { withTransaction } from './platform/transaction.js';
 import { startWorkers } from './platform/workers.js';
 import type { SendingWallet } from './settlement/depositFactory.js';
@@ -70,6 +72,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const tokenAddress = devStack?.chain?.tokenAddress ?? config.tokenAddress!;
   const factoryAddress = devStack?.chain?.factoryAddress ?? config.factoryAddress!;
   const jwtKey = resolveJwtKey(config, devStack);
+  const secrets = resolveSecretBox(config, devStack);
 
   // Three pools, so that no kind of work can take the others' connections: the API's (short
   // queries, bounded by STATEMENT_TIMEOUT_MS), long reads' (statements and exports), the workers'.
@@ -106,6 +109,9 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   try {
     const applied = await migrateLatest(workersDb);
     if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
+    // Before the API serves and the dispatcher signs: plain secrets (from before they were sealed) and ones under a retired key.
+    const resealed = await sealWebhookSecrets(workersDb, secrets);
+    if (resealed > 0) logger.info({ clinics: resealed }, 'webhook secrets sealed with the current SECRETS_KEYS key');
 
     chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
     network = await loadPaymentNetwork({ chain, token: tokenAddress, factory: factoryAddress, timeoutMs: 60_000 });
@@ -133,6 +139,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       finality,
       metricsToken: config.metricsToken,
       webhookUrls: config.webhooks,
+      secrets,
       checkout: {
         publicUrl: config.publicUrl ?? (config.port === 0 ? undefined : httpUrl(config.host, config.port)),
         referenceRates: config.referenceRates,
@@ -153,7 +160,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
 
   if (devStack?.chain) {
     const { ensureDemoClinic, devTokens } = await import('./dev/demo.js');
-    const demoClinicId = await ensureDemoClinic(db, devStack.chain.clinicWallet.address);
+    const demoClinicId = await ensureDemoClinic(db, devStack.chain.clinicWallet.address, secrets);
     const file = writeDevStackFile(config.dataDir, {
       api_url: url,
       docs_url: `${url}/docs`,
@@ -196,6 +203,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             watcherPollMs: config.watcherPollMs,
             reconIntervalMinutes: config.reconIntervalMinutes,
             webhookAllowedNetworks: config.webhooks.allowedNetworks,
+            secrets,
           }),
           { connectionString: databaseUrl, logger },
         )
@@ -224,6 +232,14 @@ export function resolveJwtKey(config: Config, devStack?: DevStack): JwtKey {
   if (config.jwt.secret !== undefined) return { algorithm: 'HS256', key: config.jwt.secret };
   if (config.nodeEnv === 'production') throw new StartupError('JWT_PUBLIC_KEY is required in production');
   return { algorithm: 'HS256', key: (devStack?.secrets ?? loadOrCreateDevSecrets(config.dataDir)).jwt_secret };
+}
+
+/** The keys that seal secrets at rest: SECRETS_KEYS, or (outside production) the dev key generated into DATA_DIR. */
+export function resolveSecretBox(config: Config, devStack?: DevStack): SecretBox {
+  if (config.secretKeys !== undefined) return new SecretBox(config.secretKeys);
+  if (config.nodeEnv === 'production') throw new StartupError('SECRETS_KEYS is required in production');
+  const key = (devStack?.secrets ?? loadOrCreateDevSecrets(config.dataDir)).secrets_key;
+  return new SecretBox([{ id: 'dev', key: Buffer.from(key, 'base64') }]);
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<void> {

@@ -12,6 +12,7 @@ import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
 import { errorSummary } from './platform/log.js';
 import type { Metrics } from './platform/metrics.js';
+import type { SecretBox } from './platform/secretBox.js';
 import type { Worker } from './platform/workers.js';
 import { matchRefunds } from './recon/resolutions.js';
 import { executeReconciliation, scheduledRunIsDue, startReconciliation } from './recon/runs.js';
@@ -37,6 +38,8 @@ export interface GatewayWorkersDeps {
   reconIntervalMinutes: number;
   /** Non-public addresses webhooks may still be sent to (development receivers). */
   webhookAllowedNetworks: readonly string[];
+  /** Opens clinics' sealed webhook secrets. */
+  secrets: SecretBox;
 }
 
 /** How often the reconciler also removes idempotency keys past their retention. */
@@ -101,7 +104,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
       lockKey: LOCK_KEYS.webhooks,
       idleMs: 1000,
       async tick() {
-        const result = await dispatchDueWebhooks({ db, logger, allowedNetworks: deps.webhookAllowedNetworks });
+        const result = await dispatchDueWebhooks({ db, logger, secrets: deps.secrets, allowedNetworks: deps.webhookAllowedNetworks });
         for (const outcome of ['delivered', 'retried', 'failed', 'skipped'] as const) {
           if (result[outcome] > 0) metrics.webhooks.deliveries(outcome, result[outcome]);
         }

@@ -61,6 +61,7 @@ describe('npx clinicpay token', () => {
       FACTORY_ADDRESS: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
       RELAYER_PRIVATE_KEY: `0x${'42'.repeat(32)}`,
       JWT_PUBLIC_KEY: fs.readFileSync(new URL('./fixtures/jwt-public.pem', import.meta.url), 'utf8'),
+      SECRETS_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
     });
     expect(code).toBe(2);
     expect(output).toContain('refuses to run in production');

@@ -16,7 +16,7 @@ import { createClinic } from '../src/billing/clinics.js';
 import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { FHIR_EXTENSION, FHIR_IDENTIFIER } from '../src/reports/fhir.js';
-import { bearer, buildTestApp, TEST_ACTOR, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, TEST_ACTOR, TEST_SECRETS, tokenFor } from './support/app.js';
 import { expectValidR4 } from './support/fhirValidation.js';
 import {
   flush,
@@ -57,7 +57,9 @@ const LINE_ITEMS = [
 
 async function newClinic(name: string): Promise<string> {
   const wallet = privateKeyToAccount(generatePrivateKey()).address;
-  const row = await withTransaction(env.db, (trx) => createClinic(trx, TEST_ACTOR, { name, settlementAddress: wallet, webhookUrl: undefined }));
+  const row = await withTransaction(env.db, (trx) =>
+    createClinic(trx, TEST_ACTOR, { name, settlementAddress: wallet, webhookUrl: undefined, secrets: TEST_SECRETS }),
+  );
   return row.id;
 }
 

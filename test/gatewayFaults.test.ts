@@ -30,7 +30,7 @@ import type { Db } from '../src/platform/db.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { LOCK_KEYS } from '../src/workers.js';
-import { TEST_ACTOR } from './support/app.js';
+import { TEST_ACTOR, TEST_SECRETS } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
 import {
   clinicBalances,
@@ -69,6 +69,7 @@ async function clinicWithInvoices(db: Db, chain: PrivateChain, count: number): P
       name: 'Fault Clinic',
       settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
       webhookUrl: undefined,
+      secrets: TEST_SECRETS,
     });
     const invoices: InvoiceRow[] = [];
     for (let i = 0; i < count; i++) {

@@ -9,7 +9,7 @@ import { type AccountKind, accountBalances, accountId, type PostEntryParameters,
 import type { Db, Trx } from '../src/platform/db.js';
 import { newId } from '../src/platform/ids.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { TEST_ACTOR } from './support/app.js';
+import { TEST_ACTOR, TEST_SECRETS } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const HKD = '31337:0x00000000000000000000000000000000000000aa';
@@ -23,7 +23,12 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   db = testDb.db;
   const clinic = await withTransaction(db, (trx) =>
-    createClinic(trx, TEST_ACTOR, { name: 'Ledger Clinic', settlementAddress: '0x00000000000000000000000000000000000000c1', webhookUrl: undefined }),
+    createClinic(trx, TEST_ACTOR, {
+      name: 'Ledger Clinic',
+      settlementAddress: '0x00000000000000000000000000000000000000c1',
+      webhookUrl: undefined,
+      secrets: TEST_SECRETS,
+    }),
   );
   clinicId = clinic.id;
   // The accounts raw inserts below post to (postEntry creates its own as needed).

@@ -10,9 +10,10 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sealWebhookSecrets } from '../src/billing/clinics.js';
 import { createLogger } from '../src/platform/log.js';
 import { dispatchDueWebhooks } from '../src/webhooks/dispatcher.js';
-import { bearer, buildTestApp, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, TEST_SECRETS, tokenFor } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
@@ -90,11 +91,13 @@ describe('the dispatcher', () => {
         webhook_secret: 'whsec_test',
       })
       .returning('id');
+    // Sealed as the gateway's start would seal a plain secret.
+    await sealWebhookSecrets(database.db, TEST_SECRETS);
     await database
       .db('webhook_events')
       .insert({ id: 'evt_000000000000000000005555', clinic_id: clinic.id, type: 'invoice.paid', payload: JSON.stringify({ object: {} }) });
     const logger = createLogger('silent');
-    const refused = await dispatchDueWebhooks({ db: database.db, logger, allowedNetworks: [] });
+    const refused = await dispatchDueWebhooks({ db: database.db, logger, secrets: TEST_SECRETS, allowedNetworks: [] });
     expect(refused).toMatchObject({ retried: 1, delivered: 0 });
     expect(hits).toBe(0);
     const event = await database.db('webhook_events').where({ id: 'evt_000000000000000000005555' }).first('last_error');
@@ -105,7 +108,7 @@ describe('the dispatcher', () => {
       .db('webhook_events')
       .where({ id: 'evt_000000000000000000005555' })
       .update({ next_attempt_at: new Date(0) });
-    const allowed = await dispatchDueWebhooks({ db: database.db, logger, allowedNetworks: ['127.0.0.0/8', '::1'] });
+    const allowed = await dispatchDueWebhooks({ db: database.db, logger, secrets: TEST_SECRETS, allowedNetworks: ['127.0.0.0/8', '::1'] });
     expect(allowed).toMatchObject({ delivered: 1 });
     expect(hits).toBe(1);
   });

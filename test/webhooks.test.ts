@@ -15,7 +15,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { getAddress } from 'viem';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type ClinicRow, createClinic } from '../src/billing/clinics.js';
+import { type CreatedClinic, createClinic } from '../src/billing/clinics.js';
 import { createInvoice, presentInvoice } from '../src/billing/invoices.js';
 import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { createDb, type Db } from '../src/platform/db.js';
@@ -30,7 +30,7 @@ import {
 } from '../src/webhooks/dispatcher.js';
 import { enqueueWebhookEvent, type WebhookEventType, webhookInvoice } from '../src/webhooks/outbox.js';
 import { verifyWebhookSignature } from '../src/webhooks/signature.js';
-import { bearer, buildTestApp, CapturedLog, TEST_ACTOR, testNetwork, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, CapturedLog, TEST_ACTOR, TEST_SECRETS, testNetwork, tokenFor } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ function at(offsetMs: number): Date {
 
 /** One dispatcher pass on the test clock. */
 function dispatch(options: Partial<DispatchDueWebhooksParameters> = {}): Promise<DispatchDueWebhooksReturnType> {
-  return dispatchDueWebhooks({ db: database.db, logger, now: () => clock, fetchTimeoutMs: 2000, allowedNetworks: LOOPBACK, ...options });
+  return dispatchDueWebhooks({ db: database.db, logger, now: () => clock, fetchTimeoutMs: 2000, allowedNetworks: LOOPBACK, secrets: TEST_SECRETS, ...options });
 }
 
 function randomAddress() {
@@ -152,9 +152,14 @@ function randomAddress() {
 }
 
 /** A clinic inserted through the clinics service, with the receiver as its endpoint unless told. */
-function newClinic(webhookUrl: string | null = receiver.url): Promise<ClinicRow> {
+function newClinic(webhookUrl: string | null = receiver.url): Promise<CreatedClinic> {
   return withTransaction(database.db, (trx) =>
-    createClinic(trx, TEST_ACTOR, { name: `Clinic ${randomUUID().slice(0, 8)}`, settlementAddress: randomAddress(), webhookUrl: webhookUrl ?? undefined }),
+    createClinic(trx, TEST_ACTOR, {
+      name: `Clinic ${randomUUID().slice(0, 8)}`,
+      settlementAddress: randomAddress(),
+      webhookUrl: webhookUrl ?? undefined,
+      secrets: TEST_SECRETS,
+    }),
   );
 }
 
@@ -174,6 +179,7 @@ interface EventState {
   delivered_at: Date | null;
   last_error: string | null;
   created_at: Date;
+  payload: unknown;
 }
 
 async function eventState(id: string): Promise<EventState> {
@@ -214,7 +220,9 @@ describe('delivering an event', () => {
         actor: TEST_ACTOR,
       });
       const data = webhookInvoice(presentInvoice(invoice, new Date()));
-      return { eventId: await enqueueWebhookEvent(trx, { clinicId: clinic.id, type: 'invoice.paid', data }), expectedData: data };
+      // The clinic has not opted in to patient references in its webhooks: the outbox leaves it out.
+      const { patient_ref: _patientRef, ...expectedData } = data;
+      return { eventId: await enqueueWebhookEvent(trx, { clinicId: clinic.id, type: 'invoice.paid', data }), expectedData };
     });
 
     expect(await dispatch()).toEqual({ ...NOTHING, delivered: 1 });
@@ -240,15 +248,15 @@ describe('delivering an event', () => {
     const header = received!.headers['clinicpay-signature'] as string;
     expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
     expect(header.startsWith(`t=${Math.floor(clock.getTime() / 1000)},`)).toBe(true);
-    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: clinic.webhook_secret, now: clock })).toEqual({
+    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: clinic.webhookSecretShownOnce, now: clock })).toEqual({
       valid: true,
       timestamp: Math.floor(clock.getTime() / 1000),
     });
-    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: other.webhook_secret, now: clock }).valid).toBe(false);
+    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: other.webhookSecretShownOnce, now: clock }).valid).toBe(false);
     const tampered = received!.rawBody.replace('"invoice.paid"', '"invoice.voided"');
     expect(tampered).not.toBe(received!.rawBody);
-    expect(verifyWebhookSignature({ header, rawBody: tampered, secret: clinic.webhook_secret, now: clock }).valid).toBe(false);
-    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: clinic.webhook_secret, now: at(301 * SECONDS) })).toEqual({
+    expect(verifyWebhookSignature({ header, rawBody: tampered, secret: clinic.webhookSecretShownOnce, now: clock }).valid).toBe(false);
+    expect(verifyWebhookSignature({ header, rawBody: received!.rawBody, secret: clinic.webhookSecretShownOnce, now: at(301 * SECONDS) })).toEqual({
       valid: false,
       reason: 'timestamp_outside_tolerance',
     });
@@ -288,13 +296,16 @@ describe('delivering an event', () => {
       { quantity: 1, unit_amount: '480.00' },
       { quantity: 2, unit_amount: '350.50' },
     ]);
-    expect(data).toMatchObject({ object: 'invoice', clinic_id: clinic.id, amount_due: '1181.00', patient_ref: 'MRN-SECRET-REF-42' });
+    expect(data).toMatchObject({ object: 'invoice', clinic_id: clinic.id, amount_due: '1181.00' });
+    // The clinic has not opted in to patient references: none in the body, none kept in the outbox.
+    expect(rawBody).not.toContain('MRN-SECRET-REF-42');
+    expect(JSON.stringify((await eventState(eventId)).payload)).not.toContain('MRN-SECRET-REF-42');
 
     const logged = dispatcherLog.lines.slice(logLinesBefore).join('\n');
     expect(logged).toContain(eventId);
     expect(logged).toContain('"event_type":"invoice.paid"');
     expect(logged).toContain('"status_code":200');
-    expect(logged).not.toContain(clinic.webhook_secret);
+    expect(logged).not.toContain(clinic.webhookSecretShownOnce);
     expect(logged).not.toContain('MRN-SECRET-REF-42');
     expect(logged).not.toContain('dengue');
     expect(logged).not.toContain(rawBody);
@@ -319,8 +330,8 @@ describe('delivering an event', () => {
         .map((e) => e.id)
         .sort(),
     ).toEqual([...ids].sort());
-    const secretOf = new Map([ids[0], ids[1]].map((id) => [id!, first!.webhook_secret]));
-    for (const id of [ids[2], ids[3]]) secretOf.set(id!, second!.webhook_secret);
+    const secretOf = new Map([ids[0], ids[1]].map((id) => [id!, first!.webhookSecretShownOnce]));
+    for (const id of [ids[2], ids[3]]) secretOf.set(id!, second!.webhookSecretShownOnce);
     for (const received of receiver.requests) {
       const id = (JSON.parse(received.rawBody) as { id: string }).id;
       const header = received.headers['clinicpay-signature'] as string;
@@ -504,7 +515,7 @@ describe('two dispatchers on one database', () => {
   async function drain(db: Db): Promise<number> {
     let delivered = 0;
     for (let pass = 0; pass < 100; pass += 1) {
-      const outcome = await dispatchDueWebhooks({ db, logger, now: () => clock, batchSize: 3, allowedNetworks: LOOPBACK });
+      const outcome = await dispatchDueWebhooks({ db, logger, now: () => clock, batchSize: 3, secrets: TEST_SECRETS, allowedNetworks: LOOPBACK });
       expect(outcome.failed + outcome.retried + outcome.skipped).toBe(0);
       if (outcome.delivered === 0) return delivered;
       delivered += outcome.delivered;
@@ -537,8 +548,8 @@ describe('two dispatchers on one database', () => {
     for (let i = 0; i < 10; i += 1) await enqueue(clinic.id);
 
     const [first, second] = await Promise.all([
-      dispatchDueWebhooks({ db: database.db, logger, now: () => clock, batchSize: 10, allowedNetworks: LOOPBACK }),
-      dispatchDueWebhooks({ db: secondPool, logger, now: () => clock, batchSize: 10, allowedNetworks: LOOPBACK }),
+      dispatchDueWebhooks({ db: database.db, logger, now: () => clock, batchSize: 10, secrets: TEST_SECRETS, allowedNetworks: LOOPBACK }),
+      dispatchDueWebhooks({ db: secondPool, logger, now: () => clock, batchSize: 10, secrets: TEST_SECRETS, allowedNetworks: LOOPBACK }),
     ]);
 
     expect(first.delivered + second.delivered).toBe(10);

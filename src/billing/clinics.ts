@@ -8,22 +8,41 @@ import { apiAddress, storedAddress } from '../domain/address.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
+import { SecretBox, SecretUnreadableError } from '../platform/secretBox.js';
 
 export interface ClinicRow {
   id: string;
   name: string;
   settlement_address: string;
   webhook_url: string | null;
+  /** Sealed ({@link SecretBox}); open with {@link webhookSigningSecrets}. */
   webhook_secret: string;
+  /** The secret the last rotation replaced, sealed, still signing until `webhook_secret_previous_until`. */
+  webhook_secret_previous: string | null;
+  webhook_secret_previous_until: Date | null;
+  /** Whether the clinic's webhooks carry invoices' `patient_ref` (opt-in). */
+  webhook_include_patient_ref: boolean;
   created_at: Date;
   updated_at: Date;
+}
+
+/** A clinic just created, with its webhook secret in clear: the one time it is ever shown. */
+export interface CreatedClinic extends ClinicRow {
+  webhookSecretShownOnce: string;
 }
 
 export interface CreateClinicParameters {
   name: string;
   settlementAddress: Address;
   webhookUrl: string | undefined;
+  /** Default false. */
+  webhookIncludePatientRef?: boolean | undefined;
+  /** Seals the webhook secret. */
+  secrets: SecretBox;
 }
+
+/** The longest a rotated-out webhook secret may keep signing: a week. */
+export const MAX_WEBHOOK_SECRET_OVERLAP_HOURS = 168;
 
 /**
  * The sequence a clinic's invoice numbers come from. A sequence, not a counter column: taking
@@ -36,21 +55,147 @@ export function invoiceNumberSequence(clinicId: string): string {
   return `invoice_numbers_${clinicId.slice(5)}`;
 }
 
-/** Creates a clinic with a fresh webhook signing secret (returned to the caller this once), and audits it. */
-export async function createClinic(trx: Trx, actor: AuditActor, params: CreateClinicParameters): Promise<ClinicRow> {
+/**
+ * Creates a clinic with a fresh webhook signing secret, stored sealed and returned in clear to
+ * the caller this once, and audits it.
+ */
+export async function createClinic(trx: Trx, actor: AuditActor, params: CreateClinicParameters): Promise<CreatedClinic> {
   const id = newId('clin');
   await trx.raw('CREATE SEQUENCE ?? AS integer MINVALUE 1', [invoiceNumberSequence(id)]);
+  const secret = newWebhookSecret();
   const [row] = (await trx('clinics')
     .insert({
       id,
       name: params.name,
       settlement_address: storedAddress(params.settlementAddress),
       webhook_url: params.webhookUrl ?? null,
-      webhook_secret: `whsec_${randomBytes(32).toString('base64url')}`,
+      webhook_secret: params.secrets.seal(secret, webhookSecretContext(id)),
+      webhook_include_patient_ref: params.webhookIncludePatientRef ?? false,
     })
     .returning('*')) as ClinicRow[];
   await appendAudit(trx, actor, [{ action: 'clinic.created', target: { type: 'clinic', id }, clinicId: id, after: clinicAuditSummary(row!) }]);
-  return row!;
+  return { ...row!, webhookSecretShownOnce: secret };
+}
+
+export interface RotateWebhookSecretParameters {
+  secrets: SecretBox;
+  /** How long the replaced secret keeps signing next to the new one; 0 ends it at once. */
+  overlapHours: number;
+  now: Date;
+}
+
+export interface RotatedWebhookSecret {
+  clinic: ClinicRow;
+  /** In clear, shown this once. */
+  webhookSecretShownOnce: string;
+  /** Until when deliveries also carry a signature with the replaced secret; null without overlap. */
+  previousValidUntil: Date | null;
+}
+
+/**
+ * Gives a clinic a new webhook secret. For `overlapHours` the replaced one keeps signing too
+ * (every delivery carries two `v1` signatures), so the clinic can switch its receiver without
+ * refusing a delivery. A rotation during an overlap ends the older overlap: two secrets at most.
+ */
+export async function rotateWebhookSecret(trx: Trx, actor: AuditActor, id: string, params: RotateWebhookSecretParameters): Promise<RotatedWebhookSecret> {
+  if (!Number.isInteger(params.overlapHours) || params.overlapHours < 0 || params.overlapHours > MAX_WEBHOOK_SECRET_OVERLAP_HOURS) {
+    throw new RangeError(`overlapHours must be 0 to ${MAX_WEBHOOK_SECRET_OVERLAP_HOURS}`);
+  }
+  const before = await getClinic(trx, id, { forUpdate: true });
+  const secret = newWebhookSecret();
+  const previousValidUntil = params.overlapHours === 0 ? null : new Date(params.now.getTime() + params.overlapHours * 3_600_000);
+  const [row] = (await trx('clinics')
+    .where({ id })
+    .update({
+      webhook_secret: params.secrets.seal(secret, webhookSecretContext(id)),
+      webhook_secret_previous: previousValidUntil === null ? null : before.webhook_secret,
+      webhook_secret_previous_until: previousValidUntil,
+      updated_at: trx.fn.now(),
+    })
+    .returning('*')) as ClinicRow[];
+  await appendAudit(trx, actor, [
+    {
+      action: 'clinic.webhook_secret_rotated',
+      target: { type: 'clinic', id },
+      clinicId: id,
+      after: { previous_valid_until: previousValidUntil?.toISOString() ?? null },
+    },
+  ]);
+  return { clinic: row!, webhookSecretShownOnce: secret, previousValidUntil };
+}
+
+/**
+ * The secrets a delivery to this clinic is signed with at `now`: the current one, and the one a
+ * rotation replaced while its overlap lasts. Throws SecretUnreadableError when no configured key
+ * opens them.
+ */
+export function webhookSigningSecrets(
+  clinic: Pick<ClinicRow, 'id' | 'webhook_secret' | 'webhook_secret_previous' | 'webhook_secret_previous_until'>,
+  secrets: SecretBox,
+  now: Date,
+): string[] {
+  const context = webhookSecretContext(clinic.id);
+  const signing = [secrets.open(clinic.webhook_secret, context)];
+  if (clinic.webhook_secret_previous !== null && clinic.webhook_secret_previous_until !== null && clinic.webhook_secret_previous_until > now) {
+    signing.push(secrets.open(clinic.webhook_secret_previous, context));
+  }
+  return signing;
+}
+
+/**
+ * Seals every webhook secret that is not yet sealed with the current key: plain ones stored
+ * before secrets were sealed, and ones sealed with a key that has since been replaced at the
+ * head of SECRETS_KEYS. Run at start, before the gateway serves. Returns how many it sealed.
+ */
+export async function sealWebhookSecrets(db: Db, secrets: SecretBox): Promise<number> {
+  const rows = (await db('clinics').select('id', 'webhook_secret', 'webhook_secret_previous')) as Pick<
+    ClinicRow,
+    'id' | 'webhook_secret' | 'webhook_secret_previous'
+  >[];
+  let sealed = 0;
+  for (const row of rows) {
+    const context = webhookSecretContext(row.id);
+    const reseal = (value: string) => {
+      if (!SecretBox.isSealed(value)) return secrets.seal(value, context);
+      try {
+        return secrets.seal(secrets.open(value, context), context);
+      } catch (error) {
+        if (!(error instanceof SecretUnreadableError)) throw error;
+        throw new SecretUnreadableError(
+          `clinic ${row.id}'s webhook secret does not open with any SECRETS_KEYS key (${error.message}); put the key that sealed it back in the list`,
+        );
+      }
+    };
+    const changes: Record<string, string> = {};
+    if (!secrets.isCurrent(row.webhook_secret)) changes.webhook_secret = reseal(row.webhook_secret);
+    if (row.webhook_secret_previous !== null && !secrets.isCurrent(row.webhook_secret_previous)) {
+      changes.webhook_secret_previous = reseal(row.webhook_secret_previous);
+    }
+    if (Object.keys(changes).length === 0) continue;
+    // Only if unchanged meanwhile (another instance starting, or a rotation): never overwrite a newer secret.
+    const updated = await db('clinics').where({ id: row.id, webhook_secret: row.webhook_secret }).update(changes);
+    sealed += updated;
+  }
+  return sealed;
+}
+
+/** Of `clinicIds`, those whose webhooks carry invoices' `patient_ref`. */
+export async function clinicsSharingPatientRef(db: Db | Trx, clinicIds: readonly string[]): Promise<Set<string>> {
+  if (clinicIds.length === 0) return new Set();
+  const ids = (await db('clinics')
+    .whereIn('id', [...new Set(clinicIds)])
+    .where({ webhook_include_patient_ref: true })
+    .pluck('id')) as string[];
+  return new Set(ids);
+}
+
+function newWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64url')}`;
+}
+
+/** What a clinic's sealed webhook secrets are bound to: a value copied to another clinic's row does not open. */
+function webhookSecretContext(clinicId: string): string {
+  return `clinics.webhook_secret:${clinicId}`;
 }
 
 /** Whether a clinic with this id exists. */
@@ -67,9 +212,10 @@ export async function getClinic(db: Db | Trx, id: string, { forUpdate = false } 
 }
 
 export interface UpdateClinicParameters {
-  name?: string;
-  settlementAddress?: Address;
-  webhookUrl?: string | null;
+  name?: string | undefined;
+  settlementAddress?: Address | undefined;
+  webhookUrl?: string | null | undefined;
+  webhookIncludePatientRef?: boolean | undefined;
 }
 
 /** Changes a clinic, and audits it. A new settlement address applies to invoices created from now on only. */
@@ -79,6 +225,7 @@ export async function updateClinic(trx: Trx, actor: AuditActor, id: string, para
   if (params.name !== undefined) changes.name = params.name;
   if (params.settlementAddress !== undefined) changes.settlement_address = storedAddress(params.settlementAddress);
   if (params.webhookUrl !== undefined) changes.webhook_url = params.webhookUrl;
+  if (params.webhookIncludePatientRef !== undefined) changes.webhook_include_patient_ref = params.webhookIncludePatientRef;
   const [row] = (await trx('clinics').where({ id }).update(changes).returning('*')) as ClinicRow[];
   await appendAudit(trx, actor, [
     { action: 'clinic.updated', target: { type: 'clinic', id }, clinicId: id, before: clinicAuditSummary(before), after: clinicAuditSummary(row!) },
@@ -88,18 +235,24 @@ export async function updateClinic(trx: Trx, actor: AuditActor, id: string, para
 
 /** What the audit log keeps of a clinic (never its webhook secret). */
 export function clinicAuditSummary(row: ClinicRow): AuditSummary {
-  return { name: row.name, settlement_address: row.settlement_address, webhook_url: row.webhook_url };
+  return {
+    name: row.name,
+    settlement_address: row.settlement_address,
+    webhook_url: row.webhook_url,
+    webhook_include_patient_ref: row.webhook_include_patient_ref,
+  };
 }
 
-/** The API form of a clinic; the webhook secret only when `withSecret` (at creation). */
-export function presentClinic(row: ClinicRow, { withSecret = false } = {}): Record<string, unknown> {
+/** The API form of a clinic (never its webhook secret: the create and rotate answers add it themselves). */
+export function presentClinic(row: ClinicRow): Record<string, unknown> {
   return {
     object: 'clinic',
     id: row.id,
     name: row.name,
     settlement_address: apiAddress(row.settlement_address),
     webhook_url: row.webhook_url,
-    ...(withSecret ? { webhook_secret: row.webhook_secret } : {}),
+    webhook_include_patient_ref: row.webhook_include_patient_ref,
+    webhook_secret_previous_valid_until: row.webhook_secret_previous_until?.toISOString() ?? null,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
   };

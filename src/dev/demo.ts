@@ -8,6 +8,7 @@ import { createClinic } from '../billing/clinics.js';
 import { signHs256Token } from '../identity/jwt.js';
 import { ROLES, type Role } from '../identity/principal.js';
 import type { Db } from '../platform/db.js';
+import type { SecretBox } from '../platform/secretBox.js';
 import { withTransaction } from '../platform/transaction.js';
 
 export const DEMO_CLINIC_NAME = 'ClinicPay Demo Clinic';
@@ -15,10 +16,12 @@ export const DEMO_CLINIC_NAME = 'ClinicPay Demo Clinic';
 const DEV_TOKEN_TTL_SECONDS = 7 * 86_400;
 
 /** The demo clinic's id, creating the clinic on first start. */
-export async function ensureDemoClinic(db: Db, settlementAddress: Address): Promise<string> {
+export async function ensureDemoClinic(db: Db, settlementAddress: Address, secrets: SecretBox): Promise<string> {
   const existing = (await db('clinics').where({ name: DEMO_CLINIC_NAME }).orderBy('created_at').first('id')) as { id: string } | undefined;
   if (existing) return existing.id;
-  const clinic = await withTransaction(db, (trx) => createClinic(trx, SYSTEM.gateway, { name: DEMO_CLINIC_NAME, settlementAddress, webhookUrl: undefined }));
+  const clinic = await withTransaction(db, (trx) =>
+    createClinic(trx, SYSTEM.gateway, { name: DEMO_CLINIC_NAME, settlementAddress, webhookUrl: undefined, secrets }),
+  );
   return clinic.id;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Dev secrets, generated on first start into the git-ignored data directory (mode 0600) and
- * reused after: the embedded Postgres password, the dev chain's mnemonic, the dev JWT secret.
+ * reused after: the embedded Postgres password, the dev chain's mnemonic, the dev JWT secret and
+ * the dev key that encrypts clinics' webhook secrets.
  * Nothing here is used in production, where every secret comes from the environment.
  */
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,8 @@ export interface DevSecrets {
   postgres_password: string;
   mnemonic: string;
   jwt_secret: string;
+  /** Base64 of 32 bytes: the key `SECRETS_KEYS` would otherwise give. */
+  secrets_key: string;
 }
 
 /** Reads `secrets.json` from `dataDir`, creating it (and any missing secret) on first use. */
@@ -22,6 +25,7 @@ export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
     postgres_password: existing.postgres_password ?? randomBytes(24).toString('base64url'),
     mnemonic: existing.mnemonic ?? generateMnemonic(english),
     jwt_secret: existing.jwt_secret ?? randomBytes(32).toString('base64url'),
+    secrets_key: existing.secrets_key ?? randomBytes(32).toString('base64'),
   };
   if (JSON.stringify(existing) !== JSON.stringify(secrets)) {
     fs.mkdirSync(dataDir, { recursive: true });

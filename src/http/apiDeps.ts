@@ -15,6 +15,7 @@ import type { VerifyToken } from '../identity/jwt.js';
 import type { ReferenceRates } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
+import type { SecretBox } from '../platform/secretBox.js';
 import type { StatementAnchorer } from '../reports/statementAnchor.js';
 import type { ApiContract } from './openapi.js';
 import type { ReportSlots } from './reportSlots.js';
@@ -31,6 +32,8 @@ export interface ApiDeps {
   reportSlots: ReportSlots;
   /** Where clinics' webhooks may go. */
   webhookUrls: WebhookUrlRules;
+  /** Seals and opens secrets kept at rest (clinics' webhook secrets). */
+  secrets: SecretBox;
   chain: ChainClient;
   logger: Logger;
   contract: ApiContract;

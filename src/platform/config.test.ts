@@ -1,3 +1,4 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { caught } from '../../test/support/caught.js';
@@ -90,6 +91,26 @@ describe('loadConfig', () => {
     expect(
       errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN }).variable,
     ).toBe('JWT_PUBLIC_KEY');
+  });
+
+  it('requires SECRETS_KEYS in production, reads several keys in order, and never echoes one', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN };
+    expect(errorOf({ ...production, JWT_PUBLIC_KEY: pem }).variable).toBe('SECRETS_KEYS');
+    const [k1, k2] = [randomBytes(32), randomBytes(32)];
+    const keys = `k2:${k2.toString('base64')},k1:${k1.toString('base64')}`;
+    expect(loadConfig({ SECRETS_KEYS: keys }, '/srv').secretKeys).toEqual([
+      { id: 'k2', key: k2 },
+      { id: 'k1', key: k1 },
+    ]);
+    expect(loadConfig({}, '/srv').secretKeys).toBeUndefined();
+    const short = `k1:${randomBytes(16).toString('base64')}`;
+    for (const bad of [short, 'k1', `k1:${k1.toString('base64')},k1:${k2.toString('base64')}`, `bad id:${k1.toString('base64')}`]) {
+      const error = errorOf({ SECRETS_KEYS: bad });
+      expect(error.variable, bad).toBe('SECRETS_KEYS');
+      expect(error.message).toContain('[hidden]');
+      expect(error.message).not.toContain(k1.toString('base64').slice(0, 12));
+    }
   });
 
   it('requires TOKEN_ADDRESS whenever the chain is external', () => {

@@ -9,6 +9,7 @@ import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { type Address, getAddress, type Hex, isAddress } from 'viem';
+import { parseSecretKeys, SecretBox, type SecretKey } from './secretBox.js';
 
 export type NodeEnv = 'development' | 'test' | 'production';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -41,6 +42,8 @@ export interface Config {
   /** The DepositFactory; the dev stack deploys its own when unset. */
   factoryAddress: Address | undefined;
   jwt: JwtConfig;
+  /** Keys that seal secrets at rest (clinics' webhook secrets), the first sealing; unset outside production: a dev key in DATA_DIR. */
+  secretKeys: SecretKey[] | undefined;
   /** Pays the relayer's gas; in development a funded dev account. */
   relayerPrivateKey: Hex | undefined;
   /** Base units by which a payment may miss the amount due and still count as exact. */
@@ -240,6 +243,12 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     meaning: 'PEM public key that verifies API tokens: RS256 for an RSA key, ES256 for a P-256 key. Required in production, where HS256 is refused.',
   },
   {
+    name: 'SECRETS_KEYS',
+    default: '(generated in DATA_DIR)',
+    meaning:
+      "Keys that encrypt clinics' webhook secrets at rest (AES-256-GCM): `id:base64` of 32 random bytes, comma-separated; the first encrypts, every one listed decrypts, so a new key goes first and an old one stays until the gateway has re-encrypted with the new one at start. Required in production.",
+  },
+  {
     name: 'JWT_SECRET',
     default: '(generated in DATA_DIR)',
     meaning: 'HS256 secret (at least 32 characters) for development tokens. Unset: generated on first start into `DATA_DIR/secrets.json`.',
@@ -274,6 +283,10 @@ export function loadConfig(env: Env, cwd: string): Config {
     throw new ConfigError('FACTORY_ADDRESS', 'a 0x address (required when RPC_URL is set)', undefined);
   }
   const jwt = jwtConfig(env, nodeEnv);
+  const secretKeys = secretKeyList(env, 'SECRETS_KEYS');
+  if (nodeEnv === 'production' && secretKeys === undefined) {
+    throw new ConfigError('SECRETS_KEYS', 'id:base64 of 32 bytes, comma-separated (required when NODE_ENV=production)', undefined);
+  }
   const relayerPrivateKey = optionalPrivateKey(env, 'RELAYER_PRIVATE_KEY');
   if (rpcUrl !== undefined && relayerPrivateKey === undefined) {
     throw new ConfigError('RELAYER_PRIVATE_KEY', 'a 0x-prefixed 32-byte hex key (required when RPC_URL is set)', undefined);
@@ -303,6 +316,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     rpcTimeoutMs: integer(env, 'RPC_TIMEOUT_MS', 5000, 100, 120_000),
     factoryAddress,
     jwt,
+    secretKeys,
     relayerPrivateKey,
     paymentTolerance: BigInt(integer(env, 'PAYMENT_TOLERANCE', 0, 0, Number.MAX_SAFE_INTEGER)),
     useFinalizedTag: boolean(env, 'USE_FINALIZED_TAG', false),
@@ -436,6 +450,20 @@ export function redactUrlCredentials(value: string): string {
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function secretKeyList(env: Env, name: string): SecretKey[] | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  try {
+    const keys = parseSecretKeys(value);
+    new SecretBox(keys);
+    if (new Set(keys.map((k) => k.id)).size !== keys.length) throw new RangeError('duplicate key id');
+    return keys;
+  } catch {
+    // The value itself is never echoed: it holds keys.
+    throw new ConfigError(name, 'id:base64 of 32 bytes, comma-separated, ids unique (1 to 32 of A-Z a-z 0-9 _ -)', '[hidden]');
+  }
 }
 
 function optionalSecret(env: Env, name: string, minLength: number): string | undefined {

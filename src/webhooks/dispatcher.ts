@@ -24,8 +24,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
+import { webhookSigningSecrets } from '../billing/clinics.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
+import { type SecretBox, SecretUnreadableError } from '../platform/secretBox.js';
 import { signWebhookPayload, WEBHOOK_SIGNATURE_HEADER } from './signature.js';
 
 export const WEBHOOK_USER_AGENT = 'ClinicPay-Webhooks/1';
@@ -48,6 +50,8 @@ const MAX_ERROR_LENGTH = 500;
 export interface DispatchDueWebhooksParameters {
   db: Db;
   logger: Logger;
+  /** Opens the clinics' sealed webhook secrets. */
+  secrets: SecretBox;
   /** Per request, from connecting to the response headers. Default 10 000 ms. */
   fetchTimeoutMs?: number;
   /** After this many failed attempts an event is `failed`. Default 10. */
@@ -87,6 +91,8 @@ interface ClaimedEvent {
   created_at: Date;
   webhook_url: string | null;
   webhook_secret: string;
+  webhook_secret_previous: string | null;
+  webhook_secret_previous_until: Date | null;
 }
 
 type AttemptResult = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string };
@@ -97,7 +103,7 @@ type AttemptResult = { ok: true; statusCode: number } | { ok: false; statusCode:
  * nothing due costs one indexed query.
  *
  * @example
- * const outcome = await dispatchDueWebhooks({ db, logger });
+ * const outcome = await dispatchDueWebhooks({ db, logger, secrets });
  * // → { delivered: 3, failed: 0, retried: 1, skipped: 0 }
  */
 export async function dispatchDueWebhooks(deps: DispatchDueWebhooksParameters): Promise<DispatchDueWebhooksReturnType> {
@@ -160,7 +166,8 @@ async function claimDueEvents(db: Db, now: Date, leaseUntil: Date, limit: number
      SET next_attempt_at = ?
      FROM due, clinics AS c
      WHERE e.id = due.id AND c.id = e.clinic_id
-     RETURNING e.id, e.clinic_id, e.type, e.payload, e.attempts, e.created_at, c.webhook_url, c.webhook_secret`,
+     RETURNING e.id, e.clinic_id, e.type, e.payload, e.attempts, e.created_at,
+               c.webhook_url, c.webhook_secret, c.webhook_secret_previous, c.webhook_secret_previous_until`,
     [now, limit, leaseUntil],
   )) as { rows: ClaimedEvent[] };
   return result.rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || a.id.localeCompare(b.id));
@@ -181,7 +188,7 @@ interface DeliverOptions {
 }
 
 async function deliverOne(
-  { db, logger }: DispatchDueWebhooksParameters,
+  { db, logger, secrets }: DispatchDueWebhooksParameters,
   event: ClaimedEvent,
   options: DeliverOptions,
 ): Promise<keyof DispatchDueWebhooksReturnType> {
@@ -197,7 +204,17 @@ async function deliverOne(
   const attempt = event.attempts + 1;
   const startedAt = options.now();
   const started = performance.now();
-  const result = await postEvent(event, event.webhook_url, startedAt, options.fetchTimeoutMs, options.agents);
+  let signing: string[] | undefined;
+  try {
+    signing = webhookSigningSecrets({ ...event, id: event.clinic_id }, secrets, startedAt);
+  } catch (error) {
+    if (!(error instanceof SecretUnreadableError)) throw error;
+    // The gateway's keys are wrong (SECRETS_KEYS lost the key that sealed it): nothing is sent; the attempt counts, and is retried.
+    logger.error(log, "webhook not sent: no configured SECRETS_KEYS key opens the clinic's webhook secret");
+  }
+  const result: AttemptResult = signing
+    ? await postEvent(event, event.webhook_url, signing, startedAt, options.fetchTimeoutMs, options.agents)
+    : { ok: false, statusCode: null, error: "not sent: the gateway cannot open this clinic's webhook secret" };
   const durationMs = Math.round(performance.now() - started);
   const finishedAt = options.now();
 
@@ -243,9 +260,9 @@ async function deliverOne(
 }
 
 /** POSTs the signed event; never throws for what the network or the receiver does. */
-async function postEvent(event: ClaimedEvent, url: string, at: Date, timeoutMs: number, agents: Agents): Promise<AttemptResult> {
+async function postEvent(event: ClaimedEvent, url: string, secrets: string[], at: Date, timeoutMs: number, agents: Agents): Promise<AttemptResult> {
   const rawBody = webhookRequestBody(event);
-  const signature = signWebhookPayload({ secret: event.webhook_secret, timestamp: Math.floor(at.getTime() / 1000), rawBody });
+  const signature = signWebhookPayload({ secret: secrets, timestamp: Math.floor(at.getTime() / 1000), rawBody });
   try {
     const status = await post(new URL(url), rawBody, { [WEBHOOK_SIGNATURE_HEADER]: signature }, timeoutMs, agents);
     if (status >= 200 && status < 300) return { ok: true, statusCode: status };

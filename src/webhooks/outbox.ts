@@ -9,6 +9,7 @@
  * May import: platform, domain, audit, identity, billing.
  */
 import { type AuditActor, appendAudit } from '../audit/auditLog.js';
+import { clinicsSharingPatientRef } from '../billing/clinics.js';
 import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError } from '../platform/errors.js';
@@ -32,7 +33,10 @@ export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 export interface EnqueueWebhookEventParameters {
   clinicId: string;
   type: WebhookEventType;
-  /** The object the event is about, in its webhook form (no line-item descriptions). */
+  /**
+   * The object the event is about, in its webhook form (no line-item descriptions). A
+   * `patient_ref` in it is kept only for clinics that opted in to receiving it.
+   */
   data: Record<string, unknown>;
 }
 
@@ -40,22 +44,29 @@ export interface EnqueueWebhookEventParameters {
  * Records an event for the clinic's webhook endpoint inside `trx`; returns its id (`evt_…`),
  * which receivers use to drop duplicates.
  */
-export async function enqueueWebhookEvent(trx: Trx, { clinicId, type, data }: EnqueueWebhookEventParameters): Promise<string> {
-  const id = newId('evt');
-  await trx('webhook_events').insert({ id, clinic_id: clinicId, type, payload: JSON.stringify({ object: data }) });
-  return id;
+export async function enqueueWebhookEvent(trx: Trx, event: EnqueueWebhookEventParameters): Promise<string> {
+  const [id] = await insertEvents(trx, [event]);
+  return id!;
 }
 
-/** Records many events inside `trx` in one insert. */
+/** Records many events inside `trx`, a thousand per insert. */
 export async function enqueueWebhookEvents(trx: Trx, events: readonly EnqueueWebhookEventParameters[]): Promise<void> {
+  await insertEvents(trx, events);
+}
+
+async function insertEvents(trx: Trx, events: readonly EnqueueWebhookEventParameters[]): Promise<string[]> {
+  const sharing = await clinicsSharingPatientRef(
+    trx,
+    events.filter(({ data }) => 'patient_ref' in data).map(({ clinicId }) => clinicId),
+  );
+  const rows = events.map(({ clinicId, type, data }) => {
+    const { patient_ref: patientRef, ...rest } = data;
+    const object = sharing.has(clinicId) || patientRef === undefined ? data : rest;
+    return { id: newId('evt'), clinic_id: clinicId, type, payload: JSON.stringify({ object }) };
+  });
   // A thousand rows per insert keeps each statement far below Postgres's 65,535 parameters.
-  for (let start = 0; start < events.length; start += 1000) {
-    await trx('webhook_events').insert(
-      events
-        .slice(start, start + 1000)
-        .map(({ clinicId, type, data }) => ({ id: newId('evt'), clinic_id: clinicId, type, payload: JSON.stringify({ object: data }) })),
-    );
-  }
+  for (let start = 0; start < rows.length; start += 1000) await trx('webhook_events').insert(rows.slice(start, start + 1000));
+  return rows.map(({ id }) => id);
 }
 
 /**

@@ -32,6 +32,17 @@ describe('signWebhookPayload', () => {
       expect(() => signWebhookPayload({ secret: SECRET, timestamp, rawBody: BODY }), String(timestamp)).toThrow(RangeError);
     }
     expect(() => signWebhookPayload({ secret: '', timestamp: T, rawBody: BODY })).toThrow(RangeError);
+    expect(() => signWebhookPayload({ secret: [], timestamp: T, rawBody: BODY })).toThrow(RangeError);
+    expect(() => signWebhookPayload({ secret: [SECRET, ''], timestamp: T, rawBody: BODY })).toThrow(RangeError);
+  });
+
+  it('with several secrets (a rotation overlap), gives one v1 per secret, in order, each verifiable alone', () => {
+    const header = signWebhookPayload({ secret: ['whsec_new', SECRET], timestamp: T, rawBody: BODY });
+    const single = (secret: string) => signWebhookPayload({ secret, timestamp: T, rawBody: BODY }).split(',')[1];
+    expect(header).toBe(`t=${T},${single('whsec_new')},${single(SECRET)}`);
+    for (const secret of ['whsec_new', SECRET]) {
+      expect(verifyWebhookSignature({ header, rawBody: BODY, secret, now: new Date(T * 1000) }).valid).toBe(true);
+    }
   });
 });
 

@@ -18,8 +18,11 @@ const HEX_SIGNATURE = /^[0-9a-f]{64}$/;
 const UNIX_SECONDS = /^\d{1,12}$/;
 
 export interface SignWebhookPayloadParameters {
-  /** The clinic's webhook secret (`whsec_…`), used as is as the HMAC key. */
-  secret: string;
+  /**
+   * The clinic's webhook secret (`whsec_…`), used as is as the HMAC key; or several (during a
+   * rotation's overlap: the new one first), each giving a `v1` of its own.
+   */
+  secret: string | readonly string[];
   /** When the request is signed, in whole unix seconds. */
   timestamp: number;
   /** The exact bytes sent as the request body. */
@@ -35,8 +38,9 @@ export interface SignWebhookPayloadParameters {
  */
 export function signWebhookPayload({ secret, timestamp, rawBody }: SignWebhookPayloadParameters): string {
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new RangeError(`A webhook timestamp is whole unix seconds, not ${timestamp}.`);
-  if (secret.length === 0) throw new RangeError('A webhook secret must not be empty.');
-  return `t=${timestamp},v1=${hmacHex(secret, timestamp, rawBody)}`;
+  const secrets = typeof secret === 'string' ? [secret] : secret;
+  if (secrets.length === 0 || secrets.some((one) => one.length === 0)) throw new RangeError('A webhook secret must not be empty.');
+  return [`t=${timestamp}`, ...secrets.map((one) => `v1=${hmacHex(one, timestamp, rawBody)}`)].join(',');
 }
 
 export interface VerifyWebhookSignatureParameters {

@@ -1,6 +1,7 @@
 /**
  * The real app, wired to the test run's real Postgres and anvil, and tokens to call it with.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
@@ -16,12 +17,16 @@ import type { Db } from '../../src/platform/db.js';
 import { createLogger } from '../../src/platform/log.js';
 import { createMetrics } from '../../src/platform/metrics.js';
 import { OPENAPI_PATH } from '../../src/platform/paths.js';
+import { SecretBox } from '../../src/platform/secretBox.js';
 import { builtContracts } from './contractCheck.js';
 
 /** Who the audit log says set up a test's data (invoices made straight through billing/). */
 export const TEST_ACTOR: AuditActor = { actor: 'test-setup', role: 'clinic_admin' };
 
 export const TEST_JWT = { secret: 'test-only-secret-0123456789abcdef0123456789', issuer: 'clinicpay', audience: 'clinicpay-api' } as const;
+/** The key that seals clinics' webhook secrets in tests: a fresh one per test process. */
+export const TEST_SECRET_KEY = { id: 'test', key: randomBytes(32) } as const;
+export const TEST_SECRETS = new SecretBox([TEST_SECRET_KEY]);
 
 /** Log lines the app wrote, for assertions about what is (not) logged. */
 export class CapturedLog extends Writable {
@@ -69,6 +74,7 @@ export async function buildTestApp({ db, rpcUrl = inject('rpcUrl'), log = new Ca
     network: network ?? (await testNetwork()),
     verifyToken: createJwtVerifier({ algorithm: 'HS256', key: TEST_JWT.secret, ...TEST_JWT }),
     finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
+    secrets: TEST_SECRETS,
     ...overrides,
   });
   builtContracts.push(app.locals.contract as ApiContract);

@@ -18,6 +18,7 @@ import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../../src/dev/anvil.js';
 import { ensureDevContracts } from '../../src/dev/contracts.js';
 import type { Db } from '../../src/platform/db.js';
 import { waitFor } from '../../src/platform/waitFor.js';
+import { TEST_SECRET_KEY } from './app.js';
 import { type GatewayProcess, spawnClinicpay } from './gatewayProcess.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -140,6 +141,8 @@ export function gatewayEnv(chain: PrivateChain, databaseUrl: string, dataDir: st
     FACTORY_ADDRESS: chain.network.factory,
     RELAYER_PRIVATE_KEY: chain.relayerKey,
     JWT_SECRET: 'gateway-fault-tests-secret-0123456789abcdef',
+    // The test process's key: clinics it created have their webhook secrets sealed with it.
+    SECRETS_KEYS: `${TEST_SECRET_KEY.id}:${TEST_SECRET_KEY.key.toString('base64')}`,
     DATA_DIR: dataDir,
     PORT: '0',
     LOG_LEVEL: 'info',

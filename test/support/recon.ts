@@ -22,7 +22,7 @@ import { withTransaction } from '../../src/platform/transaction.js';
 import { waitFor } from '../../src/platform/waitFor.js';
 import type { matchRefunds } from '../../src/recon/resolutions.js';
 import type { ReconciliationDeps } from '../../src/recon/runs.js';
-import { bearer, buildTestApp, type CapturedLog, TEST_ACTOR, tokenFor } from './app.js';
+import { bearer, buildTestApp, type CapturedLog, TEST_ACTOR, TEST_SECRETS, tokenFor } from './app.js';
 import { type FundedAccount, fundedAccount } from './chain.js';
 import {
   CONFIRMATIONS,
@@ -79,7 +79,7 @@ export function reconDeps(env: SettlementEnv, overrides: Partial<ReconciliationD
 export async function clinicWithWallet(env: SettlementEnv): Promise<TestClinic & { owner: FundedAccount }> {
   const owner = await fundedAccount(env.chain);
   const row = await withTransaction(env.db, (trx) =>
-    createClinic(trx, TEST_ACTOR, { name: 'Kowloon Clinic', settlementAddress: owner.address, webhookUrl: undefined }),
+    createClinic(trx, TEST_ACTOR, { name: 'Kowloon Clinic', settlementAddress: owner.address, webhookUrl: undefined, secrets: TEST_SECRETS }),
   );
   return { row, id: row.id, wallet: owner.address, owner };
 }

@@ -31,7 +31,7 @@ import { withTransaction } from '../../src/platform/transaction.js';
 import { deployDepositFactory } from '../../src/settlement/depositFactory.js';
 import { type FlushResult, flushOnce } from '../../src/settlement/flusher.js';
 import { type SyncResult, syncOnce, type WatcherDeps } from '../../src/settlement/watcher.js';
-import { TEST_ACTOR } from './app.js';
+import { TEST_ACTOR, TEST_SECRETS } from './app.js';
 import { deployTestToken, type FundedAccount, fundedAccount, mint, type TestChain, testChain } from './chain.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -124,7 +124,7 @@ export interface TestClinic {
 export async function newClinic(env: Pick<SettlementEnv, 'db'>): Promise<TestClinic> {
   const wallet = privateKeyToAccount(generatePrivateKey()).address;
   const row = await withTransaction(env.db, (trx) =>
-    createClinic(trx, TEST_ACTOR, { name: 'Harbour Clinic', settlementAddress: wallet, webhookUrl: undefined }),
+    createClinic(trx, TEST_ACTOR, { name: 'Harbour Clinic', settlementAddress: wallet, webhookUrl: undefined, secrets: TEST_SECRETS }),
   );
   return { row, id: row.id, wallet };
 }
