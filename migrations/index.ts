@@ -9,6 +9,7 @@ import * as audit from './20261127_0005_audit.js';
 import * as checkout from './20261127_0006_checkout.js';
 import * as checkoutTokenHash from './20261203_0007_checkout_token_hash.js';
 import * as webhookSecrets from './20261203_0008_webhook_secrets.js';
+import * as rateLimits from './20261203_0009_rate_limits.js';
 
 export interface Migration {
   name: string;
@@ -25,4 +26,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261127_0006_checkout', ...checkout },
   { name: '20261203_0007_checkout_token_hash', ...checkoutTokenHash },
   { name: '20261203_0008_webhook_secrets', ...webhookSecrets },
+  { name: '20261203_0009_rate_limits', ...rateLimits },
 ];

@@ -22,6 +22,7 @@ import { ledgerRouter } from './http/ledger.js';
 import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { problemPagesRouter } from './http/problemPages.js';
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings, RateLimits } from './http/rateLimits.js';
 import { reconciliationRouter } from './http/reconciliation.js';
 import { ReportSlots } from './http/reportSlots.js';
 import { requestContext } from './http/requestContext.js';
@@ -62,6 +63,10 @@ export interface AppDeps {
   anchorer?: StatementAnchorer | undefined;
   /** The bearer token `GET /metrics` requires; absent: metrics are open. */
   metricsToken?: string | undefined;
+  /** Requests per window (0 turns one off); default {@link DEFAULT_RATE_LIMITS}. */
+  rateLimits?: RateLimitSettings | undefined;
+  /** Express's `trust proxy`: which proxies' X-Forwarded-For names the client. Default: none. */
+  trustProxy?: number | readonly string[] | undefined;
 }
 
 /** Builds the gateway's HTTP app. `app.locals.contract` is the loaded API contract. */
@@ -71,11 +76,17 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.set('json escape', true);
+  // Client addresses (rate limits by address) come from X-Forwarded-For only through proxies we were told to trust.
+  app.set('trust proxy', typeof deps.trustProxy === 'number' ? deps.trustProxy : deps.trustProxy ? [...deps.trustProxy] : false);
 
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(helmet());
   // Only application/json is parsed: the contract declares no other body type (anything else is a 415).
   app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
+
+  const rateLimits = new RateLimits(deps.db, deps.rateLimits ?? DEFAULT_RATE_LIMITS);
+  // What answers without a token is limited per client address, before any work is done.
+  app.use(['/checkout', '/ready', '/problems'], rateLimits.public);
 
   const contract = new ApiContract(deps.openapiYaml);
   app.locals.contract = contract;
@@ -84,6 +95,7 @@ export function createApp(deps: AppDeps): Express {
     reportsDb: deps.reportsDb ?? deps.db,
     streamStallTimeoutMs: deps.streamStallTimeoutMs ?? 60_000,
     reportSlots: new ReportSlots(deps.maxReportsAtOnce ?? 4, 2),
+    rateLimits,
     webhookUrls: deps.webhookUrls ?? { requireHttps: false, allowedNetworks: ['127.0.0.0/8', '::1'] },
     secrets: deps.secrets,
     chain: deps.chain,
@@ -108,7 +120,7 @@ export function createApp(deps: AppDeps): Express {
   for (const router of [clinicsRouter, invoicesRouter, webhooksRouter, ledgerRouter, fhirRouter, auditRouter, statementsRouter, reconciliationRouter])
     app.use(router(api));
 
-  app.use(notFoundHandler);
+  app.use(rateLimits.public, notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
 }

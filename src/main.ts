@@ -138,6 +138,8 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
       finality,
       metricsToken: config.metricsToken,
+      rateLimits: config.rateLimits,
+      trustProxy: config.trustProxy,
       webhookUrls: config.webhooks,
       secrets,
       checkout: {

@@ -8,6 +8,7 @@ import type { ChainClient } from './chain/client.js';
 import type { Finality } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
 import { purgeIdempotencyKeys } from './http/idempotency.js';
+import { purgeExpiredRateLimits } from './http/rateLimits.js';
 import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
 import { errorSummary } from './platform/log.js';
@@ -86,8 +87,10 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
         const matched = await matchRefunds(onChain);
         if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
           const purged = await purgeIdempotencyKeys(db);
+          const counts = await purgeExpiredRateLimits(db);
           lastPurge = Date.now();
           if (purged > 0) logger.info({ purged }, 'idempotency keys past retention removed');
+          if (counts > 0) logger.debug({ purged: counts }, 'expired rate-limit counts removed');
         }
         if (deps.reconIntervalMinutes > 0 && (await scheduledRunIsDue(db, network.chainId, deps.reconIntervalMinutes))) {
           const run = await startReconciliation(onChain, { requestedBy: 'scheduler' }).catch((error: unknown) => {

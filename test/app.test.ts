@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../src/platform/waitFor.js';
 import { bearer, buildTestApp, type CapturedLog, testNetwork, tokenFor } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
@@ -44,7 +45,14 @@ describe('operations endpoints', () => {
     const before = await request(app).get('/ready');
     expect(before.body.watcher).toEqual({ cursor: null, lag_blocks: null });
     await database.db('chain_cursors').insert({ chain_id: chainId, last_block: '1' });
-    const after = await request(app).get('/ready');
+    // /ready reuses its answer for READY_CACHE_MS: the new cursor shows within a moment.
+    const after = await waitFor(
+      async () => {
+        const answer = await request(app).get('/ready');
+        return answer.body.watcher.cursor === '1' && answer;
+      },
+      { what: '/ready to report the new cursor', timeoutMs: 5000 },
+    );
     expect(after.body.watcher.cursor).toBe('1');
     expect(after.body.watcher.lag_blocks).toBe(Number(BigInt(after.body.checks.rpc.block_number) - 1n));
   });

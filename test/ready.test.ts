@@ -33,7 +33,14 @@ describe('GET /ready when a dependency fails', () => {
       expect((await request(app).get('/ready')).status).toBe(200);
 
       await anvil.stop();
-      const down = await request(app).get('/ready');
+      // /ready reuses its answer for READY_CACHE_MS: the outage shows within a moment.
+      const down = await waitFor(
+        async () => {
+          const answer = await request(app).get('/ready');
+          return answer.status === 503 && answer;
+        },
+        { what: '/ready to report the node down', timeoutMs: 5000 },
+      );
       expect(down.status).toBe(503);
       expect(down.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(down.body.code).toBe('not_ready');

@@ -7,6 +7,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeBehindError } from '../src/chain/blocks.js';
 import { loadConfig } from '../src/platform/config.js';
+import { waitFor } from '../src/platform/waitFor.js';
 import { syncOnce } from '../src/settlement/watcher.js';
 import { buildTestApp } from './support/app.js';
 import {
@@ -121,7 +122,14 @@ describe('CHAIN_ID', () => {
     expect((await request(app).get('/ready')).status).toBe(200);
     proxy.rewrite = (method, _params, result) => (method === 'eth_chainId' ? '0x1' : result);
     try {
-      const ready = await request(app).get('/ready');
+      // /ready reuses its answer for READY_CACHE_MS: the other chain shows within a moment.
+      const ready = await waitFor(
+        async () => {
+          const answer = await request(app).get('/ready');
+          return answer.status === 503 && answer;
+        },
+        { what: '/ready to see the other chain', timeoutMs: 5000 },
+      );
       expect(ready.status).toBe(503);
       expect(ready.body.detail).toMatch(/chain 1, not 31337/);
     } finally {

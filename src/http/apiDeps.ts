@@ -4,7 +4,7 @@
  * business rules: each validates, scopes the caller to what it may see, calls the folder that
  * owns the job, and presents the result.
  *
- * Owns tables: idempotency_keys.
+ * Owns tables: idempotency_keys, rate_limits.
  * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement, recon, reports, checkout.
  */
 import type { ChainClient } from '../chain/client.js';
@@ -18,6 +18,7 @@ import type { Logger } from '../platform/log.js';
 import type { SecretBox } from '../platform/secretBox.js';
 import type { StatementAnchorer } from '../reports/statementAnchor.js';
 import type { ApiContract } from './openapi.js';
+import type { RateLimits } from './rateLimits.js';
 import type { ReportSlots } from './reportSlots.js';
 
 /** What the routers are built from. */
@@ -30,6 +31,8 @@ export interface ApiDeps {
   streamStallTimeoutMs: number;
   /** Long downloads at once, per caller and in all. */
   reportSlots: ReportSlots;
+  /** Requests per window: by address on public routes, by caller on expensive ones. */
+  rateLimits: RateLimits;
   /** Where clinics' webhooks may go. */
   webhookUrls: WebhookUrlRules;
   /** Seals and opens secrets kept at rest (clinics' webhook secrets). */

@@ -9,7 +9,7 @@ import { requireRole, requireUnconfined } from './auth.js';
 import { sendJson } from './json.js';
 import { listHandler } from './lists.js';
 
-export function auditRouter({ db, contract }: ApiDeps): Router {
+export function auditRouter({ db, contract, rateLimits }: ApiDeps): Router {
   const router = Router();
   const auditorsOnly = requireRole('auditor', 'platform_admin');
 
@@ -33,6 +33,7 @@ export function auditRouter({ db, contract }: ApiDeps): Router {
     '/v1/audit-log/verify',
     auditorsOnly,
     requireUnconfined('Verifying the whole audit chain needs a token not confined to one clinic.'),
+    rateLimits.expensive,
     async (_req, res) => {
       sendJson(res, 200, await verifyAuditLog(db));
     },

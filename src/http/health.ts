@@ -5,7 +5,7 @@ import { Router } from 'express';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
 import type { Db } from '../platform/db.js';
-import { problemFor, sendProblem } from './problem.js';
+import { type Problem, problemFor, sendProblem } from './problem.js';
 
 export interface HealthDeps {
   db: Db;
@@ -29,37 +29,50 @@ export function healthRouter({ db, chain, chainId, checkTimeoutMs }: HealthDeps)
     res.json({ status: 'ok' });
   });
 
+  // Probes from several load balancers (and anyone else) share one check per READY_CACHE_MS:
+  // the database and the node are asked at most about once a second, however often /ready is.
+  let cached: { at: number; answer: Promise<ReadyAnswer> } | undefined;
   router.get('/ready', async (_req, res) => {
-    const [database, rpc] = await Promise.all([
-      check(checkTimeoutMs, async () => {
-        await db.raw('select 1');
-        return {};
-      }),
-      check(checkTimeoutMs, async () => {
-        const [block, served] = await Promise.all([chain.getBlockNumber({ cacheTime: 0 }), chain.getChainId()]);
-        // The node behind RPC_URL could be swapped for one on another chain: nothing it says would be ours.
-        if (served !== chainId) throw new Error(`the node serves chain ${served}, not ${chainId}`);
-        return { block_number: block.toString() };
-      }),
-    ]);
-    const checks = { database, rpc };
-    // How far the chain watcher is behind the head: reported, not a reason to refuse traffic.
-    const cursor = database.ok ? await readCursor(db, chainId).catch(() => undefined) : undefined;
-    const watcher =
-      cursor !== undefined && typeof rpc.block_number === 'string'
-        ? { cursor: cursor.toString(), lag_blocks: Number(BigInt(rpc.block_number) - cursor) }
-        : { cursor: cursor?.toString() ?? null, lag_blocks: null };
-    if (database.ok && rpc.ok) {
-      res.json({ status: 'ready', checks, watcher });
-      return;
-    }
-    const failing = Object.entries(checks)
-      .filter(([, result]) => !result.ok)
-      .map(([name, result]) => `${name}: ${result.detail}`);
-    sendProblem(res, { ...problemFor('not_ready', failing.join('; ')), checks, watcher });
+    const now = Date.now();
+    if (!cached || now - cached.at >= READY_CACHE_MS) cached = { at: now, answer: readiness({ db, chain, chainId, checkTimeoutMs }) };
+    const answer = await cached.answer;
+    if (answer.ready) res.json(answer.body);
+    else sendProblem(res, answer.body);
   });
 
   return router;
+}
+
+/** How long one readiness answer is reused. */
+export const READY_CACHE_MS = 1000;
+
+type ReadyAnswer = { ready: true; body: Record<string, unknown> } | { ready: false; body: Problem };
+
+async function readiness({ db, chain, chainId, checkTimeoutMs }: HealthDeps): Promise<ReadyAnswer> {
+  const [database, rpc] = await Promise.all([
+    check(checkTimeoutMs, async () => {
+      await db.raw('select 1');
+      return {};
+    }),
+    check(checkTimeoutMs, async () => {
+      const [block, served] = await Promise.all([chain.getBlockNumber({ cacheTime: 0 }), chain.getChainId()]);
+      // The node behind RPC_URL could be swapped for one on another chain: nothing it says would be ours.
+      if (served !== chainId) throw new Error(`the node serves chain ${served}, not ${chainId}`);
+      return { block_number: block.toString() };
+    }),
+  ]);
+  const checks = { database, rpc };
+  // How far the chain watcher is behind the head: reported, not a reason to refuse traffic.
+  const cursor = database.ok ? await readCursor(db, chainId).catch(() => undefined) : undefined;
+  const watcher =
+    cursor !== undefined && typeof rpc.block_number === 'string'
+      ? { cursor: cursor.toString(), lag_blocks: Number(BigInt(rpc.block_number) - cursor) }
+      : { cursor: cursor?.toString() ?? null, lag_blocks: null };
+  if (database.ok && rpc.ok) return { ready: true, body: { status: 'ready', checks, watcher } };
+  const failing = Object.entries(checks)
+    .filter(([, result]) => !result.ok)
+    .map(([name, result]) => `${name}: ${result.detail}`);
+  return { ready: false, body: { ...problemFor('not_ready', failing.join('; ')), checks, watcher } };
 }
 
 async function check(timeoutMs: number, probe: () => Promise<Record<string, unknown>>): Promise<CheckResult> {

@@ -42,6 +42,7 @@ export function reconciliationRouter(api: ApiDeps): Router {
     '/v1/reconciliations',
     requireRole('finance', 'platform_admin'),
     everyClinic,
+    api.rateLimits.expensive,
     idempotent(db, logger, async (trx, req, res) => {
       const body = (req.body ?? {}) as { from_block?: number; to_block?: number };
       const run = await requestReconciliation(trx, reconDeps, actorOf(res), {
@@ -63,7 +64,7 @@ export function reconciliationRouter(api: ApiDeps): Router {
   });
 
   // A confined caller exports its own clinic's lines of a run, nothing of the others'.
-  contract.route(router, 'get', '/v1/reconciliations/{id}/export', readers, api.reportSlots.hold(), async (req, res) => {
+  contract.route(router, 'get', '/v1/reconciliations/{id}/export', readers, api.rateLimits.expensive, api.reportSlots.hold(), async (req, res) => {
     const run = await getRun(db, req.params.id as string);
     const download = { contentType: 'text/csv; charset=utf-8', filename: `reconciliation-${run.id}.csv`, stallTimeoutMs, logger, context: { run_id: run.id } };
     await streamDownload(res, download, (out) => writeReconciliationCsv(out, run.id, streamRunLines(api.reportsDb, run.id, scopeOf(res)), network.token));
@@ -91,7 +92,7 @@ export function reconciliationRouter(api: ApiDeps): Router {
     }),
   );
 
-  contract.route(router, 'get', '/v1/exceptions/export', readers, api.reportSlots.hold(), async (_req, res) => {
+  contract.route(router, 'get', '/v1/exceptions/export', readers, api.rateLimits.expensive, api.reportSlots.hold(), async (_req, res) => {
     const query = validatedQuery(res);
     const download = { contentType: 'text/csv; charset=utf-8', filename: 'exceptions.csv', stallTimeoutMs, logger };
     const filters = { status: query.status as ExceptionStatus | undefined, type: query.type as ExceptionType | undefined };

@@ -45,6 +45,7 @@ export function statementsRouter(deps: ApiDeps): Router {
   const router = Router();
   const readers = requireRole(...STATEMENT_ROLES);
   const slot = deps.reportSlots.hold();
+  const { expensive, anchors } = deps.rateLimits;
   /** Streams `row` in the format and language the request's query asks for. */
   const sendAsAsked = (res: Response, row: StatementRow) => {
     const query = validatedQuery(res);
@@ -52,7 +53,7 @@ export function statementsRouter(deps: ApiDeps): Router {
     return sendStatement({ db, logger, network, actor: actorOf(res), stallTimeoutMs }, res, row, format, (query.lang as 'en' | 'zh-HK' | undefined) ?? 'en');
   };
 
-  contract.route(router, 'get', '/v1/statements', readers, slot, async (_req, res) => {
+  contract.route(router, 'get', '/v1/statements', readers, expensive, slot, async (_req, res) => {
     const query = validatedQuery(res);
     const row = await recordStatement(
       db,
@@ -64,11 +65,11 @@ export function statementsRouter(deps: ApiDeps): Router {
     await sendAsAsked(res, row);
   });
 
-  contract.route(router, 'get', '/v1/statements/{id}', readers, slot, async (req, res) => {
+  contract.route(router, 'get', '/v1/statements/{id}', readers, expensive, slot, async (req, res) => {
     await sendAsAsked(res, await getStatement(db, scopeOf(res), req.params.id as string));
   });
 
-  contract.route(router, 'get', '/v1/statements/{id}/proof', readers, slot, async (req, res) => {
+  contract.route(router, 'get', '/v1/statements/{id}/proof', readers, expensive, slot, async (req, res) => {
     const row = await getStatement(db, scopeOf(res), req.params.id as string);
     const lineNumber = validatedQuery(res).line as number;
     const context = await statementContext(db, row, network);
@@ -100,6 +101,7 @@ export function statementsRouter(deps: ApiDeps): Router {
     'post',
     '/v1/statements/{id}/anchor',
     requireRole('auditor', 'finance'),
+    anchors,
     slot,
     idempotent(db, logger, async (trx, req, res) => {
       const row = await getStatement(trx, scopeOf(res), req.params.id as string);

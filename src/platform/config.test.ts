@@ -113,6 +113,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads rate limits (0 turns one off) and which proxies to trust', () => {
+    expect(loadConfig({}, '/srv')).toMatchObject({ rateLimits: { publicPerMinute: 300, expensivePerMinute: 30, anchorsPerHour: 10 }, trustProxy: undefined });
+    expect(loadConfig({ RATE_LIMIT_PUBLIC_PER_MINUTE: '0', TRUST_PROXY: '2' }, '/srv')).toMatchObject({ rateLimits: { publicPerMinute: 0 }, trustProxy: 2 });
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.10' }, '/srv').trustProxy).toEqual(['10.0.0.0/8', '192.0.2.10']);
+    expect(errorOf({ TRUST_PROXY: 'everyone' }).variable).toBe('TRUST_PROXY');
+    expect(errorOf({ RATE_LIMIT_EXPENSIVE_PER_MINUTE: '-1' }).variable).toBe('RATE_LIMIT_EXPENSIVE_PER_MINUTE');
+  });
+
   it('requires TOKEN_ADDRESS whenever the chain is external', () => {
     expect(errorOf({ RPC_URL: 'http://127.0.0.1:8545' }).variable).toBe('TOKEN_ADDRESS');
     expect(errorOf({ RPC_URL: 'http://127.0.0.1:8545', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN }).variable).toBe('RELAYER_PRIVATE_KEY');

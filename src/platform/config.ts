@@ -70,6 +70,10 @@ export interface Config {
   metricsToken: string | undefined;
   /** Where clinics' webhooks may go. */
   webhooks: { requireHttps: boolean; allowedNetworks: readonly string[] };
+  /** Requests per window; 0 turns a limit off. */
+  rateLimits: { publicPerMinute: number; expensivePerMinute: number; anchorsPerHour: number };
+  /** Which proxies' X-Forwarded-For is believed: a hop count, or addresses and ranges; undefined: none. */
+  trustProxy: number | readonly string[] | undefined;
 }
 
 export interface DatabasePools {
@@ -234,6 +238,23 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     meaning:
       'Comma-separated addresses or CIDR ranges webhooks may be sent to although they are not public (loopback, private, link-local). Every other such address is refused, also when a host name resolves to it.',
   },
+  {
+    name: 'RATE_LIMIT_PUBLIC_PER_MINUTE',
+    default: '300',
+    meaning: 'Requests per minute per client address to what answers without a token: checkout pages, `/ready`, `/problems`, unknown paths. 0: no limit.',
+  },
+  {
+    name: 'RATE_LIMIT_EXPENSIVE_PER_MINUTE',
+    default: '30',
+    meaning: 'Requests per minute per caller to statements, exports, reconciliation runs and audit-log verification. 0: no limit.',
+  },
+  { name: 'RATE_LIMIT_ANCHORS_PER_HOUR', default: '10', meaning: "Statement anchors per hour per caller (each spends the relayer's gas). 0: no limit." },
+  {
+    name: 'TRUST_PROXY',
+    default: '(none)',
+    meaning:
+      'Proxies whose `X-Forwarded-For` names the client (for rate limits by address): a hop count such as `1`, or comma-separated addresses and CIDR ranges of the load balancers. Unset: the connecting address is the client.',
+  },
   { name: 'RUN_WORKERS', default: 'true', meaning: '`false` runs the HTTP API only (no watcher, flusher or webhook dispatcher in this process).' },
   { name: 'JWT_ISSUER', default: 'clinicpay', meaning: 'Required `iss` claim of API tokens.' },
   { name: 'JWT_AUDIENCE', default: 'clinicpay-api', meaning: 'Required `aud` claim of API tokens.' },
@@ -335,6 +356,12 @@ export function loadConfig(env: Env, cwd: string): Config {
       requireHttps: boolean(env, 'WEBHOOK_REQUIRE_HTTPS', nodeEnv === 'production'),
       allowedNetworks: networkList(env, 'WEBHOOK_ALLOWED_NETWORKS', nodeEnv === 'production' ? [] : ['127.0.0.0/8', '::1']),
     },
+    rateLimits: {
+      publicPerMinute: integer(env, 'RATE_LIMIT_PUBLIC_PER_MINUTE', 300, 0, 1_000_000),
+      expensivePerMinute: integer(env, 'RATE_LIMIT_EXPENSIVE_PER_MINUTE', 30, 0, 1_000_000),
+      anchorsPerHour: integer(env, 'RATE_LIMIT_ANCHORS_PER_HOUR', 10, 0, 1_000_000),
+    },
+    trustProxy: trustProxy(env, 'TRUST_PROXY'),
   };
 }
 
@@ -464,6 +491,13 @@ function secretKeyList(env: Env, name: string): SecretKey[] | undefined {
     // The value itself is never echoed: it holds keys.
     throw new ConfigError(name, 'id:base64 of 32 bytes, comma-separated, ids unique (1 to 32 of A-Z a-z 0-9 _ -)', '[hidden]');
   }
+}
+
+function trustProxy(env: Env, name: string): number | readonly string[] | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  if (/^\d{1,2}$/.test(value)) return Number(value);
+  return networkList(env, name, []);
 }
 
 function optionalSecret(env: Env, name: string, minLength: number): string | undefined {

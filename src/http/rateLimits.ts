@@ -1,0 +1,104 @@
+/**
+ * Request rate limits, counted in Postgres (`rate_limits`, through rate-limiter-flexible) so
+ * that every gateway instance behind a load balancer draws on the same allowance:
+ *
+ * - `public`: per client address, on what answers without a token (the patient's checkout,
+ *   `/ready`, `/problems`, and paths that match nothing);
+ * - `expensive`: per caller (token subject), on statements, exports, reconciliation runs and
+ *   audit-log verification;
+ * - `anchors`: per caller per hour, on statement anchoring, which spends the relayer's gas.
+ *
+ * Fixed windows: a key's count starts at its first request and resets a window later. Over the
+ * limit: 429 `rate_limited` with `Retry-After`. When the database cannot count, each instance
+ * counts in memory instead (the same limits, per instance), so an outage of the limiter's store
+ * neither opens the gates nor turns every request into a 500.
+ */
+import { createHash } from 'node:crypto';
+import type { Request, RequestHandler } from 'express';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Db } from '../platform/db.js';
+import { principalOf } from './auth.js';
+import { RateLimitedError } from './errors.js';
+
+/** Requests allowed per window; 0 turns a limit off. */
+export interface RateLimitSettings {
+  /** Per client address per minute, unauthenticated routes. */
+  publicPerMinute: number;
+  /** Per caller per minute: statements, exports, reconciliation runs, audit-log verification. */
+  expensivePerMinute: number;
+  /** Per caller per hour: statement anchors. */
+  anchorsPerHour: number;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimitSettings = { publicPerMinute: 300, expensivePerMinute: 30, anchorsPerHour: 10 };
+
+const TABLE = 'rate_limits';
+
+export class RateLimits {
+  /** Limits unauthenticated routes by client address. */
+  readonly public: RequestHandler;
+  /** Limits expensive operations by caller. Mount after authentication. */
+  readonly expensive: RequestHandler;
+  /** Limits statement anchors by caller. Mount after authentication. */
+  readonly anchors: RequestHandler;
+
+  constructor(db: Db, settings: RateLimitSettings) {
+    this.public = limiter(db, 'public', settings.publicPerMinute, 60, (req) => `ip:${digest(req.ip ?? 'unknown')}`, 'Too many requests from this address');
+    this.expensive = limiter(db, 'expensive', settings.expensivePerMinute, 60, callerKey, 'Too many statements, exports or verifications for this caller');
+    this.anchors = limiter(db, 'anchors', settings.anchorsPerHour, 3600, callerKey, 'Too many statement anchors for this caller');
+  }
+}
+
+/** Removes counts whose window ended over an hour ago; returns how many. */
+export async function purgeExpiredRateLimits(db: Db, now = Date.now()): Promise<number> {
+  return (await db(TABLE)
+    .where('expire', '<', now - 3_600_000)
+    .del()) as number;
+}
+
+/** A caller is its token's subject and clinic. */
+function callerKey(_req: Request, res: Parameters<RequestHandler>[1]): string {
+  const principal = principalOf(res);
+  return `sub:${digest(`${principal.sub}|${principal.clinicId ?? '*'}`)}`;
+}
+
+/** Keys are hashed: any subject fits the key column, and no address or subject is stored as such. */
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 40);
+}
+
+function limiter(
+  db: Db,
+  name: string,
+  points: number,
+  durationSeconds: number,
+  keyOf: (req: Request, res: Parameters<RequestHandler>[1]) => string,
+  message: string,
+): RequestHandler {
+  if (points === 0) return (_req, _res, next) => next();
+  const store = new RateLimiterPostgres({
+    storeClient: db,
+    storeType: 'knex',
+    tableName: TABLE,
+    // The table is the migrations' to create (and the gateway's role may not create tables).
+    tableCreated: true,
+    keyPrefix: name,
+    points,
+    duration: durationSeconds,
+    insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds }),
+  });
+  const counted = `rateLimit:${name}`;
+  return async (req, res, next) => {
+    // Once per request, even when two mounts of one limit see it (a path under /checkout that matches nothing).
+    if (res.locals[counted] === true) return next();
+    res.locals[counted] = true;
+    try {
+      await store.consume(keyOf(req, res));
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+      throw new RateLimitedError(`${message}: at most ${points} per ${durationSeconds === 60 ? 'minute' : 'hour'}. Try again in ${retryAfter} s.`, retryAfter);
+    }
+    next();
+  };
+}
