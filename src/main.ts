@@ -3,7 +3,7 @@
  * orderly way back down on SIGINT/SIGTERM.
  */
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import path from 'node:path';
 import { createWalletClient, type Hex, http as viemHttp } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -18,6 +18,7 @@ import { loadPaymentNetwork } from './chain/paymentNetwork.js';
 import { writeDevStackFile } from './dev/devStackFile.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
 import type { DevStack } from './dev/stack.js';
+import { createHttpServer } from './http/server.js';
 import { createJwtVerifier, type JwtKey } from './identity/jwt.js';
 import { type Config, jwtAlgorithmForKey } from './platform/config.js';
 import { createDb, type Db } from './platform/db.js';
@@ -149,7 +150,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       },
       anchorer: config.anchorStatements && relayerKey ? { chainId: network.chainId, chain, wallet: relayerWallet(relayerKey, rpcUrl) } : undefined,
     });
-    server = http.createServer(app);
+    server = createHttpServer(app);
     await listen(server, config.host, config.port);
   } catch (error) {
     await stopEverythingBelowHttp().catch(() => undefined);

@@ -138,6 +138,21 @@ describe('request bodies', () => {
     expect(await counts()).toEqual(before);
   });
 
+  it('refuses a body nested thousands of levels deep with 400 (found by the fuzz test: it overflowed the stack), and changes nothing', async () => {
+    const before = await counts();
+    for (const depth of [40, 5000, 50_000]) {
+      const response = await request(app)
+        .post('/v1/clinics')
+        .set(bearer(ADMIN))
+        .set('Idempotency-Key', randomUUID())
+        .set('Content-Type', 'application/json')
+        .send(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+      expectProblem(response, 400, 'invalid_request');
+      expect(response.body.detail).toContain('nests deeper than 32 levels');
+    }
+    expect(await counts()).toEqual(before);
+  });
+
   it('refuses a body on an operation that takes none, and changes nothing', async () => {
     const created = await post(tokenFor('clinic_admin', clinicId), '/v1/invoices', { patient_ref: 'P-9', currency: 'HKD', line_items: [LINE] });
     expect(created.status).toBe(201);

@@ -185,11 +185,16 @@ function requestHasBody(req: Request): boolean {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding the NUL character is the point.
 const MALFORMED_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** No operation's body nests deeper than a few levels; a deeper one is refused before anything walks it. */
+const MAX_BODY_DEPTH = 32;
+
 /**
  * Refuses (400) a request whose strings or keys hold text that is not well formed: a NUL
- * character, or a lone surrogate (`"\ud800"` parses from JSON, but Postgres refuses it).
+ * character, or a lone surrogate (`"\ud800"` parses from JSON, but Postgres refuses it);
+ * and one nested deeper than {@link MAX_BODY_DEPTH}.
  */
-function refuseMalformedText(value: unknown, at: string): void {
+function refuseMalformedText(value: unknown, at: string, depth = 0): void {
+  if (depth > MAX_BODY_DEPTH) throw new ValidationError(`The body nests deeper than ${MAX_BODY_DEPTH} levels; no operation takes that.`, at || undefined);
   if (typeof value === 'string') {
     if (MALFORMED_TEXT.test(value))
       throw new ValidationError(`"${at || 'body'}" holds a NUL character or an unpaired surrogate; send well-formed UTF-8 text.`, at || undefined);
@@ -200,7 +205,7 @@ function refuseMalformedText(value: unknown, at: string): void {
     const path = Array.isArray(value) ? `${at}[${key}]` : at ? `${at}.${key}` : key;
     if (MALFORMED_TEXT.test(key))
       throw new ValidationError(`A field name in "${at || 'body'}" holds a NUL character or an unpaired surrogate.`, at || undefined);
-    refuseMalformedText(item, path);
+    refuseMalformedText(item, path, depth + 1);
   }
 }
 

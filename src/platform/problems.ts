@@ -154,6 +154,11 @@ export const PROBLEMS = {
     happened: "The signature is not the paying address's signature of the refund authorization for this invoice and address.",
     todo: 'Have the payer sign the exact refund authorization message with the wallet that paid.',
   },
+  headers_too_large: {
+    status: 431,
+    happened: 'The request line and headers together are larger than the gateway reads (16 KiB).',
+    todo: 'Send a shorter URL (fewer or shorter query parameters) and fewer or smaller headers.',
+  },
   rate_limited: {
     status: 429,
     happened: 'Too many requests, or too many long downloads at once, from this caller (or for the whole gateway).',
