@@ -10,6 +10,7 @@ import * as checkout from './20261127_0006_checkout.js';
 import * as checkoutTokenHash from './20261203_0007_checkout_token_hash.js';
 import * as webhookSecrets from './20261203_0008_webhook_secrets.js';
 import * as rateLimits from './20261203_0009_rate_limits.js';
+import * as tokenRevocations from './20261203_0010_token_revocations.js';
 
 export interface Migration {
   name: string;
@@ -27,4 +28,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0007_checkout_token_hash', ...checkoutTokenHash },
   { name: '20261203_0008_webhook_secrets', ...webhookSecrets },
   { name: '20261203_0009_rate_limits', ...rateLimits },
+  { name: '20261203_0010_token_revocations', ...tokenRevocations },
 ];

@@ -27,8 +27,10 @@ import { reconciliationRouter } from './http/reconciliation.js';
 import { ReportSlots } from './http/reportSlots.js';
 import { requestContext } from './http/requestContext.js';
 import { statementsRouter } from './http/statements.js';
+import { tokenRevocationsRouter } from './http/tokenRevocations.js';
 import { webhooksRouter } from './http/webhooks.js';
-import type { VerifyToken } from './identity/jwt.js';
+import { DEFAULT_JWT_MAX_AGE_SECONDS, type VerifyToken } from './identity/jwt.js';
+import { RevocationList } from './identity/revocations.js';
 import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
 import type { Metrics } from './platform/metrics.js';
@@ -55,6 +57,8 @@ export interface AppDeps {
   readinessTimeoutMs: number;
   network: PaymentNetwork;
   verifyToken: VerifyToken;
+  /** The longest a token is accepted after it was issued (JWT_MAX_AGE_SECONDS); default 24 h. */
+  jwtMaxAgeSeconds?: number | undefined;
   /** When a block is final, for reconciliation, refund matching and the confirmations shown. */
   finality: Finality;
   /** Checkout links, indicative rates and the explorer link of receipts. */
@@ -88,6 +92,8 @@ export function createApp(deps: AppDeps): Express {
   // What answers without a token is limited per client address, before any work is done.
   app.use(['/checkout', '/ready', '/problems'], rateLimits.public);
 
+  const revocations = new RevocationList(deps.db, deps.jwtMaxAgeSeconds ?? DEFAULT_JWT_MAX_AGE_SECONDS);
+
   const contract = new ApiContract(deps.openapiYaml);
   app.locals.contract = contract;
   const api: ApiDeps = {
@@ -104,6 +110,7 @@ export function createApp(deps: AppDeps): Express {
     network: deps.network,
     finality: deps.finality,
     verifyToken: deps.verifyToken,
+    revocations,
     checkout: deps.checkout ?? {},
     anchorer: deps.anchorer,
   };
@@ -116,8 +123,26 @@ export function createApp(deps: AppDeps): Express {
   app.use(problemPagesRouter());
   app.use(checkoutRouter(api));
 
-  app.use('/v1', authenticate({ verify: deps.verifyToken, clinicExists: (id) => clinicExists(deps.db, id), logger: deps.logger }));
-  for (const router of [clinicsRouter, invoicesRouter, webhooksRouter, ledgerRouter, fhirRouter, auditRouter, statementsRouter, reconciliationRouter])
+  app.use(
+    '/v1',
+    authenticate({
+      verify: deps.verifyToken,
+      clinicExists: (id) => clinicExists(deps.db, id),
+      isRevoked: (principal) => revocations.isRevoked(principal),
+      logger: deps.logger,
+    }),
+  );
+  for (const router of [
+    clinicsRouter,
+    invoicesRouter,
+    webhooksRouter,
+    ledgerRouter,
+    fhirRouter,
+    auditRouter,
+    statementsRouter,
+    reconciliationRouter,
+    tokenRevocationsRouter,
+  ])
     app.use(router(api));
 
   app.use(rateLimits.public, notFoundHandler);

@@ -136,7 +136,8 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       bodyLimitBytes: config.bodyLimitBytes,
       readinessTimeoutMs: Math.min(config.rpcTimeoutMs, 3000),
       network,
-      verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience }),
+      verifyToken: createJwtVerifier({ ...jwtKey, issuer: config.jwt.issuer, audience: config.jwt.audience, maxAgeSeconds: config.jwt.maxAgeSeconds }),
+      jwtMaxAgeSeconds: config.jwt.maxAgeSeconds,
       finality,
       metricsToken: config.metricsToken,
       rateLimits: config.rateLimits,
@@ -176,7 +177,11 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       factory_address: network.factory,
       demo_clinic_id: demoClinicId,
       clinic_wallet: { address: devStack.chain.clinicWallet.address, private_key: devStack.chain.clinicWallet.private_key },
-      tokens: devTokens({ secret: jwtKey.key, issuer: config.jwt.issuer, audience: config.jwt.audience, demoClinicId }),
+      // Ready-made tokens only where the gateway verifies the dev secret's signatures.
+      tokens:
+        'key' in jwtKey && jwtKey.algorithm === 'HS256'
+          ? devTokens({ secret: jwtKey.key, issuer: config.jwt.issuer, audience: config.jwt.audience, demoClinicId })
+          : {},
     });
     print(`ClinicPay is running (embedded dev stack)`);
     print(`  API   ${url}/v1`);
@@ -227,13 +232,14 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
 }
 
 /**
- * The key API tokens are verified with: the configured public key (production), the configured
- * HS256 secret, or the dev secret generated into DATA_DIR.
+ * The keys API tokens are verified with: the identity provider's JWKS or a public key
+ * (production), the configured HS256 secret, or the dev secret generated into DATA_DIR.
  */
 export function resolveJwtKey(config: Config, devStack?: DevStack): JwtKey {
+  if (config.jwt.jwksUrl !== undefined) return { jwksUrl: config.jwt.jwksUrl };
   if (config.jwt.publicKeyPem !== undefined) return { algorithm: jwtAlgorithmForKey(config.jwt.publicKeyPem), key: config.jwt.publicKeyPem };
   if (config.jwt.secret !== undefined) return { algorithm: 'HS256', key: config.jwt.secret };
-  if (config.nodeEnv === 'production') throw new StartupError('JWT_PUBLIC_KEY is required in production');
+  if (config.nodeEnv === 'production') throw new StartupError('JWT_PUBLIC_KEY or JWT_JWKS_URL is required in production');
   return { algorithm: 'HS256', key: (devStack?.secrets ?? loadOrCreateDevSecrets(config.dataDir)).jwt_secret };
 }
 

@@ -380,6 +380,20 @@ const drawnRequest: fc.Arbitrary<DrawnRequest> = fc.oneof(
 // The property
 // ---------------------------------------------------------------------------------------------
 
+/** Waits until two reads of the row counts 100 ms apart agree. */
+async function rowCountsSettled(): Promise<void> {
+  let last = JSON.stringify(await rowCounts());
+  await waitFor(
+    async () => {
+      const now = JSON.stringify(await rowCounts());
+      const same = now === last;
+      last = now;
+      return same;
+    },
+    { what: 'writes after an accepted request to finish', timeoutMs: 10_000, intervalMs: 100 },
+  );
+}
+
 async function rowCounts(): Promise<Record<string, string>> {
   const result = (await database.db.raw(
     `SELECT (SELECT count(*) FROM clinics) AS clinics, (SELECT count(*) FROM invoices) AS invoices,
@@ -410,8 +424,10 @@ describe('the API under fuzzed requests', () => {
           const where = `${drawn.method.toUpperCase()} ${drawn.path.slice(0, 200)} → ${response.status}`;
           expect(response.status, `${where}: ${text.slice(0, 300)}`).toBeLessThan(500);
           if (response.status < 400) {
-            // An accepted reconciliation runs after its answer, writing as it goes: let it finish before the next request is judged.
+            // Some accepted work goes on after its answer (a reconciliation runs, a statement is sealed once streamed):
+            // let it finish before the next request is judged by what it changed.
             if (drawn.method === 'post' && drawn.path.startsWith('/v1/reconciliations')) await reconciliationsFinished();
+            await rowCountsSettled();
             return;
           }
           const type = response.headers.get('content-type') ?? '';

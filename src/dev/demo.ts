@@ -12,8 +12,8 @@ import type { SecretBox } from '../platform/secretBox.js';
 import { withTransaction } from '../platform/transaction.js';
 
 export const DEMO_CLINIC_NAME = 'ClinicPay Demo Clinic';
-/** Dev tokens are re-issued at every start; a week outlasts any dev session. */
-const DEV_TOKEN_TTL_SECONDS = 7 * 86_400;
+/** Dev tokens are re-issued at every start; a day is the gateway's default maximum token age. */
+const DEV_TOKEN_TTL_SECONDS = 86_400;
 
 /** The demo clinic's id, creating the clinic on first start. */
 export async function ensureDemoClinic(db: Db, settlementAddress: Address, secrets: SecretBox): Promise<string> {

@@ -12,6 +12,7 @@ import type { Finality } from '../chain/finality.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import type { WebhookUrlRules } from '../domain/webhookUrl.js';
 import type { VerifyToken } from '../identity/jwt.js';
+import type { RevocationList } from '../identity/revocations.js';
 import type { ReferenceRates } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
@@ -43,6 +44,8 @@ export interface ApiDeps {
   network: PaymentNetwork;
   finality: Finality;
   verifyToken: VerifyToken;
+  /** The revoked tokens this instance knows of. */
+  revocations: RevocationList;
   /** The patient-facing side: where checkout pages live, indicative rates, the explorer for receipts. */
   checkout: CheckoutSettings;
   /** Sends statement anchors; undefined when ANCHOR_STATEMENTS is off (anchoring answers 409). */

@@ -13,16 +13,18 @@ export interface AuthenticateDeps {
   verify: VerifyToken;
   /** Whether a clinic exists: a token may be validly signed for a clinic that does not. */
   clinicExists(clinicId: string): Promise<boolean>;
+  /** Whether the caller's token has been revoked (by its jti, or its subject). */
+  isRevoked(principal: Principal): Promise<boolean>;
   logger: Logger;
 }
 
 /**
- * Verifies `Authorization: Bearer <jwt>` (the scheme's name in any case, RFC 9110 §11.1) and
- * puts the caller in `res.locals.principal`. A token for a clinic that does not exist is
+ * Verifies `Authorization: Bearer <jwt>` (the scheme's name in any case, RFC 9110 §11.1),
+ * refuses a revoked token, and puts the caller in `res.locals.principal`. A token for a clinic that does not exist is
  * refused (403) and logged: it was signed by a key the gateway trusts, for something that
  * never was.
  */
-export function authenticate({ verify, clinicExists, logger }: AuthenticateDeps): RequestHandler {
+export function authenticate({ verify, clinicExists, isRevoked, logger }: AuthenticateDeps): RequestHandler {
   // Clinics are never deleted: one found stays found.
   const known = new Set<string>();
   return async (req, res, next) => {
@@ -32,9 +34,13 @@ export function authenticate({ verify, clinicExists, logger }: AuthenticateDeps)
     if (!match) throw withChallenge(res, new AuthenticationError('invalid_token', 'The Authorization header must be "Bearer <token>".'));
     let principal: Principal;
     try {
-      principal = verify(match[1]!);
+      principal = await verify(match[1]!);
     } catch (error) {
       throw withChallenge(res, error);
+    }
+    if (await isRevoked(principal)) {
+      logger.warn({ req_id: res.locals.requestId as string | undefined, sub: principal.sub, role: principal.role }, 'revoked token refused');
+      throw withChallenge(res, new AuthenticationError('invalid_token', 'The bearer token has been revoked.'));
     }
     if (principal.clinicId !== undefined && !known.has(principal.clinicId)) {
       if (!(await clinicExists(principal.clinicId))) {

@@ -1,62 +1,113 @@
 /**
- * API bearer tokens: verification against a pinned algorithm with issuer, audience and expiry
- * required, and dev token signing for `npx clinicpay token`.
+ * API bearer tokens: verification (jose) against pinned algorithms, with issuer, audience,
+ * expiry, issue time and a maximum age required; keys from a shared secret (development), a
+ * PEM public key, or a JWKS URL whose keys are picked by `kid` and refetched when an unknown
+ * `kid` appears, so the identity provider can rotate keys without a restart. Dev tokens are
+ * signed for `npx clinicpay token`.
  */
-import { createPublicKey, createSecretKey } from 'node:crypto';
+import { createPublicKey, createSecretKey, randomUUID } from 'node:crypto';
+import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify, type KeyObject } from 'jose';
 import jwt from 'jsonwebtoken';
 import { AuthenticationError } from './errors.js';
 import { CLINIC_ROLES, isRole, type Principal, type Role } from './principal.js';
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256';
 
-export interface JwtKey {
-  algorithm: JwtAlgorithm;
-  /** The HS256 secret, or the PEM public key. */
-  key: string;
-}
+/** Where the keys that verify tokens come from. */
+export type JwtKey =
+  | {
+      algorithm: JwtAlgorithm;
+      /** The HS256 secret, or the PEM public key. */
+      key: string;
+    }
+  | {
+      /** An identity provider's JWKS (`https://…/.well-known/jwks.json`): RS256 and ES256 keys, chosen by `kid`. */
+      jwksUrl: string;
+    };
 
-export interface JwtVerifierParameters extends JwtKey {
+export type JwtVerifierParameters = JwtKey & {
   issuer: string;
   audience: string;
-}
+  /** Tokens issued longer ago than this are refused, whatever their `exp`. Default 24 h. */
+  maxAgeSeconds?: number | undefined;
+  /** With a JWKS: no refetch sooner than this after the last one, however many unknown `kid`s arrive. Default 30 s. */
+  jwksCooldownMs?: number | undefined;
+};
 
-export type VerifyToken = (token: string) => Principal;
+export type VerifyToken = (token: string) => Promise<Principal>;
 
 const CLINIC_ID = /^clin_[0-9a-f]{24}$/;
 const CLOCK_TOLERANCE_SECONDS = 5;
+export const DEFAULT_JWT_MAX_AGE_SECONDS = 86_400;
+/** A JWKS fetch that takes longer fails the request (401) rather than holding it. */
+const JWKS_TIMEOUT_MS = 5000;
+/** At most one refetch of the JWKS per this long, however many unknown `kid`s arrive. */
+const JWKS_COOLDOWN_MS = 30_000;
 
 /**
- * Returns a verifier that accepts only tokens signed with exactly `algorithm` (so `alg: none`
- * and algorithm-confusion tokens fail), from `issuer`, for `audience`, with an `exp`, and
- * with claims that make sense for their role.
+ * Returns a verifier that accepts only tokens signed with the pinned algorithms (so `alg: none`
+ * and algorithm-confusion tokens fail), from `issuer`, for `audience`, with `exp`, `iat` and
+ * `sub`, issued at most `maxAgeSeconds` ago, and with claims that make sense for their role.
  */
-export function createJwtVerifier({ algorithm, key, issuer, audience }: JwtVerifierParameters): VerifyToken {
-  // A KeyObject made once: given a string, jsonwebtoken tries to parse it as a PEM key on every call.
-  const keyObject = algorithm === 'HS256' ? createSecretKey(Buffer.from(key, 'utf8')) : createPublicKey(key);
-  return (token) => {
-    let payload: jwt.JwtPayload;
+export function createJwtVerifier(parameters: JwtVerifierParameters): VerifyToken {
+  const { issuer, audience, maxAgeSeconds = DEFAULT_JWT_MAX_AGE_SECONDS } = parameters;
+  let key: KeyObject | JWTVerifyGetKey;
+  let algorithms: JwtAlgorithm[];
+  if ('jwksUrl' in parameters) {
+    key = createRemoteJWKSet(new URL(parameters.jwksUrl), {
+      timeoutDuration: JWKS_TIMEOUT_MS,
+      cooldownDuration: parameters.jwksCooldownMs ?? JWKS_COOLDOWN_MS,
+    });
+    // Never HS256 from a JWKS: a public key set must not become a shared secret.
+    algorithms = ['RS256', 'ES256'];
+  } else {
+    key = parameters.algorithm === 'HS256' ? createSecretKey(Buffer.from(parameters.key, 'utf8')) : createPublicKey(parameters.key);
+    algorithms = [parameters.algorithm];
+  }
+  return async (token) => {
+    let payload: JWTPayload;
     try {
-      const decoded = jwt.verify(token, keyObject, { algorithms: [algorithm], issuer, audience, clockTolerance: CLOCK_TOLERANCE_SECONDS });
-      if (typeof decoded === 'string') throw new Error('payload is not a JSON object');
-      payload = decoded;
+      ({ payload } = await jwtVerify(token, key as KeyObject, {
+        algorithms,
+        issuer,
+        audience,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        maxTokenAge: maxAgeSeconds,
+        requiredClaims: ['exp', 'iat', 'sub'],
+      }));
     } catch (error) {
-      if (error instanceof jwt.TokenExpiredError) throw new AuthenticationError('token_expired', 'The bearer token has expired.', error);
-      throw new AuthenticationError('invalid_token', 'The bearer token is not valid.', error);
+      throw asAuthenticationError(error, maxAgeSeconds);
     }
-    if (typeof payload.exp !== 'number') throw new AuthenticationError('invalid_token', 'The bearer token has no expiry (exp).');
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200) {
-      throw new AuthenticationError('invalid_token', 'The bearer token has no subject (sub).');
-    }
-    const role: unknown = payload.role;
-    if (!isRole(role)) throw new AuthenticationError('invalid_token', 'The bearer token has no known role.');
-    const clinicId: unknown = payload.clinic_id;
-    if (clinicId !== undefined && (typeof clinicId !== 'string' || !CLINIC_ID.test(clinicId))) {
-      throw new AuthenticationError('invalid_token', 'The bearer token has a malformed clinic_id.');
-    }
-    if (CLINIC_ROLES.includes(role) && clinicId === undefined) throw new AuthenticationError('invalid_token', `A ${role} token must carry clinic_id.`);
-    if (role === 'platform_admin' && clinicId !== undefined) throw new AuthenticationError('invalid_token', 'A platform_admin token must not carry clinic_id.');
-    return { sub: payload.sub, role, clinicId };
+    return principalFromClaims(payload);
   };
+}
+
+function asAuthenticationError(error: unknown, maxAgeSeconds: number): AuthenticationError {
+  // jose reports a token past the maximum age as expired, naming the iat claim.
+  if (error instanceof errors.JWTExpired && error.claim === 'iat') {
+    return new AuthenticationError('token_expired', `The bearer token was issued more than ${maxAgeSeconds} s ago; get a new one.`, error);
+  }
+  if (error instanceof errors.JWTExpired) return new AuthenticationError('token_expired', 'The bearer token has expired.', error);
+  if (error instanceof errors.JWTClaimValidationFailed && error.reason === 'missing') {
+    return new AuthenticationError('invalid_token', `The bearer token has no ${error.claim} claim.`, error);
+  }
+  return new AuthenticationError('invalid_token', 'The bearer token is not valid.', error);
+}
+
+function principalFromClaims(payload: JWTPayload): Principal {
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200) {
+    throw new AuthenticationError('invalid_token', 'The bearer token has no subject (sub).');
+  }
+  const role: unknown = payload.role;
+  if (!isRole(role)) throw new AuthenticationError('invalid_token', 'The bearer token has no known role.');
+  const clinicId: unknown = payload.clinic_id;
+  if (clinicId !== undefined && (typeof clinicId !== 'string' || !CLINIC_ID.test(clinicId))) {
+    throw new AuthenticationError('invalid_token', 'The bearer token has a malformed clinic_id.');
+  }
+  if (CLINIC_ROLES.includes(role) && clinicId === undefined) throw new AuthenticationError('invalid_token', `A ${role} token must carry clinic_id.`);
+  if (role === 'platform_admin' && clinicId !== undefined) throw new AuthenticationError('invalid_token', 'A platform_admin token must not carry clinic_id.');
+  const tokenId = typeof payload.jti === 'string' && payload.jti.length > 0 && payload.jti.length <= 200 ? payload.jti : undefined;
+  return { sub: payload.sub, role, clinicId, tokenId, issuedAt: new Date(payload.iat! * 1000) };
 }
 
 export interface SignTokenParameters {
@@ -77,6 +128,8 @@ export function signHs256Token({ secret, issuer, audience, role, sub, clinicId, 
     audience,
     subject: sub,
     expiresIn: ttlSeconds,
+    // A token id, so that one token can be revoked on its own.
+    jwtid: randomUUID(),
   });
 }
 

@@ -2,7 +2,7 @@
  * identity/ — who is calling: the principal (subject, role, clinic) that every request becomes,
  * how API bearer tokens are verified, and which clinic's data a caller may read.
  *
- * Owns tables: none.
+ * Owns tables: token_revocations.
  * May import: platform, domain, audit.
  */
 import type { Knex } from 'knex';
@@ -22,6 +22,10 @@ export interface Principal {
    * and finance or auditor tokens issued without a clinic).
    */
   clinicId: string | undefined;
+  /** The token's `jti`, when it has one: what revoking one token names. */
+  tokenId?: string | undefined;
+  /** The token's `iat`: revoking a subject refuses its tokens issued up to then. */
+  issuedAt?: Date | undefined;
 }
 
 export function isRole(value: unknown): value is Role {

@@ -113,6 +113,20 @@ describe('loadConfig', () => {
     }
   });
 
+  it('takes a JWKS URL instead of a public key (https in production), not both, and bounds the maximum token age', () => {
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN };
+    expect(errorOf({ ...production, JWT_JWKS_URL: 'https://idp.example.hk/.well-known/jwks.json' }).variable).toBe('SECRETS_KEYS');
+    expect(errorOf({ ...production, JWT_JWKS_URL: 'http://idp.example.hk/jwks' }).variable).toBe('JWT_JWKS_URL');
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    expect(errorOf({ JWT_PUBLIC_KEY: pem, JWT_JWKS_URL: 'https://idp.example.hk/jwks' }).variable).toBe('JWT_JWKS_URL');
+    expect(loadConfig({ JWT_JWKS_URL: 'http://127.0.0.1:9000/jwks' }, '/srv').jwt).toMatchObject({
+      jwksUrl: 'http://127.0.0.1:9000/jwks',
+      maxAgeSeconds: 86_400,
+    });
+    expect(loadConfig({ JWT_MAX_AGE_SECONDS: '3600' }, '/srv').jwt.maxAgeSeconds).toBe(3600);
+    for (const bad of ['59', '2592001', 'a day']) expect(errorOf({ JWT_MAX_AGE_SECONDS: bad }).variable).toBe('JWT_MAX_AGE_SECONDS');
+  });
+
   it('reads rate limits (0 turns one off) and which proxies to trust', () => {
     expect(loadConfig({}, '/srv')).toMatchObject({ rateLimits: { publicPerMinute: 300, expensivePerMinute: 30, anchorsPerHour: 10 }, trustProxy: undefined });
     expect(loadConfig({ RATE_LIMIT_PUBLIC_PER_MINUTE: '0', TRUST_PROXY: '2' }, '/srv')).toMatchObject({ rateLimits: { publicPerMinute: 0 }, trustProxy: 2 });

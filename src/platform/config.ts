@@ -95,8 +95,12 @@ export interface JwtConfig {
   audience: string;
   /** HS256 shared secret (development). In development without one, a generated secret from DATA_DIR is used. */
   secret: string | undefined;
-  /** PEM public key (RS256 or ES256, by key type); required in production. */
+  /** PEM public key (RS256 or ES256, by key type); in production this or `jwksUrl`. */
   publicKeyPem: string | undefined;
+  /** The identity provider's JWKS URL: keys by `kid`, rotated without a restart. */
+  jwksUrl: string | undefined;
+  /** Tokens issued longer ago than this are refused, whatever their expiry. */
+  maxAgeSeconds: number;
 }
 
 /** A configuration value that cannot be used; its message names the variable and what was expected. */
@@ -261,7 +265,19 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   {
     name: 'JWT_PUBLIC_KEY',
     default: '(none)',
-    meaning: 'PEM public key that verifies API tokens: RS256 for an RSA key, ES256 for a P-256 key. Required in production, where HS256 is refused.',
+    meaning:
+      'PEM public key that verifies API tokens: RS256 for an RSA key, ES256 for a P-256 key. In production this or JWT_JWKS_URL is required, and HS256 is refused.',
+  },
+  {
+    name: 'JWT_JWKS_URL',
+    default: '(none)',
+    meaning:
+      "URL of the identity provider's JWKS: RS256 and ES256 keys chosen by each token's `kid`, fetched again (at most every 30 s) when an unknown `kid` arrives, so keys rotate without a restart. https in production.",
+  },
+  {
+    name: 'JWT_MAX_AGE_SECONDS',
+    default: '86400',
+    meaning: 'Tokens must carry `iat` and are refused once issued longer ago than this (60 s to 30 days), whatever their `exp`.',
   },
   {
     name: 'SECRETS_KEYS',
@@ -441,17 +457,21 @@ function jwtConfig(env: Env, nodeEnv: NodeEnv): JwtConfig {
       throw new ConfigError('JWT_PUBLIC_KEY', 'a PEM RSA or P-256 EC public key', pem.slice(0, 40));
     }
   }
-  if (nodeEnv === 'production' && pem === undefined) {
-    throw new ConfigError('JWT_PUBLIC_KEY', 'a PEM RSA or P-256 EC public key (required when NODE_ENV=production)', undefined);
+  const jwksUrl = optionalUrl(env, 'JWT_JWKS_URL', nodeEnv === 'production' ? ['https:'] : ['http:', 'https:']);
+  if (pem !== undefined && jwksUrl !== undefined) throw new ConfigError('JWT_JWKS_URL', 'unset when JWT_PUBLIC_KEY is set (one source of keys)', jwksUrl);
+  if (nodeEnv === 'production' && pem === undefined && jwksUrl === undefined) {
+    throw new ConfigError('JWT_PUBLIC_KEY', 'a PEM RSA or P-256 EC public key, or JWT_JWKS_URL (one is required when NODE_ENV=production)', undefined);
   }
   if (nodeEnv === 'production' && secret !== undefined) {
-    throw new ConfigError('JWT_SECRET', 'unset in production (tokens are verified with JWT_PUBLIC_KEY only)', '[hidden]');
+    throw new ConfigError('JWT_SECRET', 'unset in production (tokens are verified with JWT_PUBLIC_KEY or JWT_JWKS_URL only)', '[hidden]');
   }
   return {
     issuer: nonEmpty(env, 'JWT_ISSUER', 'clinicpay'),
     audience: nonEmpty(env, 'JWT_AUDIENCE', 'clinicpay-api'),
     secret,
     publicKeyPem: pem,
+    jwksUrl,
+    maxAgeSeconds: integer(env, 'JWT_MAX_AGE_SECONDS', 86_400, 60, 30 * 86_400),
   };
 }
 
