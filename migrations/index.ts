@@ -11,6 +11,7 @@ import * as checkoutTokenHash from './20261203_0007_checkout_token_hash.js';
 import * as webhookSecrets from './20261203_0008_webhook_secrets.js';
 import * as rateLimits from './20261203_0009_rate_limits.js';
 import * as tokenRevocations from './20261203_0010_token_revocations.js';
+import * as settlementAddressChanges from './20261203_0011_settlement_address_changes.js';
 
 export interface Migration {
   name: string;
@@ -29,4 +30,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0008_webhook_secrets', ...webhookSecrets },
   { name: '20261203_0009_rate_limits', ...rateLimits },
   { name: '20261203_0010_token_revocations', ...tokenRevocations },
+  { name: '20261203_0011_settlement_address_changes', ...settlementAddressChanges },
 ];

@@ -26,6 +26,7 @@ import { DEFAULT_RATE_LIMITS, type RateLimitSettings, RateLimits } from './http/
 import { reconciliationRouter } from './http/reconciliation.js';
 import { ReportSlots } from './http/reportSlots.js';
 import { requestContext } from './http/requestContext.js';
+import { settlementAddressChangesRouter } from './http/settlementAddressChanges.js';
 import { statementsRouter } from './http/statements.js';
 import { tokenRevocationsRouter } from './http/tokenRevocations.js';
 import { webhooksRouter } from './http/webhooks.js';
@@ -142,6 +143,7 @@ export function createApp(deps: AppDeps): Express {
     statementsRouter,
     reconciliationRouter,
     tokenRevocationsRouter,
+    settlementAddressChangesRouter,
   ])
     app.use(router(api));
 

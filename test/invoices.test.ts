@@ -1,8 +1,7 @@
 /**
  * The invoice API from the outside: every request goes through HTTP to the real app, on the
  * run's real Postgres and anvil. Creating, reading, listing, voiding and paying invoices;
- * tenant isolation; roles and bearer tokens; bad input; idempotent retries; and a clinic
- * changing where its money settles.
+ * tenant isolation; roles and bearer tokens; bad input; idempotent retries.
  *
  * The database is read directly only to count what exists (so "nothing was created" is a
  * fact, not an inference from the API) and to fetch a deposit salt, which the API never shows,
@@ -994,56 +993,5 @@ describe('idempotent creation through HTTP', () => {
       expectProblem(await postInvoice(clinicA.admin, invoiceBody(), { key: 'k'.repeat(256) }), 400, 'invalid_request', 'Idempotency-Key'),
     );
     expect((await postInvoice(clinicA.admin, invoiceBody(), { key: 'k'.repeat(255) })).status).toBe(201);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// A clinic's settlement address changes
-// ---------------------------------------------------------------------------------------------
-
-describe("changing a clinic's settlement address", () => {
-  function patchClinic(token: string, id: string, body: Record<string, unknown>): request.Test {
-    return request(app).patch(`/v1/clinics/${id}`).set(bearer(token)).send(body);
-  }
-
-  it('applies to new invoices only; earlier invoices keep their deposit address and destination', async () => {
-    const clinic = await onboardClinic('Moving Clinic');
-    const older = await createInvoice(clinic.admin);
-    const newSettlement = (await fundedAccount(chain)).address;
-
-    const patched = await patchClinic(platformAdmin, clinic.id, { settlement_address: newSettlement });
-    expect(patched.status, patched.text).toBe(200);
-    expect(patched.body.settlement_address).toBe(getAddress(newSettlement));
-
-    const newer = await createInvoice(clinic.admin);
-    expect(newer.number).toBe(older.number + 1);
-    expect(newer.deposit_address).not.toBe(older.deposit_address);
-    expect((await getInvoice(clinic.admin, older.id)).body).toEqual(asRead(older));
-
-    const factory = inject('factoryAddress');
-    const olderBinding = await depositBinding(older.id);
-    const newerBinding = await depositBinding(newer.id);
-    expect(olderBinding.destination).toBe(getAddress(clinic.settlementAddress));
-    expect(newerBinding.destination).toBe(getAddress(newSettlement));
-    expect(await factoryDepositAddress(factory, olderBinding.destination, olderBinding.salt)).toBe(older.deposit_address);
-    expect(await factoryDepositAddress(factory, newerBinding.destination, newerBinding.salt)).toBe(newer.deposit_address);
-  });
-
-  it('is for platform admins only, and refuses an address with a wrong EIP-55 checksum', async () => {
-    const clinic = await onboardClinic('Guarded Clinic');
-    const replacement = (await fundedAccount(chain)).address;
-    expectProblem(await patchClinic(clinic.admin, clinic.id, { settlement_address: replacement }), 403, 'forbidden');
-
-    const checksummed = getAddress(replacement);
-    const letter = checksummed.slice(2).search(/[a-fA-F]/) + 2;
-    const flipped = checksummed[letter] === checksummed[letter]!.toLowerCase() ? checksummed[letter]!.toUpperCase() : checksummed[letter]!.toLowerCase();
-    const badChecksum = `${checksummed.slice(0, letter)}${flipped}${checksummed.slice(letter + 1)}`;
-    expectProblem(await patchClinic(platformAdmin, clinic.id, { settlement_address: badChecksum }), 400, 'invalid_request', 'settlement_address');
-    expectProblem(await patchClinic(platformAdmin, clinic.id, { settlement_address: '0x1234' }), 400, 'invalid_request', 'settlement_address');
-
-    const current = await request(app).get(`/v1/clinics/${clinic.id}`).set(bearer(clinic.admin));
-    expect(current.body.settlement_address).toBe(getAddress(clinic.settlementAddress));
-    const invoice = await createInvoice(clinic.admin);
-    expect((await depositBinding(invoice.id)).destination).toBe(getAddress(clinic.settlementAddress));
   });
 });

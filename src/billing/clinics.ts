@@ -213,22 +213,47 @@ export async function getClinic(db: Db | Trx, id: string, { forUpdate = false } 
 
 export interface UpdateClinicParameters {
   name?: string | undefined;
-  settlementAddress?: Address | undefined;
   webhookUrl?: string | null | undefined;
   webhookIncludePatientRef?: boolean | undefined;
 }
 
-/** Changes a clinic, and audits it. A new settlement address applies to invoices created from now on only. */
+/**
+ * Changes a clinic's name and webhook settings, and audits it. Its settlement address is not
+ * changed here: that takes a second person's approval (settlement/settlementAddressChanges.ts),
+ * which then calls {@link setSettlementAddress}.
+ */
 export async function updateClinic(trx: Trx, actor: AuditActor, id: string, params: UpdateClinicParameters): Promise<ClinicRow> {
   const before = await getClinic(trx, id, { forUpdate: true });
   const changes: Record<string, unknown> = { updated_at: trx.fn.now() };
   if (params.name !== undefined) changes.name = params.name;
-  if (params.settlementAddress !== undefined) changes.settlement_address = storedAddress(params.settlementAddress);
   if (params.webhookUrl !== undefined) changes.webhook_url = params.webhookUrl;
   if (params.webhookIncludePatientRef !== undefined) changes.webhook_include_patient_ref = params.webhookIncludePatientRef;
   const [row] = (await trx('clinics').where({ id }).update(changes).returning('*')) as ClinicRow[];
   await appendAudit(trx, actor, [
     { action: 'clinic.updated', target: { type: 'clinic', id }, clinicId: id, before: clinicAuditSummary(before), after: clinicAuditSummary(row!) },
+  ]);
+  return row!;
+}
+
+/**
+ * Points the clinic's future invoices at `address`, and audits it. Invoices created earlier keep
+ * theirs: it is bound into their deposit addresses. Call it only for an approved change
+ * (`changeId`), inside the transaction that approves it.
+ */
+export async function setSettlementAddress(trx: Trx, actor: AuditActor, id: string, address: Address, changeId: string): Promise<ClinicRow> {
+  const before = await getClinic(trx, id, { forUpdate: true });
+  const [row] = (await trx('clinics')
+    .where({ id })
+    .update({ settlement_address: storedAddress(address), updated_at: trx.fn.now() })
+    .returning('*')) as ClinicRow[];
+  await appendAudit(trx, actor, [
+    {
+      action: 'clinic.settlement_address_changed',
+      target: { type: 'clinic', id },
+      clinicId: id,
+      before: { settlement_address: before.settlement_address },
+      after: { settlement_address: row!.settlement_address, change_id: changeId },
+    },
   ]);
   return row!;
 }

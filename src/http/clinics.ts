@@ -1,6 +1,7 @@
 /**
  * `/v1/clinics`: platform administrators onboard clinics; a clinic's own users may read theirs,
- * and its administrators rotate its webhook secret.
+ * and its administrators rotate its webhook secret. Settlement address changes, which need a
+ * second person, are in settlementAddressChanges.ts.
  */
 import { Router } from 'express';
 import { createClinic, getClinic, presentClinic, rotateWebhookSecret, updateClinic } from '../billing/clinics.js';
@@ -84,7 +85,6 @@ export function clinicsRouter({ db, logger, contract, webhookUrls, secrets }: Ap
     const clinic = await withTransaction(db, (trx) =>
       updateClinic(trx, actorOf(res), req.params.id as string, {
         name: body.name,
-        settlementAddress: body.settlement_address === undefined ? undefined : parseAddressParam(body.settlement_address, 'settlement_address'),
         webhookUrl:
           body.webhook_url === undefined || body.webhook_url === null ? body.webhook_url : parseWebhookUrl(body.webhook_url, 'webhook_url', webhookUrls),
         webhookIncludePatientRef: body.webhook_include_patient_ref,

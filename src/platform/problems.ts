@@ -88,6 +88,16 @@ export const PROBLEMS = {
     happened: 'The resolution is no longer waiting for approval.',
     todo: 'Fetch the resolution to see its status.',
   },
+  settlement_address_change_pending: {
+    status: 409,
+    happened: "The clinic already has a settlement address change waiting for a second person's approval.",
+    todo: 'Approve or cancel the waiting change (`details.pending_change_id`), then propose again if needed.',
+  },
+  settlement_address_change_not_pending: {
+    status: 409,
+    happened: 'The settlement address change was approved, cancelled or has expired already.',
+    todo: 'Fetch the change to see its status; propose a new one if the address should still change.',
+  },
   nothing_to_reconcile: {
     status: 409,
     happened: 'The last completed run already covered every block the watcher has confirmed.',

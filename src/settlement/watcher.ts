@@ -1,7 +1,8 @@
 /**
  * settlement/ — what the gateway decides from the chain: which transfers are payments,
  * forwards or outflows, posting them once final, undoing them after a reorg, what each does to
- * its invoice, expiry, and forwarding deposits to clinics (the flusher).
+ * its invoice, expiry, forwarding deposits to clinics (the flusher), and changing where a
+ * clinic's money goes (settlement address changes, approved by a second person).
  *
  * The chain watcher: follows `Transfer` logs of the accepted token, stores every transfer into
  * or out of a deposit address once, and posts it to the ledger once it is final.
@@ -21,7 +22,7 @@
  *
  * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
  *
- * Owns tables: transfers, flush_requests.
+ * Owns tables: transfers, flush_requests, settlement_address_changes.
  * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks.
  */
 import type { Address } from 'viem';

@@ -27,6 +27,9 @@ export const WEBHOOK_EVENT_TYPES = [
   'payment.void_invoice',
   'payment.reorged',
   'settlement.forwarded',
+  'clinic.settlement_address_change_requested',
+  'clinic.settlement_address_change_cancelled',
+  'clinic.settlement_address_changed',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
