@@ -12,6 +12,7 @@ import * as webhookSecrets from './20261203_0008_webhook_secrets.js';
 import * as rateLimits from './20261203_0009_rate_limits.js';
 import * as tokenRevocations from './20261203_0010_token_revocations.js';
 import * as settlementAddressChanges from './20261203_0011_settlement_address_changes.js';
+import * as leastPrivilege from './20261203_0012_least_privilege.js';
 
 export interface Migration {
   name: string;
@@ -31,4 +32,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0009_rate_limits', ...rateLimits },
   { name: '20261203_0010_token_revocations', ...tokenRevocations },
   { name: '20261203_0011_settlement_address_changes', ...settlementAddressChanges },
+  { name: '20261203_0012_least_privilege', ...leastPrivilege },
 ];

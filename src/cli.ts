@@ -11,7 +11,7 @@ import { type Config, ConfigError, loadConfig } from './platform/config.js';
 import { createDb } from './platform/db.js';
 import { isId } from './platform/ids.js';
 import { createLogger, errorSummary } from './platform/log.js';
-import { migrateLatest } from './platform/migrate.js';
+import { prepareDatabase } from './platform/migrate.js';
 
 const USAGE = `usage: clinicpay <command>
 
@@ -162,16 +162,19 @@ async function runVerify(_config: Config, args: string[]): Promise<number> {
 async function runMigrate(config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
   let databaseUrl = config.databaseUrl;
+  let migrationUrl = config.databaseMigrationUrl;
   let stopDevStack: (() => Promise<void>) | undefined;
   if (databaseUrl === undefined) {
     const { startDevStack } = await import('./dev/stack.js');
     const stack = await startDevStack(config, logger, { withChain: false });
     databaseUrl = stack.databaseUrl;
+    migrationUrl = stack.migrationDatabaseUrl;
     stopDevStack = stack.stop;
   }
   const db = createDb({ connectionString: databaseUrl, poolMax: 2 });
   try {
-    const applied = await migrateLatest(db);
+    // As the schema owner when DATABASE_MIGRATION_URL is set, which then grants DATABASE_URL's role.
+    const applied = await prepareDatabase({ db, appUrl: databaseUrl, migrationUrl });
     process.stdout.write(applied.length === 0 ? 'migrations: up to date\n' : `migrations applied: ${applied.join(', ')}\n`);
     return 0;
   } finally {

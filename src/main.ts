@@ -24,7 +24,7 @@ import { type Config, jwtAlgorithmForKey } from './platform/config.js';
 import { createDb, type Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
 import { createMetrics } from './platform/metrics.js';
-import { migrateLatest } from './platform/migrate.js';
+import { databaseRoleProblems, pendingMigrations, prepareDatabase } from './platform/migrate.js';
 import { OPENAPI_PATH } from './platform/paths.js';
 import { SecretBox } from './platform/secretBox.js';
 import { withTransaction } from './platform/transaction.js';
@@ -108,8 +108,17 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const metrics = createMetrics();
   const finality = finalityFromConfig(config);
   try {
-    const applied = await migrateLatest(workersDb);
+    const applied = await prepareDatabase({ db: workersDb, appUrl: databaseUrl, migrationUrl: devStack?.migrationDatabaseUrl ?? config.databaseMigrationUrl });
     if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
+    const stillPending = await pendingMigrations(workersDb);
+    if (stillPending.length > 0) throw new StartupError(`migrations ${stillPending.join(', ')} are not applied; run npx clinicpay migrate as the schema owner`);
+    // A role that owns the tables could turn off the triggers that keep the ledger and the audit log honest.
+    const roleProblems = await databaseRoleProblems(workersDb);
+    if (roleProblems.length > 0) {
+      const advice = 'connect DATABASE_URL as a least-privileged role and DATABASE_MIGRATION_URL as the schema owner (README: Production)';
+      if (config.nodeEnv === 'production') throw new StartupError(`the database role is more than the gateway needs: ${roleProblems.join('; ')}; ${advice}`);
+      logger.warn({ problems: roleProblems }, `the database role is more than the gateway needs; in production, ${advice}`);
+    }
     // Before the API serves and the dispatcher signs: plain secrets (from before they were sealed) and ones under a retired key.
     const resealed = await sealWebhookSecrets(workersDb, secrets);
     if (resealed > 0) logger.info({ clinics: resealed }, 'webhook secrets sealed with the current SECRETS_KEYS key');

@@ -59,13 +59,16 @@ async function verify(): Promise<Record<string, unknown>> {
   return response.body as Record<string, unknown>;
 }
 
-/** Runs `work` with the append-only guard of audit_log lifted, as someone with database access could. */
+/**
+ * Runs `work` with the append-only guard of audit_log lifted, as someone with the schema owner's
+ * rights could (the gateway's own role cannot: it may not alter the table).
+ */
 async function behindTheGatewaysBack(work: (db: TestDatabase['db']) => Promise<unknown>): Promise<void> {
-  await database.db.raw('ALTER TABLE audit_log DISABLE TRIGGER USER');
+  await database.owner.raw('ALTER TABLE audit_log DISABLE TRIGGER USER');
   try {
-    await work(database.db);
+    await work(database.owner);
   } finally {
-    await database.db.raw('ALTER TABLE audit_log ENABLE TRIGGER USER');
+    await database.owner.raw('ALTER TABLE audit_log ENABLE TRIGGER USER');
   }
 }
 
@@ -190,12 +193,19 @@ describe('the chain', () => {
 
   it('the database refuses UPDATE, DELETE and TRUNCATE, and a second row on the same predecessor', async () => {
     const [row] = await auditRows();
-    await expect(database.db('audit_log').where({ seq: row!.seq }).update({ actor: 'mallory' })).rejects.toThrow(/append-only/);
-    await expect(database.db('audit_log').where({ seq: row!.seq }).del()).rejects.toThrow(/append-only/);
-    await expect(database.db.raw('TRUNCATE audit_log')).rejects.toThrow(/append-only/);
+    // The gateway's role is refused by its grants, and cannot lift the guard either…
+    await expect(database.db('audit_log').where({ seq: row!.seq }).update({ actor: 'mallory' })).rejects.toThrow(/permission denied for table audit_log/);
+    await expect(database.db('audit_log').where({ seq: row!.seq }).del()).rejects.toThrow(/permission denied for table audit_log/);
+    await expect(database.db.raw('TRUNCATE audit_log')).rejects.toThrow(/permission denied for table audit_log/);
+    await expect(database.db.raw('ALTER TABLE audit_log DISABLE TRIGGER USER')).rejects.toThrow(/must be owner of table audit_log/);
+    await expect(database.db('audit_head').update({ seq: 0 })).rejects.toThrow(/permission denied for table audit_head/);
+    // …and the owner, who holds those rights, meets the triggers.
+    await expect(database.owner('audit_log').where({ seq: row!.seq }).update({ actor: 'mallory' })).rejects.toThrow(/append-only/);
+    await expect(database.owner('audit_log').where({ seq: row!.seq }).del()).rejects.toThrow(/append-only/);
+    await expect(database.owner.raw('TRUNCATE audit_log')).rejects.toThrow(/append-only/);
     // Even around the chaining trigger, a row cannot claim a predecessor another row has.
     await expect(
-      database.db.transaction(async (trx) => {
+      database.owner.transaction(async (trx) => {
         await trx.raw('ALTER TABLE audit_log DISABLE TRIGGER audit_log_chain');
         await trx('audit_log').insert({ ...row, seq: 999_999, id: 'aud_ffffffffffffffffffffffff', before: null, after: null });
       }),
@@ -208,8 +218,8 @@ describe('tampering behind the gateway', () => {
   // Each case breaks a copy of the log's state and puts it back, so the cases stand alone.
   async function withTampering(tamper: (db: TestDatabase['db'], rows: AuditRow[]) => Promise<unknown>): Promise<Record<string, unknown>> {
     const rows = await auditRows();
-    await database.db.raw('CREATE TABLE audit_saved AS SELECT * FROM audit_log');
-    const head = await database.db('audit_head').first();
+    await database.owner.raw('CREATE TABLE audit_saved AS SELECT * FROM audit_log');
+    const head = await database.owner('audit_head').first();
     try {
       await behindTheGatewaysBack((db) => tamper(db, rows));
       return await verify();
@@ -218,8 +228,8 @@ describe('tampering behind the gateway', () => {
         await db.raw('DELETE FROM audit_log');
         await db.raw('INSERT INTO audit_log SELECT * FROM audit_saved');
       });
-      await database.db.raw('DROP TABLE audit_saved');
-      await database.db('audit_head').update({ seq: head.seq, row_hash: head.row_hash });
+      await database.owner.raw('DROP TABLE audit_saved');
+      await database.owner('audit_head').update({ seq: head.seq, row_hash: head.row_hash });
       expect((await verify()).ok).toBe(true);
     }
   }

@@ -11,16 +11,22 @@ import type { TestProject } from 'vitest/node';
 import { createChainClient } from '../src/chain/client.js';
 import { DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
 import { ensureDevContracts } from '../src/dev/contracts.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { type DatabaseRoles, ensureDatabase, ensureDatabaseRoles, startEmbeddedPostgres } from '../src/dev/postgres.js';
 import { createDb } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
+import { prepareDatabase } from '../src/platform/migrate.js';
 
 export const TEMPLATE_DATABASE = 'clinicpay_template';
+const TEST_DATABASE_ROLES: DatabaseRoles = {
+  owner: { name: 'clinicpay_owner', password: 'test-owner' },
+  app: { name: 'clinicpay_app', password: 'test-app' },
+};
 
 declare module 'vitest' {
   export interface ProvidedContext {
     postgresAdminUrl: string;
     templateDatabase: string;
+    /** The two roles of a production deployment, set up on the template and so on every test database. */
+    databaseRoles: DatabaseRoles;
     rpcUrl: string;
     tokenAddress: `0x${string}`;
     factoryAddress: `0x${string}`;
@@ -40,12 +46,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const anvil = await startAnvil({ logFile: path.join(workDir, 'anvil.log') });
 
   await ensureDatabase(postgres.urlFor('postgres'), TEMPLATE_DATABASE);
-  const template = createDb({ connectionString: postgres.urlFor(TEMPLATE_DATABASE), poolMax: 1 });
-  await migrateLatest(template);
+  // As in production: the schema belongs to an owner role, which migrates and grants; the app
+  // role the tests connect as may only do what the gateway needs.
+  const roles = await ensureDatabaseRoles(postgres.urlFor(TEMPLATE_DATABASE), TEST_DATABASE_ROLES);
+  const template = createDb({ connectionString: roles.appUrl, poolMax: 1 });
+  await prepareDatabase({ db: template, appUrl: roles.appUrl, migrationUrl: roles.ownerUrl });
   await template.destroy();
 
   project.provide('postgresAdminUrl', postgres.urlFor('postgres'));
   project.provide('templateDatabase', TEMPLATE_DATABASE);
+  project.provide('databaseRoles', TEST_DATABASE_ROLES);
   project.provide('rpcUrl', anvil.rpcUrl);
 
   // One 6-decimal token and one deposit factory for tests that need "the" network; tests of

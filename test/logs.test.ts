@@ -59,7 +59,7 @@ describe('a failure log line', () => {
   it('names a database error by its code and names, never the values it quotes from the request', async () => {
     const { app: gateway, log } = await buildTestApp({ db: database.db });
     // A database that refuses the row and quotes what it was given, as Postgres's own errors do.
-    await database.db.raw(`
+    await database.owner.raw(`
       CREATE FUNCTION refuse_invoice() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'refused % for %', NEW.patient_ref, NEW.line_items::text USING ERRCODE = 'P0001'; END $$;
       CREATE TRIGGER refuse_invoice BEFORE INSERT ON invoices FOR EACH ROW EXECUTE FUNCTION refuse_invoice();
@@ -81,7 +81,7 @@ describe('a failure log line', () => {
       expect(log.text).not.toContain('P-LEAK-7731');
       expect(log.text).not.toContain('Fertility');
     } finally {
-      await database.db.raw('DROP TRIGGER refuse_invoice ON invoices; DROP FUNCTION refuse_invoice()');
+      await database.owner.raw('DROP TRIGGER refuse_invoice ON invoices; DROP FUNCTION refuse_invoice()');
     }
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../migrations/index.js';
-import { migrateLatest } from '../src/platform/migrate.js';
+import { migrateLatest, pendingMigrations, prepareDatabase } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
@@ -18,22 +18,24 @@ describe('migrations', () => {
   it('the template is fully migrated, and migrating again is a no-op', async () => {
     const done = await database.db('knex_migrations').pluck('name');
     expect(done).toEqual(MIGRATIONS.map((migration) => migration.name));
-    expect(await migrateLatest(database.db)).toEqual([]);
+    expect(await pendingMigrations(database.db)).toEqual([]);
+    expect(await migrateLatest(database.owner)).toEqual([]);
   });
 
-  it('down then up restores the same schema', async () => {
+  it('down then up restores the same schema, and the grants restore the app role', async () => {
     const columns = () =>
       database
-        .db('information_schema.columns')
+        .owner('information_schema.columns')
         .where({ table_schema: 'public' })
         .orderBy(['table_name', 'column_name'])
         .select('table_name', 'column_name', 'data_type');
     const before = await columns();
-    for (const migration of [...MIGRATIONS].reverse()) await migration.down(database.db);
-    await database.db('knex_migrations').del();
+    for (const migration of [...MIGRATIONS].reverse()) await migration.down(database.owner);
+    await database.owner('knex_migrations').del();
     expect((await columns()).filter((column) => !column.table_name.startsWith('knex_'))).toEqual([]);
-    await migrateLatest(database.db);
+    await prepareDatabase({ db: database.db, appUrl: database.url, migrationUrl: database.ownerUrl });
     expect(await columns()).toEqual(before);
+    expect(await database.db('clinics').count({ n: '*' })).toEqual([{ n: '0' }]);
   });
 });
 

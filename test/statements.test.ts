@@ -226,6 +226,24 @@ describe('tampered statements fail the verifier, naming the line', () => {
     expect(report.failures.some((failure) => failure.line === index + 1 && /line number/.test(failure.reason))).toBe(true);
   });
 
+  it('an audit log head changed in the header, or in the closing line whose hash the root covers', () => {
+    const closing = statement.lines.at(-1) as { type: string; audit_log_head: unknown; line: number };
+    expect(closing.type).toBe('closing_balance');
+    expect(closing.audit_log_head).toEqual(statement.audit_log_head);
+    const otherHead = { seq: statement.audit_log_head!.seq, row_hash: 'ab'.repeat(32) };
+
+    const inHeader = clone(statement);
+    inHeader.audit_log_head = otherHead;
+    expect(verifyStatementOffline(inHeader).failures).toEqual([{ line: closing.line, reason: "the header's audit log head differs from the closing line's" }]);
+
+    const inLine = clone(statement);
+    inLine.audit_log_head = otherHead;
+    (inLine.lines.at(-1) as { audit_log_head: unknown }).audit_log_head = otherHead;
+    const report = verifyStatementOffline(inLine);
+    expect(report.ok).toBe(false);
+    expect(report.failures.some((failure) => failure.reason.includes('merkle_root does not match'))).toBe(true);
+  });
+
   it('a forgery with a recomputed root and consistent amounts is caught on the chain', async () => {
     const forged = clone(statement);
     const payment = forged.lines.find((line) => line.type === 'payment') as EntryLine;

@@ -176,8 +176,8 @@ describe('a webhook secret at rest', () => {
       response_content_type: 'application/json',
       response_body: JSON.stringify({ object: 'clinic', id: 'clin_x', webhook_secret: 'whsec_kept_in_a_replay' }),
     });
-    await webhookSecretsMigration.down(database.db);
-    await webhookSecretsMigration.up(database.db);
+    await webhookSecretsMigration.down(database.owner);
+    await webhookSecretsMigration.up(database.owner);
     const stored = await database.db('idempotency_keys').where({ key: 'from-before-sealing' }).first('response_body');
     expect(JSON.parse(stored.response_body as string)).toEqual({ object: 'clinic', id: 'clin_x', webhook_secret: null });
   });

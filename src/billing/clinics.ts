@@ -61,7 +61,8 @@ export function invoiceNumberSequence(clinicId: string): string {
  */
 export async function createClinic(trx: Trx, actor: AuditActor, params: CreateClinicParameters): Promise<CreatedClinic> {
   const id = newId('clin');
-  await trx.raw('CREATE SEQUENCE ?? AS integer MINVALUE 1', [invoiceNumberSequence(id)]);
+  // Through the owner's function: the gateway's database role may not create objects itself.
+  await trx.raw('SELECT create_invoice_number_sequence(?)', [invoiceNumberSequence(id)]);
   const secret = newWebhookSecret();
   const [row] = (await trx('clinics')
     .insert({

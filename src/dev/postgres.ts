@@ -194,3 +194,58 @@ export async function ensureDatabase(adminUrl: string, database: string, templat
     await client.end();
   }
 }
+
+export interface DatabaseRoles {
+  /** Owns the database, its schema and every object in it: migrations run as this role. */
+  owner: { name: string; password: string };
+  /** What the gateway connects as: rows only, granted by the owner after migrating. */
+  app: { name: string; password: string };
+}
+
+/**
+ * Sets up the two roles of a production deployment on a database of the embedded cluster
+ * (`adminUrl` is the superuser's URL of that database): both log in with their passwords, the
+ * owner owns the database, schema `public` and every object in it (taking over objects an
+ * earlier dev stack made as the superuser), and nobody else may create in the schema.
+ * Returns each role's URL of the database. Idempotent.
+ */
+export async function ensureDatabaseRoles(adminUrl: string, roles: DatabaseRoles): Promise<{ ownerUrl: string; appUrl: string }> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+    for (const role of [roles.owner, roles.app]) {
+      const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role.name]);
+      const verb = exists.rowCount === 0 ? 'CREATE' : 'ALTER';
+      await client.query(
+        `${verb} ROLE ${client.escapeIdentifier(role.name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${client.escapeLiteral(role.password)}`,
+      );
+    }
+    const owner = client.escapeIdentifier(roles.owner.name);
+    await client.query(`ALTER DATABASE ${client.escapeIdentifier(database)} OWNER TO ${owner}`);
+    await client.query(`ALTER SCHEMA public OWNER TO ${owner}`);
+    await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+    // Objects an earlier run created as the superuser (tables, sequences, views, functions) pass to the owner.
+    const objects = await client.query<{ kind: string; name: string }>(
+      `SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END AS kind, quote_ident(c.relname) AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v') AND pg_get_userbyid(c.relowner) <> $1
+          AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')))
+       UNION ALL
+       SELECT 'FUNCTION', p.oid::regprocedure::text
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> $1`,
+      [roles.owner.name],
+    );
+    for (const object of objects.rows) await client.query(`ALTER ${object.kind} ${object.name} OWNER TO ${owner}`);
+  } finally {
+    await client.end();
+  }
+  const urlAs = (role: { name: string; password: string }) => {
+    const url = new URL(adminUrl);
+    url.username = encodeURIComponent(role.name);
+    url.password = encodeURIComponent(role.password);
+    return url.toString();
+  };
+  return { ownerUrl: urlAs(roles.owner), appUrl: urlAs(roles.app) };
+}

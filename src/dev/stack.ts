@@ -20,14 +20,19 @@ import type { Logger } from '../platform/log.js';
 import { CLINIC_WALLET_INDEX, DEPLOYER_INDEX, type DevAccount, devAccount, PAYER_INDEXES, RELAYER_INDEX } from './accounts.js';
 import { type Anvil, DEV_CHAIN_ID, startAnvil } from './anvil.js';
 import { ensureDevContracts } from './contracts.js';
-import { type EmbeddedPostgres, ensureDatabase, isReachableByOthers, startEmbeddedPostgres } from './postgres.js';
+import { type EmbeddedPostgres, ensureDatabase, ensureDatabaseRoles, isReachableByOthers, startEmbeddedPostgres } from './postgres.js';
 import { isRunning, stopOrphan } from './processes.js';
 import { type DevSecrets, loadOrCreateDevSecrets } from './secrets.js';
 
 export const DEV_DATABASE = 'clinicpay';
+/** The roles of the embedded database: the schema's owner (migrations) and the gateway's. */
+export const DEV_DATABASE_ROLES = { owner: 'clinicpay_owner', app: 'clinicpay_app' } as const;
 
 export interface DevStack {
+  /** As the gateway's least-privileged role when the stack runs Postgres. */
   databaseUrl: string;
+  /** As the schema's owner, for migrations and grants; only when the stack runs Postgres. */
+  migrationDatabaseUrl: string | undefined;
   rpcUrl: string | undefined;
   /** Present when the stack runs its own chain. */
   chain: { chainId: number; tokenAddress: Address; factoryAddress: Address; payers: DevAccount[]; clinicWallet: DevAccount; relayer: DevAccount } | undefined;
@@ -82,6 +87,7 @@ export async function startDevStack(config: Config, logger: Logger, { withChain 
 
   try {
     let databaseUrl = config.databaseUrl;
+    let migrationDatabaseUrl: string | undefined;
     let pgDataDir: string | undefined;
     if (databaseUrl === undefined) {
       pgDataDir = postgresDataDir(dataDir);
@@ -92,7 +98,12 @@ export async function startDevStack(config: Config, logger: Logger, { withChain 
       });
       stoppers.push(() => postgres.stop());
       await ensureDatabase(postgres.urlFor('postgres'), DEV_DATABASE);
-      databaseUrl = postgres.urlFor(DEV_DATABASE);
+      const roles = await ensureDatabaseRoles(postgres.urlFor(DEV_DATABASE), {
+        owner: { name: DEV_DATABASE_ROLES.owner, password: secrets.postgres_owner_password },
+        app: { name: DEV_DATABASE_ROLES.app, password: secrets.postgres_app_password },
+      });
+      databaseUrl = roles.appUrl;
+      migrationDatabaseUrl = roles.ownerUrl;
       logger.info({ port: postgres.port, data_dir: pgDataDir }, 'embedded postgres started');
     }
 
@@ -127,7 +138,7 @@ export async function startDevStack(config: Config, logger: Logger, { withChain 
       chain = { chainId: DEV_CHAIN_ID, tokenAddress: deployments.token, factoryAddress: deployments.factory, payers, clinicWallet, relayer };
       logger.info({ port: anvil.port, token_address: deployments.token, factory_address: deployments.factory }, 'embedded anvil started');
     }
-    return { databaseUrl, rpcUrl, chain, secrets, postgresDataDir: pgDataDir, stop };
+    return { databaseUrl, migrationDatabaseUrl, rpcUrl, chain, secrets, postgresDataDir: pgDataDir, stop };
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;

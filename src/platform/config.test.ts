@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       '/srv/clinicpay',
     );
     expect(config.confirmations).toBe(12);
+    expect(config.databaseMigrationUrl).toBeUndefined();
     expect(config.port).toBe(8080);
     expect(config.tokenAddress).toBe(TOKEN);
     expect(config.logLevel).toBe('warn');
@@ -45,6 +46,7 @@ describe('loadConfig', () => {
   it.each([
     ['DATABASE_URL', 'not-a-url'],
     ['DATABASE_URL', 'mysql://localhost/db'],
+    ['DATABASE_MIGRATION_URL', 'mysql://localhost/db'],
     ['RPC_URL', 'localhost:8545'],
     ['RPC_URL', 'ws://localhost:8545'],
     ['PORT', 'abc'],
@@ -85,6 +87,9 @@ describe('loadConfig', () => {
 
   it('requires the database, chain and token in production', () => {
     expect(errorOf({ NODE_ENV: 'production' }).variable).toBe('DATABASE_URL');
+    // The owner's URL is for migrating the database the gateway uses: alone it names no database to serve from.
+    expect(errorOf({ DATABASE_MIGRATION_URL: 'postgres://owner:secret@h/db' })).toMatchObject({ variable: 'DATABASE_MIGRATION_URL' });
+    expect(errorOf({ DATABASE_MIGRATION_URL: 'postgres://owner:secret@h/db' }).message).not.toContain('secret');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db' }).variable).toBe('RPC_URL');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc' }).variable).toBe('TOKEN_ADDRESS');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN }).variable).toBe('FACTORY_ADDRESS');

@@ -20,6 +20,11 @@ export interface Config {
   port: number;
   /** Unset means: start the embedded Postgres from `src/dev/`. */
   databaseUrl: string | undefined;
+  /**
+   * The schema owner's connection, for migrations and for granting the gateway's role what it
+   * needs. Unset: migrations, if any are pending, run as DATABASE_URL's role.
+   */
+  databaseMigrationUrl: string | undefined;
   /** Unset means: start the embedded anvil chain from `src/dev/`. */
   rpcUrl: string | undefined;
   /** The chain the RPC node must serve; checked at start and by `/ready`. Unset: whatever it serves at start. */
@@ -139,7 +144,14 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   {
     name: 'DATABASE_URL',
     default: '(embedded Postgres)',
-    meaning: '`postgres://` URL of the database. Unset: an embedded PostgreSQL is started with its data in `DATA_DIR`.',
+    meaning:
+      "`postgres://` URL of the database, as the gateway's least-privileged role (rows only: no ALTER, TRUNCATE or trigger changes). Unset: an embedded PostgreSQL is started with its data in `DATA_DIR`, with an owner role and an app role.",
+  },
+  {
+    name: 'DATABASE_MIGRATION_URL',
+    default: '(none)',
+    meaning:
+      "`postgres://` URL of the same database as the role that owns the schema: migrations run as it, then it grants `DATABASE_URL`'s role what the gateway needs. Unset: pending migrations run as `DATABASE_URL`'s role. In production the gateway refuses to start when `DATABASE_URL`'s role owns the tables or may alter, truncate or rewrite them.",
   },
   {
     name: 'RPC_URL',
@@ -305,6 +317,10 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 export function loadConfig(env: Env, cwd: string): Config {
   const nodeEnv = oneOf(env, 'NODE_ENV', NODE_ENVS, 'development');
   const databaseUrl = optionalUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const databaseMigrationUrl = optionalUrl(env, 'DATABASE_MIGRATION_URL', ['postgres:', 'postgresql:']);
+  if (databaseMigrationUrl !== undefined && databaseUrl === undefined) {
+    throw new ConfigError('DATABASE_MIGRATION_URL', 'set only together with DATABASE_URL', '(set)');
+  }
   const rpcUrl = optionalUrl(env, 'RPC_URL', ['http:', 'https:']);
   const tokenAddress = optionalAddress(env, 'TOKEN_ADDRESS');
   if (nodeEnv === 'production') {
@@ -334,6 +350,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     host: hostName(env, 'HOST', '127.0.0.1'),
     port: integer(env, 'PORT', 3000, 0, 65535),
     databaseUrl,
+    databaseMigrationUrl,
     rpcUrl,
     chainId: optionalInteger(env, 'CHAIN_ID', 1, Number.MAX_SAFE_INTEGER),
     tokenAddress,

@@ -474,6 +474,7 @@ function statementLines(): StatementLine[] {
       balances: CLOSING_BALANCES,
       token_amount: '6000000',
       hkd_amount: '6.00',
+      audit_log_head: { seq: '17', row_hash: 'f0'.repeat(32) },
     },
   ];
 }

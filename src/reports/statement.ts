@@ -382,7 +382,7 @@ export async function* statementLines(db: Db, context: StatementContext): AsyncG
       throw new StatementUnbalancedError(`statement ${row.id}: the lines take ${kind} to ${running[kind]}, the closing balance is ${context.closing[kind]}`);
     }
   }
-  yield { line: line + 1, type: 'closing_balance', occurred_at: header.period.to, ...balanceLine(context.closing) };
+  yield { line: line + 1, type: 'closing_balance', occurred_at: header.period.to, ...balanceLine(context.closing), audit_log_head: header.audit_log_head };
 }
 
 /** Folds lines into the Merkle root as they pass, so any rendering can end with the trailer. */

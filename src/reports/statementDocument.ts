@@ -33,9 +33,15 @@ export interface OpeningBalanceLine extends LineBase {
   hkd_amount: string;
 }
 
-/** Last line: balances of every account at `period.to`. */
+/**
+ * Last line: balances of every account at `period.to`, and the audit log's head as of then. The
+ * head is in a hashed line so that the statement's root, and an anchor of it, commits to the
+ * audit log too: a log rewritten afterwards no longer reaches the head the statement names.
+ */
 export interface ClosingBalanceLine extends Omit<OpeningBalanceLine, 'type'> {
   type: 'closing_balance';
+  /** The last audit row written before `period.to`; null when there was none. */
+  audit_log_head: { seq: string; row_hash: string } | null;
 }
 
 /** An invoice issued in the period: moves no money, listed so none is dropped silently. */

@@ -133,6 +133,7 @@ function smallLines(): StatementLine[] {
       balances: ZERO_BALANCES,
       token_amount: '6163240000',
       hkd_amount: '6163.24',
+      audit_log_head: { seq: '4242', row_hash: AUDIT_HASH },
     },
   ];
 }

@@ -113,6 +113,15 @@ export function verifyStatementOffline(document: StatementDocument): Verificatio
     }
     if (!failures.some((failure) => failure.line === closing.line)) notes.push('opening balance + movements = closing balance for every account');
   }
+
+  // 5. The audit log's head is in the closing line, so the root covers it; the header repeats it.
+  if (closing?.type === 'closing_balance') {
+    const inLine = (closing as { audit_log_head?: unknown }).audit_log_head;
+    if (inLine === undefined) failures.push({ line: closing.line, reason: 'the closing line does not record the audit log head' });
+    else if (canonicalJson(inLine ?? null) !== canonicalJson(document.audit_log_head ?? null))
+      failures.push({ line: closing.line, reason: "the header's audit log head differs from the closing line's" });
+    else if (inLine !== null) notes.push(`the root covers the audit log head (row ${(inLine as { seq: string }).seq})`);
+  }
   return { ok: failures.length === 0, failures, notes };
 }
 
