@@ -13,6 +13,7 @@ import * as rateLimits from './20261203_0009_rate_limits.js';
 import * as tokenRevocations from './20261203_0010_token_revocations.js';
 import * as settlementAddressChanges from './20261203_0011_settlement_address_changes.js';
 import * as leastPrivilege from './20261203_0012_least_privilege.js';
+import * as relayerTransactions from './20261203_0013_relayer_transactions.js';
 
 export interface Migration {
   name: string;
@@ -33,4 +34,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0010_token_revocations', ...tokenRevocations },
   { name: '20261203_0011_settlement_address_changes', ...settlementAddressChanges },
   { name: '20261203_0012_least_privilege', ...leastPrivilege },
+  { name: '20261203_0013_relayer_transactions', ...relayerTransactions },
 ];

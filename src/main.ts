@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import { createWalletClient, type Hex, http as viemHttp } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createApp } from './app.js';
 import { appendAudit, SYSTEM } from './audit/auditLog.js';
@@ -29,7 +28,6 @@ import { OPENAPI_PATH } from './platform/paths.js';
 import { SecretBox } from './platform/secretBox.js';
 import { withTransaction } from './platform/transaction.js';
 import { startWorkers } from './platform/workers.js';
-import type { SendingWallet } from './settlement/depositFactory.js';
 import { gatewayWorkers } from './workers.js';
 
 /** The workers' pool: four passes at most run at once, one per worker. */
@@ -158,7 +156,8 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
         referenceRates: config.referenceRates,
         explorerTxUrl: config.explorerTxUrl,
       },
-      anchorer: config.anchorStatements && relayerKey ? { chainId: network.chainId, chain, wallet: relayerWallet(relayerKey, rpcUrl) } : undefined,
+      // The API only queues anchors; the relayer worker alone signs with the key.
+      anchorer: config.anchorStatements && relayerKey ? { chainId: network.chainId, relayer: privateKeyToAccount(relayerKey).address } : undefined,
     });
     server = createHttpServer(app);
     await listen(server, config.host, config.port);
@@ -214,7 +213,8 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             metrics,
             network,
             finality,
-            relayer: relayerWallet(relayerKey, rpcUrl),
+            relayer: privateKeyToAccount(relayerKey),
+            relayerReplaceAfterMs: config.relayerReplaceAfterMs,
             paymentTolerance: config.paymentTolerance,
             flushBatchSize: config.flushBatchSize,
             watcherPollMs: config.watcherPollMs,
@@ -312,11 +312,6 @@ async function recordStart(db: Db, config: Config, network: PaymentNetwork, migr
       },
     ]),
   );
-}
-
-/** The relayer's wallet: it pays the gas of flushes and statement anchors. */
-function relayerWallet(privateKey: Hex, rpcUrl: string): SendingWallet {
-  return createWalletClient({ account: privateKeyToAccount(privateKey), transport: viemHttp(rpcUrl) });
 }
 
 /** `http://host:port`, with an IPv6 host in brackets. */

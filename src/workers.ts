@@ -1,9 +1,11 @@
 /**
  * The gateway's background workers, built from its dependencies: the chain watcher, the
- * flusher, the reconciler (refund matching, scheduled runs, idempotency-key retention) and the
+ * flusher, the relayer sender, the reconciler (refund matching, scheduled runs, idempotency-key retention) and the
  * webhook dispatcher. Each runs in one process at a time, under its own advisory lock
  * (`platform/workers.ts`).
  */
+
+import type { LocalAccount } from 'viem';
 import type { ChainClient } from './chain/client.js';
 import type { Finality } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
@@ -17,13 +19,14 @@ import type { SecretBox } from './platform/secretBox.js';
 import type { Worker } from './platform/workers.js';
 import { matchRefunds } from './recon/resolutions.js';
 import { executeReconciliation, scheduledRunIsDue, startReconciliation } from './recon/runs.js';
-import type { SendingWallet } from './settlement/depositFactory.js';
+import { completeAnchors } from './reports/statementAnchor.js';
 import { flushOnce } from './settlement/flusher.js';
+import { relayerOnce } from './settlement/relayer.js';
 import { syncOnce } from './settlement/watcher.js';
 import { dispatchDueWebhooks } from './webhooks/dispatcher.js';
 
 /** Advisory lock keys, one per worker: whoever holds a key runs that worker. */
-export const LOCK_KEYS = { watcher: 72_001, flusher: 72_002, webhooks: 72_003, reconciler: 72_004 } as const;
+export const LOCK_KEYS = { watcher: 72_001, flusher: 72_002, webhooks: 72_003, reconciler: 72_004, relayer: 72_005 } as const;
 
 export interface GatewayWorkersDeps {
   db: Db;
@@ -32,7 +35,10 @@ export interface GatewayWorkersDeps {
   metrics: Metrics;
   network: PaymentNetwork;
   finality: Finality;
-  relayer: SendingWallet;
+  /** The relayer's key: only the relayer worker signs with it. */
+  relayer: LocalAccount;
+  /** How long a relayer transaction may wait to be mined before it is sent again with higher fees. */
+  relayerReplaceAfterMs: number;
   paymentTolerance: bigint;
   flushBatchSize: number;
   watcherPollMs: number;
@@ -69,6 +75,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
         const result = await flushOnce({
           db,
           chain,
+          chainId: network.chainId,
           relayer: deps.relayer,
           factory: network.factory,
           token: network.token.address,
@@ -76,7 +83,19 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
           batchSize: deps.flushBatchSize,
           metrics: metrics.flusher,
         });
-        return result.flushed > 0;
+        return result.flushed + result.queued > 0;
+      },
+    },
+    {
+      // The one sender of relayer transactions (flushes, anchors): its own nonces, replacement of
+      // stuck transactions, and nothing held open while the chain decides.
+      name: 'relayer',
+      lockKey: LOCK_KEYS.relayer,
+      idleMs: Math.max(Math.min(deps.watcherPollMs, 2000), 250),
+      async tick() {
+        const result = await relayerOnce({ db, chain, chainId: network.chainId, account: deps.relayer, logger, replaceAfterMs: deps.relayerReplaceAfterMs });
+        const anchored = await completeAnchors(db);
+        return result.sent + result.mined + result.reverted + result.failed + anchored > 0;
       },
     },
     {

@@ -12,14 +12,16 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
-import { encodeFunctionData, erc20Abi, getAddress } from 'viem';
+import { encodeFunctionData, erc20Abi, getAddress, type LocalAccount } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../src/domain/canonicalJson.js';
 import { leafHash, merkleRoot } from '../src/domain/merkle.js';
+import { createLogger } from '../src/platform/log.js';
 import { matchRefunds } from '../src/recon/resolutions.js';
-import { anchorCalldata } from '../src/reports/statementAnchor.js';
+import { anchorCalldata, completeAnchors } from '../src/reports/statementAnchor.js';
 import type { EntryLine, StatementDocument, StatementLine } from '../src/reports/statementDocument.js';
 import { type LineProof, verifyLineProof, verifyStatement, verifyStatementOffline } from '../src/reports/verifyStatement.js';
+import { relayerOnce } from '../src/settlement/relayer.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
 import { expectValidR4 } from './support/fhirValidation.js';
 import { spawnClinicpay } from './support/gatewayProcess.js';
@@ -96,7 +98,7 @@ beforeAll(async () => {
     db: e.db,
     rpcUrl: e.rpcUrl,
     network: e.network,
-    overrides: { anchorer: { chainId: e.network.chainId, chain: e.client, wallet: e.relayer.wallet } },
+    overrides: { anchorer: { chainId: e.network.chainId, relayer: e.relayer.address } },
   }));
   clinic = await clinicWithWallet(e);
   const from = new Date(Date.now() - 1000);
@@ -297,9 +299,37 @@ describe('anchoring', () => {
     expect(response.body.code).toBe('anchoring_disabled');
   });
 
-  it('posts the root on the chain once; the verifier checks it, and fails a forged anchor', async () => {
+  it('queues the root with the relayer sender, answers 202 until it is mined, then the anchor; once', async () => {
+    const queued = await post(anchoringApp, AUDITOR, `/v1/statements/${statement.id}/anchor`);
+    expect(queued.status, queued.text).toBe(202);
+    expect(queued.body).toMatchObject({
+      object: 'statement_anchor',
+      statement_id: statement.id,
+      status: 'pending',
+      relayer_transaction_id: expect.stringMatching(/^rtx_/),
+    });
+    // A second request while it is under way queues nothing more.
+    const meanwhile = await post(anchoringApp, FINANCE_A, `/v1/statements/${statement.id}/anchor`);
+    expect(meanwhile.status).toBe(202);
+    expect(meanwhile.body.relayer_transaction_id).toBe(queued.body.relayer_transaction_id);
+    expect(await r.env.db('relayer_transactions').where({ purpose: 'anchor' }).count({ n: '*' })).toEqual([{ n: '1' }]);
+
+    // The relayer worker's pass: send, see it mined, record the anchor.
+    const sender = {
+      db: r.env.db,
+      chain: r.env.client,
+      chainId: r.env.network.chainId,
+      account: r.env.relayer.account as LocalAccount,
+      logger: createLogger('silent'),
+      replaceAfterMs: 60_000,
+    };
+    expect(await relayerOnce(sender)).toMatchObject({ sent: 1 });
+    expect(await relayerOnce(sender)).toMatchObject({ mined: 1 });
+    expect(await completeAnchors(r.env.db)).toBe(1);
+
     const first = await post(anchoringApp, AUDITOR, `/v1/statements/${statement.id}/anchor`);
     expect(first.status).toBe(200);
+    expect(first.body.status).toBe('anchored');
     const again = await post(anchoringApp, FINANCE_A, `/v1/statements/${statement.id}/anchor`);
     expect(again.body).toEqual(first.body);
     const transaction = await r.env.client.getTransaction({ hash: first.body.tx_hash });

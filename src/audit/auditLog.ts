@@ -40,6 +40,7 @@ export const SYSTEM = {
   flusher: { actor: 'system:flusher', role: 'system' },
   reconciler: { actor: 'system:reconciler', role: 'system' },
   expirer: { actor: 'system:expirer', role: 'system' },
+  relayer: { actor: 'system:relayer', role: 'system' },
 } as const satisfies Record<string, AuditActor>;
 
 export type AuditSummary = Record<string, string | number | boolean | null>;

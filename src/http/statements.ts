@@ -24,7 +24,7 @@ import {
   statementContext,
   statementLines,
 } from '../reports/statement.js';
-import { anchorStatement } from '../reports/statementAnchor.js';
+import { requestAnchor } from '../reports/statementAnchor.js';
 import type { StatementLine } from '../reports/statementDocument.js';
 import { type SealedLines, writeStatementCsv, writeStatementJson } from '../reports/statementFormats.js';
 import { writeStatementPdf } from '../reports/statementPdf.js';
@@ -106,8 +106,15 @@ export function statementsRouter(deps: ApiDeps): Router {
     idempotent(db, logger, async (trx, req, res) => {
       const row = await getStatement(trx, scopeOf(res), req.params.id as string);
       if (row.merkle_root === null) await sealCompletely(db, network, row, actorOf(res));
-      const anchor = await anchorStatement(trx, deps.anchorer, row, actorOf(res));
-      return { status: 200, body: { object: 'statement_anchor', statement_id: row.id, ...anchor } };
+      const request = await requestAnchor(trx, deps.anchorer, row.id, actorOf(res));
+      // Queued with the relayer sender: 202 until it is mined, then the anchor.
+      if (request.status === 'pending') {
+        return {
+          status: 202,
+          body: { object: 'statement_anchor', statement_id: row.id, status: 'pending', relayer_transaction_id: request.relayerTransactionId },
+        };
+      }
+      return { status: 200, body: { object: 'statement_anchor', statement_id: row.id, status: 'anchored', ...request.anchor } };
     }),
   );
 

@@ -61,6 +61,8 @@ export interface Config {
   watcherPollMs: number;
   maxBlockRange: number;
   flushBatchSize: number;
+  /** How long a relayer transaction may wait to be mined before it is replaced with higher fees. */
+  relayerReplaceAfterMs: number;
   /** Whether this process runs the background workers (they elect one leader per worker anyway). */
   runWorkers: boolean;
   /** Minutes between scheduled reconciliation runs; 0 runs them only on demand. */
@@ -212,6 +214,12 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   { name: 'WATCHER_POLL_MS', default: '1000', meaning: 'Pause of the chain watcher when it has caught up, 100–60000.' },
   { name: 'MAX_BLOCK_RANGE', default: '2000', meaning: 'Widest eth_getLogs range per call (halved when the node refuses), 1–100000.' },
   { name: 'FLUSH_BATCH_SIZE', default: '50', meaning: 'Deposit addresses per flushMany transaction, 1–100.' },
+  {
+    name: 'RELAYER_REPLACE_AFTER_SECONDS',
+    default: '120',
+    meaning:
+      'Seconds a relayer transaction (a flush or an anchor) may wait to be mined before it is sent again at the same nonce with fees at least 12.5 % higher, 5–3600.',
+  },
   { name: 'RECON_INTERVAL_MINUTES', default: '60', meaning: 'Minutes between scheduled reconciliation runs, 0–10080 (0: on demand only).' },
   {
     name: 'ANCHOR_STATEMENTS',
@@ -378,6 +386,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     watcherPollMs: integer(env, 'WATCHER_POLL_MS', 1000, 100, 60_000),
     maxBlockRange: integer(env, 'MAX_BLOCK_RANGE', 2000, 1, 100_000),
     flushBatchSize: integer(env, 'FLUSH_BATCH_SIZE', 50, 1, 100),
+    relayerReplaceAfterMs: integer(env, 'RELAYER_REPLACE_AFTER_SECONDS', 120, 5, 3600) * 1000,
     runWorkers: boolean(env, 'RUN_WORKERS', true),
     anchorStatements: boolean(env, 'ANCHOR_STATEMENTS', false),
     reconIntervalMinutes: integer(env, 'RECON_INTERVAL_MINUTES', 60, 0, 10_080),

@@ -65,6 +65,8 @@ export interface StatementRow {
   anchor_tx_hash: string | null;
   anchor_block_number: string | null;
   anchor_from_address: string | null;
+  /** The relayer transaction queued to anchor the root, while or after it is sent. */
+  anchor_relayer_tx_id: string | null;
 }
 
 export interface StatementPeriodInput {

@@ -105,7 +105,7 @@ export async function flushDeposits(params: FlushDepositsParameters): Promise<Fl
 export interface SimulateFlushParameters {
   publicClient: PublicClient;
   /** Who would send it: the relayer. */
-  account: Account;
+  account: Account | Address;
   factory: Address;
   token: Address;
   deposit: Deposit;

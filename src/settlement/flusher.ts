@@ -3,14 +3,23 @@
  * for by the relayer key (which only ever pays gas; it cannot send customer funds anywhere).
  *
  * Work arrives through `flush_requests`, written in the same transaction that confirmed the
- * payment. A request is claimed (`sent`), the transaction is sent and awaited outside any
- * database transaction, and the outcome recorded. A failed or reverted flush is retried with
- * backoff up to a limit and then marked `failed`, never dropped. A crash while a flush is in
- * flight leaves it `sent`; after a lease it is retried, which is safe: flushing an address
- * twice forwards nothing the second time.
+ * payment. One pass ({@link flushOnce}):
+ * 1. **Records outcomes.** Requests whose relayer transaction is over become `done` (mined), or
+ *    `pending` again with backoff (reverted, or never sent), or `failed` after the last attempt:
+ *    never dropped.
+ * 2. **Claims** due requests (`sent`) and checks the batch by simulation. If the batch would
+ *    revert, each deposit is simulated alone: the ones that would go through stay in the batch,
+ *    so one bad item (a destination the token refuses, say) does not hold back, or use up the
+ *    retries of, the others.
+ * 3. **Queues** one `flushMany` with the relayer sender (settlement/relayer.ts), which alone
+ *    signs, sends, replaces and follows relayer transactions. Nothing here waits for the chain.
+ *
+ * A claim that never got its transaction queued (a crash in between) is taken back after a lease.
+ * Flushing an address twice is safe: the second forwards nothing.
  */
 
-import type { Address, Hex } from 'viem';
+import { type Address, encodeFunctionData, type Hex, type LocalAccount } from 'viem';
+import { depositFactoryAbi } from '../../contracts/artifacts/DepositFactory.js';
 import { type AuditEvent, type AuditSummary, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import type { ChainClient } from '../chain/client.js';
 import { apiAddress } from '../domain/address.js';
@@ -19,12 +28,15 @@ import type { Logger } from '../platform/log.js';
 import { errorSummary } from '../platform/log.js';
 import type { FlusherMetrics } from '../platform/metrics.js';
 import { withTransaction } from '../platform/transaction.js';
-import { flushDeposits, MAX_FLUSH_BATCH, type SendingWallet, simulateFlush } from './depositFactory.js';
+import { type Deposit, MAX_FLUSH_BATCH, simulateFlush } from './depositFactory.js';
+import { enqueueRelayerTransaction, isSettled, type RelayerTransactionRow, relayerTransactions } from './relayer.js';
 
 export interface FlusherDeps {
   db: Db;
   chain: ChainClient;
-  relayer: SendingWallet;
+  chainId: number;
+  /** The relayer's account: flushes are simulated as it, and queued for it to send. */
+  relayer: Pick<LocalAccount, 'address'>;
   factory: Address;
   token: Address;
   logger: Logger;
@@ -34,13 +46,16 @@ export interface FlusherDeps {
 }
 
 export interface FlushResult {
+  /** Deposits whose flush was mined in this pass. */
   flushed: number;
+  /** Deposits queued for sending in this pass. */
+  queued: number;
   retried: number;
   failed: number;
 }
 
-/** A claimed flush that has not been resolved within this is taken to have died with its process. */
-const SENT_LEASE_SECONDS = 300;
+/** A claim whose transaction was never queued within this is taken to have died with its process. */
+const CLAIM_LEASE_SECONDS = 300;
 
 /** Seconds before retry `attempt` (1-based): 15 s, 30 s, 60 s … capped at 30 min. */
 export function flushBackoffSeconds(attempt: number): number {
@@ -53,20 +68,37 @@ interface ClaimedFlush {
   attempts: number;
   settlement_address: string;
   deposit_salt: Hex;
+  relayer_tx_id?: string | null;
 }
 
-/** One batch: claim due requests, send one `flushMany`, record the outcome. */
 function flushAudit(row: ClaimedFlush, action: string, after: AuditSummary): AuditEvent {
   return { action, target: { type: 'invoice', id: row.invoice_id }, clinicId: row.clinic_id, before: { status: 'sent' }, after };
 }
 
+/** The call data of `flushMany` for these deposits. */
+export function flushManyCalldata(token: Address, deposits: readonly Deposit[]): Hex {
+  return encodeFunctionData({
+    abi: depositFactoryAbi,
+    functionName: 'flushMany',
+    args: [token, deposits.map((deposit) => deposit.destination), deposits.map((deposit) => deposit.salt)],
+  });
+}
+
+function depositOf(row: ClaimedFlush): Deposit {
+  return { destination: apiAddress(row.settlement_address), salt: row.deposit_salt };
+}
+
 export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
-  const batchSize = Math.min(deps.batchSize ?? 50, MAX_FLUSH_BATCH);
   const maxAttempts = deps.maxAttempts ?? 5;
+  const result: FlushResult = { flushed: 0, queued: 0, retried: 0, failed: 0 };
+  await recordOutcomes(deps, maxAttempts, result);
+
+  const batchSize = Math.min(deps.batchSize ?? 50, MAX_FLUSH_BATCH);
   const claimed = await withTransaction(deps.db, async (trx) => {
     await trx('flush_requests')
       .where({ status: 'sent' })
-      .where('updated_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [SENT_LEASE_SECONDS]))
+      .whereNull('relayer_tx_id')
+      .where('updated_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [CLAIM_LEASE_SECONDS]))
       .update({ status: 'pending', updated_at: trx.fn.now() });
     const due = (await trx('flush_requests')
       .join('invoices', 'invoices.id', 'flush_requests.invoice_id')
@@ -89,110 +121,137 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
           'invoice_id',
           due.map((row) => row.invoice_id),
         )
-        .update({ status: 'sent', attempts: trx.raw('attempts + 1'), updated_at: trx.fn.now() });
+        .update({ status: 'sent', attempts: trx.raw('attempts + 1'), relayer_tx_id: null, updated_at: trx.fn.now() });
     }
     return due;
   });
-  if (claimed.length === 0) return { flushed: 0, retried: 0, failed: 0 };
+  if (claimed.length === 0) return report(deps, result);
 
-  // One flushMany for the batch. If it fails, each deposit is tried alone by simulation: the
-  // ones that would go through are sent again together, so one bad item (a destination the
-  // token refuses, say) does not hold back, or use up the retries of, the others.
-  const first = await sendFlush(deps, claimed);
-  if (first.failure === undefined) return record(deps, maxAttempts, [{ rows: claimed, ...first }]);
-  if (claimed.length === 1) return record(deps, maxAttempts, [{ rows: claimed, ...first }]);
-  const verdicts = await Promise.all(claimed.map((row) => wouldFlushAlone(deps, row)));
-  const good = claimed.filter((_, index) => verdicts[index] === undefined);
-  const bad = claimed.flatMap((row, index) => (verdicts[index] === undefined ? [] : [{ rows: [row], failure: verdicts[index], txHash: undefined }]));
-  const retry = good.length > 0 ? [{ rows: good, ...(await sendFlush(deps, good)) }] : [];
-  return record(deps, maxAttempts, [...retry, ...bad]);
-}
-
-interface FlushOutcome {
-  /** Why it failed; undefined when the deposits were swept. */
-  failure: string | undefined;
-  txHash: Hex | undefined;
-}
-
-/** Sends one flushMany for `rows` and waits for its receipt. */
-async function sendFlush(deps: FlusherDeps, rows: readonly ClaimedFlush[]): Promise<FlushOutcome> {
-  try {
-    const receipt = await flushDeposits({
-      wallet: deps.relayer,
-      publicClient: deps.chain,
-      factory: deps.factory,
-      token: deps.token,
-      deposits: rows.map((row) => ({ destination: apiAddress(row.settlement_address), salt: row.deposit_salt })),
-    });
-    return { txHash: receipt.transactionHash, failure: receipt.status === 'success' ? undefined : `flushMany reverted in ${receipt.transactionHash}` };
-  } catch (error) {
-    return { txHash: undefined, failure: errorSummary(error).message };
+  // The batch as a call first; if it would revert, each deposit alone, and only the good ones go.
+  let good: ClaimedFlush[] = claimed;
+  let bad: { row: ClaimedFlush; failure: string }[] = [];
+  if ((await wouldFlush(deps, claimed)) !== undefined) {
+    const verdicts = await Promise.all(claimed.map((row) => wouldFlush(deps, [row])));
+    good = claimed.filter((_, index) => verdicts[index] === undefined);
+    bad = claimed.flatMap((row, index) => (verdicts[index] === undefined ? [] : [{ row, failure: verdicts[index]! }]));
   }
+  await withTransaction(deps.db, async (trx) => {
+    if (good.length > 0) {
+      const transaction = await enqueueRelayerTransaction(trx, {
+        chainId: deps.chainId,
+        from: deps.relayer.address,
+        purpose: 'flush',
+        to: deps.factory,
+        data: flushManyCalldata(deps.token, good.map(depositOf)),
+      });
+      await trx('flush_requests')
+        .whereIn(
+          'invoice_id',
+          good.map((row) => row.invoice_id),
+        )
+        .update({ relayer_tx_id: transaction.id, updated_at: trx.fn.now() });
+      result.queued += good.length;
+    }
+    const audit: AuditEvent[] = [];
+    for (const { row, failure } of bad) audit.push(await recordFailure(trx, maxAttempts, row, failure, undefined, result));
+    await appendAudit(trx, SYSTEM.flusher, audit);
+  });
+  return report(deps, result);
 }
 
-/** Whether one deposit would flush on its own now (an eth_call); the reason when it would not. */
-async function wouldFlushAlone(deps: FlusherDeps, row: ClaimedFlush): Promise<string | undefined> {
+/** Whether `flushMany` of these deposits would go through now (an eth_call); the reason when it would not. */
+async function wouldFlush(deps: FlusherDeps, rows: readonly ClaimedFlush[]): Promise<string | undefined> {
   try {
-    await simulateFlush({
-      publicClient: deps.chain,
-      account: deps.relayer.account,
-      factory: deps.factory,
-      token: deps.token,
-      deposit: { destination: apiAddress(row.settlement_address), salt: row.deposit_salt },
-    });
+    if (rows.length === 1) {
+      await simulateFlush({ publicClient: deps.chain, account: deps.relayer.address, factory: deps.factory, token: deps.token, deposit: depositOf(rows[0]!) });
+    } else {
+      await deps.chain.call({ account: deps.relayer.address, to: deps.factory, data: flushManyCalldata(deps.token, rows.map(depositOf)) });
+    }
     return undefined;
   } catch (error) {
     return errorSummary(error).message;
   }
 }
 
-/** Writes what became of each group of claimed deposits: done, or pending again with backoff, or failed for good. */
-async function record(deps: FlusherDeps, maxAttempts: number, groups: readonly (FlushOutcome & { rows: readonly ClaimedFlush[] })[]): Promise<FlushResult> {
-  const result: FlushResult = { flushed: 0, retried: 0, failed: 0 };
+/** Turns the relayer's verdicts on queued flushes into done, retried or failed requests. */
+async function recordOutcomes(deps: FlusherDeps, maxAttempts: number, result: FlushResult): Promise<void> {
+  const waiting = (await deps
+    .db('flush_requests')
+    .join('invoices', 'invoices.id', 'flush_requests.invoice_id')
+    .where('flush_requests.status', 'sent')
+    .whereNotNull('flush_requests.relayer_tx_id')
+    .select(
+      'flush_requests.invoice_id',
+      'flush_requests.attempts',
+      'flush_requests.relayer_tx_id',
+      'invoices.clinic_id',
+      'invoices.settlement_address',
+      'invoices.deposit_salt',
+    )) as (ClaimedFlush & { relayer_tx_id: string })[];
+  if (waiting.length === 0) return;
+  const transactions = await relayerTransactions(
+    deps.db,
+    waiting.map((row) => row.relayer_tx_id),
+  );
+  const over = waiting.filter((row) => isSettled(transactions.get(row.relayer_tx_id)!));
+  if (over.length === 0) return;
   await withTransaction(deps.db, async (trx) => {
     const audit: AuditEvent[] = [];
-    for (const { rows, failure, txHash } of groups) {
-      if (failure === undefined) {
-        await trx('flush_requests')
-          .whereIn(
-            'invoice_id',
-            rows.map((row) => row.invoice_id),
-          )
-          .update({ status: 'done', tx_hash: txHash!.toLowerCase(), last_error: null, updated_at: trx.fn.now() });
-        audit.push(...rows.map((row) => flushAudit(row, 'flush.sent', { status: 'done', tx_hash: txHash!.toLowerCase() })));
-        result.flushed += rows.length;
-        continue;
-      }
-      for (const row of rows) {
-        const attempt = row.attempts + 1;
-        const exhausted = attempt >= maxAttempts;
+    for (const row of over) {
+      const transaction = transactions.get(row.relayer_tx_id)! as RelayerTransactionRow;
+      // Only if still waiting on this transaction (another pass may have recorded it).
+      const still = await trx('flush_requests')
+        .where({ invoice_id: row.invoice_id, status: 'sent', relayer_tx_id: row.relayer_tx_id })
+        .forUpdate()
+        .first('invoice_id');
+      if (!still) continue;
+      if (transaction.status === 'mined') {
+        const txHash = transaction.tx_hash!.toLowerCase();
         await trx('flush_requests')
           .where({ invoice_id: row.invoice_id })
-          .update({
-            status: exhausted ? 'failed' : 'pending',
-            last_error: failure,
-            tx_hash: txHash?.toLowerCase() ?? null,
-            next_attempt_at: trx.raw(`now() + make_interval(secs => ?)`, [flushBackoffSeconds(attempt)]),
-            updated_at: trx.fn.now(),
-          });
-        audit.push(flushAudit(row, exhausted ? 'flush.failed' : 'flush.attempt_failed', { status: exhausted ? 'failed' : 'pending', attempt, error: failure }));
-        if (exhausted) result.failed += 1;
-        else result.retried += 1;
+          .update({ status: 'done', tx_hash: txHash, last_error: null, updated_at: trx.fn.now() });
+        audit.push(flushAudit(row, 'flush.sent', { status: 'done', tx_hash: txHash }));
+        result.flushed += 1;
+      } else {
+        audit.push(await recordFailure(trx, maxAttempts, row, transaction.last_error ?? transaction.status, transaction.tx_hash ?? undefined, result));
       }
     }
     await appendAudit(trx, SYSTEM.flusher, audit);
   });
+}
+
+/** A request that did not go through: pending again with backoff, or failed after its last attempt. */
+async function recordFailure(
+  trx: import('../platform/db.js').Trx,
+  maxAttempts: number,
+  row: ClaimedFlush,
+  failure: string,
+  txHash: string | undefined,
+  result: FlushResult,
+): Promise<AuditEvent> {
+  const attempt = row.attempts + 1;
+  const exhausted = attempt >= maxAttempts;
+  await trx('flush_requests')
+    .where({ invoice_id: row.invoice_id })
+    .update({
+      status: exhausted ? 'failed' : 'pending',
+      last_error: failure,
+      tx_hash: txHash?.toLowerCase() ?? null,
+      next_attempt_at: trx.raw(`now() + make_interval(secs => ?)`, [flushBackoffSeconds(attempt)]),
+      updated_at: trx.fn.now(),
+    });
+  if (exhausted) result.failed += 1;
+  else result.retried += 1;
+  return flushAudit(row, exhausted ? 'flush.failed' : 'flush.attempt_failed', { status: exhausted ? 'failed' : 'pending', attempt, error: failure });
+}
+
+function report(deps: FlusherDeps, result: FlushResult): FlushResult {
   if (result.flushed) {
     deps.metrics?.flush('success', result.flushed);
-    deps.logger.info({ deposits: result.flushed, tx_hash: groups.find((group) => group.failure === undefined)?.txHash }, 'flushed deposits');
+    deps.logger.info({ deposits: result.flushed }, 'flushed deposits');
   }
   if (result.retried) deps.metrics?.flush('retry', result.retried);
   if (result.failed) deps.metrics?.flush('failed', result.failed);
-  if (result.retried || result.failed) {
-    deps.logger.warn(
-      { retried: result.retried, failed: result.failed, errors: [...new Set(groups.flatMap((group) => (group.failure ? [group.failure] : [])))] },
-      'flush failed',
-    );
-  }
+  if (result.retried || result.failed) deps.logger.warn({ retried: result.retried, failed: result.failed }, 'flush failed');
   return result;
 }

@@ -22,7 +22,7 @@
  *
  * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
  *
- * Owns tables: transfers, flush_requests, settlement_address_changes.
+ * Owns tables: transfers, flush_requests, settlement_address_changes, relayer_transactions.
  * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks.
  */
 import type { Address } from 'viem';

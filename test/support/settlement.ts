@@ -13,7 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { type Address, encodeFunctionData, getAddress, type Hex } from 'viem';
+import { type Address, encodeFunctionData, getAddress, type Hex, type LocalAccount } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { expect } from 'vitest';
 import { testHKDAbi } from '../../contracts/artifacts/TestHKD.js';
@@ -29,7 +29,8 @@ import type { Db } from '../../src/platform/db.js';
 import { createLogger } from '../../src/platform/log.js';
 import { withTransaction } from '../../src/platform/transaction.js';
 import { deployDepositFactory } from '../../src/settlement/depositFactory.js';
-import { type FlushResult, flushOnce } from '../../src/settlement/flusher.js';
+import { flushOnce } from '../../src/settlement/flusher.js';
+import { relayerOnce } from '../../src/settlement/relayer.js';
 import { type SyncResult, syncOnce, type WatcherDeps } from '../../src/settlement/watcher.js';
 import { TEST_ACTOR, TEST_SECRETS } from './app.js';
 import { deployTestToken, type FundedAccount, fundedAccount, mint, type TestChain, testChain } from './chain.js';
@@ -232,8 +233,25 @@ export async function settle(env: SettlementEnv, deps: WatcherDeps = watcher(env
   return syncUntilCaughtUp(deps);
 }
 
-export async function flush(env: SettlementEnv, { db = env.db, relayer = env.relayer } = {}): Promise<FlushResult> {
-  return flushOnce({ db, chain: env.client, relayer: relayer.wallet, factory: env.factory, token: env.token, logger });
+/** What one round of forwarding did to the deposits it took up. */
+export interface FlushRound {
+  flushed: number;
+  retried: number;
+  failed: number;
+}
+
+/**
+ * One round of forwarding as the workers do it, on an automining chain: the flusher queues a
+ * batch, the relayer sender sends it and then sees it mined, and the flusher records the outcome.
+ */
+export async function flush(env: SettlementEnv, { db = env.db, relayer = env.relayer } = {}): Promise<FlushRound> {
+  const flusher = { db, chain: env.client, chainId: env.network.chainId, relayer: relayer.account, factory: env.factory, token: env.token, logger };
+  const sender = { db, chain: env.client, chainId: env.network.chainId, account: relayer.account as LocalAccount, logger, replaceAfterMs: 60_000 };
+  const queued = await flushOnce(flusher);
+  await relayerOnce(sender);
+  await relayerOnce(sender);
+  const recorded = await flushOnce(flusher);
+  return { flushed: queued.flushed + recorded.flushed, retried: queued.retried + recorded.retried, failed: queued.failed + recorded.failed };
 }
 
 export async function cursorOf(env: SettlementEnv): Promise<bigint | undefined> {
