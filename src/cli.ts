@@ -21,6 +21,10 @@ commands:
   token     print a development API token:
               token --role <role> [--clinic <clin_id>] [--sub <subject>] [--ttl 30s|15m|1h|7d]
             roles: platform_admin, clinic_admin, clinic_staff, finance, auditor
+  deploy    deploy the deposit factory through the deterministic deployment proxy, at the
+            same address on every EVM chain (nothing is sent when it is there already):
+              deploy --rpc <url> --chain-id <id> [--key-file <file>]
+            the key (0x and 64 hex digits) comes from --key-file (mode 600) or RELAYER_PRIVATE_KEY
   verify    check a statement (or one line's proof) without trusting the gateway:
               verify <statement.json | proof.json> [--rpc <url>] [--anchor-from <address>] [--root <hex>]
             offline: the Merkle root, line order and the balance arithmetic; with --rpc: every
@@ -30,12 +34,17 @@ commands:
 Configuration comes from environment variables; see the README.`;
 
 type Command = (config: Config, args: string[]) => Promise<number | 'running'>;
+/** A command that needs none of the gateway's configuration (so it runs anywhere, the production image included). */
+type StandaloneCommand = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   start: runStart,
   migrate: runMigrate,
   token: runToken,
+};
+const STANDALONE: Record<string, StandaloneCommand> = {
   verify: runVerify,
+  deploy: runDeploy,
 };
 
 /** A mistake in the command line: printed with the usage, exit status 2. */
@@ -105,7 +114,44 @@ async function runStart(config: Config): Promise<'running'> {
   return 'running';
 }
 
-async function runVerify(_config: Config, args: string[]): Promise<number> {
+async function runDeploy(args: string[]): Promise<number> {
+  let values: { rpc?: string; 'chain-id'?: string; 'key-file'?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { rpc: { type: 'string' }, 'chain-id': { type: 'string' }, 'key-file': { type: 'string' } }, strict: true }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.rpc === undefined || !/^https?:\/\//.test(values.rpc)) throw new UsageError('deploy needs --rpc <http(s) URL of the chain>');
+  const chainIdText = values['chain-id'] ?? process.env.CHAIN_ID;
+  if (chainIdText === undefined || !/^[1-9][0-9]{0,15}$/.test(chainIdText)) {
+    throw new UsageError('deploy needs the chain it is meant for: --chain-id <id> (or CHAIN_ID), so that it never deploys on the wrong one');
+  }
+  const privateKey = readDeployKey(values['key-file']);
+  const { deployFactory } = await import('./deploy.js');
+  return deployFactory({ rpcUrl: values.rpc, chainId: Number(chainIdText), privateKey, print: (line) => process.stdout.write(`${line}\n`) });
+}
+
+/** The deploying key: from a file only its owner may read, or from RELAYER_PRIVATE_KEY. Never printed. */
+function readDeployKey(file: string | undefined): `0x${string}` {
+  let text: string;
+  if (file !== undefined) {
+    let mode: number;
+    try {
+      mode = fs.statSync(file).mode;
+    } catch {
+      throw new UsageError(`--key-file ${file} cannot be read`);
+    }
+    if ((mode & 0o044) !== 0) throw new UsageError(`--key-file ${file} can be read by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 it first`);
+    text = fs.readFileSync(file, 'utf8').trim();
+  } else {
+    text = (process.env.RELAYER_PRIVATE_KEY ?? '').trim();
+    if (text === '') throw new UsageError('deploy needs a key: --key-file <file> or RELAYER_PRIVATE_KEY');
+  }
+  if (!/^0x[0-9a-fA-F]{64}$/.test(text)) throw new UsageError('the key must be 0x and 64 hex digits');
+  return text as `0x${string}`;
+}
+
+async function runVerify(args: string[]): Promise<number> {
   let parsed: { values: { rpc?: string; 'anchor-from'?: string; root?: string }; positionals: string[] };
   try {
     parsed = parseArgs({
@@ -191,13 +237,15 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const command = COMMANDS[name];
-  if (!command) {
+  const standalone = STANDALONE[name];
+  if (!command && !standalone) {
     process.stderr.write(`clinicpay: unknown command "${name}"\n\n${USAGE}\n`);
     process.exit(2);
   }
   try {
+    if (standalone) process.exit(await standalone(args));
     const config = loadConfig(process.env, process.cwd());
-    const status = await command(config, args);
+    const status = await command!(config, args);
     if (status !== 'running') process.exit(status);
   } catch (error) {
     if (error instanceof UsageError) {

@@ -7,11 +7,15 @@ import {
   type Account,
   type Address,
   type Chain,
+  concat,
   getAddress,
+  getContractAddress,
   type Hex,
+  keccak256,
   type PublicClient,
   type TransactionReceipt,
   type Transport,
+  toHex,
   type WalletClient,
 } from 'viem';
 import { depositFactoryAbi, depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
@@ -47,6 +51,82 @@ export async function deployDepositFactory({ wallet, publicClient }: DeployDepos
   const factory = getAddress(receipt.contractAddress);
   const implementation = await publicClient.readContract({ address: factory, abi: depositFactoryAbi, functionName: 'implementation' });
   return { factory, implementation };
+}
+
+/**
+ * The deterministic deployment proxy (github.com/Arachnid/deterministic-deployment-proxy): on
+ * almost every EVM chain at this address, and predeployed by anvil. Sent `salt ‖ init code`, it
+ * CREATE2-deploys the code, so the result's address depends on nothing but the two.
+ */
+export const CREATE2_DEPLOYER: Address = '0x4e59b44847b379578588920ca78fbf26c0b4956c';
+/** The salt ClinicPay's factory is deployed with: one factory address on every chain. */
+export const FACTORY_SALT: Hex = keccak256(toHex('clinicpay:DepositFactory:v1'));
+
+/**
+ * keccak256 of the runtime code of the factory {@link deployDepositFactoryDeterministically}
+ * deploys: the same on every chain, because the implementation address in it follows from the
+ * factory's. `test/deploy.test.ts` deploys on a fresh chain and fails when this is stale (after
+ * the contracts are recompiled).
+ */
+export const EXPECTED_FACTORY_CODE_HASH: Hex = '0x10fbae83aa6f0a573bb364d9f50a53572790a729b6243ea6d28441f0a6e60b10';
+
+/** Where {@link deployDepositFactoryDeterministically} puts the factory, on any chain. */
+export function deterministicFactoryAddress(): Address {
+  return getContractAddress({ opcode: 'CREATE2', from: CREATE2_DEPLOYER, salt: FACTORY_SALT, bytecode: depositFactoryBytecode });
+}
+
+export interface DeterministicDeployment {
+  factory: Address;
+  implementation: Address;
+  /** keccak256 of the factory's runtime code, which `doctor` compares. */
+  codeHash: Hex;
+  /** The deployment's transaction and block; undefined when the factory was there already. */
+  txHash: Hex | undefined;
+  blockNumber: bigint | undefined;
+  alreadyDeployed: boolean;
+}
+
+/**
+ * Deploys the factory through {@link CREATE2_DEPLOYER} with {@link FACTORY_SALT}, unless it is
+ * there already (then nothing is sent). The caller checks the chain and the wallet's balance.
+ *
+ * @throws When the proxy is not on the chain, or the deployment reverts or leaves no code.
+ */
+export async function deployDepositFactoryDeterministically({ wallet, publicClient }: DeployDepositFactoryParameters): Promise<DeterministicDeployment> {
+  const factory = deterministicFactoryAddress();
+  const existing = await publicClient.getCode({ address: factory });
+  if (existing && existing !== '0x') {
+    return {
+      factory,
+      implementation: await implementationOf(publicClient, factory),
+      codeHash: keccak256(existing),
+      txHash: undefined,
+      blockNumber: undefined,
+      alreadyDeployed: true,
+    };
+  }
+  const proxy = await publicClient.getCode({ address: CREATE2_DEPLOYER });
+  if (!proxy || proxy === '0x') {
+    throw new Error(
+      `the deterministic deployment proxy is not on this chain (no code at ${getAddress(CREATE2_DEPLOYER)}); deploy it first with its presigned transaction`,
+    );
+  }
+  const txHash = await wallet.sendTransaction({ to: CREATE2_DEPLOYER, data: concat([FACTORY_SALT, depositFactoryBytecode]), chain: wallet.chain ?? null });
+  const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash });
+  const code = await publicClient.getCode({ address: factory });
+  if (receipt.status !== 'success' || !code || code === '0x') throw new Error(`deploying the deposit factory failed (transaction ${txHash})`);
+  return {
+    factory,
+    implementation: await implementationOf(publicClient, factory),
+    codeHash: keccak256(code),
+    txHash,
+    blockNumber: receipt.blockNumber,
+    alreadyDeployed: false,
+  };
+}
+
+function implementationOf(publicClient: PublicClient, factory: Address): Promise<Address> {
+  return publicClient.readContract({ address: factory, abi: depositFactoryAbi, functionName: 'implementation' });
 }
 
 /** One deposit address to sweep, as the gateway stores it with the invoice. */
