@@ -21,6 +21,8 @@ commands:
   token     print a development API token:
               token --role <role> [--clinic <clin_id>] [--sub <subject>] [--ttl 30s|15m|1h|7d]
             roles: platform_admin, clinic_admin, clinic_staff, finance, auditor
+  doctor    check a production configuration before going live: one line per check, ok or
+            FAIL with what to do; exit status 1 on any FAIL
   deploy    deploy the deposit factory through the deterministic deployment proxy, at the
             same address on every EVM chain (nothing is sent when it is there already):
               deploy --rpc <url> --chain-id <id> [--key-file <file>]
@@ -39,6 +41,7 @@ type StandaloneCommand = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   start: runStart,
+  doctor: runDoctor,
   migrate: runMigrate,
   token: runToken,
 };
@@ -112,6 +115,16 @@ async function runStart(config: Config): Promise<'running'> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return 'running';
+}
+
+async function runDoctor(config: Config, args: string[]): Promise<number> {
+  if (args.length > 0) throw new UsageError('doctor takes no arguments: it checks the configuration in the environment');
+  const { doctorChecks, formatChecks } = await import('./doctor.js');
+  const results = await doctorChecks(config);
+  for (const line of formatChecks(results)) process.stdout.write(`${line}\n`);
+  const failed = results.filter((result) => !result.ok).length;
+  process.stdout.write(failed === 0 ? `all ${results.length} checks passed\n` : `${failed} of ${results.length} checks failed\n`);
+  return failed === 0 ? 0 : 1;
 }
 
 async function runDeploy(args: string[]): Promise<number> {
@@ -244,7 +257,17 @@ export async function main(argv: string[]): Promise<void> {
   }
   try {
     if (standalone) process.exit(await standalone(args));
-    const config = loadConfig(process.env, process.cwd());
+    let config: Config;
+    try {
+      config = loadConfig(process.env, process.cwd());
+    } catch (error) {
+      // doctor reports a configuration that does not parse as its first check, in its own format.
+      if (name === 'doctor' && error instanceof ConfigError) {
+        process.stdout.write(`FAIL config  ${error.message}\n1 check failed\n`);
+        process.exit(1);
+      }
+      throw error;
+    }
     const status = await command!(config, args);
     if (status !== 'running') process.exit(status);
   } catch (error) {

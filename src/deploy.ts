@@ -8,14 +8,9 @@ import { concat, createWalletClient, formatEther, getAddress, type Hex, http } f
 import { privateKeyToAccount } from 'viem/accounts';
 import { depositFactoryBytecode } from '../contracts/artifacts/DepositFactory.js';
 import { createChainClient } from './chain/client.js';
+import { CREATE2_DEPLOYER, deterministicFactoryAddress, EXPECTED_FACTORY_CODE_HASH, FACTORY_SALT } from './chain/depositAddress.js';
 import { errorSummary } from './platform/log.js';
-import {
-  CREATE2_DEPLOYER,
-  deployDepositFactoryDeterministically,
-  deterministicFactoryAddress,
-  EXPECTED_FACTORY_CODE_HASH,
-  FACTORY_SALT,
-} from './settlement/depositFactory.js';
+import { deployDepositFactoryDeterministically } from './settlement/depositFactory.js';
 
 export interface DeployFactoryParameters {
   rpcUrl: string;

@@ -17,6 +17,7 @@ import { loadPaymentNetwork } from './chain/paymentNetwork.js';
 import { writeDevStackFile } from './dev/devStackFile.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
 import type { DevStack } from './dev/stack.js';
+import { moneyChecks } from './doctor.js';
 import { createHttpServer } from './http/server.js';
 import { createJwtVerifier, type JwtKey } from './identity/jwt.js';
 import { type Config, jwtAlgorithmForKey } from './platform/config.js';
@@ -122,7 +123,15 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     if (resealed > 0) logger.info({ clinics: resealed }, 'webhook secrets sealed with the current SECRETS_KEYS key');
 
     chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
-    network = await loadPaymentNetwork({ chain, token: tokenAddress, factory: factoryAddress, timeoutMs: 60_000 });
+    if (config.nodeEnv === 'production') {
+      // doctor's money checks, each within seconds: never take a payment on the wrong chain, token or factory.
+      const invoiceDecimals = ((await workersDb('invoices').distinct('token_decimals').pluck('token_decimals')) as number[]).map(Number);
+      const failed = (await moneyChecks({ chain, chainId: config.chainId, token: tokenAddress, factory: factoryAddress, invoiceDecimals })).filter(
+        (check) => !check.ok,
+      );
+      if (failed.length > 0) throw new StartupError(`refusing to start: ${failed.map((check) => `${check.name}: ${check.detail}`).join('; ')}`);
+    }
+    network = await loadPaymentNetwork({ chain, token: tokenAddress, factory: factoryAddress, timeoutMs: config.nodeEnv === 'production' ? 10_000 : 60_000 });
     if (config.chainId !== undefined && network.chainId !== config.chainId) {
       throw new StartupError(`the RPC node serves chain ${network.chainId}, but CHAIN_ID is ${config.chainId}; point RPC_URL at the right chain`);
     }

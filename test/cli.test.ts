@@ -62,6 +62,7 @@ describe('npx clinicpay token', () => {
       RELAYER_PRIVATE_KEY: `0x${'42'.repeat(32)}`,
       JWT_PUBLIC_KEY: fs.readFileSync(new URL('./fixtures/jwt-public.pem', import.meta.url), 'utf8'),
       SECRETS_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+      PUBLIC_URL: 'https://pay.example.org',
     });
     expect(code).toBe(2);
     expect(output).toContain('refuses to run in production');

@@ -111,6 +111,7 @@ describe('a production gateway', () => {
         RELAYER_PRIVATE_KEY: `0x${'42'.repeat(32)}`,
         JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
         SECRETS_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+        PUBLIC_URL: 'https://pay.example.org',
       });
       expect(await gateway.exited).not.toBe(0);
       expect(gateway.output()).toMatch(/the database role is more than the gateway needs: clinicpay_owner owns/);

@@ -12,8 +12,8 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { depositFactoryAbi } from '../contracts/artifacts/DepositFactory.js';
 import { createChainClient } from '../src/chain/client.js';
+import { CREATE2_DEPLOYER, deterministicFactoryAddress, EXPECTED_FACTORY_CODE_HASH } from '../src/chain/depositAddress.js';
 import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
-import { CREATE2_DEPLOYER, deterministicFactoryAddress, EXPECTED_FACTORY_CODE_HASH } from '../src/settlement/depositFactory.js';
 import { spawnClinicpay } from './support/gatewayProcess.js';
 
 let workDir: string;

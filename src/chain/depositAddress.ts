@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Address, concat, getAddress, getContractAddress, type Hex, isAddress, keccak256, numberToHex, size, toHex, zeroAddress } from 'viem';
+import { depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
 
 export interface PredictDepositAddressParameters {
   /** The `DepositFactory` that deploys the clone (the CREATE2 deployer). */
@@ -88,4 +89,26 @@ export function predictDepositAddress(params: PredictDepositAddressParameters): 
  */
 export function randomInvoiceSalt(): Hex {
   return toHex(randomBytes(32));
+}
+
+/**
+ * The deterministic deployment proxy (github.com/Arachnid/deterministic-deployment-proxy): on
+ * almost every EVM chain at this address, and predeployed by anvil. Sent `salt ‖ init code`, it
+ * CREATE2-deploys the code, so the result's address depends on nothing but the two.
+ */
+export const CREATE2_DEPLOYER: Address = '0x4e59b44847b379578588920ca78fbf26c0b4956c';
+/** The salt ClinicPay's factory is deployed with: one factory address on every chain. */
+export const FACTORY_SALT: Hex = keccak256(toHex('clinicpay:DepositFactory:v1'));
+
+/**
+ * keccak256 of the runtime code of the factory {@link deployDepositFactoryDeterministically}
+ * deploys: the same on every chain, because the implementation address in it follows from the
+ * factory's. `test/deploy.test.ts` deploys on a fresh chain and fails when this is stale (after
+ * the contracts are recompiled).
+ */
+export const EXPECTED_FACTORY_CODE_HASH: Hex = '0x10fbae83aa6f0a573bb364d9f50a53572790a729b6243ea6d28441f0a6e60b10';
+
+/** Where {@link deployDepositFactoryDeterministically} puts the factory, on any chain. */
+export function deterministicFactoryAddress(): Address {
+  return getContractAddress({ opcode: 'CREATE2', from: CREATE2_DEPLOYER, salt: FACTORY_SALT, bytecode: depositFactoryBytecode });
 }

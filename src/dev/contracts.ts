@@ -3,10 +3,22 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Address, createTestClient, createWalletClient, getContractAddress, type Hex, http, type PrivateKeyAccount, parseEther, parseUnits } from 'viem';
-import { depositFactoryAbi, depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
+import {
+  type Address,
+  concat,
+  createTestClient,
+  createWalletClient,
+  getContractAddress,
+  type Hex,
+  http,
+  type PrivateKeyAccount,
+  parseEther,
+  parseUnits,
+} from 'viem';
+import { depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
 import { testHKDAbi, testHKDBytecode } from '../../contracts/artifacts/TestHKD.js';
 import type { ChainClient } from '../chain/client.js';
+import { CREATE2_DEPLOYER, deterministicFactoryAddress, FACTORY_SALT } from '../chain/depositAddress.js';
 
 export const DEV_TOKEN = { name: 'Test HKD Stablecoin', symbol: 'tHKD', decimals: 6 } as const;
 /** What each dev payer holds after the first start: plenty for manual testing. */
@@ -58,7 +70,7 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
       ? (JSON.parse(fs.readFileSync(recordFile, 'utf8')) as DevDeployments)
       : {};
   const tokenOk = await hasCode(chain, recorded.token);
-  const factoryOk = await hasCode(chain, recorded.factory);
+  const factoryOk = recorded.factory === deterministicFactoryAddress() && (await hasCode(chain, recorded.factory));
   if (tokenOk && factoryOk) return recorded as DevDeployments;
 
   const wallet = createWalletClient({ account: deployer, transport: http(params.rpcUrl) });
@@ -92,10 +104,19 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
       );
     }
   }
-  let factory = recorded.factory!;
-  if (!factoryOk) {
-    factory = getContractAddress({ from: deployer.address, nonce: BigInt(nonce) });
-    hashes.push(await wallet.deployContract({ abi: depositFactoryAbi, bytecode: depositFactoryBytecode, chain: null, nonce: nonce++ }));
+  // The factory goes where `npx clinicpay deploy` puts it on a real chain: through the
+  // deterministic deployment proxy, which anvil has from the start.
+  const factory = deterministicFactoryAddress();
+  if (!(await hasCode(chain, factory))) {
+    hashes.push(
+      await wallet.sendTransaction({
+        to: CREATE2_DEPLOYER,
+        data: concat([FACTORY_SALT, depositFactoryBytecode]),
+        chain: null,
+        nonce: nonce++,
+        gas: 5_000_000n,
+      }),
+    );
   }
   const receipts = await Promise.all(hashes.map((hash) => chain.waitForTransactionReceipt({ hash, pollingInterval: 100 })));
   if (receipts.some((receipt) => receipt.status !== 'success')) throw new Error('deploying the dev contracts or funding the payers failed');

@@ -118,6 +118,23 @@ describe('loadConfig', () => {
     }
   });
 
+  it('requires PUBLIC_URL in production: checkout links must not point at the listening address', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://h/db',
+      RPC_URL: 'https://rpc',
+      TOKEN_ADDRESS: TOKEN,
+      FACTORY_ADDRESS: TOKEN,
+      RELAYER_PRIVATE_KEY: `0x${'11'.repeat(32)}`,
+      JWT_PUBLIC_KEY: pem,
+      SECRETS_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    };
+    expect(errorOf(production).variable).toBe('PUBLIC_URL');
+    expect(loadConfig({ ...production, PUBLIC_URL: 'https://pay.example.org' }, '/srv').publicUrl).toBe('https://pay.example.org');
+    expect(loadConfig({}, '/srv').publicUrl).toBeUndefined();
+  });
+
   it('takes a JWKS URL instead of a public key (https in production), not both, and bounds the maximum token age', () => {
     const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN };
     expect(errorOf({ ...production, JWT_JWKS_URL: 'https://idp.example.hk/.well-known/jwks.json' }).variable).toBe('SECRETS_KEYS');

@@ -139,7 +139,8 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   {
     name: 'NODE_ENV',
     default: 'development',
-    meaning: '`development`, `test` or `production`. Production requires `DATABASE_URL`, `RPC_URL` and `TOKEN_ADDRESS` and never starts the embedded stack.',
+    meaning:
+      '`development`, `test` or `production`. Production requires `DATABASE_URL`, `RPC_URL`, `CHAIN_ID`, `TOKEN_ADDRESS`, `FACTORY_ADDRESS`, `RELAYER_PRIVATE_KEY`, `JWT_PUBLIC_KEY` or `JWT_JWKS_URL`, `SECRETS_KEYS` and `PUBLIC_URL`, and never starts the embedded stack.',
   },
   { name: 'HOST', default: '127.0.0.1', meaning: 'Interface the HTTP API listens on (the Docker image sets `0.0.0.0`).' },
   { name: 'PORT', default: '3000', meaning: 'HTTP port, 0–65535 (0 picks a free port).' },
@@ -230,7 +231,8 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   {
     name: 'PUBLIC_URL',
     default: '(the listening URL)',
-    meaning: "Base URL (http or https, no path) at which patients reach the gateway; every invoice's `checkout_url` is built on it.",
+    meaning:
+      "Base URL (http or https, no path) at which patients reach the gateway; every invoice's `checkout_url` is built on it. Required in production (the listening address, `0.0.0.0` in the image, is no address for a patient).",
   },
   {
     name: 'REFERENCE_RATES',
@@ -390,7 +392,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     runWorkers: boolean(env, 'RUN_WORKERS', true),
     anchorStatements: boolean(env, 'ANCHOR_STATEMENTS', false),
     reconIntervalMinutes: integer(env, 'RECON_INTERVAL_MINUTES', 60, 0, 10_080),
-    publicUrl: optionalBaseUrl(env, 'PUBLIC_URL'),
+    publicUrl: requiredInProduction(optionalBaseUrl(env, 'PUBLIC_URL'), nodeEnv, 'PUBLIC_URL', 'the https:// base URL patients reach the gateway at'),
     referenceRates: referenceRates(env),
     explorerTxUrl: optionalExplorerUrl(env, 'EXPLORER_TX_URL'),
     metricsToken: optionalSecret(env, 'METRICS_TOKEN', 16),
@@ -583,6 +585,12 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   if (value === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(name, `one of ${allowed.join(', ')}`, value);
   return value as T;
+}
+
+/** `value`, or a ConfigError in production when it is unset. */
+function requiredInProduction<T>(value: T | undefined, nodeEnv: NodeEnv, name: string, expected: string): T | undefined {
+  if (value === undefined && nodeEnv === 'production') throw new ConfigError(name, `${expected} (required when NODE_ENV=production)`, undefined);
+  return value;
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {

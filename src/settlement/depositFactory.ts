@@ -9,16 +9,15 @@ import {
   type Chain,
   concat,
   getAddress,
-  getContractAddress,
   type Hex,
   keccak256,
   type PublicClient,
   type TransactionReceipt,
   type Transport,
-  toHex,
   type WalletClient,
 } from 'viem';
 import { depositFactoryAbi, depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
+import { CREATE2_DEPLOYER, deterministicFactoryAddress, FACTORY_SALT } from '../chain/depositAddress.js';
 
 /** A wallet client with an account attached: the key that pays gas (deployer or relayer). */
 export type SendingWallet = WalletClient<Transport, Chain | undefined, Account>;
@@ -51,28 +50,6 @@ export async function deployDepositFactory({ wallet, publicClient }: DeployDepos
   const factory = getAddress(receipt.contractAddress);
   const implementation = await publicClient.readContract({ address: factory, abi: depositFactoryAbi, functionName: 'implementation' });
   return { factory, implementation };
-}
-
-/**
- * The deterministic deployment proxy (github.com/Arachnid/deterministic-deployment-proxy): on
- * almost every EVM chain at this address, and predeployed by anvil. Sent `salt ‖ init code`, it
- * CREATE2-deploys the code, so the result's address depends on nothing but the two.
- */
-export const CREATE2_DEPLOYER: Address = '0x4e59b44847b379578588920ca78fbf26c0b4956c';
-/** The salt ClinicPay's factory is deployed with: one factory address on every chain. */
-export const FACTORY_SALT: Hex = keccak256(toHex('clinicpay:DepositFactory:v1'));
-
-/**
- * keccak256 of the runtime code of the factory {@link deployDepositFactoryDeterministically}
- * deploys: the same on every chain, because the implementation address in it follows from the
- * factory's. `test/deploy.test.ts` deploys on a fresh chain and fails when this is stale (after
- * the contracts are recompiled).
- */
-export const EXPECTED_FACTORY_CODE_HASH: Hex = '0x10fbae83aa6f0a573bb364d9f50a53572790a729b6243ea6d28441f0a6e60b10';
-
-/** Where {@link deployDepositFactoryDeterministically} puts the factory, on any chain. */
-export function deterministicFactoryAddress(): Address {
-  return getContractAddress({ opcode: 'CREATE2', from: CREATE2_DEPLOYER, salt: FACTORY_SALT, bytecode: depositFactoryBytecode });
 }
 
 export interface DeterministicDeployment {
