@@ -42,10 +42,10 @@ type StandaloneCommand = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   start: runStart,
   doctor: runDoctor,
-  migrate: runMigrate,
   token: runToken,
 };
 const STANDALONE: Record<string, StandaloneCommand> = {
+  migrate: runMigrate,
   verify: runVerify,
   deploy: runDeploy,
 };
@@ -218,14 +218,25 @@ async function runVerify(args: string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-async function runMigrate(config: Config): Promise<number> {
-  const logger = createLogger(config.logLevel);
-  let databaseUrl = config.databaseUrl;
-  let migrationUrl = config.databaseMigrationUrl;
+/**
+ * With DATABASE_URL set, migrate needs nothing else of the configuration (so it runs as a
+ * one-shot job in production with only the database's URLs); without it, the dev stack's database.
+ */
+async function runMigrate(args: string[]): Promise<number> {
+  if (args.length > 0) throw new UsageError('migrate takes no arguments');
+  let databaseUrl = process.env.DATABASE_URL;
+  let migrationUrl = process.env.DATABASE_MIGRATION_URL;
   let stopDevStack: (() => Promise<void>) | undefined;
+  for (const [name, value] of [
+    ['DATABASE_URL', databaseUrl],
+    ['DATABASE_MIGRATION_URL', migrationUrl],
+  ] as const) {
+    if (value !== undefined && !/^postgres(ql)?:\/\//.test(value)) throw new ConfigError(name, 'a postgres:// URL', '[hidden]');
+  }
   if (databaseUrl === undefined) {
+    const config = loadConfig(process.env, process.cwd());
     const { startDevStack } = await import('./dev/stack.js');
-    const stack = await startDevStack(config, logger, { withChain: false });
+    const stack = await startDevStack(config, createLogger(config.logLevel), { withChain: false });
     databaseUrl = stack.databaseUrl;
     migrationUrl = stack.migrationDatabaseUrl;
     stopDevStack = stack.stop;

@@ -14,11 +14,14 @@ import jwt from 'jsonwebtoken';
 import { type Address, createTestClient, createWalletClient, erc20Abi, http, parseEther } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { testHKDAbi, testHKDBytecode } from '../contracts/artifacts/TestHKD.js';
 import { type ChainClient, createChainClient } from '../src/chain/client.js';
 import { deterministicFactoryAddress } from '../src/chain/depositAddress.js';
 import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
+import { ensureDatabase, ensureDatabaseRoles } from '../src/dev/postgres.js';
+import { createDb } from '../src/platform/db.js';
+import { databaseRoleProblems } from '../src/platform/migrate.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startGatewayProcess, stopGatewayProcess } from './support/gatewayHarness.js';
@@ -114,6 +117,31 @@ async function api(base: string, method: string, pathname: string, token: string
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
+
+describe('the migration job', () => {
+  it('runs in production with only the database URLs: migrates as the owner and grants the app role, then has nothing to do', async () => {
+    const adminUrl = new URL(inject('postgresAdminUrl'));
+    const roles = inject('databaseRoles');
+    const name = `empty_${randomBytes(6).toString('hex')}`;
+    await ensureDatabase(adminUrl.toString(), name);
+    adminUrl.pathname = `/${name}`;
+    const { ownerUrl, appUrl } = await ensureDatabaseRoles(adminUrl.toString(), roles);
+    const env = { NODE_ENV: 'production', DATABASE_URL: appUrl, DATABASE_MIGRATION_URL: ownerUrl };
+    const first = await cli(['migrate'], env);
+    expect(first.code, first.output).toBe(0);
+    expect(first.output).toMatch(/^migrations applied: 20261127_0001_foundation, /m);
+    const again = await cli(['migrate'], env);
+    expect(again.output).toContain('migrations: up to date');
+    const app = createDb({ connectionString: appUrl, poolMax: 1 });
+    try {
+      expect(await databaseRoleProblems(app)).toEqual([]);
+      expect(await app('clinics').count({ n: '*' })).toEqual([{ n: '0' }]);
+    } finally {
+      await app.destroy();
+    }
+    for (const output of [first.output, again.output]) expect(output).not.toContain(roles.owner.password);
+  });
+});
 
 describe('going live', () => {
   it('deploy, doctor, then a production gateway takes a payment end to end and forwards it', async () => {
