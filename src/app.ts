@@ -2,8 +2,10 @@
  * The Express application, built from injected dependencies: no globals, no environment reads,
  * so tests build the same app the process serves.
  */
+
 import express, { type Express } from 'express';
 import helmet from 'helmet';
+import type { Address } from 'viem';
 import { clinicExists } from './billing/clinics.js';
 import type { ChainClient } from './chain/client.js';
 import type { Finality } from './chain/finality.js';
@@ -32,6 +34,7 @@ import { tokenRevocationsRouter } from './http/tokenRevocations.js';
 import { webhooksRouter } from './http/webhooks.js';
 import { DEFAULT_JWT_MAX_AGE_SECONDS, type VerifyToken } from './identity/jwt.js';
 import { RevocationList } from './identity/revocations.js';
+import { registerOperationalMetrics } from './operationalMetrics.js';
 import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
 import type { Metrics } from './platform/metrics.js';
@@ -72,6 +75,10 @@ export interface AppDeps {
   rateLimits?: RateLimitSettings | undefined;
   /** Express's `trust proxy`: which proxies' X-Forwarded-For names the client. Default: none. */
   trustProxy?: number | readonly string[] | undefined;
+  /** More of this process's pools to report in /metrics (the workers'), besides the API's and the reports'. */
+  otherPools?: Record<string, Db> | undefined;
+  /** The relayer's address, for the balance gauges in /metrics. */
+  relayerAddress?: Address | undefined;
 }
 
 /** Builds the gateway's HTTP app. `app.locals.contract` is the loaded API contract. */
@@ -84,6 +91,12 @@ export function createApp(deps: AppDeps): Express {
   // Client addresses (rate limits by address) come from X-Forwarded-For only through proxies we were told to trust.
   app.set('trust proxy', typeof deps.trustProxy === 'number' ? deps.trustProxy : deps.trustProxy ? [...deps.trustProxy] : false);
 
+  registerOperationalMetrics(deps.metrics, {
+    db: deps.db,
+    pools: { api: deps.db, ...(deps.reportsDb ? { reports: deps.reportsDb } : {}), ...deps.otherPools },
+    chain: deps.chain,
+    relayer: deps.relayerAddress,
+  });
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(helmet());
   // Only application/json is parsed: the contract declares no other body type (anything else is a 415).

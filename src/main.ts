@@ -122,7 +122,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     const resealed = await sealWebhookSecrets(workersDb, secrets);
     if (resealed > 0) logger.info({ clinics: resealed }, 'webhook secrets sealed with the current SECRETS_KEYS key');
 
-    chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs });
+    chain = createChainClient({ rpcUrl, timeoutMs: config.rpcTimeoutMs, onRequest: (outcome) => metrics.rpc.request(outcome) });
     if (config.nodeEnv === 'production') {
       // doctor's money checks, each within seconds: never take a payment on the wrong chain, token or factory.
       const invoiceDecimals = ((await workersDb('invoices').distinct('token_decimals').pluck('token_decimals')) as number[]).map(Number);
@@ -165,6 +165,8 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
         referenceRates: config.referenceRates,
         explorerTxUrl: config.explorerTxUrl,
       },
+      otherPools: { workers: workersDb },
+      relayerAddress: relayerKey ? privateKeyToAccount(relayerKey).address : undefined,
       // The API only queues anchors; the relayer worker alone signs with the key.
       anchorer: config.anchorStatements && relayerKey ? { chainId: network.chainId, relayer: privateKeyToAccount(relayerKey).address } : undefined,
     });
@@ -231,7 +233,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             webhookAllowedNetworks: config.webhooks.allowedNetworks,
             secrets,
           }),
-          { connectionString: databaseUrl, logger },
+          { connectionString: databaseUrl, logger, onFailure: (worker) => metrics.workers.failed(worker) },
         )
       : undefined;
 

@@ -135,6 +135,7 @@ describe('errors are problem+json', () => {
         metrics: {
           registry: { contentType: 'text/plain', metrics: () => Promise.reject(new Error('secret internals at /srv/db')) },
           observe: () => undefined,
+          scrapedGauge: () => undefined,
         } as never,
       },
     });

@@ -16,12 +16,27 @@ export type ChainClient = PublicClient;
 export interface CreateChainClientParameters {
   rpcUrl: string;
   timeoutMs: number;
+  /** Told of every request's outcome: an HTTP error or no answer is an error (metrics). */
+  onRequest?: ((outcome: 'ok' | 'error') => void) | undefined;
 }
 
 /**
  * A public client with no automatic retries: callers decide how to back off, and a dead node
  * shows up at once in `/ready` instead of behind a retry loop.
  */
-export function createChainClient({ rpcUrl, timeoutMs }: CreateChainClientParameters): ChainClient {
-  return createPublicClient({ transport: http(rpcUrl, { timeout: timeoutMs, retryCount: 0 }) });
+export function createChainClient({ rpcUrl, timeoutMs, onRequest }: CreateChainClientParameters): ChainClient {
+  const fetchFn: typeof fetch | undefined =
+    onRequest === undefined
+      ? undefined
+      : async (input, init) => {
+          try {
+            const response = await fetch(input, init);
+            onRequest(response.ok ? 'ok' : 'error');
+            return response;
+          } catch (error) {
+            onRequest('error');
+            throw error;
+          }
+        };
+  return createPublicClient({ transport: http(rpcUrl, { timeout: timeoutMs, retryCount: 0, ...(fetchFn ? { fetchFn } : {}) }) });
 }

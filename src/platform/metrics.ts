@@ -23,11 +23,33 @@ export interface WebhookMetrics {
   deliveries(result: 'delivered' | 'retried' | 'failed' | 'skipped', count: number): void;
 }
 
+/** JSON-RPC calls to the node, by outcome (an HTTP error or no answer is an error). */
+export interface RpcMetrics {
+  request(outcome: 'ok' | 'error'): void;
+}
+
+export interface WorkerMetrics {
+  failed(worker: string): void;
+}
+
+/** One sample of a gauge read when /metrics is scraped. */
+export interface GaugeSample {
+  labels?: Record<string, string>;
+  value: number;
+}
+
 export interface Metrics extends HttpMetrics {
   registry: Registry;
   watcher: WatcherMetrics;
   flusher: FlusherMetrics;
   webhooks: WebhookMetrics;
+  rpc: RpcMetrics;
+  workers: WorkerMetrics;
+  /**
+   * A gauge whose samples `read` gives at each scrape (queue depths, pool use, the relayer's
+   * balance). A read that fails leaves the gauge without samples for that scrape.
+   */
+  scrapedGauge(name: string, help: string, labelNames: readonly string[], read: () => Promise<GaugeSample[]>): void;
 }
 
 /** A fresh registry (one per app, so tests do not share counters) with process and HTTP metrics. */
@@ -67,8 +89,38 @@ export function createMetrics(): Metrics {
     labelNames: ['result'],
     registers: [registry],
   });
+  const rpc = new Counter({
+    name: 'clinicpay_rpc_requests_total',
+    help: 'JSON-RPC requests to the node, by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const workerFailures = new Counter({
+    name: 'clinicpay_worker_failures_total',
+    help: 'Background worker passes that failed, by worker (each is retried with backoff).',
+    labelNames: ['worker'],
+    registers: [registry],
+  });
   return {
     registry,
+    rpc: { request: (outcome) => rpc.inc({ outcome }) },
+    workers: { failed: (worker) => workerFailures.inc({ worker }) },
+    scrapedGauge(name, help, labelNames, read) {
+      new Gauge({
+        name,
+        help,
+        labelNames: [...labelNames],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          const samples = await read().catch(() => []);
+          for (const sample of samples) {
+            if (sample.labels) this.set(sample.labels, sample.value);
+            else this.set(sample.value);
+          }
+        },
+      });
+    },
     watcher: {
       logsProcessed: (count) => logs.inc(count),
       reorg: (depth) => {

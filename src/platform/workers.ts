@@ -27,10 +27,13 @@ export interface WorkerPool {
 const MAX_BACKOFF_MS = 30_000;
 
 /** Starts every worker's loop. */
-export function startWorkers(workers: readonly Worker[], { connectionString, logger }: { connectionString: string; logger: Logger }): WorkerPool {
+export function startWorkers(
+  workers: readonly Worker[],
+  { connectionString, logger, onFailure }: { connectionString: string; logger: Logger; onFailure?: (worker: string) => void },
+): WorkerPool {
   const controller = new AbortController();
   const leaders = new Set<string>();
-  const loops = workers.map((worker) => runLoop(worker, connectionString, logger, controller.signal, leaders));
+  const loops = workers.map((worker) => runLoop(worker, connectionString, logger, controller.signal, leaders, onFailure));
   return {
     leading: () => [...leaders],
     async stop() {
@@ -40,7 +43,14 @@ export function startWorkers(workers: readonly Worker[], { connectionString, log
   };
 }
 
-async function runLoop(worker: Worker, connectionString: string, logger: Logger, signal: AbortSignal, leaders: Set<string>): Promise<void> {
+async function runLoop(
+  worker: Worker,
+  connectionString: string,
+  logger: Logger,
+  signal: AbortSignal,
+  leaders: Set<string>,
+  onFailure: ((worker: string) => void) | undefined,
+): Promise<void> {
   // One connection per worker, kept while waiting for leadership too (a standby asks again on
   // it instead of opening a new session every pass). The lock lives and dies with it.
   let client: pg.Client | undefined;
@@ -80,6 +90,7 @@ async function runLoop(worker: Worker, connectionString: string, logger: Logger,
       }
     } catch (error) {
       failures += 1;
+      onFailure?.(worker.name);
       pauseMs = Math.min(worker.idleMs * 2 ** failures, MAX_BACKOFF_MS);
       logger.warn({ worker: worker.name, err: errorSummary(error), retry_in_ms: pauseMs }, 'worker pass failed');
     }
