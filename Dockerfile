@@ -16,7 +16,12 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
+# TypeScript comes in only as viem's optional peer (types), and the PDF font package carries
+# nine weights of which the statements and receipts use two (src/reports/pdfFonts.ts): neither
+# belongs in the image.
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
+ && rm -rf node_modules/typescript \
+ && find node_modules/@expo-google-fonts/noto-sans-sc -mindepth 1 -maxdepth 1 -type d ! -name 400Regular ! -name 700Bold -exec rm -rf {} +
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \

@@ -102,6 +102,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
 
   const relayerKey = config.relayerPrivateKey ?? devStack?.chain?.relayer.private_key;
   let server: http.Server;
+  let listening: http.Server | undefined;
   let network: PaymentNetwork;
   let chain: ChainClient;
   const metrics = createMetrics();
@@ -139,7 +140,6 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     if ((await readCursor(db, network.chainId)) === undefined) {
       await initCursor(db, network.chainId, config.watcherStartBlock ?? (await chain.getBlockNumber()));
     }
-    await recordStart(db, config, network, applied);
     const app = createApp({
       db,
       reportsDb,
@@ -172,7 +172,12 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     });
     server = createHttpServer(app);
     await listen(server, config.host, config.port);
+    listening = server;
+    // Only once it is serving: a start that fails (a port in use, say) leaves no `gateway.started` row.
+    await recordStart(db, config, network, applied);
   } catch (error) {
+    const open = listening;
+    if (open) await new Promise((resolve) => open.close(resolve));
     await stopEverythingBelowHttp().catch(() => undefined);
     throw error;
   }

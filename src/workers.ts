@@ -56,6 +56,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
   const { db, chain, logger, metrics, network, finality } = deps;
   const onChain = { db, chain, logger, chainId: network.chainId, token: network.token.address, finality };
   let lastPurge = 0;
+  let lastScheduledAttempt = 0;
   return [
     {
       name: 'watcher',
@@ -111,7 +112,15 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
           if (purged > 0) logger.info({ purged }, 'idempotency keys past retention removed');
           if (counts > 0) logger.debug({ purged: counts }, 'expired rate-limit counts removed');
         }
-        if (deps.reconIntervalMinutes > 0 && (await scheduledRunIsDue(db, network.chainId, deps.reconIntervalMinutes))) {
+        // At most one attempt per interval: a run that cannot start (nothing final to reconcile
+        // yet) records nothing, and would otherwise be tried, and logged, on every pass.
+        const interval = deps.reconIntervalMinutes * 60_000;
+        if (
+          deps.reconIntervalMinutes > 0 &&
+          Date.now() - lastScheduledAttempt >= interval &&
+          (await scheduledRunIsDue(db, network.chainId, deps.reconIntervalMinutes))
+        ) {
+          lastScheduledAttempt = Date.now();
           const run = await startReconciliation(onChain, { requestedBy: 'scheduler' }).catch((error: unknown) => {
             logger.info({ err: errorSummary(error) }, 'scheduled reconciliation skipped');
             return undefined;

@@ -142,6 +142,27 @@ describe('bad configuration stops the process at once with a message naming the 
     expect(fs.existsSync(path.join(dataDir, 'unused', 'postgres'))).toBe(false);
   });
 
+  it('an unreachable database stops the start with one clean line, no driver noise', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const started = Date.now();
+    const gateway = spawnClinicpay(['start'], {
+      DATA_DIR: path.join(dataDir, 'no-db'),
+      DATABASE_URL: `postgres://clinicpay_app:not-the-password@127.0.0.1:${port}/clinicpay`,
+      RPC_URL: inject('rpcUrl'),
+      TOKEN_ADDRESS: inject('tokenAddress'),
+      FACTORY_ADDRESS: inject('factoryAddress'),
+      RELAYER_PRIVATE_KEY: `0x${'42'.repeat(32)}`,
+    });
+    expect(await gateway.exited).toBe(1);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(gateway.output()).toMatch(/^clinicpay: failed: .*ECONNREFUSED/m);
+    expect(gateway.output()).not.toContain('Acquire connection error');
+    expect(gateway.output()).not.toContain('not-the-password');
+  });
+
   it('production without a database is refused', async () => {
     const gateway = spawnClinicpay(['start'], { NODE_ENV: 'production' });
     expect(await gateway.exited).not.toBe(0);
@@ -167,6 +188,8 @@ describe('start-up faults', () => {
       });
       expect(await gateway.exited).toBe(1);
       expect(gateway.output()).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      // The start is recorded only once the gateway serves.
+      expect(await database.db('audit_log').where({ action: 'gateway.started' }).count({ n: '*' })).toEqual([{ n: '0' }]);
     } finally {
       blocker.close();
       await database.close();

@@ -208,6 +208,8 @@ describe('going live', () => {
         },
         { what: 'the payment to be final and forwarded to the clinic', timeoutMs: 60_000, intervalMs: 300 },
       );
+      // On a young chain there is nothing final to reconcile yet: the scheduler says so once per interval, not every pass.
+      expect(gateway.process.output().match(/scheduled reconciliation skipped/g)?.length ?? 0).toBeLessThanOrEqual(1);
     } finally {
       expect(await stopGatewayProcess(gateway.process)).toBe(0);
     }

@@ -34,6 +34,9 @@ export function createDb({ connectionString, poolMax = 10, applicationName = 'cl
     connection: { connectionString, application_name: applicationName, ...(statementTimeoutMs === undefined ? {} : { statement_timeout: statementTimeoutMs }) },
     pool: { min: 0, max: poolMax },
     acquireConnectionTimeout: 10_000,
+    // knex would print its own warnings (a raw "Acquire connection error …" with the address)
+    // to the console; the errors reach the caller, which reports them once, cleanly.
+    log: { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined },
   });
 }
 
