@@ -68,3 +68,23 @@ describe('npx clinicpay token', () => {
     expect(output).toContain('refuses to run in production');
   });
 });
+
+describe('commands that need none of the gateway configuration', () => {
+  it('verify and deploy run in production with nothing else set (as inside the image)', async () => {
+    const statement = path.join(dataDir, 'missing-statement.json');
+    const verify = await run(['verify', statement], { NODE_ENV: 'production' });
+    expect(verify.code).toBe(1);
+    expect(verify.output).toContain(`cannot read ${statement} as JSON`);
+    expect(verify.output).not.toContain('configuration error');
+    const deploy = await run(['deploy'], { NODE_ENV: 'production' });
+    expect(deploy.code).toBe(2);
+    expect(deploy.output).toContain('deploy needs --rpc');
+    expect(deploy.output).not.toContain('configuration error');
+  });
+
+  it('doctor reports a configuration that does not parse as its first FAIL line', async () => {
+    const doctor = await run(['doctor'], { NODE_ENV: 'production' });
+    expect(doctor.code).toBe(1);
+    expect(doctor.output).toMatch(/^FAIL config {2}DATABASE_URL is/m);
+  });
+});
