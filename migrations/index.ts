@@ -14,6 +14,7 @@ import * as tokenRevocations from './20261203_0010_token_revocations.js';
 import * as settlementAddressChanges from './20261203_0011_settlement_address_changes.js';
 import * as leastPrivilege from './20261203_0012_least_privilege.js';
 import * as relayerTransactions from './20261203_0013_relayer_transactions.js';
+import * as apiKeys from './20261203_0014_api_keys.js';
 
 export interface Migration {
   name: string;
@@ -35,4 +36,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0011_settlement_address_changes', ...settlementAddressChanges },
   { name: '20261203_0012_least_privilege', ...leastPrivilege },
   { name: '20261203_0013_relayer_transactions', ...relayerTransactions },
+  { name: '20261203_0014_api_keys', ...apiKeys },
 ];

@@ -12,6 +12,7 @@ import type { Finality } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
 import type { WebhookUrlRules } from './domain/webhookUrl.js';
 import type { ApiDeps, CheckoutSettings } from './http/apiDeps.js';
+import { apiKeysRouter } from './http/apiKeys.js';
 import { auditRouter } from './http/audit.js';
 import { authenticate, metricsAccess } from './http/auth.js';
 import { checkoutRouter } from './http/checkout.js';
@@ -32,6 +33,7 @@ import { settlementAddressChangesRouter } from './http/settlementAddressChanges.
 import { statementsRouter } from './http/statements.js';
 import { tokenRevocationsRouter } from './http/tokenRevocations.js';
 import { webhooksRouter } from './http/webhooks.js';
+import { type ApiKeyMode, isApiKey, verifyApiKey } from './identity/apiKeys.js';
 import { DEFAULT_JWT_MAX_AGE_SECONDS, type VerifyToken } from './identity/jwt.js';
 import { RevocationList } from './identity/revocations.js';
 import { registerOperationalMetrics } from './operationalMetrics.js';
@@ -77,6 +79,8 @@ export interface AppDeps {
   trustProxy?: number | readonly string[] | undefined;
   /** More of this process's pools to report in /metrics (the workers'), besides the API's and the reports'. */
   otherPools?: Record<string, Db> | undefined;
+  /** `live` API keys in production, `test` elsewhere; default `test`. */
+  apiKeyMode?: ApiKeyMode | undefined;
   /** The relayer's address, for the balance gauges in /metrics. */
   relayerAddress?: Address | undefined;
 }
@@ -127,6 +131,7 @@ export function createApp(deps: AppDeps): Express {
     revocations,
     checkout: deps.checkout ?? {},
     anchorer: deps.anchorer,
+    apiKeyMode: deps.apiKeyMode ?? 'test',
   };
 
   app.use(healthRouter({ db: deps.db, chain: deps.chain, chainId: deps.network.chainId, checkTimeoutMs: deps.readinessTimeoutMs }));
@@ -140,7 +145,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     '/v1',
     authenticate({
-      verify: deps.verifyToken,
+      // A clinic system's API key (`cpk_…`) or a JWT from the operator's identity provider.
+      verify: (token) => (isApiKey(token) ? verifyApiKey(deps.db, token) : deps.verifyToken(token)),
       clinicExists: (id) => clinicExists(deps.db, id),
       isRevoked: (principal) => revocations.isRevoked(principal),
       logger: deps.logger,
@@ -156,6 +162,7 @@ export function createApp(deps: AppDeps): Express {
     statementsRouter,
     reconciliationRouter,
     tokenRevocationsRouter,
+    apiKeysRouter,
     settlementAddressChangesRouter,
   ])
     app.use(router(api));

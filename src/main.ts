@@ -166,6 +166,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
         explorerTxUrl: config.explorerTxUrl,
       },
       otherPools: { workers: workersDb },
+      apiKeyMode: config.nodeEnv === 'production' ? 'live' : 'test',
       relayerAddress: relayerKey ? privateKeyToAccount(relayerKey).address : undefined,
       // The API only queues anchors; the relayer worker alone signs with the key.
       anchorer: config.anchorStatements && relayerKey ? { chainId: network.chainId, relayer: privateKeyToAccount(relayerKey).address } : undefined,

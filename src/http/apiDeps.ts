@@ -11,6 +11,7 @@ import type { ChainClient } from '../chain/client.js';
 import type { Finality } from '../chain/finality.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import type { WebhookUrlRules } from '../domain/webhookUrl.js';
+import type { ApiKeyMode } from '../identity/apiKeys.js';
 import type { VerifyToken } from '../identity/jwt.js';
 import type { RevocationList } from '../identity/revocations.js';
 import type { ReferenceRates } from '../platform/config.js';
@@ -50,6 +51,8 @@ export interface ApiDeps {
   checkout: CheckoutSettings;
   /** Sends statement anchors; undefined when ANCHOR_STATEMENTS is off (anchoring answers 409). */
   anchorer: StatementAnchorer | undefined;
+  /** Which kind of API key this gateway issues: `live` in production. */
+  apiKeyMode: ApiKeyMode;
 }
 
 export interface CheckoutSettings {

@@ -2,7 +2,7 @@
  * identity/ — who is calling: the principal (subject, role, clinic) that every request becomes,
  * how API bearer tokens are verified, and which clinic's data a caller may read.
  *
- * Owns tables: token_revocations.
+ * Owns tables: token_revocations, api_keys.
  * May import: platform, domain, audit.
  */
 import type { Knex } from 'knex';
