@@ -149,6 +149,7 @@ export function createApp(deps: AppDeps): Express {
       verify: (token) => (isApiKey(token) ? verifyApiKey(deps.db, token) : deps.verifyToken(token)),
       clinicExists: (id) => clinicExists(deps.db, id),
       isRevoked: (principal) => revocations.isRevoked(principal),
+      failedAuth: rateLimits.failedAuth,
       logger: deps.logger,
     }),
   );

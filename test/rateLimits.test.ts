@@ -37,7 +37,7 @@ beforeEach(async () => {
   await database.db('rate_limits').del();
 });
 
-const OFF: RateLimitSettings = { publicPerMinute: 0, expensivePerMinute: 0, anchorsPerHour: 0 };
+const OFF: RateLimitSettings = { publicPerMinute: 0, expensivePerMinute: 0, anchorsPerHour: 0, failedAuthPerMinute: 0 };
 
 async function twoInstances(limits: Partial<RateLimitSettings>, trustProxy?: number): Promise<[Express, Express]> {
   const overrides = { rateLimits: { ...OFF, ...limits }, trustProxy };
@@ -156,6 +156,25 @@ describe('the expensive limit, per caller', () => {
     expect((await anchor('first')).status).toBe(404);
     expectRateLimited(await anchor('second'), 3600);
     expect(Number((await anchor('third')).headers['retry-after'])).toBeGreaterThan(3000);
+  });
+});
+
+describe('refused credentials, per client address', () => {
+  it('after the limit, refuse the address before its token is looked at, on every instance; others and good tokens elsewhere go on', async () => {
+    const [a, b] = await twoInstances({ failedAuthPerMinute: 3 }, 1);
+    const guess = (app: Express, from: string, token: string) => request(app).get('/v1/invoices').set('X-Forwarded-For', from).set(bearer(token));
+    const forged = `cpk_test_${'A'.repeat(43)}`;
+    expect((await guess(a, '203.0.113.7', forged)).status).toBe(401);
+    expect((await guess(b, '203.0.113.7', 'not.a.jwt')).status).toBe(401);
+    expect((await guess(a, '203.0.113.7', forged)).status).toBe(401);
+    // Used up: even a valid token from that address waits out the minute.
+    expectRateLimited(await guess(b, '203.0.113.7', tokenFor('platform_admin')), 60);
+    expectRateLimited(await guess(a, '203.0.113.7', forged), 60);
+    // Another address, with a valid token or a bad one, is not held back.
+    expect((await guess(a, '198.51.100.4', tokenFor('platform_admin'))).status).toBe(200);
+    expect((await guess(b, '198.51.100.4', forged)).status).toBe(401);
+    // Good tokens do not count.
+    for (let i = 0; i < 5; i++) expect((await guess(a, '192.0.2.9', tokenFor('platform_admin'))).status).toBe(200);
   });
 });
 

@@ -2,7 +2,7 @@
  * Bearer authentication and role checks for the `/v1` API.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { AuditActor } from '../audit/auditLog.js';
 import { AuthenticationError, ForbiddenError } from '../identity/errors.js';
 import type { VerifyToken } from '../identity/jwt.js';
@@ -15,6 +15,8 @@ export interface AuthenticateDeps {
   clinicExists(clinicId: string): Promise<boolean>;
   /** Whether the caller's token has been revoked (by its jti, or its subject). */
   isRevoked(principal: Principal): Promise<boolean>;
+  /** Refusals counted per client address (rate limits); absent: none. */
+  failedAuth?: { refuseIfBlocked(req: Request): Promise<void>; record(req: Request): Promise<void> } | undefined;
   logger: Logger;
 }
 
@@ -24,21 +26,24 @@ export interface AuthenticateDeps {
  * refused (403) and logged: it was signed by a key the gateway trusts, for something that
  * never was.
  */
-export function authenticate({ verify, clinicExists, isRevoked, logger }: AuthenticateDeps): RequestHandler {
+export function authenticate({ verify, clinicExists, isRevoked, failedAuth, logger }: AuthenticateDeps): RequestHandler {
   // Clinics are never deleted: one found stays found.
   const known = new Set<string>();
   return async (req, res, next) => {
     const header = req.get('authorization');
     if (!header) throw withChallenge(res, new AuthenticationError('missing_token', 'This endpoint needs an Authorization: Bearer token.'));
+    await failedAuth?.refuseIfBlocked(req);
     const match = /^bearer ([A-Za-z0-9_.-]{1,4096})$/i.exec(header);
     if (!match) throw withChallenge(res, new AuthenticationError('invalid_token', 'The Authorization header must be "Bearer <token>".'));
     let principal: Principal;
     try {
       principal = await verify(match[1]!);
     } catch (error) {
+      if (error instanceof AuthenticationError) await failedAuth?.record(req);
       throw withChallenge(res, error);
     }
     if (await isRevoked(principal)) {
+      await failedAuth?.record(req);
       logger.warn({ req_id: res.locals.requestId as string | undefined, sub: principal.sub, role: principal.role }, 'revoked token refused');
       throw withChallenge(res, new AuthenticationError('invalid_token', 'The bearer token has been revoked.'));
     }

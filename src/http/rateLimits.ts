@@ -6,7 +6,9 @@
  *   `/ready`, `/problems`, and paths that match nothing);
  * - `expensive`: per caller (token subject), on statements, exports, reconciliation runs and
  *   audit-log verification;
- * - `anchors`: per caller per hour, on statement anchoring, which spends the relayer's gas.
+ * - `anchors`: per caller per hour, on statement anchoring, which spends the relayer's gas;
+ * - `failedAuth`: per client address, refused bearer tokens and API keys: past the limit the
+ *   address is refused (429) before its token is even looked at, so keys cannot be guessed at speed.
  *
  * Fixed windows: a key's count starts at its first request and resets a window later. Over the
  * limit: 429 `rate_limited` with `Retry-After`. When the database cannot count, each instance
@@ -28,9 +30,11 @@ export interface RateLimitSettings {
   expensivePerMinute: number;
   /** Per caller per hour: statement anchors. */
   anchorsPerHour: number;
+  /** Per client address per minute: refused bearer tokens and API keys. */
+  failedAuthPerMinute: number;
 }
 
-export const DEFAULT_RATE_LIMITS: RateLimitSettings = { publicPerMinute: 300, expensivePerMinute: 30, anchorsPerHour: 10 };
+export const DEFAULT_RATE_LIMITS: RateLimitSettings = { publicPerMinute: 300, expensivePerMinute: 30, anchorsPerHour: 10, failedAuthPerMinute: 30 };
 
 const TABLE = 'rate_limits';
 
@@ -41,12 +45,53 @@ export class RateLimits {
   readonly expensive: RequestHandler;
   /** Limits statement anchors by caller. Mount after authentication. */
   readonly anchors: RequestHandler;
+  /** Counts refused credentials by client address; authentication asks it first. */
+  readonly failedAuth: FailedAuthLimit;
 
   constructor(db: Db, settings: RateLimitSettings) {
     this.public = limiter(db, 'public', settings.publicPerMinute, 60, (req) => `ip:${digest(req.ip ?? 'unknown')}`, 'Too many requests from this address');
     this.expensive = limiter(db, 'expensive', settings.expensivePerMinute, 60, callerKey, 'Too many statements, exports or verifications for this caller');
     this.anchors = limiter(db, 'anchors', settings.anchorsPerHour, 3600, callerKey, 'Too many statement anchors for this caller');
+    this.failedAuth = failedAuthLimit(db, settings.failedAuthPerMinute);
   }
+}
+
+/** What authentication asks before it verifies a credential, and tells when it refused one. */
+export interface FailedAuthLimit {
+  /** Throws 429 when the client's address has used up its refusals for the window. */
+  refuseIfBlocked(req: Request): Promise<void>;
+  /** Counts one refused credential against the client's address. */
+  record(req: Request): Promise<void>;
+}
+
+function failedAuthLimit(db: Db, points: number): FailedAuthLimit {
+  if (points === 0) return { refuseIfBlocked: async () => undefined, record: async () => undefined };
+  const name = 'failed_auth';
+  const store = new RateLimiterPostgres({
+    storeClient: db,
+    storeType: 'knex',
+    tableName: TABLE,
+    tableCreated: true,
+    keyPrefix: name,
+    points,
+    duration: 60,
+    insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration: 60 }),
+  });
+  const keyOf = (req: Request) => `ip:${digest(req.ip ?? 'unknown')}`;
+  return {
+    async refuseIfBlocked(req) {
+      const counted = await store.get(keyOf(req));
+      if (counted && counted.consumedPoints >= points) {
+        const retryAfter = Math.max(1, Math.ceil(counted.msBeforeNext / 1000));
+        throw new RateLimitedError(`Too many refused credentials from this address: at most ${points} per minute. Try again in ${retryAfter} s.`, retryAfter);
+      }
+    },
+    async record(req) {
+      await store.consume(keyOf(req)).catch((rejection: unknown) => {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      });
+    },
+  };
 }
 
 /** Removes counts whose window ended over an hour ago; returns how many. */

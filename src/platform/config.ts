@@ -78,7 +78,7 @@ export interface Config {
   /** Where clinics' webhooks may go. */
   webhooks: { requireHttps: boolean; allowedNetworks: readonly string[] };
   /** Requests per window; 0 turns a limit off. */
-  rateLimits: { publicPerMinute: number; expensivePerMinute: number; anchorsPerHour: number };
+  rateLimits: { publicPerMinute: number; expensivePerMinute: number; anchorsPerHour: number; failedAuthPerMinute: number };
   /** Which proxies' X-Forwarded-For is believed: a hop count, or addresses and ranges; undefined: none. */
   trustProxy: number | readonly string[] | undefined;
 }
@@ -276,6 +276,12 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   },
   { name: 'RATE_LIMIT_ANCHORS_PER_HOUR', default: '10', meaning: "Statement anchors per hour per caller (each spends the relayer's gas). 0: no limit." },
   {
+    name: 'RATE_LIMIT_FAILED_AUTH_PER_MINUTE',
+    default: '30',
+    meaning:
+      'Refused bearer tokens and API keys per client address per minute; past it, that address gets 429 until the minute is over, whatever it sends. 0: no limit.',
+  },
+  {
     name: 'TRUST_PROXY',
     default: '(none)',
     meaning:
@@ -404,6 +410,7 @@ export function loadConfig(env: Env, cwd: string): Config {
       publicPerMinute: integer(env, 'RATE_LIMIT_PUBLIC_PER_MINUTE', 300, 0, 1_000_000),
       expensivePerMinute: integer(env, 'RATE_LIMIT_EXPENSIVE_PER_MINUTE', 30, 0, 1_000_000),
       anchorsPerHour: integer(env, 'RATE_LIMIT_ANCHORS_PER_HOUR', 10, 0, 1_000_000),
+      failedAuthPerMinute: integer(env, 'RATE_LIMIT_FAILED_AUTH_PER_MINUTE', 30, 0, 1_000_000),
     },
     trustProxy: trustProxy(env, 'TRUST_PROXY'),
   };
