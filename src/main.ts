@@ -101,6 +101,8 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   };
 
   const relayerKey = config.relayerPrivateKey ?? devStack?.chain?.relayer.private_key;
+  // Its address is queued with anchors and watched in /metrics; only the relayer worker signs with it.
+  const relayer = relayerKey ? privateKeyToAccount(relayerKey) : undefined;
   let server: http.Server;
   let listening: http.Server | undefined;
   let network: PaymentNetwork;
@@ -167,9 +169,9 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       },
       otherPools: { workers: workersDb },
       apiKeyMode: config.nodeEnv === 'production' ? 'live' : 'test',
-      relayerAddress: relayerKey ? privateKeyToAccount(relayerKey).address : undefined,
+      relayerAddress: relayer?.address,
       // The API only queues anchors; the relayer worker alone signs with the key.
-      anchorer: config.anchorStatements && relayerKey ? { chainId: network.chainId, relayer: privateKeyToAccount(relayerKey).address } : undefined,
+      anchorer: config.anchorStatements && relayer ? { chainId: network.chainId, relayer: relayer.address } : undefined,
     });
     server = createHttpServer(app);
     await listen(server, config.host, config.port);
@@ -221,7 +223,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   }
 
   const workers =
-    config.runWorkers && relayerKey
+    config.runWorkers && relayer
       ? startWorkers(
           gatewayWorkers({
             db: workersDb,
@@ -230,7 +232,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             metrics,
             network,
             finality,
-            relayer: privateKeyToAccount(relayerKey),
+            relayer,
             relayerReplaceAfterMs: config.relayerReplaceAfterMs,
             paymentTolerance: config.paymentTolerance,
             flushBatchSize: config.flushBatchSize,

@@ -66,17 +66,7 @@ export interface FailedAuthLimit {
 
 function failedAuthLimit(db: Db, points: number): FailedAuthLimit {
   if (points === 0) return { refuseIfBlocked: async () => undefined, record: async () => undefined };
-  const name = 'failed_auth';
-  const store = new RateLimiterPostgres({
-    storeClient: db,
-    storeType: 'knex',
-    tableName: TABLE,
-    tableCreated: true,
-    keyPrefix: name,
-    points,
-    duration: 60,
-    insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration: 60 }),
-  });
+  const store = countingStore(db, 'failed_auth', points, 60);
   const keyOf = (req: Request) => `ip:${digest(req.ip ?? 'unknown')}`;
   return {
     async refuseIfBlocked(req) {
@@ -112,16 +102,9 @@ function digest(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 40);
 }
 
-function limiter(
-  db: Db,
-  name: string,
-  points: number,
-  durationSeconds: number,
-  keyOf: (req: Request, res: Parameters<RequestHandler>[1]) => string,
-  message: string,
-): RequestHandler {
-  if (points === 0) return (_req, _res, next) => next();
-  const store = new RateLimiterPostgres({
+/** Counts in Postgres (shared by every instance), and in memory while the database cannot. */
+function countingStore(db: Db, name: string, points: number, durationSeconds: number): RateLimiterPostgres {
+  return new RateLimiterPostgres({
     storeClient: db,
     storeType: 'knex',
     tableName: TABLE,
@@ -132,6 +115,18 @@ function limiter(
     duration: durationSeconds,
     insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds }),
   });
+}
+
+function limiter(
+  db: Db,
+  name: string,
+  points: number,
+  durationSeconds: number,
+  keyOf: (req: Request, res: Parameters<RequestHandler>[1]) => string,
+  message: string,
+): RequestHandler {
+  if (points === 0) return (_req, _res, next) => next();
+  const store = countingStore(db, name, points, durationSeconds);
   const counted = `rateLimit:${name}`;
   return async (req, res, next) => {
     // Once per request, even when two mounts of one limit see it (a path under /checkout that matches nothing).

@@ -29,7 +29,7 @@ import { errorSummary } from '../platform/log.js';
 import type { FlusherMetrics } from '../platform/metrics.js';
 import { withTransaction } from '../platform/transaction.js';
 import { type Deposit, MAX_FLUSH_BATCH, simulateFlush } from './depositFactory.js';
-import { enqueueRelayerTransaction, isSettled, type RelayerTransactionRow, relayerTransactions } from './relayer.js';
+import { enqueueRelayerTransaction, isSettled, relayerTransactions } from './relayer.js';
 
 export interface FlusherDeps {
   db: Db;
@@ -196,25 +196,40 @@ async function recordOutcomes(deps: FlusherDeps, maxAttempts: number, result: Fl
   const over = waiting.filter((row) => isSettled(transactions.get(row.relayer_tx_id)!));
   if (over.length === 0) return;
   await withTransaction(deps.db, async (trx) => {
+    // Only those still waiting on the same transaction: another pass may have recorded some.
+    const still = new Set(
+      (
+        (await trx('flush_requests')
+          .whereIn(
+            'invoice_id',
+            over.map((row) => row.invoice_id),
+          )
+          .where({ status: 'sent' })
+          .forUpdate()
+          .select('invoice_id', 'relayer_tx_id')) as { invoice_id: string; relayer_tx_id: string }[]
+      ).map((row) => `${row.invoice_id}|${row.relayer_tx_id}`),
+    );
     const audit: AuditEvent[] = [];
-    for (const row of over) {
-      const transaction = transactions.get(row.relayer_tx_id)! as RelayerTransactionRow;
-      // Only if still waiting on this transaction (another pass may have recorded it).
-      const still = await trx('flush_requests')
-        .where({ invoice_id: row.invoice_id, status: 'sent', relayer_tx_id: row.relayer_tx_id })
-        .forUpdate()
-        .first('invoice_id');
-      if (!still) continue;
+    const done = new Map<string, ClaimedFlush[]>();
+    for (const row of over.filter((candidate) => still.has(`${candidate.invoice_id}|${candidate.relayer_tx_id}`))) {
+      const transaction = transactions.get(row.relayer_tx_id)!;
       if (transaction.status === 'mined') {
         const txHash = transaction.tx_hash!.toLowerCase();
-        await trx('flush_requests')
-          .where({ invoice_id: row.invoice_id })
-          .update({ status: 'done', tx_hash: txHash, last_error: null, updated_at: trx.fn.now() });
+        done.set(txHash, [...(done.get(txHash) ?? []), row]);
         audit.push(flushAudit(row, 'flush.sent', { status: 'done', tx_hash: txHash }));
-        result.flushed += 1;
       } else {
         audit.push(await recordFailure(trx, maxAttempts, row, transaction.last_error ?? transaction.status, transaction.tx_hash ?? undefined, result));
       }
+    }
+    // One statement per mined transaction, for all the deposits it swept.
+    for (const [txHash, rows] of done) {
+      await trx('flush_requests')
+        .whereIn(
+          'invoice_id',
+          rows.map((row) => row.invoice_id),
+        )
+        .update({ status: 'done', tx_hash: txHash, last_error: null, updated_at: trx.fn.now() });
+      result.flushed += rows.length;
     }
     await appendAudit(trx, SYSTEM.flusher, audit);
   });

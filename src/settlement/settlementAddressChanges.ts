@@ -109,13 +109,8 @@ export async function approveSettlementAddressChange(
   if (change.proposed_by === principal.sub) {
     throw new ForbiddenError('Whoever proposed a settlement address change cannot approve it; a second person must.');
   }
-  const [approved] = (await trx('settlement_address_changes')
-    .where({ id })
-    .update({ status: 'approved', decided_by: principal.sub, decided_at: now })
-    .returning('*')) as SettlementAddressChangeRow[];
   await setSettlementAddress(trx, actor, change.clinic_id, apiAddress(change.address), id);
-  await announce(trx, actor, approved!, 'settlement_address_change.approved', 'clinic.settlement_address_changed', now);
-  return approved!;
+  return decide(trx, actor, principal, id, now, 'approved', 'clinic.settlement_address_changed');
 }
 
 /** Withdraws a waiting change (its proposer, or anyone who could approve it). The address stays as it is. */
@@ -127,12 +122,7 @@ export async function cancelSettlementAddressChange(
   now: Date,
 ): Promise<SettlementAddressChangeRow> {
   await lockWaitingChange(trx, principal, id, now);
-  const [cancelled] = (await trx('settlement_address_changes')
-    .where({ id })
-    .update({ status: 'cancelled', decided_by: principal.sub, decided_at: now })
-    .returning('*')) as SettlementAddressChangeRow[];
-  await announce(trx, actor, cancelled!, 'settlement_address_change.cancelled', 'clinic.settlement_address_change_cancelled', now);
-  return cancelled!;
+  return decide(trx, actor, principal, id, now, 'cancelled', 'clinic.settlement_address_change_cancelled');
 }
 
 /** The change if it is in `scope`; {@link NotFoundError} otherwise (never "forbidden"). */
@@ -194,6 +184,24 @@ async function lockWaitingChange(trx: Trx, principal: Principal, id: string, now
   const status = statusAt(change, now);
   if (status !== 'pending') throw new SettlementAddressChangeNotPendingError(status);
   return change;
+}
+
+/** Records a locked, waiting change as approved or cancelled by `principal`, and announces it. */
+async function decide(
+  trx: Trx,
+  actor: AuditActor,
+  principal: Principal,
+  id: string,
+  now: Date,
+  status: 'approved' | 'cancelled',
+  type: 'clinic.settlement_address_changed' | 'clinic.settlement_address_change_cancelled',
+): Promise<SettlementAddressChangeRow> {
+  const [decided] = (await trx('settlement_address_changes')
+    .where({ id })
+    .update({ status, decided_by: principal.sub, decided_at: now })
+    .returning('*')) as SettlementAddressChangeRow[];
+  await announce(trx, actor, decided!, `settlement_address_change.${status}`, type, now);
+  return decided!;
 }
 
 /** Marks the clinic's lapsed proposals expired, so a new one may be made. */
