@@ -15,6 +15,7 @@ import * as settlementAddressChanges from './20261203_0011_settlement_address_ch
 import * as leastPrivilege from './20261203_0012_least_privilege.js';
 import * as relayerTransactions from './20261203_0013_relayer_transactions.js';
 import * as apiKeys from './20261203_0014_api_keys.js';
+import * as signIn from './20261203_0015_sign_in.js';
 
 export interface Migration {
   name: string;
@@ -37,4 +38,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0012_least_privilege', ...leastPrivilege },
   { name: '20261203_0013_relayer_transactions', ...relayerTransactions },
   { name: '20261203_0014_api_keys', ...apiKeys },
+  { name: '20261203_0015_sign_in', ...signIn },
 ];

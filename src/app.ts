@@ -22,6 +22,7 @@ import { fhirRouter } from './http/fhir.js';
 import { healthRouter } from './http/health.js';
 import { invoicesRouter } from './http/invoices.js';
 import { ledgerRouter } from './http/ledger.js';
+import { membershipsRouter } from './http/memberships.js';
 import { ApiContract } from './http/openapi.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { problemPagesRouter } from './http/problemPages.js';
@@ -29,13 +30,17 @@ import { DEFAULT_RATE_LIMITS, type RateLimitSettings, RateLimits } from './http/
 import { reconciliationRouter } from './http/reconciliation.js';
 import { ReportSlots } from './http/reportSlots.js';
 import { requestContext } from './http/requestContext.js';
+import { cookieSettingsFor, ownOrigin } from './http/sessionCookies.js';
 import { settlementAddressChangesRouter } from './http/settlementAddressChanges.js';
+import { signInRouter } from './http/signIn.js';
 import { statementsRouter } from './http/statements.js';
 import { tokenRevocationsRouter } from './http/tokenRevocations.js';
 import { webhooksRouter } from './http/webhooks.js';
 import { type ApiKeyMode, isApiKey, verifyApiKey } from './identity/apiKeys.js';
 import { DEFAULT_JWT_MAX_AGE_SECONDS, type VerifyToken } from './identity/jwt.js';
+import type { OidcRelyingParty } from './identity/oidc.js';
 import { RevocationList } from './identity/revocations.js';
+import { DEFAULT_SESSION_SETTINGS, findSession, type SessionSettings } from './identity/sessions.js';
 import { registerOperationalMetrics } from './operationalMetrics.js';
 import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
@@ -83,6 +88,18 @@ export interface AppDeps {
   apiKeyMode?: ApiKeyMode | undefined;
   /** The relayer's address, for the balance gauges in /metrics. */
   relayerAddress?: Address | undefined;
+  /** People's sign-in; absent: no identity provider, sessions last {@link DEFAULT_SESSION_SETTINGS}. */
+  signIn?: AppSignIn | undefined;
+  /** Whether approvals and key handling may be done by token (ALLOW_TOKEN_APPROVALS); default true. */
+  allowTokenApprovals?: boolean | undefined;
+  /** Production: cookies are always Secure. */
+  production?: boolean | undefined;
+}
+
+export interface AppSignIn {
+  /** The identity provider people sign in with; read per request, so the dev stack can start its own after the API listens. */
+  relyingParty(): OidcRelyingParty | undefined;
+  sessions?: SessionSettings | undefined;
 }
 
 /** Builds the gateway's HTTP app. `app.locals.contract` is the loaded API contract. */
@@ -132,7 +149,10 @@ export function createApp(deps: AppDeps): Express {
     checkout: deps.checkout ?? {},
     anchorer: deps.anchorer,
     apiKeyMode: deps.apiKeyMode ?? 'test',
+    allowTokenApprovals: deps.allowTokenApprovals ?? true,
   };
+  const sessionSettings = deps.signIn?.sessions ?? DEFAULT_SESSION_SETTINGS;
+  const cookies = cookieSettingsFor(api.checkout.publicUrl, deps.production ?? false);
 
   app.use(healthRouter({ db: deps.db, chain: deps.chain, chainId: deps.network.chainId, checkTimeoutMs: deps.readinessTimeoutMs }));
   app.get('/metrics', metricsAccess(deps.metricsToken), async (_req, res) => {
@@ -141,6 +161,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(docsRouter(deps.openapiYaml));
   app.use(problemPagesRouter());
   app.use(checkoutRouter(api));
+  app.use(['/auth', '/console'], rateLimits.public);
+  app.use(signInRouter(api, { relyingParty: () => deps.signIn?.relyingParty(), sessions: sessionSettings, cookies }));
 
   app.use(
     '/v1',
@@ -150,6 +172,11 @@ export function createApp(deps: AppDeps): Express {
       clinicExists: (id) => clinicExists(deps.db, id),
       isRevoked: (principal) => revocations.isRevoked(principal),
       failedAuth: rateLimits.failedAuth,
+      sessions: {
+        cookies,
+        find: (secret) => findSession(deps.db, secret, sessionSettings),
+        origin: (req) => ownOrigin(req, api.checkout.publicUrl),
+      },
       logger: deps.logger,
     }),
   );
@@ -164,6 +191,7 @@ export function createApp(deps: AppDeps): Express {
     reconciliationRouter,
     tokenRevocationsRouter,
     apiKeysRouter,
+    membershipsRouter,
     settlementAddressChangesRouter,
   ])
     app.use(router(api));

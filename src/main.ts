@@ -2,6 +2,7 @@
  * The gateway process: config -> dev stack (if embedded) -> migrate -> HTTP + workers, and the
  * orderly way back down on SIGINT/SIGTERM.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
@@ -15,11 +16,13 @@ import { finalityFromConfig } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
 import { loadPaymentNetwork } from './chain/paymentNetwork.js';
 import { writeDevStackFile } from './dev/devStackFile.js';
+import type { DevPerson } from './dev/identityProvider.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
 import type { DevStack } from './dev/stack.js';
 import { moneyChecks } from './doctor.js';
 import { createHttpServer } from './http/server.js';
 import { createJwtVerifier, type JwtKey } from './identity/jwt.js';
+import { OidcRelyingParty } from './identity/oidc.js';
 import { type Config, jwtAlgorithmForKey } from './platform/config.js';
 import { createDb, type Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
@@ -109,6 +112,9 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   let chain: ChainClient;
   const metrics = createMetrics();
   const finality = finalityFromConfig(config);
+  // People sign in with the configured provider, or (outside production) with the dev stack's own, started once the API listens.
+  let relyingParty = config.signIn.oidc ? new OidcRelyingParty(config.signIn.oidc) : undefined;
+  let devIdentityProvider: { issuer: string; close(): Promise<void> } | undefined;
   try {
     const applied = await prepareDatabase({ db: workersDb, appUrl: databaseUrl, migrationUrl: devStack?.migrationDatabaseUrl ?? config.databaseMigrationUrl });
     if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
@@ -170,6 +176,12 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       otherPools: { workers: workersDb },
       apiKeyMode: config.nodeEnv === 'production' ? 'live' : 'test',
       relayerAddress: relayer?.address,
+      signIn: {
+        relyingParty: () => relyingParty,
+        sessions: { idleMs: config.signIn.sessionIdleMinutes * 60_000, maxMs: config.signIn.sessionMaxHours * 3_600_000 },
+      },
+      allowTokenApprovals: config.signIn.allowTokenApprovals,
+      production: config.nodeEnv === 'production',
       // The API only queues anchors; the relayer worker alone signs with the key.
       anchorer: config.anchorStatements && relayer ? { chainId: network.chainId, relayer: relayer.address } : undefined,
     });
@@ -192,6 +204,13 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   if (devStack?.chain) {
     const { ensureDemoClinic, devTokens } = await import('./dev/demo.js');
     const demoClinicId = await ensureDemoClinic(db, devStack.chain.clinicWallet.address, secrets);
+    let people: DevPerson[] = [];
+    if (!relyingParty && config.nodeEnv !== 'production') {
+      const started = await startDevSignIn({ config, logger, devStack, gatewayUrl: config.publicUrl ?? url, demoClinicId });
+      devIdentityProvider = started.provider;
+      relyingParty = started.relyingParty;
+      people = started.people;
+    }
     const file = writeDevStackFile(config.dataDir, {
       api_url: url,
       docs_url: `${url}/docs`,
@@ -209,10 +228,15 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
         'key' in jwtKey && jwtKey.algorithm === 'HS256'
           ? devTokens({ secret: jwtKey.key, issuer: config.jwt.issuer, audience: config.jwt.audience, demoClinicId })
           : {},
+      people: people.map(({ role, clinic_id, sub, username, password }) => ({ role, clinic_id, sub, username, password })),
+      identity_provider_url: devIdentityProvider?.issuer ?? null,
     });
     print(`ClinicPay is running (embedded dev stack)`);
     print(`  API   ${url}/v1`);
     print(`  Docs  ${url}/docs`);
+    // Passkeys need a host name (browsers refuse an IP address as a WebAuthn relying party).
+    const consoleUrl = `${config.publicUrl ?? url.replace('//127.0.0.1:', '//localhost:')}/console`;
+    if (devIdentityProvider) print(`  Console  ${consoleUrl}  (sign in as a dev person: logins in dev-stack.json under "people")`);
     print(`  RPC   ${rpcUrl}  (chain ${network.chainId}, token ${network.token.symbol} ${network.token.address})`);
     print(`  Dev credentials, tokens and keys: ${displayPath(file)}`);
     print(`Press Ctrl-C to stop.`);
@@ -250,6 +274,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     stopping ??= (async () => {
       logger.info({ reason }, 'shutting down');
       await closeServer(server, config.shutdownTimeoutMs);
+      await devIdentityProvider?.close();
       await workers?.stop();
       await stopEverythingBelowHttp();
       logger.info('stopped');
@@ -257,6 +282,43 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     return stopping;
   };
   return { url, shutdown, leading: () => workers?.leading() ?? [] };
+}
+
+/**
+ * The dev stack's sign-in: its own OpenID Connect provider (never in production) with one person
+ * per role, passwords derived from the dev secrets (stable across restarts), on the port after
+ * the gateway's when it is free, so the issuer, and the passkeys registered with it, stay the same.
+ */
+async function startDevSignIn(params: { config: Config; logger: Logger; devStack: DevStack; gatewayUrl: string; demoClinicId: string }) {
+  const { config, logger, devStack, gatewayUrl, demoClinicId } = params;
+  const { startDevIdentityProvider, devPeople } = await import('./dev/identityProvider.js');
+  const passwordOf = (username: string) => createHmac('sha256', devStack.secrets.people_secret).update(username).digest('base64url').slice(0, 16);
+  const people = devPeople(demoClinicId, passwordOf);
+  // The browser may know the gateway as 127.0.0.1 or localhost: both may come back from sign-in.
+  const bases = [...new Set([gatewayUrl, gatewayUrl.replace('//127.0.0.1:', '//localhost:')])];
+  const client = {
+    clientId: 'clinicpay-dev',
+    clientSecret: randomBytes(24).toString('base64url'),
+    redirectUris: bases.map((base) => `${base}/auth/callback`),
+    postLogoutRedirectUris: bases.map((base) => `${base}/auth/signed-out`),
+  };
+  const start = (port: number) =>
+    startDevIdentityProvider({ host: '127.0.0.1', port, nodeEnv: config.nodeEnv, people, client, cookieKeys: [devStack.secrets.idp_cookie_key], logger });
+  const preferred = new URL(gatewayUrl).port === '' ? 0 : Number(new URL(gatewayUrl).port) + 1;
+  const provider = await start(preferred).catch((error: unknown) => {
+    if (preferred !== 0 && (error as NodeJS.ErrnoException).code === 'EADDRINUSE') return start(0);
+    throw error;
+  });
+  const relyingParty = new OidcRelyingParty({
+    issuer: provider.issuer,
+    clientId: client.clientId,
+    clientSecret: client.clientSecret,
+    scopes: 'openid email profile clinicpay',
+    roleClaim: 'clinicpay_role',
+    clinicClaim: 'clinicpay_clinic_id',
+  });
+  logger.info({ issuer: provider.issuer }, 'dev identity provider started');
+  return { provider, relyingParty, people };
 }
 
 /**

@@ -58,7 +58,7 @@ describe('openapi.yaml and the app', () => {
     expect(() => contract.validator('get', '/v1/secret-admin')).toThrow(/openapi.yaml has no operation GET \/v1\/secret-admin/);
   });
 
-  it('every operation but the public probes requires a bearer token, and every POST an Idempotency-Key', async () => {
+  it('every /v1 operation requires a bearer token or a session, the rest none, and every /v1 POST an Idempotency-Key', async () => {
     const { default: YAML } = await import('yaml');
     const fs = await import('node:fs');
     const { OPENAPI_PATH } = await import('../src/platform/paths.js');
@@ -66,13 +66,14 @@ describe('openapi.yaml and the app', () => {
       security: unknown[];
       paths: Record<string, Record<string, { security?: unknown[]; parameters?: { $ref?: string }[] }>>;
     };
-    expect(document.security).toEqual([{ bearerAuth: [] }]);
+    expect(document.security).toEqual([{ bearerAuth: [] }, { sessionCookie: [] }]);
     for (const [path, item] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(item)) {
         if (method === 'parameters') continue;
         if (path.startsWith('/v1/')) expect(operation.security, `${method} ${path}`).toBeUndefined();
         else expect(operation.security, `${method} ${path}`).toEqual([]);
-        if (method === 'post')
+        // Sign-in's own POSTs (sign-out, passkey ceremonies) act on the session, not on a resource a retry could double.
+        if (method === 'post' && !path.startsWith('/auth/'))
           expect(
             operation.parameters?.map((p) => p.$ref),
             `${method} ${path}`,

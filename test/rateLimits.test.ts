@@ -37,7 +37,7 @@ beforeEach(async () => {
   await database.db('rate_limits').del();
 });
 
-const OFF: RateLimitSettings = { publicPerMinute: 0, expensivePerMinute: 0, anchorsPerHour: 0, failedAuthPerMinute: 0 };
+const OFF: RateLimitSettings = { publicPerMinute: 0, expensivePerMinute: 0, anchorsPerHour: 0, failedAuthPerMinute: 0, signInPerMinute: 0 };
 
 async function twoInstances(limits: Partial<RateLimitSettings>, trustProxy?: number): Promise<[Express, Express]> {
   const overrides = { rateLimits: { ...OFF, ...limits }, trustProxy };

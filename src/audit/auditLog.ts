@@ -31,6 +31,11 @@ export interface AuditActor {
   actor: string;
   role: string;
   requestId?: string | null | undefined;
+  /**
+   * How the actor authenticated, for people and programs calling the API: `method` (`session`,
+   * `jwt`, `api_key`) and, for actions that need a fresh passkey, the `step_up` that allowed it.
+   */
+  auth?: AuditSummary | null | undefined;
 }
 
 /** The gateway's own actors, for what no API caller asked for. */
@@ -66,11 +71,14 @@ export interface AuditRowValues {
   request_id: string | null;
   before: AuditSummary | null;
   after: AuditSummary | null;
+  /** How the actor authenticated; null for the gateway's own actors and rows written before it was recorded. */
+  auth?: AuditSummary | null | undefined;
 }
 
-/** The text a row's hash covers. */
+/** The text a row's hash covers: every field, `auth` only when there is one (older rows' text stays as it was). */
 export function auditCanonical(values: AuditRowValues): string {
-  return canonicalJson(values);
+  const { auth, ...rest } = values;
+  return canonicalJson(auth === null || auth === undefined ? rest : { ...rest, auth });
 }
 
 /** `sha256(prev_hash || canonical)` in hex, as the database computes it. */
@@ -95,6 +103,7 @@ export function auditRow(actor: AuditActor, event: AuditEvent, occurredAt = new 
     request_id: actor.requestId ?? null,
     before: event.before ?? null,
     after: event.after ?? null,
+    auth: actor.auth ?? null,
   };
   return { ...values, canonical: auditCanonical(values) };
 }
@@ -108,11 +117,11 @@ export function auditInsert(actor: AuditActor, events: readonly AuditEvent[], oc
   const rows = events.map((event) => auditRow(actor, event, occurredAt));
   return {
     text: (condition) =>
-      `INSERT INTO audit_log (seq, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, prev_hash, row_hash)
-       SELECT 0, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, '', ''
+      `INSERT INTO audit_log (seq, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, auth, canonical, prev_hash, row_hash)
+       SELECT 0, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, auth, canonical, '', ''
        FROM ROWS FROM (jsonb_to_recordset(?::jsonb) AS (id text, occurred_at timestamptz, actor text, role text, action text, target_type text,
-         target_id text, clinic_id text, request_id text, before jsonb, after jsonb, canonical text))
-         WITH ORDINALITY AS x(id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, canonical, position)
+         target_id text, clinic_id text, request_id text, before jsonb, after jsonb, auth jsonb, canonical text))
+         WITH ORDINALITY AS x(id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, auth, canonical, position)
        ${condition === undefined ? '' : `WHERE ${condition}`}
        ORDER BY position`,
     bindings: [JSON.stringify(rows)],

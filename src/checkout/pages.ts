@@ -5,7 +5,7 @@
  * file (`/checkout/assets/checkout.js`), so a strict Content-Security-Policy holds.
  */
 import { formatUnits } from 'viem';
-import { escapeHtml } from '../platform/html.js';
+import { escapeHtml, jsonForHtml } from '../platform/html.js';
 import type { CheckoutView } from './checkoutView.js';
 import { CATALOGUES, CHECKOUT_LANGUAGES, type CheckoutLanguage, LANGUAGE_NAMES, type MessageKey, message } from './messages.js';
 
@@ -184,9 +184,4 @@ ${itemsTable(view, language)}
 export function renderNotFoundPage(language: CheckoutLanguage): string {
   const body = `<main id="not-found" data-status="not_found"><h1>${t(language, 'not_found_title')}</h1><p>${t(language, 'not_found_detail')}</p></main>`;
   return shell({ language, title: message(language, 'not_found_title'), body, path: '' });
-}
-
-/** JSON that cannot end the script element it sits in. */
-function jsonForHtml(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
 }

@@ -21,6 +21,10 @@ export interface DevStackFile {
   clinic_wallet: { address: Address; private_key: Hex };
   /** One dev JWT per role; clinic roles are for the demo clinic. */
   tokens: Record<string, string>;
+  /** Who can sign in at /console through the dev identity provider, and with what; empty when a real provider is configured. */
+  people: { role: string; clinic_id: string | null; sub: string; username: string; password: string }[];
+  /** The dev identity provider's issuer URL; null when a real provider is configured. */
+  identity_provider_url: string | null;
 }
 
 export const DEV_STACK_FILE = 'dev-stack.json';

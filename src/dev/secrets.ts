@@ -20,6 +20,10 @@ export interface DevSecrets {
   jwt_secret: string;
   /** Base64 of 32 bytes: the key `SECRETS_KEYS` would otherwise give. */
   secrets_key: string;
+  /** The dev identity provider's people get passwords derived from this, stable across restarts. */
+  people_secret: string;
+  /** Signs the dev identity provider's cookies. */
+  idp_cookie_key: string;
 }
 
 /** Reads `secrets.json` from `dataDir`, creating it (and any missing secret) on first use. */
@@ -33,6 +37,8 @@ export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
     mnemonic: existing.mnemonic ?? generateMnemonic(english),
     jwt_secret: existing.jwt_secret ?? randomBytes(32).toString('base64url'),
     secrets_key: existing.secrets_key ?? randomBytes(32).toString('base64'),
+    people_secret: existing.people_secret ?? randomBytes(32).toString('base64url'),
+    idp_cookie_key: existing.idp_cookie_key ?? randomBytes(32).toString('base64url'),
   };
   if (JSON.stringify(existing) !== JSON.stringify(secrets)) {
     fs.mkdirSync(dataDir, { recursive: true });

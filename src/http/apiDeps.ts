@@ -2,10 +2,10 @@
  * http/ — the HTTP edge: routes, request validation against `openapi.yaml`, authentication,
  * idempotent POSTs, problem responses, and the patient's checkout routes. Routes hold no
  * business rules: each validates, scopes the caller to what it may see, calls the folder that
- * owns the job, and presents the result.
+ * owns the job, and presents the result. People's sign-in and sessions come in here too.
  *
  * Owns tables: idempotency_keys, rate_limits.
- * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement, recon, reports, checkout.
+ * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement, recon, reports, checkout, console.
  */
 import type { ChainClient } from '../chain/client.js';
 import type { Finality } from '../chain/finality.js';
@@ -53,6 +53,8 @@ export interface ApiDeps {
   anchorer: StatementAnchorer | undefined;
   /** Which kind of API key this gateway issues: `live` in production. */
   apiKeyMode: ApiKeyMode;
+  /** Whether approvals and key handling may be done by bearer token or API key, without a person's passkey. */
+  allowTokenApprovals: boolean;
 }
 
 export interface CheckoutSettings {

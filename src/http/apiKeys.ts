@@ -7,13 +7,13 @@ import { type ApiKeyRole, type ApiKeyRow, createApiKey, listApiKeys, presentApiK
 import { ValidationError } from '../platform/errors.js';
 import { withTransaction } from '../platform/transaction.js';
 import type { ApiDeps } from './apiDeps.js';
-import { actorOf, principalOf, requireRole } from './auth.js';
+import { actorOf, principalOf, requireRole, requireStepUp } from './auth.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { listHandler } from './lists.js';
 import { requireClinicInScope, scopeOf } from './scope.js';
 
-export function apiKeysRouter({ db, logger, contract, apiKeyMode }: ApiDeps): Router {
+export function apiKeysRouter({ db, logger, contract, apiKeyMode, allowTokenApprovals }: ApiDeps): Router {
   const router = Router();
   const admins = requireRole('clinic_admin', 'platform_admin');
 
@@ -22,6 +22,7 @@ export function apiKeysRouter({ db, logger, contract, apiKeyMode }: ApiDeps): Ro
     'post',
     '/v1/api-keys',
     admins,
+    requireStepUp(allowTokenApprovals),
     idempotent(db, logger, async (trx, req, res) => {
       const body = req.body as { name: string; role: ApiKeyRole; expires_at?: string; clinic_id?: string };
       const principal = principalOf(res);
@@ -59,7 +60,7 @@ export function apiKeysRouter({ db, logger, contract, apiKeyMode }: ApiDeps): Ro
     }),
   );
 
-  contract.route(router, 'delete', '/v1/api-keys/{id}', admins, async (req, res) => {
+  contract.route(router, 'delete', '/v1/api-keys/{id}', admins, requireStepUp(allowTokenApprovals), async (req, res) => {
     const revoked = await withTransaction(db, (trx) => revokeApiKey(trx, actorOf(res), scopeOf(res), req.params.id as string, principalOf(res).sub));
     sendJson(res, 200, presentApiKey(revoked));
   });

@@ -1,13 +1,16 @@
 /**
- * Bearer authentication and role checks for the `/v1` API.
+ * Authentication and role checks for the `/v1` API: a bearer token (JWT or API key), or a
+ * signed-in person's session cookie with its CSRF token; either becomes one principal.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import type { AuditActor } from '../audit/auditLog.js';
-import { AuthenticationError, ForbiddenError } from '../identity/errors.js';
+import type { AuditActor, AuditSummary } from '../audit/auditLog.js';
+import { AuthenticationError, ForbiddenError, StepUpRequiredError } from '../identity/errors.js';
 import type { VerifyToken } from '../identity/jwt.js';
 import type { Principal, Role } from '../identity/principal.js';
+import { type SessionRow, sessionPrincipal } from '../identity/sessions.js';
 import type { Logger } from '../platform/log.js';
+import { type CookieSettings, checkCsrf, cookieName, readCookie, SESSION_COOKIE, sessionExpired } from './sessionCookies.js';
 
 export interface AuthenticateDeps {
   verify: VerifyToken;
@@ -17,7 +20,18 @@ export interface AuthenticateDeps {
   isRevoked(principal: Principal): Promise<boolean>;
   /** Refusals counted per client address (rate limits); absent: none. */
   failedAuth?: { refuseIfBlocked(req: Request): Promise<void>; record(req: Request): Promise<void> } | undefined;
+  /** People's sessions: a request without `Authorization` may bring a session cookie instead. */
+  sessions?: SessionAuth | undefined;
   logger: Logger;
+}
+
+/** How a session cookie becomes a principal. */
+export interface SessionAuth {
+  cookies: CookieSettings;
+  /** The live session a cookie's secret names, if any. */
+  find(secret: string): Promise<SessionRow | undefined>;
+  /** The gateway's own origin as browsers see it, for the Origin check. */
+  origin(req: Request): string;
 }
 
 /**
@@ -26,12 +40,26 @@ export interface AuthenticateDeps {
  * refused (403) and logged: it was signed by a key the gateway trusts, for something that
  * never was.
  */
-export function authenticate({ verify, clinicExists, isRevoked, failedAuth, logger }: AuthenticateDeps): RequestHandler {
+export function authenticate({ verify, clinicExists, isRevoked, failedAuth, sessions, logger }: AuthenticateDeps): RequestHandler {
   // Clinics are never deleted: one found stays found.
   const known = new Set<string>();
   return async (req, res, next) => {
     const header = req.get('authorization');
-    if (!header) throw withChallenge(res, new AuthenticationError('missing_token', 'This endpoint needs an Authorization: Bearer token.'));
+    const cookie = sessions && !header ? readCookie(req, cookieName(sessions.cookies, SESSION_COOKIE)) : undefined;
+    if (sessions && cookie !== undefined) {
+      await failedAuth?.refuseIfBlocked(req);
+      const session = await sessions.find(cookie);
+      if (!session) {
+        await failedAuth?.record(req);
+        throw sessionExpired();
+      }
+      checkCsrf(req, cookie, sessions.origin(req));
+      res.locals.principal = sessionPrincipal(session);
+      res.locals.session = session;
+      return next();
+    }
+    if (!header)
+      throw withChallenge(res, new AuthenticationError('missing_token', 'This endpoint needs an Authorization: Bearer token (or a signed-in session).'));
     await failedAuth?.refuseIfBlocked(req);
     const match = /^bearer ([A-Za-z0-9_.-]{1,4096})$/i.exec(header);
     if (!match) throw withChallenge(res, new AuthenticationError('invalid_token', 'The Authorization header must be "Bearer <token>".'));
@@ -87,10 +115,46 @@ export function requireUnconfined(message: string): RequestHandler {
   };
 }
 
-/** The caller of an authenticated request as the audit log names it (subject, role, request id). */
+/**
+ * The caller of an authenticated request as the audit log names it: subject, role, request id,
+ * and how it authenticated (with the step-up that allowed the action, when one was needed).
+ */
 export function actorOf(res: Response): AuditActor {
   const principal = principalOf(res);
-  return { actor: principal.sub, role: principal.role, requestId: (res.locals.requestId as string | undefined) ?? null };
+  const stepUp = res.locals.stepUp as AuditSummary | undefined;
+  return {
+    actor: principal.sub,
+    role: principal.role,
+    requestId: (res.locals.requestId as string | undefined) ?? null,
+    auth: { method: principal.method, ...stepUp },
+  };
+}
+
+/** How long a passkey step-up lets a session approve. */
+export const STEP_UP_WINDOW_MS = 5 * 60_000;
+
+/**
+ * For actions that move money or hand out access: a session needs a passkey step-up from the
+ * last five minutes; a bearer token or API key passes only where the operator allows it
+ * (`allowTokens`, ALLOW_TOKEN_APPROVALS). What let the action through goes into its audit row.
+ */
+export function requireStepUp(allowTokens: boolean): RequestHandler {
+  return (_req, res, next) => {
+    const principal = principalOf(res);
+    if (principal.method === 'session') {
+      const at = principal.session?.steppedUpAt ?? null;
+      if (at === null || Date.now() - at.getTime() > STEP_UP_WINDOW_MS) {
+        throw new StepUpRequiredError('Confirm with your passkey first: this action needs a confirmation from the last five minutes.');
+      }
+      res.locals.stepUp = { step_up: 'passkey', passkey_id: principal.session!.stepUpPasskeyId, stepped_up_at: at.toISOString() } satisfies AuditSummary;
+      return next();
+    }
+    if (!allowTokens) {
+      throw new StepUpRequiredError('This action needs a person confirming with a passkey; the operator has not allowed it by token or API key.');
+    }
+    res.locals.stepUp = { step_up: 'allowed_for_tokens' } satisfies AuditSummary;
+    next();
+  };
 }
 
 /**

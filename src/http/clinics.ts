@@ -9,7 +9,7 @@ import { parseAddressParam } from '../domain/address.js';
 import { parseWebhookUrl } from '../domain/webhookUrl.js';
 import { withTransaction } from '../platform/transaction.js';
 import type { ApiDeps } from './apiDeps.js';
-import { actorOf, requireRole } from './auth.js';
+import { actorOf, requireRole, requireStepUp } from './auth.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { requireClinicInScope } from './scope.js';
@@ -24,7 +24,7 @@ interface ClinicBody {
 /** How long a replaced webhook secret keeps signing when the rotation does not say. */
 const DEFAULT_OVERLAP_HOURS = 24;
 
-export function clinicsRouter({ db, logger, contract, webhookUrls, secrets }: ApiDeps): Router {
+export function clinicsRouter({ db, logger, contract, webhookUrls, secrets, allowTokenApprovals }: ApiDeps): Router {
   const router = Router();
 
   contract.route(
@@ -55,6 +55,7 @@ export function clinicsRouter({ db, logger, contract, webhookUrls, secrets }: Ap
     'post',
     '/v1/clinics/{id}/webhook-secret',
     requireRole('platform_admin', 'clinic_admin'),
+    requireStepUp(allowTokenApprovals),
     idempotent(db, logger, async (trx, req, res) => {
       const id = req.params.id as string;
       requireClinicInScope(res, id);

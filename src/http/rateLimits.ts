@@ -8,7 +8,10 @@
  *   audit-log verification;
  * - `anchors`: per caller per hour, on statement anchoring, which spends the relayer's gas;
  * - `failedAuth`: per client address, refused bearer tokens and API keys: past the limit the
- *   address is refused (429) before its token is even looked at, so keys cannot be guessed at speed.
+ *   address is refused (429) before its token is even looked at, so keys cannot be guessed at speed;
+ * - `signIn`: per client address, on starting and finishing sign-ins and passkey ceremonies;
+ * - `failedSignIns`: per person (issuer and subject), sign-ins refused for want of access and
+ *   passkey confirmations that did not verify: past the limit that person is refused for the window.
  *
  * Fixed windows: a key's count starts at its first request and resets a window later. Over the
  * limit: 429 `rate_limited` with `Retry-After`. When the database cannot count, each instance
@@ -32,9 +35,17 @@ export interface RateLimitSettings {
   anchorsPerHour: number;
   /** Per client address per minute: refused bearer tokens and API keys. */
   failedAuthPerMinute: number;
+  /** Per client address per minute: sign-in starts and callbacks, passkey ceremonies; per person, failed ones. */
+  signInPerMinute: number;
 }
 
-export const DEFAULT_RATE_LIMITS: RateLimitSettings = { publicPerMinute: 300, expensivePerMinute: 30, anchorsPerHour: 10, failedAuthPerMinute: 30 };
+export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
+  publicPerMinute: 300,
+  expensivePerMinute: 30,
+  anchorsPerHour: 10,
+  failedAuthPerMinute: 30,
+  signInPerMinute: 20,
+};
 
 const TABLE = 'rate_limits';
 
@@ -47,13 +58,48 @@ export class RateLimits {
   readonly anchors: RequestHandler;
   /** Counts refused credentials by client address; authentication asks it first. */
   readonly failedAuth: FailedAuthLimit;
+  /** Limits sign-in steps by client address. */
+  readonly signIn: RequestHandler;
+  /** Counts failed sign-ins and step-ups per person (key: issuer and subject). */
+  readonly failedSignIns: FailureCounter;
 
   constructor(db: Db, settings: RateLimitSettings) {
-    this.public = limiter(db, 'public', settings.publicPerMinute, 60, (req) => `ip:${digest(req.ip ?? 'unknown')}`, 'Too many requests from this address');
+    this.public = limiter(db, 'public', settings.publicPerMinute, 60, addressKey, 'Too many requests from this address');
     this.expensive = limiter(db, 'expensive', settings.expensivePerMinute, 60, callerKey, 'Too many statements, exports or verifications for this caller');
     this.anchors = limiter(db, 'anchors', settings.anchorsPerHour, 3600, callerKey, 'Too many statement anchors for this caller');
     this.failedAuth = failedAuthLimit(db, settings.failedAuthPerMinute);
+    this.signIn = limiter(db, 'sign_in', settings.signInPerMinute, 60, addressKey, 'Too many sign-in attempts from this address');
+    this.failedSignIns = failureCounter(db, 'failed_sign_in', settings.signInPerMinute, 'Too many failed sign-ins or passkey confirmations for this person');
   }
+}
+
+const addressKey = (req: Request) => `ip:${digest(req.ip ?? 'unknown')}`;
+
+/** Failures counted per key; past the limit the key is refused until its window ends. */
+export interface FailureCounter {
+  /** Throws 429 when `key` has used up its failures for the window. */
+  refuseIfBlocked(key: string): Promise<void>;
+  /** Counts one failure against `key`. */
+  record(key: string): Promise<void>;
+}
+
+function failureCounter(db: Db, name: string, points: number, message: string): FailureCounter {
+  if (points === 0) return { refuseIfBlocked: async () => undefined, record: async () => undefined };
+  const store = countingStore(db, name, points, 60);
+  return {
+    async refuseIfBlocked(key) {
+      const counted = await store.get(`k:${digest(key)}`);
+      if (counted && counted.consumedPoints >= points) {
+        const retryAfter = Math.max(1, Math.ceil(counted.msBeforeNext / 1000));
+        throw new RateLimitedError(`${message}: at most ${points} per minute. Try again in ${retryAfter} s.`, retryAfter);
+      }
+    },
+    async record(key) {
+      await store.consume(`k:${digest(key)}`).catch((rejection: unknown) => {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      });
+    },
+  };
 }
 
 /** What authentication asks before it verifies a credential, and tells when it refused one. */
@@ -65,22 +111,10 @@ export interface FailedAuthLimit {
 }
 
 function failedAuthLimit(db: Db, points: number): FailedAuthLimit {
-  if (points === 0) return { refuseIfBlocked: async () => undefined, record: async () => undefined };
-  const store = countingStore(db, 'failed_auth', points, 60);
-  const keyOf = (req: Request) => `ip:${digest(req.ip ?? 'unknown')}`;
+  const counter = failureCounter(db, 'failed_auth', points, 'Too many refused credentials from this address');
   return {
-    async refuseIfBlocked(req) {
-      const counted = await store.get(keyOf(req));
-      if (counted && counted.consumedPoints >= points) {
-        const retryAfter = Math.max(1, Math.ceil(counted.msBeforeNext / 1000));
-        throw new RateLimitedError(`Too many refused credentials from this address: at most ${points} per minute. Try again in ${retryAfter} s.`, retryAfter);
-      }
-    },
-    async record(req) {
-      await store.consume(keyOf(req)).catch((rejection: unknown) => {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      });
-    },
+    refuseIfBlocked: (req) => counter.refuseIfBlocked(addressKey(req)),
+    record: (req) => counter.record(addressKey(req)),
   };
 }
 

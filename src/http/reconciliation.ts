@@ -17,7 +17,7 @@ import { approveResolution, type CreateResolutionInput, createResolution, getRes
 import { executeReconciliation, getRun, presentRun, type ReconciliationDeps, requestReconciliation, streamRunLines } from '../recon/runs.js';
 import { writeExceptionsCsv, writeReconciliationCsv } from '../reports/reconciliationCsv.js';
 import type { ApiDeps } from './apiDeps.js';
-import { actorOf, principalOf, requireRole, requireUnconfined } from './auth.js';
+import { actorOf, principalOf, requireRole, requireStepUp, requireUnconfined } from './auth.js';
 import { streamDownload } from './downloads.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
@@ -26,7 +26,7 @@ import { validatedQuery } from './openapi.js';
 import { scopeOf } from './scope.js';
 
 export function reconciliationRouter(api: ApiDeps): Router {
-  const { db, logger, contract, network, streamStallTimeoutMs: stallTimeoutMs } = api;
+  const { db, logger, contract, network, streamStallTimeoutMs: stallTimeoutMs, allowTokenApprovals } = api;
   const router = Router();
   const finance = requireRole('finance');
   const readers = requireRole('finance', 'auditor', 'platform_admin');
@@ -124,6 +124,7 @@ export function reconciliationRouter(api: ApiDeps): Router {
     'post',
     '/v1/resolutions/{id}/approve',
     finance,
+    requireStepUp(allowTokenApprovals),
     idempotent(db, logger, async (trx, req, res) => {
       const resolution = await approveResolution(trx, principalOf(res), actorOf(res), req.params.id as string, network);
       return { status: 200, body: presentResolution(resolution) };

@@ -16,13 +16,13 @@ import {
   type SettlementAddressChangeStatus,
 } from '../settlement/settlementAddressChanges.js';
 import type { ApiDeps } from './apiDeps.js';
-import { actorOf, principalOf, requireRole } from './auth.js';
+import { actorOf, principalOf, requireRole, requireStepUp } from './auth.js';
 import { idempotent } from './idempotency.js';
 import { sendJson } from './json.js';
 import { listHandler } from './lists.js';
 import { scopeOf } from './scope.js';
 
-export function settlementAddressChangesRouter({ db, logger, contract }: ApiDeps): Router {
+export function settlementAddressChangesRouter({ db, logger, contract, allowTokenApprovals }: ApiDeps): Router {
   const router = Router();
   const admins = requireRole('platform_admin', 'clinic_admin');
 
@@ -71,6 +71,8 @@ export function settlementAddressChangesRouter({ db, logger, contract }: ApiDeps
       'post',
       `/v1/settlement-address-changes/{id}/${verb}`,
       admins,
+      // Approving moves where the clinic's money goes; cancelling moves nothing.
+      verb === 'approve' ? requireStepUp(allowTokenApprovals) : (_req, _res, next) => next(),
       idempotent(db, logger, async (trx, req, res) => {
         const now = new Date();
         const change = await decide(trx, principalOf(res), actorOf(res), req.params.id as string, now);

@@ -115,7 +115,7 @@ export async function verifyApiKey(db: Db, secret: string, now = new Date()): Pr
     .where({ id: row.id })
     .where((query) => query.whereNull('last_used_at').orWhere('last_used_at', '<', db.raw(`now() - make_interval(secs => ?)`, [LAST_USED_RESOLUTION_SECONDS])))
     .update({ last_used_at: db.fn.now() });
-  return { sub: `api_key:${row.id}`, role: row.role, clinicId: row.clinic_id };
+  return { sub: `api_key:${row.id}`, role: row.role, clinicId: row.clinic_id, method: 'api_key' };
 }
 
 /** The API form of a key: never its secret or hash. */

@@ -107,7 +107,7 @@ function principalFromClaims(payload: JWTPayload): Principal {
   if (CLINIC_ROLES.includes(role) && clinicId === undefined) throw new AuthenticationError('invalid_token', `A ${role} token must carry clinic_id.`);
   if (role === 'platform_admin' && clinicId !== undefined) throw new AuthenticationError('invalid_token', 'A platform_admin token must not carry clinic_id.');
   const tokenId = typeof payload.jti === 'string' && payload.jti.length > 0 && payload.jti.length <= 200 ? payload.jti : undefined;
-  return { sub: payload.sub, role, clinicId, tokenId, issuedAt: new Date(payload.iat! * 1000) };
+  return { sub: payload.sub, role, clinicId, tokenId, issuedAt: new Date(payload.iat! * 1000), method: 'jwt' };
 }
 
 export interface SignTokenParameters {

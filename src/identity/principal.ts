@@ -1,8 +1,9 @@
 /**
  * identity/ — who is calling: the principal (subject, role, clinic) that every request becomes,
- * how API bearer tokens are verified, and which clinic's data a caller may read.
+ * how API bearer tokens and keys are verified, people's sessions (OpenID Connect sign-in,
+ * memberships, passkey step-up), and which clinic's data a caller may read.
  *
- * Owns tables: token_revocations, api_keys.
+ * Owns tables: token_revocations, api_keys, sessions, memberships, passkeys.
  * May import: platform, domain, audit.
  */
 import type { Knex } from 'knex';
@@ -12,7 +13,19 @@ export type Role = (typeof ROLES)[number];
 /** Roles that always belong to one clinic and must carry a `clinic_id` claim. */
 export const CLINIC_ROLES: readonly Role[] = ['clinic_admin', 'clinic_staff'];
 
-/** The authenticated caller, from a verified token. */
+/** How a caller proved who it is: a signed-in person's session, a JWT, or a clinic's API key. */
+export type AuthMethod = 'session' | 'jwt' | 'api_key';
+
+/** What a session adds to its principal: which session, and its last passkey step-up. */
+export interface SessionFacts {
+  id: string;
+  /** The identity provider that signed the person in. */
+  issuer: string;
+  steppedUpAt: Date | null;
+  stepUpPasskeyId: string | null;
+}
+
+/** The authenticated caller, from a verified token, API key or session: one shape, one set of rules. */
 export interface Principal {
   /** The person or system (JWT `sub`): two finance users are told apart by it. */
   sub: string;
@@ -26,6 +39,9 @@ export interface Principal {
   tokenId?: string | undefined;
   /** The token's `iat`: revoking a subject refuses its tokens issued up to then. */
   issuedAt?: Date | undefined;
+  method: AuthMethod;
+  /** Present when `method` is `session`. */
+  session?: SessionFacts | undefined;
 }
 
 export function isRole(value: unknown): value is Role {

@@ -78,9 +78,29 @@ export interface Config {
   /** Where clinics' webhooks may go. */
   webhooks: { requireHttps: boolean; allowedNetworks: readonly string[] };
   /** Requests per window; 0 turns a limit off. */
-  rateLimits: { publicPerMinute: number; expensivePerMinute: number; anchorsPerHour: number; failedAuthPerMinute: number };
+  rateLimits: { publicPerMinute: number; expensivePerMinute: number; anchorsPerHour: number; failedAuthPerMinute: number; signInPerMinute: number };
+  /** How people sign in, how long their sessions last, and what tokens may approve. */
+  signIn: SignInConfig;
   /** Which proxies' X-Forwarded-For is believed: a hop count, or addresses and ranges; undefined: none. */
   trustProxy: number | readonly string[] | undefined;
+}
+
+export interface SignInConfig {
+  /** The production identity provider; undefined: the dev stack's own (outside production) or no sign-in. */
+  oidc: OidcConfig | undefined;
+  sessionIdleMinutes: number;
+  sessionMaxHours: number;
+  /** Whether approvals, webhook-secret rotation and API-key handling may be done by token, without a person's passkey. */
+  allowTokenApprovals: boolean;
+}
+
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  scopes: string;
+  roleClaim: string | undefined;
+  clinicClaim: string | undefined;
 }
 
 export interface DatabasePools {
@@ -282,6 +302,41 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
       'Refused bearer tokens and API keys per client address per minute; past it, that address gets 429 until the minute is over, whatever it sends. 0: no limit.',
   },
   {
+    name: 'RATE_LIMIT_SIGN_IN_PER_MINUTE',
+    default: '20',
+    meaning:
+      'Sign-in starts, callbacks and passkey ceremonies per client address per minute, and failed sign-ins or passkey confirmations per person per minute. 0: no limit.',
+  },
+  {
+    name: 'OIDC_ISSUER',
+    default: '(dev provider)',
+    meaning:
+      'Issuer URL of the OpenID Connect provider people sign in with (Entra ID, Google Workspace, Keycloak, …); https in production. Unset: outside production the dev stack runs its own; in production nobody can sign in (the API still takes tokens and keys).',
+  },
+  { name: 'OIDC_CLIENT_ID', default: '(none)', meaning: "ClinicPay's client id at the provider; required with OIDC_ISSUER." },
+  {
+    name: 'OIDC_CLIENT_SECRET',
+    default: '(none)',
+    meaning:
+      'Its client secret; required with OIDC_ISSUER. Register `<PUBLIC_URL>/auth/callback` as redirect URI and `<PUBLIC_URL>/auth/signed-out` as post-logout URI.',
+  },
+  { name: 'OIDC_SCOPES', default: 'openid email profile', meaning: 'Scopes asked for at sign-in (`openid` is always added).' },
+  {
+    name: 'OIDC_ROLE_CLAIM',
+    default: '(memberships)',
+    meaning:
+      'ID-token claim with the person’s ClinicPay role (a string or a list, e.g. Entra ID `roles`). Unset, or absent from a token: the role comes from the memberships a platform admin keeps (`/v1/memberships`).',
+  },
+  { name: 'OIDC_CLINIC_CLAIM', default: '(none)', meaning: 'ID-token claim with the person’s clinic id, for clinic roles given by OIDC_ROLE_CLAIM.' },
+  { name: 'SESSION_IDLE_MINUTES', default: '30', meaning: 'A signed-in session unused this long ends, 1–1440.' },
+  { name: 'SESSION_MAX_HOURS', default: '12', meaning: 'A session ends this long after sign-in however busy, 1–168.' },
+  {
+    name: 'ALLOW_TOKEN_APPROVALS',
+    default: 'true, false in production',
+    meaning:
+      'Whether approving refunds, write-offs and settlement-address changes, rotating webhook secrets and creating or revoking API keys may be done with a bearer token or API key. `false`: only a signed-in person who has just confirmed with a passkey. Audit rows say which.',
+  },
+  {
     name: 'TRUST_PROXY',
     default: '(none)',
     meaning:
@@ -411,8 +466,41 @@ export function loadConfig(env: Env, cwd: string): Config {
       expensivePerMinute: integer(env, 'RATE_LIMIT_EXPENSIVE_PER_MINUTE', 30, 0, 1_000_000),
       anchorsPerHour: integer(env, 'RATE_LIMIT_ANCHORS_PER_HOUR', 10, 0, 1_000_000),
       failedAuthPerMinute: integer(env, 'RATE_LIMIT_FAILED_AUTH_PER_MINUTE', 30, 0, 1_000_000),
+      signInPerMinute: integer(env, 'RATE_LIMIT_SIGN_IN_PER_MINUTE', 20, 0, 1_000_000),
+    },
+    signIn: {
+      oidc: oidcConfig(env, nodeEnv),
+      sessionIdleMinutes: integer(env, 'SESSION_IDLE_MINUTES', 30, 1, 1440),
+      sessionMaxHours: integer(env, 'SESSION_MAX_HOURS', 12, 1, 168),
+      allowTokenApprovals: boolean(env, 'ALLOW_TOKEN_APPROVALS', nodeEnv !== 'production'),
     },
     trustProxy: trustProxy(env, 'TRUST_PROXY'),
+  };
+}
+
+function oidcConfig(env: Env, nodeEnv: NodeEnv): OidcConfig | undefined {
+  const issuer = optionalUrl(env, 'OIDC_ISSUER', nodeEnv === 'production' ? ['https:'] : ['http:', 'https:']);
+  const clientId = raw(env, 'OIDC_CLIENT_ID');
+  const clientSecret = raw(env, 'OIDC_CLIENT_SECRET');
+  if (issuer === undefined) {
+    if (clientId !== undefined) throw new ConfigError('OIDC_CLIENT_ID', 'set only together with OIDC_ISSUER', clientId);
+    if (clientSecret !== undefined) throw new ConfigError('OIDC_CLIENT_SECRET', 'set only together with OIDC_ISSUER', '[hidden]');
+    return undefined;
+  }
+  if (clientId === undefined) throw new ConfigError('OIDC_CLIENT_ID', 'the client id registered at the provider (required with OIDC_ISSUER)', undefined);
+  if (clientSecret === undefined) throw new ConfigError('OIDC_CLIENT_SECRET', 'the client secret from the provider (required with OIDC_ISSUER)', undefined);
+  const claim = (name: string) => {
+    const value = raw(env, name);
+    if (value !== undefined && !/^[A-Za-z0-9_:/.-]{1,200}$/.test(value)) throw new ConfigError(name, 'a claim name (letters, digits, _ : / . -)', value);
+    return value;
+  };
+  return {
+    issuer,
+    clientId,
+    clientSecret,
+    scopes: nonEmpty(env, 'OIDC_SCOPES', 'openid email profile'),
+    roleClaim: claim('OIDC_ROLE_CLAIM'),
+    clinicClaim: claim('OIDC_CLINIC_CLAIM'),
   };
 }
 

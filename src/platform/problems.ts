@@ -63,6 +63,22 @@ export const PROBLEMS = {
     happened: 'The bearer token has expired.',
     todo: 'Get a fresh token and send the request again.',
   },
+  session_expired: {
+    status: 401,
+    happened: 'The session cookie names no live session: it was signed out, went unused too long, reached its maximum age, or was never issued here.',
+    todo: 'Sign in again at /auth/sign-in.',
+  },
+  csrf_failed: {
+    status: 403,
+    happened: 'A request made with a session cookie changes something but lacks the session’s CSRF token, or comes from a page of another origin.',
+    todo: 'Send the `X-CSRF-Token` header (or the `_csrf` form field) the page was given, from a page of this gateway.',
+  },
+  step_up_required: {
+    status: 403,
+    happened:
+      'This action moves money or hands out access: it needs a passkey confirmation from the last five minutes, or the operator has not allowed it by token.',
+    todo: 'Confirm with your passkey (POST /auth/step-up) and send the request again; programs need the operator to set ALLOW_TOKEN_APPROVALS.',
+  },
   forbidden: {
     status: 403,
     happened: "The caller's role does not allow this action.",
@@ -178,6 +194,21 @@ export const PROBLEMS = {
     status: 500,
     happened: 'Something went wrong inside the gateway.',
     todo: 'Send the request again later; if it keeps failing, give the operator the `request_id`.',
+  },
+  sign_in_failed: {
+    status: 400,
+    happened: 'A sign-in could not be finished: it was not started here, took too long, or the identity provider did not confirm it.',
+    todo: 'Start again from the sign-in page.',
+  },
+  passkey_failed: {
+    status: 400,
+    happened: 'The passkey could not be registered or did not verify: no challenge in progress, a wrong origin or signature, or a passkey that is not yours.',
+    todo: 'Start the registration or confirmation again from the page.',
+  },
+  identity_provider_unavailable: {
+    status: 503,
+    happened: 'The identity provider people sign in with cannot be reached just now.',
+    todo: 'Try again in a minute; sessions already signed in keep working.',
   },
   not_ready: {
     status: 503,

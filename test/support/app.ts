@@ -76,7 +76,7 @@ export async function buildTestApp({ db, rpcUrl = inject('rpcUrl'), log = new Ca
     finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
     secrets: TEST_SECRETS,
     // Off unless a test is about them: suites make many requests from one address.
-    rateLimits: { publicPerMinute: 0, expensivePerMinute: 0, anchorsPerHour: 0, failedAuthPerMinute: 0 },
+    rateLimits: { publicPerMinute: 0, expensivePerMinute: 0, anchorsPerHour: 0, failedAuthPerMinute: 0, signInPerMinute: 0 },
     ...overrides,
   });
   builtContracts.push(app.locals.contract as ApiContract);

@@ -1,0 +1,144 @@
+/**
+ * console/ — the pages staff see: sign-in, signed-out, and the console they land on. Server
+ * rendered, in zh-HK, zh-CN and en, with the checkout page's rules: no inline script or style,
+ * nothing from another origin. Pages show; the API (through http/) decides what a role may do.
+ *
+ * Owns tables: none.
+ * May import: platform, domain, identity, checkout.
+ */
+import { CHECKOUT_LANGUAGES, type CheckoutLanguage, LANGUAGE_NAMES } from '../checkout/messages.js';
+import { formatTime } from '../checkout/pages.js';
+import type { Role } from '../identity/principal.js';
+import { escapeHtml, jsonForHtml } from '../platform/html.js';
+import { type ConsoleMessageKey, consoleMessage, ROLE_ABILITIES, ROLE_NAMES, scriptMessages } from './messages.js';
+
+/** Why the sign-in page is shown with a notice; each is a message of the page. */
+export const SIGN_IN_NOTICES = ['unavailable', 'failed', 'no_access', 'too_many', 'not_configured', 'expired'] as const;
+export type SignInNotice = (typeof SIGN_IN_NOTICES)[number];
+
+export function isSignInNotice(value: unknown): value is SignInNotice {
+  return typeof value === 'string' && (SIGN_IN_NOTICES as readonly string[]).includes(value);
+}
+
+function t(language: CheckoutLanguage, key: ConsoleMessageKey, params: Record<string, string | number> = {}): string {
+  return escapeHtml(consoleMessage(language, key, params));
+}
+
+interface Shell {
+  language: CheckoutLanguage;
+  title: string;
+  body: string;
+  /** The page's path with any query it keeps, for the language links. */
+  path: string;
+  scripts?: readonly string[];
+  /** Data for the page's script, as JSON in a non-executable script element. */
+  data?: unknown;
+}
+
+function shell({ language, title, body, path, scripts = [], data }: Shell): string {
+  const join = path.includes('?') ? '&' : '?';
+  const switcher = CHECKOUT_LANGUAGES.map((code) =>
+    code === language
+      ? `<li><span aria-current="true" lang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</span></li>`
+      : `<li><a href="${escapeHtml(`${path}${join}lang=${code}`)}" lang="${code}" hreflang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</a></li>`,
+  ).join('');
+  return `<!doctype html>
+<html lang="${language}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<meta name="referrer" content="same-origin">
+<link rel="icon" href="data:,">
+<title>${escapeHtml(title)}</title>
+<link rel="stylesheet" href="/console/assets/console.css">
+${scripts.map((src) => `<script src="${escapeHtml(src)}" defer></script>`).join('\n')}
+</head>
+<body>
+<nav class="languages" aria-label="${t(language, 'language')}"><ul>${switcher}</ul></nav>
+${body}
+${data === undefined ? '' : `<script type="application/json" id="page-data">${jsonForHtml(data)}</script>`}
+</body>
+</html>
+`;
+}
+
+/** The sign-in page: one button to the identity provider, and what went wrong, if anything. */
+export function renderSignInPage(language: CheckoutLanguage, options: { returnTo: string; notice: SignInNotice | undefined; canSignIn: boolean }): string {
+  const start = `/auth/login?${new URLSearchParams({ return_to: options.returnTo, lang: language }).toString()}`;
+  const notice =
+    options.notice === undefined
+      ? ''
+      : `<p class="notice" role="alert" id="notice" data-notice="${options.notice}">${t(language, `error_${options.notice}`)}</p>`;
+  const button = options.canSignIn ? `<p><a class="button" id="sign-in" href="${escapeHtml(start)}">${t(language, 'sign_in_button')}</a></p>` : '';
+  const body = `<main id="sign-in-page" class="narrow">
+<p class="brand">ClinicPay</p>
+<h1>${t(language, 'sign_in_heading')}</h1>
+${notice}
+<p>${t(language, 'sign_in_intro')}</p>
+${button}
+</main>`;
+  const query = new URLSearchParams({ return_to: options.returnTo, ...(options.notice ? { error: options.notice } : {}) }).toString();
+  return shell({ language, title: consoleMessage(language, 'sign_in_title'), body, path: `/auth/sign-in?${query}` });
+}
+
+export function renderSignedOutPage(language: CheckoutLanguage): string {
+  const body = `<main id="signed-out" class="narrow">
+<p class="brand">ClinicPay</p>
+<h1>${t(language, 'signed_out_title')}</h1>
+<p>${t(language, 'signed_out_detail')}</p>
+<p><a class="button" href="/auth/sign-in?lang=${language}">${t(language, 'sign_in_again')}</a></p>
+</main>`;
+  return shell({ language, title: consoleMessage(language, 'signed_out_title'), body, path: '/auth/signed-out' });
+}
+
+export interface ConsoleView {
+  name: string;
+  email: string | null;
+  role: Role;
+  clinicId: string | null;
+  expiresAt: Date;
+  csrfToken: string;
+  passkeys: { id: string; name: string; created_at: Date }[];
+}
+
+/** The console's first page: who is signed in, what their role may do, their passkeys, and sign-out. */
+export function renderConsolePage(language: CheckoutLanguage, view: ConsoleView): string {
+  const abilities = ROLE_ABILITIES[view.role].map((key) => `<li>${t(language, key)}</li>`).join('');
+  const passkeys =
+    view.passkeys.length === 0
+      ? `<p id="no-passkeys">${t(language, 'no_passkeys')}</p>`
+      : `<ul id="passkey-list">${view.passkeys
+          .map((key) => `<li>${escapeHtml(key.name)} <small>${t(language, 'passkey_added_on', { time: formatTime(key.created_at, language) })}</small></li>`)
+          .join('')}</ul>`;
+  const body = `<main id="console" data-role="${view.role}">
+<header class="top">
+<p class="brand">ClinicPay</p>
+<form method="post" action="/auth/sign-out" class="sign-out"><input type="hidden" name="_csrf" value="${escapeHtml(view.csrfToken)}"><button type="submit" class="link" id="sign-out">${t(language, 'sign_out')}</button></form>
+</header>
+<h1>${t(language, 'console_title')}</h1>
+<section aria-labelledby="who"><h2 id="who">${t(language, 'signed_in_as', { name: view.name })}</h2>
+<dl class="facts">
+<dt>${t(language, 'role')}</dt><dd id="role">${escapeHtml(ROLE_NAMES[language][view.role])}</dd>
+<dt>${t(language, 'clinic')}</dt><dd id="clinic">${view.clinicId === null ? t(language, 'all_clinics') : `<code>${escapeHtml(view.clinicId)}</code>`}</dd>
+<dt>${t(language, 'session_ends')}</dt><dd>${escapeHtml(formatTime(view.expiresAt, language))}</dd>
+</dl></section>
+<section aria-labelledby="abilities"><h2 id="abilities">${t(language, 'you_can')}</h2><ul id="ability-list">${abilities}</ul></section>
+<section aria-labelledby="passkeys-title" id="passkeys"><h2 id="passkeys-title">${t(language, 'passkeys')}</h2>
+<p>${t(language, 'passkeys_intro')}</p>
+${passkeys}
+<p class="actions"><button type="button" class="button" id="add-passkey" hidden>${t(language, 'add_passkey')}</button>
+<button type="button" class="button secondary" id="confirm-passkey" hidden>${t(language, 'confirm_passkey')}</button></p>
+<p id="passkey-status" role="status" aria-live="polite"></p>
+<noscript><p>${t(language, 'needs_script')}</p></noscript>
+</section>
+</main>`;
+  return shell({
+    language,
+    title: consoleMessage(language, 'console_title'),
+    body,
+    path: '/console',
+    scripts: ['/console/assets/webauthn.js', '/console/assets/console.js'],
+    data: { csrf_token: view.csrfToken, messages: scriptMessages(language) },
+  });
+}
