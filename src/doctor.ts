@@ -11,6 +11,7 @@ import { type Address, erc20Abi, getAddress, keccak256, parseAbiItem } from 'vie
 import type { ChainClient } from './chain/client.js';
 import { createChainClient } from './chain/client.js';
 import { EXPECTED_FACTORY_CODE_HASH } from './chain/depositAddress.js';
+import { OidcRelyingParty } from './identity/oidc.js';
 import { type Config, jwtAlgorithmForKey } from './platform/config.js';
 import { createDb, type Db } from './platform/db.js';
 import { errorSummary } from './platform/log.js';
@@ -136,7 +137,21 @@ export async function doctorChecks(config: Config): Promise<CheckResult[]> {
   results.push(await jwtCheck(config));
   results.push(webhookEgressCheck(config));
   results.push(publicUrlCheck(config));
+  results.push(await signInCheck(config));
   return results;
+}
+
+/** Whether people can sign in: the identity provider answers its discovery document. */
+async function signInCheck(config: Config): Promise<CheckResult> {
+  const name = 'sign-in';
+  const oidc = config.signIn.oidc;
+  if (oidc === undefined) return { name, ok: true, detail: 'OIDC_ISSUER is not set: nobody signs in to the console; the API takes tokens and API keys' };
+  if (await new OidcRelyingParty(oidc).reachable()) return { name, ok: true, detail: `${oidc.issuer} answers OpenID Connect discovery` };
+  return {
+    name,
+    ok: false,
+    detail: `${oidc.issuer}/.well-known/openid-configuration cannot be fetched; check OIDC_ISSUER and that the gateway can reach the provider`,
+  };
 }
 
 async function databaseChecks(db: Db): Promise<{ results: CheckResult[]; invoiceDecimals: number[] }> {

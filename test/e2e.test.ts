@@ -21,6 +21,7 @@ import { waitFor } from '../src/platform/waitFor.js';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER } from '../src/webhooks/signature.js';
 import { clinicBalances, stopGatewayProcess, tempDir, unbalancedEntries, WebhookReceiver } from './support/gatewayHarness.js';
 import { type GatewayProcess, spawnClinicpay } from './support/gatewayProcess.js';
+import { browse, CookieJar, follow } from './support/signIn.js';
 
 let dataDir: string;
 const receiver = new WebhookReceiver();
@@ -131,6 +132,22 @@ describe('a patient pays an invoice on the dev chain, end to end through `clinic
         },
         { what: 'the gateway to be ready', timeoutMs: 90_000, intervalMs: 200 },
       );
+      // People sign in at /console through the dev identity provider, with the logins the file lists.
+      expect(stack.people.map((person) => person.role).sort()).toEqual(['auditor', 'clinic_admin', 'clinic_staff', 'finance', 'finance', 'platform_admin']);
+      expect(stack.identity_provider_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const finance2 = stack.people.find((person) => person.username === 'finance2')!;
+      const jar = new CookieJar();
+      expect((await follow(jar, `${stack.api_url}/console`)).url.pathname).toBe('/auth/sign-in');
+      const loginPage = await follow(jar, `${stack.api_url}/auth/login?return_to=%2Fconsole`);
+      expect(loginPage.url.origin).toBe(stack.identity_provider_url);
+      const submitted = await browse(jar, new URL(`${loginPage.url.pathname}/login`, loginPage.url), {
+        method: 'POST',
+        form: { username: finance2.username, password: finance2.password },
+      });
+      const consolePage = await follow(jar, submitted.location!);
+      expect(consolePage.url.toString()).toBe(`${stack.api_url}/console`);
+      expect(consolePage.body).toContain('data-role="finance"');
+
       const chain = createPublicClient({ chain: foundry, transport: http(stack.rpc_url) });
       const token = stack.token.address;
       const balanceOf = (holder: Address) => chain.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [holder] });

@@ -173,6 +173,7 @@ describe('going live', () => {
         'jwt keys',
         'webhook egress',
         'public url',
+        'sign-in',
       ]) {
         expect(doctor.output).toMatch(new RegExp(`^ok\\s+${check}\\s`, 'm'));
       }
@@ -222,6 +223,10 @@ describe('going live', () => {
       [{ FACTORY_ADDRESS: token }, /^FAIL factory\s+the code at .* is not ClinicPay's deposit factory/m],
       [{ FACTORY_ADDRESS: privateKeyToAccount(generatePrivateKey()).address }, /^FAIL factory\s+no contract at FACTORY_ADDRESS/m],
       [{ PUBLIC_URL: 'http://pay.example.org' }, /^FAIL public url\s+PUBLIC_URL http:\/\/pay\.example\.org is not https/m],
+      [
+        { OIDC_ISSUER: 'https://127.0.0.1:9', OIDC_CLIENT_ID: 'clinicpay', OIDC_CLIENT_SECRET: 'a-secret-from-the-provider' },
+        /^FAIL sign-in\s+https:\/\/127\.0\.0\.1:9\/\.well-known\/openid-configuration cannot be fetched/m,
+      ],
     ];
     for (const [overrides, line] of cases) {
       const run = await cli(['doctor'], productionEnv(overrides));

@@ -11,9 +11,10 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OidcRelyingParty } from '../src/identity/oidc.js';
-import { bearer, buildTestApp, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, TEST_SECRETS, tokenFor } from './support/app.js';
+import { serve } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { browse, CookieJar, csrfOf, follow, type SignInStack, signInAs, startSignInStack } from './support/signIn.js';
+import { browse, CookieJar, csrfOf, follow, passwordOf, type SignInStack, signInAs, startSignInStack } from './support/signIn.js';
 
 let database: TestDatabase;
 let stack: SignInStack;
@@ -191,9 +192,26 @@ describe('a session on the API', () => {
       .where({ id: oldRow!.id })
       .update({ expires_at: database.owner.raw(`now() - interval '1 second'`) });
     expect((await api(idle, 'GET', '/v1/invoices', { origin: null })).status).toBe(401);
-    expect((await api(old, 'GET', '/v1/statements', { origin: null })).status).toBe(401);
+    expect((await api(old, 'GET', '/v1/exceptions', { origin: null })).status).toBe(401);
     expect(await database.db('sessions').where({ id: idleRow!.id }).first('ended_reason')).toEqual({ ended_reason: 'idle' });
     expect(await database.db('sessions').where({ id: oldRow!.id }).first('ended_reason')).toEqual({ ended_reason: 'expired' });
+  });
+});
+
+describe('revoking a person', () => {
+  it('ends the sessions of a subject whose tokens a platform admin revokes', async () => {
+    const { jar } = await signInAs(stack, 'auditor');
+    expect((await api(jar, 'GET', '/v1/exceptions', { origin: null })).status).toBe(200);
+    const revoked = await request(stack.app)
+      .post('/v1/token-revocations')
+      .set(bearer(platformAdmin))
+      .set('Idempotency-Key', randomUUID())
+      .send({ sub: 'dev-auditor', reason: 'left the firm' });
+    expect(revoked.status, revoked.text).toBe(201);
+    expect((await api(jar, 'GET', '/v1/exceptions', { origin: null })).status).toBe(401);
+    // A new sign-in after the revocation is a new session, and works.
+    const again = (await signInAs(stack, 'auditor', { jar: new CookieJar() })).jar;
+    expect((await api(again, 'GET', '/v1/exceptions', { origin: null })).status).toBe(200);
   });
 });
 
@@ -298,7 +316,7 @@ describe('memberships', () => {
         .delete(`/v1/memberships/${invited.body.id as string}`)
         .set(bearer(platformAdmin));
       expect(revoked.status).toBe(200);
-      expect((await api(jar, 'GET', '/v1/statements', { origin: null })).status).toBe(401);
+      expect((await api(jar, 'GET', '/v1/exceptions', { origin: null })).status).toBe(401);
       expect((await signInAs(stack, 'finance2')).landed?.status).toBe(403);
     } finally {
       stack.use(new OidcRelyingParty(stack.settings));
@@ -383,5 +401,83 @@ describe('step-up for actions that move money or hand out access', () => {
     expect(((await none.json()) as { code: string }).code).toBe('passkey_failed');
     const bogus = await api(jar, 'POST', '/auth/step-up', { csrf, body: { response: { id: 'nope', rawId: 'nope', type: 'public-key', response: {} } } });
     expect(bogus.status).toBe(400);
+  });
+});
+
+describe('callbacks checked by the relying party', () => {
+  it('refuses a callback whose pending sign-in names another nonce, and a code exchanged for another client', async () => {
+    const sessionsBefore = Number(((await database.db('sessions').count('* as n').first()) as { n: string }).n);
+    const started = async () => {
+      const jar = new CookieJar();
+      const loginPage = await follow(jar, `${stack.url}/auth/login`);
+      const submitted = await browse(jar, new URL(`${loginPage.url.pathname}/login`, loginPage.url), {
+        method: 'POST',
+        form: { username: 'auditor', password: passwordOf('auditor') },
+      });
+      const callback = await follow(jar, submitted.location!, (url) => url.pathname === '/auth/callback');
+      return { jar, callback: callback.url };
+    };
+
+    // The browser's sealed sign-in state, opened with the gateway's key and given another nonce: the ID token's nonce no longer matches.
+    const nonce = await started();
+    const sealed = nonce.jar.cookies.get('__Host-clinicpay_sign_in')!;
+    const pending = JSON.parse(TEST_SECRETS.open(sealed, 'clinicpay.sign-in')) as Record<string, unknown>;
+    nonce.jar.cookies.set('__Host-clinicpay_sign_in', TEST_SECRETS.seal(JSON.stringify({ ...pending, nonce: 'another-nonce' }), 'clinicpay.sign-in'));
+    const wrongNonce = await browse(nonce.jar, nonce.callback);
+    expect(wrongNonce.status).toBe(400);
+    expect(wrongNonce.body).toContain('data-notice="failed"');
+
+    // A code the provider issued to this client, brought to a gateway configured as another client (another audience).
+    const other = await started();
+    stack.use(new OidcRelyingParty({ ...stack.settings, clientId: 'another-client' }));
+    try {
+      expect((await browse(other.jar, other.callback)).status).toBe(400);
+    } finally {
+      stack.use(new OidcRelyingParty(stack.settings));
+    }
+    expect(Number(((await database.db('sessions').count('* as n').first()) as { n: string }).n)).toBe(sessionsBefore);
+  });
+});
+
+describe('brute force', () => {
+  it('limits sign-in starts per address, and failed passkey confirmations per person, on every instance', async () => {
+    const limits = { publicPerMinute: 0, expensivePerMinute: 0, anchorsPerHour: 0, failedAuthPerMinute: 0, signInPerMinute: 3 };
+    const { app } = await buildTestApp({
+      db: database.db,
+      overrides: { rateLimits: limits, trustProxy: 1, signIn: { relyingParty: () => new OidcRelyingParty(stack.settings) } },
+    });
+    const served = await serve(app);
+    try {
+      await database.db('rate_limits').del();
+      const starts: (string | null | undefined)[] = [];
+      for (let i = 0; i < 3; i += 1) starts.push((await browse(new CookieJar(), `${served.url}/auth/login`)).location?.origin);
+      expect(starts).toEqual(Array(3).fill(new URL(stack.idp.issuer).origin));
+      const limited = await browse(new CookieJar(), `${served.url}/auth/login`);
+      expect(limited.location?.searchParams.get('error')).toBe('too_many');
+
+      // A person's session (from the main instance) failing step-ups on this instance, from a new
+      // address each time (through a trusted proxy): the person's fourth failure in a minute is refused before it is checked.
+      await database.db('rate_limits').del();
+      const { jar } = await signInAs(stack, 'finance1');
+      const session = JSON.parse((await browse(jar, `${stack.url}/auth/session`, { headers: { accept: 'application/json' } })).body) as { csrf_token: string };
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i += 1) {
+        const response = await fetch(`${served.url}/auth/step-up`, {
+          method: 'POST',
+          headers: {
+            cookie: jar.header(),
+            origin: served.url,
+            'content-type': 'application/json',
+            'x-csrf-token': session.csrf_token,
+            'x-forwarded-for': `198.51.100.${i + 1}`,
+          },
+          body: JSON.stringify({ response: { id: 'guess', rawId: 'guess', type: 'public-key', response: {} } }),
+        });
+        statuses.push(response.status);
+      }
+      expect(statuses).toEqual([400, 400, 400, 429]);
+    } finally {
+      await served.close();
+    }
   });
 });

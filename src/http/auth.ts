@@ -53,6 +53,8 @@ export function authenticate({ verify, clinicExists, isRevoked, failedAuth, sess
         await failedAuth?.record(req);
         throw sessionExpired();
       }
+      // Revoking a subject's tokens ends the sessions it started before, too.
+      if (await isRevoked({ ...sessionPrincipal(session), issuedAt: session.created_at })) throw sessionExpired();
       checkCsrf(req, cookie, sessions.origin(req));
       res.locals.principal = sessionPrincipal(session);
       res.locals.session = session;
