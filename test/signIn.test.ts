@@ -209,6 +209,7 @@ describe('revoking a person', () => {
       .send({ sub: 'dev-auditor', reason: 'left the firm' });
     expect(revoked.status, revoked.text).toBe(201);
     expect((await api(jar, 'GET', '/v1/exceptions', { origin: null })).status).toBe(401);
+    expect((await browse(jar, `${stack.url}/console`)).location?.pathname).toBe('/auth/sign-in');
     // A new sign-in after the revocation is a new session, and works.
     const again = (await signInAs(stack, 'auditor', { jar: new CookieJar() })).jar;
     expect((await api(again, 'GET', '/v1/exceptions', { origin: null })).status).toBe(200);

@@ -23,7 +23,16 @@ import { claimMembership } from '../identity/memberships.js';
 import { claimsFit, IdentityProviderUnavailableError, type OidcRelyingParty, type PendingSignIn, SignInRefusedError } from '../identity/oidc.js';
 import { listPasskeys, registerPasskey, registrationOptions, relyingPartyOf, stepUp, stepUpOptions } from '../identity/passkeys.js';
 import type { Role } from '../identity/principal.js';
-import { csrfTokenOf, endSession, findSession, type SessionRow, type SessionSettings, type SignedInPerson, startSession } from '../identity/sessions.js';
+import {
+  csrfTokenOf,
+  endSession,
+  findSession,
+  type SessionRow,
+  type SessionSettings,
+  type SignedInPerson,
+  sessionPrincipal,
+  startSession,
+} from '../identity/sessions.js';
 import { ValidationError } from '../platform/errors.js';
 import { CONSOLE_ASSETS_DIR, WEBAUTHN_BROWSER_BUNDLE } from '../platform/paths.js';
 import type { SecretBox } from '../platform/secretBox.js';
@@ -120,7 +129,9 @@ export function signInRouter(api: ApiDeps, deps: SignInDeps): Router {
     const secret = readCookie(req, sessionCookie);
     if (secret === undefined) return undefined;
     const row = await findSession(db, secret, deps.sessions);
-    return row ? { row, secret } : undefined;
+    // As on the API: revoking a subject ends the sessions it started before.
+    if (!row || (await api.revocations.isRevoked({ ...sessionPrincipal(row), issuedAt: row.created_at }))) return undefined;
+    return { row, secret };
   };
   /** For the JSON endpoints: a live session whose CSRF token and origin check out, else a problem. */
   const requireSession = async (req: Request, res: Response, next: NextFunction) => {
