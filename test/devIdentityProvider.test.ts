@@ -20,6 +20,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevClient, type DevIdentityProvider, devPeople, LOGIN_ATTEMPT_LIMITS, startDevIdentityProvider } from '../src/dev/identityProvider.js';
 import { createLogger } from '../src/platform/log.js';
+import { browse, CookieJar } from './support/signIn.js';
 
 const CLINIC = 'cli_test';
 const passwordOf = (username: string): string => `pw-${username}-correct-horse`;
@@ -53,42 +54,6 @@ class CapturedLog extends Writable {
 
 /** Codes and tokens the walks obtained: none may reach the log. */
 const issued: string[] = [];
-
-/** Cookies by name, as a browser would keep them for one host (paths ignored: harmless here). */
-class CookieJar {
-  readonly cookies = new Map<string, string>();
-  header(): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-  }
-  store(response: Response): void {
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = line.split(';');
-      const at = pair.indexOf('=');
-      const name = pair.slice(0, at).trim();
-      const expired = attributes.some((attribute) => /^\s*expires=Thu, 01 Jan 1970/i.test(attribute));
-      if (expired) this.cookies.delete(name);
-      else this.cookies.set(name, pair.slice(at + 1).trim());
-    }
-  }
-}
-
-/** One request of a browser that does not follow redirects; the body is read so the connection is freed. */
-async function browse(jar: CookieJar, url: string | URL, init: { method?: string; form?: Record<string, string> } = {}) {
-  const response = await fetch(url, {
-    method: init.method ?? 'GET',
-    redirect: 'manual',
-    headers: {
-      cookie: jar.header(),
-      accept: 'text/html',
-      ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-    },
-    ...(init.form ? { body: new URLSearchParams(init.form).toString() } : {}),
-  });
-  jar.store(response);
-  const body = await response.text();
-  const location = response.headers.get('location');
-  return { status: response.status, body, location: location ? new URL(location, url) : undefined };
-}
 
 interface Flow {
   jar: CookieJar;

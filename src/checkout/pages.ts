@@ -60,12 +60,21 @@ interface Shell {
   path: string;
 }
 
-function shell({ language, title, body, path }: Shell): string {
-  const switcher = CHECKOUT_LANGUAGES.map((code) =>
+/**
+ * The list items of the language switcher: the current language marked, the others linking to
+ * `path` (which may carry a query of its own) with `lang`.
+ */
+export function languageLinks(language: CheckoutLanguage, path: string): string {
+  const join = path.includes('?') ? '&' : '?';
+  return CHECKOUT_LANGUAGES.map((code) =>
     code === language
       ? `<li><span aria-current="true" lang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</span></li>`
-      : `<li><a href="${escapeHtml(path)}?lang=${code}" lang="${code}" hreflang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</a></li>`,
+      : `<li><a href="${escapeHtml(`${path}${join}lang=${code}`)}" lang="${code}" hreflang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</a></li>`,
   ).join('');
+}
+
+function shell({ language, title, body, path }: Shell): string {
+  const switcher = languageLinks(language, path);
   return `<!doctype html>
 <html lang="${language}">
 <head>

@@ -6,8 +6,8 @@
  * Owns tables: none.
  * May import: platform, domain, identity, checkout.
  */
-import { CHECKOUT_LANGUAGES, type CheckoutLanguage, LANGUAGE_NAMES } from '../checkout/messages.js';
-import { formatTime } from '../checkout/pages.js';
+import type { CheckoutLanguage } from '../checkout/messages.js';
+import { formatTime, languageLinks } from '../checkout/pages.js';
 import type { Role } from '../identity/principal.js';
 import { escapeHtml, jsonForHtml } from '../platform/html.js';
 import { type ConsoleMessageKey, consoleMessage, ROLE_ABILITIES, ROLE_NAMES, scriptMessages } from './messages.js';
@@ -36,12 +36,7 @@ interface Shell {
 }
 
 function shell({ language, title, body, path, scripts = [], data }: Shell): string {
-  const join = path.includes('?') ? '&' : '?';
-  const switcher = CHECKOUT_LANGUAGES.map((code) =>
-    code === language
-      ? `<li><span aria-current="true" lang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</span></li>`
-      : `<li><a href="${escapeHtml(`${path}${join}lang=${code}`)}" lang="${code}" hreflang="${code}">${escapeHtml(LANGUAGE_NAMES[code])}</a></li>`,
-  ).join('');
+  const switcher = languageLinks(language, path);
   return `<!doctype html>
 <html lang="${language}">
 <head>

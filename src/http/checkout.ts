@@ -14,17 +14,25 @@ import { CHECKOUT_ASSETS_DIR } from '../platform/paths.js';
 import type { ApiDeps } from './apiDeps.js';
 import { sendJson } from './json.js';
 
-/** No inline script or style, nothing from another origin, no framing, no forms posting anywhere. */
-export const CHECKOUT_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/**
+ * The pages' Content-Security-Policy: no inline script or style, nothing from another origin,
+ * no framing; forms may post only to `formAction` (default: nowhere).
+ */
+export function pageCsp(formAction = "'none'"): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    `form-action ${formAction}`,
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/** The patient's pages post no forms at all. */
+export const CHECKOUT_CSP = pageCsp();
 
 function patientHeaders(res: Response): void {
   res.setHeader('Content-Security-Policy', CHECKOUT_CSP);

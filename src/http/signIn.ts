@@ -38,6 +38,7 @@ import { CONSOLE_ASSETS_DIR, WEBAUTHN_BROWSER_BUNDLE } from '../platform/paths.j
 import type { SecretBox } from '../platform/secretBox.js';
 import { withTransaction } from '../platform/transaction.js';
 import type { ApiDeps } from './apiDeps.js';
+import { pageCsp } from './checkout.js';
 import { RateLimitedError } from './errors.js';
 import { sendJson } from './json.js';
 import {
@@ -60,18 +61,9 @@ export interface SignInDeps {
   cookies: CookieSettings;
 }
 
-/** Staff pages: our own scripts, styles and forms only; forms may also lead to the provider's logout. */
+/** Staff pages: the checkout's policy, with forms to our own origin, which may lead on to the provider's logout. */
 export function consoleCsp(providerOrigin: string | undefined): string {
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    `form-action 'self'${providerOrigin === undefined ? '' : ` ${providerOrigin}`}`,
-    "frame-ancestors 'none'",
-  ].join('; ');
+  return pageCsp(`'self'${providerOrigin === undefined ? '' : ` ${providerOrigin}`}`);
 }
 
 const SEAL_CONTEXT = 'clinicpay.sign-in';

@@ -9,20 +9,12 @@
  * short-lived cookie, not in the database.
  */
 import * as oidc from 'openid-client';
+import type { OidcConfig } from '../platform/config.js';
 import { ClinicPayError } from '../platform/errors.js';
 import { CLINIC_ROLES, isRole, type Role } from './principal.js';
 
-export interface OidcSettings {
-  issuer: string;
-  clientId: string;
-  clientSecret: string;
-  /** Space-separated scopes to ask for; `openid` is always among them. */
-  scopes: string;
-  /** The ID-token claim that carries a person's role; undefined: roles come from memberships. */
-  roleClaim: string | undefined;
-  /** The claim with the person's clinic id (for clinic roles). */
-  clinicClaim: string | undefined;
-}
+/** Issuer, client, scopes and the claims that carry role and clinic, as configured (OIDC_*). */
+export type OidcSettings = OidcConfig;
 
 /** What a sign-in in progress must find again at the callback. */
 export interface PendingSignIn {

@@ -98,8 +98,11 @@ export interface OidcConfig {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** Space-separated scopes to ask for; `openid` is always among them. */
   scopes: string;
+  /** The ID-token claim that carries a person's role; undefined: roles come from memberships. */
   roleClaim: string | undefined;
+  /** The claim with the person's clinic id (for clinic roles). */
   clinicClaim: string | undefined;
 }
 
