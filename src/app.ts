@@ -17,6 +17,7 @@ import { auditRouter } from './http/audit.js';
 import { authenticate, metricsAccess } from './http/auth.js';
 import { checkoutRouter } from './http/checkout.js';
 import { clinicsRouter } from './http/clinics.js';
+import { consoleRouter } from './http/console.js';
 import { docsRouter } from './http/docs.js';
 import { fhirRouter } from './http/fhir.js';
 import { healthRouter } from './http/health.js';
@@ -163,6 +164,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(checkoutRouter(api));
   app.use(['/auth', '/console'], rateLimits.public);
   app.use(signInRouter(api, { relyingParty: () => deps.signIn?.relyingParty(), sessions: sessionSettings, cookies }));
+  app.use(consoleRouter(api));
 
   app.use(
     '/v1',

@@ -329,7 +329,16 @@ describe.skipIf(!hasChromium)('patient checkout in Chromium', () => {
     expect(await text(page, '#status-detail')).toBe(message('en', 'status_paid_detail', { amount: SHOWN.en.hkd }));
     expect(await page.locator('#status').getAttribute('class')).toBe('status status-paid');
     expect(await page.locator('#pay').isVisible()).toBe(false);
+    // The amount says what was paid and when, no longer what is due and by when.
+    expect(await text(page, '#amount-title')).toBe(CATALOGUES.en.amount_paid_title);
+    expect(await text(page, '#amount-value')).toBe(SHOWN.en.hkd);
+    const paidOnLive = await text(page, '#amount-note');
+    expect(paidOnLive).toMatch(/^Paid on \d{1,2} \w{3} 20\d\d, .+ (GMT\+8|HKT)\.$/);
     expect(await page.evaluate('window.__sameDocument')).toBe(1);
+    // The server renders the same words after a reload as the script wrote live.
+    await page.reload();
+    expect(await text(page, '#amount-title')).toBe(CATALOGUES.en.amount_paid_title);
+    expect(await text(page, '#amount-note')).toBe(paidOnLive);
 
     const receiptLink = page.locator('#receipt-links a.button');
     expect(await receiptLink.isVisible()).toBe(true);

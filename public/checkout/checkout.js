@@ -26,6 +26,19 @@
     }).format(amount);
   }
 
+  /** A time in Hong Kong, as the server writes it (see formatTime in src/checkout/pages.ts). */
+  function hongKongTime(iso) {
+    return new Intl.DateTimeFormat(main.dataset.locale, {
+      year: 'numeric',
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZone: 'Asia/Hong_Kong',
+      timeZoneName: 'short',
+    }).format(new Date(iso));
+  }
+
   function setText(id, value) {
     var element = document.getElementById(id);
     if (element && element.textContent !== value) element.textContent = value;
@@ -48,6 +61,12 @@
     var settled = state.status === 'paid' || state.status === 'overpaid';
     var receipt = document.getElementById('receipt-links');
     if (receipt) receipt.hidden = !settled;
+    if (settled && state.paid_at) {
+      // What was paid and when, no longer what is due and by when.
+      setText('amount-title', text('amount_paid_title', params));
+      setText('amount-value', params.paid);
+      setText('amount-note', text('paid_on', { time: hongKongTime(state.paid_at) }));
+    }
     var pay = document.getElementById('pay');
     if (pay) pay.hidden = FINAL.indexOf(state.status) !== -1;
     var link = document.getElementById('open-wallet');

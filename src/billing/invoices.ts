@@ -340,6 +340,8 @@ export function invoiceAuditSummary(row: InvoiceRow): AuditSummary {
 export interface InvoiceFilters {
   status?: InvoiceStatus;
   patientRef?: string;
+  /** The clinic's invoice number. */
+  number?: number;
   createdGte?: Date;
   createdLte?: Date;
 }
@@ -348,6 +350,7 @@ export interface InvoiceFilters {
 export async function listInvoices(db: Db, scope: ClinicScope, filters: InvoiceFilters, page: PageRequest): Promise<Page<InvoiceRow>> {
   const query = scopeQuery(db('invoices'), scope);
   if (filters.patientRef !== undefined) query.where({ patient_ref: filters.patientRef });
+  if (filters.number !== undefined) query.where({ number: filters.number });
   if (filters.createdGte !== undefined) query.where('created_at', '>=', filters.createdGte);
   if (filters.createdLte !== undefined) query.where('created_at', '<=', filters.createdLte);
   if (filters.status !== undefined) {
@@ -455,6 +458,25 @@ const MAX_TOKEN_LENGTH = 128;
  * token that is not an invoice's (unknown, tampered, malformed) takes the same path: one
  * indexed lookup, then no answer.
  */
+/** The invoice `id` in `scope`, with its clinic's name (what a page shows); undefined outside the scope. */
+export async function invoiceWithClinicName(db: Db, scope: ClinicScope, id: string): Promise<(InvoiceRow & { clinic_name: string }) | undefined> {
+  return (await scopeQuery(db('invoices').join('clinics', 'clinics.id', 'invoices.clinic_id').where('invoices.id', id), scope, 'invoices.clinic_id').first(
+    'invoices.*',
+    'clinics.name AS clinic_name',
+  )) as (InvoiceRow & { clinic_name: string }) | undefined;
+}
+
+/** The checkout token in a checkout link (`…/checkout/<token>`), if it is one. */
+export function checkoutTokenFromUrl(url: string): string | undefined {
+  const token = /\/checkout\/([^/?#]+)$/.exec(url.length <= 512 ? url : '')?.[1];
+  return token !== undefined && CHECKOUT_TOKEN_PATTERN.test(token) ? token : undefined;
+}
+
+/** Invoice `id` in `scope` if `token` is its current checkout token. */
+export async function invoiceWithCheckoutToken(db: Db, scope: ClinicScope, id: string, token: string): Promise<InvoiceRow | undefined> {
+  return (await scopeQuery(db('invoices').where({ id, checkout_token_hash: checkoutTokenHash(token) }), scope).first()) as InvoiceRow | undefined;
+}
+
 export async function invoiceByCheckoutToken(db: Db, token: string): Promise<(InvoiceRow & { clinic_name: string }) | undefined> {
   const lookup = checkoutTokenHash(token.length <= MAX_TOKEN_LENGTH ? token : '');
   const row = (await db('invoices')

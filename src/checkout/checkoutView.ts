@@ -7,16 +7,17 @@
  * internal ids, other invoices, the patient reference or the clinic's settlement wallet.
  *
  * Owns tables: none.
- * May import: platform, domain, chain, billing, settlement, reports.
+ * May import: platform, domain, identity, chain, billing, settlement, reports.
  */
 import { Decimal } from 'decimal.js';
 import { formatUnits, getAddress } from 'viem';
-import { invoiceByCheckoutToken } from '../billing/invoices.js';
+import { type InvoiceRow, invoiceByCheckoutToken, invoiceWithClinicName } from '../billing/invoices.js';
 import { paymentUri } from '../billing/paymentUri.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
 import { type ReferenceAmount, referenceAmounts } from '../domain/referenceAmounts.js';
+import type { ClinicScope } from '../identity/principal.js';
 import type { Db } from '../platform/db.js';
 import { invoiceChainViews } from '../settlement/transfers.js';
 
@@ -72,7 +73,25 @@ export interface CheckoutView {
  */
 export async function loadCheckoutView(db: Db, token: string, requiredConfirmations: number, now = new Date()): Promise<CheckoutView | undefined> {
   const row = await invoiceByCheckoutToken(db, token);
-  if (!row) return undefined;
+  return row ? viewOf(db, row, token, requiredConfirmations, now) : undefined;
+}
+
+/**
+ * The same view of invoice `id` for staff within `scope` (the counter screen turned towards the
+ * patient), or undefined outside it. It carries no checkout token: staff pages never hold one.
+ */
+export async function loadCounterView(
+  db: Db,
+  scope: ClinicScope,
+  id: string,
+  requiredConfirmations: number,
+  now = new Date(),
+): Promise<CheckoutView | undefined> {
+  const row = await invoiceWithClinicName(db, scope, id);
+  return row ? viewOf(db, row, '', requiredConfirmations, now) : undefined;
+}
+
+async function viewOf(db: Db, row: InvoiceRow & { clinic_name: string }, token: string, requiredConfirmations: number, now: Date): Promise<CheckoutView> {
   const { transfers, head } = (await invoiceChainViews(db, row.token_chain_id, [row.id])).get(row.id)!;
   const payments = transfers
     .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')

@@ -151,8 +151,14 @@ export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguag
 <noscript><p>${t(language, 'live_updates_off')}</p></noscript>
 </section>
 ${receipt}
-<section class="amount" aria-labelledby="amount-title"><h2 id="amount-title">${t(language, 'amount_due')}</h2><p class="amount-due">${money(view.amountDue)}</p>
-<p class="due">${t(language, 'due_by', { time: formatTime(view.expiresAt, language) })}</p></section>
+${
+  // Once paid, the page says what was paid and when, not what is due and by when.
+  settled && view.paidAt !== null
+    ? `<section class="amount" aria-labelledby="amount-title"><h2 id="amount-title">${t(language, 'amount_paid_title')}</h2><p class="amount-due" id="amount-value">${money(view.amountPaid)}</p>
+<p class="due" id="amount-note">${t(language, 'paid_on', { time: formatTime(view.paidAt, language) })}</p></section>`
+    : `<section class="amount" aria-labelledby="amount-title"><h2 id="amount-title">${t(language, 'amount_due')}</h2><p class="amount-due" id="amount-value">${money(view.amountDue)}</p>
+<p class="due" id="amount-note">${t(language, 'due_by', { time: formatTime(view.expiresAt, language) })}</p></section>`
+}
 ${reference}
 ${payment}
 ${items}

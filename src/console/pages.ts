@@ -20,7 +20,7 @@ export function isSignInNotice(value: unknown): value is SignInNotice {
   return typeof value === 'string' && (SIGN_IN_NOTICES as readonly string[]).includes(value);
 }
 
-function t(language: CheckoutLanguage, key: ConsoleMessageKey, params: Record<string, string | number> = {}): string {
+export function t(language: CheckoutLanguage, key: ConsoleMessageKey, params: Record<string, string | number> = {}): string {
   return escapeHtml(consoleMessage(language, key, params));
 }
 
@@ -33,9 +33,48 @@ interface Shell {
   scripts?: readonly string[];
   /** Data for the page's script, as JSON in a non-executable script element. */
   data?: unknown;
+  /** The signed-in person: pages for them get the console's bar (menu, who, sign-out). */
+  person?: StaffPerson | undefined;
 }
 
-function shell({ language, title, body, path, scripts = [], data }: Shell): string {
+/** Who a console page is for, as its bar shows them. */
+export interface StaffPerson {
+  name: string;
+  role: Role;
+  clinicId: string | null;
+  csrfToken: string;
+}
+
+/** The console's sections, each for the roles that use it. */
+const SECTIONS: readonly { path: string; key: ConsoleMessageKey; roles: readonly Role[] }[] = [
+  { path: '/console', key: 'nav_home', roles: ['platform_admin', 'clinic_admin', 'clinic_staff', 'finance', 'auditor'] },
+  { path: '/console/bills', key: 'nav_bills', roles: ['clinic_admin', 'clinic_staff'] },
+  { path: '/console/bills/new', key: 'nav_new_bill', roles: ['clinic_admin', 'clinic_staff'] },
+];
+
+/** Whether `role` uses the console section at `path`. */
+export function sectionAllows(path: string, role: Role): boolean {
+  return SECTIONS.find((section) => section.path === path)?.roles.includes(role) ?? false;
+}
+
+function bar(language: CheckoutLanguage, person: StaffPerson, current: string): string {
+  const links = SECTIONS.filter((section) => section.roles.includes(person.role))
+    .map((section) => `<li><a href="${section.path}"${section.path === current ? ' aria-current="page"' : ''}>${t(language, section.key)}</a></li>`)
+    .join('');
+  return `<header class="bar">
+<a class="brand" href="/console">ClinicPay</a>
+<nav aria-label="${t(language, 'main_menu')}"><ul>${links}</ul></nav>
+<p class="who"><span id="who-name">${escapeHtml(person.name)}</span> · <span id="who-role">${escapeHtml(ROLE_NAMES[language][person.role])}</span></p>
+<form method="post" action="/auth/sign-out" class="sign-out"><input type="hidden" name="_csrf" value="${escapeHtml(person.csrfToken)}"><button type="submit" class="link" id="sign-out">${t(language, 'sign_out')}</button></form>
+</header>`;
+}
+
+/** A console page for a signed-in person: the bar, then `body`. */
+export function staffPage(options: Omit<Shell, 'person'> & { person: StaffPerson }): string {
+  return shell(options);
+}
+
+function shell({ language, title, body, path, scripts = [], data, person }: Shell): string {
   const switcher = languageLinks(language, path);
   return `<!doctype html>
 <html lang="${language}">
@@ -51,6 +90,7 @@ ${scripts.map((src) => `<script src="${escapeHtml(src)}" defer></script>`).join(
 </head>
 <body>
 <nav class="languages" aria-label="${t(language, 'language')}"><ul>${switcher}</ul></nav>
+${person ? bar(language, person, path.split('?')[0]!) : ''}
 ${body}
 ${data === undefined ? '' : `<script type="application/json" id="page-data">${jsonForHtml(data)}</script>`}
 </body>
@@ -77,6 +117,12 @@ ${button}
   return shell({ language, title: consoleMessage(language, 'sign_in_title'), body, path: `/auth/sign-in?${query}` });
 }
 
+/** The console's 404 (or, with `why`, a page the role does not use): the same for an unknown id and another clinic's. */
+export function renderNotFoundPage(language: CheckoutLanguage, person: StaffPerson, why: ConsoleMessageKey = 'not_found'): string {
+  const body = `<main id="not-found"><h1>${t(language, why)}</h1><p><a href="/console">${t(language, 'nav_home')}</a></p></main>`;
+  return shell({ language, person, title: consoleMessage(language, why), body, path: '/console' });
+}
+
 export function renderSignedOutPage(language: CheckoutLanguage): string {
   const body = `<main id="signed-out" class="narrow">
 <p class="brand">ClinicPay</p>
@@ -87,13 +133,9 @@ export function renderSignedOutPage(language: CheckoutLanguage): string {
   return shell({ language, title: consoleMessage(language, 'signed_out_title'), body, path: '/auth/signed-out' });
 }
 
-export interface ConsoleView {
-  name: string;
+export interface ConsoleView extends StaffPerson {
   email: string | null;
-  role: Role;
-  clinicId: string | null;
   expiresAt: Date;
-  csrfToken: string;
   passkeys: { id: string; name: string; created_at: Date }[];
 }
 
@@ -107,10 +149,6 @@ export function renderConsolePage(language: CheckoutLanguage, view: ConsoleView)
           .map((key) => `<li>${escapeHtml(key.name)} <small>${t(language, 'passkey_added_on', { time: formatTime(key.created_at, language) })}</small></li>`)
           .join('')}</ul>`;
   const body = `<main id="console" data-role="${view.role}">
-<header class="top">
-<p class="brand">ClinicPay</p>
-<form method="post" action="/auth/sign-out" class="sign-out"><input type="hidden" name="_csrf" value="${escapeHtml(view.csrfToken)}"><button type="submit" class="link" id="sign-out">${t(language, 'sign_out')}</button></form>
-</header>
 <h1>${t(language, 'console_title')}</h1>
 <section aria-labelledby="who"><h2 id="who">${t(language, 'signed_in_as', { name: view.name })}</h2>
 <dl class="facts">
@@ -130,6 +168,7 @@ ${passkeys}
 </main>`;
   return shell({
     language,
+    person: view,
     title: consoleMessage(language, 'console_title'),
     body,
     path: '/console',

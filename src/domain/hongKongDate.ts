@@ -10,3 +10,12 @@ const HONG_KONG_OFFSET_MS = 8 * 3600_000;
 export function hongKongDate(instant: Date): string {
   return new Date(instant.getTime() + HONG_KONG_OFFSET_MS).toISOString().slice(0, 10);
 }
+
+/**
+ * The instant the Hong Kong day of `instant` began (midnight, UTC+8): where "today's" bills start.
+ *
+ * @example hongKongDayStart(new Date('2026-03-01T16:30:00Z')) // 2026-03-01T16:00:00.000Z
+ */
+export function hongKongDayStart(instant: Date): Date {
+  return new Date(`${hongKongDate(instant)}T00:00:00+08:00`);
+}

@@ -67,3 +67,7 @@ export function settledStatus(due: bigint, paid: bigint, tolerance: bigint): 'pa
 export function effectiveStatus(status: InvoiceStatus, expiresAt: Date, now: Date): InvoiceStatus {
   return status === 'open' && now.getTime() >= expiresAt.getTime() ? 'expired' : status;
 }
+
+export function isInvoiceStatus(value: unknown): value is InvoiceStatus {
+  return typeof value === 'string' && (INVOICE_STATUSES as readonly string[]).includes(value);
+}

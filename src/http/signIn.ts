@@ -18,7 +18,7 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { clinicExists } from '../billing/clinics.js';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
-import { isSignInNotice, renderConsolePage, renderSignedOutPage, renderSignInPage, type SignInNotice } from '../console/pages.js';
+import { isSignInNotice, renderConsolePage, renderSignedOutPage, renderSignInPage, type SignInNotice, type StaffPerson } from '../console/pages.js';
 import { claimMembership } from '../identity/memberships.js';
 import { claimsFit, IdentityProviderUnavailableError, type OidcRelyingParty, type PendingSignIn, SignInRefusedError } from '../identity/oidc.js';
 import { listPasskeys, registerPasskey, registrationOptions, relyingPartyOf, stepUp, stepUpOptions } from '../identity/passkeys.js';
@@ -290,11 +290,28 @@ export function signInRouter(api: ApiDeps, deps: SignInDeps): Router {
     }
   });
 
-  router.get('/console', async (req, res) => {
+  // Every console page needs a live session: without one, sign in and come back to the same page.
+  router.use('/console', async (req, res, next) => {
     const session = await currentSession(req);
-    if (!session)
-      return res.redirect(303, `/auth/sign-in?${new URLSearchParams({ return_to: '/console', ...(req.query.lang ? { lang: languageOf(req) } : {}) })}`);
-    const { row } = session;
+    if (!session) {
+      const returnTo = safeReturnTo(req.originalUrl);
+      return res.redirect(303, `/auth/sign-in?${new URLSearchParams({ return_to: returnTo, ...(req.query.lang ? { lang: languageOf(req) } : {}) })}`);
+    }
+    res.locals.session = session.row;
+    res.locals.principal = sessionPrincipal(session.row);
+    res.locals.staff = {
+      name: session.row.name ?? session.row.email ?? session.row.sub,
+      role: session.row.role,
+      clinicId: session.row.clinic_id,
+      csrfToken: csrfTokenOf(session.secret),
+    } satisfies StaffPerson;
+    // A console request that changes something is held to the same CSRF and Origin rules as the API.
+    checkCsrf(req, session.secret, origin(req));
+    next();
+  });
+
+  router.get('/console', async (req, res) => {
+    const row = sessionOf(res);
     const passkeys = await listPasskeys(db, row);
     page(req, res, 200, (language) =>
       renderConsolePage(language, {
@@ -303,7 +320,7 @@ export function signInRouter(api: ApiDeps, deps: SignInDeps): Router {
         role: row.role,
         clinicId: row.clinic_id,
         expiresAt: new Date(Math.min(row.expires_at.getTime(), row.last_seen_at.getTime() + deps.sessions.idleMs)),
-        csrfToken: csrfTokenOf(session.secret),
+        csrfToken: (res.locals.staff as StaffPerson).csrfToken,
         passkeys,
       }),
     );

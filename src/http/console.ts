@@ -1,0 +1,151 @@
+/**
+ * The console's front-desk pages (`/console/bills…`): server-rendered reads within the signed-in
+ * person's clinic, through the same billing and checkout functions as the API. Writes (create,
+ * void) are the API's own endpoints, called by the page's script with the session. A bill of
+ * another clinic answers the same 404 page as an unknown id.
+ *
+ * The session and its principal are set by the sign-in router's `/console` guard.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type Request, type Response, Router } from 'express';
+import QRCode from 'qrcode';
+import { checkoutTokenFromUrl, getInvoice, type InvoiceRow, invoiceWithCheckoutToken, listInvoices } from '../billing/invoices.js';
+import { checkoutStatus, loadCounterView } from '../checkout/checkoutView.js';
+import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
+import { type BillDetail, counterText, renderBillPage, renderBillsPage, renderCounterPage, renderNewBillPage } from '../console/bills.js';
+import { renderNotFoundPage, type StaffPerson, sectionAllows } from '../console/pages.js';
+import { confirmationsAt } from '../domain/confirmations.js';
+import { hongKongDayStart } from '../domain/hongKongDate.js';
+import { effectiveStatus, isInvoiceStatus } from '../domain/invoiceStatus.js';
+import type { Principal } from '../identity/principal.js';
+import { invoiceChainViews } from '../settlement/transfers.js';
+import type { ApiDeps } from './apiDeps.js';
+import { sendJson } from './json.js';
+
+const FRONT_DESK = '/console/bills';
+/** At most this many of today's bills on one page (a clinic's day fits). */
+const BILLS_SHOWN = 200;
+
+function languageOf(req: Request): CheckoutLanguage {
+  return negotiateLanguage(req.query.lang, req.get('accept-language'));
+}
+
+export function consoleRouter({ db, finality, checkout }: ApiDeps): Router {
+  const router = Router();
+  const staffOf = (res: Response) => res.locals.staff as StaffPerson;
+  const scopeOf = (res: Response) => ({ clinicId: (res.locals.principal as Principal).clinicId });
+
+  const html = (req: Request, res: Response, status: number, render: (language: CheckoutLanguage) => string) => {
+    const language = languageOf(req);
+    res.status(status).type('html').setHeader('Content-Language', language);
+    res.send(render(language));
+  };
+  const notFound = (req: Request, res: Response) => html(req, res, 404, (language) => renderNotFoundPage(language, staffOf(res)));
+
+  // The front desk's pages are for the clinic's own people.
+  router.use(FRONT_DESK, (req, res, next) => {
+    if (!sectionAllows(FRONT_DESK, staffOf(res).role)) return html(req, res, 403, (language) => renderNotFoundPage(language, staffOf(res), 'not_for_role'));
+    next();
+  });
+
+  router.get('/console/bills', async (req, res) => {
+    const q = typeof req.query.q === 'string' ? req.query.q.trim().slice(0, 64) : '';
+    const status = typeof req.query.status === 'string' && isInvoiceStatus(req.query.status) ? req.query.status : undefined;
+    const page = await listInvoices(
+      db,
+      scopeOf(res),
+      {
+        createdGte: hongKongDayStart(new Date()),
+        ...(status ? { status } : {}),
+        ...(q === '' ? {} : /^\d{1,9}$/.test(q) ? { number: Number(q) } : { patientRef: q }),
+      },
+      { limit: BILLS_SHOWN },
+    );
+    const now = new Date();
+    html(req, res, 200, (language) =>
+      renderBillsPage(
+        language,
+        staffOf(res),
+        page.data.map((row) => ({ ...row, status: effectiveStatus(row.status, row.expires_at, now), created_at: row.created_at })),
+        { q, status: status ?? '' },
+      ),
+    );
+  });
+
+  router.get('/console/bills/new', (req, res) => {
+    // One key per form: a double submit replays the first answer instead of making a second bill.
+    html(req, res, 200, (language) => renderNewBillPage(language, staffOf(res), randomUUID()));
+  });
+
+  const bill = async (req: Request, res: Response): Promise<InvoiceRow | undefined> => {
+    try {
+      return await getInvoice(db, scopeOf(res), String(req.params.id));
+    } catch {
+      return undefined;
+    }
+  };
+
+  router.get('/console/bills/:id', async (req, res) => {
+    const row = await bill(req, res);
+    if (!row) return notFound(req, res);
+    const { transfers, head } = (await invoiceChainViews(db, row.token_chain_id, [row.id])).get(row.id)!;
+    const timeline = (await db('audit_log')
+      .where({ target_type: 'invoice', target_id: row.id })
+      .orderBy('seq')
+      .limit(100)
+      .select('occurred_at', 'action', 'actor')) as {
+      occurred_at: Date;
+      action: string;
+      actor: string;
+    }[];
+    const status = effectiveStatus(row.status, row.expires_at, new Date());
+    const detail: BillDetail = {
+      ...row,
+      status,
+      payments: transfers
+        .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')
+        .map((transfer) => ({
+          txHash: transfer.tx_hash,
+          amount: `${transfer.amount} ${row.token_symbol}`,
+          confirmations: confirmationsAt(BigInt(transfer.block_number), head),
+          final: transfer.status === 'confirmed',
+          url: checkout.explorerTxUrl?.replace('{tx}', transfer.tx_hash) ?? null,
+        })),
+      timeline: timeline.map((event) => ({ at: event.occurred_at, action: event.action, actor: event.actor })),
+      voidable: status === 'open' && BigInt(row.token_amount_paid) === 0n && BigInt(row.token_amount_pending) === 0n,
+    };
+    html(req, res, 200, (language) => renderBillPage(language, staffOf(res), detail));
+  });
+
+  router.get('/console/bills/:id/counter', async (req, res) => {
+    const view = await loadCounterView(db, scopeOf(res), String(req.params.id), finality.confirmations);
+    if (!view) return notFound(req, res);
+    const qr = view.paymentUri === null ? '' : await QRCode.toString(view.paymentUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    html(req, res, 200, (language) => renderCounterPage(language, staffOf(res), String(req.params.id), view, qr));
+  });
+
+  router.get('/console/bills/:id/status', async (req, res) => {
+    const view = await loadCounterView(db, scopeOf(res), String(req.params.id), finality.confirmations);
+    if (!view) return sendJson(res, 404, { status: 'not_found' });
+    sendJson(res, 200, { ...checkoutStatus(view), text: counterText(languageOf(req), view) });
+  });
+
+  router.get('/console/bills/:id/payment-qr.svg', async (req, res) => {
+    const view = await loadCounterView(db, scopeOf(res), String(req.params.id), finality.confirmations);
+    if (!view?.paymentUri) return res.status(404).type('text/plain').send('nothing to pay');
+    res.type('image/svg+xml').send(await QRCode.toString(view.paymentUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }));
+  });
+
+  // The checkout link is shown once, in the answer that created the bill; the page that got it
+  // asks for its QR here, in a POST body (never a URL that could be logged), and only a link
+  // that is this bill's own is drawn.
+  router.post('/console/bills/:id/checkout-qr', express.json({ limit: '2kb' }), async (req, res) => {
+    const url = (req.body as { url?: unknown } | undefined)?.url;
+    const token = typeof url === 'string' ? checkoutTokenFromUrl(url) : undefined;
+    const row = token === undefined ? undefined : await invoiceWithCheckoutToken(db, scopeOf(res), String(req.params.id), token);
+    if (!row) return res.status(404).type('text/plain').send('not this bill’s checkout link');
+    res.type('image/svg+xml').send(await QRCode.toString(url as string, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }));
+  });
+
+  return router;
+}

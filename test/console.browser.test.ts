@@ -1,0 +1,170 @@
+/**
+ * The front desk's console in Chromium (Debian's), against the real gateway, the dev identity
+ * provider, and an anvil and database of this file's own: a receptionist signs in on a tablet,
+ * creates a bill (a double click makes one bill), turns the counter screen to the patient, and
+ * the patient's payment on the chain turns it to paid without a reload. Today's bills and the
+ * bill's page show it; another clinic's bill answers the same 404 page as an unknown id; the
+ * pages have no accessibility violations in three languages.
+ *
+ * Screenshots are left in `test-results/console/`; the counter screen's weight and time to
+ * interactive are printed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
+import {
+  mine,
+  newClinic,
+  newInvoice,
+  pay,
+  readInvoice,
+  type SettlementEnv,
+  startSettlementEnv,
+  startWatcherHere,
+  syncUntilCaughtUp,
+  type TestClinic,
+  watcher,
+} from './support/settlement.js';
+import { type SignInStack, startSignInStack } from './support/signIn.js';
+
+const RESULTS_DIR = path.join(TEST_RESULTS_DIR, 'console');
+const TABLET = { viewport: { width: 1024, height: 768 }, deviceScaleFactor: 1, hasTouch: true };
+
+describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
+  let env: SettlementEnv;
+  let clinic: TestClinic;
+  let stack: SignInStack;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    fs.mkdirSync(RESULTS_DIR, { recursive: true });
+    env = await startSettlementEnv();
+    await startWatcherHere(env);
+    clinic = await newClinic(env);
+    stack = await startSignInStack({ db: env.db, clinicId: clinic.id, rpcUrl: env.rpcUrl, network: env.network, hostname: 'localhost' });
+    browser = await launchChromium();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.close();
+    await env?.close();
+  });
+
+  async function signIn(context: BrowserContext, username: string, start = '/console'): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(`${stack.url}${start}`);
+    await page.click('#sign-in');
+    const person = stack.people.find((candidate) => candidate.username === username)!;
+    await page.fill('input[name="username"]', person.username);
+    await page.fill('input[name="password"]', person.password);
+    await page.click('button[type="submit"]');
+    await page.waitForURL(`${stack.url}${start}`);
+    return page;
+  }
+
+  it('creates a bill (one, however often the button is pressed), shows it at the counter, and turns it to paid live when the patient pays', async () => {
+    const context = await browser.newContext(TABLET);
+    await installAxe(context);
+    const page = await signIn(context, 'frontdesk', '/console/bills/new');
+    const problems = await watchProblems(page);
+
+    await page.fill('#patient_ref', 'PAT-COUNTER-1');
+    await page.fill('.line [name="description"]', 'Consultation');
+    await page.fill('.line [name="quantity"]', '2');
+    await page.fill('.line [name="unit_amount"]', '150.50');
+    await page.click('#add-line');
+    const second = page.locator('.line').nth(1);
+    await second.locator('[name="description"]').fill('Medicine');
+    await second.locator('[name="unit_amount"]').fill('99.00');
+    await expect.poll(() => page.textContent('#total')).toBe('HK$400.00');
+    const findings = await runAxe(page);
+    expect(findings, describeFindings(findings)).toEqual([]);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'new-bill-tablet-en.png'), fullPage: true });
+
+    // Two presses in a row: one idempotency key per form, so one bill.
+    await page.locator('#create-bill').dblclick();
+    await page.waitForURL(/\/console\/bills\/inv_[0-9a-f]{24}\/counter/);
+    const billId = /bills\/(inv_[0-9a-f]{24})\//.exec(page.url())![1]!;
+    expect(await env.db('invoices').where({ patient_ref: 'PAT-COUNTER-1' }).count({ n: '*' })).toEqual([{ n: '1' }]);
+
+    await page.waitForSelector('#payment-qr svg');
+    await page.waitForSelector('#checkout-qr:not([hidden]) svg');
+    expect(await page.textContent('#counter-amount')).toBe('HK$400.00');
+    expect(await page.textContent('#counter-status-text')).toBe('Waiting for payment');
+    const counterFindings = await runAxe(page);
+    expect(counterFindings, describeFindings(counterFindings)).toEqual([]);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'counter-waiting-tablet-en.png'), fullPage: true });
+
+    // The patient pays the exact amount; the watcher sees it and it becomes final.
+    const invoice = await readInvoice(env, billId);
+    await page.evaluate('window.__sameDocument = 1');
+    await pay(env, invoice.deposit_address, BigInt(invoice.token_amount_due));
+    const deps = watcher(env);
+    await syncUntilCaughtUp(deps);
+    await page.waitForSelector('main#counter[data-status="processing"]', { timeout: 10_000 });
+    await mine(env, deps.finality.confirmations);
+    await syncUntilCaughtUp(deps);
+    await page.waitForSelector('main#counter[data-status="paid"]', { timeout: 10_000 });
+    expect(await page.textContent('#counter-status-text')).toBe('Paid. Thank you!');
+    expect(await page.isVisible('#payment-qr')).toBe(false);
+    expect(await page.textContent('#checkout-qr-caption')).toBe('Your receipt, on your phone');
+    expect(await page.evaluate('window.__sameDocument')).toBe(1);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'counter-paid-tablet-en.png'), fullPage: true });
+
+    // Today's bills list it as paid, and its page shows the payment and what happened.
+    await page.goto(`${stack.url}/console/bills?q=PAT-COUNTER-1`);
+    expect(await page.textContent(`tr[data-bill="${billId}"] .badge`)).toBe('Paid');
+    await page.click(`tr[data-bill="${billId}"] a`);
+    await page.waitForSelector('main#bill[data-status="paid"]');
+    expect(await page.locator('.payments li').count()).toBe(1);
+    expect(await page.textContent('.timeline')).toContain('invoice.created');
+    expect(await page.isVisible('#void-bill')).toBe(false);
+    expect(problems.pageErrors).toEqual([]);
+    expect(await problems.cspViolations()).toEqual([]);
+    await context.close();
+  });
+
+  it('voids an open bill from its page, and answers another clinic’s bill with the same 404 page as an unknown id', async () => {
+    const own = await newInvoice(env, clinic, { amount: '80.00' });
+    const other = await newInvoice(env, await newClinic(env), { amount: '80.00' });
+    const context = await browser.newContext();
+    const page = await signIn(context, 'clinicadmin', `/console/bills/${own.id}`);
+    await page.click('#void-bill');
+    await page.waitForSelector('main#bill[data-status="void"]');
+    expect((await readInvoice(env, own.id)).status).toBe('void');
+    const audit = await env.db('audit_log').where({ action: 'invoice.voided', target_id: own.id }).first();
+    expect(audit).toMatchObject({ actor: 'dev-clinic-admin', auth: { method: 'session' } });
+
+    const foreign = await page.goto(`${stack.url}/console/bills/${other.id}`);
+    const unknown = await (await context.newPage()).goto(`${stack.url}/console/bills/inv_${'0'.repeat(24)}`);
+    expect(foreign?.status()).toBe(404);
+    expect(unknown?.status()).toBe(404);
+    expect(await foreign?.text()).toBe(await unknown?.text());
+    await context.close();
+  });
+
+  it('shows the front desk’s pages in three languages without accessibility violations, and keeps other roles out of them', async () => {
+    const context = await browser.newContext();
+    await installAxe(context);
+    const page = await signIn(context, 'frontdesk', '/console/bills');
+    for (const language of ['zh-HK', 'zh-CN', 'en'] as const) {
+      for (const where of ['/console/bills', '/console/bills/new']) {
+        await page.goto(`${stack.url}${where}?lang=${language}`);
+        expect(await page.getAttribute('html', 'lang')).toBe(language);
+        const findings = await runAxe(page);
+        expect(findings, `${where} ${language}\n${describeFindings(findings)}`).toEqual([]);
+      }
+      await page.screenshot({ path: path.join(RESULTS_DIR, `new-bill-${language}.png`), fullPage: true });
+    }
+    await context.close();
+
+    const finance = await browser.newContext();
+    const financePage = await signIn(finance, 'finance1');
+    const refused = await financePage.goto(`${stack.url}/console/bills`);
+    expect(refused?.status()).toBe(403);
+    await finance.close();
+  });
+});
