@@ -25,6 +25,7 @@ import { invoicesRouter } from './http/invoices.js';
 import { ledgerRouter } from './http/ledger.js';
 import { membershipsRouter } from './http/memberships.js';
 import { ApiContract } from './http/openapi.js';
+import { priceListRouter } from './http/priceList.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { problemPagesRouter } from './http/problemPages.js';
 import { DEFAULT_RATE_LIMITS, type RateLimitSettings, RateLimits } from './http/rateLimits.js';
@@ -194,6 +195,7 @@ export function createApp(deps: AppDeps): Express {
     tokenRevocationsRouter,
     apiKeysRouter,
     membershipsRouter,
+    priceListRouter,
     settlementAddressChangesRouter,
   ])
     app.use(router(api));

@@ -1,7 +1,7 @@
 /**
  * The front desk's console in Chromium (Debian's), against the real gateway, the dev identity
  * provider, and an anvil and database of this file's own: a receptionist signs in on a tablet,
- * creates a bill (a double click makes one bill), turns the counter screen to the patient, and
+ * creates a bill from the clinic's price list (a double click makes one bill), turns the counter screen to the patient, and
  * the patient's payment on the chain turns it to paid without a reload. Today's bills and the
  * bill's page show it; another clinic's bill answers the same 404 page as an unknown id; the
  * pages have no accessibility violations in three languages.
@@ -9,10 +9,13 @@
  * Screenshots are left in `test-results/console/`; the counter screen's weight and time to
  * interactive are printed.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, tokenFor } from './support/app.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
 import {
   mine,
@@ -44,6 +47,13 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     await startWatcherHere(env);
     clinic = await newClinic(env);
     stack = await startSignInStack({ db: env.db, clinicId: clinic.id, rpcUrl: env.rpcUrl, network: env.network, hostname: 'localhost' });
+    // The clinic's price list, kept by its admin through the API.
+    const added = await request(stack.app)
+      .post('/v1/price-list')
+      .set(bearer(tokenFor('clinic_admin', clinic.id)))
+      .set('Idempotency-Key', randomUUID())
+      .send({ code: 'CONS-GP', name: 'GP consultation', unit_amount: '150.50' });
+    expect(added.status, added.text).toBe(201);
     browser = await launchChromium();
   }, 120_000);
 
@@ -72,9 +82,11 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     const problems = await watchProblems(page);
 
     await page.fill('#patient_ref', 'PAT-COUNTER-1');
-    await page.fill('.line [name="description"]', 'Consultation');
+    // The first line from the clinic's price list, the second written by hand.
+    await page.selectOption('.line [name="price_item"]', { label: 'CONS-GP — GP consultation (HK$150.50)' });
+    expect(await page.inputValue('.line [name="description"]')).toBe('CONS-GP GP consultation');
+    expect(await page.inputValue('.line [name="unit_amount"]')).toBe('150.50');
     await page.fill('.line [name="quantity"]', '2');
-    await page.fill('.line [name="unit_amount"]', '150.50');
     await page.click('#add-line');
     const second = page.locator('.line').nth(1);
     await second.locator('[name="description"]').fill('Medicine');
@@ -124,6 +136,36 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     expect(await page.isVisible('#void-bill')).toBe(false);
     expect(problems.pageErrors).toEqual([]);
     expect(await problems.cspViolations()).toEqual([]);
+    await context.close();
+  });
+
+  it('serves the counter screen small and quick: page weight and time to interactive, measured in the browser', async () => {
+    const invoice = await newInvoice(env, clinic, { amount: '120.00' });
+    const context = await browser.newContext(TABLET);
+    const page = await signIn(context, 'frontdesk', `/console/bills/${invoice.id}/counter`);
+    // A cold load: no cached script or stylesheet.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+    await page.goto(`${stack.url}/console/bills/${invoice.id}/counter`, { waitUntil: 'load' });
+    const timing = await page.evaluate<{ transferSize: number; resources: { name: string; transferSize: number }[]; contentLoaded: number }>(`(function () {
+      var nav = performance.getEntriesByType('navigation')[0];
+      return {
+        transferSize: nav.transferSize,
+        resources: performance.getEntriesByType('resource').map(function (entry) { return { name: new URL(entry.name).pathname, transferSize: entry.transferSize }; }),
+        contentLoaded: nav.domContentLoadedEventEnd,
+      };
+    })()`);
+    const loaded = timing.resources.filter((resource) => !resource.name.endsWith('/status'));
+    expect(loaded.map((resource) => resource.name).sort()).toEqual(['/console/assets/console.css', '/console/assets/counter.js']);
+    const weightBytes = timing.transferSize + loaded.reduce((sum, resource) => sum + resource.transferSize, 0);
+    const interactiveMs = Math.round(timing.contentLoaded);
+    console.log(`counter screen: weight ${weightBytes} bytes, time to interactive ${interactiveMs} ms (1024×768 tablet, local server, cold cache)`);
+    fs.writeFileSync(
+      path.join(RESULTS_DIR, 'counter-metrics.json'),
+      `${JSON.stringify({ weightBytes, timeToInteractiveMs: interactiveMs, parts: loaded }, null, 2)}\n`,
+    );
+    expect(weightBytes).toBeLessThan(100_000);
+    expect(interactiveMs).toBeGreaterThan(0);
     await context.close();
   });
 

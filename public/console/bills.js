@@ -85,6 +85,18 @@
       }
     });
     lines.addEventListener('input', updateTotal);
+    // An item of the price list fills the line's description and price (both stay editable).
+    lines.addEventListener('change', (event) => {
+      const picker = event.target.closest('select[name="price_item"]');
+      if (!picker) return;
+      const chosen = picker.selectedOptions[0];
+      const line = picker.closest('.line');
+      if (chosen?.value) {
+        line.querySelector('[name="description"]').value = chosen.dataset.name;
+        line.querySelector('[name="unit_amount"]').value = chosen.dataset.amount;
+      }
+      updateTotal();
+    });
 
     form.addEventListener('submit', async (event) => {
       event.preventDefault();

@@ -6,7 +6,7 @@
  * Invoices: what a clinic bills, the deposit address a patient pays into, and how the bill
  * reads back through the API.
  *
- * Owns tables: clinics, invoices.
+ * Owns tables: clinics, invoices, price_list_items.
  * May import: platform, domain, audit, identity, chain.
  */
 import { Decimal } from 'decimal.js';

@@ -22,10 +22,31 @@ function statusBadge(language: CheckoutLanguage, status: InvoiceStatus): string 
 
 const SCRIPTS = ['/console/assets/bills.js'];
 
-/** The new-bill form; `idempotencyKey` makes a double submit one bill. */
-export function renderNewBillPage(language: CheckoutLanguage, person: StaffPerson, idempotencyKey: string): string {
+/** An item of the clinic's price list, as the form offers it. */
+export interface PriceChoice {
+  id: string;
+  code: string;
+  name: string;
+  unit_amount: string;
+}
+
+/**
+ * The new-bill form; `idempotencyKey` makes a double submit one bill. Each line can take an item
+ * of the clinic's price list (which fills its description and price) or free text.
+ */
+export function renderNewBillPage(language: CheckoutLanguage, person: StaffPerson, idempotencyKey: string, priceList: readonly PriceChoice[]): string {
+  const picker =
+    priceList.length === 0
+      ? ''
+      : `<label>${t(language, 'from_price_list')} <select name="price_item"><option value="">${t(language, 'free_text')}</option>${priceList
+          .map(
+            (item) =>
+              `<option value="${escapeHtml(item.id)}" data-name="${escapeHtml(`${item.code} ${item.name}`)}" data-amount="${escapeHtml(item.unit_amount)}">${escapeHtml(`${item.code} — ${item.name} (${formatMoney(item.unit_amount, 'HKD', language)})`)}</option>`,
+          )
+          .join('')}</select></label>`;
   const line = (index: number) => `<fieldset class="line" data-line="${index}">
 <legend class="visually-hidden">${t(language, 'line_items')} ${index + 1}</legend>
+${picker}
 <label>${t(language, 'description')} <input name="description" required maxlength="200" autocomplete="off"></label>
 <label>${t(language, 'quantity')} <input name="quantity" type="number" inputmode="numeric" min="1" max="1000" step="1" value="1" required></label>
 <label>${t(language, 'unit_amount')} <input name="unit_amount" inputmode="decimal" pattern="^\\d{1,9}(\\.\\d{1,2})?$" required autocomplete="off"></label>

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Request, type Response, Router } from 'express';
 import QRCode from 'qrcode';
 import { checkoutTokenFromUrl, getInvoice, type InvoiceRow, invoiceWithCheckoutToken, listInvoices } from '../billing/invoices.js';
+import { listPriceList } from '../billing/priceList.js';
 import { checkoutStatus, loadCounterView } from '../checkout/checkoutView.js';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { type BillDetail, counterText, renderBillPage, renderBillsPage, renderCounterPage, renderNewBillPage } from '../console/bills.js';
@@ -72,9 +73,10 @@ export function consoleRouter({ db, finality, checkout }: ApiDeps): Router {
     );
   });
 
-  router.get('/console/bills/new', (req, res) => {
+  router.get('/console/bills/new', async (req, res) => {
+    const items = await listPriceList(db, scopeOf(res));
     // One key per form: a double submit replays the first answer instead of making a second bill.
-    html(req, res, 200, (language) => renderNewBillPage(language, staffOf(res), randomUUID()));
+    html(req, res, 200, (language) => renderNewBillPage(language, staffOf(res), randomUUID(), items));
   });
 
   const bill = async (req: Request, res: Response): Promise<InvoiceRow | undefined> => {

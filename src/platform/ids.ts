@@ -4,7 +4,25 @@
  */
 import { randomBytes } from 'node:crypto';
 
-export type IdPrefix = 'clin' | 'inv' | 'pay' | 'je' | 'evt' | 'rec' | 'exc' | 'res' | 'aud' | 'stmt' | 'rev' | 'sac' | 'rtx' | 'key' | 'ses' | 'mem' | 'pk';
+export type IdPrefix =
+  | 'clin'
+  | 'inv'
+  | 'pay'
+  | 'je'
+  | 'evt'
+  | 'rec'
+  | 'exc'
+  | 'res'
+  | 'aud'
+  | 'stmt'
+  | 'rev'
+  | 'sac'
+  | 'rtx'
+  | 'key'
+  | 'ses'
+  | 'mem'
+  | 'pk'
+  | 'pli';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(12).toString('hex')}`;
