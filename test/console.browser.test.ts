@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Decimal } from 'decimal.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -166,6 +167,52 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     );
     expect(weightBytes).toBeLessThan(100_000);
     expect(interactiveMs).toBeGreaterThan(0);
+    await context.close();
+  });
+
+  it('shows finance what came in today: a payment made now raises today’s takings by its amount; the dashboard is small and quick', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await installAxe(context);
+    const page = await signIn(context, 'finance1', '/console/finance');
+    const figure = async (id: string) => (await page.textContent(`#${id} .figure`))!.replace(/[^0-9.]/g, '');
+    const before = new Decimal(await figure('takings-today'));
+    const monthBefore = new Decimal(await figure('takings-month'));
+
+    const invoice = await newInvoice(env, clinic, { amount: '120.00' });
+    await pay(env, invoice.deposit_address, BigInt(invoice.token_amount_due));
+    const deps = watcher(env);
+    await mine(env, deps.finality.confirmations);
+    await syncUntilCaughtUp(deps);
+    expect((await readInvoice(env, invoice.id)).status).toBe('paid');
+
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+    await page.goto(`${stack.url}/console/finance`, { waitUntil: 'load' });
+    expect(new Decimal(await figure('takings-today')).minus(before).toFixed(2)).toBe('120.00');
+    expect(new Decimal(await figure('takings-month')).minus(monthBefore).toFixed(2)).toBe('120.00');
+    expect(await page.locator('svg.chart rect.bar').count()).toBe(30);
+    expect(await page.textContent('#watcher')).toMatch(/^The chain watcher is \d+ blocks behind/);
+
+    const timing = await page.evaluate<{ transferSize: number; resources: { name: string; transferSize: number }[]; contentLoaded: number }>(`(function () {
+      var nav = performance.getEntriesByType('navigation')[0];
+      return {
+        transferSize: nav.transferSize,
+        resources: performance.getEntriesByType('resource').map(function (entry) { return { name: new URL(entry.name).pathname, transferSize: entry.transferSize }; }),
+        contentLoaded: nav.domContentLoadedEventEnd,
+      };
+    })()`);
+    const weightBytes = timing.transferSize + timing.resources.reduce((total, resource) => total + resource.transferSize, 0);
+    console.log(
+      `finance dashboard: weight ${weightBytes} bytes, time to interactive ${Math.round(timing.contentLoaded)} ms (1280×900 desktop, local server, cold cache)`,
+    );
+    expect(weightBytes).toBeLessThan(100_000);
+
+    for (const language of ['zh-HK', 'zh-CN', 'en'] as const) {
+      await page.goto(`${stack.url}/console/finance?lang=${language}`);
+      const findings = await runAxe(page);
+      expect(findings, `${language}\n${describeFindings(findings)}`).toEqual([]);
+      await page.screenshot({ path: path.join(RESULTS_DIR, `finance-dashboard-${language}.png`), fullPage: true });
+    }
     await context.close();
   });
 

@@ -50,6 +50,7 @@ const SECTIONS: readonly { path: string; key: ConsoleMessageKey; roles: readonly
   { path: '/console', key: 'nav_home', roles: ['platform_admin', 'clinic_admin', 'clinic_staff', 'finance', 'auditor'] },
   { path: '/console/bills', key: 'nav_bills', roles: ['clinic_admin', 'clinic_staff'] },
   { path: '/console/bills/new', key: 'nav_new_bill', roles: ['clinic_admin', 'clinic_staff'] },
+  { path: '/console/finance', key: 'nav_finance', roles: ['finance'] },
 ];
 
 /** Whether `role` uses the console section at `path`. */

@@ -7,18 +7,24 @@
  * The session and its principal are set by the sign-in router's `/console` guard.
  */
 import { randomUUID } from 'node:crypto';
+import { Decimal } from 'decimal.js';
 import express, { type Request, type Response, Router } from 'express';
 import QRCode from 'qrcode';
 import { checkoutTokenFromUrl, getInvoice, type InvoiceRow, invoiceWithCheckoutToken, listInvoices } from '../billing/invoices.js';
 import { listPriceList } from '../billing/priceList.js';
+import { openAmounts, takingsByDay } from '../billing/takings.js';
+import { readCursor } from '../chain/cursor.js';
 import { checkoutStatus, loadCounterView } from '../checkout/checkoutView.js';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { type BillDetail, counterText, renderBillPage, renderBillsPage, renderCounterPage, renderNewBillPage } from '../console/bills.js';
+import { type DashboardView, renderDashboardPage } from '../console/finance.js';
 import { renderNotFoundPage, type StaffPerson, sectionAllows } from '../console/pages.js';
 import { confirmationsAt } from '../domain/confirmations.js';
-import { hongKongDayStart } from '../domain/hongKongDate.js';
+import { hongKongDate, hongKongDayStart } from '../domain/hongKongDate.js';
 import { effectiveStatus, isInvoiceStatus } from '../domain/invoiceStatus.js';
 import type { Principal } from '../identity/principal.js';
+import { openExceptionCounts } from '../recon/exceptions.js';
+import { lastRun } from '../recon/runs.js';
 import { invoiceChainViews } from '../settlement/transfers.js';
 import type { ApiDeps } from './apiDeps.js';
 import { sendJson } from './json.js';
@@ -31,7 +37,7 @@ function languageOf(req: Request): CheckoutLanguage {
   return negotiateLanguage(req.query.lang, req.get('accept-language'));
 }
 
-export function consoleRouter({ db, finality, checkout }: ApiDeps): Router {
+export function consoleRouter({ db, finality, checkout, network, chain }: ApiDeps): Router {
   const router = Router();
   const staffOf = (res: Response) => res.locals.staff as StaffPerson;
   const scopeOf = (res: Response) => ({ clinicId: (res.locals.principal as Principal).clinicId });
@@ -47,6 +53,38 @@ export function consoleRouter({ db, finality, checkout }: ApiDeps): Router {
   router.use(FRONT_DESK, (req, res, next) => {
     if (!sectionAllows(FRONT_DESK, staffOf(res).role)) return html(req, res, 403, (language) => renderNotFoundPage(language, staffOf(res), 'not_for_role'));
     next();
+  });
+
+  router.get('/console/finance', async (req, res) => {
+    if (!sectionAllows('/console/finance', staffOf(res).role))
+      return html(req, res, 403, (language) => renderNotFoundPage(language, staffOf(res), 'not_for_role'));
+    const now = new Date();
+    const today = hongKongDate(now);
+    const monthStart = new Date(`${today.slice(0, 7)}-01T00:00:00+08:00`);
+    const days = Array.from({ length: 30 }, (_, back) => hongKongDate(new Date(hongKongDayStart(now).getTime() - (29 - back) * 86_400_000)));
+    const from = new Date(Math.min(monthStart.getTime(), new Date(`${days[0]}T00:00:00+08:00`).getTime()));
+    const scope = scopeOf(res);
+    const [takings, open, exceptions, run, cursor, head] = await Promise.all([
+      takingsByDay(db, scope, from),
+      openAmounts(db, scope),
+      openExceptionCounts(db, scope),
+      lastRun(db),
+      readCursor(db, network.chainId),
+      chain.getBlockNumber().catch(() => undefined),
+    ]);
+    const byDay = new Map(takings.map((row) => [row.day, row.amount]));
+    const sum = (rows: { amount: string }[]) => rows.reduce((total, row) => total.plus(row.amount), new Decimal(0)).toFixed(2);
+    const view: DashboardView = {
+      today: byDay.get(today) ?? '0.00',
+      month: sum(takings.filter((row) => row.day >= today.slice(0, 7))),
+      open: { amount: open.open, count: open.openCount },
+      processing: { amount: open.processing, count: open.processingCount },
+      days: days.map((day) => ({ day, amount: byDay.get(day) ?? '0.00' })),
+      exceptions,
+      lastRun: run ? { status: run.status, createdAt: run.created_at, finishedAt: run.finished_at, exceptions: Number(run.counts.new_exceptions ?? 0) } : null,
+      watcherLag: head === undefined || cursor === undefined ? null : Math.max(0, Number(head - cursor)),
+    };
+    html(req, res, 200, (language) => renderDashboardPage(language, staffOf(res), view));
   });
 
   router.get('/console/bills', async (req, res) => {

@@ -171,3 +171,12 @@ export function presentException(row: ExceptionRow): Record<string, unknown> {
     resolved_at: row.resolved_at?.toISOString() ?? null,
   };
 }
+
+/** Exceptions still to be worked (open or awaiting approval) in `scope`, counted by type. */
+export async function openExceptionCounts(db: Db, scope: ClinicScope): Promise<{ type: string; status: string; count: number }[]> {
+  return (await scopeQuery(db('exceptions'), scope)
+    .whereIn('status', ['open', 'pending_approval'])
+    .groupBy('type', 'status')
+    .orderBy(['type', 'status'])
+    .select('type', 'status', db.raw('count(*)::int AS count'))) as { type: string; status: string; count: number }[];
+}

@@ -697,3 +697,8 @@ async function writeLines(trx: Trx, runId: string, lines: readonly Line[], ids: 
   }));
   for (let start = 0; start < rows.length; start += 1000) await trx('reconciliation_lines').insert(rows.slice(start, start + 1000));
 }
+
+/** The newest reconciliation run, if any: what finance's dashboard shows. */
+export async function lastRun(db: Db): Promise<RunRow | undefined> {
+  return (await db('reconciliation_runs').orderBy('created_at', 'desc').first()) as RunRow | undefined;
+}
