@@ -216,11 +216,19 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     await context.close();
   });
 
-  it('voids an open bill from its page, and answers another clinic’s bill with the same 404 page as an unknown id', async () => {
+  it('gives a new checkout link and voids an open bill from its page, and answers another clinic’s bill with the same 404 page as an unknown id', async () => {
     const own = await newInvoice(env, clinic, { amount: '80.00' });
     const other = await newInvoice(env, await newClinic(env), { amount: '80.00' });
     const context = await browser.newContext();
     const page = await signIn(context, 'clinicadmin', `/console/bills/${own.id}`);
+    // A new checkout link for the patient: it opens the bill's payment page.
+    await page.click('#new-link');
+    await page.waitForSelector('#link-box:not([hidden])');
+    const link = await page.inputValue('#checkout-link');
+    expect(link).toMatch(/\/checkout\/[A-Za-z0-9_-]{43}$/);
+    // Relative here: the test app has no PUBLIC_URL (in production the link is absolute).
+    expect((await page.request.get(new URL(link, stack.url).toString())).status()).toBe(200);
+    expect(await page.getAttribute('#email-link', 'href')).toContain(encodeURIComponent(link));
     await page.click('#void-bill');
     await page.waitForSelector('main#bill[data-status="void"]');
     expect((await readInvoice(env, own.id)).status).toBe('void');

@@ -131,6 +131,31 @@
     updateTotal();
   }
 
+  // ---- One bill: a new checkout link, to copy, e-mail or show at the counter. ----
+  const newLink = document.getElementById('new-link');
+  if (newLink && data.bill_id) {
+    newLink.addEventListener('click', async () => {
+      newLink.disabled = true;
+      const answer = await api('POST', `/v1/invoices/${data.bill_id}/checkout-link`);
+      newLink.disabled = false;
+      if (answer.status !== 201 || !answer.body.checkout_url) {
+        document.getElementById('bill-message').textContent = answer.body.detail || String(answer.status);
+        return;
+      }
+      const link = answer.body.checkout_url;
+      // The counter screen of this tab draws it as a QR too.
+      sessionStorage.setItem(`checkout:${data.bill_id}`, link);
+      document.getElementById('checkout-link').value = link;
+      document.getElementById('email-link').href = `mailto:?subject=${encodeURIComponent(document.title)}&body=${encodeURIComponent(link)}`;
+      document.getElementById('link-box').hidden = false;
+    });
+    document.getElementById('copy-link').addEventListener('click', async () => {
+      const field = document.getElementById('checkout-link');
+      await navigator.clipboard.writeText(field.value).catch(() => field.select());
+      document.getElementById('bill-message').textContent = messages.copied;
+    });
+  }
+
   // ---- One bill: void it. ----
   const voidButton = document.getElementById('void-bill');
   if (voidButton && data.bill_id) {

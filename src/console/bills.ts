@@ -129,6 +129,8 @@ ${
 }
 
 export interface BillDetail extends BillRow {
+  /** Whether the patient can still pay (a checkout link is worth giving). */
+  payable: boolean;
   payments: { txHash: string; amount: string; confirmations: number; final: boolean; url: string | null }[];
   timeline: { at: Date; action: string; actor: string }[];
   voidable: boolean;
@@ -162,6 +164,16 @@ export function renderBillPage(language: CheckoutLanguage, person: StaffPerson, 
 <p class="actions"><a class="button" id="counter-mode" href="/console/bills/${escapeHtml(bill.id)}/counter">${t(language, 'counter_mode')}</a>
 ${bill.voidable ? `<button type="button" class="button secondary" id="void-bill">${t(language, 'void_bill')}</button>` : ''}</p>
 <p id="bill-message" role="status" aria-live="polite"></p>
+${
+  bill.payable
+    ? `<section aria-labelledby="link-title"><h2 id="link-title">${t(language, 'checkout_link')}</h2>
+<p>${t(language, 'new_link_note')}</p>
+<p><button type="button" class="button secondary" id="new-link">${t(language, 'new_link')}</button></p>
+<div id="link-box" hidden><label for="checkout-link">${t(language, 'checkout_link')}</label> <input id="checkout-link" readonly size="60">
+<button type="button" class="button secondary" id="copy-link">${t(language, 'copy_link')}</button> <a id="email-link" href="mailto:">${t(language, 'email_link')}</a></div>
+</section>`
+    : ''
+}
 <section aria-labelledby="payments-title"><h2 id="payments-title">${t(language, 'payments')}</h2>${payments}</section>
 <section aria-labelledby="timeline-title"><h2 id="timeline-title">${t(language, 'timeline')}</h2><ol class="timeline">${timeline}</ol></section>
 </main>`;

@@ -153,6 +153,7 @@ export function consoleRouter({ db, finality, checkout, network, chain }: ApiDep
         })),
       timeline: timeline.map((event) => ({ at: event.occurred_at, action: event.action, actor: event.actor })),
       voidable: status === 'open' && BigInt(row.token_amount_paid) === 0n && BigInt(row.token_amount_pending) === 0n,
+      payable: status === 'open' || status === 'processing' || status === 'underpaid',
     };
     html(req, res, 200, (language) => renderBillPage(language, staffOf(res), detail));
   });
