@@ -140,6 +140,32 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     await context.close();
   });
 
+  it('shows an underpayment at the counter with what is left and a new QR for it, then paid when the rest comes', async () => {
+    const invoice = await newInvoice(env, clinic, { amount: '100.00' });
+    const due = BigInt(invoice.token_amount_due);
+    const context = await browser.newContext(TABLET);
+    const page = await signIn(context, 'frontdesk', `/console/bills/${invoice.id}/counter`);
+    await page.waitForSelector('#payment-qr svg');
+    const firstQr = await page.innerHTML('#payment-qr-image');
+    await page.evaluate('window.__sameDocument = 1');
+
+    const deps = watcher(env);
+    await pay(env, invoice.deposit_address, due / 2n);
+    await mine(env, deps.finality.confirmations);
+    await syncUntilCaughtUp(deps);
+    await page.waitForSelector('main#counter[data-status="underpaid"]', { timeout: 10_000 });
+    expect(await page.textContent('#counter-status-text')).toBe('Received HK$50.00. Still to pay: HK$50.00');
+    await expect.poll(() => page.innerHTML('#payment-qr-image'), { timeout: 10_000 }).not.toBe(firstQr);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'counter-underpaid-tablet-en.png'), fullPage: true });
+
+    await pay(env, invoice.deposit_address, due - due / 2n);
+    await mine(env, deps.finality.confirmations);
+    await syncUntilCaughtUp(deps);
+    await page.waitForSelector('main#counter[data-status="paid"]', { timeout: 10_000 });
+    expect(await page.evaluate('window.__sameDocument')).toBe(1);
+    await context.close();
+  });
+
   it('serves the counter screen small and quick: page weight and time to interactive, measured in the browser', async () => {
     const invoice = await newInvoice(env, clinic, { amount: '120.00' });
     const context = await browser.newContext(TABLET);
