@@ -16,7 +16,7 @@ import { finalityFromConfig } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
 import { loadPaymentNetwork } from './chain/paymentNetwork.js';
 import { writeDevStackFile } from './dev/devStackFile.js';
-import type { DevPerson } from './dev/identityProvider.js';
+import type { DevIdentityProvider, DevPerson } from './dev/identityProvider.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
 import type { DevStack } from './dev/stack.js';
 import { moneyChecks } from './doctor.js';
@@ -114,7 +114,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const finality = finalityFromConfig(config);
   // People sign in with the configured provider, or (outside production) with the dev stack's own, started once the API listens.
   let relyingParty = config.signIn.oidc ? new OidcRelyingParty(config.signIn.oidc) : undefined;
-  let devIdentityProvider: { issuer: string; close(): Promise<void> } | undefined;
+  let devIdentityProvider: DevIdentityProvider | undefined;
   try {
     const applied = await prepareDatabase({ db: workersDb, appUrl: databaseUrl, migrationUrl: devStack?.migrationDatabaseUrl ?? config.databaseMigrationUrl });
     if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, buildTestApp, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, onboardClinic, tokenFor } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
@@ -17,22 +17,12 @@ const platformAdmin = tokenFor('platform_admin');
 let clinicA: string;
 let clinicB: string;
 
-async function onboard(name: string): Promise<string> {
-  const response = await request(app)
-    .post('/v1/clinics')
-    .set(bearer(platformAdmin))
-    .set('Idempotency-Key', randomUUID())
-    .send({ name, settlement_address: `0x${'cd'.repeat(20)}` });
-  expect(response.status, response.text).toBe(201);
-  return response.body.id as string;
-}
-
 beforeAll(async () => {
   database = await createTestDatabase();
   ({ app } = await buildTestApp({ db: database.db }));
   ({ app: otherInstance } = await buildTestApp({ db: database.db }));
-  clinicA = await onboard('Key Clinic A');
-  clinicB = await onboard('Key Clinic B');
+  clinicA = await onboardClinic(app, 'Key Clinic A');
+  clinicB = await onboardClinic(app, 'Key Clinic B');
 });
 
 afterAll(async () => {

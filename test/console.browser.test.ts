@@ -17,7 +17,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, tokenFor } from './support/app.js';
-import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
+import { describeFindings, hasChromium, installAxe, launchChromium, pageFigures, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
 import {
   mine,
   newClinic,
@@ -174,18 +174,11 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     const cdp = await context.newCDPSession(page);
     await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
     await page.goto(`${stack.url}/console/bills/${invoice.id}/counter`, { waitUntil: 'load' });
-    const timing = await page.evaluate<{ transferSize: number; resources: { name: string; transferSize: number }[]; contentLoaded: number }>(`(function () {
-      var nav = performance.getEntriesByType('navigation')[0];
-      return {
-        transferSize: nav.transferSize,
-        resources: performance.getEntriesByType('resource').map(function (entry) { return { name: new URL(entry.name).pathname, transferSize: entry.transferSize }; }),
-        contentLoaded: nav.domContentLoadedEventEnd,
-      };
-    })()`);
-    const loaded = timing.resources.filter((resource) => !resource.name.endsWith('/status'));
+    const figures = await pageFigures(page);
+    const loaded = figures.resources.filter((resource) => !resource.name.endsWith('/status'));
     expect(loaded.map((resource) => resource.name).sort()).toEqual(['/console/assets/console.css', '/console/assets/counter.js']);
-    const weightBytes = timing.transferSize + loaded.reduce((sum, resource) => sum + resource.transferSize, 0);
-    const interactiveMs = Math.round(timing.contentLoaded);
+    const weightBytes = figures.documentBytes + loaded.reduce((sum, resource) => sum + resource.transferSize, 0);
+    const interactiveMs = figures.interactiveMs;
     console.log(`counter screen: weight ${weightBytes} bytes, time to interactive ${interactiveMs} ms (1024×768 tablet, local server, cold cache)`);
     fs.writeFileSync(
       path.join(RESULTS_DIR, 'counter-metrics.json'),
@@ -219,18 +212,9 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     expect(await page.locator('svg.chart rect.bar').count()).toBe(30);
     expect(await page.textContent('#watcher')).toMatch(/^The chain watcher is \d+ blocks behind/);
 
-    const timing = await page.evaluate<{ transferSize: number; resources: { name: string; transferSize: number }[]; contentLoaded: number }>(`(function () {
-      var nav = performance.getEntriesByType('navigation')[0];
-      return {
-        transferSize: nav.transferSize,
-        resources: performance.getEntriesByType('resource').map(function (entry) { return { name: new URL(entry.name).pathname, transferSize: entry.transferSize }; }),
-        contentLoaded: nav.domContentLoadedEventEnd,
-      };
-    })()`);
-    const weightBytes = timing.transferSize + timing.resources.reduce((total, resource) => total + resource.transferSize, 0);
-    console.log(
-      `finance dashboard: weight ${weightBytes} bytes, time to interactive ${Math.round(timing.contentLoaded)} ms (1280×900 desktop, local server, cold cache)`,
-    );
+    const figures = await pageFigures(page);
+    const weightBytes = figures.documentBytes + figures.resources.reduce((total, resource) => total + resource.transferSize, 0);
+    console.log(`finance dashboard: weight ${weightBytes} bytes, time to interactive ${figures.interactiveMs} ms (1280×900 desktop, local server, cold cache)`);
     expect(weightBytes).toBeLessThan(100_000);
 
     for (const language of ['zh-HK', 'zh-CN', 'en'] as const) {

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, buildTestApp, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, onboardClinic, tokenFor } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
@@ -15,16 +15,6 @@ const platformAdmin = tokenFor('platform_admin');
 let clinicA: string;
 let clinicB: string;
 
-async function onboard(name: string): Promise<string> {
-  const response = await request(app)
-    .post('/v1/clinics')
-    .set(bearer(platformAdmin))
-    .set('Idempotency-Key', randomUUID())
-    .send({ name, settlement_address: `0x${'ef'.repeat(20)}` });
-  expect(response.status, response.text).toBe(201);
-  return response.body.id as string;
-}
-
 function addItem(token: string, body: Record<string, unknown>): request.Test {
   return request(app).post('/v1/price-list').set(bearer(token)).set('Idempotency-Key', randomUUID()).send(body);
 }
@@ -32,8 +22,8 @@ function addItem(token: string, body: Record<string, unknown>): request.Test {
 beforeAll(async () => {
   database = await createTestDatabase();
   ({ app } = await buildTestApp({ db: database.db }));
-  clinicA = await onboard('Price Clinic A');
-  clinicB = await onboard('Price Clinic B');
+  clinicA = await onboardClinic(app, 'Price Clinic A', `0x${'ef'.repeat(20)}`);
+  clinicB = await onboardClinic(app, 'Price Clinic B', `0x${'ef'.repeat(20)}`);
 });
 
 afterAll(async () => {

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OidcRelyingParty } from '../src/identity/oidc.js';
-import { bearer, buildTestApp, TEST_SECRETS, tokenFor } from './support/app.js';
+import { bearer, buildTestApp, onboardClinic, TEST_SECRETS, tokenFor } from './support/app.js';
 import { serve } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { browse, CookieJar, csrfOf, follow, passwordOf, type SignInStack, signInAs, startSignInStack } from './support/signIn.js';
@@ -25,13 +25,7 @@ const SESSION = '__Host-clinicpay_session';
 beforeAll(async () => {
   database = await createTestDatabase();
   const { app } = await buildTestApp({ db: database.db });
-  const onboarded = await request(app)
-    .post('/v1/clinics')
-    .set(bearer(platformAdmin))
-    .set('Idempotency-Key', randomUUID())
-    .send({ name: 'Sign-in Clinic', settlement_address: `0x${'ab'.repeat(20)}` });
-  expect(onboarded.status).toBe(201);
-  clinicId = onboarded.body.id as string;
+  clinicId = await onboardClinic(app, 'Sign-in Clinic', `0x${'ab'.repeat(20)}`);
   stack = await startSignInStack({ db: database.db, clinicId });
 });
 

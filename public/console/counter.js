@@ -79,6 +79,5 @@
     });
   }
 
-  window.__counterPollNow = poll;
   poll();
 })();

@@ -73,26 +73,53 @@ export function languageLinks(language: CheckoutLanguage, path: string): string 
   ).join('');
 }
 
-function shell({ language, title, body, path }: Shell): string {
-  const switcher = languageLinks(language, path);
+/** What an HTML page of ours is made of, besides its body. */
+export interface PageFrame {
+  language: CheckoutLanguage;
+  title: string;
+  /** The page's path with any query it keeps, for the language links. */
+  path: string;
+  /** The language switcher's accessible name, in the page's language. */
+  languagesLabel: string;
+  referrer: 'no-referrer' | 'same-origin';
+  stylesheet: string;
+  scripts: readonly string[];
+  body: string;
+}
+
+/** A whole page, never indexed, with the language switcher above `body`: the patient's pages and the staff's share it. */
+export function htmlPage(frame: PageFrame): string {
   return `<!doctype html>
-<html lang="${language}">
+<html lang="${frame.language}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="${frame.referrer}">
 <link rel="icon" href="data:,">
-<title>${escapeHtml(title)}</title>
-<link rel="stylesheet" href="/checkout/assets/checkout.css">
-<script src="/checkout/assets/checkout.js" defer></script>
+<title>${escapeHtml(frame.title)}</title>
+<link rel="stylesheet" href="${escapeHtml(frame.stylesheet)}">
+${frame.scripts.map((src) => `<script src="${escapeHtml(src)}" defer></script>`).join('\n')}
 </head>
 <body>
-<nav class="languages" aria-label="${t(language, 'language')}"><ul>${switcher}</ul></nav>
-${body}
+<nav class="languages" aria-label="${escapeHtml(frame.languagesLabel)}"><ul>${languageLinks(frame.language, frame.path)}</ul></nav>
+${frame.body}
 </body>
 </html>
 `;
+}
+
+function shell({ language, title, body, path }: Shell): string {
+  return htmlPage({
+    language,
+    title,
+    path,
+    body,
+    languagesLabel: message(language, 'language'),
+    referrer: 'no-referrer',
+    stylesheet: '/checkout/assets/checkout.css',
+    scripts: ['/checkout/assets/checkout.js'],
+  });
 }
 
 /** The line items and their total, as on the invoice. */

@@ -7,7 +7,7 @@
  * May import: platform, domain, identity, checkout.
  */
 import type { CheckoutLanguage } from '../checkout/messages.js';
-import { formatTime, languageLinks } from '../checkout/pages.js';
+import { formatTime, htmlPage } from '../checkout/pages.js';
 import type { Role } from '../identity/principal.js';
 import { escapeHtml, jsonForHtml } from '../platform/html.js';
 import { type ConsoleMessageKey, consoleMessage, ROLE_ABILITIES, ROLE_NAMES, scriptMessages } from './messages.js';
@@ -76,27 +76,18 @@ export function staffPage(options: Omit<Shell, 'person'> & { person: StaffPerson
 }
 
 function shell({ language, title, body, path, scripts = [], data, person }: Shell): string {
-  const switcher = languageLinks(language, path);
-  return `<!doctype html>
-<html lang="${language}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow">
-<meta name="referrer" content="same-origin">
-<link rel="icon" href="data:,">
-<title>${escapeHtml(title)}</title>
-<link rel="stylesheet" href="/console/assets/console.css">
-${scripts.map((src) => `<script src="${escapeHtml(src)}" defer></script>`).join('\n')}
-</head>
-<body>
-<nav class="languages" aria-label="${t(language, 'language')}"><ul>${switcher}</ul></nav>
-${person ? bar(language, person, path.split('?')[0]!) : ''}
+  return htmlPage({
+    language,
+    title,
+    path,
+    languagesLabel: consoleMessage(language, 'language'),
+    referrer: 'same-origin',
+    stylesheet: '/console/assets/console.css',
+    scripts,
+    body: `${person ? bar(language, person, path.split('?')[0]!) : ''}
 ${body}
-${data === undefined ? '' : `<script type="application/json" id="page-data">${jsonForHtml(data)}</script>`}
-</body>
-</html>
-`;
+${data === undefined ? '' : `<script type="application/json" id="page-data">${jsonForHtml(data)}</script>`}`,
+  });
 }
 
 /** The sign-in page: one button to the identity provider, and what went wrong, if anything. */

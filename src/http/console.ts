@@ -23,6 +23,7 @@ import { confirmationsAt } from '../domain/confirmations.js';
 import { hongKongDate, hongKongDayStart } from '../domain/hongKongDate.js';
 import { effectiveStatus, isInvoiceStatus } from '../domain/invoiceStatus.js';
 import type { Principal } from '../identity/principal.js';
+import { NotFoundError } from '../platform/errors.js';
 import { openExceptionCounts } from '../recon/exceptions.js';
 import { lastRun } from '../recon/runs.js';
 import { invoiceChainViews } from '../settlement/transfers.js';
@@ -120,8 +121,10 @@ export function consoleRouter({ db, finality, checkout, network, chain }: ApiDep
   const bill = async (req: Request, res: Response): Promise<InvoiceRow | undefined> => {
     try {
       return await getInvoice(db, scopeOf(res), String(req.params.id));
-    } catch {
-      return undefined;
+    } catch (error) {
+      // Only "no such bill here" is the 404 page; a failing database stays an error.
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
     }
   };
 

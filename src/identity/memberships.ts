@@ -11,6 +11,7 @@ import { NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
 import { CLINIC_ROLES, type ClinicScope, type Role, scopeQuery } from './principal.js';
+import { sessionActor } from './sessions.js';
 
 export interface MembershipRow {
   id: string;
@@ -91,7 +92,7 @@ export async function claimMembership(
     .update({ issuer: person.issuer, sub: person.sub, accepted_at: trx.fn.now() })
     .returning('*')) as MembershipRow[];
   if (!claimed) return undefined;
-  await appendAudit(trx, { actor: person.sub, role: claimed.role, requestId, auth: { method: 'session' } }, [
+  await appendAudit(trx, sessionActor({ sub: person.sub, role: claimed.role }, requestId), [
     { action: 'membership.accepted', target: { type: 'membership', id: claimed.id }, clinicId: claimed.clinic_id, after: { role: claimed.role } },
   ]);
   return claimed;

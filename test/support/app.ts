@@ -1,10 +1,12 @@
 /**
  * The real app, wired to the test run's real Postgres and anvil, and tokens to call it with.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
-import { inject } from 'vitest';
+import type { Express } from 'express';
+import request from 'supertest';
+import { expect, inject } from 'vitest';
 import { type AppDeps, createApp } from '../../src/app.js';
 import type { AuditActor } from '../../src/audit/auditLog.js';
 import { createChainClient } from '../../src/chain/client.js';
@@ -90,4 +92,15 @@ export function tokenFor(role: Role, clinicId?: string, sub = `user-${role}`): s
 
 export function bearer(token: string): { Authorization: string } {
   return { Authorization: `Bearer ${token}` };
+}
+
+/** A clinic onboarded through the API by a platform admin, as an operator does it; returns its id. */
+export async function onboardClinic(app: Express, name: string, settlementAddress = `0x${'cd'.repeat(20)}`): Promise<string> {
+  const response = await request(app)
+    .post('/v1/clinics')
+    .set(bearer(tokenFor('platform_admin')))
+    .set('Idempotency-Key', randomUUID())
+    .send({ name, settlement_address: settlementAddress });
+  expect(response.status, response.text).toBe(201);
+  return response.body.id as string;
 }

@@ -122,3 +122,22 @@ export function describeFindings(findings: AxeFinding[]): string {
     .map((finding) => `${finding.impact ?? '?'} ${finding.rule} (${finding.help}): ${finding.nodes.map((node) => node.target).join(', ')}`)
     .join('\n');
 }
+
+/** What the browser measured of the page `page` shows: its weight (document and each resource, as transferred) and when it was interactive. */
+export interface PageFigures {
+  documentBytes: number;
+  resources: { name: string; transferSize: number }[];
+  /** The end of DOMContentLoaded, by when deferred scripts have run, in ms from navigation start. */
+  interactiveMs: number;
+}
+
+export function pageFigures(page: Page): Promise<PageFigures> {
+  return page.evaluate<PageFigures>(`(function () {
+    var nav = performance.getEntriesByType('navigation')[0];
+    return {
+      documentBytes: nav.transferSize,
+      resources: performance.getEntriesByType('resource').map(function (entry) { return { name: new URL(entry.name).pathname, transferSize: entry.transferSize }; }),
+      interactiveMs: Math.round(nav.domContentLoadedEventEnd),
+    };
+  })()`);
+}
