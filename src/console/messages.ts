@@ -65,6 +65,11 @@ const en = {
   nav_home: 'Home',
   nav_bills: 'Today’s bills',
   nav_new_bill: 'New bill',
+  nav_exceptions: 'Exceptions',
+  nav_reconciliation: 'Reconciliation',
+  nav_statements: 'Statements',
+  nav_audit: 'Audit log',
+  nav_clinics: 'Clinics',
   main_menu: 'Console',
   new_bill_title: 'New bill',
   patient_ref: 'Patient reference',
@@ -194,6 +199,11 @@ const zhHK: Catalogue = {
   nav_home: '主頁',
   nav_bills: '今日帳單',
   nav_new_bill: '開立帳單',
+  nav_exceptions: '例外事項',
+  nav_reconciliation: '對帳',
+  nav_statements: '結單',
+  nav_audit: '審計紀錄',
+  nav_clinics: '診所',
   main_menu: '管理台',
   new_bill_title: '開立帳單',
   patient_ref: '病人參考編號',
@@ -320,6 +330,11 @@ const zhCN: Catalogue = {
   nav_home: '主页',
   nav_bills: '今日账单',
   nav_new_bill: '开立账单',
+  nav_exceptions: '异常事项',
+  nav_reconciliation: '对账',
+  nav_statements: '结单',
+  nav_audit: '审计记录',
+  nav_clinics: '诊所',
   main_menu: '管理台',
   new_bill_title: '开立账单',
   patient_ref: '病人参考编号',
@@ -390,9 +405,14 @@ const CATALOGUES: Record<CheckoutLanguage, Catalogue> = { 'zh-HK': zhHK, 'zh-CN'
 
 export type ConsoleMessageKey = MessageKey;
 
+/** Fills `{name}` placeholders of `template`; a placeholder without a value stays as written. */
+export function fillMessage(template: string, params: Record<string, string | number> = {}): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (params[name] === undefined ? whole : String(params[name])));
+}
+
 /** Fills `{name}` placeholders of `key` in `language`. */
 export function consoleMessage(language: CheckoutLanguage, key: MessageKey, params: Record<string, string | number> = {}): string {
-  return CATALOGUES[language][key].replace(/\{(\w+)\}/g, (whole, name: string) => (params[name] === undefined ? whole : String(params[name])));
+  return fillMessage(CATALOGUES[language][key], params);
 }
 
 /** The whole catalogue, for a page's script (it fills live texts with the same words). */

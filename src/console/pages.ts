@@ -51,6 +51,11 @@ const SECTIONS: readonly { path: string; key: ConsoleMessageKey; roles: readonly
   { path: '/console/bills', key: 'nav_bills', roles: ['clinic_admin', 'clinic_staff'] },
   { path: '/console/bills/new', key: 'nav_new_bill', roles: ['clinic_admin', 'clinic_staff'] },
   { path: '/console/finance', key: 'nav_finance', roles: ['finance'] },
+  { path: '/console/exceptions', key: 'nav_exceptions', roles: ['finance'] },
+  { path: '/console/reconciliation', key: 'nav_reconciliation', roles: ['finance'] },
+  { path: '/console/statements', key: 'nav_statements', roles: ['finance', 'auditor'] },
+  { path: '/console/audit', key: 'nav_audit', roles: ['auditor', 'platform_admin'] },
+  { path: '/console/clinics', key: 'nav_clinics', roles: ['platform_admin'] },
 ];
 
 /** Whether `role` uses the console section at `path`. */

@@ -15,50 +15,35 @@ import { listPriceList } from '../billing/priceList.js';
 import { openAmounts, takingsByDay } from '../billing/takings.js';
 import { readCursor } from '../chain/cursor.js';
 import { checkoutStatus, loadCounterView } from '../checkout/checkoutView.js';
-import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { type BillDetail, counterText, renderBillPage, renderBillsPage, renderCounterPage, renderNewBillPage } from '../console/bills.js';
 import { type DashboardView, renderDashboardPage } from '../console/finance.js';
-import { renderNotFoundPage, type StaffPerson, sectionAllows } from '../console/pages.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { hongKongDate, hongKongDayStart } from '../domain/hongKongDate.js';
 import { effectiveStatus, isInvoiceStatus } from '../domain/invoiceStatus.js';
-import type { Principal } from '../identity/principal.js';
 import { NotFoundError } from '../platform/errors.js';
 import { openExceptionCounts } from '../recon/exceptions.js';
 import { lastRun } from '../recon/runs.js';
 import { invoiceChainViews } from '../settlement/transfers.js';
 import type { ApiDeps } from './apiDeps.js';
+import { consoleAdminRouter } from './consoleAdmin.js';
+import { consoleAuditRouter } from './consoleAudit.js';
+import { forSection, languageOf, scopeOf, sendNotFound, sendPage, staffOf } from './consolePages.js';
 import { sendJson } from './json.js';
 
 const FRONT_DESK = '/console/bills';
 /** At most this many of today's bills on one page (a clinic's day fits). */
 const BILLS_SHOWN = 200;
 
-function languageOf(req: Request): CheckoutLanguage {
-  return negotiateLanguage(req.query.lang, req.get('accept-language'));
-}
-
-export function consoleRouter({ db, finality, checkout, network, chain }: ApiDeps): Router {
+export function consoleRouter(deps: ApiDeps): Router {
+  const { db, finality, checkout, network, chain } = deps;
   const router = Router();
-  const staffOf = (res: Response) => res.locals.staff as StaffPerson;
-  const scopeOf = (res: Response) => ({ clinicId: (res.locals.principal as Principal).clinicId });
-
-  const html = (req: Request, res: Response, status: number, render: (language: CheckoutLanguage) => string) => {
-    const language = languageOf(req);
-    res.status(status).type('html').setHeader('Content-Language', language);
-    res.send(render(language));
-  };
-  const notFound = (req: Request, res: Response) => html(req, res, 404, (language) => renderNotFoundPage(language, staffOf(res)));
+  const html = sendPage;
+  const notFound = sendNotFound;
 
   // The front desk's pages are for the clinic's own people.
-  router.use(FRONT_DESK, (req, res, next) => {
-    if (!sectionAllows(FRONT_DESK, staffOf(res).role)) return html(req, res, 403, (language) => renderNotFoundPage(language, staffOf(res), 'not_for_role'));
-    next();
-  });
+  router.use(FRONT_DESK, forSection(FRONT_DESK));
 
-  router.get('/console/finance', async (req, res) => {
-    if (!sectionAllows('/console/finance', staffOf(res).role))
-      return html(req, res, 403, (language) => renderNotFoundPage(language, staffOf(res), 'not_for_role'));
+  router.get('/console/finance', forSection('/console/finance'), async (req, res) => {
     const now = new Date();
     const today = hongKongDate(now);
     const monthStart = new Date(`${today.slice(0, 7)}-01T00:00:00+08:00`);
@@ -191,5 +176,7 @@ export function consoleRouter({ db, finality, checkout, network, chain }: ApiDep
     res.type('image/svg+xml').send(await QRCode.toString(url as string, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }));
   });
 
+  router.use(consoleAuditRouter(deps));
+  router.use(consoleAdminRouter(deps));
   return router;
 }

@@ -1,0 +1,49 @@
+/**
+ * What every console router shares: the page's language, the signed-in person and their clinic
+ * scope (set by the sign-in router's `/console` guard), sending a page, and the 403 and 404 pages.
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
+import { renderNotFoundPage, type StaffPerson, sectionAllows } from '../console/pages.js';
+import type { ClinicScope, Principal } from '../identity/principal.js';
+
+export function languageOf(req: Request): CheckoutLanguage {
+  return negotiateLanguage(req.query.lang, req.get('accept-language'));
+}
+
+/** The person the page is for. */
+export function staffOf(res: Response): StaffPerson {
+  return res.locals.staff as StaffPerson;
+}
+
+/** The principal behind the session, as the API's own functions take it. */
+export function principalOf(res: Response): Principal {
+  return res.locals.principal as Principal;
+}
+
+/**
+ * The clinic scope of the page's reads: the person's own clinic, or, for roles that span clinics,
+ * the clinic chosen with the bar's clinic switcher (`res.locals.clinicChoice`), or every clinic.
+ */
+export function scopeOf(res: Response): ClinicScope {
+  return { clinicId: principalOf(res).clinicId ?? (res.locals.clinicChoice as string | undefined) };
+}
+
+export function sendPage(req: Request, res: Response, status: number, render: (language: CheckoutLanguage) => string): void {
+  const language = languageOf(req);
+  res.status(status).type('html').setHeader('Content-Language', language);
+  res.send(render(language));
+}
+
+/** The same 404 page for an unknown id and for another clinic's object. */
+export function sendNotFound(req: Request, res: Response): void {
+  sendPage(req, res, 404, (language) => renderNotFoundPage(language, staffOf(res)));
+}
+
+/** Middleware: a 403 page unless the person's role uses the console section at `section`. */
+export function forSection(section: string): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!sectionAllows(section, staffOf(res).role)) return sendPage(req, res, 403, (language) => renderNotFoundPage(language, staffOf(res), 'not_for_role'));
+    next();
+  };
+}
