@@ -121,6 +121,9 @@
           window.location.assign(`/console/bills/${answer.body.id}/counter?lang=${lang}`);
           return;
         }
+        // Refused, so nothing was made: the corrected form goes with a key of its own (a key
+        // keeps its first answer, and a different body under it is refused).
+        form.dataset.idempotencyKey = crypto.randomUUID();
         showError(answer.body.param, answer.body.detail || answer.body.title || String(answer.status));
       } catch (error) {
         showError(undefined, error instanceof Error ? error.message : String(error));

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Address } from 'viem';
 import { type AuditActor, type AuditSummary, appendAudit } from '../audit/auditLog.js';
 import { apiAddress, storedAddress } from '../domain/address.js';
+import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -282,4 +283,10 @@ export function presentClinic(row: ClinicRow): Record<string, unknown> {
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
   };
+}
+
+/** Clinics' names by id, in `scope`, by name: for pages that name clinics and for the clinic switcher. */
+export async function clinicNames(db: Db | Trx, scope: ClinicScope): Promise<Map<string, string>> {
+  const rows = (await scopeQuery(db('clinics').select('id', 'name').orderBy('name').limit(1000), scope, 'id')) as { id: string; name: string }[];
+  return new Map(rows.map((row) => [row.id, row.name]));
 }

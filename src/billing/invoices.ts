@@ -485,3 +485,11 @@ export async function invoiceByCheckoutToken(db: Db, token: string): Promise<(In
     .first('invoices.*', 'clinics.name AS clinic_name')) as (InvoiceRow & { clinic_name: string }) | undefined;
   return row && CHECKOUT_TOKEN_PATTERN.test(token) ? row : undefined;
 }
+
+/** The numbers people use at the desk, by invoice id (ids not found are left out). */
+export async function invoiceNumbers(db: Db | Trx, ids: readonly string[]): Promise<Map<string, number>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const rows = (await db('invoices').whereIn('id', unique).select('id', 'number')) as { id: string; number: number }[];
+  return new Map(rows.map((row) => [row.id, row.number]));
+}

@@ -27,6 +27,7 @@ import { invoiceChainViews } from '../settlement/transfers.js';
 import type { ApiDeps } from './apiDeps.js';
 import { consoleAdminRouter } from './consoleAdmin.js';
 import { consoleAuditRouter } from './consoleAudit.js';
+import { consoleFinanceRouter } from './consoleFinance.js';
 import { forSection, languageOf, scopeOf, sendNotFound, sendPage, staffOf } from './consolePages.js';
 import { sendJson } from './json.js';
 
@@ -176,6 +177,7 @@ export function consoleRouter(deps: ApiDeps): Router {
     res.type('image/svg+xml').send(await QRCode.toString(url as string, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }));
   });
 
+  router.use(consoleFinanceRouter(deps));
   router.use(consoleAuditRouter(deps));
   router.use(consoleAdminRouter(deps));
   return router;

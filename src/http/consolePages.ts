@@ -5,7 +5,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { renderNotFoundPage, type StaffPerson, sectionAllows } from '../console/pages.js';
-import type { ClinicScope, Principal } from '../identity/principal.js';
+import type { ClinicScope } from '../identity/principal.js';
+import { principalOf } from './auth.js';
 
 export function languageOf(req: Request): CheckoutLanguage {
   return negotiateLanguage(req.query.lang, req.get('accept-language'));
@@ -16,10 +17,7 @@ export function staffOf(res: Response): StaffPerson {
   return res.locals.staff as StaffPerson;
 }
 
-/** The principal behind the session, as the API's own functions take it. */
-export function principalOf(res: Response): Principal {
-  return res.locals.principal as Principal;
-}
+export { principalOf };
 
 /**
  * The clinic scope of the page's reads: the person's own clinic, or, for roles that span clinics,

@@ -22,7 +22,7 @@ import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import { fetchTransferLogs } from '../chain/transferLogs.js';
 import { apiAddress, parseAddressParam, storedAddress } from '../domain/address.js';
 import { ForbiddenError } from '../identity/errors.js';
-import type { ClinicScope, Principal } from '../identity/principal.js';
+import { type ClinicScope, type Principal, scopeQuery } from '../identity/principal.js';
 import { assetOf, postEntry, postingsFor } from '../ledger/ledger.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError, ValidationError } from '../platform/errors.js';
@@ -411,4 +411,24 @@ export function presentResolution(row: ResolutionRow): Record<string, unknown> {
     completed_at: row.completed_at?.toISOString() ?? null,
     created_at: row.created_at.toISOString(),
   };
+}
+
+/** A proposal waiting for a second person, with what it concerns: finance's approval queue. */
+export interface PendingResolution extends ResolutionRow {
+  exception_type: string;
+  clinic_id: string | null;
+}
+
+/** Resolutions waiting for approval in `scope`, oldest first (the oldest waits longest). */
+export async function pendingResolutions(db: Db, scope: ClinicScope, limit = 100): Promise<PendingResolution[]> {
+  return (await scopeQuery(
+    db('resolutions')
+      .join('exceptions', 'exceptions.id', 'resolutions.exception_id')
+      .where('resolutions.status', 'pending_approval')
+      .orderBy('resolutions.created_at')
+      .limit(limit)
+      .select('resolutions.*', 'exceptions.type as exception_type', 'exceptions.clinic_id'),
+    scope,
+    'exceptions.clinic_id',
+  )) as PendingResolution[];
 }

@@ -702,3 +702,8 @@ async function writeLines(trx: Trx, runId: string, lines: readonly Line[], ids: 
 export async function lastRun(db: Db): Promise<RunRow | undefined> {
   return (await db('reconciliation_runs').orderBy('created_at', 'desc').first()) as RunRow | undefined;
 }
+
+/** The newest runs, newest first: finance's reconciliation page. */
+export async function recentRuns(db: Db, limit = 20): Promise<RunRow[]> {
+  return (await db('reconciliation_runs').orderBy('created_at', 'desc').limit(limit)) as RunRow[];
+}
