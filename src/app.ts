@@ -18,6 +18,7 @@ import { authenticate, metricsAccess } from './http/auth.js';
 import { checkoutRouter } from './http/checkout.js';
 import { clinicsRouter } from './http/clinics.js';
 import { consoleRouter } from './http/console.js';
+import { consoleErrorHandler } from './http/consolePages.js';
 import { docsRouter } from './http/docs.js';
 import { fhirRouter } from './http/fhir.js';
 import { healthRouter } from './http/health.js';
@@ -166,6 +167,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(['/auth', '/console'], rateLimits.public);
   app.use(signInRouter(api, { relyingParty: () => deps.signIn?.relyingParty(), sessions: sessionSettings, cookies }));
   app.use(consoleRouter(api));
+  // Pages people read: errors there are pages too (the API's stay problem+json).
+  app.use(['/console', '/auth'], consoleErrorHandler(deps.logger));
 
   app.use(
     '/v1',

@@ -120,6 +120,21 @@ export function renderNotFoundPage(language: CheckoutLanguage, person: StaffPers
   return shell({ language, person, title: consoleMessage(language, why), body, path: '/console' });
 }
 
+/**
+ * What a console page shows when it cannot be served: the database out of reach (503) or an
+ * error of ours (500, with the request id to quote). Without the bar: who is signed in may be
+ * what could not be read.
+ */
+export function renderTroublePage(language: CheckoutLanguage, trouble: 'database' | 'error', options: { path: string; reference: string }): string {
+  const body = `<main id="trouble" class="narrow" data-trouble="${trouble}">
+<p class="brand">ClinicPay</p>
+<h1>${t(language, trouble === 'database' ? 'trouble_database' : 'trouble_error')}</h1>
+<p>${t(language, trouble === 'database' ? 'trouble_database_detail' : 'trouble_error_detail', { reference: options.reference })}</p>
+<p><a class="button" href="${escapeHtml(options.path)}">${t(language, 'try_again')}</a></p>
+</main>`;
+  return shell({ language, title: consoleMessage(language, trouble === 'database' ? 'trouble_database' : 'trouble_error'), body, path: options.path });
+}
+
 export function renderSignedOutPage(language: CheckoutLanguage): string {
   const body = `<main id="signed-out" class="narrow">
 <p class="brand">ClinicPay</p>

@@ -2,10 +2,12 @@
  * What every console router shares: the page's language, the signed-in person and their clinic
  * scope (set by the sign-in router's `/console` guard), sending a page, and the 403 and 404 pages.
  */
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
-import { renderNotFoundPage, type StaffPerson, sectionAllows } from '../console/pages.js';
+import { renderNotFoundPage, renderTroublePage, type StaffPerson, sectionAllows } from '../console/pages.js';
 import type { ClinicScope } from '../identity/principal.js';
+import { isDatabaseUnreachable } from '../platform/db.js';
+import { errorSummary, type Logger } from '../platform/log.js';
 import { principalOf } from './auth.js';
 
 export function languageOf(req: Request): CheckoutLanguage {
@@ -43,5 +45,24 @@ export function forSection(section: string): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     if (!sectionAllows(section, staffOf(res).role)) return sendPage(req, res, 403, (language) => renderNotFoundPage(language, staffOf(res), 'not_for_role'));
     next();
+  };
+}
+
+/**
+ * The console's error pages: a page a person can read, in their language, instead of a JSON
+ * problem. The database out of reach is a 503 that says so; anything else a 500 with the
+ * request id, logged once. Requests for JSON (the pages' own status polls) get the API's problem.
+ */
+export function consoleErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent || req.accepts(['application/json', 'text/html']) !== 'text/html') return next(err);
+    const unreachable = isDatabaseUnreachable(err);
+    const reference = String(res.locals.requestId ?? '');
+    if (unreachable) logger.warn({ req_id: reference, err: errorSummary(err) }, 'console page without its database');
+    else logger.error({ req_id: reference, method: req.method, route: 'console', err: errorSummary(err) }, 'unhandled error');
+    // Only the path: the query may carry what a person typed.
+    const path = req.method === 'GET' ? req.originalUrl.split('?')[0]! : '/console';
+    res.setHeader('Retry-After', unreachable ? '30' : '0');
+    sendPage(req, res, unreachable ? 503 : 500, (language) => renderTroublePage(language, unreachable ? 'database' : 'error', { path, reference }));
   };
 }

@@ -55,3 +55,18 @@ export interface InsertStatement {
 export async function runInsert(trx: Trx, statement: InsertStatement): Promise<void> {
   await trx.raw(statement.text(), [...statement.bindings]);
 }
+
+/** Postgres SQLSTATEs that mean the server went away or will not take connections now. */
+const UNREACHABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
+
+/**
+ * Whether `error` says the database cannot be reached (refused, dropped, shutting down, out of
+ * connections, or no connection within the pool's wait), rather than that a query was wrong.
+ */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  const { name, code, message } = (error ?? {}) as { name?: unknown; code?: unknown; message?: unknown };
+  if (name === 'KnexTimeoutError') return true;
+  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || UNREACHABLE_STATES.has(code) || code.startsWith('08'))) return true;
+  return typeof message === 'string' && /Connection terminated|Client has encountered a connection error/.test(message);
+}
