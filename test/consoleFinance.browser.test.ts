@@ -16,7 +16,7 @@ import { matchRefunds } from '../src/recon/resolutions.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
 import type { FundedAccount } from './support/chain.js';
 import { CONFIRMATIONS, clinicWithWallet, type ReconEnv, refundMatcher, settleAll, startReconEnv } from './support/recon.js';
-import { mine, newInvoice, pay } from './support/settlement.js';
+import { mine, newClinic, newInvoice, pay } from './support/settlement.js';
 import { type SignInStack, startSignInStack } from './support/signIn.js';
 
 const RESULTS_DIR = path.join(TEST_RESULTS_DIR, 'console');
@@ -207,11 +207,35 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
     await context.close();
     const desk = await browser.newContext(DESKTOP);
     const deskPage = await signIn(desk, 'frontdesk');
+    // A person of one clinic has no clinic to switch to.
+    expect(await deskPage.locator('#clinic-switch').count()).toBe(0);
     for (const route of ['/console/exceptions', `/console/exceptions/${exceptionId}`, '/console/reconciliation']) {
       const answer = await deskPage.goto(`${stack.url}${route}`);
       expect(answer?.status(), route).toBe(403);
     }
     await desk.close();
+  });
+
+  it('narrows finance’s pages to one clinic with the bar’s switcher, keeps the choice, and takes only a clinic that exists', async () => {
+    const other = await newClinic(r.env);
+    const context = await browser.newContext(DESKTOP);
+    const page = await signIn(context, 'finance1', '/console/exceptions?status=');
+    const overpayments = () => page.locator('#exceptions tr[data-type="overpayment"]').count();
+    expect(await overpayments()).toBe(1);
+    await page.selectOption('#clinic-choice', other.id);
+    await page.click('#clinic-switch button');
+    await page.waitForURL((url) => url.searchParams.get('clinic') === other.id);
+    // Kept for the next pages: the other clinic has no exceptions.
+    await page.goto(`${stack.url}/console/exceptions?status=`);
+    expect(await page.inputValue('#clinic-choice')).toBe(other.id);
+    expect(await overpayments()).toBe(0);
+    expect(await page.locator('#no-exceptions').count()).toBe(1);
+    // An id that is no clinic is not a choice: every clinic again.
+    await page.goto(`${stack.url}/console/exceptions?status=&clinic=cli_not_a_clinic`);
+    expect(await page.inputValue('#clinic-choice')).toBe('');
+    expect(await overpayments()).toBe(1);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'finance-clinic-switcher.png') });
+    await context.close();
   });
 
   it("has no accessibility violations on finance's pages in three languages, on a desktop and a phone", { timeout: 120_000 }, async () => {

@@ -43,6 +43,9 @@ export interface StaffPerson {
   role: Role;
   clinicId: string | null;
   csrfToken: string;
+  /** For people of every clinic: the clinics to switch between, and the one chosen (none: all). */
+  clinics?: { id: string; name: string }[];
+  clinicChoice?: string | undefined;
 }
 
 /** The console's sections, each for the roles that use it. */
@@ -63,6 +66,16 @@ export function sectionAllows(path: string, role: Role): boolean {
   return SECTIONS.find((section) => section.path === path)?.roles.includes(role) ?? false;
 }
 
+/** The switcher of people of every clinic: a plain form (no script needed) back to the same page. */
+function clinicSwitch(language: CheckoutLanguage, clinics: readonly { id: string; name: string }[], choice: string | undefined, current: string): string {
+  const options = [`<option value=""${choice === undefined ? ' selected' : ''}>${t(language, 'all_clinics')}</option>`]
+    .concat(clinics.map((clinic) => `<option value="${escapeHtml(clinic.id)}"${clinic.id === choice ? ' selected' : ''}>${escapeHtml(clinic.name)}</option>`))
+    .join('');
+  // To the section's first page: the object on this page may not be of the clinic chosen.
+  const section = current.split('/').slice(0, 3).join('/');
+  return `<form method="get" action="${escapeHtml(section)}" class="clinic-switch" id="clinic-switch"><input type="hidden" name="lang" value="${language}"><label>${t(language, 'clinic')} <select name="clinic" id="clinic-choice">${options}</select></label> <button type="submit" class="link">${t(language, 'switch_clinic')}</button></form>`;
+}
+
 function bar(language: CheckoutLanguage, person: StaffPerson, current: string): string {
   const links = SECTIONS.filter((section) => section.roles.includes(person.role))
     .map((section) => `<li><a href="${section.path}"${section.path === current ? ' aria-current="page"' : ''}>${t(language, section.key)}</a></li>`)
@@ -70,6 +83,7 @@ function bar(language: CheckoutLanguage, person: StaffPerson, current: string): 
   return `<header class="bar">
 <a class="brand" href="/console">ClinicPay</a>
 <nav aria-label="${t(language, 'main_menu')}"><ul>${links}</ul></nav>
+${person.clinics ? clinicSwitch(language, person.clinics, person.clinicChoice, current) : ''}
 <p class="who"><span id="who-name">${escapeHtml(person.name)}</span> · <span id="who-role">${escapeHtml(ROLE_NAMES[language][person.role])}</span></p>
 <form method="post" action="/auth/sign-out" class="sign-out"><input type="hidden" name="_csrf" value="${escapeHtml(person.csrfToken)}"><button type="submit" class="link" id="sign-out">${t(language, 'sign_out')}</button></form>
 </header>`;

@@ -9,6 +9,7 @@ import type { ClinicScope } from '../identity/principal.js';
 import { isDatabaseUnreachable } from '../platform/db.js';
 import { errorSummary, type Logger } from '../platform/log.js';
 import { principalOf } from './auth.js';
+import { problemFromError } from './problem.js';
 
 export function languageOf(req: Request): CheckoutLanguage {
   return negotiateLanguage(req.query.lang, req.get('accept-language'));
@@ -50,13 +51,16 @@ export function forSection(section: string): RequestHandler {
 
 /**
  * The console's error pages: a page a person can read, in their language, instead of a JSON
- * problem. The database out of reach is a 503 that says so; anything else a 500 with the
- * request id, logged once. Requests for JSON (the pages' own status polls) get the API's problem.
+ * problem. The database out of reach is a 503 that says so; an unexpected error a 500 with the
+ * request id, logged once. Expected problems (400, 403, 429…) and requests for JSON (the pages'
+ * own status polls) get the API's problem.
  */
 export function consoleErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent || req.accepts(['application/json', 'text/html']) !== 'text/html') return next(err);
     const unreachable = isDatabaseUnreachable(err);
+    // Errors the gateway expects (a missing CSRF token, a refused sign-in) keep their own answers.
+    if (!unreachable && problemFromError(err).expected) return next(err);
     const reference = String(res.locals.requestId ?? '');
     if (unreachable) logger.warn({ req_id: reference, err: errorSummary(err) }, 'console page without its database');
     else logger.error({ req_id: reference, method: req.method, route: 'console', err: errorSummary(err) }, 'unhandled error');

@@ -16,7 +16,7 @@
  * as on the API.
  */
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { clinicExists } from '../billing/clinics.js';
+import { clinicExists, clinicNames } from '../billing/clinics.js';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { isSignInNotice, renderConsolePage, renderSignedOutPage, renderSignInPage, type SignInNotice, type StaffPerson } from '../console/pages.js';
 import { claimMembership } from '../identity/memberships.js';
@@ -69,6 +69,9 @@ export function consoleCsp(providerOrigin: string | undefined): string {
 const SEAL_CONTEXT = 'clinicpay.sign-in';
 const ID_TOKEN_CONTEXT = 'clinicpay.session-id-token';
 const DEFAULT_RETURN = '/console';
+/** The clinic a person of every clinic chose with the switcher, kept for 30 days. */
+const CLINIC_CHOICE_COOKIE = 'clinicpay_clinic';
+const CLINIC_CHOICE_SECONDS = 30 * 24 * 3600;
 
 /** A path on this gateway to return to after sign-in; anything else (another site, the auth pages) goes to the console. */
 export function safeReturnTo(value: unknown): string {
@@ -87,6 +90,7 @@ export function signInRouter(api: ApiDeps, deps: SignInDeps): Router {
   const router = Router();
   const sessionCookie = cookieName(deps.cookies, SESSION_COOKIE);
   const signInCookie = cookieName(deps.cookies, SIGN_IN_COOKIE);
+  const clinicChoiceCookie = cookieName(deps.cookies, CLINIC_CHOICE_COOKIE);
   const origin = (req: Request) => ownOrigin(req, publicUrl);
   const reqId = (res: Response) => (res.locals.requestId as string | undefined) ?? null;
 
@@ -299,12 +303,25 @@ export function signInRouter(api: ApiDeps, deps: SignInDeps): Router {
     }
     res.locals.session = session.row;
     res.locals.principal = sessionPrincipal(session.row);
-    res.locals.staff = {
+    const staff: StaffPerson = {
       name: session.row.name ?? session.row.email ?? session.row.sub,
       role: session.row.role,
       clinicId: session.row.clinic_id,
       csrfToken: csrfTokenOf(session.secret),
-    } satisfies StaffPerson;
+    };
+    // People of every clinic (finance, auditors, platform admins) narrow the pages to one clinic
+    // with the bar's switcher; the choice is kept in a cookie and is only ever a clinic that exists.
+    if (session.row.clinic_id === null) {
+      const clinics = await clinicNames(db, { clinicId: undefined });
+      const asked = typeof req.query.clinic === 'string' ? req.query.clinic : undefined;
+      const wanted = asked ?? readCookie(req, clinicChoiceCookie);
+      const choice = wanted !== undefined && clinics.has(wanted) ? wanted : undefined;
+      if (asked !== undefined) setCookie(res, deps.cookies, CLINIC_CHOICE_COOKIE, choice ?? '', choice ? CLINIC_CHOICE_SECONDS : 0);
+      res.locals.clinicChoice = choice;
+      staff.clinics = [...clinics].map(([id, name]) => ({ id, name }));
+      staff.clinicChoice = choice;
+    }
+    res.locals.staff = staff;
     // A console request that changes something is held to the same CSRF and Origin rules as the API.
     checkCsrf(req, session.secret, origin(req));
     next();
@@ -315,12 +332,9 @@ export function signInRouter(api: ApiDeps, deps: SignInDeps): Router {
     const passkeys = await listPasskeys(db, row);
     page(req, res, 200, (language) =>
       renderConsolePage(language, {
-        name: row.name ?? row.email ?? row.sub,
+        ...(res.locals.staff as StaffPerson),
         email: row.email,
-        role: row.role,
-        clinicId: row.clinic_id,
         expiresAt: new Date(Math.min(row.expires_at.getTime(), row.last_seen_at.getTime() + deps.sessions.idleMs)),
-        csrfToken: (res.locals.staff as StaffPerson).csrfToken,
         passkeys,
       }),
     );
