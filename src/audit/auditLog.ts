@@ -169,6 +169,12 @@ export function presentAuditRow(row: AuditRow): Record<string, unknown> {
 export interface AuditLogFilter {
   action?: string | undefined;
   targetId?: string | undefined;
+  targetType?: string | undefined;
+  actor?: string | undefined;
+  /** Rows that happened at or after this instant. */
+  occurredFrom?: Date | undefined;
+  /** Rows that happened before this instant. */
+  occurredBefore?: Date | undefined;
 }
 
 /** A page of the log (of one clinic's rows when `scope` names one), newest first, by `seq`; cursors are row ids. */
@@ -179,6 +185,10 @@ export async function listAuditLog(db: Db, scope: { clinicId: string | undefined
   if (scope.clinicId !== undefined) query.where('clinic_id', scope.clinicId);
   if (filter.action !== undefined) query.where('action', filter.action);
   if (filter.targetId !== undefined) query.where('target_id', filter.targetId);
+  if (filter.targetType !== undefined) query.where('target_type', filter.targetType);
+  if (filter.actor !== undefined) query.where('actor', filter.actor);
+  if (filter.occurredFrom !== undefined) query.where('occurred_at', '>=', filter.occurredFrom);
+  if (filter.occurredBefore !== undefined) query.where('occurred_at', '<', filter.occurredBefore);
   const cursorId = page.startingAfter ?? page.endingBefore;
   const backwards = page.endingBefore !== undefined;
   if (cursorId !== undefined) {

@@ -290,3 +290,18 @@ export async function clinicNames(db: Db | Trx, scope: ClinicScope): Promise<Map
   const rows = (await scopeQuery(db('clinics').select('id', 'name').orderBy('name').limit(1000), scope, 'id')) as { id: string; name: string }[];
   return new Map(rows.map((row) => [row.id, row.name]));
 }
+
+/** The newest clinics first, at most `limit`: the platform admin's list. */
+export async function listClinics(
+  db: Db | Trx,
+  limit: number,
+): Promise<Pick<ClinicRow, 'id' | 'name' | 'settlement_address' | 'webhook_url' | 'created_at'>[]> {
+  return (await db('clinics')
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(limit)
+    .select('id', 'name', 'settlement_address', 'webhook_url', 'created_at')) as Pick<
+    ClinicRow,
+    'id' | 'name' | 'settlement_address' | 'webhook_url' | 'created_at'
+  >[];
+}

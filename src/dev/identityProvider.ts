@@ -105,6 +105,8 @@ export function devPeople(clinicId: string, passwordOf: (username: string) => st
   });
   return [
     person('platform_admin', 'admin', 'dev-admin', 'Dev Platform Admin', null),
+    // A second platform admin: a clinic's settlement-address change is approved by someone other than its proposer.
+    person('platform_admin', 'admin2', 'dev-admin-2', 'Dev Platform Admin Two', null),
     person('clinic_admin', 'clinicadmin', 'dev-clinic-admin', 'Dev Clinic Admin', clinicId),
     person('clinic_staff', 'frontdesk', 'dev-frontdesk', 'Dev Front Desk', clinicId),
     person('finance', 'finance1', 'dev-finance-1', 'Dev Finance One', null),

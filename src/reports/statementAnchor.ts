@@ -9,21 +9,17 @@
  * it mined, {@link completeAnchors} (run by the sender's worker) records the anchor, and a later
  * request answers with it. A statement has at most one anchoring transaction under way.
  */
-import { type Address, concat, getAddress, type Hex, toHex } from 'viem';
+import { type Address, getAddress } from 'viem';
 import { type AuditActor, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import type { Db, Trx } from '../platform/db.js';
 import { withTransaction } from '../platform/transaction.js';
 import { enqueueRelayerTransaction, isSettled, type RelayerTransactionRow, relayerTransactions } from '../settlement/relayer.js';
+import { ANCHOR_TAG, anchorCalldata } from './anchorCalldata.js';
 import { AnchoringDisabledError } from './errors.js';
 import { anchorOf, type StatementRow } from './statement.js';
 import type { StatementAnchor } from './statementDocument.js';
 
-export const ANCHOR_TAG = 'clinicpay:statement:v1:';
-
-/** The transaction data that anchors `merkleRoot` (64 hex digits). */
-export function anchorCalldata(merkleRoot: string): Hex {
-  return concat([toHex(ANCHOR_TAG), `0x${merkleRoot}`]);
-}
+export { ANCHOR_TAG, anchorCalldata };
 
 /** What anchoring needs: the chain and the relayer's address, which sends the anchor to itself. */
 export interface StatementAnchorer {

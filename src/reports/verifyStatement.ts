@@ -11,7 +11,7 @@ import type { ChainClient } from '../chain/client.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { leafHash, merkleRoot, rootFromAuditPath } from '../domain/merkle.js';
-import { anchorCalldata } from './statementAnchor.js';
+import { anchorCalldata } from './anchorCalldata.js';
 import { type EntryLine, STATEMENT_ACCOUNT_KINDS, type StatementAnchor, type StatementDocument, type StatementLine } from './statementDocument.js';
 
 export interface VerificationFailure {
