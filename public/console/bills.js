@@ -150,6 +150,9 @@
       sessionStorage.setItem(`checkout:${data.bill_id}`, link);
       document.getElementById('checkout-link').value = link;
       document.getElementById('email-link').href = `mailto:?subject=${encodeURIComponent(document.title)}&body=${encodeURIComponent(link)}`;
+      // A paid bill's link is the patient's receipt; its PDF prints at the desk.
+      const receipt = document.getElementById('receipt-pdf');
+      if (receipt) receipt.href = `${link}/receipt.pdf`;
       document.getElementById('link-box').hidden = false;
     });
     document.getElementById('copy-link').addEventListener('click', async () => {

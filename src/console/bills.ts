@@ -131,6 +131,8 @@ ${
 export interface BillDetail extends BillRow {
   /** Whether the patient can still pay (a checkout link is worth giving). */
   payable: boolean;
+  /** Paid (in full or more): the link section gives the patient's receipt instead. */
+  paid: boolean;
   payments: { txHash: string; amount: string; confirmations: number; final: boolean; url: string | null }[];
   timeline: { at: Date; action: string; actor: string }[];
   voidable: boolean;
@@ -165,12 +167,13 @@ export function renderBillPage(language: CheckoutLanguage, person: StaffPerson, 
 ${bill.voidable ? `<button type="button" class="button secondary" id="void-bill">${t(language, 'void_bill')}</button>` : ''}</p>
 <p id="bill-message" role="status" aria-live="polite"></p>
 ${
-  bill.payable
-    ? `<section aria-labelledby="link-title"><h2 id="link-title">${t(language, 'checkout_link')}</h2>
-<p>${t(language, 'new_link_note')}</p>
+  bill.payable || bill.paid
+    ? `<section aria-labelledby="link-title"><h2 id="link-title">${t(language, bill.paid ? 'receipt_link' : 'checkout_link')}</h2>
+<p>${t(language, bill.paid ? 'receipt_link_note' : 'new_link_note')}</p>
 <p><button type="button" class="button secondary" id="new-link">${t(language, 'new_link')}</button></p>
 <div id="link-box" hidden><label for="checkout-link">${t(language, 'checkout_link')}</label> <input id="checkout-link" readonly size="60">
-<button type="button" class="button secondary" id="copy-link">${t(language, 'copy_link')}</button> <a id="email-link" href="mailto:">${t(language, 'email_link')}</a></div>
+<button type="button" class="button secondary" id="copy-link">${t(language, 'copy_link')}</button> <a id="email-link" href="mailto:">${t(language, 'email_link')}</a>
+${bill.paid ? `<a class="button" id="receipt-pdf" href="#" target="_blank" rel="noopener">${t(language, 'print_receipt')}</a>` : ''}</div>
 </section>`
     : ''
 }

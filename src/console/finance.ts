@@ -15,6 +15,9 @@ export interface DashboardView {
   month: string;
   open: { amount: string; count: number };
   processing: { amount: string; count: number };
+  /** HKD forwarded to the clinics' wallets (less refunds), and HKD still in deposit addresses. */
+  forwarded: string;
+  waiting: string;
   /** The last 30 Hong Kong days, oldest first, every day present. */
   days: { day: string; amount: string }[];
   exceptions: { type: string; status: string; count: number }[];
@@ -75,6 +78,8 @@ ${card('takings-today', t(language, 'takings_today'), money(view.today))}
 ${card('takings-month', t(language, 'takings_month'), money(view.month))}
 ${card('open-amount', t(language, 'open_bills'), money(view.open.amount), t(language, 'bills_count', { count: view.open.count }))}
 ${card('processing-amount', t(language, 'confirming_bills'), money(view.processing.amount), t(language, 'bills_count', { count: view.processing.count }))}
+${card('forwarded-amount', t(language, 'forwarded'), money(view.forwarded), t(language, 'forwarded_note'))}
+${card('waiting-amount', t(language, 'waiting_forward'), money(view.waiting), t(language, 'waiting_note'))}
 </div>
 <section aria-labelledby="chart-title"><h2 id="chart-title">${t(language, 'daily_takings')}</h2>${takingsChart(language, view.days)}</section>
 <section aria-labelledby="exceptions-title"><h2 id="exceptions-title">${t(language, 'exceptions_to_work')}</h2>${exceptions}</section>

@@ -18,8 +18,10 @@ import { checkoutStatus, loadCounterView } from '../checkout/checkoutView.js';
 import { type BillDetail, counterText, renderBillPage, renderBillsPage, renderCounterPage, renderNewBillPage } from '../console/bills.js';
 import { type DashboardView, renderDashboardPage } from '../console/finance.js';
 import { confirmationsAt } from '../domain/confirmations.js';
+import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { hongKongDate, hongKongDayStart } from '../domain/hongKongDate.js';
 import { effectiveStatus, isInvoiceStatus } from '../domain/invoiceStatus.js';
+import { type AccountBalance, accountBalances, assetOf } from '../ledger/ledger.js';
 import { NotFoundError } from '../platform/errors.js';
 import { openExceptionCounts } from '../recon/exceptions.js';
 import { lastRun } from '../recon/runs.js';
@@ -32,6 +34,17 @@ import { forSection, languageOf, scopeOf, sendNotFound, sendPage, staffOf } from
 import { sendJson } from './json.js';
 
 const FRONT_DESK = '/console/bills';
+
+/**
+ * What the ledger says has been forwarded to the clinics' wallets (less refunds sent from them)
+ * and what still waits in deposit addresses, in HKD at par, rounded down to the cent.
+ */
+function forwardedAndWaiting(balances: readonly AccountBalance[], asset: string, decimals: number): { forwarded: string; waiting: string } {
+  const total = (kind: AccountBalance['kind']) =>
+    balances.filter((account) => account.kind === kind && account.asset === asset).reduce((sum, account) => sum + account.balance, 0n);
+  const hkd = (units: bigint) => tokenUnitsToFiat(units, decimals, CURRENCIES.HKD!);
+  return { forwarded: hkd(total('settlement')), waiting: hkd(total('deposits')) };
+}
 /** At most this many of today's bills on one page (a clinic's day fits). */
 const BILLS_SHOWN = 200;
 
@@ -51,9 +64,10 @@ export function consoleRouter(deps: ApiDeps): Router {
     const days = Array.from({ length: 30 }, (_, back) => hongKongDate(new Date(hongKongDayStart(now).getTime() - (29 - back) * 86_400_000)));
     const from = new Date(Math.min(monthStart.getTime(), new Date(`${days[0]}T00:00:00+08:00`).getTime()));
     const scope = scopeOf(res);
-    const [takings, open, exceptions, run, cursor, head] = await Promise.all([
+    const [takings, open, balances, exceptions, run, cursor, head] = await Promise.all([
       takingsByDay(db, scope, from),
       openAmounts(db, scope),
+      accountBalances(db, scope.clinicId),
       openExceptionCounts(db, scope),
       lastRun(db),
       readCursor(db, network.chainId),
@@ -66,6 +80,7 @@ export function consoleRouter(deps: ApiDeps): Router {
       month: sum(takings.filter((row) => row.day >= today.slice(0, 7))),
       open: { amount: open.open, count: open.openCount },
       processing: { amount: open.processing, count: open.processingCount },
+      ...forwardedAndWaiting(balances, assetOf(network.chainId, network.token.address), network.token.decimals),
       days: days.map((day) => ({ day, amount: byDay.get(day) ?? '0.00' })),
       exceptions,
       lastRun: run ? { status: run.status, createdAt: run.created_at, finishedAt: run.finished_at, exceptions: Number(run.counts.new_exceptions ?? 0) } : null,
@@ -143,6 +158,7 @@ export function consoleRouter(deps: ApiDeps): Router {
       timeline: timeline.map((event) => ({ at: event.occurred_at, action: event.action, actor: event.actor })),
       voidable: status === 'open' && BigInt(row.token_amount_paid) === 0n && BigInt(row.token_amount_pending) === 0n,
       payable: status === 'open' || status === 'processing' || status === 'underpaid',
+      paid: status === 'paid' || status === 'overpaid',
     };
     html(req, res, 200, (language) => renderBillPage(language, staffOf(res), detail));
   });
