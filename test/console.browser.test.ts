@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Decimal } from 'decimal.js';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, tokenFor } from './support/app.js';
@@ -31,7 +31,7 @@ import {
   type TestClinic,
   watcher,
 } from './support/settlement.js';
-import { type SignInStack, startSignInStack } from './support/signIn.js';
+import { type SignInStack, signInWithBrowser, startSignInStack } from './support/signIn.js';
 
 const RESULTS_DIR = path.join(TEST_RESULTS_DIR, 'console');
 const TABLET = { viewport: { width: 1024, height: 768 }, deviceScaleFactor: 1, hasTouch: true };
@@ -41,6 +41,8 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
   let clinic: TestClinic;
   let stack: SignInStack;
   let browser: Browser;
+
+  const signIn = (context: BrowserContext, username: string, start = '/console') => signInWithBrowser(stack, context, username, start);
 
   beforeAll(async () => {
     fs.mkdirSync(RESULTS_DIR, { recursive: true });
@@ -63,18 +65,6 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     await stack?.close();
     await env?.close();
   });
-
-  async function signIn(context: BrowserContext, username: string, start = '/console'): Promise<Page> {
-    const page = await context.newPage();
-    await page.goto(`${stack.url}${start}`);
-    await page.click('#sign-in');
-    const person = stack.people.find((candidate) => candidate.username === username)!;
-    await page.fill('input[name="username"]', person.username);
-    await page.fill('input[name="password"]', person.password);
-    await page.click('button[type="submit"]');
-    await page.waitForURL(`${stack.url}${start}`);
-    return page;
-  }
 
   it('creates a bill (one, however often the button is pressed), shows it at the counter, and turns it to paid live when the patient pays', async () => {
     const context = await browser.newContext(TABLET);

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedAddress } from '../src/domain/address.js';
 import { type AxeFinding, describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
 import { newClinic, type SettlementEnv, startSettlementEnv, type TestClinic } from './support/settlement.js';
-import { type SignInStack, startSignInStack } from './support/signIn.js';
+import { addVirtualPasskey, type SignInStack, signInWithBrowser, startSignInStack } from './support/signIn.js';
 
 const RESULTS_DIR = path.join(TEST_RESULTS_DIR, 'console');
 const DESKTOP = { viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 };
@@ -35,6 +35,8 @@ describe.skipIf(!hasChromium)('the platform administrator in Chromium', () => {
   let stack: SignInStack;
   let browser: Browser;
 
+  const signIn = (context: BrowserContext, username: string, start = '/console') => signInWithBrowser(stack, context, username, start);
+
   beforeAll(async () => {
     fs.mkdirSync(RESULTS_DIR, { recursive: true });
     env = await startSettlementEnv();
@@ -48,37 +50,6 @@ describe.skipIf(!hasChromium)('the platform administrator in Chromium', () => {
     await stack?.close();
     await env?.close();
   });
-
-  async function signIn(context: BrowserContext, username: string, start = '/console'): Promise<Page> {
-    const page = await context.newPage();
-    await page.goto(`${stack.url}${start}`);
-    await page.click('#sign-in');
-    const person = stack.people.find((candidate) => candidate.username === username)!;
-    await page.fill('input[name="username"]', person.username);
-    await page.fill('input[name="password"]', person.password);
-    await page.click('button[type="submit"]');
-    await page.waitForURL(`${stack.url}${start}`);
-    return page;
-  }
-
-  /** A virtual platform authenticator for `page`, and a passkey registered with it on /console. */
-  async function addPasskey(context: BrowserContext, page: Page): Promise<void> {
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
-    await page.goto(`${stack.url}/console`);
-    await page.click('#add-passkey');
-    await page.waitForSelector('#passkey-list li');
-  }
 
   /** A request from the page with its session, as the console's script makes them. */
   function fromPage(page: Page, method: string, url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -128,7 +99,7 @@ describe.skipIf(!hasChromium)('the platform administrator in Chromium', () => {
     const approverContext = await browser.newContext(TABLET);
     const approver = await signIn(approverContext, 'admin2');
     const approverProblems = await watchProblems(approver);
-    await addPasskey(approverContext, approver);
+    await addVirtualPasskey(stack, approverContext, approver);
     await approver.goto(`${stack.url}${clinicPage}`);
     await approver.click(`#change-list tr[data-change="${changeId}"] [data-action="approve"]`);
     await approver.waitForSelector(`#change-list tr[data-change="${changeId}"][data-status="approved"]`);
@@ -202,7 +173,7 @@ describe.skipIf(!hasChromium)('the platform administrator in Chromium', () => {
     const context = await browser.newContext(DESKTOP);
     const page = await signIn(context, 'admin');
     const problems = await watchProblems(page);
-    await addPasskey(context, page);
+    await addVirtualPasskey(stack, context, page);
     await page.goto(`${stack.url}/console/clinics/${clinic.id}#api-keys`);
     await page.fill('#api-key-name', 'Front-desk PMS');
     await page.selectOption('#api-key-role', 'clinic_staff');

@@ -31,7 +31,7 @@ import {
   type TestClinic,
   watcher,
 } from './support/settlement.js';
-import { type SignInStack, startSignInStack } from './support/signIn.js';
+import { type SignInStack, signInWithBrowser, startSignInStack } from './support/signIn.js';
 
 const RESULTS_DIR = path.join(TEST_RESULTS_DIR, 'console');
 const DESKTOP = { viewport: { width: 1280, height: 900 } };
@@ -45,6 +45,8 @@ describe.skipIf(!hasChromium)('the auditor in Chromium', () => {
   let browser: Browser;
   const today = hongKongDate(new Date());
   const yesterday = hongKongDate(new Date(Date.now() - 86_400_000));
+
+  const signIn = (context: BrowserContext, username: string, start: string) => signInWithBrowser(stack, context, username, start);
 
   beforeAll(async () => {
     fs.mkdirSync(RESULTS_DIR, { recursive: true });
@@ -69,18 +71,6 @@ describe.skipIf(!hasChromium)('the auditor in Chromium', () => {
     await stack?.close();
     await env?.close();
   });
-
-  async function signIn(context: BrowserContext, username: string, start: string): Promise<Page> {
-    const page = await context.newPage();
-    await page.goto(`${stack.url}${start}`);
-    await page.click('#sign-in');
-    const person = stack.people.find((candidate) => candidate.username === username)!;
-    await page.fill('input[name="username"]', person.username);
-    await page.fill('input[name="password"]', person.password);
-    await page.click('button[type="submit"]');
-    await page.waitForURL(`${stack.url}${start}`);
-    return page;
-  }
 
   async function verifyFile(page: Page, file: string): Promise<string> {
     await page.setInputFiles('#statement-file', file);

@@ -10,14 +10,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchRefunds } from '../src/recon/resolutions.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
 import type { FundedAccount } from './support/chain.js';
 import { CONFIRMATIONS, clinicWithWallet, type ReconEnv, refundMatcher, settleAll, startReconEnv } from './support/recon.js';
 import { mine, newClinic, newInvoice, pay } from './support/settlement.js';
-import { type SignInStack, startSignInStack } from './support/signIn.js';
+import { addVirtualPasskey, type SignInStack, signInWithBrowser, startSignInStack } from './support/signIn.js';
 
 const RESULTS_DIR = path.join(TEST_RESULTS_DIR, 'console');
 const DESKTOP = { viewport: { width: 1280, height: 900 } };
@@ -31,6 +31,8 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
   let wallet: FundedAccount;
   let invoiceId: string;
   let exceptionId: string;
+
+  const signIn = (context: BrowserContext, username: string, start = '/console') => signInWithBrowser(stack, context, username, start);
 
   beforeAll(async () => {
     fs.mkdirSync(RESULTS_DIR, { recursive: true });
@@ -51,18 +53,6 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
     await stack?.close();
     await r?.env.close();
   });
-
-  async function signIn(context: BrowserContext, username: string, start = '/console'): Promise<Page> {
-    const page = await context.newPage();
-    await page.goto(`${stack.url}${start}`);
-    await page.click('#sign-in');
-    const person = stack.people.find((candidate) => candidate.username === username)!;
-    await page.fill('input[name="username"]', person.username);
-    await page.fill('input[name="password"]', person.password);
-    await page.click('button[type="submit"]');
-    await page.waitForURL(`${stack.url}${start}`);
-    return page;
-  }
 
   it('starts a reconciliation run with a progress bar, shows its result and CSV, and puts the overpayment in the queue', async () => {
     const context = await browser.newContext(DESKTOP);
@@ -127,24 +117,11 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
     expect(proposerProblems.pageErrors).toEqual([]);
     await proposerContext.close();
 
-    // Finance person 2: a passkey first (a virtual authenticator with user verification).
+    // Finance person 2: a passkey first.
     const approverContext = await browser.newContext(DESKTOP);
     const approver = await signIn(approverContext, 'finance2');
     const problems = await watchProblems(approver);
-    const cdp = await approverContext.newCDPSession(approver);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
-    await approver.click('#add-passkey');
-    await approver.waitForSelector('#passkey-list li');
+    await addVirtualPasskey(stack, approverContext, approver);
     // The clinic's wallet in this browser: an EIP-1193 provider whose key is the clinic's dev key.
     const sent: string[] = [];
     await approverContext.exposeBinding('clinicWalletRequest', async (_source, method: string, params: unknown[]) => {

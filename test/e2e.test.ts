@@ -133,7 +133,15 @@ describe('a patient pays an invoice on the dev chain, end to end through `clinic
         { what: 'the gateway to be ready', timeoutMs: 90_000, intervalMs: 200 },
       );
       // People sign in at /console through the dev identity provider, with the logins the file lists.
-      expect(stack.people.map((person) => person.role).sort()).toEqual(['auditor', 'clinic_admin', 'clinic_staff', 'finance', 'finance', 'platform_admin']);
+      expect(stack.people.map((person) => person.role).sort()).toEqual([
+        'auditor',
+        'clinic_admin',
+        'clinic_staff',
+        'finance',
+        'finance',
+        'platform_admin',
+        'platform_admin',
+      ]);
       expect(stack.identity_provider_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const finance2 = stack.people.find((person) => person.username === 'finance2')!;
       const jar = new CookieJar();

@@ -4,6 +4,7 @@
  * the provider's login page back to a session.
  */
 import type { Express } from 'express';
+import type { BrowserContext, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import type { AppDeps } from '../../src/app.js';
 import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
@@ -180,4 +181,39 @@ export async function csrfOf(stack: SignInStack, jar: CookieJar): Promise<string
   const session = await browse(jar, `${stack.url}/auth/session`, { headers: { accept: 'application/json' } });
   expect(session.status).toBe(200);
   return (JSON.parse(session.body) as { csrf_token: string }).csrf_token;
+}
+
+/** Signs `username` in with a browser: `start` sends it to sign in, the provider's login page, and back to `start`. */
+export async function signInWithBrowser(stack: SignInStack, context: BrowserContext, username: string, start = '/console'): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${stack.url}${start}`);
+  await page.click('#sign-in');
+  const person = stack.people.find((candidate) => candidate.username === username)!;
+  await page.fill('input[name="username"]', person.username);
+  await page.fill('input[name="password"]', person.password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(`${stack.url}${start}`);
+  return page;
+}
+
+/**
+ * A virtual platform authenticator with user verification for `page` (as a phone or laptop has),
+ * and a passkey registered with it on `/console`; the page is left there.
+ */
+export async function addVirtualPasskey(stack: SignInStack, context: BrowserContext, page: Page): Promise<void> {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  if (new URL(page.url()).pathname !== '/console') await page.goto(`${stack.url}/console`);
+  await page.click('#add-passkey');
+  await page.waitForSelector('#passkey-list li');
 }
