@@ -49,7 +49,14 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     env = await startSettlementEnv();
     await startWatcherHere(env);
     clinic = await newClinic(env);
-    stack = await startSignInStack({ db: env.db, clinicId: clinic.id, rpcUrl: env.rpcUrl, network: env.network, hostname: 'localhost' });
+    stack = await startSignInStack({
+      db: env.db,
+      clinicId: clinic.id,
+      rpcUrl: env.rpcUrl,
+      network: env.network,
+      hostname: 'localhost',
+      overrides: { checkout: { referenceRates: { rates: { CNY: '0.9213', USD: '0.1285' }, source: 'test rates', asOf: new Date('2026-12-01T00:00:00Z') } } },
+    });
     // The clinic's price list, kept by its admin through the API.
     const added = await request(stack.app)
       .post('/v1/price-list')
@@ -83,6 +90,11 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     await second.locator('[name="description"]').fill('Medicine');
     await second.locator('[name="unit_amount"]').fill('99.00');
     await expect.poll(() => page.textContent('#total')).toBe('HK$400.00');
+    // The indicative amounts of the gateway's rates, exact to the cent (400 × 0.9213, 400 × 0.1285).
+    expect(await page.textContent('#indicative')).toBe(
+      'About CN¥368.52 · US$51.40 (indicative, test rates, 1 Dec 2026, 08:00 am HKT); the patient pays in HKD.',
+    );
+    await page.fill('#note', 'Follow-up visit included');
     const findings = await runAxe(page);
     expect(findings, describeFindings(findings)).toEqual([]);
     await page.screenshot({ path: path.join(RESULTS_DIR, 'new-bill-tablet-en.png'), fullPage: true });
@@ -92,6 +104,7 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     await page.waitForURL(/\/console\/bills\/inv_[0-9a-f]{24}\/counter/);
     const billId = /bills\/(inv_[0-9a-f]{24})\//.exec(page.url())![1]!;
     expect(await env.db('invoices').where({ patient_ref: 'PAT-COUNTER-1' }).count({ n: '*' })).toEqual([{ n: '1' }]);
+    expect((await readInvoice(env, billId)).metadata).toEqual({ note: 'Follow-up visit included' });
 
     await page.waitForSelector('#payment-qr svg');
     await page.waitForSelector('#checkout-qr:not([hidden]) svg');
@@ -245,6 +258,23 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     expect(foreign?.status()).toBe(404);
     expect(unknown?.status()).toBe(404);
     expect(await foreign?.text()).toBe(await unknown?.text());
+
+    // A stale page: the bill was voided elsewhere after the page was shown. Clicking says so, in words.
+    const stale = await newInvoice(env, clinic, { amount: '30.00' });
+    await page.goto(`${stack.url}/console/bills/${stale.id}?lang=zh-HK`);
+    const voided = await request(stack.app)
+      .post(`/v1/invoices/${stale.id}/void`)
+      .set(bearer(tokenFor('clinic_admin', clinic.id)))
+      .set('Idempotency-Key', randomUUID());
+    expect(voided.status).toBe(200);
+    await page.click('#void-bill');
+    await expect.poll(() => page.textContent('#bill-message')).toBe('頁面顯示後此帳單已有變動（已付款、已過期或已在別處作廢）。請重新載入頁面查看現況。');
+    expect(await env.db('audit_log').where({ action: 'invoice.voided', target_id: stale.id }).count({ n: '*' })).toEqual([{ n: '1' }]);
+
+    // The note written on the new-bill form is on the bill's page.
+    const noted = await env.db('invoices').where({ patient_ref: 'PAT-COUNTER-1' }).first('id');
+    await page.goto(`${stack.url}/console/bills/${noted.id}`);
+    expect(await page.textContent('#bill-note')).toBe('Follow-up visit included');
     await context.close();
   });
 

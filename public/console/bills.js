@@ -7,6 +7,8 @@
   const data = JSON.parse(dataElement.textContent || '{}');
   const messages = data.messages || {};
   const lang = document.documentElement.lang;
+  // As the server formats money: English in Hong Kong's convention (HK$, US$).
+  const locale = lang === 'en' ? 'en-HK' : lang;
 
   function fill(template, params) {
     return String(template).replace(/\{(\w+)\}/g, (whole, name) => (params[name] === undefined ? whole : String(params[name])));
@@ -36,6 +38,7 @@
     const total = document.getElementById('total');
     const button = document.getElementById('create-bill');
     const formError = document.getElementById('form-error');
+    const indicative = document.getElementById('indicative');
 
     /** "12.3" → 1230n cents, or null when it is not an amount. */
     function cents(text) {
@@ -55,10 +58,25 @@
         const unit = cents(line.querySelector('[name="unit_amount"]').value);
         if (Number.isInteger(quantity) && quantity > 0 && unit !== null) sum += unit * BigInt(quantity);
       }
-      total.textContent = new Intl.NumberFormat(lang, { style: 'currency', currency: 'HKD' }).format(decimalText(sum));
+      total.textContent = new Intl.NumberFormat(locale, { style: 'currency', currency: 'HKD' }).format(decimalText(sum));
+      if (indicative && data.rates) indicative.textContent = indicativeText(sum);
+    }
+    /** HKD cents × a rate given as decimal text → cents of the other currency, half up (exact, in BigInt). */
+    function convert(centsHkd, rate) {
+      const [whole, fraction = ''] = rate.split('.');
+      const scale = 10n ** BigInt(fraction.length);
+      const product = centsHkd * BigInt(whole + fraction);
+      return (product * 2n + scale) / (2n * scale);
+    }
+    function indicativeText(centsHkd) {
+      const amounts = Object.keys(data.rates.rates)
+        .sort()
+        .map((currency) => new Intl.NumberFormat(locale, { style: 'currency', currency }).format(decimalText(convert(centsHkd, data.rates.rates[currency]))))
+        .join(' · ');
+      return fill(messages.indicative, { amounts, source: data.rates.source, time: data.rates.as_of });
     }
     function showError(param, detail) {
-      const field = param?.startsWith('line_items') ? 'line_items' : param;
+      const field = param?.startsWith('line_items') ? 'line_items' : param?.startsWith('metadata') ? 'note' : param;
       const target = (field && document.getElementById(`${field}-error`)) || formError;
       target.textContent = fill(messages.field_error, { detail });
       target.hidden = false;
@@ -114,6 +132,8 @@
             unit_amount: line.querySelector('[name="unit_amount"]').value.trim(),
           })),
         };
+        const note = document.getElementById('note').value.trim();
+        if (note) body.metadata = { note };
         // One key per form: a second click replays the first answer, so there is one bill.
         const answer = await api('POST', '/v1/invoices', body, form.dataset.idempotencyKey);
         if (answer.status === 201 || (answer.status === 200 && answer.body.id)) {
@@ -174,7 +194,7 @@
         window.location.reload();
       } else {
         // A stale page: the bill changed since it was shown (paid, expired, voided elsewhere).
-        message.textContent = answer.body.detail || String(answer.status);
+        message.textContent = answer.status === 409 ? messages.stale_bill : answer.body.detail || String(answer.status);
         voidButton.disabled = false;
       }
     });

@@ -22,6 +22,13 @@ function statusBadge(language: CheckoutLanguage, status: InvoiceStatus): string 
 
 const SCRIPTS = ['/console/assets/bills.js'];
 
+/** The gateway's indicative rates (units of each currency per 1 HKD), for the form's total. */
+export interface IndicativeRates {
+  rates: Readonly<Record<string, string>>;
+  source: string;
+  asOf: Date;
+}
+
 /** An item of the clinic's price list, as the form offers it. */
 export interface PriceChoice {
   id: string;
@@ -34,7 +41,13 @@ export interface PriceChoice {
  * The new-bill form; `idempotencyKey` makes a double submit one bill. Each line can take an item
  * of the clinic's price list (which fills its description and price) or free text.
  */
-export function renderNewBillPage(language: CheckoutLanguage, person: StaffPerson, idempotencyKey: string, priceList: readonly PriceChoice[]): string {
+export function renderNewBillPage(
+  language: CheckoutLanguage,
+  person: StaffPerson,
+  idempotencyKey: string,
+  priceList: readonly PriceChoice[],
+  rates: IndicativeRates | undefined,
+): string {
   const picker =
     priceList.length === 0
       ? ''
@@ -64,7 +77,12 @@ ${picker}
 <div id="lines">${line(0)}</div>
 <p class="field-error" id="line_items-error" hidden></p>
 <p><button type="button" class="button secondary" id="add-line">${t(language, 'add_line')}</button></p>
+<label for="note">${t(language, 'notes')}</label>
+<textarea id="note" name="note" maxlength="500" rows="2" aria-describedby="note-hint note-error"></textarea>
+<p class="hint" id="note-hint">${t(language, 'notes_hint')}</p>
+<p class="field-error" id="note-error" hidden></p>
 <p class="total">${t(language, 'total')}: <output id="total" data-currency="HKD">${escapeHtml(formatMoney('0', 'HKD', language))}</output></p>
+${rates ? `<p class="hint" id="indicative" aria-live="polite"></p>` : ''}
 <p><button type="submit" class="button" id="create-bill">${t(language, 'create_bill')}</button></p>
 <noscript><p>${t(language, 'needs_script_form')}</p></noscript>
 </form>
@@ -77,7 +95,12 @@ ${picker}
     body,
     path: '/console/bills/new',
     scripts: SCRIPTS,
-    data: { csrf_token: person.csrfToken, messages: scriptMessages(language), locale: language },
+    data: {
+      csrf_token: person.csrfToken,
+      messages: scriptMessages(language),
+      locale: language,
+      rates: rates ? { rates: rates.rates, source: rates.source, as_of: formatTime(rates.asOf, language) } : null,
+    },
   });
 }
 
@@ -131,6 +154,8 @@ ${
 export interface BillDetail extends BillRow {
   /** Whether the patient can still pay (a checkout link is worth giving). */
   payable: boolean;
+  /** The bill's note for the receipt (`metadata.note`), if any. */
+  note: string | null;
   /** Paid (in full or more): the link section gives the patient's receipt instead. */
   paid: boolean;
   payments: { txHash: string; amount: string; confirmations: number; final: boolean; url: string | null }[];
@@ -162,6 +187,7 @@ export function renderBillPage(language: CheckoutLanguage, person: StaffPerson, 
 <dt>${t(language, 'amount')}</dt><dd>${escapeHtml(formatMoney(bill.amount_due, bill.currency, language))}</dd>
 <dt>${t(language, 'status')}</dt><dd id="bill-status">${statusBadge(language, bill.status)}</dd>
 <dt>${t(language, 'created')}</dt><dd>${escapeHtml(formatTime(bill.created_at, language))}</dd>
+${bill.note ? `<dt>${t(language, 'notes')}</dt><dd id="bill-note">${escapeHtml(bill.note)}</dd>` : ''}
 </dl>
 <p class="actions"><a class="button" id="counter-mode" href="/console/bills/${escapeHtml(bill.id)}/counter">${t(language, 'counter_mode')}</a>
 ${bill.voidable ? `<button type="button" class="button secondary" id="void-bill">${t(language, 'void_bill')}</button>` : ''}</p>

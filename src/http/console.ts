@@ -116,7 +116,7 @@ export function consoleRouter(deps: ApiDeps): Router {
   router.get('/console/bills/new', async (req, res) => {
     const items = await listPriceList(db, scopeOf(res));
     // One key per form: a double submit replays the first answer instead of making a second bill.
-    html(req, res, 200, (language) => renderNewBillPage(language, staffOf(res), randomUUID(), items));
+    html(req, res, 200, (language) => renderNewBillPage(language, staffOf(res), randomUUID(), items, checkout.referenceRates));
   });
 
   const bill = async (req: Request, res: Response): Promise<InvoiceRow | undefined> => {
@@ -159,6 +159,7 @@ export function consoleRouter(deps: ApiDeps): Router {
       voidable: status === 'open' && BigInt(row.token_amount_paid) === 0n && BigInt(row.token_amount_pending) === 0n,
       payable: status === 'open' || status === 'processing' || status === 'underpaid',
       paid: status === 'paid' || status === 'overpaid',
+      note: typeof row.metadata?.note === 'string' ? row.metadata.note : null,
     };
     html(req, res, 200, (language) => renderBillPage(language, staffOf(res), detail));
   });
