@@ -299,6 +299,30 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     await context.close();
   });
 
+  it('can be worked with the keyboard alone: Tab reaches the languages, the menu, sign-out and the search, each with a visible focus ring', async () => {
+    const context = await browser.newContext(TABLET);
+    const page = await signIn(context, 'frontdesk', '/console/bills');
+    const focused: { tag: string; name: string; text: string; outline: string }[] = [];
+    for (let step = 0; step < 14; step += 1) {
+      await page.keyboard.press('Tab');
+      focused.push(
+        await page.evaluate(`(() => {
+          const element = document.activeElement;
+          const style = getComputedStyle(element);
+          return { tag: element.tagName, name: element.name || '', text: (element.textContent || '').trim().slice(0, 30), outline: style.outlineStyle + ' ' + style.outlineWidth };
+        })()`),
+      );
+    }
+    // The language links, the menu, sign-out and the search are all reached in order.
+    expect(focused.map((entry) => entry.text)).toEqual(expect.arrayContaining(['繁體中文', 'Today’s bills', 'New bill', 'Sign out']));
+    expect(focused.some((entry) => entry.name === 'q')).toBe(true);
+    // Every focused control shows a ring at least 3 px wide (never colour alone, never nothing).
+    // (Past the last control, focus leaves the page for the browser's own and the body is "active".)
+    for (const entry of focused.filter((item) => item.tag !== 'BODY')) expect(entry.outline, JSON.stringify(entry)).toMatch(/^solid 3px$/);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'front-desk-keyboard-focus.png') });
+    await context.close();
+  });
+
   it('shows every front-desk page in three languages without accessibility violations, and keeps other roles out of them', async () => {
     const bill = await newInvoice(env, clinic, { amount: '42.00' });
     const context = await browser.newContext(TABLET);

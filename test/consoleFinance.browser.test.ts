@@ -95,6 +95,7 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
     await proposer.fill('#amount', '99');
     await proposer.click('#propose-button');
     await proposer.waitForSelector('#amount-error:not([hidden])');
+    expect(await proposer.textContent('#amount-error')).toBe('That is more than this exception concerns.');
     expect(await proposer.getAttribute('#amount', 'aria-invalid')).toBe('true');
     await proposer.fill('#amount', 'twelve');
     await proposer.click('#propose-button');

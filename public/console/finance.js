@@ -7,8 +7,13 @@
   if (!cp) return;
   const { data, messages, fill, api, problemText, withStepUp } = cp;
 
-  /** Text for a failed answer: a conflict means the page is stale; anything else says what failed. */
+  /**
+   * Text for a failed answer, in the page's language where the problem's code has words here
+   * (the API's own detail, in English, otherwise). A conflict means the page is stale.
+   */
   function failure(answer) {
+    const known = messages[`pb_${answer.body.code}`];
+    if (known) return known;
     if (answer.status === 409) return fill(messages.stale, { detail: problemText(answer) });
     return fill(messages.failed, { detail: problemText(answer) });
   }

@@ -111,6 +111,17 @@ const en = {
   st_running: 'Running',
   st_completed: 'Completed',
   st_failed: 'Failed',
+  pb_amount_exceeds_received: 'That is more than this exception concerns.',
+  pb_invalid_signature: 'The signature does not prove that the payer chose this refund address.',
+  pb_refund_not_possible: 'There is nothing to refund for this exception.',
+  pb_apply_not_possible: 'This exception cannot be applied to another bill.',
+  pb_invalid_target_invoice: 'That is not an open bill of the same clinic.',
+  pb_validation_failed: 'Please check this field.',
+  pb_forbidden: 'You may not do this; another finance person must.',
+  pb_exception_not_open: 'This exception already has a resolution or is resolved. Reload the page.',
+  pb_resolution_not_pending: 'This resolution was already approved. Reload the page.',
+  pb_reconciliation_running: 'A run is already in progress.',
+  pb_nothing_to_reconcile: 'There is nothing new to reconcile since the last run.',
 };
 
 type Key = keyof typeof en;
@@ -217,6 +228,17 @@ const zhHK: Catalogue = {
   st_running: '進行中',
   st_completed: '已完成',
   st_failed: '失敗',
+  pb_amount_exceeds_received: '金額超過此異常事項所涉及的款項。',
+  pb_invalid_signature: '此簽署未能證明付款人選擇了這個退款地址。',
+  pb_refund_not_possible: '此異常事項沒有可退的款項。',
+  pb_apply_not_possible: '此異常事項不能撥入另一張帳單。',
+  pb_invalid_target_invoice: '這不是同一診所的未付帳單。',
+  pb_validation_failed: '請檢查此欄。',
+  pb_forbidden: '你不能進行此操作，須由另一位財務人員處理。',
+  pb_exception_not_open: '此異常事項已有處理方案或已解決。請重新載入頁面。',
+  pb_resolution_not_pending: '此方案已獲批核。請重新載入頁面。',
+  pb_reconciliation_running: '已有對帳正在進行。',
+  pb_nothing_to_reconcile: '自上次對帳後沒有新資料需要對帳。',
 };
 
 const zhCN: Catalogue = {
@@ -320,6 +342,17 @@ const zhCN: Catalogue = {
   st_running: '进行中',
   st_completed: '已完成',
   st_failed: '失败',
+  pb_amount_exceeds_received: '金额超过此异常事项所涉及的款项。',
+  pb_invalid_signature: '此签名未能证明付款人选择了这个退款地址。',
+  pb_refund_not_possible: '此异常事项没有可退的款项。',
+  pb_apply_not_possible: '此异常事项不能拨入另一张账单。',
+  pb_invalid_target_invoice: '这不是同一诊所的未付账单。',
+  pb_validation_failed: '请检查此栏。',
+  pb_forbidden: '你不能进行此操作，须由另一位财务人员处理。',
+  pb_exception_not_open: '此异常事项已有处理方案或已解决。请重新加载页面。',
+  pb_resolution_not_pending: '此方案已获审批。请重新加载页面。',
+  pb_reconciliation_running: '已有对账正在进行。',
+  pb_nothing_to_reconcile: '自上次对账后没有新数据需要对账。',
 };
 
 const CATALOGUES: Record<CheckoutLanguage, Catalogue> = { 'zh-HK': zhHK, 'zh-CN': zhCN, en };
