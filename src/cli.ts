@@ -3,12 +3,16 @@
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { SYSTEM } from './audit/auditLog.js';
+import { clinicSettlementAddresses } from './billing/clinics.js';
+import { ScreeningListError } from './compliance/errors.js';
+import { LIST_NAME, loadScreeningList, screenAddresses } from './compliance/screening.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
 import { parseTtl, signHs256Token } from './identity/jwt.js';
 import { CLINIC_ROLES, isRole, ROLES } from './identity/principal.js';
 import { StartupError, startGateway } from './main.js';
 import { type Config, ConfigError, loadConfig } from './platform/config.js';
-import { createDb } from './platform/db.js';
+import { createDb, type Db } from './platform/db.js';
 import { isId } from './platform/ids.js';
 import { createLogger, errorSummary } from './platform/log.js';
 import { prepareDatabase } from './platform/migrate.js';
@@ -31,6 +35,10 @@ commands:
               verify <statement.json | proof.json> [--rpc <url>] [--anchor-from <address>] [--root <hex>]
             offline: the Merkle root, line order and the balance arithmetic; with --rpc: every
             payment line and the anchor on the chain. Exit status 0 only when everything holds.
+  screening load a sanctions or designation list the gateway screens addresses against:
+              screening load <file> --list <name> [--format ofac|csv]
+            OFAC's SDN advanced XML, or CSV with the header address,chain,name,reference; a
+            file that does not read is refused whole and the list in force stays
   help      show this text
 
 Configuration comes from environment variables; see the README.`;
@@ -48,6 +56,7 @@ const STANDALONE: Record<string, StandaloneCommand> = {
   migrate: runMigrate,
   verify: runVerify,
   deploy: runDeploy,
+  screening: runScreening,
 };
 
 /** A mistake in the command line: printed with the usage, exit status 2. */
@@ -222,8 +231,11 @@ async function runVerify(args: string[]): Promise<number> {
  * With DATABASE_URL set, migrate needs nothing else of the configuration (so it runs as a
  * one-shot job in production with only the database's URLs); without it, the dev stack's database.
  */
-async function runMigrate(args: string[]): Promise<number> {
-  if (args.length > 0) throw new UsageError('migrate takes no arguments');
+/**
+ * The database a maintenance command works on: DATABASE_URL (and DATABASE_MIGRATION_URL), or
+ * the dev stack's embedded one when they are unset. `done` closes the pool and the stack.
+ */
+async function commandDatabase(): Promise<{ db: Db; databaseUrl: string; migrationUrl: string | undefined; done(): Promise<void> }> {
   let databaseUrl = process.env.DATABASE_URL;
   let migrationUrl = process.env.DATABASE_MIGRATION_URL;
   let stopDevStack: (() => Promise<void>) | undefined;
@@ -242,14 +254,76 @@ async function runMigrate(args: string[]): Promise<number> {
     stopDevStack = stack.stop;
   }
   const db = createDb({ connectionString: databaseUrl, poolMax: 2 });
+  return {
+    db,
+    databaseUrl,
+    migrationUrl,
+    async done() {
+      await db.destroy();
+      await stopDevStack?.();
+    },
+  };
+}
+
+async function runMigrate(args: string[]): Promise<number> {
+  if (args.length > 0) throw new UsageError('migrate takes no arguments');
+  const database = await commandDatabase();
   try {
     // As the schema owner when DATABASE_MIGRATION_URL is set, which then grants DATABASE_URL's role.
-    const applied = await prepareDatabase({ db, appUrl: databaseUrl, migrationUrl });
+    const applied = await prepareDatabase({ db: database.db, appUrl: database.databaseUrl, migrationUrl: database.migrationUrl });
     process.stdout.write(applied.length === 0 ? 'migrations: up to date\n' : `migrations applied: ${applied.join(', ')}\n`);
     return 0;
   } finally {
-    await db.destroy();
-    await stopDevStack?.();
+    await database.done();
+  }
+}
+
+/** A list file larger than this is refused before it is read (OFAC's advanced XML is about 100 MB). */
+const MAX_SCREENING_FILE_BYTES = 512 * 1024 * 1024;
+
+async function runScreening(args: string[]): Promise<number> {
+  let parsed: { values: { list?: string; format?: string }; positionals: string[] };
+  try {
+    parsed = parseArgs({ args, options: { list: { type: 'string' }, format: { type: 'string' } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const [action, file, ...extra] = parsed.positionals;
+  if (action !== 'load' || file === undefined || extra.length > 0) throw new UsageError('screening load <file> --list <name> [--format ofac|csv]');
+  const { list, format } = parsed.values;
+  if (list === undefined || !LIST_NAME.test(list)) throw new UsageError('--list names the list: lower-case letters, digits, ".", "_" or "-" (e.g. ofac-sdn)');
+  if (format !== undefined && format !== 'ofac' && format !== 'csv') throw new UsageError('--format is ofac or csv (by default, from the file)');
+  const size = fs.statSync(file).size;
+  if (size > MAX_SCREENING_FILE_BYTES) throw new UsageError(`${file} is ${size} bytes; at most ${MAX_SCREENING_FILE_BYTES} are read`);
+  const bytes = fs.readFileSync(file);
+  const database = await commandDatabase();
+  try {
+    const version = await loadScreeningList(database.db, SYSTEM.operator, {
+      name: list,
+      bytes,
+      format: format === undefined ? undefined : format === 'ofac' ? 'ofac_sdn_xml' : 'csv',
+    });
+    process.stdout.write(
+      `screening list ${version.name}: version ${version.id} in force, ${version.entry_count} addresses, sha256 ${version.sha256}` +
+        `${version.replaced ? ` (replaces ${version.replaced.id}, ${version.replaced.entry_count} addresses)` : ''}\n`,
+    );
+    // A list that changed is checked against where clinics' money goes now.
+    const wallets = await clinicSettlementAddresses(database.db);
+    const hits = await screenAddresses(database.db, [...wallets.keys()]);
+    for (const hit of hits) {
+      for (const clinic of wallets.get(hit.address) ?? []) {
+        process.stdout.write(`ATTENTION clinic ${clinic}: its settlement wallet ${hit.address} is on ${hit.list} (${hit.reference ?? 'no reference'})\n`);
+      }
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof ScreeningListError) {
+      process.stderr.write(`clinicpay screening: ${file} was not loaded, the list in force is unchanged: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await database.done();
   }
 }
 

@@ -46,6 +46,8 @@ export const SYSTEM = {
   reconciler: { actor: 'system:reconciler', role: 'system' },
   expirer: { actor: 'system:expirer', role: 'system' },
   relayer: { actor: 'system:relayer', role: 'system' },
+  /** The operator at the command line (`npx clinicpay …`). */
+  operator: { actor: 'system:operator-cli', role: 'system' },
 } as const satisfies Record<string, AuditActor>;
 
 export type AuditSummary = Record<string, string | number | boolean | null>;

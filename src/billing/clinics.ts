@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Address } from 'viem';
 import { type AuditActor, type AuditSummary, appendAudit } from '../audit/auditLog.js';
+import { refuseScreenedAddress } from '../compliance/screening.js';
 import { apiAddress, storedAddress } from '../domain/address.js';
 import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
@@ -61,6 +62,8 @@ export function invoiceNumberSequence(clinicId: string): string {
  * the caller this once, and audits it.
  */
 export async function createClinic(trx: Trx, actor: AuditActor, params: CreateClinicParameters): Promise<CreatedClinic> {
+  // A listed address is refused before anything is written (422 address_screened).
+  await refuseScreenedAddress(trx, params.settlementAddress, 'settlement_address');
   const id = newId('clin');
   // Through the owner's function: the gateway's database role may not create objects itself.
   await trx.raw('SELECT create_invoice_number_sequence(?)', [invoiceNumberSequence(id)]);
@@ -243,6 +246,8 @@ export async function updateClinic(trx: Trx, actor: AuditActor, id: string, para
  * (`changeId`), inside the transaction that approves it.
  */
 export async function setSettlementAddress(trx: Trx, actor: AuditActor, id: string, address: Address, changeId: string): Promise<ClinicRow> {
+  // Screened again at approval: a list loaded since the proposal counts.
+  await refuseScreenedAddress(trx, address, 'address');
   const before = await getClinic(trx, id, { forUpdate: true });
   const [row] = (await trx('clinics')
     .where({ id })
@@ -304,4 +309,15 @@ export async function listClinics(
     ClinicRow,
     'id' | 'name' | 'settlement_address' | 'webhook_url' | 'created_at'
   >[];
+}
+
+/** Every clinic's settlement wallet (lower case) with the clinics that use it: what screening checks again when a list changes. */
+export async function clinicSettlementAddresses(db: Db | Trx): Promise<Map<string, string[]>> {
+  const rows = (await db('clinics').select('id', 'settlement_address')) as { id: string; settlement_address: string }[];
+  const byAddress = new Map<string, string[]>();
+  for (const row of rows) {
+    const address = row.settlement_address.toLowerCase();
+    byAddress.set(address, [...(byAddress.get(address) ?? []), row.id]);
+  }
+  return byAddress;
 }

@@ -7,7 +7,7 @@
  * reads back through the API.
  *
  * Owns tables: clinics, invoices, price_list_items.
- * May import: platform, domain, audit, identity, chain.
+ * May import: platform, domain, audit, identity, chain, compliance.
  */
 import { Decimal } from 'decimal.js';
 import { type AuditActor, type AuditEvent, type AuditSummary, appendAudit } from '../audit/auditLog.js';

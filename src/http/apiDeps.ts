@@ -5,7 +5,7 @@
  * owns the job, and presents the result. People's sign-in and sessions come in here too.
  *
  * Owns tables: idempotency_keys, rate_limits.
- * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement, recon, reports, checkout, console.
+ * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement, recon, reports, checkout, console, compliance.
  */
 import type { ChainClient } from '../chain/client.js';
 import type { Finality } from '../chain/finality.js';

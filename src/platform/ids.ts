@@ -22,7 +22,8 @@ export type IdPrefix =
   | 'ses'
   | 'mem'
   | 'pk'
-  | 'pli';
+  | 'pli'
+  | 'scl';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(12).toString('hex')}`;

@@ -180,6 +180,12 @@ export const PROBLEMS = {
     happened: "The signature is not the paying address's signature of the refund authorization for this invoice and address.",
     todo: 'Have the payer sign the exact refund authorization message with the wallet that paid.',
   },
+  address_screened: {
+    status: 422,
+    happened:
+      'The address is on a screening list the gateway has loaded (a sanctions or designation list), so it will not send money to it or bind a clinic to it.',
+    todo: 'Use another address. If the listing is wrong, the operator checks it against the list named in `detail`; nothing was changed.',
+  },
   headers_too_large: {
     status: 431,
     happened: 'The request line and headers together are larger than the gateway reads (16 KiB).',

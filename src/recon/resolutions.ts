@@ -20,6 +20,7 @@ import { readCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import { fetchTransferLogs } from '../chain/transferLogs.js';
+import { refuseScreenedAddress } from '../compliance/screening.js';
 import { apiAddress, parseAddressParam, storedAddress } from '../domain/address.js';
 import { ForbiddenError } from '../identity/errors.js';
 import { type ClinicScope, type Principal, scopeQuery } from '../identity/principal.js';
@@ -162,6 +163,8 @@ export async function createResolution(
       }
       row.signature = input.signature;
     }
+    // Never money to a listed address, the payer's own included (422 address_screened).
+    await refuseScreenedAddress(trx, to, 'to_address');
     Object.assign(row, { amount: amount.toString(), to_address: storedAddress(to) });
   } else if (input.action === 'apply_to_invoice') {
     if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.clinic_id === null) {
@@ -222,6 +225,8 @@ export async function approveResolution(trx: Trx, principal: Principal, actor: A
 
   if (resolution.action === 'refund') {
     const to = apiAddress(resolution.to_address!);
+    // Screened again at approval: a list loaded since the proposal counts.
+    await refuseScreenedAddress(trx, to, 'to_address');
     const [updated] = (await trx('resolutions')
       .where({ id })
       .update({

@@ -11,7 +11,7 @@
  * the same result and updates, never duplicates, the exceptions it finds (keyed by subject).
  *
  * Owns tables: reconciliation_runs, reconciliation_lines, exceptions, resolutions.
- * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement.
+ * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement, compliance.
  */
 
 import { type Address, erc20Abi, getAddress } from 'viem';

@@ -13,6 +13,7 @@
 import type { Address } from 'viem';
 import { type AuditActor, type AuditEvent, appendAudit } from '../audit/auditLog.js';
 import { getClinic, setSettlementAddress } from '../billing/clinics.js';
+import { refuseScreenedAddress } from '../compliance/screening.js';
 import { apiAddress, storedAddress } from '../domain/address.js';
 import { ForbiddenError } from '../identity/errors.js';
 import { type ClinicScope, inScope, type Principal, scopeQuery } from '../identity/principal.js';
@@ -76,6 +77,7 @@ export async function proposeSettlementAddressChange(
   if (storedAddress(params.address) === clinic.settlement_address) {
     throw new ValidationError('"address" is already the clinic\'s settlement address.', 'address');
   }
+  await refuseScreenedAddress(trx, params.address, 'address');
   const [row] = (await trx('settlement_address_changes')
     .insert({
       id: newId('sac'),
