@@ -18,6 +18,7 @@ import * as apiKeys from './20261203_0014_api_keys.js';
 import * as signIn from './20261203_0015_sign_in.js';
 import * as priceList from './20261203_0016_price_list.js';
 import * as screeningLists from './20261203_0017_screening_lists.js';
+import * as paymentHolds from './20261203_0018_payment_holds.js';
 
 export interface Migration {
   name: string;
@@ -43,4 +44,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0015_sign_in', ...signIn },
   { name: '20261203_0016_price_list', ...priceList },
   { name: '20261203_0017_screening_lists', ...screeningLists },
+  { name: '20261203_0018_payment_holds', ...paymentHolds },
 ];

@@ -12,10 +12,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SYSTEM } from '../src/audit/auditLog.js';
+import { loadScreeningList } from '../src/compliance/screening.js';
 import { matchRefunds } from '../src/recon/resolutions.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
 import type { FundedAccount } from './support/chain.js';
-import { CONFIRMATIONS, clinicWithWallet, type ReconEnv, refundMatcher, settleAll, startReconEnv } from './support/recon.js';
+import { CONFIRMATIONS, clinicWithWallet, exceptionOf, type ReconEnv, reconcile, refundMatcher, settleAll, startReconEnv } from './support/recon.js';
 import { mine, newClinic, newInvoice, pay } from './support/settlement.js';
 import { addVirtualPasskey, type SignInStack, signInWithBrowser, startSignInStack } from './support/signIn.js';
 
@@ -31,6 +33,7 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
   let wallet: FundedAccount;
   let invoiceId: string;
   let exceptionId: string;
+  let screeningHitId: string;
 
   const signIn = (context: BrowserContext, username: string, start = '/console') => signInWithBrowser(stack, context, username, start);
 
@@ -216,6 +219,39 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
     await context.close();
   });
 
+  it('shows a payment held by screening with the lists that matched, and offers only release or keep held', { timeout: 60_000 }, async () => {
+    await loadScreeningList(r.env.db, SYSTEM.operator, {
+      name: 'hk-designations',
+      bytes: Buffer.from(`address,name,reference\n${r.env.payer.address},Example Payer,HK-2026-001\n`),
+    });
+    const clinic = await clinicWithWallet(r.env);
+    const invoice = await newInvoice(r.env, clinic, { amount: '25.00' });
+    await pay(r.env, invoice.deposit_address, 25_000_000n);
+    await settleAll(r.env);
+    expect((await reconcile(r.app)).status).toBe('completed');
+    const exception = await exceptionOf(r.app, 'screening_hit', invoice.id);
+    screeningHitId = exception.id;
+    const context = await browser.newContext(DESKTOP);
+    await installAxe(context);
+    const page = await signIn(context, 'finance1', `/console/exceptions/${exception.id}`);
+    expect(await page.textContent('h1')).toBe('Exception: Payer on a screening list (held)');
+    expect(await page.textContent('#screening-hits')).toContain('hk-designations');
+    expect(await page.textContent('#screening-hits')).toContain('HK-2026-001');
+    expect(await page.locator('input[name="action"]').evaluateAll((inputs) => inputs.map((input) => (input as { value: string }).value))).toEqual([
+      'release',
+      'keep_held',
+    ]);
+    expect(await page.isVisible('#amount')).toBe(false);
+    await page.fill('#reason', 'Name match only; checked against ID.');
+    await page.click('#propose-button');
+    await page.waitForSelector('.resolution[data-status="pending_approval"] .own-proposal');
+    expect(await r.env.db('resolutions').where({ exception_id: exception.id }).first()).toMatchObject({ action: 'release', created_by: 'dev-finance-1' });
+    const findings = await runAxe(page);
+    expect(findings, describeFindings(findings)).toEqual([]);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'finance-screening-hit.png'), fullPage: true });
+    await context.close();
+  });
+
   it("has no accessibility violations on finance's pages in three languages, on a desktop and a phone", { timeout: 120_000 }, async () => {
     for (const [name, options] of [
       ['desktop', DESKTOP],
@@ -231,6 +267,7 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
           ['exceptions', '/console/exceptions?status='],
           ['exception', `/console/exceptions/${exceptionId}`],
           ['reconciliation', '/console/reconciliation'],
+          ['screening-hit', `/console/exceptions/${screeningHitId}`],
         ] as const) {
           await page.goto(`${stack.url}${route}${route.includes('?') ? '&' : '?'}lang=${language}`);
           expect(await page.getAttribute('html', 'lang')).toBe(language);

@@ -290,6 +290,10 @@ describe('bad input', () => {
     expect((await propose(exception.id, { action: 'write_off', reason: '   ' })).body).toMatchObject({ status: 400, param: 'reason' });
     expect((await propose(exception.id, { action: 'apply_to_invoice' })).body).toMatchObject({ status: 400, param: 'target_invoice_id' });
     expect((await propose(exception.id, { action: 'give_away' })).status).toBe(400);
+    // Releasing or keeping held decides a payment held by screening, not an overpayment.
+    for (const action of ['release', 'keep_held']) {
+      expect((await propose(exception.id, { action, reason: 'x' })).body).toMatchObject({ status: 400, param: 'action' });
+    }
 
     // Roles: only finance proposes and approves.
     for (const token of [tokenFor('clinic_admin', clinic.id), tokenFor('clinic_staff', clinic.id), tokenFor('auditor'), tokenFor('platform_admin')]) {

@@ -49,6 +49,8 @@
       refund_other: ['amount', 'to_address', 'signature'],
       apply_to_invoice: ['amount', 'target_invoice_id'],
       write_off: ['amount', 'reason'],
+      release: ['reason'],
+      keep_held: ['reason'],
     };
     const chosen = () => form.querySelector('input[name="action"]:checked')?.value || 'refund';
     function showFields() {
@@ -86,9 +88,12 @@
       clearErrors();
       const action = chosen();
       const value = (name) => document.getElementById(name).value.trim();
-      const amount = baseUnits(value('amount'), data.wallet.decimals);
-      if (amount === null) return fieldError('amount', fill(messages.amount_invalid, { symbol: data.wallet.symbol, decimals: data.wallet.decimals }));
-      const body = { action: action === 'refund_other' ? 'refund' : action, amount };
+      const decision = action === 'release' || action === 'keep_held';
+      const amount = decision ? null : baseUnits(value('amount'), data.wallet.decimals);
+      if (!decision && amount === null)
+        return fieldError('amount', fill(messages.amount_invalid, { symbol: data.wallet.symbol, decimals: data.wallet.decimals }));
+      const body = decision ? { action } : { action: action === 'refund_other' ? 'refund' : action, amount };
+      if (decision) body.reason = value('reason');
       if (action === 'refund_other') Object.assign(body, { to_address: value('to_address'), signature: value('signature') });
       if (action === 'apply_to_invoice') body.target_invoice_id = value('target_invoice_id');
       if (action === 'write_off') body.reason = value('reason');

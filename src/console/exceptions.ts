@@ -137,6 +137,8 @@ export interface ExceptionDetailView {
   observed: TokenAmount | null;
   blockTime: Date | null;
   resolutions: readonly ResolutionView[];
+  /** For a payment held by screening: the list entries its payer matched. */
+  screening: readonly { list: string; version: string; name: string | null; reference: string | null }[] | null;
   /** Whether a resolution may be proposed (the exception is open and has a clinic). */
   proposable: boolean;
   /** What the clinic's wallet needs to send a refund. */
@@ -185,15 +187,20 @@ function proposeForm(language: CheckoutLanguage, view: ExceptionDetailView): str
   const field = (name: string, label: string, extra = '', hint = '') =>
     `<p class="field" data-field="${name}"><label for="${name}">${label}</label><br><input id="${name}" name="${name}" autocomplete="off" ${extra} aria-describedby="${name}-error${hint ? ` ${name}-hint` : ''}">${hint ? `<span class="hint" id="${name}-hint">${hint}</span>` : ''}<span class="field-error" id="${name}-error" hidden></span></p>`;
   const noPayer = view.fromAddress === null;
+  // A payment held by screening is released or kept held, nothing else.
+  const choices =
+    view.type === 'screening_hit'
+      ? `${choice('release', 'release_choice', true)}\n${choice('keep_held', 'keep_choice')}`
+      : `${noPayer ? '' : choice('refund', 'refund_payer', true)}
+${choice('refund_other', 'refund_other', noPayer)}
+${choice('apply_to_invoice', 'apply')}
+${choice('write_off', 'write_off')}`;
   return `<section aria-labelledby="propose-title" id="propose"><h2 id="propose-title">${et(language, 'propose_title')}</h2>
 <p>${et(language, 'propose_intro')}</p>
 <form id="propose-form" novalidate>
 <p class="form-error" id="form-error" role="alert" hidden></p>
 <fieldset><legend>${et(language, 'choose_action')}</legend>
-${noPayer ? '' : choice('refund', 'refund_payer', true)}
-${choice('refund_other', 'refund_other', noPayer)}
-${choice('apply_to_invoice', 'apply')}
-${choice('write_off', 'write_off')}
+${choices}
 </fieldset>
 ${field('amount', et(language, 'amount_units', { symbol: view.amount.symbol }), `inputmode="decimal" value="${escapeHtml(view.amount.text)}"`, et(language, 'amount_hint', { amount: `${view.amount.text} ${view.amount.symbol}` }))}
 ${field('to_address', et(language, 'refund_address'), 'spellcheck="false" class="wide"')}
@@ -233,6 +240,7 @@ ${fact('observed', amountText(view.observed))}
 ${fact('transaction', tx)}
 ${fact('paid_from', view.fromAddress === null ? '—' : `<code>${escapeHtml(view.fromAddress)}</code>`)}
 ${fact('block_time', view.blockTime === null ? '—' : escapeHtml(formatTime(view.blockTime, language)))}
+${view.screening ? fact('listed_on', `<ul id="screening-hits">${view.screening.map((hit) => `<li><code>${escapeHtml(hit.list)}</code> ${escapeHtml(hit.name ?? '')} <small>${escapeHtml(hit.reference ?? '')} · ${escapeHtml(hit.version)}</small></li>`).join('')}</ul>`) : ''}
 </dl></section>
 <section aria-labelledby="resolutions-title"><h2 id="resolutions-title">${et(language, 'resolutions')}</h2>${resolutions}
 <noscript><p>${et(language, 'needs_script')}</p></noscript></section>

@@ -135,6 +135,10 @@ export function consoleFinanceRouter({ db, network, checkout }: ApiDeps): Router
             refundTxUrl: txUrl(refundTxHash),
           };
         }),
+        screening:
+          exception.type === 'screening_hit' && Array.isArray(exception.details.hits)
+            ? (exception.details.hits as { list: string; version: string; name: string | null; reference: string | null }[])
+            : null,
         proposable: exception.status === 'open' && exception.clinic_id !== null,
         wallet: {
           chainId: network.chainId,

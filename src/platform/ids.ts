@@ -23,7 +23,8 @@ export type IdPrefix =
   | 'mem'
   | 'pk'
   | 'pli'
-  | 'scl';
+  | 'scl'
+  | 'hld';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(12).toString('hex')}`;

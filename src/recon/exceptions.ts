@@ -19,6 +19,7 @@ export const EXCEPTION_TYPES = [
   'missing_on_chain',
   'balance_mismatch',
   'flush_failed',
+  'screening_hit',
 ] as const;
 export type ExceptionType = (typeof EXCEPTION_TYPES)[number];
 export type ExceptionStatus = 'open' | 'pending_approval' | 'resolved';

@@ -20,6 +20,7 @@ import { readCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import { fetchTransferLogs } from '../chain/transferLogs.js';
+import { decideHold } from '../compliance/holds.js';
 import { refuseScreenedAddress } from '../compliance/screening.js';
 import { apiAddress, parseAddressParam, storedAddress } from '../domain/address.js';
 import { ForbiddenError } from '../identity/errors.js';
@@ -33,7 +34,7 @@ import { recordCreditMovedOff, recordPaymentConfirmed, requestFlush } from '../s
 import { AmountExceedsReceivedError, ExceptionNotOpenError, InvalidSignatureError, ResolutionNotPendingError, ResolutionNotPossibleError } from './errors.js';
 import { type ExceptionRow, getException } from './exceptions.js';
 
-export type ResolutionAction = 'refund' | 'apply_to_invoice' | 'write_off';
+export type ResolutionAction = 'refund' | 'apply_to_invoice' | 'write_off' | 'release' | 'keep_held';
 export type ResolutionStatus = 'pending_approval' | 'awaiting_transfer' | 'completed';
 
 export interface ResolutionRow {
@@ -133,7 +134,22 @@ export async function createResolution(
     created_by: principal.sub,
   };
 
-  if (input.action === 'refund') {
+  // A payment held by screening is decided by release or keep_held, and by nothing else; those
+  // two decide nothing but such a hold.
+  const holdDecision = input.action === 'release' || input.action === 'keep_held';
+  if ((exception.type === 'screening_hit') !== holdDecision) {
+    throw new ValidationError(
+      exception.type === 'screening_hit'
+        ? 'A payment held by screening is released or kept held ("release" or "keep_held"), nothing else.'
+        : `"${input.action}" decides a payment held by screening; this is a ${exception.type} exception.`,
+      'action',
+    );
+  }
+  if (holdDecision) {
+    const reason = input.reason?.trim();
+    if (!reason) throw new ValidationError('"reason" is required to release a held payment or keep it held.', 'reason');
+    Object.assign(row, { amount: exception.amount, reason });
+  } else if (input.action === 'refund') {
     if (!RECEIVED_FUNDS.includes(exception.type) || received === 0n || exception.invoice_id === null) {
       throw new ResolutionNotPossibleError('refund_not_possible', `A ${exception.type} exception has no received amount to refund.`, 'action');
     }
@@ -223,7 +239,12 @@ export async function approveResolution(trx: Trx, principal: Principal, actor: A
   const asset = assetOf(network.chainId, network.token.address);
   await recoverUnrecordedPayment(trx, exception, asset);
 
-  if (resolution.action === 'refund') {
+  if (resolution.action === 'release' || resolution.action === 'keep_held') {
+    // Two people decided: the hold is released (and the deposit forwarded) or kept.
+    const holdId = String(exception.details.hold_id);
+    await decideHold(trx, actor, holdId, resolution.action === 'release' ? 'released' : 'kept');
+    if (resolution.action === 'release' && exception.invoice_id !== null) await requestFlush(trx, exception.invoice_id);
+  } else if (resolution.action === 'refund') {
     const to = apiAddress(resolution.to_address!);
     // Screened again at approval: a list loaded since the proposal counts.
     await refuseScreenedAddress(trx, to, 'to_address');

@@ -20,6 +20,7 @@ import { firstStoredBlock } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
+import { undecidedHolds } from '../compliance/holds.js';
 import { storedAddress } from '../domain/address.js';
 import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { Db, Trx } from '../platform/db.js';
@@ -355,6 +356,7 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     // 3. Invoice states that need finance, for the invoices this range touched.
     const touched = [...new Set([...onChain.map((transfer) => transfer.invoice.id), ...recorded.map((row) => row.invoice_id)])];
     exceptions.push(...(await invoiceStateExceptions(db, touched)));
+    exceptions.push(...(await screeningHitExceptions(db)));
 
     // 4. Balances of the touched deposit addresses at the last block, chain against ledger.
     const balances = await compareDepositBalances(deps, touched, toBlock);
@@ -507,6 +509,46 @@ async function invoiceStateExceptions(db: Db, invoiceIds: readonly string[]): Pr
     )),
   );
   return exceptions;
+}
+
+/** One exception per payment held by screening and not decided yet: finance's queue is where two people decide. */
+async function screeningHitExceptions(db: Db): Promise<ExceptionInput[]> {
+  const holds = await undecidedHolds(db);
+  if (holds.length === 0) return [];
+  const transfers = (await db('transfers')
+    .whereIn(
+      'id',
+      holds.map((hold) => hold.transfer_id),
+    )
+    .select('id', 'tx_hash', 'log_index', 'block_timestamp', 'token_address', db.raw('block_number::text AS block_number'))) as {
+    id: string;
+    tx_hash: string;
+    log_index: number;
+    block_timestamp: Date;
+    token_address: string;
+    block_number: string;
+  }[];
+  const byId = new Map(transfers.map((transfer) => [transfer.id, transfer]));
+  return holds.map((hold) => {
+    const transfer = byId.get(hold.transfer_id)!;
+    return {
+      dedupeKey: `screening_hit:${hold.id}`,
+      type: 'screening_hit',
+      amount: BigInt(hold.amount),
+      clinicId: hold.clinic_id,
+      invoiceId: hold.invoice_id,
+      txHash: transfer.tx_hash,
+      logIndex: transfer.log_index,
+      blockNumber: BigInt(transfer.block_number),
+      blockTime: transfer.block_timestamp,
+      tokenAddress: transfer.token_address,
+      fromAddress: hold.from_address,
+      details: {
+        hold_id: hold.id,
+        hits: hold.hits.map((hit) => ({ list: hit.list, version: hit.version, sha256: hit.sha256, name: hit.name, reference: hit.reference })),
+      },
+    } satisfies ExceptionInput;
+  });
 }
 
 /**

@@ -22,6 +22,7 @@ import { type Address, encodeFunctionData, type Hex, type LocalAccount } from 'v
 import { depositFactoryAbi } from '../../contracts/artifacts/DepositFactory.js';
 import { type AuditEvent, type AuditSummary, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import type { ChainClient } from '../chain/client.js';
+import { heldInvoiceIds } from '../compliance/holds.js';
 import { apiAddress } from '../domain/address.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
@@ -104,6 +105,8 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
       .join('invoices', 'invoices.id', 'flush_requests.invoice_id')
       .where('flush_requests.status', 'pending')
       .where('flush_requests.next_attempt_at', '<=', trx.fn.now())
+      // A held payment's deposit stays where it is until two finance people release it.
+      .whereNotIn('flush_requests.invoice_id', heldInvoiceIds(trx))
       .orderBy('flush_requests.created_at')
       .limit(batchSize)
       .forUpdate('flush_requests')

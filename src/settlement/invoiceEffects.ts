@@ -171,6 +171,17 @@ export class InvoiceBatch {
     this.update(invoiceId, { token_amount_paid: paid.toString(), status });
   }
 
+  /**
+   * A confirmed payment from a listed payer is held: credited as any payment, but its deposit
+   * stays until two finance people decide. The clinic is told.
+   */
+  paymentHeld(invoiceId: string, hold: { id: string; txHash: string; amount: bigint; lists: readonly string[] }): void {
+    this.announce(this.row(invoiceId), 'payment.held', {
+      payment: { tx_hash: hold.txHash, amount: hold.amount.toString() },
+      hold: { id: hold.id, reason: 'screening_hit', lists: [...hold.lists] },
+    });
+  }
+
   /** An invoice billing has just marked expired: tell the clinic, and sweep what it received. */
   expired(invoice: InvoiceRow): void {
     this.rows.set(invoice.id, invoice);

@@ -31,6 +31,8 @@ import { anchorStartBlock, findForkPoint, forgetBlocksAbove, NodeBehindError, st
 import type { ChainClient } from '../chain/client.js';
 import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
+import { holdPayment } from '../compliance/holds.js';
+import { screenAddresses } from '../compliance/screening.js';
 import { storedAddress } from '../domain/address.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { assetOf, type EntryKind, findEntry, invoiceDepositBalance, invoiceDepositBalances, postEntries, postingsFor, reverseEntry } from '../ledger/ledger.js';
@@ -76,6 +78,8 @@ interface TransferRow {
   invoice_id: string;
   clinic_id: string;
   token_address: string;
+  /** As stored (lower case): the payer of a payment. */
+  from_address: string;
   amount: string;
   status: 'pending' | 'confirmed' | 'reorged';
   generation: number;
@@ -361,6 +365,7 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
         });
       }
     }
+    await holdListedPayers(trx, invoices, effective);
     // Transfers first, so the webhooks show the payments as confirmed.
     await markConfirmed(trx, batch, flags, confirmations);
     await invoices.write(trx);
@@ -369,6 +374,38 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
   }
   await markConfirmed(trx, batch, flags, confirmations);
   await appendAudit(trx, SYSTEM.watcher, postingAudit(posted, created, flags));
+}
+
+/**
+ * Screens the payers of the payments this batch posts against the lists in force; a payment
+ * from a listed payer is held (credited, never forwarded until two finance people decide).
+ */
+async function holdListedPayers(trx: Trx, invoices: InvoiceBatch, posted: readonly TransferRow[]): Promise<void> {
+  const payments = posted.filter((transfer) => transfer.kind === 'payment');
+  if (payments.length === 0) return;
+  const hits = await screenAddresses(
+    trx,
+    payments.map((transfer) => transfer.from_address),
+  );
+  if (hits.length === 0) return;
+  for (const transfer of payments) {
+    const matched = hits.filter((hit) => hit.address === transfer.from_address.toLowerCase());
+    if (matched.length === 0) continue;
+    const hold = await holdPayment(trx, SYSTEM.watcher, {
+      transferId: transfer.id,
+      invoiceId: transfer.invoice_id,
+      clinicId: transfer.clinic_id,
+      from: transfer.from_address,
+      amount: BigInt(transfer.amount),
+      hits: matched,
+    });
+    invoices.paymentHeld(transfer.invoice_id, {
+      id: hold.id,
+      txHash: transfer.tx_hash,
+      amount: BigInt(transfer.amount),
+      lists: matched.map((hit) => hit.list),
+    });
+  }
 }
 
 /** Audit records of the transfers this batch posted (one each; a transfer posted before has none). */

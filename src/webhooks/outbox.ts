@@ -26,6 +26,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'payment.late',
   'payment.void_invoice',
   'payment.reorged',
+  'payment.held',
   'settlement.forwarded',
   'clinic.settlement_address_change_requested',
   'clinic.settlement_address_change_cancelled',

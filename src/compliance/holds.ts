@@ -1,0 +1,108 @@
+/**
+ * Payments held by screening. A payment whose payer a list in force has is credited to its
+ * invoice as any payment is, but its deposit is not forwarded: the flusher leaves an invoice
+ * with a hold alone. Two finance people decide (through the exception queue): release, and the
+ * deposit is forwarded; or keep it held, pending a report.
+ */
+import { type AuditActor, appendAudit } from '../audit/auditLog.js';
+import type { Db, Trx } from '../platform/db.js';
+import { NotFoundError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import type { ScreeningHit } from './screening.js';
+
+export type HoldStatus = 'held' | 'released' | 'kept';
+
+export interface PaymentHold {
+  id: string;
+  transfer_id: string;
+  invoice_id: string;
+  clinic_id: string;
+  from_address: string;
+  amount: string;
+  reason: 'screening_hit';
+  hits: ScreeningHit[];
+  status: HoldStatus;
+  created_at: Date;
+  decided_by: string | null;
+  decided_at: Date | null;
+}
+
+/**
+ * Holds a payment the screening matched; once per transfer (a second call returns the first
+ * hold). Audited as `payment.held`, naming the lists, versions and entries.
+ */
+export async function holdPayment(
+  trx: Trx,
+  actor: AuditActor,
+  payment: { transferId: string; invoiceId: string; clinicId: string; from: string; amount: bigint; hits: readonly ScreeningHit[] },
+): Promise<PaymentHold> {
+  const [inserted] = (await trx('payment_holds')
+    .insert({
+      id: newId('hld'),
+      transfer_id: payment.transferId,
+      invoice_id: payment.invoiceId,
+      clinic_id: payment.clinicId,
+      from_address: payment.from.toLowerCase(),
+      amount: payment.amount.toString(),
+      reason: 'screening_hit',
+      hits: JSON.stringify(payment.hits),
+    })
+    .onConflict('transfer_id')
+    .ignore()
+    .returning('*')) as PaymentHold[];
+  if (!inserted) return (await trx('payment_holds').where({ transfer_id: payment.transferId }).first()) as PaymentHold;
+  await appendAudit(trx, actor, [
+    {
+      action: 'payment.held',
+      target: { type: 'payment_hold', id: inserted.id },
+      clinicId: payment.clinicId,
+      after: {
+        invoice_id: payment.invoiceId,
+        transfer_id: payment.transferId,
+        from_address: inserted.from_address,
+        amount: inserted.amount,
+        lists: payment.hits.map((hit) => `${hit.list}@${hit.version}`).join(','),
+      },
+    },
+  ]);
+  return inserted;
+}
+
+/** The invoices whose deposits are held: a subquery for the flusher's claim (`whereNotIn`). */
+export function heldInvoiceIds(db: Db | Trx) {
+  return db('payment_holds').whereIn('status', ['held', 'kept']).select('invoice_id');
+}
+
+/** Holds still waiting for a decision (`held`): what reconciliation puts in the exception queue. */
+export async function undecidedHolds(db: Db | Trx): Promise<PaymentHold[]> {
+  return (await db('payment_holds').where({ status: 'held' }).orderBy('created_at')) as PaymentHold[];
+}
+
+export async function getHold(db: Db | Trx, id: string, { forUpdate = false } = {}): Promise<PaymentHold> {
+  const query = db('payment_holds').where({ id }).first();
+  const row = (await (forUpdate ? query.forUpdate() : query)) as PaymentHold | undefined;
+  if (!row) throw new NotFoundError('payment hold');
+  return row;
+}
+
+/**
+ * Records the decision on a hold (made by two finance people through a resolution): `released`
+ * lets the flusher forward the deposit; `kept` keeps it where it is. Audited.
+ */
+export async function decideHold(trx: Trx, actor: AuditActor, id: string, decision: 'released' | 'kept'): Promise<PaymentHold> {
+  const hold = await getHold(trx, id, { forUpdate: true });
+  const [row] = (await trx('payment_holds')
+    .where({ id })
+    .update({ status: decision, decided_by: actor.actor, decided_at: trx.fn.now() })
+    .returning('*')) as PaymentHold[];
+  await appendAudit(trx, actor, [
+    {
+      action: decision === 'released' ? 'payment.released' : 'payment.kept_held',
+      target: { type: 'payment_hold', id },
+      clinicId: hold.clinic_id,
+      before: { status: hold.status },
+      after: { status: decision, invoice_id: hold.invoice_id },
+    },
+  ]);
+  return row!;
+}
