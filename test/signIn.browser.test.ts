@@ -23,7 +23,7 @@ import type { DevPerson } from '../src/dev/identityProvider.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
 import { clinicWithWallet, exceptionOf, type ReconEnv, reconcile, settleAll, startReconEnv } from './support/recon.js';
 import { newInvoice, pay } from './support/settlement.js';
-import { type SignInStack, startSignInStack } from './support/signIn.js';
+import { addVirtualPasskey, type SignInStack, startSignInStack } from './support/signIn.js';
 
 const RESULTS_DIR = path.join(TEST_RESULTS_DIR, 'sign-in');
 const SESSION = '__Host-clinicpay_session';
@@ -193,20 +193,7 @@ describe.skipIf(!hasChromium)('signing in with Chromium', () => {
     expect(withoutStepUp.body.code).toBe('step_up_required');
 
     // A virtual platform authenticator with user verification, as a phone or laptop has.
-    const cdp = await approver.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
-    await page.click('#add-passkey');
-    await page.waitForSelector('#passkey-list li');
+    await addVirtualPasskey(stack, approver, page);
     const passkey = await r.env.db('passkeys').where({ sub: 'dev-finance-2' }).first();
     expect(passkey).toMatchObject({ issuer: stack.idp.issuer, counter: expect.anything() });
 

@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import { listAuditLog } from '../audit/auditLog.js';
-import { clinicNames } from '../billing/clinics.js';
 import type { CheckoutLanguage } from '../checkout/messages.js';
 import {
   type AuditFilterName,
@@ -36,7 +35,7 @@ import { anchorOf, MAX_STATEMENT_DAYS, recordStatement, StatementSealer, sealSta
 import { statementSummary } from '../reports/statementSummary.js';
 import type { ApiDeps } from './apiDeps.js';
 import { actorOf } from './auth.js';
-import { forSection, languageOf, principalOf, scopeOf, sendNotFound, sendPage, staffOf } from './consolePages.js';
+import { clinicNamesInScope, forSection, languageOf, principalOf, scopeOf, sendNotFound, sendPage, staffOf } from './consolePages.js';
 
 const STATEMENTS = '/console/statements';
 const AUDIT = '/console/audit';
@@ -124,7 +123,7 @@ export function consoleAuditRouter(deps: ApiDeps): Router {
   router.use(VERIFIER_PATH, forSection(STATEMENTS), verifierBundleHandler());
 
   /** The clinics the person may choose: their own when confined, else every clinic. */
-  const clinicsFor = async (res: Response) => [...(await clinicNames(db, scopeOf(res)))].map(([id, name]) => ({ id, name }));
+  const clinicsFor = async (res: Response) => [...(await clinicNamesInScope(db, res))].map(([id, name]) => ({ id, name }));
 
   /** Generates (records) the statement and reads its figures; the root comes from reading every line, as a download would. */
   const statementFor = async (res: Response, clinicId: string, from: Date, to: Date, language: CheckoutLanguage): Promise<StatementFigures> => {

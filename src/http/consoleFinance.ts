@@ -5,7 +5,6 @@
  */
 import { type Request, type Response, Router } from 'express';
 import { formatUnits } from 'viem';
-import { clinicNames } from '../billing/clinics.js';
 import { getInvoice, invoiceNumbers } from '../billing/invoices.js';
 import {
   EXCEPTION_STATUSES,
@@ -21,7 +20,7 @@ import { EXCEPTION_TYPES, type ExceptionRow, type ExceptionStatus, type Exceptio
 import { pendingResolutions, resolutionsOf } from '../recon/resolutions.js';
 import { recentRuns } from '../recon/runs.js';
 import type { ApiDeps } from './apiDeps.js';
-import { forSection, principalOf, scopeOf, sendNotFound, sendPage, staffOf } from './consolePages.js';
+import { clinicNamesInScope, forSection, principalOf, scopeOf, sendNotFound, sendPage, staffOf } from './consolePages.js';
 
 /** At most this many exceptions on one page of the queue (filters narrow it). */
 const EXCEPTIONS_SHOWN = 200;
@@ -54,7 +53,7 @@ export function consoleFinanceRouter({ db, network, checkout }: ApiDeps): Router
     const [page, pending, names] = await Promise.all([
       listExceptions(db, scope, { ...(type ? { type } : {}), ...(status ? { status } : {}) }, { limit: EXCEPTIONS_SHOWN }),
       pendingResolutions(db, scope),
-      clinicNames(db, scope),
+      clinicNamesInScope(db, res),
     ]);
     const numbers = await invoiceNumbers(
       db,
@@ -99,7 +98,7 @@ export function consoleFinanceRouter({ db, network, checkout }: ApiDeps): Router
     const [resolutions, invoice, names] = await Promise.all([
       resolutionsOf(db, exception.id),
       exception.invoice_id === null ? undefined : getInvoice(db, scope, exception.invoice_id),
-      clinicNames(db, { clinicId: exception.clinic_id ?? undefined }),
+      clinicNamesInScope(db, res),
     ]);
     const me = principalOf(res).sub;
     sendPage(req, res, 200, (language) =>

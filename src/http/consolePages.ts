@@ -3,10 +3,11 @@
  * scope (set by the sign-in router's `/console` guard), sending a page, and the 403 and 404 pages.
  */
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import { clinicNames } from '../billing/clinics.js';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { renderNotFoundPage, renderTroublePage, type StaffPerson, sectionAllows } from '../console/pages.js';
 import type { ClinicScope } from '../identity/principal.js';
-import { isDatabaseUnreachable } from '../platform/db.js';
+import { type Db, isDatabaseUnreachable } from '../platform/db.js';
 import { errorSummary, type Logger } from '../platform/log.js';
 import { principalOf } from './auth.js';
 import { problemFromError } from './problem.js';
@@ -28,6 +29,17 @@ export { principalOf };
  */
 export function scopeOf(res: Response): ClinicScope {
   return { clinicId: principalOf(res).clinicId ?? (res.locals.clinicChoice as string | undefined) };
+}
+
+/**
+ * The names of the clinics in the page's scope, by id. For people of every clinic the sign-in
+ * guard has read them already (for the bar's switcher): those are narrowed here, not read again.
+ */
+export async function clinicNamesInScope(db: Db, res: Response): Promise<Map<string, string>> {
+  const scope = scopeOf(res);
+  const known = staffOf(res).clinics;
+  if (!known) return clinicNames(db, scope);
+  return new Map(known.filter((clinic) => scope.clinicId === undefined || clinic.id === scope.clinicId).map((clinic) => [clinic.id, clinic.name]));
 }
 
 export function sendPage(req: Request, res: Response, status: number, render: (language: CheckoutLanguage) => string): void {
