@@ -65,7 +65,7 @@ export class BenchStack {
       gasAccounts: [],
       recordFile: path.join(this.workDir, 'deployments.json'),
     });
-    return loadPaymentNetwork({ chain, token: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
+    return loadPaymentNetwork({ chain, tokens: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
   }
 
   /** Stops everything registered, newest first, and removes the scratch folder. */

@@ -232,7 +232,7 @@ function send(message: ChildMessage): void {
  */
 async function serveChild(config: ChildConfig): Promise<void> {
   const chain = createChainClient({ rpcUrl: config.rpcUrl, timeoutMs: 10_000 });
-  const network = await loadPaymentNetwork({ chain, token: config.token, factory: config.factory, timeoutMs: 10_000 });
+  const network = await loadPaymentNetwork({ chain, tokens: config.token, factory: config.factory, timeoutMs: 10_000 });
   const db = createDb({ connectionString: config.databaseUrl });
   let linesQuery: CapturedQuery | undefined;
   db.on('query', (query: { sql: string; bindings?: unknown[] }) => {

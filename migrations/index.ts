@@ -19,6 +19,7 @@ import * as signIn from './20261203_0015_sign_in.js';
 import * as priceList from './20261203_0016_price_list.js';
 import * as screeningLists from './20261203_0017_screening_lists.js';
 import * as paymentHolds from './20261203_0018_payment_holds.js';
+import * as acceptedTokens from './20261203_0019_accepted_tokens.js';
 
 export interface Migration {
   name: string;
@@ -45,4 +46,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0016_price_list', ...priceList },
   { name: '20261203_0017_screening_lists', ...screeningLists },
   { name: '20261203_0018_payment_holds', ...paymentHolds },
+  { name: '20261203_0019_accepted_tokens', ...acceptedTokens },
 ];

@@ -12,7 +12,7 @@ import type { ChainClient } from './chain/client.js';
 import { createChainClient } from './chain/client.js';
 import { EXPECTED_FACTORY_CODE_HASH } from './chain/depositAddress.js';
 import { OidcRelyingParty } from './identity/oidc.js';
-import { type Config, jwtAlgorithmForKey } from './platform/config.js';
+import { type AcceptedTokenConfig, type Config, jwtAlgorithmForKey } from './platform/config.js';
 import { createDb, type Db } from './platform/db.js';
 import { errorSummary } from './platform/log.js';
 import { databaseRoleProblems, pendingMigrations } from './platform/migrate.js';
@@ -40,7 +40,10 @@ export interface ChainChecksParameters {
   chain: ChainClient;
   /** The chain the operator means (CHAIN_ID); undefined fails the chain-id check. */
   chainId: number | undefined;
+  /** The pricing token. */
   token: Address;
+  /** The allow-list's pins (ACCEPTED_TOKENS), the pricing token first; unset: `token` alone, unpinned. */
+  acceptedTokens?: readonly AcceptedTokenConfig[] | undefined;
   factory: Address;
   /** The decimals invoices in the database were created with, if any. */
   invoiceDecimals?: readonly number[];
@@ -65,7 +68,20 @@ export async function moneyChecks(params: ChainChecksParameters): Promise<CheckR
   return results;
 }
 
-async function tokenCheck({ chain, token, invoiceDecimals = [] }: ChainChecksParameters): Promise<CheckResult> {
+/** Every accepted token: the pricing one as {@link pricingTokenCheck} says, each other one against its pin. */
+async function tokenCheck(params: ChainChecksParameters): Promise<CheckResult> {
+  const pins = params.acceptedTokens ?? [];
+  const results = await Promise.all([
+    pricingTokenCheck(params, pins[0]),
+    ...pins.slice(1).map((pin) => pricingTokenCheck({ ...params, token: pin.address, invoiceDecimals: [] }, pin)),
+  ]);
+  const failed = results.filter((result) => !result.ok);
+  return failed.length > 0
+    ? { name: 'token', ok: false, detail: failed.map((result) => result.detail).join('; ') }
+    : { name: 'token', ok: true, detail: results.map((result) => result.detail).join('; ') };
+}
+
+async function pricingTokenCheck({ chain, token, invoiceDecimals = [] }: ChainChecksParameters, pin: AcceptedTokenConfig | undefined): Promise<CheckResult> {
   const name = 'token';
   const code = await timed(() => chain.getCode({ address: token }));
   if (code instanceof Error) return { name, ok: false, detail: `cannot read ${getAddress(token)} (${code.message})` };
@@ -80,6 +96,13 @@ async function tokenCheck({ chain, token, invoiceDecimals = [] }: ChainChecksPar
   if (described instanceof Error)
     return { name, ok: false, detail: `${getAddress(token)} does not answer symbol() and decimals() as an ERC-20 does (${described.message})` };
   const [symbol, decimals] = described;
+  if (pin && (pin.symbol !== symbol || pin.decimals !== decimals)) {
+    return {
+      name,
+      ok: false,
+      detail: `${getAddress(token)} answers ${symbol} with ${decimals} decimals, but ACCEPTED_TOKENS pins ${pin.symbol} with ${pin.decimals}: not the issuer's token, or a wrong pin`,
+    };
+  }
   const other = invoiceDecimals.find((recorded) => recorded !== decimals);
   if (other !== undefined) {
     return {
@@ -88,7 +111,7 @@ async function tokenCheck({ chain, token, invoiceDecimals = [] }: ChainChecksPar
       detail: `${symbol} has ${decimals} decimals, but invoices in the database were created for a token with ${other}; TOKEN_ADDRESS is not the token they were issued in`,
     };
   }
-  return { name, ok: true, detail: `${symbol}, ${decimals} decimals, at ${getAddress(token)}` };
+  return { name, ok: true, detail: `${symbol}, ${decimals} decimals, at ${getAddress(token)}${pin ? ` (${pin.issuer}, licence ${pin.licence})` : ''}` };
 }
 
 async function factoryCheck({ chain, factory }: ChainChecksParameters): Promise<CheckResult> {
@@ -114,7 +137,7 @@ export async function doctorChecks(config: Config): Promise<CheckResult[]> {
   if (config.databaseUrl === undefined)
     results.push({ name: 'database', ok: false, detail: 'DATABASE_URL is not set (doctor checks a production configuration, not the embedded stack)' });
   if (config.rpcUrl === undefined || config.tokenAddress === undefined || config.factoryAddress === undefined) {
-    results.push({ name: 'rpc', ok: false, detail: 'RPC_URL, TOKEN_ADDRESS and FACTORY_ADDRESS must all be set' });
+    results.push({ name: 'rpc', ok: false, detail: 'RPC_URL, ACCEPTED_TOKENS (or TOKEN_ADDRESS) and FACTORY_ADDRESS must all be set' });
   }
   let db: Db | undefined;
   let invoiceDecimals: number[] = [];
@@ -127,7 +150,16 @@ export async function doctorChecks(config: Config): Promise<CheckResult[]> {
   try {
     if (config.rpcUrl !== undefined && config.tokenAddress !== undefined && config.factoryAddress !== undefined) {
       const chain = createChainClient({ rpcUrl: config.rpcUrl, timeoutMs: CHECK_TIMEOUT_MS });
-      results.push(...(await moneyChecks({ chain, chainId: config.chainId, token: config.tokenAddress, factory: config.factoryAddress, invoiceDecimals })));
+      results.push(
+        ...(await moneyChecks({
+          chain,
+          chainId: config.chainId,
+          token: config.tokenAddress,
+          acceptedTokens: config.acceptedTokens,
+          factory: config.factoryAddress,
+          invoiceDecimals,
+        })),
+      );
       results.push(...(await nodeChecks(chain, config)));
       results.push(await relayerCheck(chain, config, db));
     }

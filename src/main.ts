@@ -14,7 +14,7 @@ import { type ChainClient, createChainClient } from './chain/client.js';
 import { initCursor, readCursor } from './chain/cursor.js';
 import { finalityFromConfig } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
-import { loadPaymentNetwork } from './chain/paymentNetwork.js';
+import { loadPaymentNetwork, TokenPinError } from './chain/paymentNetwork.js';
 import { writeDevStackFile } from './dev/devStackFile.js';
 import type { DevIdentityProvider, DevPerson } from './dev/identityProvider.js';
 import { loadOrCreateDevSecrets } from './dev/secrets.js';
@@ -73,6 +73,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const rpcUrl = devStack?.rpcUrl ?? config.rpcUrl!;
 
   const tokenAddress = devStack?.chain?.tokenAddress ?? config.tokenAddress!;
+  const acceptedTokens = devStack?.chain?.acceptedTokens ?? config.acceptedTokens ?? tokenAddress;
   const factoryAddress = devStack?.chain?.factoryAddress ?? config.factoryAddress!;
   const jwtKey = resolveJwtKey(config, devStack);
   const secrets = resolveSecretBox(config, devStack);
@@ -135,12 +136,29 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     if (config.nodeEnv === 'production') {
       // doctor's money checks, each within seconds: never take a payment on the wrong chain, token or factory.
       const invoiceDecimals = ((await workersDb('invoices').distinct('token_decimals').pluck('token_decimals')) as number[]).map(Number);
-      const failed = (await moneyChecks({ chain, chainId: config.chainId, token: tokenAddress, factory: factoryAddress, invoiceDecimals })).filter(
-        (check) => !check.ok,
-      );
+      const failed = (
+        await moneyChecks({
+          chain,
+          chainId: config.chainId,
+          token: tokenAddress,
+          acceptedTokens: config.acceptedTokens,
+          factory: factoryAddress,
+          invoiceDecimals,
+        })
+      ).filter((check) => !check.ok);
       if (failed.length > 0) throw new StartupError(`refusing to start: ${failed.map((check) => `${check.name}: ${check.detail}`).join('; ')}`);
     }
-    network = await loadPaymentNetwork({ chain, token: tokenAddress, factory: factoryAddress, timeoutMs: config.nodeEnv === 'production' ? 10_000 : 60_000 });
+    try {
+      network = await loadPaymentNetwork({
+        chain,
+        tokens: acceptedTokens,
+        factory: factoryAddress,
+        timeoutMs: config.nodeEnv === 'production' ? 10_000 : 60_000,
+      });
+    } catch (error) {
+      if (error instanceof TokenPinError) throw new StartupError(`refusing to start: ${error.message}`);
+      throw error;
+    }
     if (config.chainId !== undefined && network.chainId !== config.chainId) {
       throw new StartupError(`the RPC node serves chain ${network.chainId}, but CHAIN_ID is ${config.chainId}; point RPC_URL at the right chain`);
     }
@@ -217,7 +235,9 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       rpc_url: rpcUrl,
       database_url: databaseUrl,
       chain_id: network.chainId,
-      token: network.token,
+      token: { address: network.token.address, symbol: network.token.symbol, decimals: network.token.decimals },
+      // Every accepted token (the pricing one first), with its issuer: the dev payers hold each.
+      accepted_tokens: network.tokens,
       confirmations: config.confirmations,
       payers: devStack.chain.payers.map(({ address, private_key }) => ({ address, private_key })),
       factory_address: network.factory,
@@ -237,7 +257,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
     // Passkeys need a host name (browsers refuse an IP address as a WebAuthn relying party).
     const consoleUrl = `${config.publicUrl ?? url.replace('//127.0.0.1:', '//localhost:')}/console`;
     if (devIdentityProvider) print(`  Console  ${consoleUrl}  (sign in as a dev person: logins in dev-stack.json under "people")`);
-    print(`  RPC   ${rpcUrl}  (chain ${network.chainId}, token ${network.token.symbol} ${network.token.address})`);
+    print(`  RPC   ${rpcUrl}  (chain ${network.chainId}, tokens ${network.tokens.map((token) => `${token.symbol} ${token.address}`).join(', ')})`);
     print(`  Dev credentials, tokens and keys: ${displayPath(file)}`);
     print(`Press Ctrl-C to stop.`);
   } else {

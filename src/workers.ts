@@ -54,7 +54,8 @@ const PURGE_INTERVAL_MS = 3600_000;
 
 export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
   const { db, chain, logger, metrics, network, finality } = deps;
-  const onChain = { db, chain, logger, chainId: network.chainId, token: network.token.address, finality };
+  const tokens = network.tokens.map(({ address, decimals }) => ({ address, decimals }));
+  const onChain = { db, chain, logger, chainId: network.chainId, token: network.token.address, tokens, finality };
   let lastPurge = 0;
   let lastScheduledAttempt = 0;
   return [
@@ -80,6 +81,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
           relayer: deps.relayer,
           factory: network.factory,
           token: network.token.address,
+          tokens: tokens.map((token) => token.address),
           logger,
           batchSize: deps.flushBatchSize,
           metrics: metrics.flusher,

@@ -31,7 +31,7 @@ const compose = parse(read('compose.yaml'), { merge: true }) as { services: Reco
 const { services } = compose;
 const KNOWN = new Set(CONFIG_VARIABLES.map((variable) => variable.name));
 /** What a production gateway must be given (README: Production). */
-const REQUIRED = ['NODE_ENV', 'DATABASE_URL', 'RPC_URL', 'CHAIN_ID', 'TOKEN_ADDRESS', 'FACTORY_ADDRESS', 'RELAYER_PRIVATE_KEY', 'SECRETS_KEYS', 'PUBLIC_URL'];
+const REQUIRED = ['NODE_ENV', 'DATABASE_URL', 'RPC_URL', 'CHAIN_ID', 'ACCEPTED_TOKENS', 'FACTORY_ADDRESS', 'RELAYER_PRIVATE_KEY', 'SECRETS_KEYS', 'PUBLIC_URL'];
 
 describe('compose.yaml', () => {
   it('runs PostgreSQL 17 on a volume, with the two roles made on first start, and a health check', () => {

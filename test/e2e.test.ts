@@ -215,6 +215,7 @@ describe('a patient pays an invoice on the dev chain, end to end through `clinic
           log_index: expect.any(Number),
           block_number: Number(receipt.blockNumber),
           confirmations: expect.any(Number),
+          token,
           amount: amount.toString(),
           status: 'confirmed',
           flag: null,
@@ -301,6 +302,43 @@ describe('a patient pays an invoice on the dev chain, end to end through `clinic
       } finally {
         await db.destroy();
       }
+
+      // The dev stack accepts a second HKD token from a second test issuer (18 decimals); the dev
+      // payers hold it. An invoice paid in it is credited at par and forwarded as that token.
+      expect(stack.accepted_tokens.map(({ symbol, decimals, issuer }) => ({ symbol, decimals, issuer }))).toEqual([
+        { symbol: 'tHKD', decimals: 6, issuer: 'Harbour Test Issuer Ltd (dev)' },
+        { symbol: 'tHKDB', decimals: 18, issuer: 'Lion Rock Test Issuer Ltd (dev)' },
+      ]);
+      const second = stack.accepted_tokens[1]!.address;
+      const balanceIn = (holder: Address) => chain.readContract({ address: second, abi: erc20Abi, functionName: 'balanceOf', args: [holder] });
+      expect(await balanceIn(payer.account.address)).toBeGreaterThan(0n);
+      const inSecond = await api<Invoice & { payment_options: { token: { address: string }; token_amount_due: string }[] }>(
+        stack,
+        clinicAdmin,
+        'POST',
+        '/v1/invoices',
+        { patient_ref: 'MRN-77121', currency: 'HKD', line_items: [{ description: 'Dressing change', quantity: 1, unit_amount: '250.00' }] },
+      );
+      expect(inSecond.status).toBe(201);
+      const option = inSecond.body.payment_options.find((candidate) => candidate.token.address === second)!;
+      expect(option.token_amount_due).toBe('250000000000000000000');
+      const secondHash = await payer.writeContract({
+        address: second,
+        abi: erc20Abi,
+        functionName: 'transfer',
+        args: [inSecond.body.deposit_address, BigInt(option.token_amount_due)],
+      });
+      expect((await chain.waitForTransactionReceipt({ hash: secondHash, pollingInterval: 200 })).status).toBe('success');
+      await waitFor(
+        async () => (await balanceIn(settlementAddress)) === BigInt(option.token_amount_due) && (await balanceIn(inSecond.body.deposit_address)) === 0n,
+        {
+          what: 'the second token to be credited and forwarded to the settlement address',
+          timeoutMs: 60_000,
+          intervalMs: 200,
+        },
+      );
+      const paidInSecond = await api<Invoice>(stack, clinicAdmin, 'GET', `/v1/invoices/${inSecond.body.id}`);
+      expect(paidInSecond.body).toMatchObject({ status: 'paid', amount_paid: '250.00', token_amount_paid: '250000000' });
 
       expect(await stopGatewayProcess(gateway, 'SIGTERM')).toBe(0);
     } finally {

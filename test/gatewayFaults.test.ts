@@ -588,5 +588,5 @@ describe('disaster recovery', () => {
       await db.destroy();
       await chain.anvil.stop();
     }
-  });
+  }, 90_000); // Three gateway starts and a database restore: 20–25 s alone, more on a busy machine.
 });

@@ -329,7 +329,7 @@ describe('paying an invoice from its EIP-681 payment URI', () => {
     const token = await deployTestToken(chain, owner);
     const ownNetwork = await loadPaymentNetwork({
       chain: createChainClient({ rpcUrl: inject('rpcUrl'), timeoutMs: 5000 }),
-      token,
+      tokens: token,
       factory: inject('factoryAddress'),
       timeoutMs: 10_000,
     });

@@ -220,6 +220,14 @@ describe('going live', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ CHAIN_ID: '1' }, /^FAIL chain id\s+the node serves chain 31337, not CHAIN_ID 1/m],
       [{ TOKEN_ADDRESS: owner.address }, /^FAIL token\s+no contract at TOKEN_ADDRESS/m],
+      // The allow-list pins each token: the same address answering another symbol is not the issuer's token.
+      [
+        {
+          TOKEN_ADDRESS: '',
+          ACCEPTED_TOKENS: JSON.stringify([{ address: token, symbol: 'HKDX', decimals: 6, issuer: 'Issuer X', licence: 'SC-9', peg: 'HKD' }]),
+        },
+        /^FAIL token\s+0x[0-9a-fA-F]{40} answers hHKD with 6 decimals, but ACCEPTED_TOKENS pins HKDX with 6/m,
+      ],
       [{ FACTORY_ADDRESS: token }, /^FAIL factory\s+the code at .* is not ClinicPay's deposit factory/m],
       [{ FACTORY_ADDRESS: privateKeyToAccount(generatePrivateKey()).address }, /^FAIL factory\s+no contract at FACTORY_ADDRESS/m],
       [{ PUBLIC_URL: 'http://pay.example.org' }, /^FAIL public url\s+PUBLIC_URL http:\/\/pay\.example\.org is not https/m],
@@ -242,6 +250,18 @@ describe('going live', () => {
     const run = await cli(['start'], productionEnv({ TOKEN_ADDRESS: otherToken }));
     expect(run.code).not.toBe(0);
     expect(run.output).toMatch(/refusing to start: token: hHKD has 18 decimals, but invoices in the database were created for a token with 6/);
+    const wrongPin = await cli(
+      ['start'],
+      productionEnv({
+        TOKEN_ADDRESS: '',
+        ACCEPTED_TOKENS: JSON.stringify([
+          { address: token, symbol: 'hHKD', decimals: 6, issuer: 'Issuer A', licence: 'SC-1', peg: 'HKD' },
+          { address: otherToken, symbol: 'hHKD', decimals: 6, issuer: 'Issuer B', licence: 'SC-2', peg: 'HKD' },
+        ]),
+      }),
+    );
+    expect(wrongPin.code).not.toBe(0);
+    expect(wrongPin.output).toMatch(/refusing to start: token: 0x[0-9a-fA-F]{40} answers hHKD with 18 decimals, but ACCEPTED_TOKENS pins hHKD with 6/);
     const wrongChain = await cli(['start'], productionEnv({ CHAIN_ID: '10' }));
     expect(wrongChain.code).not.toBe(0);
     expect(wrongChain.output).toMatch(/refusing to start: chain id: the node serves chain 31337, not CHAIN_ID 10/);

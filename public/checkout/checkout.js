@@ -75,6 +75,10 @@
       setText('amount-to-send', state.token_amount_to_send);
       if (link) link.setAttribute('href', state.payment_uri);
       main.dataset.tokenUnits = toUnits(state.token_amount_to_send);
+      // What is still to send in each token the patient may choose (in the order the page lists them).
+      (state.payment_options || []).forEach(function (option, index) {
+        setText('option-amount-' + index, option.token_amount_to_send);
+      });
     }
   }
 

@@ -15,7 +15,7 @@ import { predictDepositAddress, randomInvoiceSalt } from '../chain/depositAddres
 import type { PaymentNetwork } from '../chain/paymentNetwork.js';
 import { apiAddress, storedAddress } from '../domain/address.js';
 import { confirmationsAt } from '../domain/confirmations.js';
-import { type CurrencyInfo, currencyInfo, fiatToTokenUnits, tokenUnitsToFiat } from '../domain/currency.js';
+import { type CurrencyInfo, currencyInfo, fiatToTokenUnits, rescaleAtPar, tokenUnitsToFiat } from '../domain/currency.js';
 import { effectiveStatus, InvalidTransitionError, type InvoiceStatus, transition } from '../domain/invoiceStatus.js';
 import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js';
 import { type ReferenceRatesSnapshot, referenceAmounts } from '../domain/referenceAmounts.js';
@@ -60,6 +60,20 @@ export interface InvoiceRow {
   /** SHA-256 (hex) of the credential of the invoice's hosted checkout page; the token itself is never stored. */
   checkout_token_hash: string;
   reference_rates: ReferenceRatesSnapshot | null;
+  /**
+   * The allow-list the invoice was offered with at creation, the pricing token first: what the
+   * patient may pay in. Empty for invoices from before the allow-list: their own token only.
+   */
+  accepted_tokens: InvoiceTokenOption[];
+}
+
+/** An accepted token as an invoice keeps it. */
+export interface InvoiceTokenOption {
+  address: string;
+  symbol: string;
+  decimals: number;
+  issuer: string | null;
+  licence: string | null;
 }
 
 /** What invoices are created with besides the request: the indicative rates of the moment, if configured. */
@@ -181,7 +195,43 @@ async function newInvoiceRow(
     reference_rates: options.referenceRates
       ? { source: options.referenceRates.source, as_of: options.referenceRates.asOf.toISOString(), rates: { ...options.referenceRates.rates } }
       : null,
+    accepted_tokens: network.tokens.map(({ address, symbol, decimals, issuer, licence }) => ({
+      address: storedAddress(address),
+      symbol,
+      decimals,
+      issuer,
+      licence,
+    })),
   };
+}
+
+/** The tokens an invoice may be paid in, the pricing token first. */
+export function invoiceTokenOptions(row: InvoiceRow): InvoiceTokenOption[] {
+  if (row.accepted_tokens.length > 0) return row.accepted_tokens;
+  return [{ address: row.token_address, symbol: row.token_symbol, decimals: row.token_decimals, issuer: null, licence: null }];
+}
+
+/**
+ * What an invoice asks for in each token it may be paid in: `units` of its pricing token at par,
+ * exact into more decimals and rounded up into fewer (never short), with the EIP-681 URI.
+ */
+export function paymentOptions(row: InvoiceRow, units: bigint = BigInt(row.token_amount_due)): PaymentOption[] {
+  const depositAddress = apiAddress(row.deposit_address);
+  return invoiceTokenOptions(row).map((option) => {
+    const amount = rescaleAtPar(units, row.token_decimals, option.decimals, 'up');
+    const address = apiAddress(option.address);
+    return {
+      token: { address, symbol: option.symbol, decimals: option.decimals, issuer: option.issuer, licence: option.licence },
+      token_amount_due: amount.toString(),
+      payment_uri: paymentUri({ chainId: row.token_chain_id, token: address, recipient: depositAddress, amount }),
+    };
+  });
+}
+
+export interface PaymentOption {
+  token: { address: string; symbol: string; decimals: number; issuer: string | null; licence: string | null };
+  token_amount_due: string;
+  payment_uri: string;
 }
 
 export interface CreateInvoiceParameters {
@@ -368,6 +418,8 @@ export interface InvoiceTransfer {
   tx_hash: string;
   log_index: number;
   block_number: string;
+  /** Lower case, as stored. */
+  token_address: string;
   amount: string;
   kind: 'payment' | 'forward' | 'foreign_token';
   status: 'pending' | 'confirmed' | 'reorged';
@@ -408,6 +460,8 @@ export function presentInvoice(
     token_amount_paid: row.token_amount_paid,
     deposit_address: depositAddress,
     payment_uri: paymentUri({ chainId: row.token_chain_id, token: token.address, recipient: depositAddress, amount: BigInt(row.token_amount_due) }),
+    // Every accepted token, the pricing one (the fields above) first; each counts at par (1:1 HKD).
+    payment_options: paymentOptions(row),
     payment_qr_url: `/v1/invoices/${row.id}/payment-qr.svg`,
     // Only the answer that creates the invoice (or issues it a new link) knows the token.
     checkout_url: checkoutToken === undefined ? null : checkoutUrl(checkoutToken, publicUrl),
@@ -436,6 +490,7 @@ function presentTransfers({ transfers, head }: InvoiceChainView): Record<string,
     log_index: transfer.log_index,
     block_number: Number(transfer.block_number),
     confirmations: transfer.status === 'reorged' ? 0 : confirmationsAt(BigInt(transfer.block_number), head),
+    token: apiAddress(transfer.token_address),
     amount: transfer.amount,
     status: transfer.status,
     ...(transfer.kind === 'payment' ? { flag: transfer.flag } : {}),

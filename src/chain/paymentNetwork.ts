@@ -1,45 +1,110 @@
 /**
- * Reads what the gateway needs to know about its chain once at start-up: the chain id, the
- * token's symbol and decimals, and the factory's forwarder implementation.
+ * Reads what the gateway needs to know about its chain once at start-up: the chain id, each
+ * accepted token's symbol and decimals (checked against the allow-list's pins), and the
+ * factory's forwarder implementation.
  */
 import { type Address, erc20Abi, getAddress } from 'viem';
 import { depositFactoryAbi } from '../../contracts/artifacts/DepositFactory.js';
+import type { AcceptedTokenConfig } from '../platform/config.js';
 import { waitFor } from '../platform/waitFor.js';
 import type { ChainClient } from './client.js';
 
-/** The chain, token and contracts invoices are paid through. */
+/** An accepted token as the chain describes it, with its issuer where the allow-list names one. */
+export interface AcceptedToken {
+  address: Address;
+  symbol: string;
+  decimals: number;
+  /** The licensed issuer; null for a token configured by TOKEN_ADDRESS alone. */
+  issuer: string | null;
+  licence: string | null;
+  peg: 'HKD';
+}
+
+/** The chain, tokens and contracts invoices are paid through. */
 export interface PaymentNetwork {
   chainId: number;
-  token: { address: Address; symbol: string; decimals: number };
+  /** The token invoices are priced in: the first of `tokens`. */
+  token: AcceptedToken;
+  /** Every accepted token, the pricing one first. A transfer of any other token is never credited. */
+  tokens: readonly AcceptedToken[];
   factory: Address;
   forwarderImplementation: Address;
 }
 
 export interface LoadPaymentNetworkParameters {
   chain: ChainClient;
-  token: Address;
+  /** The allow-list, pinned; or one token address, described by the chain as it is. */
+  tokens: readonly AcceptedTokenConfig[] | Address;
   factory: Address;
   /** How long to keep asking a node that does not answer yet. */
   timeoutMs: number;
 }
 
-/** Describes the token and factory, retrying while the node is unreachable. */
-export async function loadPaymentNetwork({ chain, token, factory, timeoutMs }: LoadPaymentNetworkParameters): Promise<PaymentNetwork> {
-  return waitFor(
+/** An accepted token on the chain is not what the allow-list pins: the gateway must not start. */
+export class TokenPinError extends Error {
+  override readonly name = 'TokenPinError';
+}
+
+/**
+ * Describes the tokens and factory, retrying while the node is unreachable; throws
+ * {@link TokenPinError} when a pinned token has no code or answers another symbol or decimals.
+ */
+export async function loadPaymentNetwork({ chain, tokens, factory, timeoutMs }: LoadPaymentNetworkParameters): Promise<PaymentNetwork> {
+  const pins: readonly (AcceptedTokenConfig | { address: Address })[] = typeof tokens === 'string' ? [{ address: tokens }] : tokens;
+  const described = await waitFor(
     async () => {
-      const [chainId, symbol, decimals, implementation] = await Promise.all([
+      const [chainId, implementation, ...each] = await Promise.all([
         chain.getChainId(),
-        chain.readContract({ address: token, abi: erc20Abi, functionName: 'symbol' }),
-        chain.readContract({ address: token, abi: erc20Abi, functionName: 'decimals' }),
         chain.readContract({ address: factory, abi: depositFactoryAbi, functionName: 'implementation' }),
+        ...pins.map(async (pin) => {
+          const code = await chain.getCode({ address: pin.address });
+          if (code === undefined || code === '0x') return { pin, code: false as const };
+          const [symbol, decimals] = await Promise.all([
+            chain.readContract({ address: pin.address, abi: erc20Abi, functionName: 'symbol' }),
+            chain.readContract({ address: pin.address, abi: erc20Abi, functionName: 'decimals' }),
+          ]);
+          return { pin, code: true as const, symbol, decimals };
+        }),
       ]);
-      return {
-        chainId,
-        token: { address: getAddress(token), symbol, decimals },
-        factory: getAddress(factory),
-        forwarderImplementation: getAddress(implementation),
-      };
+      return { chainId: chainId as number, implementation: implementation as Address, each: each as TokenReading[] };
     },
-    { what: 'the RPC node to describe the token and the deposit factory', timeoutMs, intervalMs: 1000 },
+    { what: 'the RPC node to describe the tokens and the deposit factory', timeoutMs, intervalMs: 1000 },
   );
+  const accepted = described.each.map((reading) => acceptedToken(reading, described.chainId));
+  return {
+    chainId: described.chainId,
+    token: accepted[0]!,
+    tokens: accepted,
+    factory: getAddress(factory),
+    forwarderImplementation: getAddress(described.implementation),
+  };
+}
+
+type TokenReading =
+  | { pin: AcceptedTokenConfig | { address: Address }; code: false }
+  | { pin: AcceptedTokenConfig | { address: Address }; code: true; symbol: string; decimals: number };
+
+function acceptedToken(reading: TokenReading, chainId: number): AcceptedToken {
+  const address = getAddress(reading.pin.address);
+  if (!reading.code) throw new TokenPinError(`no contract at ${address} on chain ${chainId}: take the token's address from its issuer's own list`);
+  const pinned = 'symbol' in reading.pin ? reading.pin : undefined;
+  if (pinned && (pinned.symbol !== reading.symbol || pinned.decimals !== reading.decimals)) {
+    throw new TokenPinError(
+      `the token at ${address} answers ${reading.symbol} with ${reading.decimals} decimals, but ACCEPTED_TOKENS pins ${pinned.symbol} with ${pinned.decimals}: it is not the issuer's token, or the pin is wrong`,
+    );
+  }
+  return {
+    address,
+    symbol: reading.symbol,
+    decimals: reading.decimals,
+    issuer: pinned?.issuer ?? null,
+    licence: pinned?.licence ?? null,
+    peg: 'HKD',
+  };
+}
+
+/** The accepted token at `address` (any case), if it is on the list. */
+export function acceptedTokenAt(network: Pick<PaymentNetwork, 'tokens'>, address: string): AcceptedToken | undefined {
+  const wanted = address.toLowerCase();
+  return network.tokens.find((token) => token.address.toLowerCase() === wanted);
 }

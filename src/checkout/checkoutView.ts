@@ -11,8 +11,7 @@
  */
 import { Decimal } from 'decimal.js';
 import { formatUnits, getAddress } from 'viem';
-import { type InvoiceRow, invoiceByCheckoutToken, invoiceWithClinicName } from '../billing/invoices.js';
-import { paymentUri } from '../billing/paymentUri.js';
+import { type InvoiceRow, invoiceByCheckoutToken, invoiceWithClinicName, paymentOptions } from '../billing/invoices.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
@@ -52,11 +51,14 @@ export interface CheckoutView {
   tokenAmountDue: bigint;
   tokenAmountPaid: bigint;
   tokenAmountRemaining: bigint;
-  /** Exact decimal text of the token amount still to send (what a wallet is asked for). */
+  /**
+   * Exact decimal text of what is still to send (what a wallet is asked for), in the token the
+   * page asks for: the patient's choice on the checkout page ({@link CheckoutPageView.payIn}),
+   * the pricing token elsewhere.
+   */
   tokenAmountToSend: string;
   depositAddress: string;
-  /** EIP-681 request for the amount still to send. */
-  /** The EIP-681 request for what is still due; null when nothing is to be paid (settled, expired or void). */
+  /** The EIP-681 request for what is still due, in the same token; null when nothing is to be paid (settled, expired or void). */
   paymentUri: string | null;
   lineItems: CheckoutLineItem[];
   expiresAt: Date;
@@ -67,13 +69,54 @@ export interface CheckoutView {
   payments: CheckoutPayment[];
 }
 
+/** A token the invoice may be paid in (each counts at par, 1 token = HK$1), with what is still to send in it. */
+export interface CheckoutTokenOption {
+  /** Checksummed. */
+  address: string;
+  symbol: string;
+  decimals: number;
+  issuer: string | null;
+  licence: string | null;
+  /** Base units still to send: what remains, at par, rounded up into this token's decimals. */
+  units: bigint;
+  /** Exact decimal text of `units`. */
+  amountToSend: string;
+  /** The EIP-681 request for `units`; null when nothing is to be paid. */
+  paymentUri: string | null;
+}
+
+/** The patient's page: the view, every token the invoice may be paid in, and the one the page asks for. */
+export interface CheckoutPageView extends CheckoutView {
+  /** The pricing token first. */
+  tokenOptions: CheckoutTokenOption[];
+  /** The chosen one of `tokenOptions`: `tokenAmountToSend` and `paymentUri` are in it. */
+  payIn: CheckoutTokenOption;
+}
+
 /**
- * The view of the invoice whose checkout token is `token`, or `undefined`. Every token that is
- * not an invoice's — unknown, tampered, malformed — takes the same path: one indexed lookup.
+ * The option whose address is `requested` (any case), else the first (the pricing token): a
+ * missing, unknown or malformed choice is never an error, just the default.
  */
-export async function loadCheckoutView(db: Db, token: string, requiredConfirmations: number, now = new Date()): Promise<CheckoutView | undefined> {
+export function chooseTokenOption<T extends { address: string }>(options: readonly T[], requested: unknown): T {
+  const wanted = typeof requested === 'string' ? requested.toLowerCase() : undefined;
+  return options.find((option) => option.address.toLowerCase() === wanted) ?? options[0]!;
+}
+
+/**
+ * The view of the invoice whose checkout token is `token`, or `undefined`, asking for payment
+ * in the accepted token `payIn` (an address, any case; anything else: the pricing token). Every
+ * token that is not an invoice's — unknown, tampered, malformed — takes the same path: one
+ * indexed lookup.
+ */
+export async function loadCheckoutView(
+  db: Db,
+  token: string,
+  requiredConfirmations: number,
+  payIn?: unknown,
+  now = new Date(),
+): Promise<CheckoutPageView | undefined> {
   const row = await invoiceByCheckoutToken(db, token);
-  return row ? viewOf(db, row, token, requiredConfirmations, now) : undefined;
+  return row ? viewOf(db, row, token, requiredConfirmations, now, payIn) : undefined;
 }
 
 /**
@@ -91,7 +134,14 @@ export async function loadCounterView(
   return row ? viewOf(db, row, '', requiredConfirmations, now) : undefined;
 }
 
-async function viewOf(db: Db, row: InvoiceRow & { clinic_name: string }, token: string, requiredConfirmations: number, now: Date): Promise<CheckoutView> {
+async function viewOf(
+  db: Db,
+  row: InvoiceRow & { clinic_name: string },
+  token: string,
+  requiredConfirmations: number,
+  now: Date,
+  payIn?: unknown,
+): Promise<CheckoutPageView> {
   const { transfers, head } = (await invoiceChainViews(db, row.token_chain_id, [row.id])).get(row.id)!;
   const payments = transfers
     .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')
@@ -108,6 +158,13 @@ async function viewOf(db: Db, row: InvoiceRow & { clinic_name: string }, token: 
   const remaining = due > paid ? due - paid : 0n;
   const depositAddress = getAddress(row.deposit_address);
   const tokenAddress = getAddress(row.token_address);
+  // Only while something is still to be paid: a settled, expired or void invoice hands out no payment request.
+  const payable = PAYABLE.includes(status) && remaining > 0n;
+  const tokenOptions: CheckoutTokenOption[] = paymentOptions(row, remaining).map((option) => {
+    const units = BigInt(option.token_amount_due);
+    return { ...option.token, units, amountToSend: formatUnits(units, option.token.decimals), paymentUri: payable ? option.payment_uri : null };
+  });
+  const chosen = chooseTokenOption(tokenOptions, payIn);
   const amountDue = new Decimal(row.amount_due).toFixed(HKD.minorUnits);
   return {
     token,
@@ -122,13 +179,9 @@ async function viewOf(db: Db, row: InvoiceRow & { clinic_name: string }, token: 
     tokenAmountDue: due,
     tokenAmountPaid: paid,
     tokenAmountRemaining: remaining,
-    tokenAmountToSend: formatUnits(remaining, row.token_decimals),
+    tokenAmountToSend: chosen.amountToSend,
     depositAddress,
-    // Only while something is still to be paid: a settled, expired or void invoice hands out no payment request.
-    paymentUri:
-      PAYABLE.includes(status) && remaining > 0n
-        ? paymentUri({ chainId: row.token_chain_id, token: tokenAddress, recipient: depositAddress, amount: remaining })
-        : null,
+    paymentUri: chosen.paymentUri,
     lineItems: row.line_items.map((item) => ({
       description: item.description,
       quantity: item.quantity,
@@ -145,6 +198,8 @@ async function viewOf(db: Db, row: InvoiceRow & { clinic_name: string }, token: 
         ? { current: Math.min(Math.max(...pending.map((payment) => payment.confirmations)), requiredConfirmations), required: requiredConfirmations }
         : null,
     payments,
+    tokenOptions,
+    payIn: chosen,
   };
 }
 
@@ -159,5 +214,13 @@ export function checkoutStatus(view: CheckoutView): Record<string, unknown> {
     payment_uri: view.paymentUri,
     confirmations: view.confirming,
     paid_at: view.paidAt?.toISOString() ?? null,
+  };
+}
+
+/** What the patient's page polls: {@link checkoutStatus}, in the chosen token, and what is still to send in each token. */
+export function checkoutPageStatus(view: CheckoutPageView): Record<string, unknown> {
+  return {
+    ...checkoutStatus(view),
+    payment_options: view.tokenOptions.map((option) => ({ token: option.address, token_amount_to_send: option.amountToSend })),
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { escapeHtml } from '../platform/html.js';
+import { chooseTokenOption } from './checkoutView.js';
 import { formatMoney, formatTime } from './pages.js';
 
 describe('checkout formatting', () => {
@@ -20,5 +21,16 @@ describe('checkout formatting', () => {
 
   it('escapes everything HTML treats specially', () => {
     expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe('&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;');
+  });
+});
+
+describe('the token the patient chose', () => {
+  const options = [{ address: '0x5FbDB2315678afecb367f032d93F642f64180aa3' }, { address: '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512' }];
+
+  it('is the option of that address in any letter case, else the first (the pricing token)', () => {
+    expect(chooseTokenOption(options, '0xe7f1725e7734ce288f8367e1bb143e90bb3f0512')).toBe(options[1]);
+    expect(chooseTokenOption(options, '0xE7F1725E7734CE288F8367E1BB143E90BB3F0512')).toBe(options[1]);
+    for (const requested of [undefined, '', 'bogus', '0x0000000000000000000000000000000000000001', ['0xe7f1725e7734ce288f8367e1bb143e90bb3f0512'], { a: 1 }])
+      expect(chooseTokenOption(options, requested)).toBe(options[0]);
   });
 });

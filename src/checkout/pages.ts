@@ -6,7 +6,7 @@
  */
 import { formatUnits } from 'viem';
 import { escapeHtml, jsonForHtml } from '../platform/html.js';
-import type { CheckoutView } from './checkoutView.js';
+import type { CheckoutPageView, CheckoutView } from './checkoutView.js';
 import { CATALOGUES, CHECKOUT_LANGUAGES, type CheckoutLanguage, LANGUAGE_NAMES, type MessageKey, message } from './messages.js';
 
 /** Locales for number and date formatting (Hong Kong English for English: HKD as "HK$"). */
@@ -56,7 +56,7 @@ interface Shell {
   language: CheckoutLanguage;
   title: string;
   body: string;
-  /** Path (without query) the language links point at. */
+  /** Path (with any query it keeps) the language links point at. */
   path: string;
 }
 
@@ -133,13 +133,42 @@ function itemsTable(view: CheckoutView, language: CheckoutLanguage): string {
 
 const TERMINAL: readonly string[] = ['paid', 'overpaid', 'expired', 'void'];
 
-/** The checkout page of `view` in `language`; `qrSvg` is the QR code of its payment request. */
-export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguage, qrSvg: string): string {
+/**
+ * The tokens the invoice may be paid in, as links that reload the page asking for each (no
+ * script needed), with what is still to send in each and who issues it; the chosen one marked.
+ * Nothing when the invoice offers one token only.
+ */
+function tokenPicker(view: CheckoutPageView, language: CheckoutLanguage, path: string): string {
+  if (view.tokenOptions.length < 2) return '';
+  const options = view.tokenOptions
+    .map((option, index) => {
+      const chosen = option === view.payIn;
+      const href = `${path}?token=${option.address}&lang=${language}#pay`;
+      return `<li><a href="${escapeHtml(href)}" data-token="${escapeHtml(option.address)}"${chosen ? ' aria-current="true"' : ''}><span class="token-symbol">${escapeHtml(option.symbol)}</span><span class="token-amount"><span id="option-amount-${index}">${escapeHtml(option.amountToSend)}</span> ${escapeHtml(option.symbol)}</span>${option.issuer === null ? '' : `<span class="token-issuer">${t(language, 'issued_by', { issuer: option.issuer })}</span>`}${chosen ? `<span class="token-selected"><span aria-hidden="true">✓ </span>${t(language, 'token_selected')}</span>` : ''}</a></li>`;
+    })
+    .join('\n');
+  return `<nav class="token-choice" aria-labelledby="token-choice-title">
+<h3 id="token-choice-title">${t(language, 'choose_token')}</h3>
+<p class="par-note" id="token-par-note">${t(language, 'tokens_at_par')}</p>
+<ul class="token-options">
+${options}
+</ul>
+</nav>`;
+}
+
+/**
+ * The checkout page of `view` in `language`; `qrSvg` is the QR code of its payment request (in
+ * the token the view asks for, `view.payIn`).
+ */
+export function renderCheckoutPage(view: CheckoutPageView, language: CheckoutLanguage, qrSvg: string): string {
   const money = (amount: string) => escapeHtml(formatMoney(amount, view.currency, language));
   const status = statusTexts(view, language);
   const payable = view.paymentUri !== null;
   const settled = view.status === 'paid' || view.status === 'overpaid';
   const path = `/checkout/${view.token}`;
+  const payIn = view.payIn;
+  // A token other than the default is kept by the language links and the polled status.
+  const tokenQuery = payIn === view.tokenOptions[0] ? '' : `?token=${payIn.address}`;
   const reference =
     view.reference && view.reference.amounts.length > 0
       ? `<section class="reference" aria-labelledby="reference-title"><h2 id="reference-title">${t(language, 'reference_title')}</h2><ul>${view.reference.amounts
@@ -152,7 +181,8 @@ export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguag
   const payment = payable
     ? `<section class="pay" id="pay" aria-labelledby="pay-title">
 <h2 id="pay-title">${t(language, 'how_to_pay')}</h2>
-<p class="send">${t(language, 'pay_exactly')} <strong class="amount-token"><span id="token-amount">${escapeHtml(view.tokenAmountToSend)}</span> ${escapeHtml(view.tokenInfo.symbol)}</strong></p>
+${tokenPicker(view, language, path)}
+<p class="send">${t(language, 'pay_exactly')} <strong class="amount-token"><span id="token-amount">${escapeHtml(view.tokenAmountToSend)}</span> ${escapeHtml(payIn.symbol)}</strong></p>
 <figure class="qr"><div role="img" aria-label="${t(language, 'qr_label')}">${qrSvg}</div><figcaption>${t(language, 'scan_qr')}</figcaption></figure>
 <p><a class="button" id="open-wallet" href="${escapeHtml(view.paymentUri ?? '')}">${t(language, 'open_wallet')}</a></p>
 <p><button type="button" class="button" id="pay-with-wallet" hidden>${t(language, 'pay_with_wallet')}</button></p>
@@ -160,17 +190,17 @@ export function renderCheckoutPage(view: CheckoutView, language: CheckoutLanguag
 <h3>${t(language, 'or_send_manually')}</h3>
 <dl class="manual">
 <dt>${t(language, 'network')}</dt><dd>${t(language, 'chain_id', { chain: view.tokenInfo.chainId })}</dd>
-<dt>${t(language, 'token')}</dt><dd><code>${escapeHtml(view.tokenInfo.symbol)}</code> <code class="address">${escapeHtml(view.tokenInfo.address)}</code></dd>
+<dt>${t(language, 'token')}</dt><dd><code>${escapeHtml(payIn.symbol)}</code> <code class="address" id="token-address">${escapeHtml(payIn.address)}</code></dd>
 <dt>${t(language, 'to_address')}</dt><dd><code class="address" id="deposit-address">${escapeHtml(view.depositAddress)}</code> <button type="button" class="copy" data-copy="deposit-address" hidden>${t(language, 'copy')}</button></dd>
-<dt>${t(language, 'amount_to_send')}</dt><dd><code id="amount-to-send">${escapeHtml(view.tokenAmountToSend)}</code> ${escapeHtml(view.tokenInfo.symbol)} <button type="button" class="copy" data-copy="amount-to-send" hidden>${t(language, 'copy')}</button></dd>
+<dt>${t(language, 'amount_to_send')}</dt><dd><code id="amount-to-send">${escapeHtml(view.tokenAmountToSend)}</code> ${escapeHtml(payIn.symbol)} <button type="button" class="copy" data-copy="amount-to-send" hidden>${t(language, 'copy')}</button></dd>
 </dl>
 </section>`
     : '';
   const items = itemsTable(view, language);
   const receipt = `<p class="receipt-links" id="receipt-links"${settled ? '' : ' hidden'}><a class="button" href="${escapeHtml(path)}/receipt?lang=${language}">${t(language, 'view_receipt')}</a> <a href="${escapeHtml(path)}/receipt.pdf?lang=${language}">${t(language, 'download_receipt')}</a></p>`;
-  const body = `<main id="checkout" data-status="${escapeHtml(view.status)}" data-lang="${language}" data-status-url="${escapeHtml(path)}/status"
- data-chain-id="${view.tokenInfo.chainId}" data-token-address="${escapeHtml(view.tokenInfo.address)}" data-deposit-address="${escapeHtml(view.depositAddress)}"
- data-token-units="${view.tokenAmountRemaining.toString()}" data-token-decimals="${view.tokenInfo.decimals}" data-currency="${escapeHtml(view.currency)}" data-locale="${LOCALES[language]}"${TERMINAL.includes(view.status) ? ' data-final="true"' : ''}>
+  const body = `<main id="checkout" data-status="${escapeHtml(view.status)}" data-lang="${language}" data-status-url="${escapeHtml(`${path}/status${tokenQuery}`)}"
+ data-chain-id="${view.tokenInfo.chainId}" data-token-address="${escapeHtml(payIn.address)}" data-deposit-address="${escapeHtml(view.depositAddress)}"
+ data-token-units="${payIn.units.toString()}" data-token-decimals="${payIn.decimals}" data-currency="${escapeHtml(view.currency)}" data-locale="${LOCALES[language]}"${TERMINAL.includes(view.status) ? ' data-final="true"' : ''}>
 <header><p class="clinic">${escapeHtml(view.clinicName)}</p><h1>${t(language, 'invoice_number', { number: view.invoiceNumber })}</h1></header>
 <section class="status status-${escapeHtml(view.status)}" id="status" role="status" aria-live="polite" aria-atomic="true">
 <h2 id="status-title">${escapeHtml(status.title)}</h2>
@@ -191,7 +221,12 @@ ${payment}
 ${items}
 </main>
 <script type="application/json" id="messages">${jsonForHtml(CATALOGUES[language])}</script>`;
-  return shell({ language, title: message(language, 'page_title', { clinic: view.clinicName, number: view.invoiceNumber }), body, path });
+  return shell({
+    language,
+    title: message(language, 'page_title', { clinic: view.clinicName, number: view.invoiceNumber }),
+    body,
+    path: `${path}${tokenQuery}`,
+  });
 }
 
 /** The receipt page of a paid invoice. */

@@ -19,15 +19,40 @@ import { depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory
 import { testHKDAbi, testHKDBytecode } from '../../contracts/artifacts/TestHKD.js';
 import type { ChainClient } from '../chain/client.js';
 import { CREATE2_DEPLOYER, deterministicFactoryAddress, FACTORY_SALT } from '../chain/depositAddress.js';
+import type { AcceptedTokenConfig } from '../platform/config.js';
 
-export const DEV_TOKEN = { name: 'Test HKD Stablecoin', symbol: 'tHKD', decimals: 6 } as const;
-/** What each dev payer holds after the first start: plenty for manual testing. */
-const PAYER_FUNDING = parseUnits('1000000', DEV_TOKEN.decimals);
+/**
+ * The dev chain's two HKD test tokens from two test "issuers", with 6 and 18 decimals, so that
+ * every path is exercised with both scales. Both have the freeze functions a regulated issuer's
+ * token has. Invoices are priced in the first.
+ */
+export const DEV_TOKENS = [
+  { name: 'Test HKD Stablecoin', symbol: 'tHKD', decimals: 6, issuer: 'Harbour Test Issuer Ltd (dev)', licence: 'DEV-SC-0001' },
+  { name: 'Test HKD Stablecoin B', symbol: 'tHKDB', decimals: 18, issuer: 'Lion Rock Test Issuer Ltd (dev)', licence: 'DEV-SC-0002' },
+] as const;
+export const DEV_TOKEN = DEV_TOKENS[0];
+/** What each dev payer holds of each token after the first start: plenty for manual testing. */
+const PAYER_FUNDING_HKD = '1000000';
 
 export interface DevDeployments {
   chain_id: number;
+  /** The pricing token: the first of `tokens`. */
   token: Address;
+  /** Every dev token, in the order of {@link DEV_TOKENS}. */
+  tokens: Address[];
   factory: Address;
+}
+
+/** The dev tokens as the allow-list pins them. */
+export function devAcceptedTokens(deployments: DevDeployments): AcceptedTokenConfig[] {
+  return DEV_TOKENS.map(({ symbol, decimals, issuer, licence }, index) => ({
+    address: deployments.tokens[index]!,
+    symbol,
+    decimals,
+    issuer,
+    licence,
+    peg: 'HKD',
+  }));
 }
 
 export interface EnsureDevContractsParameters {
@@ -69,23 +94,28 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
     fs.existsSync(recordFile) && (JSON.parse(fs.readFileSync(recordFile, 'utf8')) as DevDeployments).chain_id === params.chainId
       ? (JSON.parse(fs.readFileSync(recordFile, 'utf8')) as DevDeployments)
       : {};
-  const tokenOk = await hasCode(chain, recorded.token);
+  const tokensOk = await Promise.all(DEV_TOKENS.map((_, index) => hasCode(chain, recorded.tokens?.[index])));
   const factoryOk = recorded.factory === deterministicFactoryAddress() && (await hasCode(chain, recorded.factory));
-  if (tokenOk && factoryOk) return recorded as DevDeployments;
+  if (tokensOk.every(Boolean) && factoryOk) return recorded as DevDeployments;
 
   const wallet = createWalletClient({ account: deployer, transport: http(params.rpcUrl) });
   // Explicit nonces put every deployment and mint into the same block instead of one block
   // each (seconds apart on the dev chain).
   let nonce = await chain.getTransactionCount({ address: deployer.address, blockTag: 'pending' });
   const hashes: Hex[] = [];
-  let token = recorded.token!;
-  if (!tokenOk) {
-    token = getContractAddress({ from: deployer.address, nonce: BigInt(nonce) });
+  const tokens: Address[] = [];
+  for (const [index, devToken] of DEV_TOKENS.entries()) {
+    if (tokensOk[index]) {
+      tokens.push(recorded.tokens![index]!);
+      continue;
+    }
+    const token = getContractAddress({ from: deployer.address, nonce: BigInt(nonce) });
+    tokens.push(token);
     hashes.push(
       await wallet.deployContract({
         abi: testHKDAbi,
         bytecode: testHKDBytecode,
-        args: [DEV_TOKEN.name, DEV_TOKEN.symbol, DEV_TOKEN.decimals, deployer.address],
+        args: [devToken.name, devToken.symbol, devToken.decimals, deployer.address],
         chain: null,
         nonce: nonce++,
       }),
@@ -96,7 +126,7 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
           address: token,
           abi: testHKDAbi,
           functionName: 'mint',
-          args: [payer, PAYER_FUNDING],
+          args: [payer, parseUnits(PAYER_FUNDING_HKD, devToken.decimals)],
           chain: null,
           nonce: nonce++,
           gas: 100_000n,
@@ -120,7 +150,7 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
   }
   const receipts = await Promise.all(hashes.map((hash) => chain.waitForTransactionReceipt({ hash, pollingInterval: 100 })));
   if (receipts.some((receipt) => receipt.status !== 'success')) throw new Error('deploying the dev contracts or funding the payers failed');
-  const deployments: DevDeployments = { chain_id: params.chainId, token, factory };
+  const deployments: DevDeployments = { chain_id: params.chainId, token: tokens[0]!, tokens, factory };
   fs.mkdirSync(path.dirname(recordFile), { recursive: true });
   fs.writeFileSync(recordFile, `${JSON.stringify(deployments, null, 2)}\n`);
   return deployments;

@@ -13,6 +13,8 @@ export interface DevStackFile {
   database_url: string;
   chain_id: number;
   token: { address: Address; symbol: string; decimals: number };
+  /** Every accepted token, the pricing one (`token`) first, each with its issuer. */
+  accepted_tokens: readonly { address: Address; symbol: string; decimals: number; issuer: string | null; licence: string | null; peg: 'HKD' }[];
   confirmations: number;
   payers: { address: Address; private_key: Hex }[];
   factory_address: Address;

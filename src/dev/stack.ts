@@ -15,11 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Address } from 'viem';
 import { createChainClient } from '../chain/client.js';
-import type { Config } from '../platform/config.js';
+import type { AcceptedTokenConfig, Config } from '../platform/config.js';
 import type { Logger } from '../platform/log.js';
 import { CLINIC_WALLET_INDEX, DEPLOYER_INDEX, type DevAccount, devAccount, PAYER_INDEXES, RELAYER_INDEX } from './accounts.js';
 import { type Anvil, DEV_CHAIN_ID, startAnvil } from './anvil.js';
-import { ensureDevContracts } from './contracts.js';
+import { devAcceptedTokens, ensureDevContracts } from './contracts.js';
 import { type EmbeddedPostgres, ensureDatabase, ensureDatabaseRoles, isReachableByOthers, startEmbeddedPostgres } from './postgres.js';
 import { isRunning, stopOrphan } from './processes.js';
 import { type DevSecrets, loadOrCreateDevSecrets } from './secrets.js';
@@ -35,7 +35,17 @@ export interface DevStack {
   migrationDatabaseUrl: string | undefined;
   rpcUrl: string | undefined;
   /** Present when the stack runs its own chain. */
-  chain: { chainId: number; tokenAddress: Address; factoryAddress: Address; payers: DevAccount[]; clinicWallet: DevAccount; relayer: DevAccount } | undefined;
+  chain:
+    | {
+        chainId: number;
+        tokenAddress: Address;
+        acceptedTokens: AcceptedTokenConfig[];
+        factoryAddress: Address;
+        payers: DevAccount[];
+        clinicWallet: DevAccount;
+        relayer: DevAccount;
+      }
+    | undefined;
   secrets: DevSecrets;
   /** Where Postgres keeps its data (may differ from DATA_DIR when running as root). */
   postgresDataDir: string | undefined;
@@ -135,8 +145,16 @@ export async function startDevStack(config: Config, logger: Logger, { withChain 
         gasAccounts: [clinicWallet.address, relayer.address],
         recordFile: path.join(dataDir, 'deployments.json'),
       });
-      chain = { chainId: DEV_CHAIN_ID, tokenAddress: deployments.token, factoryAddress: deployments.factory, payers, clinicWallet, relayer };
-      logger.info({ port: anvil.port, token_address: deployments.token, factory_address: deployments.factory }, 'embedded anvil started');
+      chain = {
+        chainId: DEV_CHAIN_ID,
+        tokenAddress: deployments.token,
+        acceptedTokens: devAcceptedTokens(deployments),
+        factoryAddress: deployments.factory,
+        payers,
+        clinicWallet,
+        relayer,
+      };
+      logger.info({ port: anvil.port, token_addresses: deployments.tokens, factory_address: deployments.factory }, 'embedded anvil started');
     }
     return { databaseUrl, migrationDatabaseUrl, rpcUrl, chain, secrets, postgresDataDir: pgDataDir, stop };
   } catch (error) {

@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { CURRENCIES, currencyInfo, fiatToTokenUnits, tokenUnitsToFiat } from './currency.js';
+import { CURRENCIES, currencyInfo, fiatToTokenUnits, rescaleAtPar, tokenUnitsToFiat } from './currency.js';
 
 const HKD = CURRENCIES.HKD!;
 
@@ -55,5 +55,25 @@ describe('currencyInfo', () => {
     expect(currencyInfo('HKD')).toEqual({ code: 'HKD', minorUnits: 2 });
     expect(currencyInfo('USD')).toBeUndefined();
     expect(currencyInfo('constructor')).toBeUndefined();
+  });
+});
+
+describe('rescaleAtPar between two HKD tokens', () => {
+  it('is exact from fewer decimals to more', () => {
+    expect(rescaleAtPar(1_500_000n, 6, 18, 'down')).toBe(1_500_000_000_000_000_000n);
+    expect(rescaleAtPar(1_500_000n, 6, 18, 'up')).toBe(1_500_000_000_000_000_000n);
+    expect(rescaleAtPar(7n, 6, 6, 'up')).toBe(7n);
+  });
+
+  it('drops, or rounds up, what is below one unit of the coarser token', () => {
+    expect(rescaleAtPar(1_000_000_000_000_000_001n, 18, 6, 'down')).toBe(1_000_000n);
+    expect(rescaleAtPar(1_000_000_000_000_000_001n, 18, 6, 'up')).toBe(1_000_001n);
+    expect(rescaleAtPar(1_000_000_000_000_000_000n, 18, 6, 'up')).toBe(1_000_000n);
+    expect(rescaleAtPar(999_999_999_999n, 18, 6, 'down')).toBe(0n);
+  });
+
+  it('there and back loses nothing when the first step is exact', () => {
+    const units = 123_456_789n;
+    expect(rescaleAtPar(rescaleAtPar(units, 6, 18, 'down'), 18, 6, 'down')).toBe(units);
   });
 });

@@ -48,3 +48,22 @@ export function tokenUnitsToFiat(units: bigint, decimals: number, currency: Curr
   const text = minor === 0 ? digits : `${digits.slice(0, -minor)}.${digits.slice(-minor)}`;
   return negative ? `-${text}` : text;
 }
+
+/**
+ * Base units of one HKD token as base units of another, at par (1:1, both pegged to HKD).
+ * Exact when `to` has at least as many decimals as `from`. Otherwise the remainder below one of
+ * `to`'s units is dropped (`'down'`: what a payment counts for is never overstated) or rounded
+ * up (`'up'`: what a payer is asked to send never leaves the invoice short).
+ *
+ * @example
+ * rescaleAtPar(1_500_000n, 6, 18, 'down')                   // 1_500_000_000_000_000_000n
+ * rescaleAtPar(1_000_000_000_000_000_001n, 18, 6, 'down')   // 1_000_000n
+ * rescaleAtPar(1_000_000_000_000_000_001n, 18, 6, 'up')     // 1_000_001n
+ */
+export function rescaleAtPar(units: bigint, from: number, to: number, rounding: 'down' | 'up'): bigint {
+  if (from === to) return units;
+  if (to > from) return units * 10n ** BigInt(to - from);
+  const divisor = 10n ** BigInt(from - to);
+  const quotient = units / divisor;
+  return rounding === 'up' && quotient * divisor < units ? quotient + 1n : quotient;
+}

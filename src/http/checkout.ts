@@ -2,11 +2,12 @@
  * `/checkout/:token`: the patient's hosted payment page, its live status, and the receipt (page
  * and PDF). No login: the token is the credential, so every answer is `no-store`, never indexed,
  * sent with no Referer onwards, and framed by nobody. A token that is not an invoice's gets the
- * same 404 page whatever it was.
+ * same 404 page whatever it was. `?token=<address>` picks which of the invoice's accepted
+ * stablecoins the page (and its polled status) asks for; any other value is the pricing token.
  */
 import express, { type Request, type Response, Router } from 'express';
 import QRCode from 'qrcode';
-import { checkoutStatus, loadCheckoutView } from '../checkout/checkoutView.js';
+import { checkoutPageStatus, loadCheckoutView } from '../checkout/checkoutView.js';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { renderCheckoutPage, renderNotFoundPage, renderReceiptPage } from '../checkout/pages.js';
 import { writeReceiptPdf } from '../checkout/receiptPdf.js';
@@ -61,12 +62,14 @@ export function checkoutRouter({ db, finality, checkout: settings }: Pick<ApiDep
   });
   router.use('/checkout/assets', express.static(CHECKOUT_ASSETS_DIR, { index: false, maxAge: '1h', fallthrough: false }));
 
-  const load = (req: Request) => loadCheckoutView(db, String(req.params.token), finality.confirmations);
+  // `?token=` picks which accepted token the page asks for (an address, any case); anything else asks for the pricing token.
+  const load = (req: Request) => loadCheckoutView(db, String(req.params.token), finality.confirmations, req.query.token);
 
   router.get('/checkout/:token', async (req, res) => {
     const view = await load(req);
     if (!view) return sendNotFound(req, res);
     const language = languageOf(req);
+    // The QR, like the amount and the link, is in the token the patient chose.
     const qr = view.paymentUri === null ? '' : await QRCode.toString(view.paymentUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.status(200).type('html').setHeader('Content-Language', language);
     res.send(renderCheckoutPage(view, language, qr));
@@ -75,7 +78,7 @@ export function checkoutRouter({ db, finality, checkout: settings }: Pick<ApiDep
   router.get('/checkout/:token/status', async (req, res) => {
     const view = await load(req);
     if (!view) return sendNotFound(req, res);
-    sendJson(res, 200, checkoutStatus(view));
+    sendJson(res, 200, checkoutPageStatus(view));
   });
 
   router.get('/checkout/:token/receipt', async (req, res) => {

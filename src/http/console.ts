@@ -37,13 +37,24 @@ const FRONT_DESK = '/console/bills';
 
 /**
  * What the ledger says has been forwarded to the clinics' wallets (less refunds sent from them)
- * and what still waits in deposit addresses, in HKD at par, rounded down to the cent.
+ * and what still waits in deposit addresses, in HKD at par summed over the accepted tokens,
+ * each rounded down to the cent.
  */
-function forwardedAndWaiting(balances: readonly AccountBalance[], asset: string, decimals: number): { forwarded: string; waiting: string } {
-  const total = (kind: AccountBalance['kind']) =>
-    balances.filter((account) => account.kind === kind && account.asset === asset).reduce((sum, account) => sum + account.balance, 0n);
-  const hkd = (units: bigint) => tokenUnitsToFiat(units, decimals, CURRENCIES.HKD!);
-  return { forwarded: hkd(total('settlement')), waiting: hkd(total('deposits')) };
+function forwardedAndWaiting(
+  balances: readonly AccountBalance[],
+  chainId: number,
+  tokens: readonly { address: string; decimals: number }[],
+): { forwarded: string; waiting: string } {
+  const hkd = (kind: AccountBalance['kind']) =>
+    tokens
+      .map((token) => {
+        const asset = assetOf(chainId, token.address);
+        const units = balances.filter((account) => account.kind === kind && account.asset === asset).reduce((sum, account) => sum + account.balance, 0n);
+        return new Decimal(tokenUnitsToFiat(units, token.decimals, CURRENCIES.HKD!));
+      })
+      .reduce((sum, amount) => sum.plus(amount), new Decimal(0))
+      .toFixed(2);
+  return { forwarded: hkd('settlement'), waiting: hkd('deposits') };
 }
 /** At most this many of today's bills on one page (a clinic's day fits). */
 const BILLS_SHOWN = 200;
@@ -80,7 +91,7 @@ export function consoleRouter(deps: ApiDeps): Router {
       month: sum(takings.filter((row) => row.day >= today.slice(0, 7))),
       open: { amount: open.open, count: open.openCount },
       processing: { amount: open.processing, count: open.processingCount },
-      ...forwardedAndWaiting(balances, assetOf(network.chainId, network.token.address), network.token.decimals),
+      ...forwardedAndWaiting(balances, network.chainId, network.tokens),
       days: days.map((day) => ({ day, amount: byDay.get(day) ?? '0.00' })),
       exceptions,
       lastRun: run ? { status: run.status, createdAt: run.created_at, finishedAt: run.finished_at, exceptions: Number(run.counts.new_exceptions ?? 0) } : null,

@@ -6,6 +6,7 @@
 import { type Request, type Response, Router } from 'express';
 import { formatUnits } from 'viem';
 import { getInvoice, invoiceNumbers } from '../billing/invoices.js';
+import { acceptedTokenAt } from '../chain/paymentNetwork.js';
 import {
   EXCEPTION_STATUSES,
   type ExceptionListItem,
@@ -28,11 +29,13 @@ const EXCEPTIONS_SHOWN = 200;
 export function consoleFinanceRouter({ db, network, checkout }: ApiDeps): Router {
   const router = Router();
   const token = network.token;
-  /** Base units of the payment token as exact decimal text; another token's units as they are. */
-  const tokenAmount = (units: string | bigint, tokenAddress: string | null = null): TokenAmount =>
-    tokenAddress === null || apiAddress(tokenAddress) === token.address
-      ? { text: formatUnits(BigInt(units), token.decimals), symbol: token.symbol }
-      : { text: BigInt(units).toString(), symbol: `(${apiAddress(tokenAddress)})` };
+  /** Base units of an accepted token as exact decimal text; another token's units as they are. */
+  const tokenAmount = (units: string | bigint, tokenAddress: string | null = null): TokenAmount => {
+    const accepted = tokenAddress === null ? token : acceptedTokenAt(network, tokenAddress);
+    return accepted
+      ? { text: formatUnits(BigInt(units), accepted.decimals), symbol: accepted.symbol }
+      : { text: BigInt(units).toString(), symbol: `(${apiAddress(tokenAddress!)})` };
+  };
   const txUrl = (hash: string | null) => (hash === null ? null : (checkout.explorerTxUrl?.replace('{tx}', hash) ?? null));
 
   router.use('/console/exceptions', forSection('/console/exceptions'));

@@ -34,7 +34,15 @@ export function reconciliationRouter(api: ApiDeps): Router {
   const everyClinic = requireUnconfined(
     'Reconciliation runs cover every clinic; a token confined to one clinic reads its exceptions and its lines of a run, not the runs.',
   );
-  const reconDeps: ReconciliationDeps = { db, chain: api.chain, logger, chainId: network.chainId, token: network.token.address, finality: api.finality };
+  const reconDeps: ReconciliationDeps = {
+    db,
+    chain: api.chain,
+    logger,
+    chainId: network.chainId,
+    token: network.token.address,
+    tokens: network.tokens,
+    finality: api.finality,
+  };
 
   contract.route(
     router,

@@ -59,7 +59,7 @@ export function statementsRouter(deps: ApiDeps): Router {
       db,
       principalOf(res),
       actorOf(res),
-      { clinicId: query.clinic_id as string, from: new Date(query.from as string), to: new Date(query.to as string) },
+      { clinicId: query.clinic_id as string, from: new Date(query.from as string), to: new Date(query.to as string), token: query.token as string | undefined },
       network,
     );
     await sendAsAsked(res, row);

@@ -173,6 +173,22 @@ export async function invoiceDepositBalances(db: Db | Trx, invoiceIds: readonly 
   return balances;
 }
 
+/** The assets each invoice's deposit holds on the books (a positive deposits balance). */
+export async function invoiceDepositAssets(db: Db | Trx, invoiceIds: readonly string[]): Promise<Map<string, Set<string>>> {
+  const held = new Map<string, Set<string>>();
+  if (invoiceIds.length === 0) return held;
+  const rows = (await db('postings')
+    .join('journal_entries', 'journal_entries.id', 'postings.entry_id')
+    .join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id')
+    .whereRaw('journal_entries.invoice_id = ANY(?)', [[...invoiceIds]])
+    .where('ledger_accounts.kind', 'deposits')
+    .groupBy('journal_entries.invoice_id', 'postings.asset')
+    .havingRaw('sum(postings.amount) > 0')
+    .select('journal_entries.invoice_id', 'postings.asset')) as { invoice_id: string; asset: string }[];
+  for (const row of rows) held.set(row.invoice_id, (held.get(row.invoice_id) ?? new Set()).add(row.asset));
+  return held;
+}
+
 /** The entry posted under `idempotencyKey`, if any. */
 export async function findEntry(db: Db | Trx, idempotencyKey: string): Promise<string | undefined> {
   const row = (await db('journal_entries').where({ idempotency_key: idempotencyKey }).first('id')) as { id: string } | undefined;

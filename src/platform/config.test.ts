@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { getAddress } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { caught } from '../../test/support/caught.js';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
@@ -85,13 +86,51 @@ describe('loadConfig', () => {
     expect(error.message.startsWith(`${variable} is invalid: expected`)).toBe(true);
   });
 
+  it('reads the token allow-list: each token pinned to its symbol, decimals, issuer and licence, the first pricing invoices', () => {
+    const list = [
+      { address: TOKEN.toLowerCase(), symbol: 'HKDA', decimals: 6, issuer: 'Issuer A Ltd', licence: 'SC-001', peg: 'HKD' },
+      { address: '0x00000000000000000000000000000000000000b2', symbol: 'HKDB', decimals: 18, issuer: 'Issuer B Ltd', licence: 'SC-002', peg: 'HKD' },
+    ];
+    const config = loadConfig({ ACCEPTED_TOKENS: JSON.stringify(list) }, '/srv');
+    expect(config.acceptedTokens).toEqual([
+      { ...list[0], address: getAddress(TOKEN) },
+      { ...list[1], address: getAddress('0x00000000000000000000000000000000000000b2') },
+    ]);
+    // The pricing token is the list's first; TOKEN_ADDRESS may repeat it, not contradict it.
+    expect(config.tokenAddress).toBe(getAddress(TOKEN));
+    expect(loadConfig({ ACCEPTED_TOKENS: JSON.stringify(list), TOKEN_ADDRESS: TOKEN }, '/srv').tokenAddress).toBe(getAddress(TOKEN));
+    expect(errorOf({ ACCEPTED_TOKENS: JSON.stringify(list), TOKEN_ADDRESS: '0x00000000000000000000000000000000000000b2' }).variable).toBe('TOKEN_ADDRESS');
+  });
+
+  it.each([
+    ['not JSON', 'HKDA', /JSON array/],
+    ['an empty list', '[]', /JSON array/],
+    ['a token pegged to USD', JSON.stringify([{ address: TOKEN, symbol: 'USDX', decimals: 6, issuer: 'X', licence: 'Y', peg: 'USD' }]), /peg/],
+    ['a token without its issuer', JSON.stringify([{ address: TOKEN, symbol: 'HKDA', decimals: 6, licence: 'Y', peg: 'HKD' }]), /issuer/],
+    ['a token with impossible decimals', JSON.stringify([{ address: TOKEN, symbol: 'HKDA', decimals: 1, issuer: 'X', licence: 'Y', peg: 'HKD' }]), /decimals/],
+    ['a field nobody reads', JSON.stringify([{ address: TOKEN, symbol: 'HKDA', decimals: 6, issuer: 'X', licence: 'Y', peg: 'HKD', rate: '1.01' }]), /rate/],
+    ['a malformed address', JSON.stringify([{ address: '0x12', symbol: 'HKDA', decimals: 6, issuer: 'X', licence: 'Y', peg: 'HKD' }]), /address/],
+    [
+      'the same token twice',
+      JSON.stringify([
+        { address: TOKEN, symbol: 'HKDA', decimals: 6, issuer: 'X', licence: 'Y', peg: 'HKD' },
+        { address: TOKEN.toLowerCase(), symbol: 'HKDA', decimals: 6, issuer: 'X', licence: 'Y', peg: 'HKD' },
+      ]),
+      /once/,
+    ],
+  ])('refuses an allow-list with %s, saying what is wrong', (_what, value, reason) => {
+    const error = errorOf({ ACCEPTED_TOKENS: value });
+    expect(error.variable).toBe('ACCEPTED_TOKENS');
+    expect(error.message).toMatch(reason);
+  });
+
   it('requires the database, chain and token in production', () => {
     expect(errorOf({ NODE_ENV: 'production' }).variable).toBe('DATABASE_URL');
     // The owner's URL is for migrating the database the gateway uses: alone it names no database to serve from.
     expect(errorOf({ DATABASE_MIGRATION_URL: 'postgres://owner:secret@h/db' })).toMatchObject({ variable: 'DATABASE_MIGRATION_URL' });
     expect(errorOf({ DATABASE_MIGRATION_URL: 'postgres://owner:secret@h/db' }).message).not.toContain('secret');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db' }).variable).toBe('RPC_URL');
-    expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc' }).variable).toBe('TOKEN_ADDRESS');
+    expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc' }).variable).toBe('ACCEPTED_TOKENS');
     expect(errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN }).variable).toBe('FACTORY_ADDRESS');
     expect(
       errorOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', RPC_URL: 'https://rpc', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN }).variable,

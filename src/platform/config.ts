@@ -12,6 +12,21 @@ import { type Address, getAddress, type Hex, isAddress } from 'viem';
 import { parseSecretKeys, SecretBox, type SecretKey } from './secretBox.js';
 
 export type NodeEnv = 'development' | 'test' | 'production';
+
+/** One entry of the token allow-list, as the operator pins it. */
+export interface AcceptedTokenConfig {
+  address: Address;
+  /** What `symbol()` must answer; the gateway refuses to start otherwise. */
+  symbol: string;
+  /** What `decimals()` must answer; the gateway refuses to start otherwise. */
+  decimals: number;
+  /** The licensed issuer, as the HKMA's register names it. */
+  issuer: string;
+  /** The issuer's licence number on the register. */
+  licence: string;
+  /** The currency the token is pegged to; only HKD is accepted. */
+  peg: 'HKD';
+}
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -31,6 +46,12 @@ export interface Config {
   chainId: number | undefined;
   /** The ERC-20 stablecoin the gateway accepts; the dev stack deploys its own when unset. */
   tokenAddress: Address | undefined;
+  /**
+   * The allow-list (ACCEPTED_TOKENS): each accepted HKD stablecoin pinned to its symbol,
+   * decimals and issuer, the first being the one invoices are priced in. Unset: TOKEN_ADDRESS
+   * alone (described by the chain, not pinned), or the dev stack's tokens.
+   */
+  acceptedTokens: AcceptedTokenConfig[] | undefined;
   dataDir: string;
   logLevel: LogLevel;
   bodyLimitBytes: number;
@@ -163,7 +184,7 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     name: 'NODE_ENV',
     default: 'development',
     meaning:
-      '`development`, `test` or `production`. Production requires `DATABASE_URL`, `RPC_URL`, `CHAIN_ID`, `TOKEN_ADDRESS`, `FACTORY_ADDRESS`, `RELAYER_PRIVATE_KEY`, `JWT_PUBLIC_KEY` or `JWT_JWKS_URL`, `SECRETS_KEYS` and `PUBLIC_URL`, and never starts the embedded stack.',
+      '`development`, `test` or `production`. Production requires `DATABASE_URL`, `RPC_URL`, `CHAIN_ID`, `ACCEPTED_TOKENS` (or `TOKEN_ADDRESS`), `FACTORY_ADDRESS`, `RELAYER_PRIVATE_KEY`, `JWT_PUBLIC_KEY` or `JWT_JWKS_URL`, `SECRETS_KEYS` and `PUBLIC_URL`, and never starts the embedded stack.',
   },
   { name: 'HOST', default: '127.0.0.1', meaning: 'Interface the HTTP API listens on (the Docker image sets `0.0.0.0`).' },
   { name: 'PORT', default: '3000', meaning: 'HTTP port, 0–65535 (0 picks a free port).' },
@@ -193,7 +214,14 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
   {
     name: 'TOKEN_ADDRESS',
     default: '(dev token)',
-    meaning: 'Address of the HKD stablecoin (ERC-20). Unset in development: the dev stack deploys a test token.',
+    meaning:
+      'Address of the HKD stablecoin (ERC-20) invoices are priced in, described by the chain and not pinned. Prefer `ACCEPTED_TOKENS`; set with it, it must be its first entry. Unset in development: the dev stack deploys its test tokens.',
+  },
+  {
+    name: 'ACCEPTED_TOKENS',
+    default: '(`TOKEN_ADDRESS` alone; dev: both test tokens)',
+    meaning:
+      'The allow-list of HKD stablecoins, as JSON: `[{"address","symbol","decimals","issuer","licence","peg":"HKD"}, …]`, at most 20, the first being the one invoices are priced in. At start each must have code and answer `symbol()` and `decimals()` as pinned, or the gateway refuses to start. Transfers of any other token are never credited.',
   },
   { name: 'FACTORY_ADDRESS', default: '(dev factory)', meaning: 'Address of the DepositFactory contract. Unset in development: the dev stack deploys one.' },
   { name: 'CONFIRMATIONS', default: '3 (dev chain), 12 otherwise', meaning: 'Blocks on top of a transfer before it is final, 1–1000.' },
@@ -397,14 +425,20 @@ export function loadConfig(env: Env, cwd: string): Config {
   }
   const rpcUrl = optionalUrl(env, 'RPC_URL', ['http:', 'https:']);
   const tokenAddress = optionalAddress(env, 'TOKEN_ADDRESS');
+  const acceptedTokens = acceptedTokenList(env, 'ACCEPTED_TOKENS');
   if (nodeEnv === 'production') {
     if (databaseUrl === undefined) throw new ConfigError('DATABASE_URL', 'a postgres:// URL (required when NODE_ENV=production)', undefined);
     if (rpcUrl === undefined) throw new ConfigError('RPC_URL', 'an http(s):// URL (required when NODE_ENV=production)', undefined);
-    if (tokenAddress === undefined) throw new ConfigError('TOKEN_ADDRESS', 'a 0x address (required when NODE_ENV=production)', undefined);
+    if (tokenAddress === undefined && acceptedTokens === undefined) {
+      throw new ConfigError('ACCEPTED_TOKENS', 'the token allow-list, or TOKEN_ADDRESS (one is required when NODE_ENV=production)', undefined);
+    }
+  }
+  if (acceptedTokens !== undefined && tokenAddress !== undefined && acceptedTokens[0]!.address !== tokenAddress) {
+    throw new ConfigError('TOKEN_ADDRESS', 'unset, or the first entry of ACCEPTED_TOKENS (the token invoices are priced in)', tokenAddress);
   }
   const factoryAddress = optionalAddress(env, 'FACTORY_ADDRESS');
-  if (rpcUrl !== undefined && tokenAddress === undefined) {
-    throw new ConfigError('TOKEN_ADDRESS', 'a 0x address (required when RPC_URL is set)', undefined);
+  if (rpcUrl !== undefined && tokenAddress === undefined && acceptedTokens === undefined) {
+    throw new ConfigError('TOKEN_ADDRESS', 'a 0x address, or ACCEPTED_TOKENS (one is required when RPC_URL is set)', undefined);
   }
   if (rpcUrl !== undefined && factoryAddress === undefined) {
     throw new ConfigError('FACTORY_ADDRESS', 'a 0x address (required when RPC_URL is set)', undefined);
@@ -427,7 +461,8 @@ export function loadConfig(env: Env, cwd: string): Config {
     databaseMigrationUrl,
     rpcUrl,
     chainId: optionalInteger(env, 'CHAIN_ID', 1, Number.MAX_SAFE_INTEGER),
-    tokenAddress,
+    tokenAddress: tokenAddress ?? acceptedTokens?.[0]?.address,
+    acceptedTokens,
     dataDir: path.resolve(cwd, nonEmpty(env, 'DATA_DIR', '.data')),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
@@ -712,6 +747,40 @@ function optionalUrl(env: Env, name: string, protocols: readonly string[]): stri
   }
   if (!protocols.includes(url.protocol) || url.hostname === '') throw new ConfigError(name, expected, value);
   return value;
+}
+
+/** Tokens on a chain: enough for every licensed issuer, few enough to watch each one's logs. */
+const MAX_ACCEPTED_TOKENS = 20;
+
+function acceptedTokenList(env: Env, name: string): AcceptedTokenConfig[] | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  const expected =
+    'a JSON array of {"address","symbol","decimals","issuer","licence","peg":"HKD"}, one per accepted token (at most 20), the first being the one invoices are priced in';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new ConfigError(name, expected, value);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || parsed.length > MAX_ACCEPTED_TOKENS) throw new ConfigError(name, expected, value);
+  const tokens = parsed.map((entry: unknown, index): AcceptedTokenConfig => {
+    const fail = (what: string) => new ConfigError(name, `entry ${index + 1}: ${what}`, value);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw fail('an object');
+    const { address, symbol, decimals, issuer, licence, peg, ...rest } = entry as Record<string, unknown>;
+    if (Object.keys(rest).length > 0)
+      throw fail(`no field other than address, symbol, decimals, issuer, licence and peg (found ${Object.keys(rest).join(', ')})`);
+    if (typeof address !== 'string' || !isAddress(address, { strict: false })) throw fail('"address", a 0x address');
+    if (typeof symbol !== 'string' || !/^[A-Za-z0-9.-]{1,20}$/.test(symbol)) throw fail('"symbol", what the token\'s symbol() answers');
+    if (typeof decimals !== 'number' || !Number.isInteger(decimals) || decimals < 2 || decimals > 36) throw fail('"decimals", an integer from 2 to 36');
+    if (typeof issuer !== 'string' || issuer.trim().length === 0 || issuer.length > 200) throw fail('"issuer", the licensed issuer\'s name');
+    if (typeof licence !== 'string' || licence.trim().length === 0 || licence.length > 100) throw fail('"licence", the issuer\'s licence number');
+    if (peg !== 'HKD') throw fail('"peg": "HKD" (only HKD stablecoins are accepted)');
+    return { address: getAddress(address), symbol, decimals, issuer: issuer.trim(), licence: licence.trim(), peg };
+  });
+  const addresses = new Set(tokens.map((token) => token.address));
+  if (addresses.size !== tokens.length) throw new ConfigError(name, 'each token once', value);
+  return tokens;
 }
 
 function optionalAddress(env: Env, name: string): Address | undefined {

@@ -18,7 +18,7 @@ import { paymentUri } from '../billing/paymentUri.js';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
-import type { PaymentNetwork } from '../chain/paymentNetwork.js';
+import { acceptedTokenAt, type PaymentNetwork } from '../chain/paymentNetwork.js';
 import { fetchTransferLogs } from '../chain/transferLogs.js';
 import { decideHold } from '../compliance/holds.js';
 import { refuseScreenedAddress } from '../compliance/screening.js';
@@ -236,7 +236,9 @@ export async function approveResolution(trx: Trx, principal: Principal, actor: A
   const exception = await getException(trx, principal, resolution.exception_id, { forUpdate: true });
   const amount = BigInt(resolution.amount);
   const approval = { approved_by: principal.sub, approved_at: trx.fn.now() };
-  const asset = assetOf(network.chainId, network.token.address);
+  // The exception's own token: a payment in another accepted token is refunded in that token.
+  const token = acceptedTokenAt(network, exception.token_address ?? network.token.address)?.address ?? network.token.address;
+  const asset = assetOf(network.chainId, token);
   await recoverUnrecordedPayment(trx, exception, asset);
 
   if (resolution.action === 'release' || resolution.action === 'keep_held') {
@@ -254,7 +256,7 @@ export async function approveResolution(trx: Trx, principal: Principal, actor: A
         ...approval,
         status: 'awaiting_transfer',
         approved_at_block: ((await readCursor(trx, network.chainId)) ?? 0n).toString(),
-        payment_uri: paymentUri({ chainId: network.chainId, token: network.token.address, recipient: to, amount }),
+        payment_uri: paymentUri({ chainId: network.chainId, token, recipient: to, amount }),
         calldata: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [to, amount] }),
       })
       .returning('*')) as ResolutionRow[];
@@ -313,7 +315,10 @@ export interface MatchRefundsDeps {
   db: Db;
   chain: ChainClient;
   chainId: number;
+  /** The pricing token. */
   token: Address;
+  /** Every accepted token; default: `token` alone. A refund is paid in its exception's token. */
+  tokens?: readonly { address: Address }[];
   finality: Finality;
 }
 
@@ -328,11 +333,14 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
     .join('exceptions', 'exceptions.id', 'resolutions.exception_id')
     .join('invoices', 'invoices.id', 'exceptions.invoice_id')
     .where('resolutions.status', 'awaiting_transfer')
-    .select('resolutions.*', 'invoices.settlement_address', 'exceptions.clinic_id', 'exceptions.invoice_id')) as (ResolutionRow & {
+    .select('resolutions.*', 'invoices.settlement_address', 'exceptions.clinic_id', 'exceptions.invoice_id', 'exceptions.token_address')) as (ResolutionRow & {
     settlement_address: string;
     clinic_id: string;
     invoice_id: string;
+    token_address: string | null;
   })[];
+  const accepted = deps.tokens?.map((token) => token.address) ?? [deps.token];
+  const refundToken = (row: { token_address: string | null }): Address => accepted.find((token) => storedAddress(token) === row.token_address) ?? deps.token;
   if (awaiting.length === 0) return 0;
   const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
   const final = await finalHead(deps.chain, deps.finality, head);
@@ -343,13 +351,14 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
   const range = deps.finality.maxBlockRange;
   for (let start = fromBlock; start <= final; start += range) {
     const end = start + range - 1n < final ? start + range - 1n : final;
-    logs.push(...(await fetchTransferLogs({ chain: deps.chain, tokens: [deps.token], fromBlock: start, toBlock: end, toAddresses: recipients })));
+    logs.push(...(await fetchTransferLogs({ chain: deps.chain, tokens: accepted, fromBlock: start, toBlock: end, toAddresses: recipients })));
   }
   const used = new Set(((await db('resolutions').whereNotNull('refund_tx_hash').pluck('refund_tx_hash')) as string[]).map((hash) => hash.toLowerCase()));
   let completed = 0;
   for (const refund of awaiting) {
     const match = logs.find(
       (log) =>
+        storedAddress(log.token) === storedAddress(refundToken(refund)) &&
         storedAddress(log.from) === refund.settlement_address &&
         storedAddress(log.to) === refund.to_address &&
         log.value === BigInt(refund.amount) &&
@@ -366,7 +375,7 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
         idempotencyKey: `refund:${refund.id}`,
         kind: 'refund',
         clinicId: refund.clinic_id,
-        asset: assetOf(deps.chainId, deps.token),
+        asset: assetOf(deps.chainId, refundToken(refund)),
         invoiceId: refund.invoice_id,
         resolutionId: refund.id,
         postings: postingsFor('refund', BigInt(refund.amount)),

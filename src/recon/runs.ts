@@ -23,6 +23,7 @@ import { type Finality, finalHead } from '../chain/finality.js';
 import { undecidedHolds } from '../compliance/holds.js';
 import { storedAddress } from '../domain/address.js';
 import { type ClinicScope, scopeQuery } from '../identity/principal.js';
+import { assetOf } from '../ledger/ledger.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -45,7 +46,10 @@ export interface ReconciliationDeps {
   chain: ChainClient;
   logger: Logger;
   chainId: number;
+  /** The pricing token. */
   token: Address;
+  /** Every accepted token; default: `token` alone. */
+  tokens?: readonly { address: Address }[];
   finality: Finality;
 }
 
@@ -255,7 +259,17 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     const range = deps.finality.maxBlockRange;
     for (let start = fromBlock; start <= toBlock; start += range) {
       const end = start + range - 1n < toBlock ? start + range - 1n : toBlock;
-      onChain.push(...(await readDepositTransfers({ db, chain: deps.chain, chainId: deps.chainId, token: deps.token, fromBlock: start, toBlock: end })));
+      onChain.push(
+        ...(await readDepositTransfers({
+          db,
+          chain: deps.chain,
+          chainId: deps.chainId,
+          token: deps.token,
+          tokens: deps.tokens?.map((token) => token.address),
+          fromBlock: start,
+          toBlock: end,
+        })),
+      );
       const progress = Math.floor(Number(((end - fromBlock + 1n) * 80n) / (toBlock - fromBlock + 1n)));
       await db('reconciliation_runs').where({ id: runId }).update({ progress, heartbeat_at: db.fn.now() });
     }
@@ -617,30 +631,37 @@ async function compareDepositBalances(
 ): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
   if (invoiceIds.length === 0) return { checked: 0, mismatches: [] };
   const { db } = deps;
-  // The ledger's deposits balance of each invoice counting only transfers up to `atBlock`.
-  const rows = (await db('invoices')
-    .whereRaw('invoices.id = ANY(?)', [[...invoiceIds]])
-    .select(
-      'invoices.id',
-      'invoices.clinic_id',
-      'invoices.deposit_address',
-      'invoices.token_address',
-      db.raw(
-        `coalesce((SELECT sum(p.amount) FROM postings p
-            JOIN journal_entries e ON e.id = p.entry_id
-            JOIN ledger_accounts a ON a.id = p.account_id
-            LEFT JOIN transfers t ON t.id = e.transfer_id
-           WHERE e.invoice_id = invoices.id AND a.kind = 'deposits' AND (t.id IS NULL OR t.block_number <= ?)), 0)::text AS ledger_balance`,
-        [atBlock.toString()],
-      ),
-    )) as { id: string; clinic_id: string; deposit_address: string; token_address: string; ledger_balance: string }[];
+  // The ledger's deposits balance of each invoice in each asset it has postings in, counting
+  // only transfers up to `atBlock`; the invoice's own token is compared even with none.
+  const rows = (await db.raw(
+    `SELECT i.id, i.clinic_id, i.deposit_address, i.token_address AS own_token, coalesce(b.token_address, i.token_address) AS token_address,
+            coalesce(b.balance, 0)::text AS ledger_balance
+       FROM invoices i
+       LEFT JOIN LATERAL (
+         SELECT split_part(p.asset, ':', 2) AS token_address, sum(p.amount) AS balance
+           FROM postings p
+           JOIN journal_entries e ON e.id = p.entry_id
+           JOIN ledger_accounts a ON a.id = p.account_id
+           LEFT JOIN transfers t ON t.id = e.transfer_id
+          WHERE e.invoice_id = i.id AND a.kind = 'deposits' AND (t.id IS NULL OR t.block_number <= ?)
+          GROUP BY p.asset
+       ) b ON true
+      WHERE i.id = ANY(?)`,
+    [atBlock.toString(), [...invoiceIds]],
+  )) as { rows: { id: string; clinic_id: string; deposit_address: string; own_token: string; token_address: string; ledger_balance: string }[] };
+  const checks = new Map(rows.rows.map((row) => [`${row.id}:${row.token_address}`, row]));
+  // An invoice with postings in another asset only is compared in its own token too.
+  for (const row of rows.rows) {
+    if (!checks.has(`${row.id}:${row.own_token}`)) checks.set(`${row.id}:${row.own_token}`, { ...row, token_address: row.own_token, ledger_balance: '0' });
+  }
+  const pairs = [...checks.values()];
   const mismatches: ExceptionInput[] = [];
-  for (let start = 0; start < rows.length; start += BALANCE_CONCURRENCY) {
-    const chunk = rows.slice(start, start + BALANCE_CONCURRENCY);
+  for (let start = 0; start < pairs.length; start += BALANCE_CONCURRENCY) {
+    const chunk = pairs.slice(start, start + BALANCE_CONCURRENCY);
     const onChain = await Promise.all(
       chunk.map((row) =>
         deps.chain.readContract({
-          address: deps.token,
+          address: getAddress(row.token_address),
           abi: erc20Abi,
           functionName: 'balanceOf',
           args: [getAddress(row.deposit_address)],
@@ -654,7 +675,7 @@ async function compareDepositBalances(
       if (ledger !== chain) {
         mismatches.push({
           // A new difference is a new exception; the same one found again is the same exception.
-          dedupeKey: `balance_mismatch:${row.id}:${ledger}:${chain}`,
+          dedupeKey: `balance_mismatch:${row.id}:${row.token_address === row.own_token ? '' : `${row.token_address}:`}${ledger}:${chain}`,
           type: 'balance_mismatch',
           clinicId: row.clinic_id,
           invoiceId: row.id,
@@ -668,13 +689,14 @@ async function compareDepositBalances(
       }
     });
   }
-  return { checked: rows.length, mismatches };
+  return { checked: pairs.length, mismatches };
 }
 
 /**
  * Each clinic's settlement wallets (every address its invoices were bound to) against its
- * `settlement` account at `atBlock`. A clinic spending from its own wallet shows up here too:
- * finance then writes the difference off with a reason, or the clinic's own books explain it.
+ * `settlement` account at `atBlock`, in each accepted token its books hold (and the pricing
+ * token always). A clinic spending from its own wallet shows up here too: finance then writes
+ * the difference off with a reason, or the clinic's own books explain it.
  */
 async function compareSettlementWallets(
   deps: ReconciliationDeps,
@@ -694,28 +716,34 @@ async function compareSettlementWallets(
     .whereIn('e.clinic_id', clinicIds)
     .where('a.kind', 'settlement')
     .where((query) => query.whereNull('t.id').orWhere('t.block_number', '<=', atBlock.toString()))
-    .groupBy('e.clinic_id')
-    .select('e.clinic_id', db.raw('sum(postings.amount)::text AS balance'))) as { clinic_id: string; balance: string }[];
+    .groupBy('e.clinic_id', 'postings.asset')
+    .select('e.clinic_id', 'postings.asset', db.raw('sum(postings.amount)::text AS balance'))) as { clinic_id: string; asset: string; balance: string }[];
+  const accepted = deps.tokens?.map((token) => token.address) ?? [deps.token];
   const mismatches: ExceptionInput[] = [];
   for (const clinicId of clinicIds) {
     const wallets = addresses.filter((row) => row.clinic_id === clinicId).map((row) => getAddress(row.settlement_address));
-    const held = await Promise.all(
-      wallets.map((wallet) => deps.chain.readContract({ address: deps.token, abi: erc20Abi, functionName: 'balanceOf', args: [wallet], blockNumber: atBlock })),
-    );
-    const chain = held.reduce((sum, value) => sum + value, 0n);
-    const books = BigInt(ledger.find((row) => row.clinic_id === clinicId)?.balance ?? '0');
-    if (chain !== books) {
-      mismatches.push({
-        dedupeKey: `balance_mismatch:settlement:${clinicId}:${books}:${chain}`,
-        type: 'balance_mismatch',
-        clinicId,
-        tokenAddress: deps.token,
-        blockNumber: atBlock,
-        amount: chain > books ? chain - books : books - chain,
-        expected: books,
-        observed: chain,
-        details: { wallets },
-      });
+    const booked = ledger.filter((row) => row.clinic_id === clinicId);
+    const tokens = accepted.filter((token) => token === deps.token || booked.some((row) => row.asset === assetOf(deps.chainId, token)));
+    for (const token of tokens) {
+      const held = await Promise.all(
+        wallets.map((wallet) => deps.chain.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [wallet], blockNumber: atBlock })),
+      );
+      const chain = held.reduce((sum, value) => sum + value, 0n);
+      const books = BigInt(booked.find((row) => row.asset === assetOf(deps.chainId, token))?.balance ?? '0');
+      if (chain !== books) {
+        const tokenKey = token === deps.token ? '' : `${storedAddress(token)}:`;
+        mismatches.push({
+          dedupeKey: `balance_mismatch:settlement:${clinicId}:${tokenKey}${books}:${chain}`,
+          type: 'balance_mismatch',
+          clinicId,
+          tokenAddress: token,
+          blockNumber: atBlock,
+          amount: chain > books ? chain - books : books - chain,
+          expected: books,
+          observed: chain,
+          details: { wallets },
+        });
+      }
     }
   }
   return { checked: clinicIds.length, mismatches };

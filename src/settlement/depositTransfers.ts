@@ -1,5 +1,5 @@
 /**
- * Reading the transfers that concern the gateway from the chain: every transfer of the accepted
+ * Reading the transfers that concern the gateway from the chain: every transfer of an accepted
  * token into or out of a deposit address, and transfers of any other token into a recent deposit
  * address. Shared by the watcher (which stores them) and reconciliation (which re-reads the
  * chain independently of what the watcher stored).
@@ -29,7 +29,10 @@ export interface ReadDepositTransfersParameters {
   db: Db;
   chain: ChainClient;
   chainId: number;
+  /** The pricing token. */
   token: Address;
+  /** Every accepted token (the allow-list); default: `token` alone. */
+  tokens?: readonly Address[];
   fromBlock: bigint;
   toBlock: bigint;
 }
@@ -42,8 +45,9 @@ const ADDRESS_FILTER_CHUNK = 500;
 /** The transfers of ours in `[fromBlock, toBlock]`, in chain order. */
 export async function readDepositTransfers(params: ReadDepositTransfersParameters): Promise<DepositTransfer[]> {
   const { db, chain, chainId, fromBlock, toBlock } = params;
-  const token = storedAddress(params.token);
-  const [logs, foreign] = await Promise.all([fetchTransferLogs({ chain, tokens: [params.token], fromBlock, toBlock }), fetchForeignTokenLogs(params)]);
+  const accepted = params.tokens ?? [params.token];
+  const acceptedStored = new Set(accepted.map((token) => storedAddress(token)));
+  const [logs, foreign] = await Promise.all([fetchTransferLogs({ chain, tokens: accepted, fromBlock, toBlock }), fetchForeignTokenLogs(params)]);
   const addresses = [...new Set(logs.flatMap((log) => [storedAddress(log.from), storedAddress(log.to)]))];
   const invoices = addresses.length
     ? ((await db('invoices')
@@ -60,7 +64,7 @@ export async function readDepositTransfers(params: ReadDepositTransfersParameter
     else if (outOf) transfers.push({ ...log, kind: storedAddress(log.to) === outOf.settlement_address ? 'forward' : 'unexpected_outflow', invoice: outOf });
   }
   for (const log of foreign.logs) {
-    if (storedAddress(log.token) !== token) transfers.push({ ...log, kind: 'foreign_token', invoice: byAddress.get(storedAddress(log.to))! });
+    if (!acceptedStored.has(storedAddress(log.token))) transfers.push({ ...log, kind: 'foreign_token', invoice: byAddress.get(storedAddress(log.to))! });
   }
   // A node may repeat a log (or the token and foreign reads overlap): one per (tx, log index).
   const unique = [...new Map(transfers.map((transfer) => [`${transfer.txHash.toLowerCase()}:${transfer.logIndex}`, transfer])).values()];

@@ -18,12 +18,13 @@
  * Flushing an address twice is safe: the second forwards nothing.
  */
 
-import { type Address, encodeFunctionData, type Hex, type LocalAccount } from 'viem';
+import { type Address, encodeFunctionData, erc20Abi, getAddress, type Hex, type LocalAccount } from 'viem';
 import { depositFactoryAbi } from '../../contracts/artifacts/DepositFactory.js';
 import { type AuditEvent, type AuditSummary, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import type { ChainClient } from '../chain/client.js';
 import { heldInvoiceIds } from '../compliance/holds.js';
 import { apiAddress } from '../domain/address.js';
+import { assetOf, invoiceDepositAssets } from '../ledger/ledger.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
 import { errorSummary } from '../platform/log.js';
@@ -39,7 +40,10 @@ export interface FlusherDeps {
   /** The relayer's account: flushes are simulated as it, and queued for it to send. */
   relayer: Pick<LocalAccount, 'address'>;
   factory: Address;
+  /** The pricing token. */
   token: Address;
+  /** Every accepted token; default: `token` alone. A deposit holding several is swept one token per pass. */
+  tokens?: readonly Address[];
   logger: Logger;
   batchSize?: number;
   maxAttempts?: number;
@@ -70,6 +74,8 @@ interface ClaimedFlush {
   settlement_address: string;
   deposit_salt: Hex;
   relayer_tx_id?: string | null;
+  /** The token to sweep: chosen when an earlier sweep of another left this one behind, or retried. */
+  token_address?: string | null;
 }
 
 function flushAudit(row: ClaimedFlush, action: string, after: AuditSummary): AuditEvent {
@@ -117,6 +123,7 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
         'invoices.clinic_id',
         'invoices.settlement_address',
         'invoices.deposit_salt',
+        'flush_requests.token_address',
       )) as ClaimedFlush[];
     if (due.length > 0) {
       await trx('flush_requests')
@@ -130,11 +137,74 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
   });
   if (claimed.length === 0) return report(deps, result);
 
+  // One flushMany per token: a deposit holding several accepted tokens is swept one token per
+  // pass, and the forward's confirmation asks for the next sweep while anything is left.
+  const tokenOf = await tokensToSweep(deps, claimed);
+  const byToken = new Map<Address, ClaimedFlush[]>();
+  for (const row of claimed) {
+    const token = row.token_address ? getAddress(row.token_address) : (tokenOf.get(row.invoice_id) ?? deps.token);
+    byToken.set(token, [...(byToken.get(token) ?? []), row]);
+  }
+  for (const [token, rows] of byToken) await queueFlushes(deps, token, rows, maxAttempts, result);
+  return report(deps, result);
+}
+
+/**
+ * The token each deposit is swept of now: the first accepted token (in allow-list order) its
+ * ledger balance holds; a deposit with nothing on the books is swept of the pricing token (a
+ * flush of an empty deposit forwards nothing).
+ */
+async function tokensToSweep(deps: FlusherDeps, rows: readonly Pick<ClaimedFlush, 'invoice_id'>[]): Promise<Map<string, Address>> {
+  const tokens = deps.tokens ?? [deps.token];
+  if (tokens.length === 1) return new Map(rows.map((row) => [row.invoice_id, tokens[0]!]));
+  const held = await invoiceDepositAssets(
+    deps.db,
+    rows.map((row) => row.invoice_id),
+  );
+  const chosen = new Map<string, Address>();
+  for (const row of rows) {
+    const assets = held.get(row.invoice_id) ?? new Set<string>();
+    const token = tokens.find((candidate) => assets.has(assetOf(deps.chainId, candidate)));
+    if (token) chosen.set(row.invoice_id, token);
+  }
+  return chosen;
+}
+
+/**
+ * After a sweep was mined: the next accepted token each deposit still holds, for those whose
+ * books hold more than one. The books lag the chain (a forward counts once it is final), so
+ * the chain's balance now decides; a deposit holding only what was just swept has none.
+ */
+async function leftBehind(deps: FlusherDeps, swept: readonly (ClaimedFlush & { deposit_address: string })[]): Promise<Map<string, Address>> {
+  const tokens = deps.tokens ?? [deps.token];
+  if (tokens.length === 1 || swept.length === 0) return new Map();
+  const held = await invoiceDepositAssets(
+    deps.db,
+    swept.map((row) => row.invoice_id),
+  );
+  const next = new Map<string, Address>();
+  for (const row of swept) {
+    const assets = held.get(row.invoice_id) ?? new Set<string>();
+    const sweptToken = (row.token_address ?? deps.token).toLowerCase();
+    for (const token of tokens) {
+      if (token.toLowerCase() === sweptToken || !assets.has(assetOf(deps.chainId, token))) continue;
+      const balance = await deps.chain.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [getAddress(row.deposit_address)] });
+      if (balance > 0n) {
+        next.set(row.invoice_id, token);
+        break;
+      }
+    }
+  }
+  return next;
+}
+
+/** Simulates, then queues one `flushMany` of `token` for the deposits that would go through; records the others' failures. */
+async function queueFlushes(deps: FlusherDeps, token: Address, claimed: readonly ClaimedFlush[], maxAttempts: number, result: FlushResult): Promise<void> {
   // The batch as a call first; if it would revert, each deposit alone, and only the good ones go.
-  let good: ClaimedFlush[] = claimed;
+  let good: readonly ClaimedFlush[] = claimed;
   let bad: { row: ClaimedFlush; failure: string }[] = [];
-  if ((await wouldFlush(deps, claimed)) !== undefined) {
-    const verdicts = await Promise.all(claimed.map((row) => wouldFlush(deps, [row])));
+  if ((await wouldFlush(deps, token, claimed)) !== undefined) {
+    const verdicts = await Promise.all(claimed.map((row) => wouldFlush(deps, token, [row])));
     good = claimed.filter((_, index) => verdicts[index] === undefined);
     bad = claimed.flatMap((row, index) => (verdicts[index] === undefined ? [] : [{ row, failure: verdicts[index]! }]));
   }
@@ -145,30 +215,29 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
         from: deps.relayer.address,
         purpose: 'flush',
         to: deps.factory,
-        data: flushManyCalldata(deps.token, good.map(depositOf)),
+        data: flushManyCalldata(token, good.map(depositOf)),
       });
       await trx('flush_requests')
         .whereIn(
           'invoice_id',
           good.map((row) => row.invoice_id),
         )
-        .update({ relayer_tx_id: transaction.id, updated_at: trx.fn.now() });
+        .update({ relayer_tx_id: transaction.id, token_address: token.toLowerCase(), updated_at: trx.fn.now() });
       result.queued += good.length;
     }
     const audit: AuditEvent[] = [];
     for (const { row, failure } of bad) audit.push(await recordFailure(trx, maxAttempts, row, failure, undefined, result));
     await appendAudit(trx, SYSTEM.flusher, audit);
   });
-  return report(deps, result);
 }
 
 /** Whether `flushMany` of these deposits would go through now (an eth_call); the reason when it would not. */
-async function wouldFlush(deps: FlusherDeps, rows: readonly ClaimedFlush[]): Promise<string | undefined> {
+async function wouldFlush(deps: FlusherDeps, token: Address, rows: readonly ClaimedFlush[]): Promise<string | undefined> {
   try {
     if (rows.length === 1) {
-      await simulateFlush({ publicClient: deps.chain, account: deps.relayer.address, factory: deps.factory, token: deps.token, deposit: depositOf(rows[0]!) });
+      await simulateFlush({ publicClient: deps.chain, account: deps.relayer.address, factory: deps.factory, token, deposit: depositOf(rows[0]!) });
     } else {
-      await deps.chain.call({ account: deps.relayer.address, to: deps.factory, data: flushManyCalldata(deps.token, rows.map(depositOf)) });
+      await deps.chain.call({ account: deps.relayer.address, to: deps.factory, data: flushManyCalldata(token, rows.map(depositOf)) });
     }
     return undefined;
   } catch (error) {
@@ -187,10 +256,12 @@ async function recordOutcomes(deps: FlusherDeps, maxAttempts: number, result: Fl
       'flush_requests.invoice_id',
       'flush_requests.attempts',
       'flush_requests.relayer_tx_id',
+      'flush_requests.token_address',
       'invoices.clinic_id',
       'invoices.settlement_address',
       'invoices.deposit_salt',
-    )) as (ClaimedFlush & { relayer_tx_id: string })[];
+      'invoices.deposit_address',
+    )) as (ClaimedFlush & { relayer_tx_id: string; deposit_address: string })[];
   if (waiting.length === 0) return;
   const transactions = await relayerTransactions(
     deps.db,
@@ -213,7 +284,7 @@ async function recordOutcomes(deps: FlusherDeps, maxAttempts: number, result: Fl
       ).map((row) => `${row.invoice_id}|${row.relayer_tx_id}`),
     );
     const audit: AuditEvent[] = [];
-    const done = new Map<string, ClaimedFlush[]>();
+    const done = new Map<string, (ClaimedFlush & { deposit_address: string })[]>();
     for (const row of over.filter((candidate) => still.has(`${candidate.invoice_id}|${candidate.relayer_tx_id}`))) {
       const transaction = transactions.get(row.relayer_tx_id)!;
       if (transaction.status === 'mined') {
@@ -224,15 +295,28 @@ async function recordOutcomes(deps: FlusherDeps, maxAttempts: number, result: Fl
         audit.push(await recordFailure(trx, maxAttempts, row, transaction.last_error ?? transaction.status, transaction.tx_hash ?? undefined, result));
       }
     }
-    // One statement per mined transaction, for all the deposits it swept.
-    for (const [txHash, rows] of done) {
+    // A deposit that holds another accepted token on the books is swept again, of that token,
+    // without waiting for this forward to be final (its confirmation may come first or later).
+    const next = await leftBehind(deps, [...done.values()].flat());
+    for (const [invoiceId, token] of next) {
+      await trx('flush_requests').where({ invoice_id: invoiceId }).update({
+        status: 'pending',
+        attempts: 0,
+        token_address: token.toLowerCase(),
+        relayer_tx_id: null,
+        next_attempt_at: trx.fn.now(),
+        updated_at: trx.fn.now(),
+      });
+    }
+    for (const [txHash, all] of done) {
+      const rows = all.filter((row) => !next.has(row.invoice_id));
       await trx('flush_requests')
         .whereIn(
           'invoice_id',
           rows.map((row) => row.invoice_id),
         )
         .update({ status: 'done', tx_hash: txHash, last_error: null, updated_at: trx.fn.now() });
-      result.flushed += rows.length;
+      result.flushed += all.length;
     }
     await appendAudit(trx, SYSTEM.flusher, audit);
   });

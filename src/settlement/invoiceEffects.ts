@@ -6,6 +6,7 @@
  */
 import { type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import { type InvoiceRow, lockInvoices, expireDueInvoices as markDueInvoicesExpired, presentInvoice, saveInvoiceProgress } from '../billing/invoices.js';
+import { rescaleAtPar } from '../domain/currency.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { settledStatus } from '../domain/invoiceStatus.js';
 import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
@@ -25,7 +26,7 @@ export async function requestFlushes(trx: Trx, invoiceIds: readonly string[]): P
   if (invoiceIds.length === 0) return;
   await trx.raw(
     `INSERT INTO flush_requests (invoice_id, status) SELECT unnest(?::text[]), 'pending'
-     ON CONFLICT (invoice_id) DO UPDATE SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL, updated_at = now()
+     ON CONFLICT (invoice_id) DO UPDATE SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL, token_address = NULL, updated_at = now()
      WHERE flush_requests.status IN ('done', 'failed')`,
     [[...invoiceIds]],
   );
@@ -77,13 +78,23 @@ export class InvoiceBatch {
     return next;
   }
 
+  /**
+   * What `amount` of a payment in a token with `decimals` counts for on the invoice, in the
+   * invoice's own token units: at par, exact into more decimals, the dust below one of the
+   * invoice token's units dropped into fewer (a payment is never overstated).
+   */
+  private credit(invoice: InvoiceRow, amount: bigint, decimals: number | undefined): bigint {
+    return decimals === undefined ? amount : rescaleAtPar(amount, decimals, invoice.token_decimals, 'down');
+  }
+
   private announce(invoice: InvoiceRow, type: WebhookEventType, extra: Record<string, unknown> = {}): void {
     this.events.push({ invoice: { ...invoice }, type, extra });
   }
 
-  /** A payment was seen but is not final yet: the invoice shows `processing`. */
-  paymentSeen(invoiceId: string, amount: bigint): void {
+  /** A payment was seen but is not final yet: the invoice shows `processing`. `decimals`: of the payment's token, when not the invoice's. */
+  paymentSeen(invoiceId: string, paid: bigint, decimals?: number): void {
     const invoice = this.row(invoiceId);
+    const amount = this.credit(invoice, paid, decimals);
     const becomesProcessing = invoice.status === 'open' || invoice.status === 'underpaid';
     const updated = this.update(invoiceId, {
       token_amount_pending: (BigInt(invoice.token_amount_pending) + amount).toString(),
@@ -95,7 +106,8 @@ export class InvoiceBatch {
   /** A payment became final: apply it to the invoice and say so. Returns the payment's flag, if any. */
   paymentConfirmed(params: ConfirmedPaymentParameters): PaymentFlag | undefined {
     const invoice = this.row(params.invoiceId);
-    const pending = BigInt(invoice.token_amount_pending) - (params.wasPending ? params.amount : 0n);
+    const amount = this.credit(invoice, params.amount, params.decimals);
+    const pending = BigInt(invoice.token_amount_pending) - (params.wasPending ? amount : 0n);
     const result = applyConfirmedPayment(
       {
         status: invoice.status,
@@ -103,7 +115,7 @@ export class InvoiceBatch {
         tokenAmountPaid: BigInt(invoice.token_amount_paid),
         expiresAt: invoice.expires_at,
       },
-      { amount: params.amount, blockTimestamp: params.blockTimestamp },
+      { amount, blockTimestamp: params.blockTimestamp },
       { tolerance: params.tolerance, otherPending: pending > 0n },
     );
     const settledNow = (result.status === 'paid' || result.status === 'overpaid') && invoice.paid_at === null;
@@ -114,7 +126,12 @@ export class InvoiceBatch {
       ...(settledNow ? { paid_at: params.blockTimestamp } : {}),
       ...(result.status === 'expired' && invoice.expired_at === null ? { expired_at: invoice.expires_at } : {}),
     });
-    const payment = { tx_hash: params.txHash, amount: params.amount.toString(), excess: result.excess.toString() };
+    const payment = {
+      tx_hash: params.txHash,
+      amount: params.amount.toString(),
+      ...(params.token ? { token: params.token } : {}),
+      excess: result.excess.toString(),
+    };
     if (result.flag === 'late') this.announce(updated, 'payment.late', { payment });
     else if (result.flag === 'void_invoice') this.announce(updated, 'payment.void_invoice', { payment });
     if (result.status !== invoice.status || result.flag === 'after_settled') {
@@ -134,8 +151,9 @@ export class InvoiceBatch {
   }
 
   /** A payment that had only been seen vanished in a reorg: it no longer counts as pending. */
-  pendingPaymentDropped(invoiceId: string, amount: bigint): void {
+  pendingPaymentDropped(invoiceId: string, dropped: bigint, decimals?: number): void {
     const invoice = this.row(invoiceId);
+    const amount = this.credit(invoice, dropped, decimals);
     const pending = BigInt(invoice.token_amount_pending) - amount;
     const paid = BigInt(invoice.token_amount_paid);
     const status: InvoiceStatus = invoice.status === 'processing' && pending <= 0n ? (paid > 0n ? 'underpaid' : 'open') : invoice.status;
@@ -143,8 +161,9 @@ export class InvoiceBatch {
   }
 
   /** A payment that had been final and posted was undone by a deep reorg: take it back and say so. */
-  confirmedPaymentReorged(params: { invoiceId: string; amount: bigint; txHash: string; tolerance: bigint; now: Date }): void {
+  confirmedPaymentReorged(params: ReorgedPaymentParameters): void {
     const invoice = this.row(params.invoiceId);
+    const amount = this.credit(invoice, params.amount, params.decimals);
     const result = applyReorgedPayment(
       {
         status: invoice.status,
@@ -152,7 +171,7 @@ export class InvoiceBatch {
         tokenAmountPaid: BigInt(invoice.token_amount_paid),
         expiresAt: invoice.expires_at,
       },
-      params.amount,
+      amount,
       { tolerance: params.tolerance, now: params.now },
     );
     const updated = this.update(params.invoiceId, {
@@ -233,9 +252,25 @@ async function enqueueAnnouncements(trx: Trx, events: readonly PendingEvent[]): 
   );
 }
 
+export interface ReorgedPaymentParameters {
+  invoiceId: string;
+  /** In the payment's token's base units. */
+  amount: bigint;
+  /** The payment token's decimals, when it is not the invoice's token. */
+  decimals?: number;
+  txHash: string;
+  tolerance: bigint;
+  now: Date;
+}
+
 export interface ConfirmedPaymentParameters {
   invoiceId: string;
+  /** In the payment's token's base units. */
   amount: bigint;
+  /** The payment token's decimals, when it is not the invoice's token. */
+  decimals?: number;
+  /** The payment's token (the API's form), when it is not the invoice's token. */
+  token?: string;
   blockTimestamp: Date;
   txHash: string;
   tolerance: bigint;
@@ -257,15 +292,12 @@ async function withInvoice<T>(trx: Trx, invoiceId: string, change: (batch: Invoi
 }
 
 /** A payment that had only been seen vanished in a reorg: it no longer counts as pending. */
-export async function recordPendingPaymentDropped(trx: Trx, invoiceId: string, amount: bigint): Promise<void> {
-  await withInvoice(trx, invoiceId, (batch) => batch.pendingPaymentDropped(invoiceId, amount));
+export async function recordPendingPaymentDropped(trx: Trx, invoiceId: string, amount: bigint, decimals?: number): Promise<void> {
+  await withInvoice(trx, invoiceId, (batch) => batch.pendingPaymentDropped(invoiceId, amount, decimals));
 }
 
 /** A payment that had been final and posted was undone by a deep reorg. */
-export async function recordConfirmedPaymentReorged(
-  trx: Trx,
-  params: { invoiceId: string; amount: bigint; txHash: string; tolerance: bigint; now: Date },
-): Promise<void> {
+export async function recordConfirmedPaymentReorged(trx: Trx, params: ReorgedPaymentParameters): Promise<void> {
   await withInvoice(trx, params.invoiceId, (batch) => batch.confirmedPaymentReorged(params));
 }
 

@@ -19,6 +19,7 @@ export async function invoiceTransfers(db: Db | Trx, invoiceIds: readonly string
       'tx_hash',
       'log_index',
       db.raw('block_number::text AS block_number'),
+      'token_address',
       db.raw('amount::text AS amount'),
       'kind',
       'status',

@@ -4,7 +4,7 @@
  * its invoice, expiry, forwarding deposits to clinics (the flusher), and changing where a
  * clinic's money goes (settlement address changes, approved by a second person).
  *
- * The chain watcher: follows `Transfer` logs of the accepted token, stores every transfer into
+ * The chain watcher: follows `Transfer` logs of the accepted tokens, stores every transfer into
  * or out of a deposit address once, and posts it to the ledger once it is final.
  *
  * One pass ({@link syncOnce}):
@@ -25,12 +25,13 @@
  * Owns tables: transfers, flush_requests, settlement_address_changes, relayer_transactions.
  * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, compliance.
  */
-import type { Address } from 'viem';
+import { type Address, getAddress } from 'viem';
 import { type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import { anchorStartBlock, findForkPoint, forgetBlocksAbove, NodeBehindError, storeBlocks } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
+import type { AcceptedToken } from '../chain/paymentNetwork.js';
 import { holdPayment } from '../compliance/holds.js';
 import { screenAddresses } from '../compliance/screening.js';
 import { storedAddress } from '../domain/address.js';
@@ -49,7 +50,10 @@ export interface WatcherDeps {
   chain: ChainClient;
   logger: Logger;
   chainId: number;
+  /** The pricing token. */
   token: Address;
+  /** Every accepted token with its decimals; default: `token` alone. */
+  tokens?: readonly Pick<AcceptedToken, 'address' | 'decimals'>[];
   finality: Finality;
   /** Base units by which a payment may miss the amount due and still count as exact. */
   tolerance: bigint;
@@ -124,6 +128,15 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
   return { head, finalHead: final, cursor, stored, confirmed, rolledBackTo };
 }
 
+/**
+ * The decimals of an accepted token, so that a payment in it counts at par on an invoice priced
+ * in another; undefined when the watcher knows only the pricing token (nothing to rescale).
+ */
+function decimalsOf(deps: WatcherDeps, token: string): number | undefined {
+  const wanted = token.toLowerCase();
+  return deps.tokens?.find((candidate) => candidate.address.toLowerCase() === wanted)?.decimals;
+}
+
 /** Undoes everything above `forkPoint`: drops unconfirmed transfers, reverses posted ones. */
 async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
   await withTransaction(deps.db, async (trx) => {
@@ -140,7 +153,7 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
       const amount = BigInt(transfer.amount);
       if (transfer.status === 'pending') {
         await trx('transfers').where({ id: transfer.id }).del();
-        if (transfer.kind === 'payment') await recordPendingPaymentDropped(trx, transfer.invoice_id, amount);
+        if (transfer.kind === 'payment') await recordPendingPaymentDropped(trx, transfer.invoice_id, amount, decimalsOf(deps, transfer.token_address));
         continue;
       }
       await trx('transfers').where({ id: transfer.id }).update({ status: 'reorged' });
@@ -150,6 +163,7 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
         await recordConfirmedPaymentReorged(trx, {
           invoiceId: transfer.invoice_id,
           amount,
+          decimals: decimalsOf(deps, transfer.token_address),
           txHash: transfer.tx_hash,
           tolerance: deps.tolerance,
           now: new Date(),
@@ -187,7 +201,7 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
 /** Reads `[fromBlock, toBlock]`, stores the transfers of ours and the block hashes, moves the cursor. */
 async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint): Promise<number> {
   const { db, chain, chainId } = deps;
-  const ours = await readDepositTransfers({ db, chain, chainId, token: deps.token, fromBlock, toBlock });
+  const ours = await readDepositTransfers({ db, chain, chainId, token: deps.token, tokens: deps.tokens?.map((token) => token.address), fromBlock, toBlock });
   // A node behind the range answers eth_getLogs with nothing for the blocks it lacks: that
   // emptiness is no evidence, and the cursor must not move past blocks nobody has read.
   const answeredHead = await chain.getBlockNumber({ cacheTime: 0 });
@@ -221,7 +235,7 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
         trx,
         seen.map((transfer) => transfer.invoice.id),
       );
-      for (const transfer of seen) invoices.paymentSeen(transfer.invoice.id, transfer.value);
+      for (const transfer of seen) invoices.paymentSeen(transfer.invoice.id, transfer.value, decimalsOf(deps, transfer.token));
       await invoices.write(trx);
       await writeCursor(trx, chainId, toBlock);
       await appendAudit(trx, SYSTEM.watcher, invoices.statusChanges());
@@ -350,6 +364,8 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
         const flag = invoices.paymentConfirmed({
           invoiceId: transfer.invoice_id,
           amount,
+          decimals: decimalsOf(deps, transfer.token_address),
+          token: getAddress(transfer.token_address),
           blockTimestamp: transfer.block_timestamp,
           txHash: transfer.tx_hash,
           tolerance: deps.tolerance,

@@ -57,7 +57,7 @@ let sharedNetwork: Promise<PaymentNetwork> | undefined;
 export function testNetwork(): Promise<PaymentNetwork> {
   sharedNetwork ??= loadPaymentNetwork({
     chain: createChainClient({ rpcUrl: inject('rpcUrl'), timeoutMs: 5000 }),
-    token: inject('tokenAddress'),
+    tokens: inject('tokenAddress'),
     factory: inject('factoryAddress'),
     timeoutMs: 10_000,
   });

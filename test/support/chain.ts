@@ -49,8 +49,8 @@ export async function fundedAccount(chain: TestChain = testChain()): Promise<Fun
 }
 
 /** Deploys a TestHKD token owned by `owner` with the given number of decimals. */
-export async function deployTestToken(chain: TestChain, owner: FundedAccount, decimals = 6): Promise<Address> {
-  const hash = await owner.wallet.deployContract({ abi: testHKDAbi, bytecode: testHKDBytecode, args: ['Test HKD', 'tHKD', decimals, owner.address] });
+export async function deployTestToken(chain: TestChain, owner: FundedAccount, decimals = 6, symbol = 'tHKD'): Promise<Address> {
+  const hash = await owner.wallet.deployContract({ abi: testHKDAbi, bytecode: testHKDBytecode, args: ['Test HKD', symbol, decimals, owner.address] });
   const receipt = await chain.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 });
   if (!receipt.contractAddress) throw new Error('token deployment failed');
   return receipt.contractAddress;

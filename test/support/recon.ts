@@ -70,6 +70,7 @@ export function reconDeps(env: SettlementEnv, overrides: Partial<ReconciliationD
     logger,
     chainId: env.network.chainId,
     token: env.token,
+    tokens: env.network.tokens,
     finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n },
     ...overrides,
   };
@@ -278,6 +279,7 @@ export function refundMatcher(env: SettlementEnv): Parameters<typeof matchRefund
     chain: env.client,
     chainId: env.network.chainId,
     token: env.token,
+    tokens: env.network.tokens,
     finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n },
   };
 }

@@ -24,7 +24,7 @@ import { initCursor, readCursor } from '../../src/chain/cursor.js';
 import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import { type Anvil, startAnvil } from '../../src/dev/anvil.js';
-import { accountBalances, invoiceDepositBalance } from '../../src/ledger/ledger.js';
+import { accountBalances } from '../../src/ledger/ledger.js';
 import type { Db } from '../../src/platform/db.js';
 import { createLogger } from '../../src/platform/log.js';
 import { withTransaction } from '../../src/platform/transaction.js';
@@ -55,6 +55,8 @@ export interface SettlementEnv {
   payer: FundedAccount;
   relayer: FundedAccount;
   token: Address;
+  /** A second accepted token from another test issuer, when the env was started with one. */
+  secondToken: Address | undefined;
   factory: Address;
   network: PaymentNetwork;
   workDir: string;
@@ -68,6 +70,8 @@ export interface SettlementEnvOptions {
   persistState?: boolean;
   /** Put a fault-injecting proxy between the gateway and anvil. */
   proxy?: RpcProxy;
+  /** Accept a second token (symbol tHKDB) of these decimals too, pinned with its own issuer. */
+  secondTokenDecimals?: number;
 }
 
 /** Starts an anvil and a database of the test's own, deploys a token and a factory, funds a payer. */
@@ -81,10 +85,25 @@ export async function startSettlementEnv(options: SettlementEnvOptions = {}): Pr
   const token = await deployTestToken(chain, owner, options.decimals ?? 6);
   const { factory } = await deployDepositFactory({ wallet: owner.wallet, publicClient: chain.publicClient });
   await mint(chain, owner, token, payer.address, PAYER_FUNDS);
+  const secondToken = options.secondTokenDecimals === undefined ? undefined : await deployTestToken(chain, owner, options.secondTokenDecimals, 'tHKDB');
+  if (secondToken) await mint(chain, owner, secondToken, payer.address, PAYER_FUNDS);
   if (options.proxy) options.proxy.upstream = anvil.rpcUrl;
   const rpcUrl = options.proxy?.url ?? anvil.rpcUrl;
   const client = createChainClient({ rpcUrl, timeoutMs: 5000 });
-  const network = await loadPaymentNetwork({ chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }), token, factory, timeoutMs: 10_000 });
+  const tokens = secondToken
+    ? [
+        { address: token, symbol: 'tHKD', decimals: options.decimals ?? 6, issuer: 'Harbour Test Issuer Ltd', licence: 'TEST-SC-1', peg: 'HKD' as const },
+        {
+          address: secondToken,
+          symbol: 'tHKDB',
+          decimals: options.secondTokenDecimals!,
+          issuer: 'Lion Rock Test Issuer Ltd',
+          licence: 'TEST-SC-2',
+          peg: 'HKD' as const,
+        },
+      ]
+    : token;
+  const network = await loadPaymentNetwork({ chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }), tokens, factory, timeoutMs: 10_000 });
   const env: SettlementEnv = {
     anvil,
     chain,
@@ -96,6 +115,7 @@ export async function startSettlementEnv(options: SettlementEnvOptions = {}): Pr
     payer,
     relayer,
     token,
+    secondToken,
     factory,
     network,
     workDir,
@@ -205,6 +225,7 @@ export function watcher(env: SettlementEnv, overrides: Partial<WatcherDeps> = {}
     logger,
     chainId: env.network.chainId,
     token: env.token,
+    tokens: env.network.tokens,
     finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 100n },
     tolerance: 0n,
     ...overrides,
@@ -245,7 +266,16 @@ export interface FlushRound {
  * batch, the relayer sender sends it and then sees it mined, and the flusher records the outcome.
  */
 export async function flush(env: SettlementEnv, { db = env.db, relayer = env.relayer } = {}): Promise<FlushRound> {
-  const flusher = { db, chain: env.client, chainId: env.network.chainId, relayer: relayer.account, factory: env.factory, token: env.token, logger };
+  const flusher = {
+    db,
+    chain: env.client,
+    chainId: env.network.chainId,
+    relayer: relayer.account,
+    factory: env.factory,
+    token: env.token,
+    tokens: env.network.tokens.map((token) => token.address),
+    logger,
+  };
   const sender = { db, chain: env.client, chainId: env.network.chainId, account: relayer.account as LocalAccount, logger, replaceAfterMs: 60_000 };
   const queued = await flushOnce(flusher);
   await relayerOnce(sender);
@@ -359,23 +389,35 @@ export async function expectLedgerInvariants(env: SettlementEnv): Promise<void> 
     InvoiceRow,
     'id' | 'deposit_address' | 'token_address' | 'clinic_id' | 'settlement_address'
   >[];
-  for (const invoice of invoices) {
-    const token = getAddress(invoice.token_address);
-    expect({ invoice: invoice.id, deposits: await invoiceDepositBalance(db, invoice.id) }).toEqual({
-      invoice: invoice.id,
-      deposits: await balanceOf(env, invoice.deposit_address, token),
-    });
-  }
-
+  // Per accepted token: the books of every deposit address and every clinic wallet match the chain.
   const balances = await accountBalances(db);
-  const wallets = new Map(invoices.map((invoice) => [`${invoice.clinic_id}|${invoice.settlement_address}|${invoice.token_address}`, invoice]));
-  for (const invoice of wallets.values()) {
-    const asset = `${env.network.chainId}:${invoice.token_address}`;
-    const settlement =
-      balances.find((account) => account.clinicId === invoice.clinic_id && account.kind === 'settlement' && account.asset === asset)?.balance ?? 0n;
-    const onChain = await balanceOf(env, invoice.settlement_address, getAddress(invoice.token_address));
-    expect({ clinic: invoice.clinic_id, settlement }).toEqual({ clinic: invoice.clinic_id, settlement: onChain });
+  for (const { address: token } of env.network.tokens) {
+    const asset = `${env.network.chainId}:${token.toLowerCase()}`;
+    for (const invoice of invoices) {
+      expect({ invoice: invoice.id, token, deposits: await depositBalanceIn(db, invoice.id, asset) }).toEqual({
+        invoice: invoice.id,
+        token,
+        deposits: await balanceOf(env, invoice.deposit_address, token),
+      });
+    }
+    const wallets = new Map(invoices.map((invoice) => [`${invoice.clinic_id}|${invoice.settlement_address}`, invoice]));
+    for (const invoice of wallets.values()) {
+      const settlement =
+        balances.find((account) => account.clinicId === invoice.clinic_id && account.kind === 'settlement' && account.asset === asset)?.balance ?? 0n;
+      const onChain = await balanceOf(env, invoice.settlement_address, token);
+      expect({ clinic: invoice.clinic_id, token, settlement }).toEqual({ clinic: invoice.clinic_id, token, settlement: onChain });
+    }
   }
+}
+
+/** The deposits balance of one invoice in one asset, from the postings. */
+export async function depositBalanceIn(db: Db, invoiceId: string, asset: string): Promise<bigint> {
+  const row = (await db('postings')
+    .join('journal_entries', 'journal_entries.id', 'postings.entry_id')
+    .join('ledger_accounts', 'ledger_accounts.id', 'postings.account_id')
+    .where({ 'journal_entries.invoice_id': invoiceId, 'ledger_accounts.kind': 'deposits', 'postings.asset': asset })
+    .first(db.raw('coalesce(sum(postings.amount), 0)::text AS balance'))) as { balance: string };
+  return BigInt(row.balance);
 }
 
 /**
