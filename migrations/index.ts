@@ -20,6 +20,8 @@ import * as priceList from './20261203_0016_price_list.js';
 import * as screeningLists from './20261203_0017_screening_lists.js';
 import * as paymentHolds from './20261203_0018_payment_holds.js';
 import * as acceptedTokens from './20261203_0019_accepted_tokens.js';
+import * as paymentScreenings from './20261203_0020_payment_screenings.js';
+import * as addressFreezes from './20261203_0021_address_freezes.js';
 
 export interface Migration {
   name: string;
@@ -47,4 +49,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0017_screening_lists', ...screeningLists },
   { name: '20261203_0018_payment_holds', ...paymentHolds },
   { name: '20261203_0019_accepted_tokens', ...acceptedTokens },
+  { name: '20261203_0020_payment_screenings', ...paymentScreenings },
+  { name: '20261203_0021_address_freezes', ...addressFreezes },
 ];

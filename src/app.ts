@@ -26,6 +26,7 @@ import { invoicesRouter } from './http/invoices.js';
 import { ledgerRouter } from './http/ledger.js';
 import { membershipsRouter } from './http/memberships.js';
 import { ApiContract } from './http/openapi.js';
+import { paymentsRouter } from './http/payments.js';
 import { priceListRouter } from './http/priceList.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { problemPagesRouter } from './http/problemPages.js';
@@ -194,6 +195,7 @@ export function createApp(deps: AppDeps): Express {
     fhirRouter,
     auditRouter,
     statementsRouter,
+    paymentsRouter,
     reconciliationRouter,
     tokenRevocationsRouter,
     apiKeysRouter,

@@ -53,6 +53,15 @@ export function registerOperationalMetrics(metrics: Metrics, deps: OperationalMe
     })),
   );
   metrics.scrapedGauge(
+    'clinicpay_addresses_frozen',
+    "The gateway's addresses an accepted token's issuer has frozen and not lifted, by role (deposit, settlement).",
+    ['role'],
+    async () => {
+      const rows = await count(`SELECT role AS label, count(*) AS n FROM address_freezes WHERE lifted_at IS NULL GROUP BY role`);
+      return ['deposit', 'settlement'].map((role) => ({ labels: { role }, value: rows.find((row) => row.label === role)?.n ?? 0 }));
+    },
+  );
+  metrics.scrapedGauge(
     'clinicpay_flush_requests',
     'Deposit addresses waiting to be forwarded, on their way, or failed for good, by status.',
     ['status'],

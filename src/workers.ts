@@ -21,6 +21,7 @@ import { matchRefunds } from './recon/resolutions.js';
 import { executeReconciliation, scheduledRunIsDue, startReconciliation } from './recon/runs.js';
 import { completeAnchors } from './reports/statementAnchor.js';
 import { flushOnce } from './settlement/flusher.js';
+import { watchFreezes } from './settlement/freezeWatch.js';
 import { relayerOnce } from './settlement/relayer.js';
 import { syncOnce } from './settlement/watcher.js';
 import { dispatchDueWebhooks } from './webhooks/dispatcher.js';
@@ -49,6 +50,9 @@ export interface GatewayWorkersDeps {
   secrets: SecretBox;
 }
 
+/** How often the reconciler also reads the issuers' freezes of the gateway's addresses. */
+const FREEZE_WATCH_INTERVAL_MS = 10_000;
+
 /** How often the reconciler also removes idempotency keys past their retention. */
 const PURGE_INTERVAL_MS = 3600_000;
 
@@ -57,6 +61,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
   const tokens = network.tokens.map(({ address, decimals }) => ({ address, decimals }));
   const onChain = { db, chain, logger, chainId: network.chainId, token: network.token.address, tokens, finality };
   let lastPurge = 0;
+  let lastFreezeWatch = 0;
   let lastScheduledAttempt = 0;
   return [
     {
@@ -107,6 +112,10 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
       idleMs: Math.max(deps.watcherPollMs, 2000),
       async tick() {
         const matched = await matchRefunds(onChain);
+        if (Date.now() - lastFreezeWatch >= FREEZE_WATCH_INTERVAL_MS) {
+          lastFreezeWatch = Date.now();
+          await watchFreezes({ db, chain, logger, chainId: network.chainId, tokens: network.tokens, maxBlockRange: finality.maxBlockRange });
+        }
         if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
           const purged = await purgeIdempotencyKeys(db);
           const counts = await purgeExpiredRateLimits(db);

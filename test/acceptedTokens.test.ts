@@ -161,6 +161,12 @@ describe('statements per asset', () => {
     const document = second.body as { token: { symbol: string; decimals: number }; asset: string; closing_balance: Record<string, string> };
     expect(document.token).toMatchObject({ symbol: 'tHKDB', decimals: 18 });
     expect(document.asset).toBe(assetOf(env.secondToken!));
+    // Each payment line points to the payment's evidence.
+    const lines = (second.body as { lines: { type: string; evidence?: string | null; transfer?: { transfer_id: string } | null }[] }).lines;
+    const payments = lines.filter((line) => line.type === 'payment');
+    expect(payments.length).toBeGreaterThan(0);
+    for (const line of payments) expect(line.evidence).toBe(`/v1/payments/${line.transfer!.transfer_id}/evidence`);
+    for (const line of lines.filter((candidate) => candidate.type === 'forward')) expect(line.evidence).toBeNull();
     const first = await request(app).get('/v1/statements').query({ clinic_id: clinicId, from, to }).set(finance);
     expect(first.status, first.text).toBe(200);
     expect((first.body as { token: { symbol: string } }).token.symbol).toBe('tHKD');

@@ -163,6 +163,17 @@ function fromStored(row: StoredAuditRow): AuditRow {
   return { ...row, seq: String(row.seq), occurred_at: row.occurred_at.toISOString() };
 }
 
+/** Where `targetId` appears in the chain: each row's position, action, time and hash, oldest first. */
+export async function auditTrailOf(db: Db | Trx, targetId: string): Promise<{ seq: string; action: string; occurred_at: string; row_hash: string }[]> {
+  const rows = (await db('audit_log').where({ target_id: targetId }).orderBy('seq').select('seq', 'action', 'occurred_at', 'row_hash')) as {
+    seq: string;
+    action: string;
+    occurred_at: Date;
+    row_hash: string;
+  }[];
+  return rows.map((row) => ({ seq: String(row.seq), action: row.action, occurred_at: row.occurred_at.toISOString(), row_hash: row.row_hash }));
+}
+
 /** The row as the API shows it. */
 export function presentAuditRow(row: AuditRow): Record<string, unknown> {
   return { object: 'audit_row', ...row };

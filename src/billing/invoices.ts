@@ -548,3 +548,32 @@ export async function invoiceNumbers(db: Db | Trx, ids: readonly string[]): Prom
   const rows = (await db('invoices').whereIn('id', unique).select('id', 'number')) as { id: string; number: number }[];
   return new Map(rows.map((row) => [row.id, row.number]));
 }
+
+/** One of the gateway's addresses, and whose it is. */
+export interface OwnedAddress {
+  address: string;
+  role: 'deposit' | 'settlement';
+  clinic_id: string;
+  /** The invoice of a deposit address; null for a clinic's wallet. */
+  invoice_id: string | null;
+}
+
+/**
+ * Which of `addresses` (any case) are the gateway's on chain `chainId`: invoices' deposit
+ * addresses, and the wallets clinics settle to (each clinic's current one and every one an
+ * invoice was bound to).
+ */
+export async function ownersOfAddresses(db: Db | Trx, chainId: number, addresses: readonly string[]): Promise<OwnedAddress[]> {
+  const wanted = [...new Set(addresses.map((address) => address.toLowerCase()))];
+  if (wanted.length === 0) return [];
+  const result = (await db.raw(
+    `SELECT deposit_address AS address, 'deposit' AS role, clinic_id, id AS invoice_id
+       FROM invoices WHERE token_chain_id = ? AND deposit_address = ANY(?)
+     UNION
+     SELECT DISTINCT settlement_address, 'settlement', clinic_id, NULL FROM invoices WHERE token_chain_id = ? AND settlement_address = ANY(?)
+     UNION
+     SELECT settlement_address, 'settlement', id, NULL FROM clinics WHERE settlement_address = ANY(?)`,
+    [chainId, wanted, chainId, wanted, wanted],
+  )) as { rows: OwnedAddress[] };
+  return result.rows;
+}

@@ -18,6 +18,8 @@ export interface AcceptedToken {
   issuer: string | null;
   licence: string | null;
   peg: 'HKD';
+  /** How its issuer freezes addresses, when the allow-list says. */
+  freeze: { view: string; event: string } | null;
 }
 
 /** The chain, tokens and contracts invoices are paid through. */
@@ -100,6 +102,7 @@ function acceptedToken(reading: TokenReading, chainId: number): AcceptedToken {
     issuer: pinned?.issuer ?? null,
     licence: pinned?.licence ?? null,
     peg: 'HKD',
+    freeze: pinned?.freeze ?? null,
   };
 }
 

@@ -78,6 +78,11 @@ export async function undecidedHolds(db: Db | Trx): Promise<PaymentHold[]> {
   return (await db('payment_holds').where({ status: 'held' }).orderBy('created_at')) as PaymentHold[];
 }
 
+/** The hold on the payment `transferId`, if it was ever held. */
+export async function holdOfTransfer(db: Db | Trx, transferId: string): Promise<PaymentHold | undefined> {
+  return (await db('payment_holds').where({ transfer_id: transferId }).first()) as PaymentHold | undefined;
+}
+
 export async function getHold(db: Db | Trx, id: string, { forUpdate = false } = {}): Promise<PaymentHold> {
   const query = db('payment_holds').where({ id }).first();
   const row = (await (forUpdate ? query.forUpdate() : query)) as PaymentHold | undefined;

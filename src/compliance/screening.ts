@@ -6,7 +6,7 @@
  * lookup sees the old list or the new one, never a mix. The folders that send money or bind a
  * clinic to an address ask here first and refuse an address on a list.
  *
- * Owns tables: screening_lists, screening_entries, payment_holds.
+ * Owns tables: screening_lists, screening_entries, payment_holds, payment_screenings, address_freezes, freeze_scans.
  * May import: platform, domain, audit.
  */
 import { createHash } from 'node:crypto';
@@ -115,6 +115,63 @@ export async function screenAddresses(db: Db | Trx, addresses: readonly string[]
       'screening_entries.name',
       'screening_entries.reference',
     )) as ScreeningHit[];
+}
+
+/** A payer to screen: the transfer (and its generation) that paid, and from where. */
+export interface PayerToScreen {
+  transferId: string;
+  generation: number;
+  address: string;
+}
+
+/** How a payment's payer was screened, kept as evidence. */
+export interface PaymentScreening {
+  id: string;
+  transfer_id: string;
+  generation: number;
+  address: string;
+  screened_at: Date;
+  lists: { name: string; version: string; sha256: string; entries: number }[];
+  result: 'clear' | 'hit';
+  hits: Omit<ScreeningHit, 'address'>[];
+}
+
+/**
+ * Screens each payer against the lists in force and keeps the result as evidence (append-only):
+ * which list versions were consulted, clear or hit, and what matched. A payer screened before
+ * for the same transfer and generation is not screened again. Returns the hits by transfer.
+ */
+export async function screenPayers(trx: Trx, payers: readonly PayerToScreen[]): Promise<Map<string, ScreeningHit[]>> {
+  const byTransfer = new Map<string, ScreeningHit[]>();
+  if (payers.length === 0) return byTransfer;
+  const [lists, hits] = await Promise.all([
+    activeScreeningLists(trx),
+    screenAddresses(
+      trx,
+      payers.map((payer) => payer.address),
+    ),
+  ]);
+  const consulted = lists.map((list) => ({ name: list.name, version: list.id, sha256: list.sha256, entries: list.entry_count }));
+  const rows = payers.map((payer) => {
+    const matched = hits.filter((hit) => hit.address === payer.address.toLowerCase());
+    if (matched.length > 0) byTransfer.set(payer.transferId, matched);
+    return {
+      id: newId('scr'),
+      transfer_id: payer.transferId,
+      generation: payer.generation,
+      address: payer.address.toLowerCase(),
+      lists: JSON.stringify(consulted),
+      result: matched.length > 0 ? 'hit' : 'clear',
+      hits: JSON.stringify(matched.map(({ address: _, ...hit }) => hit)),
+    };
+  });
+  await trx('payment_screenings').insert(rows).onConflict(['transfer_id', 'generation']).ignore();
+  return byTransfer;
+}
+
+/** How the payer of `transferId` was screened each time it was posted, oldest first. */
+export async function paymentScreenings(db: Db | Trx, transferId: string): Promise<PaymentScreening[]> {
+  return (await db('payment_screenings').where({ transfer_id: transferId }).orderBy('generation')) as PaymentScreening[];
 }
 
 /**

@@ -36,6 +36,10 @@ const en = {
   ty_balance_mismatch: 'Balance differs from the chain',
   ty_flush_failed: 'Forwarding failed',
   ty_screening_hit: 'Payer on a screening list (held)',
+  ty_address_frozen: 'Address frozen by the issuer',
+  frozen_address: 'Frozen address',
+  frozen_note:
+    'The issuer of this token froze the address. Nothing is sent from or to it until the issuer lifts the freeze; this exception then resolves itself. Contact the issuer, and the clinic if it is their wallet.',
   exception_title: 'Exception: {type}',
   evidence: 'Evidence',
   transaction: 'Transaction',
@@ -162,6 +166,10 @@ const zhHK: Catalogue = {
   ty_balance_mismatch: '結餘與鏈上不符',
   ty_flush_failed: '轉交失敗',
   ty_screening_hit: '付款人在篩查名單上（已暫扣）',
+  ty_address_frozen: '地址被發行人凍結',
+  frozen_address: '被凍結的地址',
+  frozen_note:
+    '此穩定幣的發行人凍結了這個地址。在發行人解除凍結前，不會從此地址轉出或轉入任何款項；解除後此異常會自動結案。請聯絡發行人；如屬診所的錢包，亦請通知診所。',
   exception_title: '異常事項：{type}',
   evidence: '證據',
   transaction: '交易',
@@ -282,6 +290,10 @@ const zhCN: Catalogue = {
   ty_balance_mismatch: '余额与链上不符',
   ty_flush_failed: '转交失败',
   ty_screening_hit: '付款人在筛查名单上（已暂扣）',
+  ty_address_frozen: '地址被发行人冻结',
+  frozen_address: '被冻结的地址',
+  frozen_note:
+    '此稳定币的发行人冻结了这个地址。在发行人解除冻结前，不会从此地址转出或转入任何款项；解除后此异常会自动结案。请联系发行人；如属诊所的钱包，也请通知诊所。',
   exception_title: '异常事项：{type}',
   evidence: '证据',
   transaction: '交易',

@@ -137,6 +137,8 @@ export interface ExceptionDetailView {
   observed: TokenAmount | null;
   blockTime: Date | null;
   resolutions: readonly ResolutionView[];
+  /** For an address an issuer froze: the address. */
+  frozenAddress?: string | null;
   /** For a payment held by screening: the list entries its payer matched. */
   screening: readonly { list: string; version: string; name: string | null; reference: string | null }[] | null;
   /** Whether a resolution may be proposed (the exception is open and has a clinic). */
@@ -241,7 +243,8 @@ ${fact('transaction', tx)}
 ${fact('paid_from', view.fromAddress === null ? '—' : `<code>${escapeHtml(view.fromAddress)}</code>`)}
 ${fact('block_time', view.blockTime === null ? '—' : escapeHtml(formatTime(view.blockTime, language)))}
 ${view.screening ? fact('listed_on', `<ul id="screening-hits">${view.screening.map((hit) => `<li><code>${escapeHtml(hit.list)}</code> ${escapeHtml(hit.name ?? '')} <small>${escapeHtml(hit.reference ?? '')} · ${escapeHtml(hit.version)}</small></li>`).join('')}</ul>`) : ''}
-</dl></section>
+${view.frozenAddress ? fact('frozen_address', `<code>${escapeHtml(view.frozenAddress)}</code>`) : ''}
+</dl>${view.type === 'address_frozen' ? `<p id="frozen-note">${et(language, 'frozen_note')}</p>` : ''}</section>
 <section aria-labelledby="resolutions-title"><h2 id="resolutions-title">${et(language, 'resolutions')}</h2>${resolutions}
 <noscript><p>${et(language, 'needs_script')}</p></noscript></section>
 ${view.proposable ? proposeForm(language, view) : ''}

@@ -141,7 +141,9 @@ export function consoleFinanceRouter({ db, network, checkout }: ApiDeps): Router
           exception.type === 'screening_hit' && Array.isArray(exception.details.hits)
             ? (exception.details.hits as { list: string; version: string; name: string | null; reference: string | null }[])
             : null,
-        proposable: exception.status === 'open' && exception.clinic_id !== null,
+        frozenAddress: exception.type === 'address_frozen' && typeof exception.details.address === 'string' ? exception.details.address : null,
+        // A freeze is the issuer's to lift: there is nothing for finance to propose.
+        proposable: exception.status === 'open' && exception.clinic_id !== null && exception.type !== 'address_frozen',
         wallet: {
           chainId: network.chainId,
           token: token.address,

@@ -189,6 +189,14 @@ export async function invoiceDepositAssets(db: Db | Trx, invoiceIds: readonly st
   return held;
 }
 
+/** The journal entries that record transfer `transferId` (postings and their reversals), oldest first. */
+export async function entriesOfTransfer(db: Db | Trx, transferId: string): Promise<Pick<EntryRow, 'id' | 'kind' | 'reverses_entry_id' | 'created_at'>[]> {
+  return (await db('journal_entries')
+    .where({ transfer_id: transferId })
+    .orderBy([{ column: 'created_at' }, { column: 'id' }])
+    .select('id', 'kind', 'reverses_entry_id', 'created_at')) as Pick<EntryRow, 'id' | 'kind' | 'reverses_entry_id' | 'created_at'>[];
+}
+
 /** The entry posted under `idempotencyKey`, if any. */
 export async function findEntry(db: Db | Trx, idempotencyKey: string): Promise<string | undefined> {
   const row = (await db('journal_entries').where({ idempotency_key: idempotencyKey }).first('id')) as { id: string } | undefined;

@@ -26,6 +26,11 @@ export interface AcceptedTokenConfig {
   licence: string;
   /** The currency the token is pegged to; only HKD is accepted. */
   peg: 'HKD';
+  /**
+   * How the issuer freezes addresses, when it does: the view that says whether an address is
+   * frozen (`name(address) returns (bool)`) and the event it emits (`name(address indexed)`).
+   */
+  freeze?: { view: string; event: string } | undefined;
 }
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -221,7 +226,7 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     name: 'ACCEPTED_TOKENS',
     default: '(`TOKEN_ADDRESS` alone; dev: both test tokens)',
     meaning:
-      'The allow-list of HKD stablecoins, as JSON: `[{"address","symbol","decimals","issuer","licence","peg":"HKD"}, …]`, at most 20, the first being the one invoices are priced in. At start each must have code and answer `symbol()` and `decimals()` as pinned, or the gateway refuses to start. Transfers of any other token are never credited.',
+      'The allow-list of HKD stablecoins, as JSON: `[{"address","symbol","decimals","issuer","licence","peg":"HKD","freeze"?}, …]`, at most 20, the first being the one invoices are priced in. At start each must have code and answer `symbol()` and `decimals()` as pinned, or the gateway refuses to start. Transfers of any other token are never credited. `freeze` {`view`, `event`} names how the issuer freezes addresses (e.g. `isFrozen`, `Frozen`): frozen deposit addresses and clinic wallets are then watched.',
   },
   { name: 'FACTORY_ADDRESS', default: '(dev factory)', meaning: 'Address of the DepositFactory contract. Unset in development: the dev stack deploys one.' },
   { name: 'CONFIRMATIONS', default: '3 (dev chain), 12 otherwise', meaning: 'Blocks on top of a transfer before it is final, 1–1000.' },
@@ -767,16 +772,35 @@ function acceptedTokenList(env: Env, name: string): AcceptedTokenConfig[] | unde
   const tokens = parsed.map((entry: unknown, index): AcceptedTokenConfig => {
     const fail = (what: string) => new ConfigError(name, `entry ${index + 1}: ${what}`, value);
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw fail('an object');
-    const { address, symbol, decimals, issuer, licence, peg, ...rest } = entry as Record<string, unknown>;
+    const { address, symbol, decimals, issuer, licence, peg, freeze, ...rest } = entry as Record<string, unknown>;
     if (Object.keys(rest).length > 0)
-      throw fail(`no field other than address, symbol, decimals, issuer, licence and peg (found ${Object.keys(rest).join(', ')})`);
+      throw fail(`no field other than address, symbol, decimals, issuer, licence, peg and freeze (found ${Object.keys(rest).join(', ')})`);
     if (typeof address !== 'string' || !isAddress(address, { strict: false })) throw fail('"address", a 0x address');
     if (typeof symbol !== 'string' || !/^[A-Za-z0-9.-]{1,20}$/.test(symbol)) throw fail('"symbol", what the token\'s symbol() answers');
     if (typeof decimals !== 'number' || !Number.isInteger(decimals) || decimals < 2 || decimals > 36) throw fail('"decimals", an integer from 2 to 36');
     if (typeof issuer !== 'string' || issuer.trim().length === 0 || issuer.length > 200) throw fail('"issuer", the licensed issuer\'s name');
     if (typeof licence !== 'string' || licence.trim().length === 0 || licence.length > 100) throw fail('"licence", the issuer\'s licence number');
     if (peg !== 'HKD') throw fail('"peg": "HKD" (only HKD stablecoins are accepted)');
-    return { address: getAddress(address), symbol, decimals, issuer: issuer.trim(), licence: licence.trim(), peg };
+    const solidityName = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+    if (
+      freeze !== undefined &&
+      (typeof freeze !== 'object' ||
+        freeze === null ||
+        Object.keys(freeze).sort().join() !== 'event,view' ||
+        !solidityName.test(String((freeze as Record<string, unknown>).view)) ||
+        !solidityName.test(String((freeze as Record<string, unknown>).event)))
+    ) {
+      throw fail('"freeze", {"view": the issuer\'s view name (e.g. isFrozen), "event": its event name (e.g. Frozen)}');
+    }
+    return {
+      address: getAddress(address),
+      symbol,
+      decimals,
+      issuer: issuer.trim(),
+      licence: licence.trim(),
+      peg,
+      ...(freeze ? { freeze: freeze as { view: string; event: string } } : {}),
+    };
   });
   const addresses = new Set(tokens.map((token) => token.address));
   if (addresses.size !== tokens.length) throw new ConfigError(name, 'each token once', value);

@@ -24,7 +24,9 @@ export type IdPrefix =
   | 'pk'
   | 'pli'
   | 'scl'
-  | 'hld';
+  | 'hld'
+  | 'scr'
+  | 'frz';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(12).toString('hex')}`;

@@ -36,7 +36,7 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
  * Tables the gateway only ever appends to. The ledger's and the audit log's triggers refuse UPDATE,
  * DELETE and TRUNCATE anyway; the app role is not even granted them.
  */
-export const APPEND_ONLY_TABLES = ['audit_log', 'journal_entries', 'postings', 'screening_entries'] as const;
+export const APPEND_ONLY_TABLES = ['audit_log', 'journal_entries', 'postings', 'screening_entries', 'payment_screenings'] as const;
 /** Tables the app role reads and never writes: the audit chain's head moves only through the owner's chainer. */
 const READ_ONLY_TABLES = ['audit_head', 'knex_migrations'] as const;
 /** Knex's migration lock: the owner's alone. */

@@ -20,6 +20,7 @@ export const EXCEPTION_TYPES = [
   'balance_mismatch',
   'flush_failed',
   'screening_hit',
+  'address_frozen',
 ] as const;
 export type ExceptionType = (typeof EXCEPTION_TYPES)[number];
 export type ExceptionStatus = 'open' | 'pending_approval' | 'resolved';
@@ -121,6 +122,11 @@ export async function getException(db: Db | Trx, scope: ClinicScope, id: string,
   const row = (await (forUpdate ? query.forUpdate() : query)) as ExceptionRow | undefined;
   if (!row) throw new NotFoundError('exception');
   return row;
+}
+
+/** The `screening_hit` exception that carries the decision on hold `holdId`, if reconciliation has raised it. */
+export async function exceptionOfHold(db: Db | Trx, holdId: string): Promise<ExceptionRow | undefined> {
+  return (await db('exceptions').where({ type: 'screening_hit' }).whereRaw(`details->>'hold_id' = ?`, [holdId]).first()) as ExceptionRow | undefined;
 }
 
 export interface ExceptionFilters {

@@ -134,6 +134,12 @@ export async function createResolution(
     created_by: principal.sub,
   };
 
+  if (exception.type === 'address_frozen') {
+    throw new ValidationError(
+      "A freeze is the issuer's to lift: nothing can be sent from or to the address until then, and the exception resolves itself when reconciliation sees it lifted.",
+      'action',
+    );
+  }
   // A payment held by screening is decided by release or keep_held, and by nothing else; those
   // two decide nothing but such a hold.
   const holdDecision = input.action === 'release' || input.action === 'keep_held';

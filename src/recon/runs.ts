@@ -20,6 +20,7 @@ import { firstStoredBlock } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
+import { activeFreezes, freezesById } from '../compliance/freezes.js';
 import { undecidedHolds } from '../compliance/holds.js';
 import { storedAddress } from '../domain/address.js';
 import { type ClinicScope, scopeQuery } from '../identity/principal.js';
@@ -371,6 +372,7 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     const touched = [...new Set([...onChain.map((transfer) => transfer.invoice.id), ...recorded.map((row) => row.invoice_id)])];
     exceptions.push(...(await invoiceStateExceptions(db, touched)));
     exceptions.push(...(await screeningHitExceptions(db)));
+    exceptions.push(...(await addressFrozenExceptions(db)));
 
     // 4. Balances of the touched deposit addresses at the last block, chain against ledger.
     const balances = await compareDepositBalances(deps, touched, toBlock);
@@ -393,6 +395,25 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     };
     return await withTransaction(db, async (trx) => {
       const ids = await upsertExceptions(trx, runId, exceptions);
+      // A freeze the issuer has lifted settles its exception.
+      const frozenOpen = (await trx('exceptions').where({ type: 'address_frozen' }).whereNot({ status: 'resolved' }).select('id', 'details')) as {
+        id: string;
+        details: { freeze_id: string };
+      }[];
+      const liftedFreezes = new Set(
+        (
+          await freezesById(
+            trx,
+            frozenOpen.map((row) => row.details.freeze_id),
+          )
+        )
+          .filter((freeze) => freeze.lifted_at !== null)
+          .map((freeze) => freeze.id),
+      );
+      const settled = frozenOpen.filter((row) => liftedFreezes.has(row.details.freeze_id)).map((row) => row.id);
+      if (settled.length) {
+        await trx('exceptions').whereIn('id', settled).update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now(), last_run_id: runId });
+      }
       // A balance this run found in agreement settles an earlier mismatch of the same address.
       if (balanced.length) {
         await trx('exceptions')
@@ -526,6 +547,23 @@ async function invoiceStateExceptions(db: Db, invoiceIds: readonly string[]): Pr
 }
 
 /** One exception per payment held by screening and not decided yet: finance's queue is where two people decide. */
+/** One exception per freeze an issuer has not lifted: finance knows why money is not moving. */
+async function addressFrozenExceptions(db: Db): Promise<ExceptionInput[]> {
+  return (await activeFreezes(db)).map(
+    (freeze) =>
+      ({
+        dedupeKey: `address_frozen:${freeze.id}`,
+        type: 'address_frozen',
+        amount: 0n,
+        clinicId: freeze.clinic_id,
+        invoiceId: freeze.invoice_id ?? undefined,
+        tokenAddress: freeze.token_address,
+        ...(freeze.block_number === null ? {} : { blockNumber: BigInt(freeze.block_number) }),
+        details: { freeze_id: freeze.id, address: getAddress(freeze.address), role: freeze.role, frozen_at: freeze.frozen_at.toISOString() },
+      }) satisfies ExceptionInput,
+  );
+}
+
 async function screeningHitExceptions(db: Db): Promise<ExceptionInput[]> {
   const holds = await undecidedHolds(db);
   if (holds.length === 0) return [];

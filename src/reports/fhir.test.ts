@@ -394,6 +394,7 @@ function entryLine(line: number, type: EntryLine['type'], overrides: Partial<Ent
     resolution_id: null,
     transfer: null,
     refund_transfer: null,
+    evidence: null,
     ...overrides,
   };
 }

@@ -16,7 +16,7 @@
  * same root: {@link StatementNotReproducibleError} otherwise (a deep reorg since, say).
  *
  * Owns tables: statements.
- * May import: platform, domain, audit, identity, chain, ledger, billing, settlement, recon.
+ * May import: platform, domain, audit, identity, chain, ledger, billing, settlement, recon, compliance.
  */
 import { Decimal } from 'decimal.js';
 import { type AuditActor, appendAudit, auditHeadBefore } from '../audit/auditLog.js';
@@ -32,6 +32,7 @@ import { NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { withTransaction } from '../platform/transaction.js';
 import { StatementNotReproducibleError, StatementUnbalancedError } from './errors.js';
+import { evidencePath } from './evidence.js';
 import {
   type AccountAmounts,
   type EntryLine,
@@ -282,6 +283,7 @@ interface LineRow {
   transfer_amount: string | null;
   confirmations: number | null;
   refund_tx_hash: string | null;
+  transfer_kind: string | null;
 }
 
 /** Invoices issued and entries posted in the period, in statement order. */
@@ -293,7 +295,7 @@ function lineRowsQuery(db: Db, row: StatementRow) {
               NULL AS kind, NULL AS reverses_entry_id, NULL AS resolution_id, NULL::jsonb AS postings, NULL AS size,
               NULL AS transfer_id, NULL::int AS chain_id, NULL AS tx_hash, NULL::int AS log_index, NULL AS block_number, NULL AS block_hash,
               NULL::timestamptz AS block_timestamp, NULL AS token_address, NULL AS from_address, NULL AS to_address, NULL AS transfer_amount,
-              NULL::int AS confirmations, NULL AS refund_tx_hash
+              NULL::int AS confirmations, NULL AS refund_tx_hash, NULL AS transfer_kind
          FROM invoices i
         WHERE i.clinic_id = :clinic AND (i.token_chain_id::text || ':' || i.token_address) = :asset
           AND i.created_at >= :from AND i.created_at < :to
@@ -301,7 +303,7 @@ function lineRowsQuery(db: Db, row: StatementRow) {
        SELECT 'entry', e.created_at, e.id, e.invoice_id, inv.number, NULL, NULL, NULL, NULL,
               e.kind, e.reverses_entry_id, e.resolution_id, p.postings, p.size,
               t.id, t.chain_id, t.tx_hash, t.log_index, t.block_number::text, t.block_hash, t.block_timestamp, t.token_address,
-              t.from_address, t.to_address, t.amount::text, t.confirmations, r.refund_tx_hash
+              t.from_address, t.to_address, t.amount::text, t.confirmations, r.refund_tx_hash, t.kind
          FROM journal_entries e
          JOIN LATERAL (
            SELECT jsonb_object_agg(kind, total) FILTER (WHERE total <> '0') AS postings, max(largest)::text AS size, count(*) AS accounts
@@ -358,6 +360,7 @@ function entryLine(line: number, row: LineRow, asset: string, decimals: number):
             confirmations: row.confirmations,
           },
     refund_transfer: refund && refund.length === 2 ? { tx_hash: refund[0]!, log_index: Number(refund[1]) } : null,
+    evidence: row.transfer_kind === 'payment' && row.transfer_id !== null ? evidencePath(row.transfer_id) : null,
   };
 }
 

@@ -76,6 +76,11 @@ export interface EntryLine extends LineBase {
   transfer: TransferFacts | null;
   /** For a refund: the clinic wallet's transfer that completed it, else null. */
   refund_transfer: { tx_hash: string; log_index: number } | null;
+  /**
+   * For a payment (and the reversal of one): where its evidence is (`/v1/payments/{id}/evidence`:
+   * confirmations and block hash at posting, the token's allow-list entry, screening, any hold).
+   */
+  evidence: string | null;
 }
 
 export interface TransferFacts {

@@ -69,6 +69,7 @@ function entry(line: number, type: EntryLineType, invoiceNumber: number | null, 
     reverses_entry_id: type === 'reversal' ? 'je_3' : null,
     resolution_id: null,
     refund_transfer: type === 'refund' && withTransfer ? { tx_hash: txHash(line), log_index: 1 } : null,
+    evidence: type === 'payment' && withTransfer ? `/v1/payments/pay_${line}/evidence` : null,
     transfer:
       withTransfer && type !== 'refund'
         ? {

@@ -22,6 +22,7 @@ import { type Address, encodeFunctionData, erc20Abi, getAddress, type Hex, type 
 import { depositFactoryAbi } from '../../contracts/artifacts/DepositFactory.js';
 import { type AuditEvent, type AuditSummary, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import type { ChainClient } from '../chain/client.js';
+import { frozenAddresses } from '../compliance/freezes.js';
 import { heldInvoiceIds } from '../compliance/holds.js';
 import { apiAddress } from '../domain/address.js';
 import { assetOf, invoiceDepositAssets } from '../ledger/ledger.js';
@@ -113,6 +114,9 @@ export async function flushOnce(deps: FlusherDeps): Promise<FlushResult> {
       .where('flush_requests.next_attempt_at', '<=', trx.fn.now())
       // A held payment's deposit stays where it is until two finance people release it.
       .whereNotIn('flush_requests.invoice_id', heldInvoiceIds(trx))
+      // Nothing is sent from or to an address an issuer froze (it would revert, and use up retries).
+      .whereNotIn('invoices.settlement_address', frozenAddresses(trx))
+      .whereNotIn('invoices.deposit_address', frozenAddresses(trx))
       .orderBy('flush_requests.created_at')
       .limit(batchSize)
       .forUpdate('flush_requests')

@@ -36,3 +36,53 @@ export async function invoiceChainViews(db: Db | Trx, chainId: number, invoiceId
   const [transfers, head] = await Promise.all([invoiceTransfers(db, invoiceIds), readCursor(db, chainId)]);
   return new Map(invoiceIds.map((id) => [id, { transfers: transfers.get(id) ?? [], head }]));
 }
+
+/** A stored payment (a transfer into a deposit address) as evidence describes it. */
+export interface PaymentTransferRow {
+  id: string;
+  chain_id: number;
+  tx_hash: string;
+  log_index: number;
+  block_number: string;
+  block_hash: string;
+  block_timestamp: Date;
+  token_address: string;
+  from_address: string;
+  to_address: string;
+  amount: string;
+  invoice_id: string;
+  clinic_id: string;
+  status: 'pending' | 'confirmed' | 'reorged';
+  generation: number;
+  flag: string | null;
+  confirmations: number | null;
+  seen_at: Date;
+  confirmed_at: Date | null;
+}
+
+/** The payment `id` (kind `payment`), if there is one. The caller confines it to a clinic. */
+export async function paymentTransfer(db: Db | Trx, id: string): Promise<PaymentTransferRow | undefined> {
+  return (await db('transfers')
+    .where({ id, kind: 'payment' })
+    .first(
+      'id',
+      'chain_id',
+      'tx_hash',
+      'log_index',
+      db.raw('block_number::text AS block_number'),
+      'block_hash',
+      'block_timestamp',
+      'token_address',
+      'from_address',
+      'to_address',
+      db.raw('amount::text AS amount'),
+      'invoice_id',
+      'clinic_id',
+      'status',
+      'generation',
+      'flag',
+      'confirmations',
+      'seen_at',
+      'confirmed_at',
+    )) as PaymentTransferRow | undefined;
+}

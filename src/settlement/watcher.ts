@@ -33,7 +33,7 @@ import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
 import type { AcceptedToken } from '../chain/paymentNetwork.js';
 import { holdPayment } from '../compliance/holds.js';
-import { screenAddresses } from '../compliance/screening.js';
+import { screenPayers } from '../compliance/screening.js';
 import { storedAddress } from '../domain/address.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { assetOf, type EntryKind, findEntry, invoiceDepositBalance, invoiceDepositBalances, postEntries, postingsFor, reverseEntry } from '../ledger/ledger.js';
@@ -393,20 +393,19 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
 }
 
 /**
- * Screens the payers of the payments this batch posts against the lists in force; a payment
- * from a listed payer is held (credited, never forwarded until two finance people decide).
+ * Screens the payers of the payments this batch posts against the lists in force, keeping each
+ * result as evidence; a payment from a listed payer is held (credited, never forwarded until
+ * two finance people decide).
  */
 async function holdListedPayers(trx: Trx, invoices: InvoiceBatch, posted: readonly TransferRow[]): Promise<void> {
   const payments = posted.filter((transfer) => transfer.kind === 'payment');
-  if (payments.length === 0) return;
-  const hits = await screenAddresses(
+  const hits = await screenPayers(
     trx,
-    payments.map((transfer) => transfer.from_address),
+    payments.map((transfer) => ({ transferId: transfer.id, generation: transfer.generation, address: transfer.from_address })),
   );
-  if (hits.length === 0) return;
   for (const transfer of payments) {
-    const matched = hits.filter((hit) => hit.address === transfer.from_address.toLowerCase());
-    if (matched.length === 0) continue;
+    const matched = hits.get(transfer.id);
+    if (!matched) continue;
     const hold = await holdPayment(trx, SYSTEM.watcher, {
       transferId: transfer.id,
       invoiceId: transfer.invoice_id,

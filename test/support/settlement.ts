@@ -72,6 +72,8 @@ export interface SettlementEnvOptions {
   proxy?: RpcProxy;
   /** Accept a second token (symbol tHKDB) of these decimals too, pinned with its own issuer. */
   secondTokenDecimals?: number;
+  /** Pin the tokens with their issuers' freeze functions (`isFrozen`, `Frozen`), so that freezes are watched. */
+  issuerFreezes?: boolean;
 }
 
 /** Starts an anvil and a database of the test's own, deploys a token and a factory, funds a payer. */
@@ -90,19 +92,32 @@ export async function startSettlementEnv(options: SettlementEnvOptions = {}): Pr
   if (options.proxy) options.proxy.upstream = anvil.rpcUrl;
   const rpcUrl = options.proxy?.url ?? anvil.rpcUrl;
   const client = createChainClient({ rpcUrl, timeoutMs: 5000 });
-  const tokens = secondToken
-    ? [
-        { address: token, symbol: 'tHKD', decimals: options.decimals ?? 6, issuer: 'Harbour Test Issuer Ltd', licence: 'TEST-SC-1', peg: 'HKD' as const },
-        {
-          address: secondToken,
-          symbol: 'tHKDB',
-          decimals: options.secondTokenDecimals!,
-          issuer: 'Lion Rock Test Issuer Ltd',
-          licence: 'TEST-SC-2',
-          peg: 'HKD' as const,
-        },
-      ]
-    : token;
+  const freeze = options.issuerFreezes ? { freeze: { view: 'isFrozen', event: 'Frozen' } } : {};
+  const pins = [
+    {
+      address: token,
+      symbol: 'tHKD',
+      decimals: options.decimals ?? 6,
+      issuer: 'Harbour Test Issuer Ltd',
+      licence: 'TEST-SC-1',
+      peg: 'HKD' as const,
+      ...freeze,
+    },
+    ...(secondToken
+      ? [
+          {
+            address: secondToken,
+            symbol: 'tHKDB',
+            decimals: options.secondTokenDecimals!,
+            issuer: 'Lion Rock Test Issuer Ltd',
+            licence: 'TEST-SC-2',
+            peg: 'HKD' as const,
+            ...freeze,
+          },
+        ]
+      : []),
+  ];
+  const tokens = secondToken || options.issuerFreezes ? pins : token;
   const network = await loadPaymentNetwork({ chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }), tokens, factory, timeoutMs: 10_000 });
   const env: SettlementEnv = {
     anvil,
