@@ -158,7 +158,15 @@ export function createApp(deps: AppDeps): Express {
   const sessionSettings = deps.signIn?.sessions ?? DEFAULT_SESSION_SETTINGS;
   const cookies = cookieSettingsFor(api.checkout.publicUrl, deps.production ?? false);
 
-  app.use(healthRouter({ db: deps.db, chain: deps.chain, chainId: deps.network.chainId, checkTimeoutMs: deps.readinessTimeoutMs }));
+  app.use(
+    healthRouter({
+      db: deps.db,
+      chain: deps.chain,
+      chainId: deps.network.chainId,
+      checkTimeoutMs: deps.readinessTimeoutMs,
+      sanctionsOracle: deps.network.sanctionsOracle,
+    }),
+  );
   app.get('/metrics', metricsAccess(deps.metricsToken), async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

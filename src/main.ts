@@ -74,6 +74,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
 
   const tokenAddress = devStack?.chain?.tokenAddress ?? config.tokenAddress!;
   const acceptedTokens = devStack?.chain?.acceptedTokens ?? config.acceptedTokens ?? tokenAddress;
+  const sanctionsOracle = config.sanctionsOracle ?? devStack?.chain?.sanctionsOracle;
   const factoryAddress = devStack?.chain?.factoryAddress ?? config.factoryAddress!;
   const jwtKey = resolveJwtKey(config, devStack);
   const secrets = resolveSecretBox(config, devStack);
@@ -153,6 +154,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
         chain,
         tokens: acceptedTokens,
         factory: factoryAddress,
+        sanctionsOracle,
         timeoutMs: config.nodeEnv === 'production' ? 10_000 : 60_000,
       });
     } catch (error) {
@@ -238,6 +240,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       token: { address: network.token.address, symbol: network.token.symbol, decimals: network.token.decimals },
       // Every accepted token (the pricing one first), with its issuer: the dev payers hold each.
       accepted_tokens: network.tokens,
+      sanctions_oracle: network.sanctionsOracle,
       confirmations: config.confirmations,
       payers: devStack.chain.payers.map(({ address, private_key }) => ({ address, private_key })),
       factory_address: network.factory,

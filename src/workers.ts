@@ -22,6 +22,7 @@ import { executeReconciliation, scheduledRunIsDue, startReconciliation } from '.
 import { completeAnchors } from './reports/statementAnchor.js';
 import { flushOnce } from './settlement/flusher.js';
 import { watchFreezes } from './settlement/freezeWatch.js';
+import { rescreenPending } from './settlement/pendingScreening.js';
 import { relayerOnce } from './settlement/relayer.js';
 import { syncOnce } from './settlement/watcher.js';
 import { dispatchDueWebhooks } from './webhooks/dispatcher.js';
@@ -50,7 +51,7 @@ export interface GatewayWorkersDeps {
   secrets: SecretBox;
 }
 
-/** How often the reconciler also reads the issuers' freezes of the gateway's addresses. */
+/** How often the reconciler also reads the issuers' freezes of the gateway's addresses, and asks the oracle again about payments held pending screening. */
 const FREEZE_WATCH_INTERVAL_MS = 10_000;
 
 /** How often the reconciler also removes idempotency keys past their retention. */
@@ -69,7 +70,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
       lockKey: LOCK_KEYS.watcher,
       idleMs: deps.watcherPollMs,
       async tick() {
-        const result = await syncOnce({ ...onChain, tolerance: deps.paymentTolerance, metrics: metrics.watcher });
+        const result = await syncOnce({ ...onChain, tolerance: deps.paymentTolerance, sanctionsOracle: network.sanctionsOracle, metrics: metrics.watcher });
         // More blocks to read: go again at once.
         return result.cursor < result.head;
       },
@@ -115,6 +116,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
         if (Date.now() - lastFreezeWatch >= FREEZE_WATCH_INTERVAL_MS) {
           lastFreezeWatch = Date.now();
           await watchFreezes({ db, chain, logger, chainId: network.chainId, tokens: network.tokens, maxBlockRange: finality.maxBlockRange });
+          await rescreenPending({ db, chain, logger, sanctionsOracle: network.sanctionsOracle });
         }
         if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
           const purged = await purgeIdempotencyKeys(db);

@@ -309,6 +309,8 @@ describe('a patient pays an invoice on the dev chain, end to end through `clinic
         { symbol: 'tHKD', decimals: 6, issuer: 'Harbour Test Issuer Ltd (dev)' },
         { symbol: 'tHKDB', decimals: 18, issuer: 'Lion Rock Test Issuer Ltd (dev)' },
       ]);
+      // Every payer is also screened by the dev stack's sanctions oracle, which lists nobody.
+      expect(stack.sanctions_oracle).toMatch(/^0x[0-9a-fA-F]{40}$/);
       const second = stack.accepted_tokens[1]!.address;
       const balanceIn = (holder: Address) => chain.readContract({ address: second, abi: erc20Abi, functionName: 'balanceOf', args: [holder] });
       expect(await balanceIn(payer.account.address)).toBeGreaterThan(0n);

@@ -31,13 +31,22 @@ export interface PaymentNetwork {
   tokens: readonly AcceptedToken[];
   factory: Address;
   forwarderImplementation: Address;
+  /** The on-chain sanctions oracle payers are also screened by, when one is configured. */
+  sanctionsOracle: Address | null;
 }
+
+/** Chainalysis's sanctions oracle interface. */
+export const sanctionsOracleAbi = [
+  { type: 'function', name: 'isSanctioned', stateMutability: 'view', inputs: [{ name: 'addr', type: 'address' }], outputs: [{ type: 'bool' }] },
+] as const;
 
 export interface LoadPaymentNetworkParameters {
   chain: ChainClient;
   /** The allow-list, pinned; or one token address, described by the chain as it is. */
   tokens: readonly AcceptedTokenConfig[] | Address;
   factory: Address;
+  /** A sanctions oracle to check: it must have code and answer `isSanctioned`. */
+  sanctionsOracle?: Address | undefined;
   /** How long to keep asking a node that does not answer yet. */
   timeoutMs: number;
 }
@@ -51,7 +60,7 @@ export class TokenPinError extends Error {
  * Describes the tokens and factory, retrying while the node is unreachable; throws
  * {@link TokenPinError} when a pinned token has no code or answers another symbol or decimals.
  */
-export async function loadPaymentNetwork({ chain, tokens, factory, timeoutMs }: LoadPaymentNetworkParameters): Promise<PaymentNetwork> {
+export async function loadPaymentNetwork({ chain, tokens, factory, sanctionsOracle, timeoutMs }: LoadPaymentNetworkParameters): Promise<PaymentNetwork> {
   const pins: readonly (AcceptedTokenConfig | { address: Address })[] = typeof tokens === 'string' ? [{ address: tokens }] : tokens;
   const described = await waitFor(
     async () => {
@@ -73,13 +82,28 @@ export async function loadPaymentNetwork({ chain, tokens, factory, timeoutMs }: 
     { what: 'the RPC node to describe the tokens and the deposit factory', timeoutMs, intervalMs: 1000 },
   );
   const accepted = described.each.map((reading) => acceptedToken(reading, described.chainId));
+  if (sanctionsOracle !== undefined) await checkOracle(chain, sanctionsOracle, described.chainId);
   return {
     chainId: described.chainId,
     token: accepted[0]!,
     tokens: accepted,
     factory: getAddress(factory),
     forwarderImplementation: getAddress(described.implementation),
+    sanctionsOracle: sanctionsOracle === undefined ? null : getAddress(sanctionsOracle),
   };
+}
+
+/** The oracle must be a contract answering `isSanctioned`; otherwise payments would all wait for it. */
+async function checkOracle(chain: ChainClient, oracle: Address, chainId: number): Promise<void> {
+  const code = await chain.getCode({ address: oracle });
+  if (code === undefined || code === '0x') throw new TokenPinError(`no contract at SANCTIONS_ORACLE_ADDRESS ${getAddress(oracle)} on chain ${chainId}`);
+  try {
+    await chain.readContract({ address: oracle, abi: sanctionsOracleAbi, functionName: 'isSanctioned', args: [oracle] });
+  } catch (error) {
+    throw new TokenPinError(
+      `the contract at SANCTIONS_ORACLE_ADDRESS ${getAddress(oracle)} does not answer isSanctioned(address): ${(error as Error).message.split('\n')[0]}`,
+    );
+  }
 }
 
 type TokenReading =

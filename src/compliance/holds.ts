@@ -11,6 +11,8 @@ import { newId } from '../platform/ids.js';
 import type { ScreeningHit } from './screening.js';
 
 export type HoldStatus = 'held' | 'released' | 'kept';
+/** Why a payment is held: its payer is listed, or it could not be screened yet. */
+export type HoldReason = 'screening_hit' | 'screening_pending';
 
 export interface PaymentHold {
   id: string;
@@ -19,7 +21,7 @@ export interface PaymentHold {
   clinic_id: string;
   from_address: string;
   amount: string;
-  reason: 'screening_hit';
+  reason: HoldReason;
   hits: ScreeningHit[];
   status: HoldStatus;
   created_at: Date;
@@ -34,7 +36,16 @@ export interface PaymentHold {
 export async function holdPayment(
   trx: Trx,
   actor: AuditActor,
-  payment: { transferId: string; invoiceId: string; clinicId: string; from: string; amount: bigint; hits: readonly ScreeningHit[] },
+  payment: {
+    transferId: string;
+    invoiceId: string;
+    clinicId: string;
+    from: string;
+    amount: bigint;
+    hits: readonly ScreeningHit[];
+    /** `screening_pending`: the payer could not be screened yet (the oracle did not answer). */
+    reason?: HoldReason;
+  },
 ): Promise<PaymentHold> {
   const [inserted] = (await trx('payment_holds')
     .insert({
@@ -44,7 +55,7 @@ export async function holdPayment(
       clinic_id: payment.clinicId,
       from_address: payment.from.toLowerCase(),
       amount: payment.amount.toString(),
-      reason: 'screening_hit',
+      reason: payment.reason ?? 'screening_hit',
       hits: JSON.stringify(payment.hits),
     })
     .onConflict('transfer_id')
@@ -73,9 +84,47 @@ export function heldInvoiceIds(db: Db | Trx) {
   return db('payment_holds').whereIn('status', ['held', 'kept']).select('invoice_id');
 }
 
-/** Holds still waiting for a decision (`held`): what reconciliation puts in the exception queue. */
+/** Holds of listed payers still waiting for a decision: what reconciliation puts in the exception queue. */
 export async function undecidedHolds(db: Db | Trx): Promise<PaymentHold[]> {
-  return (await db('payment_holds').where({ status: 'held' }).orderBy('created_at')) as PaymentHold[];
+  return (await db('payment_holds').where({ status: 'held', reason: 'screening_hit' }).orderBy('created_at')) as PaymentHold[];
+}
+
+/** How many payments are held because their payer could not be screened yet. */
+export async function pendingScreeningCount(db: Db | Trx): Promise<number> {
+  const row = (await db('payment_holds').where({ status: 'held', reason: 'screening_pending' }).count('* as n').first()) as { n: string };
+  return Number(row.n);
+}
+
+/** Payments held because their payer could not be screened yet, oldest first. */
+export async function pendingScreeningHolds(db: Db | Trx, limit = 200): Promise<PaymentHold[]> {
+  return (await db('payment_holds').where({ status: 'held', reason: 'screening_pending' }).orderBy('created_at').limit(limit)) as PaymentHold[];
+}
+
+/**
+ * A payment held pending screening has now been screened: clear, it is released by the
+ * gateway itself (nobody decided anything: the screening did); listed, it becomes a hold of a
+ * listed payer, for two finance people to decide. Audited.
+ */
+export async function settlePendingHold(trx: Trx, actor: AuditActor, id: string, hits: readonly ScreeningHit[]): Promise<PaymentHold> {
+  const hold = await getHold(trx, id, { forUpdate: true });
+  if (hold.status !== 'held' || hold.reason !== 'screening_pending') return hold;
+  const listed = hits.length > 0;
+  const [row] = (await trx('payment_holds')
+    .where({ id })
+    .update(listed ? { reason: 'screening_hit', hits: JSON.stringify(hits) } : { status: 'released', decided_by: actor.actor, decided_at: trx.fn.now() })
+    .returning('*')) as PaymentHold[];
+  await appendAudit(trx, actor, [
+    {
+      action: listed ? 'payment.screening_hit' : 'payment.screened_clear',
+      target: { type: 'payment_hold', id },
+      clinicId: hold.clinic_id,
+      before: { status: 'held', reason: 'screening_pending' },
+      after: listed
+        ? { status: 'held', reason: 'screening_hit', lists: hits.map((hit) => `${hit.list}@${hit.version}`).join(',') }
+        : { status: 'released', reason: 'screening_pending' },
+    },
+  ]);
+  return row!;
 }
 
 /** The hold on the payment `transferId`, if it was ever held. */

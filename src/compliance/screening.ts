@@ -117,11 +117,28 @@ export async function screenAddresses(db: Db | Trx, addresses: readonly string[]
     )) as ScreeningHit[];
 }
 
-/** A payer to screen: the transfer (and its generation) that paid, and from where. */
+/** What the on-chain sanctions oracle said of a payer at the payment's block; `answer` null: it did not answer. */
+export interface OracleAnswer {
+  oracle: string;
+  block: string;
+  answer: boolean | null;
+  error: string | null;
+}
+
+/** A payer to screen: the transfer (and its generation) that paid, from where, and the oracle's answer if one was asked. */
 export interface PayerToScreen {
   transferId: string;
   generation: number;
   address: string;
+  oracle?: OracleAnswer | undefined;
+}
+
+/** The list name a sanctions oracle's "yes" is recorded under, like a list's. */
+export const ORACLE_LIST = 'sanctions-oracle';
+
+/** An oracle's "yes" as a hit: the oracle's address for the version, the block for the reference. */
+function oracleHit(address: string, answer: OracleAnswer): ScreeningHit {
+  return { address, list: ORACLE_LIST, version: answer.oracle, sha256: '', name: null, reference: `isSanctioned at block ${answer.block}` };
 }
 
 /** How a payment's payer was screened, kept as evidence. */
@@ -132,17 +149,27 @@ export interface PaymentScreening {
   address: string;
   screened_at: Date;
   lists: { name: string; version: string; sha256: string; entries: number }[];
-  result: 'clear' | 'hit';
+  /** `unscreened`: no list has the payer, but the oracle did not answer. */
+  result: 'clear' | 'hit' | 'unscreened';
   hits: Omit<ScreeningHit, 'address'>[];
+  oracle: OracleAnswer | null;
+}
+
+/** A payer's screening: what matched (lists and oracle), or that the oracle could not be asked. */
+export interface PayerVerdict {
+  hits: ScreeningHit[];
+  /** No hit, but the oracle did not answer: the payment waits, held, until it does. */
+  unscreened: boolean;
 }
 
 /**
- * Screens each payer against the lists in force and keeps the result as evidence (append-only):
- * which list versions were consulted, clear or hit, and what matched. A payer screened before
- * for the same transfer and generation is not screened again. Returns the hits by transfer.
+ * Screens each payer against the lists in force (and takes the oracle's answer given with it),
+ * and keeps the result as evidence (append-only): which list versions were consulted, the
+ * oracle's answer, clear, hit or unscreened, and what matched. Returns the verdict of each
+ * transfer that is not clear.
  */
-export async function screenPayers(trx: Trx, payers: readonly PayerToScreen[]): Promise<Map<string, ScreeningHit[]>> {
-  const byTransfer = new Map<string, ScreeningHit[]>();
+export async function screenPayers(trx: Trx, payers: readonly PayerToScreen[]): Promise<Map<string, PayerVerdict>> {
+  const byTransfer = new Map<string, PayerVerdict>();
   if (payers.length === 0) return byTransfer;
   const [lists, hits] = await Promise.all([
     activeScreeningLists(trx),
@@ -153,25 +180,30 @@ export async function screenPayers(trx: Trx, payers: readonly PayerToScreen[]): 
   ]);
   const consulted = lists.map((list) => ({ name: list.name, version: list.id, sha256: list.sha256, entries: list.entry_count }));
   const rows = payers.map((payer) => {
-    const matched = hits.filter((hit) => hit.address === payer.address.toLowerCase());
-    if (matched.length > 0) byTransfer.set(payer.transferId, matched);
+    const address = payer.address.toLowerCase();
+    const matched = [...hits.filter((hit) => hit.address === address), ...(payer.oracle?.answer === true ? [oracleHit(address, payer.oracle)] : [])];
+    const unscreened = matched.length === 0 && payer.oracle !== undefined && payer.oracle.answer === null;
+    if (matched.length > 0 || unscreened) byTransfer.set(payer.transferId, { hits: matched, unscreened });
     return {
       id: newId('scr'),
       transfer_id: payer.transferId,
       generation: payer.generation,
-      address: payer.address.toLowerCase(),
+      address,
       lists: JSON.stringify(consulted),
-      result: matched.length > 0 ? 'hit' : 'clear',
+      result: matched.length > 0 ? 'hit' : unscreened ? 'unscreened' : 'clear',
       hits: JSON.stringify(matched.map(({ address: _, ...hit }) => hit)),
+      oracle: payer.oracle ? JSON.stringify(payer.oracle) : null,
     };
   });
-  await trx('payment_screenings').insert(rows).onConflict(['transfer_id', 'generation']).ignore();
+  await trx('payment_screenings').insert(rows);
   return byTransfer;
 }
 
 /** How the payer of `transferId` was screened each time it was posted, oldest first. */
 export async function paymentScreenings(db: Db | Trx, transferId: string): Promise<PaymentScreening[]> {
-  return (await db('payment_screenings').where({ transfer_id: transferId }).orderBy('generation')) as PaymentScreening[];
+  return (await db('payment_screenings')
+    .where({ transfer_id: transferId })
+    .orderBy([{ column: 'screened_at' }, { column: 'id' }])) as PaymentScreening[];
 }
 
 /**

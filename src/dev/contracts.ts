@@ -17,6 +17,7 @@ import {
 } from 'viem';
 import { depositFactoryBytecode } from '../../contracts/artifacts/DepositFactory.js';
 import { testHKDAbi, testHKDBytecode } from '../../contracts/artifacts/TestHKD.js';
+import { testSanctionsOracleAbi, testSanctionsOracleBytecode } from '../../contracts/artifacts/TestSanctionsOracle.js';
 import type { ChainClient } from '../chain/client.js';
 import { CREATE2_DEPLOYER, deterministicFactoryAddress, FACTORY_SALT } from '../chain/depositAddress.js';
 import type { AcceptedTokenConfig } from '../platform/config.js';
@@ -41,6 +42,8 @@ export interface DevDeployments {
   /** Every dev token, in the order of {@link DEV_TOKENS}. */
   tokens: Address[];
   factory: Address;
+  /** A test sanctions oracle (Chainalysis's interface) that lists nobody until told to. */
+  oracle: Address;
 }
 
 /** The dev tokens as the allow-list pins them. */
@@ -96,7 +99,8 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
       : {};
   const tokensOk = await Promise.all(DEV_TOKENS.map((_, index) => hasCode(chain, recorded.tokens?.[index])));
   const factoryOk = recorded.factory === deterministicFactoryAddress() && (await hasCode(chain, recorded.factory));
-  if (tokensOk.every(Boolean) && factoryOk) return recorded as DevDeployments;
+  const oracleOk = await hasCode(chain, recorded.oracle);
+  if (tokensOk.every(Boolean) && factoryOk && oracleOk) return recorded as DevDeployments;
 
   const wallet = createWalletClient({ account: deployer, transport: http(params.rpcUrl) });
   // Explicit nonces put every deployment and mint into the same block instead of one block
@@ -134,6 +138,19 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
       );
     }
   }
+  let oracle = recorded.oracle!;
+  if (!oracleOk) {
+    oracle = getContractAddress({ from: deployer.address, nonce: BigInt(nonce) });
+    hashes.push(
+      await wallet.deployContract({
+        abi: testSanctionsOracleAbi,
+        bytecode: testSanctionsOracleBytecode,
+        args: [deployer.address],
+        chain: null,
+        nonce: nonce++,
+      }),
+    );
+  }
   // The factory goes where `npx clinicpay deploy` puts it on a real chain: through the
   // deterministic deployment proxy, which anvil has from the start.
   const factory = deterministicFactoryAddress();
@@ -150,7 +167,7 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
   }
   const receipts = await Promise.all(hashes.map((hash) => chain.waitForTransactionReceipt({ hash, pollingInterval: 100 })));
   if (receipts.some((receipt) => receipt.status !== 'success')) throw new Error('deploying the dev contracts or funding the payers failed');
-  const deployments: DevDeployments = { chain_id: params.chainId, token: tokens[0]!, tokens, factory };
+  const deployments: DevDeployments = { chain_id: params.chainId, token: tokens[0]!, tokens, factory, oracle };
   fs.mkdirSync(path.dirname(recordFile), { recursive: true });
   fs.writeFileSync(recordFile, `${JSON.stringify(deployments, null, 2)}\n`);
   return deployments;

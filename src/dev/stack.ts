@@ -40,6 +40,7 @@ export interface DevStack {
         chainId: number;
         tokenAddress: Address;
         acceptedTokens: AcceptedTokenConfig[];
+        sanctionsOracle: Address;
         factoryAddress: Address;
         payers: DevAccount[];
         clinicWallet: DevAccount;
@@ -149,6 +150,7 @@ export async function startDevStack(config: Config, logger: Logger, { withChain 
         chainId: DEV_CHAIN_ID,
         tokenAddress: deployments.token,
         acceptedTokens: devAcceptedTokens(deployments),
+        sanctionsOracle: deployments.oracle,
         factoryAddress: deployments.factory,
         payers,
         clinicWallet,

@@ -2,8 +2,11 @@
  * Liveness and readiness probes.
  */
 import { Router } from 'express';
+import type { Address } from 'viem';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
+import { sanctionsOracleAbi } from '../chain/paymentNetwork.js';
+import { pendingScreeningCount } from '../compliance/holds.js';
 import type { Db } from '../platform/db.js';
 import { type Problem, problemFor, sendProblem } from './problem.js';
 
@@ -13,6 +16,8 @@ export interface HealthDeps {
   chainId: number;
   /** Upper bound on each readiness check, so a hung dependency cannot hang the probe. */
   checkTimeoutMs: number;
+  /** The sanctions oracle payers are screened by, when one is configured. */
+  sanctionsOracle?: Address | null | undefined;
 }
 
 interface CheckResult {
@@ -22,7 +27,7 @@ interface CheckResult {
 }
 
 /** `GET /health`: the process is up. `GET /ready`: Postgres and the RPC node both answer. */
-export function healthRouter({ db, chain, chainId, checkTimeoutMs }: HealthDeps): Router {
+export function healthRouter({ db, chain, chainId, checkTimeoutMs, sanctionsOracle }: HealthDeps): Router {
   const router = Router();
 
   router.get('/health', (_req, res) => {
@@ -34,7 +39,7 @@ export function healthRouter({ db, chain, chainId, checkTimeoutMs }: HealthDeps)
   let cached: { at: number; answer: Promise<ReadyAnswer> } | undefined;
   router.get('/ready', async (_req, res) => {
     const now = Date.now();
-    if (!cached || now - cached.at >= READY_CACHE_MS) cached = { at: now, answer: readiness({ db, chain, chainId, checkTimeoutMs }) };
+    if (!cached || now - cached.at >= READY_CACHE_MS) cached = { at: now, answer: readiness({ db, chain, chainId, checkTimeoutMs, sanctionsOracle }) };
     const answer = await cached.answer;
     if (answer.ready) res.json(answer.body);
     else sendProblem(res, answer.body);
@@ -48,7 +53,7 @@ export const READY_CACHE_MS = 1000;
 
 type ReadyAnswer = { ready: true; body: Record<string, unknown> } | { ready: false; body: Problem };
 
-async function readiness({ db, chain, chainId, checkTimeoutMs }: HealthDeps): Promise<ReadyAnswer> {
+async function readiness({ db, chain, chainId, checkTimeoutMs, sanctionsOracle }: HealthDeps): Promise<ReadyAnswer> {
   const [database, rpc] = await Promise.all([
     check(checkTimeoutMs, async () => {
       await db.raw('select 1');
@@ -68,11 +73,22 @@ async function readiness({ db, chain, chainId, checkTimeoutMs }: HealthDeps): Pr
     cursor !== undefined && typeof rpc.block_number === 'string'
       ? { cursor: cursor.toString(), lag_blocks: Number(BigInt(rpc.block_number) - cursor) }
       : { cursor: cursor?.toString() ?? null, lag_blocks: null };
-  if (database.ok && rpc.ok) return { ready: true, body: { status: 'ready', checks, watcher } };
+  // Screening: reported, not a reason to refuse traffic. Payments keep being credited; those whose
+  // payer the oracle cannot be asked about are held pending screening until it answers.
+  const screening = {
+    oracle: sanctionsOracle
+      ? await check(checkTimeoutMs, async () => {
+          await chain.readContract({ address: sanctionsOracle, abi: sanctionsOracleAbi, functionName: 'isSanctioned', args: [sanctionsOracle] });
+          return { address: sanctionsOracle };
+        })
+      : null,
+    held_pending_screening: database.ok ? await pendingScreeningCount(db).catch(() => null) : null,
+  };
+  if (database.ok && rpc.ok) return { ready: true, body: { status: 'ready', checks, watcher, screening } };
   const failing = Object.entries(checks)
     .filter(([, result]) => !result.ok)
     .map(([name, result]) => `${name}: ${result.detail}`);
-  return { ready: false, body: { ...problemFor('not_ready', failing.join('; ')), checks, watcher } };
+  return { ready: false, body: { ...problemFor('not_ready', failing.join('; ')), checks, watcher, screening } };
 }
 
 async function check(timeoutMs: number, probe: () => Promise<Record<string, unknown>>): Promise<CheckResult> {

@@ -57,6 +57,8 @@ export interface Config {
    * alone (described by the chain, not pinned), or the dev stack's tokens.
    */
   acceptedTokens: AcceptedTokenConfig[] | undefined;
+  /** An on-chain sanctions oracle (`isSanctioned(address) returns (bool)`) every payer is also screened by; dev: the stack's test oracle. */
+  sanctionsOracle: Address | undefined;
   dataDir: string;
   logLevel: LogLevel;
   bodyLimitBytes: number;
@@ -227,6 +229,12 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     default: '(`TOKEN_ADDRESS` alone; dev: both test tokens)',
     meaning:
       'The allow-list of HKD stablecoins, as JSON: `[{"address","symbol","decimals","issuer","licence","peg":"HKD","freeze"?}, …]`, at most 20, the first being the one invoices are priced in. At start each must have code and answer `symbol()` and `decimals()` as pinned, or the gateway refuses to start. Transfers of any other token are never credited. `freeze` {`view`, `event`} names how the issuer freezes addresses (e.g. `isFrozen`, `Frozen`): frozen deposit addresses and clinic wallets are then watched.',
+  },
+  {
+    name: 'SANCTIONS_ORACLE_ADDRESS',
+    default: '(none; dev: a test oracle)',
+    meaning:
+      "An on-chain sanctions oracle with Chainalysis's interface, `isSanctioned(address) returns (bool)`. Every payer is also asked about at the payment's block; a yes holds the payment like a list match, and no answer holds it pending screening until the oracle answers. Checked at start.",
   },
   { name: 'FACTORY_ADDRESS', default: '(dev factory)', meaning: 'Address of the DepositFactory contract. Unset in development: the dev stack deploys one.' },
   { name: 'CONFIRMATIONS', default: '3 (dev chain), 12 otherwise', meaning: 'Blocks on top of a transfer before it is final, 1–1000.' },
@@ -468,6 +476,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     chainId: optionalInteger(env, 'CHAIN_ID', 1, Number.MAX_SAFE_INTEGER),
     tokenAddress: tokenAddress ?? acceptedTokens?.[0]?.address,
     acceptedTokens,
+    sanctionsOracle: optionalAddress(env, 'SANCTIONS_ORACLE_ADDRESS'),
     dataDir: path.resolve(cwd, nonEmpty(env, 'DATA_DIR', '.data')),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),

@@ -87,9 +87,11 @@ export async function paymentEvidence(db: Db, scope: ClinicScope, id: string, ne
       result: screening.result,
       lists: screening.lists,
       hits: screening.hits,
+      oracle: screening.oracle,
     })),
-    // Not yet built: an on-chain sanctions oracle at the payment's block, and travel-rule records.
-    oracle: null,
+    // The sanctions oracle's latest answer about the payer, at the payment's block (null: none is configured).
+    oracle: screenings.at(-1)?.oracle ?? null,
+    // Not yet built: travel-rule records.
     travel_rule: null,
     hold: hold
       ? {

@@ -194,10 +194,13 @@ export class InvoiceBatch {
    * A confirmed payment from a listed payer is held: credited as any payment, but its deposit
    * stays until two finance people decide. The clinic is told.
    */
-  paymentHeld(invoiceId: string, hold: { id: string; txHash: string; amount: bigint; lists: readonly string[] }): void {
+  paymentHeld(
+    invoiceId: string,
+    hold: { id: string; txHash: string; amount: bigint; lists: readonly string[]; reason: 'screening_hit' | 'screening_pending' },
+  ): void {
     this.announce(this.row(invoiceId), 'payment.held', {
       payment: { tx_hash: hold.txHash, amount: hold.amount.toString() },
-      hold: { id: hold.id, reason: 'screening_hit', lists: [...hold.lists] },
+      hold: { id: hold.id, reason: hold.reason, lists: [...hold.lists] },
     });
   }
 

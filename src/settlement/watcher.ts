@@ -31,15 +31,15 @@ import { anchorStartBlock, findForkPoint, forgetBlocksAbove, NodeBehindError, st
 import type { ChainClient } from '../chain/client.js';
 import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
-import type { AcceptedToken } from '../chain/paymentNetwork.js';
+import { type AcceptedToken, sanctionsOracleAbi } from '../chain/paymentNetwork.js';
 import { holdPayment } from '../compliance/holds.js';
-import { screenPayers } from '../compliance/screening.js';
+import { type OracleAnswer, screenPayers } from '../compliance/screening.js';
 import { storedAddress } from '../domain/address.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { assetOf, type EntryKind, findEntry, invoiceDepositBalance, invoiceDepositBalances, postEntries, postingsFor, reverseEntry } from '../ledger/ledger.js';
 import type { Db, Trx } from '../platform/db.js';
 import { newId } from '../platform/ids.js';
-import type { Logger } from '../platform/log.js';
+import { errorSummary, type Logger } from '../platform/log.js';
 import type { WatcherMetrics } from '../platform/metrics.js';
 import { withTransaction } from '../platform/transaction.js';
 import { type DepositTransfer, readDepositTransfers, type TransferKind } from './depositTransfers.js';
@@ -59,6 +59,8 @@ export interface WatcherDeps {
   tolerance: bigint;
   /** Transfers confirmed per database transaction. */
   confirmBatchSize?: number;
+  /** A sanctions oracle every payer is also asked about, at the payment's block. */
+  sanctionsOracle?: Address | null | undefined;
   metrics?: WatcherMetrics;
 }
 
@@ -381,7 +383,7 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
         });
       }
     }
-    await holdListedPayers(trx, invoices, effective);
+    await holdListedPayers(deps, trx, invoices, effective);
     // Transfers first, so the webhooks show the payments as confirmed.
     await markConfirmed(trx, batch, flags, confirmations);
     await invoices.write(trx);
@@ -393,33 +395,61 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
 }
 
 /**
- * Screens the payers of the payments this batch posts against the lists in force, keeping each
- * result as evidence; a payment from a listed payer is held (credited, never forwarded until
- * two finance people decide).
+ * Screens the payers of the payments this batch posts against the lists in force (and the
+ * sanctions oracle at each payment's block, when one is configured), keeping each result as
+ * evidence. A payment from a listed payer is held (credited, never forwarded until two finance
+ * people decide); one the oracle could not be asked about is held pending screening until it can.
  */
-async function holdListedPayers(trx: Trx, invoices: InvoiceBatch, posted: readonly TransferRow[]): Promise<void> {
+async function holdListedPayers(deps: WatcherDeps, trx: Trx, invoices: InvoiceBatch, posted: readonly TransferRow[]): Promise<void> {
   const payments = posted.filter((transfer) => transfer.kind === 'payment');
-  const hits = await screenPayers(
+  if (payments.length === 0) return;
+  const oracle = deps.sanctionsOracle;
+  const answers = oracle
+    ? await Promise.all(payments.map((transfer) => askOracle(deps.chain, oracle, transfer.from_address, BigInt(transfer.block_number))))
+    : [];
+  const verdicts = await screenPayers(
     trx,
-    payments.map((transfer) => ({ transferId: transfer.id, generation: transfer.generation, address: transfer.from_address })),
+    payments.map((transfer, index) => ({ transferId: transfer.id, generation: transfer.generation, address: transfer.from_address, oracle: answers[index] })),
   );
   for (const transfer of payments) {
-    const matched = hits.get(transfer.id);
-    if (!matched) continue;
+    const verdict = verdicts.get(transfer.id);
+    if (!verdict) continue;
+    const reason = verdict.unscreened ? 'screening_pending' : 'screening_hit';
     const hold = await holdPayment(trx, SYSTEM.watcher, {
       transferId: transfer.id,
       invoiceId: transfer.invoice_id,
       clinicId: transfer.clinic_id,
       from: transfer.from_address,
       amount: BigInt(transfer.amount),
-      hits: matched,
+      hits: verdict.hits,
+      reason,
     });
     invoices.paymentHeld(transfer.invoice_id, {
       id: hold.id,
       txHash: transfer.tx_hash,
       amount: BigInt(transfer.amount),
-      lists: matched.map((hit) => hit.list),
+      lists: verdict.hits.map((hit) => hit.list),
+      reason,
     });
+  }
+}
+
+/**
+ * What the sanctions oracle says of `address` at `block`: the state a payment was made in. No
+ * answer (the node or the oracle failing) is recorded as such, never taken for a "no".
+ */
+export async function askOracle(chain: ChainClient, oracle: Address, address: string, block: bigint): Promise<OracleAnswer> {
+  try {
+    const answer = await chain.readContract({
+      address: oracle,
+      abi: sanctionsOracleAbi,
+      functionName: 'isSanctioned',
+      args: [getAddress(address)],
+      blockNumber: block,
+    });
+    return { oracle: oracle.toLowerCase(), block: block.toString(), answer, error: null };
+  } catch (error) {
+    return { oracle: oracle.toLowerCase(), block: block.toString(), answer: null, error: errorSummary(error).message.slice(0, 300) };
   }
 }
 
