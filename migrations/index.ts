@@ -23,6 +23,7 @@ import * as acceptedTokens from './20261203_0019_accepted_tokens.js';
 import * as paymentScreenings from './20261203_0020_payment_screenings.js';
 import * as addressFreezes from './20261203_0021_address_freezes.js';
 import * as sanctionsOracle from './20261203_0022_sanctions_oracle.js';
+import * as travelRule from './20261203_0023_travel_rule.js';
 
 export interface Migration {
   name: string;
@@ -53,4 +54,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0020_payment_screenings', ...paymentScreenings },
   { name: '20261203_0021_address_freezes', ...addressFreezes },
   { name: '20261203_0022_sanctions_oracle', ...sanctionsOracle },
+  { name: '20261203_0023_travel_rule', ...travelRule },
 ];

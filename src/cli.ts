@@ -16,6 +16,7 @@ import { createDb, type Db } from './platform/db.js';
 import { isId } from './platform/ids.js';
 import { createLogger, errorSummary } from './platform/log.js';
 import { prepareDatabase } from './platform/migrate.js';
+import { retentionPlan, runRetention } from './retention.js';
 
 const USAGE = `usage: clinicpay <command>
 
@@ -39,6 +40,11 @@ commands:
               screening load <file> --list <name> [--format ofac|csv]
             OFAC's SDN advanced XML, or CSV with the header address,chain,name,reference; a
             file that does not read is refused whole and the list in force stays
+  retention erase personal data older than RETENTION_YEARS (at least 5): travel-rule records
+            (their keys destroyed) and patient references in stored webhook payloads; nothing
+            financial is deleted:
+              retention [--dry-run]
+            --dry-run lists exactly what would be erased and changes nothing; every run is audited
   help      show this text
 
 Configuration comes from environment variables; see the README.`;
@@ -51,6 +57,7 @@ const COMMANDS: Record<string, Command> = {
   start: runStart,
   doctor: runDoctor,
   token: runToken,
+  retention: runRetentionCommand,
 };
 const STANDALONE: Record<string, StandaloneCommand> = {
   migrate: runMigrate,
@@ -280,6 +287,31 @@ async function runMigrate(args: string[]): Promise<number> {
 
 /** A list file larger than this is refused before it is read (OFAC's advanced XML is about 100 MB). */
 const MAX_SCREENING_FILE_BYTES = 512 * 1024 * 1024;
+
+async function runRetentionCommand(config: Config, args: string[]): Promise<number> {
+  let values: { 'dry-run'?: boolean };
+  try {
+    ({ values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean' } }, strict: true }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const dryRun = values['dry-run'] === true;
+  const database = await commandDatabase();
+  try {
+    const plan = await retentionPlan(database.db, config.retentionYears);
+    process.stdout.write(`retention: ${config.retentionYears} years; personal data taken before ${plan.cutoff.toISOString()}\n`);
+    for (const item of plan.items) {
+      process.stdout.write(
+        `${dryRun ? 'would erase' : 'erase'} ${item.kind} ${item.id} clinic ${item.clinic_id}${item.invoice_id ? ` invoice ${item.invoice_id}` : ''} from ${item.at.toISOString()}\n`,
+      );
+    }
+    const { erased } = await runRetention(database.db, SYSTEM.operator, plan, { dryRun });
+    process.stdout.write(dryRun ? `${plan.items.length} item(s) would be erased; nothing was changed\n` : `${erased} item(s) erased\n`);
+    return 0;
+  } finally {
+    await database.done();
+  }
+}
 
 async function runScreening(args: string[]): Promise<number> {
   let parsed: { values: { list?: string; format?: string }; positionals: string[] };

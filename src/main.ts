@@ -192,6 +192,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
         publicUrl: config.publicUrl ?? (config.port === 0 ? undefined : httpUrl(config.host, config.port)),
         referenceRates: config.referenceRates,
         explorerTxUrl: config.explorerTxUrl,
+        travelRuleThresholdHkd: config.travelRuleThresholdHkd,
       },
       otherPools: { workers: workersDb },
       apiKeyMode: config.nodeEnv === 'production' ? 'live' : 'test',

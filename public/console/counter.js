@@ -1,6 +1,7 @@
 // ClinicPay counter screen: follows the bill live (no reload) until it is paid, expired or void;
-// redraws the QR when something is still to pay; shows the checkout link's QR when this tab
-// created the bill; a chime when paid, unless switched off.
+// redraws the QR when something is still to pay (and draws it once the patient's travel-rule
+// details are in, when there was none); shows the checkout link's QR when this tab created the
+// bill; a chime when paid, unless switched off.
 (() => {
   'use strict';
   const dataElement = document.getElementById('page-data');
@@ -41,8 +42,15 @@
     statusBox.className = `counter-status status-${state.status}`;
     if (statusText.textContent !== state.text) statusText.textContent = state.text;
     paymentQr.hidden = !state.payment_uri;
-    if (state.payment_uri && paymentUri !== null && state.payment_uri !== paymentUri) redrawQr();
+    // A changed request, or the first one (the page had none while waiting for the patient's details).
+    const drawn = document.getElementById('payment-qr-image').childElementCount > 0;
+    if (state.payment_uri && (!drawn || (paymentUri !== null && state.payment_uri !== paymentUri))) redrawQr();
     paymentUri = state.payment_uri;
+    if (main.dataset.travelRule === 'pending' && state.travel_rule && state.travel_rule !== 'pending') {
+      // The patient's details are in: the checkout link now leads to where to pay.
+      main.dataset.travelRule = state.travel_rule;
+      document.getElementById('checkout-qr-caption').textContent = data.messages.counter_link;
+    }
     if ((state.status === 'paid' || state.status === 'overpaid') && was !== state.status) {
       // The checkout link now leads to the receipt.
       document.getElementById('checkout-qr-caption').textContent = data.messages.counter_receipt;

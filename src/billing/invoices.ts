@@ -65,7 +65,16 @@ export interface InvoiceRow {
    * patient may pay in. Empty for invoices from before the allow-list: their own token only.
    */
   accepted_tokens: InvoiceTokenOption[];
+  /**
+   * Whether the payer's travel-rule information is needed (at or above the threshold when the
+   * invoice was created) and whether it is in. While `pending`, the invoice shows no place to pay.
+   */
+  travel_rule: TravelRuleStatus;
+  /** The wallet the payer proved they will pay from (lower case), once captured. */
+  travel_rule_payer: string | null;
 }
+
+export type TravelRuleStatus = 'not_required' | 'pending' | 'captured';
 
 /** An accepted token as an invoice keeps it. */
 export interface InvoiceTokenOption {
@@ -76,9 +85,11 @@ export interface InvoiceTokenOption {
   licence: string | null;
 }
 
-/** What invoices are created with besides the request: the indicative rates of the moment, if configured. */
+/** What invoices are created with besides the request: the indicative rates of the moment, if configured, and the travel-rule threshold. */
 export interface InvoiceOptions {
   referenceRates?: ReferenceRates | undefined;
+  /** HKD amount from which the payer's travel-rule information is needed (TRAVEL_RULE_THRESHOLD_HKD); unset: never. */
+  travelRuleThresholdHkd?: string | undefined;
 }
 
 export interface CreateInvoiceInput {
@@ -195,6 +206,9 @@ async function newInvoiceRow(
     reference_rates: options.referenceRates
       ? { source: options.referenceRates.source, as_of: options.referenceRates.asOf.toISOString(), rates: { ...options.referenceRates.rates } }
       : null,
+    travel_rule:
+      options.travelRuleThresholdHkd !== undefined && currency.code === 'HKD' && amountDue.gte(options.travelRuleThresholdHkd) ? 'pending' : 'not_required',
+    travel_rule_payer: null,
     accepted_tokens: network.tokens.map(({ address, symbol, decimals, issuer, licence }) => ({
       address: storedAddress(address),
       symbol,
@@ -242,6 +256,8 @@ export interface CreateInvoiceParameters {
   actor: AuditActor;
   now?: Date;
   referenceRates?: ReferenceRates | undefined;
+  /** HKD amount from which the payer's travel-rule information is needed; unset: never. */
+  travelRuleThresholdHkd?: string | undefined;
 }
 
 /**
@@ -252,9 +268,9 @@ export interface CreateInvoiceParameters {
  */
 export async function createInvoice(
   trx: Trx,
-  { clinicId, input, network, actor, now = new Date(), referenceRates }: CreateInvoiceParameters,
+  { clinicId, input, network, actor, now = new Date(), referenceRates, travelRuleThresholdHkd }: CreateInvoiceParameters,
 ): Promise<CreatedInvoice> {
-  const prepared = await prepareInvoice(trx, clinicId, input, network, now, { referenceRates });
+  const prepared = await prepareInvoice(trx, clinicId, input, network, now, { referenceRates, travelRuleThresholdHkd });
   await runInsert(trx, prepared.insert);
   await appendAudit(trx, actor, [prepared.audit]);
   return { ...prepared.row, checkout_token: prepared.checkoutToken };
@@ -446,6 +462,8 @@ export function presentInvoice(
   const currency = requireCurrency(row.currency);
   const token = { chain_id: row.token_chain_id, address: apiAddress(row.token_address), symbol: row.token_symbol, decimals: row.token_decimals };
   const depositAddress = apiAddress(row.deposit_address);
+  // Until the payer's travel-rule information is in, nobody is told where to pay.
+  const payable = row.travel_rule !== 'pending';
   return {
     object: 'invoice',
     id: row.id,
@@ -458,11 +476,14 @@ export function presentInvoice(
     token,
     token_amount_due: row.token_amount_due,
     token_amount_paid: row.token_amount_paid,
-    deposit_address: depositAddress,
-    payment_uri: paymentUri({ chainId: row.token_chain_id, token: token.address, recipient: depositAddress, amount: BigInt(row.token_amount_due) }),
+    deposit_address: payable ? depositAddress : null,
+    payment_uri: payable
+      ? paymentUri({ chainId: row.token_chain_id, token: token.address, recipient: depositAddress, amount: BigInt(row.token_amount_due) })
+      : null,
     // Every accepted token, the pricing one (the fields above) first; each counts at par (1:1 HKD).
-    payment_options: paymentOptions(row),
-    payment_qr_url: `/v1/invoices/${row.id}/payment-qr.svg`,
+    payment_options: payable ? paymentOptions(row) : null,
+    payment_qr_url: payable ? `/v1/invoices/${row.id}/payment-qr.svg` : null,
+    travel_rule: { required: row.travel_rule !== 'not_required', status: row.travel_rule === 'not_required' ? null : row.travel_rule },
     // Only the answer that creates the invoice (or issues it a new link) knows the token.
     checkout_url: checkoutToken === undefined ? null : checkoutUrl(checkoutToken, publicUrl),
     reference_amounts: row.reference_rates
@@ -547,6 +568,16 @@ export async function invoiceNumbers(db: Db | Trx, ids: readonly string[]): Prom
   if (unique.length === 0) return new Map();
   const rows = (await db('invoices').whereIn('id', unique).select('id', 'number')) as { id: string; number: number }[];
   return new Map(rows.map((row) => [row.id, row.number]));
+}
+
+/** The payer's travel-rule information is in: the invoice may show where to pay, and only `payer` is expected to. */
+export async function markTravelRuleCaptured(trx: Trx, invoiceId: string, payer: string): Promise<InvoiceRow> {
+  const [row] = (await trx('invoices')
+    .where({ id: invoiceId, travel_rule: 'pending' })
+    .update({ travel_rule: 'captured', travel_rule_payer: payer.toLowerCase() })
+    .returning('*')) as InvoiceRow[];
+  if (!row) throw new Error(`invoice ${invoiceId} is not waiting for travel-rule information`);
+  return row;
 }
 
 /** One of the gateway's addresses, and whose it is. */

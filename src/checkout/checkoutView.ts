@@ -4,14 +4,18 @@
  *
  * What the patient's page may show about one invoice, found by its checkout token: the clinic's
  * name, the invoice number, line items, amounts, where and how to pay, the status — and never
- * internal ids, other invoices, the patient reference or the clinic's settlement wallet.
+ * other invoices, the patient reference or the clinic's settlement wallet, nor internal ids but
+ * the invoice's own while its travel-rule information is pending (the payer's wallet signs it).
+ * While it is pending, nothing says where to pay: no deposit address, payment request or token
+ * amount to send, on the page or in its polled status.
  *
  * Owns tables: none.
- * May import: platform, domain, identity, chain, billing, settlement, reports.
+ * May import: platform, domain, identity, chain, billing, settlement, reports, compliance.
  */
 import { Decimal } from 'decimal.js';
-import { formatUnits, getAddress } from 'viem';
-import { type InvoiceRow, invoiceByCheckoutToken, invoiceWithClinicName, paymentOptions } from '../billing/invoices.js';
+import { formatUnits, getAddress, zeroAddress } from 'viem';
+import { type InvoiceRow, invoiceByCheckoutToken, invoiceWithClinicName, paymentOptions, type TravelRuleStatus } from '../billing/invoices.js';
+import { travelRuleTypedData } from '../compliance/travelRule.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
 import { effectiveStatus, type InvoiceStatus } from '../domain/invoiceStatus.js';
@@ -54,11 +58,15 @@ export interface CheckoutView {
   /**
    * Exact decimal text of what is still to send (what a wallet is asked for), in the token the
    * page asks for: the patient's choice on the checkout page ({@link CheckoutPageView.payIn}),
-   * the pricing token elsewhere.
+   * the pricing token elsewhere. Null while the payer's travel-rule information is pending.
    */
-  tokenAmountToSend: string;
-  depositAddress: string;
-  /** The EIP-681 request for what is still due, in the same token; null when nothing is to be paid (settled, expired or void). */
+  tokenAmountToSend: string | null;
+  /** Where to pay; null while the payer's travel-rule information is pending. */
+  depositAddress: string | null;
+  /**
+   * The EIP-681 request for what is still due, in the same token; null when nothing is to be
+   * paid (settled, expired or void) and while the payer's travel-rule information is pending.
+   */
   paymentUri: string | null;
   lineItems: CheckoutLineItem[];
   expiresAt: Date;
@@ -67,6 +75,18 @@ export interface CheckoutView {
   /** The newest payment still being confirmed, as "current of required". */
   confirming: { current: number; required: number } | null;
   payments: CheckoutPayment[];
+}
+
+/**
+ * The view of an invoice being paid, as the patient's page and the counter screen show it: with
+ * whether the payer's travel-rule information is needed and in, and what their wallet signs
+ * (the invoice's id, on its chain) while it is pending.
+ */
+export interface PayingView extends CheckoutView {
+  invoiceId: string;
+  /** The chain the invoice is paid on (its token's). */
+  chainId: number;
+  travelRule: TravelRuleStatus;
 }
 
 /** A token the invoice may be paid in (each counts at par, 1 token = HK$1), with what is still to send in it. */
@@ -85,12 +105,38 @@ export interface CheckoutTokenOption {
   paymentUri: string | null;
 }
 
-/** The patient's page: the view, every token the invoice may be paid in, and the one the page asks for. */
-export interface CheckoutPageView extends CheckoutView {
-  /** The pricing token first. */
+/**
+ * The patient's page: the view, every token the invoice may be paid in, and the one the page
+ * asks for — none while the payer's travel-rule information is pending.
+ */
+export interface CheckoutPageView extends PayingView {
+  /** The pricing token first; empty while the travel-rule information is pending. */
   tokenOptions: CheckoutTokenOption[];
-  /** The chosen one of `tokenOptions`: `tokenAmountToSend` and `paymentUri` are in it. */
-  payIn: CheckoutTokenOption;
+  /** The chosen one of `tokenOptions`: `tokenAmountToSend` and `paymentUri` are in it. Null while the travel-rule information is pending. */
+  payIn: CheckoutTokenOption | null;
+}
+
+/**
+ * What the payer's wallet signs (EIP-712, for `eth_signTypedData_v4`) but the wallet itself,
+ * which the page's script adds as `message.payer`: compliance's `travelRuleTypedData`, with the
+ * domain's own type spelled out as wallets want it.
+ */
+export function travelRuleSigningRequest(chainId: number, invoiceId: string) {
+  const { domain, types, primaryType, message } = travelRuleTypedData(chainId, invoiceId, zeroAddress);
+  const { payer: _payer, ...unsigned } = message;
+  return {
+    types: {
+      EIP712Domain: [
+        { name: 'name', type: 'string' },
+        { name: 'version', type: 'string' },
+        { name: 'chainId', type: 'uint256' },
+      ],
+      ...types,
+    },
+    domain,
+    primaryType,
+    message: unsigned,
+  };
 }
 
 /**
@@ -129,7 +175,7 @@ export async function loadCounterView(
   id: string,
   requiredConfirmations: number,
   now = new Date(),
-): Promise<CheckoutView | undefined> {
+): Promise<PayingView | undefined> {
   const row = await invoiceWithClinicName(db, scope, id);
   return row ? viewOf(db, row, '', requiredConfirmations, now) : undefined;
 }
@@ -156,18 +202,24 @@ async function viewOf(
   const due = BigInt(row.token_amount_due);
   const paid = BigInt(row.token_amount_paid);
   const remaining = due > paid ? due - paid : 0n;
-  const depositAddress = getAddress(row.deposit_address);
   const tokenAddress = getAddress(row.token_address);
+  // Until the payer's travel-rule information is in, nothing says where to pay, or how much of which token.
+  const awaitingPayer = row.travel_rule === 'pending';
   // Only while something is still to be paid: a settled, expired or void invoice hands out no payment request.
   const payable = PAYABLE.includes(status) && remaining > 0n;
-  const tokenOptions: CheckoutTokenOption[] = paymentOptions(row, remaining).map((option) => {
-    const units = BigInt(option.token_amount_due);
-    return { ...option.token, units, amountToSend: formatUnits(units, option.token.decimals), paymentUri: payable ? option.payment_uri : null };
-  });
-  const chosen = chooseTokenOption(tokenOptions, payIn);
+  const tokenOptions: CheckoutTokenOption[] = awaitingPayer
+    ? []
+    : paymentOptions(row, remaining).map((option) => {
+        const units = BigInt(option.token_amount_due);
+        return { ...option.token, units, amountToSend: formatUnits(units, option.token.decimals), paymentUri: payable ? option.payment_uri : null };
+      });
+  const chosen = awaitingPayer ? null : chooseTokenOption(tokenOptions, payIn);
   const amountDue = new Decimal(row.amount_due).toFixed(HKD.minorUnits);
   return {
     token,
+    invoiceId: row.id,
+    chainId: row.token_chain_id,
+    travelRule: row.travel_rule,
     clinicName: row.clinic_name,
     invoiceNumber: row.number,
     status,
@@ -179,9 +231,9 @@ async function viewOf(
     tokenAmountDue: due,
     tokenAmountPaid: paid,
     tokenAmountRemaining: remaining,
-    tokenAmountToSend: chosen.amountToSend,
-    depositAddress,
-    paymentUri: chosen.paymentUri,
+    tokenAmountToSend: chosen?.amountToSend ?? null,
+    depositAddress: awaitingPayer ? null : getAddress(row.deposit_address),
+    paymentUri: chosen?.paymentUri ?? null,
     lineItems: row.line_items.map((item) => ({
       description: item.description,
       quantity: item.quantity,
@@ -203,10 +255,14 @@ async function viewOf(
   };
 }
 
-/** The status the page polls: enough to redraw it, nothing more. */
-export function checkoutStatus(view: CheckoutView): Record<string, unknown> {
+/**
+ * The status the page polls: enough to redraw it, nothing more (and, while the travel-rule
+ * information is pending, nothing that says where to pay).
+ */
+export function checkoutStatus(view: PayingView): Record<string, unknown> {
   return {
     status: view.status,
+    travel_rule: view.travelRule,
     amount_due: view.amountDue,
     amount_paid: view.amountPaid,
     amount_remaining: view.amountRemaining,

@@ -3,11 +3,14 @@
  * JavaScript: QR code, payment link, amount and address to copy), the receipt, and the one
  * not-found page. Every interpolated value is HTML-escaped; the only script is the page's own
  * file (`/checkout/assets/checkout.js`), so a strict Content-Security-Policy holds.
+ *
+ * While the payer's travel-rule information is pending, the checkout page shows no place to
+ * pay but a form for it instead, which the script sends with the wallet's signature.
  */
 import { formatUnits } from 'viem';
 import { escapeHtml, jsonForHtml } from '../platform/html.js';
-import type { CheckoutPageView, CheckoutView } from './checkoutView.js';
-import { CATALOGUES, CHECKOUT_LANGUAGES, type CheckoutLanguage, LANGUAGE_NAMES, type MessageKey, message } from './messages.js';
+import { type CheckoutPageView, type CheckoutView, type PayingView, travelRuleSigningRequest } from './checkoutView.js';
+import { CATALOGUES, CHECKOUT_LANGUAGES, type CheckoutLanguage, COUNTRY_CODES, COUNTRY_NAMES, LANGUAGE_NAMES, type MessageKey, message } from './messages.js';
 
 /** Locales for number and date formatting (Hong Kong English for English: HKD as "HK$"). */
 const LOCALES: Record<CheckoutLanguage, string> = { 'zh-HK': 'zh-HK', 'zh-CN': 'zh-CN', en: 'en-HK' };
@@ -38,8 +41,13 @@ function t(language: CheckoutLanguage, key: MessageKey, params: Record<string, s
   return escapeHtml(message(language, key, params));
 }
 
+/** Whether `view` waits for the payer's travel-rule information before it says where to pay. */
+export function awaitsTravelRule(view: CheckoutView | PayingView): boolean {
+  return 'travelRule' in view && view.travelRule === 'pending';
+}
+
 /** The headline and explanation of `view`'s status, as the script would show them. */
-export function statusTexts(view: CheckoutView, language: CheckoutLanguage): { title: string; detail: string } {
+export function statusTexts(view: CheckoutView | PayingView, language: CheckoutLanguage): { title: string; detail: string } {
   const money = (amount: string) => formatMoney(amount, view.currency, language);
   const params = {
     amount: money(view.amountDue),
@@ -48,7 +56,9 @@ export function statusTexts(view: CheckoutView, language: CheckoutLanguage): { t
     current: view.confirming?.current ?? 0,
     required: view.confirming?.required ?? 0,
   };
-  const key = view.status === 'processing' && !view.confirming ? 'open' : view.status;
+  const shown = view.status === 'processing' && !view.confirming ? 'open' : view.status;
+  // While nothing says where to pay, the page asks for the payer's details instead of a payment.
+  const key = shown === 'open' && awaitsTravelRule(view) ? 'travel_rule' : shown;
   return { title: message(language, `status_${key}` as MessageKey, params), detail: message(language, `status_${key}_detail` as MessageKey, params) };
 }
 
@@ -156,6 +166,114 @@ ${options}
 </nav>`;
 }
 
+/** A field of the travel-rule form: its label, control, hint and (empty) error, tied together for assistive technology. */
+function field(
+  language: CheckoutLanguage,
+  name: string,
+  label: MessageKey,
+  control: (describedBy: string) => string,
+  hint?: MessageKey,
+  extraClass = '',
+): string {
+  const id = `tr-${name}`;
+  const describedBy = `${hint ? `${id}-hint ` : ''}${id}-error`;
+  return `<div class="field${extraClass ? ` ${extraClass}` : ''}" id="${id}-field"${extraClass ? ' hidden' : ''}>
+<label for="${id}">${t(language, label)}</label>
+${hint ? `<p class="hint" id="${id}-hint">${t(language, hint)}</p>` : ''}
+${control(describedBy)}
+<p class="field-error" id="${id}-error" hidden></p>
+</div>`;
+}
+
+const textInput =
+  (name: string, maxLength: number, extra = '') =>
+  (describedBy: string) =>
+    `<input id="tr-${name}" name="${name}" maxlength="${maxLength}" aria-describedby="${describedBy}" ${extra}>`;
+
+/**
+ * A country or region: a short list by name and "other", which shows a two-letter code input
+ * (the script sends whichever applies).
+ */
+function countryField(language: CheckoutLanguage, name: string, label: MessageKey, autocomplete: string): string {
+  const names = COUNTRY_NAMES[language];
+  const options = COUNTRY_CODES.map((code) => `<option value="${code}">${escapeHtml(names[code])}</option>`).join('');
+  const select = field(
+    language,
+    name,
+    label,
+    (describedBy) =>
+      `<select id="tr-${name}" name="${name}" class="country" data-other="tr-${name}-other" autocomplete="${autocomplete}" aria-describedby="${describedBy}"><option value="">${t(language, 'tr_choose')}</option>${options}<option value="other">${t(language, 'tr_country_other')}</option></select>`,
+  );
+  const other = field(
+    language,
+    `${name}-other`,
+    'tr_country_code',
+    (describedBy) =>
+      `<input id="tr-${name}-other" class="country-code" maxlength="2" autocapitalize="characters" autocomplete="off" spellcheck="false" aria-describedby="${describedBy}">`,
+    'tr_country_code_hint',
+    // Hidden until "other" is chosen.
+    'country-other',
+  );
+  return `${select}\n${other}`;
+}
+
+/**
+ * While the payer's travel-rule information is pending: why it is asked for, that the clinic
+ * does not see it, and the form, which the script sends with the wallet's EIP-712 signature of
+ * {@link travelRuleSigningRequest} (carried as JSON: the invoice's id and chain).
+ */
+function travelRuleForm(view: PayingView, language: CheckoutLanguage): string {
+  const path = `/checkout/${view.token}/travel-rule`;
+  const idTypes = (
+    [
+      ['CCPT', 'tr_id_passport'],
+      ['IDCD', 'tr_id_card'],
+      ['MISC', 'tr_id_other'],
+    ] as const
+  )
+    .map(([value, key]) => `<option value="${value}">${t(language, key)}</option>`)
+    .join('');
+  return `<section class="travel-rule" id="travel-rule" aria-labelledby="travel-rule-title">
+<h2 id="travel-rule-title">${t(language, 'tr_title')}</h2>
+<p>${t(language, 'tr_why')}</p>
+<p>${t(language, 'tr_private')}</p>
+<p class="no-wallet" id="tr-no-wallet" hidden>${t(language, 'tr_no_wallet')} <button type="button" class="copy-link" id="tr-copy-link" hidden>${t(language, 'tr_copy_link')}</button></p>
+<form id="travel-rule-form" data-url="${escapeHtml(path)}" novalidate>
+<p class="form-error" id="tr-form-error" role="alert" tabindex="-1" hidden></p>
+${field(language, 'full_name', 'tr_full_name', textInput('full_name', 140, 'autocomplete="name" required'), 'tr_full_name_hint')}
+<fieldset class="identity" aria-describedby="tr-identity-hint">
+<legend>${t(language, 'tr_identity')}</legend>
+<p class="hint" id="tr-identity-hint">${t(language, 'tr_identity_hint')}</p>
+<div class="choices">
+<label class="choice"><input type="radio" name="identity" value="document" aria-controls="tr-document" checked> ${t(language, 'tr_use_document')}</label>
+<label class="choice"><input type="radio" name="identity" value="birth" aria-controls="tr-birth"> ${t(language, 'tr_use_birth')}</label>
+</div>
+<div class="group" id="tr-document">
+${field(language, 'id_type', 'tr_id_type', (describedBy) => `<select id="tr-id_type" name="id_type" aria-describedby="${describedBy}"><option value="">${t(language, 'tr_choose')}</option>${idTypes}</select>`)}
+${field(language, 'id_number', 'tr_id_number', textInput('id_number', 40, 'autocomplete="off" autocapitalize="characters" spellcheck="false"'))}
+${countryField(language, 'id_country', 'tr_id_country', 'off')}
+</div>
+<div class="group" id="tr-birth" hidden>
+${field(language, 'birth_date', 'tr_birth_date', textInput('birth_date', 10, `type="date" autocomplete="bday" min="1900-01-01"`))}
+${field(language, 'birth_place', 'tr_birth_place', textInput('birth_place', 100, 'autocomplete="off"'), 'tr_birth_place_hint')}
+</div>
+</fieldset>
+<fieldset class="address">
+<legend>${t(language, 'tr_address')}</legend>
+${field(language, 'address_line', 'tr_address_line', textInput('address_line', 200, 'autocomplete="street-address" required'), 'tr_address_line_hint')}
+${field(language, 'address_town', 'tr_address_town', textInput('address_town', 100, 'autocomplete="address-level2" required'))}
+${countryField(language, 'address_country', 'tr_address_country', 'country')}
+</fieldset>
+<p id="tr-wallet-note">${t(language, 'tr_wallet_note')}</p>
+<p><button type="submit" class="button" id="tr-sign" aria-describedby="tr-wallet-note tr-signature-error">${t(language, 'tr_sign')}</button></p>
+<p class="field-error" id="tr-signature-error" hidden></p>
+<p id="tr-status" role="status" aria-live="polite"></p>
+<noscript><p>${t(language, 'tr_needs_script')}</p></noscript>
+</form>
+<script type="application/json" id="travel-rule-request">${jsonForHtml(travelRuleSigningRequest(view.chainId, view.invoiceId))}</script>
+</section>`;
+}
+
 /**
  * The checkout page of `view` in `language`; `qrSvg` is the QR code of its payment request (in
  * the token the view asks for, `view.payIn`).
@@ -168,7 +286,9 @@ export function renderCheckoutPage(view: CheckoutPageView, language: CheckoutLan
   const path = `/checkout/${view.token}`;
   const payIn = view.payIn;
   // A token other than the default is kept by the language links and the polled status.
-  const tokenQuery = payIn === view.tokenOptions[0] ? '' : `?token=${payIn.address}`;
+  const tokenQuery = payIn === null || payIn === view.tokenOptions[0] ? '' : `?token=${payIn.address}`;
+  // While the travel-rule information is pending, the page asks for it and says nothing of where to pay.
+  const travelRule = awaitsTravelRule(view) && !TERMINAL.includes(view.status) ? travelRuleForm(view, language) : '';
   const reference =
     view.reference && view.reference.amounts.length > 0
       ? `<section class="reference" aria-labelledby="reference-title"><h2 id="reference-title">${t(language, 'reference_title')}</h2><ul>${view.reference.amounts
@@ -178,8 +298,9 @@ export function renderCheckoutPage(view: CheckoutPageView, language: CheckoutLan
           )
           .join('')}</ul></section>`
       : '';
-  const payment = payable
-    ? `<section class="pay" id="pay" aria-labelledby="pay-title">
+  const payment =
+    payable && payIn !== null && view.depositAddress !== null && view.tokenAmountToSend !== null
+      ? `<section class="pay" id="pay" aria-labelledby="pay-title">
 <h2 id="pay-title">${t(language, 'how_to_pay')}</h2>
 ${tokenPicker(view, language, path)}
 <p class="send">${t(language, 'pay_exactly')} <strong class="amount-token"><span id="token-amount">${escapeHtml(view.tokenAmountToSend)}</span> ${escapeHtml(payIn.symbol)}</strong></p>
@@ -195,12 +316,16 @@ ${tokenPicker(view, language, path)}
 <dt>${t(language, 'amount_to_send')}</dt><dd><code id="amount-to-send">${escapeHtml(view.tokenAmountToSend)}</code> ${escapeHtml(payIn.symbol)} <button type="button" class="copy" data-copy="amount-to-send" hidden>${t(language, 'copy')}</button></dd>
 </dl>
 </section>`
-    : '';
+      : '';
   const items = itemsTable(view, language);
   const receipt = `<p class="receipt-links" id="receipt-links"${settled ? '' : ' hidden'}><a class="button" href="${escapeHtml(path)}/receipt?lang=${language}">${t(language, 'view_receipt')}</a> <a href="${escapeHtml(path)}/receipt.pdf?lang=${language}">${t(language, 'download_receipt')}</a></p>`;
-  const body = `<main id="checkout" data-status="${escapeHtml(view.status)}" data-lang="${language}" data-status-url="${escapeHtml(`${path}/status${tokenQuery}`)}"
- data-chain-id="${view.tokenInfo.chainId}" data-token-address="${escapeHtml(payIn.address)}" data-deposit-address="${escapeHtml(view.depositAddress)}"
- data-token-units="${payIn.units.toString()}" data-token-decimals="${payIn.decimals}" data-currency="${escapeHtml(view.currency)}" data-locale="${LOCALES[language]}"${TERMINAL.includes(view.status) ? ' data-final="true"' : ''}>
+  // What the wallet button needs, only when the page says where to pay.
+  const payData =
+    payment === ''
+      ? ''
+      : ` data-token-address="${escapeHtml(payIn!.address)}" data-deposit-address="${escapeHtml(view.depositAddress!)}" data-token-units="${payIn!.units.toString()}" data-token-decimals="${payIn!.decimals}"`;
+  const body = `<main id="checkout" data-status="${escapeHtml(view.status)}" data-travel-rule="${escapeHtml(view.travelRule)}" data-lang="${language}" data-status-url="${escapeHtml(`${path}/status${tokenQuery}`)}"
+ data-chain-id="${view.chainId}"${payData} data-currency="${escapeHtml(view.currency)}" data-locale="${LOCALES[language]}"${TERMINAL.includes(view.status) ? ' data-final="true"' : ''}>
 <header><p class="clinic">${escapeHtml(view.clinicName)}</p><h1>${t(language, 'invoice_number', { number: view.invoiceNumber })}</h1></header>
 <section class="status status-${escapeHtml(view.status)}" id="status" role="status" aria-live="polite" aria-atomic="true">
 <h2 id="status-title">${escapeHtml(status.title)}</h2>
@@ -217,6 +342,7 @@ ${
 <p class="due" id="amount-note">${t(language, 'due_by', { time: formatTime(view.expiresAt, language) })}</p></section>`
 }
 ${reference}
+${travelRule}
 ${payment}
 ${items}
 </main>

@@ -16,3 +16,11 @@ export class AddressScreenedError extends ClinicPayError {
     super('address_screened', `${address} is on the screening list ${lists}; nothing was changed.`, { param });
   }
 }
+
+/** The travel-rule information an invoice needs is not in, or is in already (409). */
+export class TravelRuleError extends ClinicPayError {
+  override name = 'TravelRuleError';
+  constructor(code: 'travel_rule_required' | 'travel_rule_captured', message: string) {
+    super(code, message);
+  }
+}

@@ -11,8 +11,13 @@ import { newId } from '../platform/ids.js';
 import type { ScreeningHit } from './screening.js';
 
 export type HoldStatus = 'held' | 'released' | 'kept';
-/** Why a payment is held: its payer is listed, or it could not be screened yet. */
-export type HoldReason = 'screening_hit' | 'screening_pending';
+/**
+ * Why a payment is held: its payer is listed; it could not be screened yet; or it came, above the
+ * travel-rule threshold, from another wallet than the one the payer proved (or before they did).
+ */
+export type HoldReason = 'screening_hit' | 'screening_pending' | 'travel_rule_mismatch';
+/** The holds two finance people decide (release or keep held); a pending screening decides itself. */
+export const DECIDED_HOLDS: readonly HoldReason[] = ['screening_hit', 'travel_rule_mismatch'];
 
 export interface PaymentHold {
   id: string;
@@ -86,7 +91,7 @@ export function heldInvoiceIds(db: Db | Trx) {
 
 /** Holds of listed payers still waiting for a decision: what reconciliation puts in the exception queue. */
 export async function undecidedHolds(db: Db | Trx): Promise<PaymentHold[]> {
-  return (await db('payment_holds').where({ status: 'held', reason: 'screening_hit' }).orderBy('created_at')) as PaymentHold[];
+  return (await db('payment_holds').where({ status: 'held' }).whereIn('reason', DECIDED_HOLDS).orderBy('created_at')) as PaymentHold[];
 }
 
 /** How many payments are held because their payer could not be screened yet. */

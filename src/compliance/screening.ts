@@ -6,7 +6,7 @@
  * lookup sees the old list or the new one, never a mix. The folders that send money or bind a
  * clinic to an address ask here first and refuse an address on a list.
  *
- * Owns tables: screening_lists, screening_entries, payment_holds, payment_screenings, address_freezes, freeze_scans.
+ * Owns tables: screening_lists, screening_entries, payment_holds, payment_screenings, address_freezes, freeze_scans, travel_rule_records.
  * May import: platform, domain, audit.
  */
 import { createHash } from 'node:crypto';

@@ -5,7 +5,7 @@
  * console has no second path to the data.
  */
 
-import type { CheckoutView } from '../checkout/checkoutView.js';
+import type { PayingView } from '../checkout/checkoutView.js';
 import type { CheckoutLanguage } from '../checkout/messages.js';
 import { formatMoney, formatTime } from '../checkout/pages.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
@@ -220,10 +220,14 @@ ${bill.paid ? `<a class="button" id="receipt-pdf" href="#" target="_blank" rel="
 /**
  * The counter screen: turned towards the patient, large and plain. The payment request's QR,
  * the amount, and the live status; the checkout link's QR when the page was opened right after
- * creating the bill (the link is shown once and never kept).
+ * creating the bill (the link is shown once and never kept). While the payer's travel-rule
+ * information is pending there is no payment request: the screen says it waits for the
+ * patient's details, which they give on the checkout page on their phone.
  */
-export function renderCounterPage(language: CheckoutLanguage, person: StaffPerson, invoiceId: string, view: CheckoutView, qrSvg: string): string {
-  const body = `<main id="counter" data-bill="${escapeHtml(invoiceId)}" data-status="${view.status}">
+export function renderCounterPage(language: CheckoutLanguage, person: StaffPerson, invoiceId: string, view: PayingView, qrSvg: string): string {
+  const awaitingDetails = view.travelRule === 'pending';
+  const linkCaption = view.status === 'paid' || view.status === 'overpaid' ? 'counter_receipt' : awaitingDetails ? 'counter_link_details' : 'counter_link';
+  const body = `<main id="counter" data-bill="${escapeHtml(invoiceId)}" data-status="${view.status}" data-travel-rule="${escapeHtml(view.travelRule)}">
 <p class="counter-clinic">${escapeHtml(view.clinicName)}</p>
 <h1 class="counter-amount" id="counter-amount">${escapeHtml(formatMoney(view.amountDue, view.currency, language))}</h1>
 <section class="counter-status status-${view.status}" id="counter-status" role="status" aria-live="polite" aria-atomic="true">
@@ -231,7 +235,7 @@ export function renderCounterPage(language: CheckoutLanguage, person: StaffPerso
 </section>
 <div class="counter-codes">
 <figure class="qr" id="payment-qr"${view.paymentUri === null ? ' hidden' : ''}><div role="img" aria-label="${t(language, 'counter_scan')}" id="payment-qr-image">${qrSvg}</div><figcaption>${t(language, 'counter_scan')}</figcaption></figure>
-<figure class="qr" id="checkout-qr" hidden><div role="img" aria-label="${t(language, 'counter_link')}" id="checkout-qr-image"></div><figcaption id="checkout-qr-caption">${t(language, view.status === 'paid' || view.status === 'overpaid' ? 'counter_receipt' : 'counter_link')}</figcaption></figure>
+<figure class="qr" id="checkout-qr" hidden><div role="img" aria-label="${t(language, 'counter_link')}" id="checkout-qr-image"></div><figcaption id="checkout-qr-caption">${t(language, linkCaption)}</figcaption></figure>
 </div>
 <p class="counter-actions">
 <label class="sound"><input type="checkbox" id="sound" checked> ${t(language, 'sound')}</label>
@@ -252,7 +256,8 @@ export function renderCounterPage(language: CheckoutLanguage, person: StaffPerso
       bill_id: invoiceId,
       currency: view.currency,
       locale: language,
-      status_url: `/console/bills/${invoiceId}/status`,
+      // In the page's language: the status carries the words the screen shows.
+      status_url: `/console/bills/${invoiceId}/status?lang=${language}`,
       qr_url: `/console/bills/${invoiceId}/payment-qr.svg`,
       checkout_qr_url: `/console/bills/${invoiceId}/checkout-qr`,
     },
@@ -262,7 +267,7 @@ export function renderCounterPage(language: CheckoutLanguage, person: StaffPerso
 /** The counter's status line for `view` (the script writes the same words when it changes). */
 export function counterText(
   language: CheckoutLanguage,
-  view: Pick<CheckoutView, 'status' | 'confirming' | 'amountPaid' | 'amountRemaining' | 'currency'>,
+  view: Pick<PayingView, 'status' | 'confirming' | 'amountPaid' | 'amountRemaining' | 'currency' | 'travelRule'>,
 ): string {
   const money = (amount: string) => formatMoney(amount, view.currency, language);
   switch (view.status) {
@@ -277,8 +282,7 @@ export function counterText(
     case 'void':
       return consoleMessage(language, 'counter_void');
     default:
-      return view.confirming
-        ? consoleMessage(language, 'counter_confirming', { current: view.confirming.current, required: view.confirming.required })
-        : consoleMessage(language, 'counter_waiting');
+      if (view.confirming) return consoleMessage(language, 'counter_confirming', { current: view.confirming.current, required: view.confirming.required });
+      return consoleMessage(language, view.travelRule === 'pending' ? 'counter_travel_rule' : 'counter_waiting');
   }
 }

@@ -37,6 +37,7 @@ const en = {
   ty_flush_failed: 'Forwarding failed',
   ty_screening_hit: 'Payer on a screening list (held)',
   ty_address_frozen: 'Address frozen by the issuer',
+  ty_travel_rule_mismatch: 'Paid from another wallet than the payer proved (held)',
   frozen_address: 'Frozen address',
   frozen_note:
     'The issuer of this token froze the address. Nothing is sent from or to it until the issuer lifts the freeze; this exception then resolves itself. Contact the issuer, and the clinic if it is their wallet.',
@@ -167,6 +168,7 @@ const zhHK: Catalogue = {
   ty_flush_failed: '轉交失敗',
   ty_screening_hit: '付款人在篩查名單上（已暫扣）',
   ty_address_frozen: '地址被發行人凍結',
+  ty_travel_rule_mismatch: '付款錢包與付款人證明的不同（已暫扣）',
   frozen_address: '被凍結的地址',
   frozen_note:
     '此穩定幣的發行人凍結了這個地址。在發行人解除凍結前，不會從此地址轉出或轉入任何款項；解除後此異常會自動結案。請聯絡發行人；如屬診所的錢包，亦請通知診所。',
@@ -291,6 +293,7 @@ const zhCN: Catalogue = {
   ty_flush_failed: '转交失败',
   ty_screening_hit: '付款人在筛查名单上（已暂扣）',
   ty_address_frozen: '地址被发行人冻结',
+  ty_travel_rule_mismatch: '付款钱包与付款人证明的不同（已暂扣）',
   frozen_address: '被冻结的地址',
   frozen_note:
     '此稳定币的发行人冻结了这个地址。在发行人解除冻结前，不会从此地址转出或转入任何款项；解除后此异常会自动结案。请联系发行人；如属诊所的钱包，也请通知诊所。',

@@ -191,7 +191,7 @@ function proposeForm(language: CheckoutLanguage, view: ExceptionDetailView): str
   const noPayer = view.fromAddress === null;
   // A payment held by screening is released or kept held, nothing else.
   const choices =
-    view.type === 'screening_hit'
+    view.type === 'screening_hit' || view.type === 'travel_rule_mismatch'
       ? `${choice('release', 'release_choice', true)}\n${choice('keep_held', 'keep_choice')}`
       : `${noPayer ? '' : choice('refund', 'refund_payer', true)}
 ${choice('refund_other', 'refund_other', noPayer)}

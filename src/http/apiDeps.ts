@@ -60,5 +60,7 @@ export interface ApiDeps {
 export interface CheckoutSettings {
   publicUrl?: string | undefined;
   referenceRates?: ReferenceRates | undefined;
+  /** HKD amount from which invoices need the payer's travel-rule information (TRAVEL_RULE_THRESHOLD_HKD). */
+  travelRuleThresholdHkd?: string | undefined;
   explorerTxUrl?: string | undefined;
 }

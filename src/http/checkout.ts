@@ -7,11 +7,18 @@
  */
 import express, { type Request, type Response, Router } from 'express';
 import QRCode from 'qrcode';
+import { getAddress } from 'viem';
+import type { AuditActor } from '../audit/auditLog.js';
+import { getInvoice, invoiceByCheckoutToken, markTravelRuleCaptured } from '../billing/invoices.js';
 import { checkoutPageStatus, loadCheckoutView } from '../checkout/checkoutView.js';
 import { type CheckoutLanguage, negotiateLanguage } from '../checkout/messages.js';
 import { renderCheckoutPage, renderNotFoundPage, renderReceiptPage } from '../checkout/pages.js';
 import { writeReceiptPdf } from '../checkout/receiptPdf.js';
+import { TravelRuleError } from '../compliance/errors.js';
+import { captureTravelRule, parseTravelRuleForm } from '../compliance/travelRule.js';
+import { ValidationError } from '../platform/errors.js';
 import { CHECKOUT_ASSETS_DIR } from '../platform/paths.js';
+import { withTransaction } from '../platform/transaction.js';
 import type { ApiDeps } from './apiDeps.js';
 import { sendJson } from './json.js';
 
@@ -54,7 +61,16 @@ function sendNotFound(req: Request, res: Response): void {
   res.send(renderNotFoundPage(language));
 }
 
-export function checkoutRouter({ db, finality, checkout: settings }: Pick<ApiDeps, 'db' | 'finality' | 'checkout'>): Router {
+/** Who writes a travel-rule record: the patient on the payment page, known by the page's token only. */
+const PAYER: AuditActor = { actor: 'checkout:payer', role: 'payer' };
+
+export function checkoutRouter({
+  db,
+  finality,
+  checkout: settings,
+  secrets,
+  network,
+}: Pick<ApiDeps, 'db' | 'finality' | 'checkout' | 'secrets' | 'network'>): Router {
   const router = Router();
   router.use('/checkout', (_req, res, next) => {
     patientHeaders(res);
@@ -87,6 +103,32 @@ export function checkoutRouter({ db, finality, checkout: settings }: Pick<ApiDep
     const language = languageOf(req);
     res.status(200).type('html').setHeader('Content-Language', language);
     res.send(renderReceiptPage(view, language, settings.explorerTxUrl));
+  });
+
+  // The payer's travel-rule information and their wallet's signature, from the payment page
+  // (JSON, by its script: the wallet signs in the browser). Every field is checked; nothing is
+  // written unless all is well. Once it is in, the page shows where to pay.
+  router.post('/checkout/:token/travel-rule', express.json({ limit: '8kb' }), async (req, res) => {
+    const found = await invoiceByCheckoutToken(db, String(req.params.token));
+    if (!found) return sendNotFound(req, res);
+    const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
+    const payer = await withTransaction(db, async (trx) => {
+      const invoice = await getInvoice(trx, { clinicId: found.clinic_id }, found.id, { forUpdate: true });
+      if (invoice.travel_rule === 'not_required') throw new ValidationError('This invoice does not need travel-rule information.', 'token');
+      if (invoice.travel_rule === 'captured') throw new TravelRuleError('travel_rule_captured', "The payer's information for this invoice is in already.");
+      const input = parseTravelRuleForm(body);
+      const proven = await captureTravelRule(trx, secrets, PAYER, {
+        invoiceId: invoice.id,
+        clinicId: invoice.clinic_id,
+        chainId: network.chainId,
+        payer: body.payer_address,
+        signature: body.signature,
+        input,
+      });
+      await markTravelRuleCaptured(trx, invoice.id, proven);
+      return proven;
+    });
+    sendJson(res, 200, { status: 'captured', payer_address: getAddress(payer) });
   });
 
   router.get('/checkout/:token/receipt.pdf', async (req, res) => {

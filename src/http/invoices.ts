@@ -15,6 +15,7 @@ import {
   voidInvoice,
 } from '../billing/invoices.js';
 import { paymentUri } from '../billing/paymentUri.js';
+import { TravelRuleError } from '../compliance/errors.js';
 import { apiAddress } from '../domain/address.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { ForbiddenError } from '../identity/errors.js';
@@ -41,7 +42,10 @@ export function invoicesRouter({ db, logger, contract, network, checkout }: ApiD
       const { clinicId } = principalOf(res);
       if (clinicId === undefined) throw new ForbiddenError('Only a clinic can issue invoices.');
       const now = new Date();
-      const invoice = await prepareInvoice(db, clinicId, req.body as CreateInvoiceInput, network, now, { referenceRates: checkout.referenceRates });
+      const invoice = await prepareInvoice(db, clinicId, req.body as CreateInvoiceInput, network, now, {
+        referenceRates: checkout.referenceRates,
+        travelRuleThresholdHkd: checkout.travelRuleThresholdHkd,
+      });
       return {
         status: 201,
         body: presentInvoice(invoice.row, now, undefined, { ...shown, checkoutToken: invoice.checkoutToken }),
@@ -91,6 +95,12 @@ export function invoicesRouter({ db, logger, contract, network, checkout }: ApiD
 
   contract.route(router, 'get', '/v1/invoices/{id}/payment-qr.svg', async (req, res) => {
     const invoice = await getInvoice(db, scopeOf(res), req.params.id as string);
+    if (invoice.travel_rule === 'pending') {
+      throw new TravelRuleError(
+        'travel_rule_required',
+        "The payer's travel-rule information is not in yet: the invoice shows no place to pay until they give it on its checkout page.",
+      );
+    }
     const uri = paymentUri({
       chainId: invoice.token_chain_id,
       token: apiAddress(invoice.token_address),

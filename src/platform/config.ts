@@ -57,6 +57,10 @@ export interface Config {
    * alone (described by the chain, not pinned), or the dev stack's tokens.
    */
   acceptedTokens: AcceptedTokenConfig[] | undefined;
+  /** Years personal data is kept (at least 5) before `retention` erases it. */
+  retentionYears: number;
+  /** Invoices of at least this many HKD need the payer's travel-rule information before they can be paid. */
+  travelRuleThresholdHkd: string;
   /** An on-chain sanctions oracle (`isSanctioned(address) returns (bool)`) every payer is also screened by; dev: the stack's test oracle. */
   sanctionsOracle: Address | undefined;
   dataDir: string;
@@ -229,6 +233,18 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     default: '(`TOKEN_ADDRESS` alone; dev: both test tokens)',
     meaning:
       'The allow-list of HKD stablecoins, as JSON: `[{"address","symbol","decimals","issuer","licence","peg":"HKD","freeze"?}, …]`, at most 20, the first being the one invoices are priced in. At start each must have code and answer `symbol()` and `decimals()` as pinned, or the gateway refuses to start. Transfers of any other token are never credited. `freeze` {`view`, `event`} names how the issuer freezes addresses (e.g. `isFrozen`, `Frozen`): frozen deposit addresses and clinic wallets are then watched.',
+  },
+  {
+    name: 'RETENTION_YEARS',
+    default: '5',
+    meaning:
+      'Years personal data is kept before `npx clinicpay retention` erases it (travel-rule records by destroying their key; patient references in stored webhook payloads), 5–100: records are kept at least five years, so anything lower is refused. Nothing financial is ever deleted.',
+  },
+  {
+    name: 'TRAVEL_RULE_THRESHOLD_HKD',
+    default: '8000',
+    meaning:
+      "Invoices of at least this many HKD (the HKMA guideline's HK$8,000) show no deposit address until the payer has given their travel-rule information on the payment page and proven their wallet with a signature. `0`: every invoice.",
   },
   {
     name: 'SANCTIONS_ORACLE_ADDRESS',
@@ -477,6 +493,8 @@ export function loadConfig(env: Env, cwd: string): Config {
     tokenAddress: tokenAddress ?? acceptedTokens?.[0]?.address,
     acceptedTokens,
     sanctionsOracle: optionalAddress(env, 'SANCTIONS_ORACLE_ADDRESS'),
+    travelRuleThresholdHkd: hkdAmount(env, 'TRAVEL_RULE_THRESHOLD_HKD', '8000'),
+    retentionYears: integer(env, 'RETENTION_YEARS', 5, 5, 100),
     dataDir: path.resolve(cwd, nonEmpty(env, 'DATA_DIR', '.data')),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
@@ -814,6 +832,13 @@ function acceptedTokenList(env: Env, name: string): AcceptedTokenConfig[] | unde
   const addresses = new Set(tokens.map((token) => token.address));
   if (addresses.size !== tokens.length) throw new ConfigError(name, 'each token once', value);
   return tokens;
+}
+
+/** An HKD amount with at most 2 decimals, from 0 to 999,999,999.99 (as exact text). */
+function hkdAmount(env: Env, name: string, fallback: string): string {
+  const value = raw(env, name) ?? fallback;
+  if (!/^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$/.test(value)) throw new ConfigError(name, 'an HKD amount such as 8000 or 8000.00', value);
+  return value;
 }
 
 function optionalAddress(env: Env, name: string): Address | undefined {

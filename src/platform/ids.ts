@@ -26,7 +26,8 @@ export type IdPrefix =
   | 'scl'
   | 'hld'
   | 'scr'
-  | 'frz';
+  | 'frz'
+  | 'trv';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(12).toString('hex')}`;

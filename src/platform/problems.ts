@@ -186,6 +186,16 @@ export const PROBLEMS = {
       'The address is on a screening list the gateway has loaded (a sanctions or designation list), so it will not send money to it or bind a clinic to it.',
     todo: 'Use another address. If the listing is wrong, the operator checks it against the list named in `detail`; nothing was changed.',
   },
+  travel_rule_required: {
+    status: 409,
+    happened: "The invoice is at or above the travel-rule threshold, and the payer's information is not in yet: it shows no place to pay until it is.",
+    todo: "Send the patient the invoice's checkout page: they give their information there and sign with their wallet; the deposit address appears then.",
+  },
+  travel_rule_captured: {
+    status: 409,
+    happened: "The payer's travel-rule information for this invoice is in already; it is not replaced.",
+    todo: 'Pay from the wallet that signed. If it was the wrong wallet, the clinic issues a new invoice.',
+  },
   headers_too_large: {
     status: 431,
     happened: 'The request line and headers together are larger than the gateway reads (16 KiB).',

@@ -21,6 +21,7 @@ export const EXCEPTION_TYPES = [
   'flush_failed',
   'screening_hit',
   'address_frozen',
+  'travel_rule_mismatch',
 ] as const;
 export type ExceptionType = (typeof EXCEPTION_TYPES)[number];
 export type ExceptionStatus = 'open' | 'pending_approval' | 'resolved';

@@ -143,11 +143,12 @@ export async function createResolution(
   // A payment held by screening is decided by release or keep_held, and by nothing else; those
   // two decide nothing but such a hold.
   const holdDecision = input.action === 'release' || input.action === 'keep_held';
-  if ((exception.type === 'screening_hit') !== holdDecision) {
+  const held = exception.type === 'screening_hit' || exception.type === 'travel_rule_mismatch';
+  if (held !== holdDecision) {
     throw new ValidationError(
-      exception.type === 'screening_hit'
-        ? 'A payment held by screening is released or kept held ("release" or "keep_held"), nothing else.'
-        : `"${input.action}" decides a payment held by screening; this is a ${exception.type} exception.`,
+      held
+        ? 'A held payment is released or kept held ("release" or "keep_held"), nothing else.'
+        : `"${input.action}" decides a held payment; this is a ${exception.type} exception.`,
       'action',
     );
   }

@@ -584,8 +584,8 @@ async function screeningHitExceptions(db: Db): Promise<ExceptionInput[]> {
   return holds.map((hold) => {
     const transfer = byId.get(hold.transfer_id)!;
     return {
-      dedupeKey: `screening_hit:${hold.id}`,
-      type: 'screening_hit',
+      dedupeKey: `${hold.reason}:${hold.id}`,
+      type: hold.reason === 'travel_rule_mismatch' ? 'travel_rule_mismatch' : 'screening_hit',
       amount: BigInt(hold.amount),
       clinicId: hold.clinic_id,
       invoiceId: hold.invoice_id,

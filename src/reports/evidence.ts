@@ -8,15 +8,18 @@
  */
 import { type Address, getAddress } from 'viem';
 import { auditTrailOf } from '../audit/auditLog.js';
+import { getClinic } from '../billing/clinics.js';
 import { getInvoice, invoiceTokenOptions } from '../billing/invoices.js';
 import { acceptedTokenAt, type PaymentNetwork } from '../chain/paymentNetwork.js';
 import { holdOfTransfer } from '../compliance/holds.js';
 import { paymentScreenings } from '../compliance/screening.js';
+import { toIvms101, travelRuleRecordOf, travelRuleReference } from '../compliance/travelRule.js';
 import { apiAddress } from '../domain/address.js';
 import { type ClinicScope, inScope } from '../identity/principal.js';
 import { entriesOfTransfer } from '../ledger/ledger.js';
 import type { Db } from '../platform/db.js';
 import { NotFoundError } from '../platform/errors.js';
+import type { SecretBox } from '../platform/secretBox.js';
 import { exceptionOfHold } from '../recon/exceptions.js';
 import { resolutionsOf } from '../recon/resolutions.js';
 import { paymentTransfer } from '../settlement/transfers.js';
@@ -33,12 +36,13 @@ export function evidencePath(transferId: string): string {
 export async function paymentEvidence(db: Db, scope: ClinicScope, id: string, network: PaymentNetwork): Promise<Record<string, unknown>> {
   const payment = await paymentTransfer(db, id);
   if (!payment || !inScope(scope, payment.clinic_id)) throw new NotFoundError('payment');
-  const [invoice, entries, screenings, hold, audit] = await Promise.all([
+  const [invoice, entries, screenings, hold, audit, travelRule] = await Promise.all([
     getInvoice(db, { clinicId: payment.clinic_id }, payment.invoice_id),
     entriesOfTransfer(db, payment.id),
     paymentScreenings(db, payment.id),
     holdOfTransfer(db, payment.id),
     auditTrailOf(db, payment.id),
+    travelRuleReference(db, payment.invoice_id),
   ]);
   const token = getAddress(payment.token_address);
   const offered = invoiceTokenOptions(invoice).find((option) => option.address === payment.token_address);
@@ -91,8 +95,19 @@ export async function paymentEvidence(db: Db, scope: ClinicScope, id: string, ne
     })),
     // The sanctions oracle's latest answer about the payer, at the payment's block (null: none is configured).
     oracle: screenings.at(-1)?.oracle ?? null,
-    // Not yet built: travel-rule records.
-    travel_rule: null,
+    // The record's reference only: the information itself is for auditors and platform admins (the export).
+    travel_rule:
+      invoice.travel_rule === 'not_required'
+        ? null
+        : {
+            status: invoice.travel_rule,
+            record_id: travelRule?.id ?? null,
+            captured_at: travelRule?.captured_at.toISOString() ?? null,
+            payer_address: travelRule ? apiAddress(travelRule.payer_address) : null,
+            paid_from_payer: travelRule ? travelRule.payer_address === payment.from_address : false,
+            erased_at: travelRule?.erased_at?.toISOString() ?? null,
+            export: `/v1/payments/${payment.id}/travel-rule`,
+          },
     hold: hold
       ? {
           id: hold.id,
@@ -134,5 +149,39 @@ function tokenEvidence(
     peg: 'HKD',
     on_allow_list: onAllowList,
     offered_by_invoice: offeredByInvoice,
+  };
+}
+
+/**
+ * The travel-rule record of payment `id` in IVMS101 (for auditors and platform admins), with the
+ * transfer it travels with. {@link NotFoundError} when the payment is not in `scope` or its
+ * invoice needed no record; `ivms101` is null once the record is erased.
+ */
+export async function paymentTravelRule(db: Db, secrets: SecretBox, scope: ClinicScope, id: string): Promise<Record<string, unknown>> {
+  const payment = await paymentTransfer(db, id);
+  if (!payment || !inScope(scope, payment.clinic_id)) throw new NotFoundError('payment');
+  const record = await travelRuleRecordOf(db, secrets, payment.invoice_id);
+  if (!record) throw new NotFoundError('travel-rule record');
+  const clinic = await getClinic(db, payment.clinic_id);
+  return {
+    object: 'travel_rule_record',
+    id: record.id,
+    payment_id: payment.id,
+    invoice_id: payment.invoice_id,
+    captured_at: record.captured_at.toISOString(),
+    erased_at: record.erased_at?.toISOString() ?? null,
+    payer_address: getAddress(record.payer_address),
+    signature: record.signature,
+    paid_from_payer: record.payer_address === payment.from_address,
+    transfer: {
+      chain_id: payment.chain_id,
+      tx_hash: payment.tx_hash,
+      log_index: payment.log_index,
+      token: getAddress(payment.token_address),
+      amount: payment.amount,
+      from_address: getAddress(payment.from_address),
+      to_address: getAddress(payment.to_address),
+    },
+    ivms101: toIvms101(record, { clinicName: clinic.name, account: payment.to_address }),
   };
 }

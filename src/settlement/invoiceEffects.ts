@@ -6,6 +6,7 @@
  */
 import { type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import { type InvoiceRow, lockInvoices, expireDueInvoices as markDueInvoicesExpired, presentInvoice, saveInvoiceProgress } from '../billing/invoices.js';
+import type { HoldReason } from '../compliance/holds.js';
 import { rescaleAtPar } from '../domain/currency.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { settledStatus } from '../domain/invoiceStatus.js';
@@ -89,6 +90,12 @@ export class InvoiceBatch {
 
   private announce(invoice: InvoiceRow, type: WebhookEventType, extra: Record<string, unknown> = {}): void {
     this.events.push({ invoice: { ...invoice }, type, extra });
+  }
+
+  /** The invoice's travel-rule state, and the wallet the payer proved, if any. */
+  travelRuleOf(invoiceId: string): { status: InvoiceRow['travel_rule']; payer: string | null } {
+    const invoice = this.row(invoiceId);
+    return { status: invoice.travel_rule, payer: invoice.travel_rule_payer };
   }
 
   /** A payment was seen but is not final yet: the invoice shows `processing`. `decimals`: of the payment's token, when not the invoice's. */
@@ -194,10 +201,7 @@ export class InvoiceBatch {
    * A confirmed payment from a listed payer is held: credited as any payment, but its deposit
    * stays until two finance people decide. The clinic is told.
    */
-  paymentHeld(
-    invoiceId: string,
-    hold: { id: string; txHash: string; amount: bigint; lists: readonly string[]; reason: 'screening_hit' | 'screening_pending' },
-  ): void {
+  paymentHeld(invoiceId: string, hold: { id: string; txHash: string; amount: bigint; lists: readonly string[]; reason: HoldReason }): void {
     this.announce(this.row(invoiceId), 'payment.held', {
       payment: { tx_hash: hold.txHash, amount: hold.amount.toString() },
       hold: { id: hold.id, reason: hold.reason, lists: [...hold.lists] },

@@ -32,7 +32,7 @@ import type { ChainClient } from '../chain/client.js';
 import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
 import { type AcceptedToken, sanctionsOracleAbi } from '../chain/paymentNetwork.js';
-import { holdPayment } from '../compliance/holds.js';
+import { type HoldReason, holdPayment } from '../compliance/holds.js';
 import { type OracleAnswer, screenPayers } from '../compliance/screening.js';
 import { storedAddress } from '../domain/address.js';
 import { confirmationsAt } from '../domain/confirmations.js';
@@ -413,22 +413,25 @@ async function holdListedPayers(deps: WatcherDeps, trx: Trx, invoices: InvoiceBa
   );
   for (const transfer of payments) {
     const verdict = verdicts.get(transfer.id);
-    if (!verdict) continue;
-    const reason = verdict.unscreened ? 'screening_pending' : 'screening_hit';
+    // Above the travel-rule threshold, only the wallet the payer proved may pay; any other is held.
+    const travelRule = invoices.travelRuleOf(transfer.invoice_id);
+    const mismatch = travelRule.status !== 'not_required' && travelRule.payer !== transfer.from_address.toLowerCase();
+    if (!verdict && !mismatch) continue;
+    const reason: HoldReason = verdict && verdict.hits.length > 0 ? 'screening_hit' : mismatch ? 'travel_rule_mismatch' : 'screening_pending';
     const hold = await holdPayment(trx, SYSTEM.watcher, {
       transferId: transfer.id,
       invoiceId: transfer.invoice_id,
       clinicId: transfer.clinic_id,
       from: transfer.from_address,
       amount: BigInt(transfer.amount),
-      hits: verdict.hits,
+      hits: verdict?.hits ?? [],
       reason,
     });
     invoices.paymentHeld(transfer.invoice_id, {
       id: hold.id,
       txHash: transfer.tx_hash,
       amount: BigInt(transfer.amount),
-      lists: verdict.hits.map((hit) => hit.list),
+      lists: (verdict?.hits ?? []).map((hit) => hit.list),
       reason,
     });
   }

@@ -194,3 +194,20 @@ function presentWebhookDelivery(row: WebhookDeliveryRow): Record<string, unknown
     attempted_at: row.attempted_at.toISOString(),
   };
 }
+
+/** Webhook events stored before `cutoff` whose payload still carries a patient reference, oldest first. */
+export async function webhookEventsWithPatientRefBefore(db: Db | Trx, cutoff: Date): Promise<{ id: string; clinic_id: string; created_at: Date }[]> {
+  return (await db('webhook_events')
+    .where('created_at', '<', cutoff)
+    .whereRaw(`payload->'object'->>'patient_ref' IS NOT NULL`)
+    .orderBy('created_at')
+    .select('id', 'clinic_id', 'created_at')) as { id: string; clinic_id: string; created_at: Date }[];
+}
+
+/** Takes the patient reference out of these events' stored payloads (personal data past its retention). */
+export async function erasePatientRefs(trx: Trx, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  return trx('webhook_events')
+    .whereIn('id', [...ids])
+    .update({ payload: trx.raw(`payload #- '{object,patient_ref}'`) });
+}
