@@ -104,6 +104,10 @@ describe('an invoice paid in a mix of two accepted tokens', () => {
     expect(await depositBalanceIn(env.db, invoice.id, assetOf(env.secondToken!))).toBe(6_000_000_000_000_000_007n);
     const confirmed = (await webhookEvents(env.db, clinic.id, 'invoice.paid'))[0]!;
     expect(confirmed.object.amount_paid).toBe('10.00');
+    // The patient's receipt names both tokens, each payment in its own.
+    const receipt = await request(app).get(`/checkout/${(invoice as typeof invoice & { checkout_token: string }).checkout_token}/receipt?lang=en`);
+    expect(receipt.status).toBe(200);
+    expect(receipt.text).toContain('Paid in tHKD, tHKDB');
 
     // One token per pass: the first sweep takes tHKD and asks for tHKDB at once.
     expect((await flush(env)).flushed).toBe(1);

@@ -598,6 +598,11 @@ describe.skipIf(!hasChromium)('travel-rule details on the payment page and the c
     await page.waitForSelector('#payment-qr:not([hidden]) svg', { timeout: LIVE_MS });
     expect(await page.evaluate('window.__sameDocument')).toBe(1);
 
+    // The bill's own page says the details are in, and nothing of what they are.
+    await page.goto(`${stack.url}/console/bills/${invoice.id}?lang=en`);
+    expect(await page.textContent('#bill-travel-rule')).toBe(consoleMessage('en', 'travel_rule_captured'));
+    expect(await page.content()).not.toContain(DOCUMENT_FIELDS.full_name);
+
     // In the other languages, the same words.
     for (const language of ['zh-HK', 'zh-CN'] as const) {
       const pending = await issueInvoice();

@@ -14,7 +14,14 @@
  */
 import { Decimal } from 'decimal.js';
 import { formatUnits, getAddress, zeroAddress } from 'viem';
-import { type InvoiceRow, invoiceByCheckoutToken, invoiceWithClinicName, paymentOptions, type TravelRuleStatus } from '../billing/invoices.js';
+import {
+  type InvoiceRow,
+  invoiceByCheckoutToken,
+  invoiceTokenOptions,
+  invoiceWithClinicName,
+  paymentOptions,
+  type TravelRuleStatus,
+} from '../billing/invoices.js';
 import { travelRuleTypedData } from '../compliance/travelRule.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { CURRENCIES, tokenUnitsToFiat } from '../domain/currency.js';
@@ -37,7 +44,10 @@ export interface CheckoutLineItem {
 
 export interface CheckoutPayment {
   txHash: string;
+  /** Base units of the token it was paid in (`symbol`, `decimals`): any accepted token, at par. */
   amount: string;
+  symbol: string;
+  decimals: number;
   confirmations: number;
   final: boolean;
 }
@@ -189,11 +199,18 @@ async function viewOf(
   payIn?: unknown,
 ): Promise<CheckoutPageView> {
   const { transfers, head } = (await invoiceChainViews(db, row.token_chain_id, [row.id])).get(row.id)!;
+  // Each payment in the token it was made in (the invoice keeps the list it was offered).
+  const offered = invoiceTokenOptions(row);
+  const tokenOf = (address: string) => {
+    const option = offered.find((candidate) => candidate.address === address.toLowerCase());
+    return option ? { symbol: option.symbol, decimals: option.decimals } : { symbol: row.token_symbol, decimals: row.token_decimals };
+  };
   const payments = transfers
     .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')
     .map((transfer) => ({
       txHash: transfer.tx_hash,
       amount: transfer.amount,
+      ...tokenOf(transfer.token_address),
       confirmations: confirmationsAt(BigInt(transfer.block_number), head),
       final: transfer.status === 'confirmed',
     }));
@@ -279,4 +296,10 @@ export function checkoutPageStatus(view: CheckoutPageView): Record<string, unkno
     ...checkoutStatus(view),
     payment_options: view.tokenOptions.map((option) => ({ token: option.address, token_amount_to_send: option.amountToSend })),
   };
+}
+
+/** The tokens an invoice was paid in, as the receipt names them ("tHKD, tHKDB"); the pricing token before any payment. */
+export function paidSymbols(view: Pick<CheckoutView, 'payments' | 'tokenInfo'>): string {
+  const symbols = [...new Set(view.payments.map((payment) => payment.symbol))];
+  return symbols.length > 0 ? symbols.join(', ') : view.tokenInfo.symbol;
 }

@@ -9,7 +9,7 @@
  */
 import { formatUnits } from 'viem';
 import { escapeHtml, jsonForHtml } from '../platform/html.js';
-import { type CheckoutPageView, type CheckoutView, type PayingView, travelRuleSigningRequest } from './checkoutView.js';
+import { type CheckoutPageView, type CheckoutView, type PayingView, paidSymbols, travelRuleSigningRequest } from './checkoutView.js';
 import { CATALOGUES, CHECKOUT_LANGUAGES, type CheckoutLanguage, COUNTRY_CODES, COUNTRY_NAMES, LANGUAGE_NAMES, type MessageKey, message } from './messages.js';
 
 /** Locales for number and date formatting (Hong Kong English for English: HKD as "HK$"). */
@@ -377,7 +377,7 @@ export function renderReceiptPage(view: CheckoutView, language: CheckoutLanguage
 <dt>${t(language, 'transaction')}</dt><dd><ul class="transactions">${transactions}</ul></dd>
 </dl>
 ${itemsTable(view, language)}
-<p class="note">${t(language, 'receipt_note', { symbol: view.tokenInfo.symbol, chain: view.tokenInfo.chainId })}</p>
+<p class="note">${t(language, 'receipt_note', { symbol: paidSymbols(view), chain: view.tokenInfo.chainId })}</p>
 <p><a class="button" href="${escapeHtml(path)}/receipt.pdf?lang=${language}">${t(language, 'download_receipt')}</a> <a href="${escapeHtml(path)}?lang=${language}">${t(language, 'back_to_invoice')}</a></p>
 </main>`;
   return shell({ language, title: message(language, 'receipt_title', { clinic: view.clinicName }), body, path: `${path}/receipt` });

@@ -38,7 +38,7 @@ function paidView(overrides: Partial<CheckoutView> = {}): CheckoutView {
     paidAt: PAID_AT,
     reference: null,
     confirming: null,
-    payments: [{ txHash: TX_HASH, amount: '1280500000', confirmations: 12, final: true }],
+    payments: [{ txHash: TX_HASH, amount: '1280500000', symbol: 'tHKD', decimals: 6, confirmations: 12, final: true }],
     ...overrides,
   };
 }
@@ -109,9 +109,9 @@ describe('writeReceiptPdf', () => {
     const second = `0x${'cd'.repeat(32)}`;
     const view = paidView({
       payments: [
-        { txHash: TX_HASH, amount: '1000000000', confirmations: 30, final: true },
-        { txHash: second, amount: '280500000', confirmations: 12, final: true },
-        { txHash: pending, amount: '5000000', confirmations: 1, final: false },
+        { txHash: TX_HASH, amount: '1000000000', symbol: 'tHKD', decimals: 6, confirmations: 30, final: true },
+        { txHash: second, amount: '280500000', symbol: 'tHKD', decimals: 6, confirmations: 12, final: true },
+        { txHash: pending, amount: '5000000', symbol: 'tHKD', decimals: 6, confirmations: 1, final: false },
       ],
     });
     const { text, links } = await readPdf(await render({ view, language: 'en', explorerTxUrl: undefined }));
@@ -133,7 +133,7 @@ describe('writeReceiptPdf', () => {
       status: 'overpaid',
       amountPaid: '1300.00',
       tokenAmountPaid: 1_300_000_000n,
-      payments: [{ txHash: TX_HASH, amount: '1300000000', confirmations: 12, final: true }],
+      payments: [{ txHash: TX_HASH, amount: '1300000000', symbol: 'tHKD', decimals: 6, confirmations: 12, final: true }],
     });
     const { text } = await readPdf(await render({ view, language: 'zh-HK', explorerTxUrl: undefined }));
     expect(text).toContain(message('zh-HK', 'status_overpaid'));

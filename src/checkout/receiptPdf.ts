@@ -13,7 +13,7 @@
 import { finished } from 'node:stream/promises';
 import { formatUnits } from 'viem';
 import { A4, createPdfDocument, fitText, localize, type Message, PDF_COLORS, PDF_FONTS, type TextStyle, useTextStyle } from '../reports/pdfFonts.js';
-import type { CheckoutView } from './checkoutView.js';
+import { type CheckoutView, paidSymbols } from './checkoutView.js';
 import { type CheckoutLanguage, type MessageKey, message } from './messages.js';
 import { formatMoney, formatTime } from './pages.js';
 
@@ -339,7 +339,7 @@ class ReceiptPdfWriter {
     this.drawTransactions();
 
     this.y += 8;
-    const note = this.t('receipt_note', { symbol: view.tokenInfo.symbol, chain: view.tokenInfo.chainId });
+    const note = this.t('receipt_note', { symbol: paidSymbols(view), chain: view.tokenInfo.chainId });
     const noteStyle: TextStyle = { font: PDF_FONTS.text, size: 9, color: MUTED };
     this.ensureSpace(this.paragraphHeight(note, WIDTH, noteStyle) + 4);
     this.y += this.paragraph(note, LEFT, this.y, WIDTH, noteStyle) + 4;
@@ -365,7 +365,8 @@ class ReceiptPdfWriter {
         if (url) this.doc.link(VALUE_X, baseline - hashStyle.size, hashWidth, hashStyle.size * 1.3, url);
         if (several) {
           baseline += 13;
-          const amount = this.tokenUnits(BigInt(payment.amount));
+          // In the token the payment was made in: any accepted token counts at par.
+          const amount = `${formatUnits(BigInt(payment.amount), payment.decimals)} ${payment.symbol}`;
           this.cell(amount, VALUE_X, baseline, valueWidth, this.valueStyle(amount, false, 9), 'left', false);
         }
         if (url) {

@@ -161,6 +161,8 @@ export interface BillDetail extends BillRow {
   payments: { txHash: string; amount: string; confirmations: number; final: boolean; url: string | null }[];
   timeline: { at: Date; action: string; actor: string }[];
   voidable: boolean;
+  /** Above the travel-rule threshold: whether the payer's details are in (never what they are). */
+  travelRule: 'not_required' | 'pending' | 'captured';
 }
 
 /** One bill: amounts, payments with their transactions, what happened, and what can be done. */
@@ -188,6 +190,7 @@ export function renderBillPage(language: CheckoutLanguage, person: StaffPerson, 
 <dt>${t(language, 'status')}</dt><dd id="bill-status">${statusBadge(language, bill.status)}</dd>
 <dt>${t(language, 'created')}</dt><dd>${escapeHtml(formatTime(bill.created_at, language))}</dd>
 ${bill.note ? `<dt>${t(language, 'notes')}</dt><dd id="bill-note">${escapeHtml(bill.note)}</dd>` : ''}
+${bill.travelRule === 'not_required' ? '' : `<dt>${t(language, 'travel_rule')}</dt><dd id="bill-travel-rule">${t(language, bill.travelRule === 'pending' ? 'travel_rule_pending' : 'travel_rule_captured')}</dd>`}
 </dl>
 <p class="actions"><a class="button" id="counter-mode" href="/console/bills/${escapeHtml(bill.id)}/counter">${t(language, 'counter_mode')}</a>
 ${bill.voidable ? `<button type="button" class="button secondary" id="void-bill">${t(language, 'void_bill')}</button>` : ''}</p>

@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import express, { type Request, type Response, Router } from 'express';
 import QRCode from 'qrcode';
-import { checkoutTokenFromUrl, getInvoice, type InvoiceRow, invoiceWithCheckoutToken, listInvoices } from '../billing/invoices.js';
+import { formatUnits } from 'viem';
+import { checkoutTokenFromUrl, getInvoice, type InvoiceRow, invoiceTokenOptions, invoiceWithCheckoutToken, listInvoices } from '../billing/invoices.js';
 import { listPriceList } from '../billing/priceList.js';
 import { openAmounts, takingsByDay } from '../billing/takings.js';
 import { readCursor } from '../chain/cursor.js';
@@ -56,6 +57,12 @@ function forwardedAndWaiting(
       .toFixed(2);
   return { forwarded: hkd('settlement'), waiting: hkd('deposits') };
 }
+/** Base units of one of the invoice's tokens as decimal text with its symbol ("6.5 tHKDB"). */
+function tokenAmountText(row: InvoiceRow, tokenAddress: string, units: string): string {
+  const option = invoiceTokenOptions(row).find((candidate) => candidate.address === tokenAddress.toLowerCase());
+  return option ? `${formatUnits(BigInt(units), option.decimals)} ${option.symbol}` : `${units} (${tokenAddress})`;
+}
+
 /** At most this many of today's bills on one page (a clinic's day fits). */
 const BILLS_SHOWN = 200;
 
@@ -157,11 +164,13 @@ export function consoleRouter(deps: ApiDeps): Router {
     const detail: BillDetail = {
       ...row,
       status,
+      travelRule: row.travel_rule,
       payments: transfers
         .filter((transfer) => transfer.kind === 'payment' && transfer.status !== 'reorged')
         .map((transfer) => ({
           txHash: transfer.tx_hash,
-          amount: `${transfer.amount} ${row.token_symbol}`,
+          // In the token it was paid in, as decimal text.
+          amount: tokenAmountText(row, transfer.token_address, transfer.amount),
           confirmations: confirmationsAt(BigInt(transfer.block_number), head),
           final: transfer.status === 'confirmed',
           url: checkout.explorerTxUrl?.replace('{tx}', transfer.tx_hash) ?? null,
