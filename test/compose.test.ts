@@ -80,6 +80,14 @@ describe('compose.yaml', () => {
     for (const variable of Object.keys(services.migrate!.environment!)) expect(KNOWN.has(variable)).toBe(true);
   });
 
+  it('has the operator tools on demand: doctor, and retention as the app role with the retention setting', () => {
+    for (const name of ['doctor', 'retention']) expect(services[name]!.profiles, name).toEqual(['tools']);
+    const retention = services.retention! as Service & { entrypoint?: string[] };
+    expect([...(retention.entrypoint ?? []), ...(retention.command ?? [])]).toEqual(['node', 'bin/clinicpay.mjs', 'retention']);
+    expect(retention.environment!.DATABASE_URL).toMatch(/^postgres:\/\/clinicpay_app:/);
+    expect(retention.environment!.RETENTION_YEARS).toBe('${RETENTION_YEARS:-5}');
+  });
+
   it('puts a reverse proxy in front of both gateways, waiting for them to be healthy', () => {
     const proxy = services.proxy!;
     expect(proxy.depends_on).toEqual({ 'gateway-1': { condition: 'service_healthy' }, 'gateway-2': { condition: 'service_healthy' } });
