@@ -68,6 +68,8 @@ interface Shell {
   body: string;
   /** Path (with any query it keeps) the language links point at. */
   path: string;
+  /** Scripts besides checkout.js (the travel-rule form's, where the form is). */
+  extraScripts?: readonly string[];
 }
 
 /**
@@ -97,6 +99,12 @@ export interface PageFrame {
   body: string;
 }
 
+/** The words the page's scripts may write: the travel-rule form's only where it is shown. */
+function scriptMessages(language: CheckoutLanguage, withTravelRule: boolean): Record<string, string> {
+  const all = CATALOGUES[language] as Record<string, string>;
+  return withTravelRule ? all : Object.fromEntries(Object.entries(all).filter(([key]) => !key.startsWith('tr_')));
+}
+
 /** A whole page, never indexed, with the language switcher above `body`: the patient's pages and the staff's share it. */
 export function htmlPage(frame: PageFrame): string {
   return `<!doctype html>
@@ -119,7 +127,7 @@ ${frame.body}
 `;
 }
 
-function shell({ language, title, body, path }: Shell): string {
+function shell({ language, title, body, path, extraScripts = [] }: Shell): string {
   return htmlPage({
     language,
     title,
@@ -128,7 +136,7 @@ function shell({ language, title, body, path }: Shell): string {
     languagesLabel: message(language, 'language'),
     referrer: 'no-referrer',
     stylesheet: '/checkout/assets/checkout.css',
-    scripts: ['/checkout/assets/checkout.js'],
+    scripts: ['/checkout/assets/checkout.js', ...extraScripts],
   });
 }
 
@@ -346,12 +354,14 @@ ${travelRule}
 ${payment}
 ${items}
 </main>
-<script type="application/json" id="messages">${jsonForHtml(CATALOGUES[language])}</script>`;
+<script type="application/json" id="messages">${jsonForHtml(scriptMessages(language, travelRule !== ''))}</script>`;
   return shell({
     language,
     title: message(language, 'page_title', { clinic: view.clinicName, number: view.invoiceNumber }),
     body,
     path: `${path}${tokenQuery}`,
+    // The form's script and words only on the page that shows the form: every other page stays as light as before.
+    extraScripts: travelRule === '' ? [] : ['/checkout/assets/travelRule.js'],
   });
 }
 
