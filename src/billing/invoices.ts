@@ -225,6 +225,12 @@ export function invoiceTokenOptions(row: InvoiceRow): InvoiceTokenOption[] {
   return [{ address: row.token_address, symbol: row.token_symbol, decimals: row.token_decimals, issuer: null, licence: null }];
 }
 
+/** The token at `address` (any case) among those the invoice may be paid in, if it is one. */
+export function invoiceTokenOption(row: InvoiceRow, address: string): InvoiceTokenOption | undefined {
+  const wanted = address.toLowerCase();
+  return invoiceTokenOptions(row).find((option) => option.address === wanted);
+}
+
 /**
  * What an invoice asks for in each token it may be paid in: `units` of its pricing token at par,
  * exact into more decimals and rounded up into fewer (never short), with the EIP-681 URI.

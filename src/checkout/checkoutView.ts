@@ -17,7 +17,7 @@ import { formatUnits, getAddress, zeroAddress } from 'viem';
 import {
   type InvoiceRow,
   invoiceByCheckoutToken,
-  invoiceTokenOptions,
+  invoiceTokenOption,
   invoiceWithClinicName,
   paymentOptions,
   type TravelRuleStatus,
@@ -200,9 +200,8 @@ async function viewOf(
 ): Promise<CheckoutPageView> {
   const { transfers, head } = (await invoiceChainViews(db, row.token_chain_id, [row.id])).get(row.id)!;
   // Each payment in the token it was made in (the invoice keeps the list it was offered).
-  const offered = invoiceTokenOptions(row);
   const tokenOf = (address: string) => {
-    const option = offered.find((candidate) => candidate.address === address.toLowerCase());
+    const option = invoiceTokenOption(row, address);
     return option ? { symbol: option.symbol, decimals: option.decimals } : { symbol: row.token_symbol, decimals: row.token_decimals };
   };
   const payments = transfers

@@ -11,7 +11,7 @@ import { Decimal } from 'decimal.js';
 import express, { type Request, type Response, Router } from 'express';
 import QRCode from 'qrcode';
 import { formatUnits } from 'viem';
-import { checkoutTokenFromUrl, getInvoice, type InvoiceRow, invoiceTokenOptions, invoiceWithCheckoutToken, listInvoices } from '../billing/invoices.js';
+import { checkoutTokenFromUrl, getInvoice, type InvoiceRow, invoiceTokenOption, invoiceWithCheckoutToken, listInvoices } from '../billing/invoices.js';
 import { listPriceList } from '../billing/priceList.js';
 import { openAmounts, takingsByDay } from '../billing/takings.js';
 import { readCursor } from '../chain/cursor.js';
@@ -59,7 +59,7 @@ function forwardedAndWaiting(
 }
 /** Base units of one of the invoice's tokens as decimal text with its symbol ("6.5 tHKDB"). */
 function tokenAmountText(row: InvoiceRow, tokenAddress: string, units: string): string {
-  const option = invoiceTokenOptions(row).find((candidate) => candidate.address === tokenAddress.toLowerCase());
+  const option = invoiceTokenOption(row, tokenAddress);
   return option ? `${formatUnits(BigInt(units), option.decimals)} ${option.symbol}` : `${units} (${tokenAddress})`;
 }
 

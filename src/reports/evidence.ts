@@ -9,7 +9,7 @@
 import { type Address, getAddress } from 'viem';
 import { auditTrailOf } from '../audit/auditLog.js';
 import { getClinic } from '../billing/clinics.js';
-import { getInvoice, invoiceTokenOptions } from '../billing/invoices.js';
+import { getInvoice, invoiceTokenOption } from '../billing/invoices.js';
 import { acceptedTokenAt, type PaymentNetwork } from '../chain/paymentNetwork.js';
 import { holdOfTransfer } from '../compliance/holds.js';
 import { paymentScreenings } from '../compliance/screening.js';
@@ -45,7 +45,7 @@ export async function paymentEvidence(db: Db, scope: ClinicScope, id: string, ne
     travelRuleReference(db, payment.invoice_id),
   ]);
   const token = getAddress(payment.token_address);
-  const offered = invoiceTokenOptions(invoice).find((option) => option.address === payment.token_address);
+  const offered = invoiceTokenOption(invoice, payment.token_address);
   const accepted = acceptedTokenAt(network, token);
   const exception = hold ? await exceptionOfHold(db, hold.id) : undefined;
   const resolutions = exception ? await resolutionsOf(db, exception.id) : [];

@@ -13,6 +13,7 @@
  */
 import { type AbiEvent, type Address, getAddress, parseAbiItem } from 'viem';
 import { SYSTEM } from '../audit/auditLog.js';
+import { clinicSettlementAddresses } from '../billing/clinics.js';
 import { ownersOfAddresses } from '../billing/invoices.js';
 import type { ChainClient } from '../chain/client.js';
 import type { AcceptedToken } from '../chain/paymentNetwork.js';
@@ -72,7 +73,7 @@ async function watchToken(
     }
   }
   if (scanned === undefined) {
-    for (const wallet of await clinicWallets(db)) if (!candidates.has(wallet)) candidates.set(wallet, null);
+    for (const wallet of (await clinicSettlementAddresses(db)).keys()) if (!candidates.has(wallet)) candidates.set(wallet, null);
   }
   const owned = await ownersOfAddresses(db, chainId, [...candidates.keys()]);
 
@@ -139,9 +140,4 @@ async function isFrozen(
     for (const [index, address] of chunk.entries()) answers.set(address, results[index]!);
   }
   return answers;
-}
-
-/** Every clinic's current settlement wallet (lower case). */
-async function clinicWallets(db: Db): Promise<string[]> {
-  return (await db('clinics').pluck('settlement_address')) as string[];
 }
