@@ -24,6 +24,7 @@ import * as paymentScreenings from './20261203_0020_payment_screenings.js';
 import * as addressFreezes from './20261203_0021_address_freezes.js';
 import * as sanctionsOracle from './20261203_0022_sanctions_oracle.js';
 import * as travelRule from './20261203_0023_travel_rule.js';
+import * as auditChainer from './20261204_0024_audit_chainer.js';
 
 export interface Migration {
   name: string;
@@ -55,4 +56,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0021_address_freezes', ...addressFreezes },
   { name: '20261203_0022_sanctions_oracle', ...sanctionsOracle },
   { name: '20261203_0023_travel_rule', ...travelRule },
+  { name: '20261204_0024_audit_chainer', ...auditChainer },
 ];

@@ -46,6 +46,19 @@ export function registerOperationalMetrics(metrics: Metrics, deps: OperationalMe
     const [row] = await count(`SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS seconds FROM webhook_events WHERE status = 'pending'`);
     return [{ value: row!.seconds ?? 0 }];
   });
+  metrics.scrapedGauge('clinicpay_audit_events_unchained', 'Audited events written and not yet on the hash chain.', [], async () => {
+    const [row] = await count(`SELECT count(*) AS n FROM audit_inbox`);
+    return [{ value: row!.n }];
+  });
+  metrics.scrapedGauge(
+    'clinicpay_audit_chain_lag_seconds',
+    'How long the oldest audited event not yet on the hash chain has waited (0 when none waits).',
+    [],
+    async () => {
+      const [row] = await count(`SELECT count(*) AS n, extract(epoch FROM now() - min(occurred_at)) AS seconds FROM audit_inbox`);
+      return [{ value: Math.max(0, row!.seconds ?? 0) }];
+    },
+  );
   metrics.scrapedGauge('clinicpay_exceptions_open', 'Reconciliation exceptions not yet resolved, by type.', ['type'], async () =>
     (await count(`SELECT type AS label, count(*) AS n FROM exceptions WHERE status <> 'resolved' GROUP BY type`)).map((row) => ({
       labels: { type: row.label! },

@@ -1,11 +1,12 @@
 /**
  * The gateway's background workers, built from its dependencies: the chain watcher, the
- * flusher, the relayer sender, the reconciler (refund matching, scheduled runs, idempotency-key retention) and the
- * webhook dispatcher. Each runs in one process at a time, under its own advisory lock
+ * flusher, the relayer sender, the reconciler (refund matching, scheduled runs, idempotency-key retention), the
+ * webhook dispatcher and the audit chainer. Each runs in one process at a time, under its own advisory lock
  * (`platform/workers.ts`).
  */
 
 import type { LocalAccount } from 'viem';
+import { CHAIN_BATCH, chainPendingAudit } from './audit/auditLog.js';
 import type { ChainClient } from './chain/client.js';
 import type { Finality } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
@@ -28,7 +29,7 @@ import { syncOnce } from './settlement/watcher.js';
 import { dispatchDueWebhooks } from './webhooks/dispatcher.js';
 
 /** Advisory lock keys, one per worker: whoever holds a key runs that worker. */
-export const LOCK_KEYS = { watcher: 72_001, flusher: 72_002, webhooks: 72_003, reconciler: 72_004, relayer: 72_005 } as const;
+export const LOCK_KEYS = { watcher: 72_001, flusher: 72_002, webhooks: 72_003, reconciler: 72_004, relayer: 72_005, auditChainer: 72_006 } as const;
 
 export interface GatewayWorkersDeps {
   db: Db;
@@ -53,6 +54,9 @@ export interface GatewayWorkersDeps {
 
 /** How often the reconciler also reads the issuers' freezes of the gateway's addresses, and asks the oracle again about payments held pending screening. */
 const FREEZE_WATCH_INTERVAL_MS = 10_000;
+
+/** How long the audit chainer rests when nothing waits: the most an event waits for the chain when the gateway is idle. */
+const AUDIT_CHAIN_IDLE_MS = 100;
 
 /** How often the reconciler also removes idempotency keys past their retention. */
 const PURGE_INTERVAL_MS = 3600_000;
@@ -141,6 +145,15 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
           if (run) await executeReconciliation(onChain, run.id);
         }
         return matched > 0;
+      },
+    },
+    {
+      // Moves audited events onto the hash chain, so that no writer waits for the chain's head.
+      name: 'auditChainer',
+      lockKey: LOCK_KEYS.auditChainer,
+      idleMs: AUDIT_CHAIN_IDLE_MS,
+      async tick() {
+        return (await chainPendingAudit(db, { maxRows: 10 * CHAIN_BATCH })) > 0;
       },
     },
     {

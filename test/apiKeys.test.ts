@@ -8,7 +8,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, buildTestApp, onboardClinic, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
 let app: Express;
@@ -81,7 +81,7 @@ describe('API keys', () => {
     const invoice = await newInvoice(app, secret);
     expect(invoice.status, invoice.text).toBe(201);
     expect(invoice.body.clinic_id).toBe(clinicA);
-    const audit = (await database.db('audit_log').where({ target_id: invoice.body.id, action: 'invoice.created' }).first('actor', 'role')) as {
+    const audit = (await (await audited(database.db))('audit_log').where({ target_id: invoice.body.id, action: 'invoice.created' }).first('actor', 'role')) as {
       actor: string;
       role: string;
     };
@@ -103,7 +103,7 @@ describe('API keys', () => {
       expect(refused.status).toBe(401);
       expect(refused.body).toMatchObject({ code: 'invalid_token', detail: 'The API key is unknown, revoked or expired.' });
     }
-    expect((await database.db('audit_log').where({ target_id: created.body.id }).orderBy('seq').pluck('action')) as string[]).toEqual([
+    expect((await (await audited(database.db))('audit_log').where({ target_id: created.body.id }).orderBy('seq').pluck('action')) as string[]).toEqual([
       'api_key.created',
       'api_key.revoked',
     ]);

@@ -1,16 +1,19 @@
 /**
  * The audit log from the outside: API calls leave rows naming who did what, with request ids
  * and summaries free of patient descriptions; only auditors and platform admins read it; the
- * database refuses edits; concurrent writers never fork the chain; and a row changed, removed
- * or re-hashed behind the gateway's back is named by /verify.
+ * database refuses edits; concurrent writers never fork the chain; the chainer can die mid-batch
+ * or run twice at once without a gap, a fork or a duplicate, and writers never wait for it; and a
+ * row changed, removed or re-hashed behind the gateway's back is named by /verify.
  */
 import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
+import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AuditRow, auditCanonical, auditRowHash, GENESIS_HASH } from '../src/audit/auditLog.js';
+import { type AuditRow, auditCanonical, auditRowHash, chainPendingAudit, GENESIS_HASH } from '../src/audit/auditLog.js';
+import { createDb } from '../src/platform/db.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 const ADMIN = tokenFor('platform_admin', undefined, 'admin-ada');
 const AUDITOR = tokenFor('auditor', undefined, 'auditor-ann');
@@ -48,7 +51,9 @@ function createInvoice(requestId?: string): request.Test {
   );
 }
 
+/** The chain, after whatever waits in the inbox has been put on it (as the gateway's readers do). */
 async function auditRows(): Promise<AuditRow[]> {
+  await chainPendingAudit(database.db);
   const rows = await database.db('audit_log').orderBy('seq');
   return rows.map((row: Record<string, unknown>) => ({ ...row, seq: String(row.seq), occurred_at: (row.occurred_at as Date).toISOString() }) as AuditRow);
 }
@@ -114,8 +119,7 @@ describe('what the log records', () => {
     const replay = await send();
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(
-      await database
-        .db('audit_log')
+      await (await audited(database.db))('audit_log')
         .where({ target_id: first.body.id as string })
         .count<{ count: string }[]>('* as count'),
     ).toEqual([{ count: '1' }]);
@@ -132,7 +136,7 @@ describe('what the log records', () => {
       .set(bearer(ADMIN))
       .send({ name: 'New Name Clinic' });
     expect(patched.status).toBe(200);
-    const [row] = (await database.db('audit_log').where({ target_id: created.body.id as string, action: 'clinic.updated' })) as AuditRow[];
+    const [row] = (await (await audited(database.db))('audit_log').where({ target_id: created.body.id as string, action: 'clinic.updated' })) as AuditRow[];
     expect(row).toMatchObject({ actor: 'admin-ada', role: 'platform_admin', before: { name: 'Old Name Clinic' }, after: { name: 'New Name Clinic' } });
     expect(JSON.stringify(await auditRows())).not.toContain(created.body.webhook_secret as string);
   });
@@ -191,6 +195,65 @@ describe('the chain', () => {
     expect((await verify()).ok).toBe(true);
   });
 
+  it('writers never wait for the chain: with its head held, twenty invoices are created and their events wait in the inbox', async () => {
+    const before = (await auditRows()).length;
+    // A chainer stuck mid-batch holds the head's row lock for as long as it likes.
+    const held = await database.owner.transaction();
+    try {
+      await held.raw('SELECT 1 FROM audit_head FOR UPDATE');
+      const responses = await Promise.all(Array.from({ length: 20 }, () => createInvoice()));
+      expect(responses.map((response) => response.status)).toEqual(Array(20).fill(201));
+      expect(await database.db('audit_inbox').count('* as n').first()).toEqual({ n: '20' });
+      expect(await database.db('audit_log').count('* as n').first()).toEqual({ n: String(before) });
+    } finally {
+      await held.rollback();
+    }
+    const rows = await auditRows();
+    expect(rows.length).toBe(before + 20);
+    expect(await database.db('audit_inbox').count('* as n').first()).toEqual({ n: '0' });
+    expect((await verify()).ok).toBe(true);
+  });
+
+  it('a chainer killed mid-batch moves nothing; two chainers at once leave no gap, fork or duplicate', async () => {
+    const before = (await auditRows()).length;
+    await Promise.all(Array.from({ length: 30 }, () => createInvoice()));
+    // A chainer's process dies (its connection cut) after moving a batch and before committing it.
+    const doomed = new pg.Client({ connectionString: database.url });
+    doomed.on('error', () => undefined);
+    await doomed.connect();
+    await doomed.query('BEGIN');
+    expect((await doomed.query('SELECT audit_chain_pending(10) AS moved')).rows[0].moved).toBe(10);
+    (doomed as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    // Postgres rolls the batch back and lets go of the head: the next chainer gets it.
+    const probe = await database.owner.transaction();
+    try {
+      await probe.raw(`SET LOCAL lock_timeout = '10s'`);
+      await probe.raw('SELECT 1 FROM audit_head FOR SHARE');
+    } finally {
+      await probe.rollback();
+    }
+    expect(await database.db('audit_inbox').count('* as n').first()).toEqual({ n: '30' });
+    expect(await database.db('audit_log').count('* as n').first()).toEqual({ n: String(before) });
+
+    // Two chainers (on their own pools) in small batches while writers keep writing.
+    const other = createDb({ connectionString: database.url, poolMax: 2 });
+    try {
+      const writing = Promise.all(Array.from({ length: 20 }, () => createInvoice()));
+      const moved = await Promise.all([chainPendingAudit(database.db, { batch: 3 }), chainPendingAudit(other, { batch: 3 })]);
+      await writing;
+      await chainPendingAudit(database.db);
+      expect(moved[0] + moved[1]).toBeGreaterThanOrEqual(30);
+    } finally {
+      await other.destroy();
+    }
+    const rows = await auditRows();
+    expect(rows.length).toBe(before + 50);
+    expect(new Set(rows.map((row) => row.id)).size).toBe(rows.length);
+    expect(new Set(rows.map((row) => row.prev_hash)).size).toBe(rows.length);
+    expect(rows.map((row) => row.seq)).toEqual(rows.map((_, index) => String(index + 1)));
+    expect((await verify()).ok).toBe(true);
+  });
+
   it('the database refuses UPDATE, DELETE and TRUNCATE, and a second row on the same predecessor', async () => {
     const [row] = await auditRows();
     // The gateway's role is refused by its grants, and cannot lift the guard either…
@@ -199,6 +262,15 @@ describe('the chain', () => {
     await expect(database.db.raw('TRUNCATE audit_log')).rejects.toThrow(/permission denied for table audit_log/);
     await expect(database.db.raw('ALTER TABLE audit_log DISABLE TRIGGER USER')).rejects.toThrow(/must be owner of table audit_log/);
     await expect(database.db('audit_head').update({ seq: 0 })).rejects.toThrow(/permission denied for table audit_head/);
+    // It may not append to the chain itself (only the owner's chaining function does), nor take an
+    // event back out of the inbox before it is chained.
+    await expect(database.db('audit_log').insert({ ...row, seq: 0, id: 'aud_eeeeeeeeeeeeeeeeeeeeeeee', before: null, after: null })).rejects.toThrow(
+      /permission denied for table audit_log/,
+    );
+    await createInvoice();
+    await expect(database.db('audit_inbox').del()).rejects.toThrow(/permission denied for table audit_inbox/);
+    await expect(database.db('audit_inbox').update({ actor: 'mallory' })).rejects.toThrow(/permission denied for table audit_inbox/);
+    await expect(database.owner('audit_inbox').update({ actor: 'mallory' })).rejects.toThrow(/append-only/);
     // …and the owner, who holds those rights, meets the triggers.
     await expect(database.owner('audit_log').where({ seq: row!.seq }).update({ actor: 'mallory' })).rejects.toThrow(/append-only/);
     await expect(database.owner('audit_log').where({ seq: row!.seq }).del()).rejects.toThrow(/append-only/);

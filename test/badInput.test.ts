@@ -35,7 +35,7 @@ function post(token: string, path: string, body?: unknown): request.Test {
 
 /** Rows in the tables a rejected request must not touch. */
 async function counts(): Promise<Record<string, number>> {
-  const tables = ['clinics', 'invoices', 'journal_entries', 'audit_log', 'idempotency_keys'];
+  const tables = ['clinics', 'invoices', 'journal_entries', 'audit_log', 'audit_inbox', 'idempotency_keys'];
   const rows = await Promise.all(tables.map(async (table) => Number(((await database.db(table).count('* as n').first()) as { n: string }).n)));
   return Object.fromEntries(tables.map((table, index) => [table, rows[index]!]));
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { negotiateLanguage } from '../src/checkout/messages.js';
 import { CHECKOUT_CSP } from '../src/http/checkout.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 const DESCRIPTION = 'Acupuncture session (lower back)';
 let database: TestDatabase;
@@ -117,7 +117,10 @@ describe('checkout tokens at rest', () => {
     expect(newPath).not.toBe(oldPath);
     expect((await request(app).get(oldPath)).status).toBe(404);
     expect((await request(app).get(newPath)).status).toBe(200);
-    const audit = await database.db('audit_log').where({ action: 'invoice.checkout_link_issued', target_id: first.body.id }).count('* as n').first();
+    const audit = await (await audited(database.db))('audit_log')
+      .where({ action: 'invoice.checkout_link_issued', target_id: first.body.id })
+      .count('* as n')
+      .first();
     expect(audit).toEqual({ n: '1' });
     // Another clinic cannot issue links for it.
     const foreign = await request(app)

@@ -7,7 +7,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
 let app: Express;
@@ -82,7 +82,7 @@ describe('reconciliation runs', () => {
     expect(refused.status).toBe(403);
     expect(refused.body.code).toBe('forbidden');
     expect(await database.db('reconciliation_runs').count('* as n').first()).toEqual({ n: '0' });
-    expect(await database.db('audit_log').where({ action: 'reconciliation.requested' }).count('* as n').first()).toEqual({ n: '0' });
+    expect(await (await audited(database.db))('audit_log').where({ action: 'reconciliation.requested' }).count('* as n').first()).toEqual({ n: '0' });
   });
 
   it('cannot be read, counts and all, by a confined finance user; unconfined finance can', async () => {

@@ -18,6 +18,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, tokenFor } from './support/app.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, pageFigures, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
+import { audited } from './support/database.js';
 import {
   mine,
   newClinic,
@@ -250,7 +251,7 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     await page.click('#void-bill');
     await page.waitForSelector('main#bill[data-status="void"]');
     expect((await readInvoice(env, own.id)).status).toBe('void');
-    const audit = await env.db('audit_log').where({ action: 'invoice.voided', target_id: own.id }).first();
+    const audit = await (await audited(env.db))('audit_log').where({ action: 'invoice.voided', target_id: own.id }).first();
     expect(audit).toMatchObject({ actor: 'dev-clinic-admin', auth: { method: 'session' } });
 
     const foreign = await page.goto(`${stack.url}/console/bills/${other.id}`);
@@ -269,7 +270,7 @@ describe.skipIf(!hasChromium)('the front desk in Chromium', () => {
     expect(voided.status).toBe(200);
     await page.click('#void-bill');
     await expect.poll(() => page.textContent('#bill-message')).toBe('頁面顯示後此帳單已有變動（已付款、已過期或已在別處作廢）。請重新載入頁面查看現況。');
-    expect(await env.db('audit_log').where({ action: 'invoice.voided', target_id: stale.id }).count({ n: '*' })).toEqual([{ n: '1' }]);
+    expect(await (await audited(env.db))('audit_log').where({ action: 'invoice.voided', target_id: stale.id }).count({ n: '*' })).toEqual([{ n: '1' }]);
 
     // The note written on the new-bill form is on the bill's page.
     const noted = await env.db('invoices').where({ patient_ref: 'PAT-COUNTER-1' }).first('id');

@@ -18,6 +18,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedAddress } from '../src/domain/address.js';
 import { type AxeFinding, describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
+import { audited } from './support/database.js';
 import { newClinic, type SettlementEnv, startSettlementEnv, type TestClinic } from './support/settlement.js';
 import { addVirtualPasskey, type SignInStack, signInWithBrowser, startSignInStack } from './support/signIn.js';
 
@@ -106,7 +107,7 @@ describe.skipIf(!hasChromium)('the platform administrator in Chromium', () => {
     expect(await approver.textContent('#admin-message')).toBe('Approved: bills created from now on settle to the new address.');
     expect(await approver.textContent('#current-address')).toBe(wallet);
     expect(await addressOf(target.id)).toBe(storedAddress(wallet));
-    const audit = await env.db('audit_log').where({ action: 'settlement_address_change.approved', target_id: changeId }).first();
+    const audit = await (await audited(env.db))('audit_log').where({ action: 'settlement_address_change.approved', target_id: changeId }).first();
     expect(audit).toMatchObject({ actor: 'dev-admin-2', role: 'platform_admin', auth: { method: 'session', step_up: 'passkey' } });
     await approver.screenshot({ path: path.join(RESULTS_DIR, 'clinic-change-approved-tablet-en.png'), fullPage: true });
 
@@ -118,7 +119,7 @@ describe.skipIf(!hasChromium)('the platform administrator in Chromium', () => {
     // Said after the reload that shows it (the event stays pending: no dispatcher runs here).
     await expect.poll(() => approver.textContent('#admin-message')).toBe('Queued: it is sent again in a moment.');
     await approver.waitForSelector(`#event-list tr[data-event="${eventId}"][data-status="pending"]`);
-    expect(await env.db('audit_log').where({ action: 'webhook_event.redelivery_requested', target_id: eventId }).first()).toMatchObject({
+    expect(await (await audited(env.db))('audit_log').where({ action: 'webhook_event.redelivery_requested', target_id: eventId }).first()).toMatchObject({
       actor: 'dev-admin-2',
     });
     expect(approverProblems.pageErrors).toEqual([]);

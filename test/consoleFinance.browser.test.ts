@@ -17,6 +17,7 @@ import { loadScreeningList } from '../src/compliance/screening.js';
 import { matchRefunds } from '../src/recon/resolutions.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
 import type { FundedAccount } from './support/chain.js';
+import { audited } from './support/database.js';
 import { CONFIRMATIONS, clinicWithWallet, exceptionOf, type ReconEnv, reconcile, refundMatcher, settleAll, startReconEnv } from './support/recon.js';
 import { mine, newClinic, newInvoice, pay } from './support/settlement.js';
 import { addVirtualPasskey, type SignInStack, signInWithBrowser, startSignInStack } from './support/signIn.js';
@@ -154,7 +155,7 @@ describe.skipIf(!hasChromium)("finance's exceptions, approvals, refunds and reco
     await approver.waitForSelector('.resolution[data-status="awaiting_transfer"] button.send-refund:not([hidden])');
     const approved = await r.env.db('resolutions').where({ id: proposals[0].id }).first();
     expect(approved).toMatchObject({ status: 'awaiting_transfer', approved_by: 'dev-finance-2' });
-    const audit = await r.env.db('audit_log').where({ action: 'resolution.approved', target_id: approved.id }).first();
+    const audit = await (await audited(r.env.db))('audit_log').where({ action: 'resolution.approved', target_id: approved.id }).first();
     expect(audit).toMatchObject({ actor: 'dev-finance-2', auth: { method: 'session', step_up: 'passkey' } });
     expect(await approver.textContent('.resolution .transfer')).toContain(wallet.address);
     await approver.screenshot({ path: path.join(RESULTS_DIR, 'finance-refund-to-send.png'), fullPage: true });

@@ -12,6 +12,7 @@ import { testHKDAbi } from '../contracts/artifacts/TestHKD.js';
 import { createLogger } from '../src/platform/log.js';
 import { type FreezeWatchDeps, watchFreezes } from '../src/settlement/freezeWatch.js';
 import { CapturedLog } from './support/app.js';
+import { audited } from './support/database.js';
 import { clinicWithWallet, exceptionOf, FINANCE_A, post, type ReconEnv, reconcile, settleAll, startReconEnv } from './support/recon.js';
 import { balanceOf, newInvoice, pay, type TestClinic, transfersOf } from './support/settlement.js';
 
@@ -57,7 +58,7 @@ describe("an issuer's freeze of the gateway's addresses", () => {
     const freeze = await r.env.db('address_freezes').where({ address: invoice.deposit_address }).first();
     expect(freeze).toMatchObject({ role: 'deposit', invoice_id: invoice.id, clinic_id: clinic.id, token_address: r.env.token.toLowerCase(), lifted_at: null });
     expect(log.text).toMatch(/"alert":"address_frozen"/);
-    expect(await r.env.db('audit_log').where({ action: 'address.frozen', target_id: freeze.id }).count('* as n').first()).toEqual({ n: '1' });
+    expect(await (await audited(r.env.db))('audit_log').where({ action: 'address.frozen', target_id: freeze.id }).count('* as n').first()).toEqual({ n: '1' });
     // Seen again: nothing new.
     expect(await watchFreezes(deps())).toEqual({ frozen: 0, lifted: 0 });
 

@@ -397,7 +397,7 @@ async function rowCountsSettled(): Promise<void> {
 async function rowCounts(): Promise<Record<string, string>> {
   const result = (await database.db.raw(
     `SELECT (SELECT count(*) FROM clinics) AS clinics, (SELECT count(*) FROM invoices) AS invoices,
-            (SELECT count(*) FROM journal_entries) AS journal_entries, (SELECT count(*) FROM audit_log) AS audit_log`,
+            (SELECT count(*) FROM journal_entries) AS journal_entries, (SELECT count(*) FROM audit_log) + (SELECT count(*) FROM audit_inbox) AS audit_events`,
   )) as { rows: Record<string, string>[] };
   return result.rows[0]!;
 }

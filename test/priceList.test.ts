@@ -7,7 +7,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, buildTestApp, onboardClinic, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
 let app: Express;
@@ -43,7 +43,7 @@ describe('the price list', () => {
       currency: 'HKD',
       archived_at: null,
     });
-    const audit = await database.db('audit_log').where({ action: 'price_list_item.created', target_id: created.body.id }).first();
+    const audit = await (await audited(database.db))('audit_log').where({ action: 'price_list_item.created', target_id: created.body.id }).first();
     expect(audit).toMatchObject({ clinic_id: clinicA, after: { code: 'CONS-GP', unit_amount: '380.00' } });
 
     const seen = await request(app)

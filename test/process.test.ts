@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DevStackFile } from '../src/dev/devStackFile.js';
 import { isRunning } from '../src/dev/processes.js';
 import { waitFor } from '../src/platform/waitFor.js';
-import { createTestDatabase } from './support/database.js';
+import { audited, createTestDatabase } from './support/database.js';
 import { type GatewayProcess, spawnClinicpay } from './support/gatewayProcess.js';
 
 let dataDir: string;
@@ -74,6 +74,9 @@ describe('npm start on embedded defaults', () => {
     expect(await chain.readContract({ ...token, functionName: 'balanceOf', args: [stack.payers[0]!.address as Address] })).toBeGreaterThan(0n);
     expect(await chain.getChainId()).toBe(stack.chain_id);
     expect(await chain.getCode({ address: stack.factory_address })).not.toBe('0x');
+    // Reconciliation reads balances through Multicall3, placed where most chains have it.
+    expect(stack.multicall3).toBe('0xcA11bde05977b3631167028862bE2a173976CA11');
+    expect(await chain.getCode({ address: stack.multicall3! })).not.toBe('0x');
 
     // The ready-made clinic token bills the demo clinic through the running gateway.
     expect(Object.keys(stack.tokens).sort()).toEqual(['auditor', 'clinic_admin', 'clinic_staff', 'finance', 'platform_admin']);
@@ -115,6 +118,8 @@ describe('npm start on embedded defaults', () => {
       expect(second.stack.factory_address).toBe(stack.factory_address);
       const chainAgain = createPublicClient({ transport: http(second.stack.rpc_url) });
       expect(await chainAgain.getCode({ address: stack.token.address })).not.toBe('0x');
+      expect(second.stack.multicall3).toBe(stack.multicall3);
+      expect(await chainAgain.getCode({ address: stack.multicall3! })).not.toBe('0x');
     } finally {
       const secondPids = pidsOfStack();
       expect(await stop(second.gateway, 'SIGTERM')).toBe(0);
@@ -189,7 +194,7 @@ describe('start-up faults', () => {
       expect(await gateway.exited).toBe(1);
       expect(gateway.output()).toContain(`port ${port} on 127.0.0.1 is already in use`);
       // The start is recorded only once the gateway serves.
-      expect(await database.db('audit_log').where({ action: 'gateway.started' }).count({ n: '*' })).toEqual([{ n: '0' }]);
+      expect(await (await audited(database.db))('audit_log').where({ action: 'gateway.started' }).count({ n: '*' })).toEqual([{ n: '0' }]);
     } finally {
       blocker.close();
       await database.close();

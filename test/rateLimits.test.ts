@@ -15,7 +15,7 @@ import { DEFAULT_RATE_LIMITS, purgeExpiredRateLimits, type RateLimitSettings } f
 import { withTransaction } from '../src/platform/transaction.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { bearer, buildTestApp, TEST_ACTOR, TEST_SECRETS, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
 let clinicId: string;
@@ -129,11 +129,11 @@ describe('the expensive limit, per caller', () => {
       ).status,
     ).toBe(200);
     const statements = await database.db('statements').count<{ count: string }[]>('* as count');
-    const audit = await database.db('audit_log').count<{ count: string }[]>('* as count');
+    const audit = await (await audited(database.db))('audit_log').count<{ count: string }[]>('* as count');
 
     expectRateLimited(await statement(b, 'user-1'), 60);
     expect(await database.db('statements').count<{ count: string }[]>('* as count')).toEqual(statements);
-    expect(await database.db('audit_log').count<{ count: string }[]>('* as count')).toEqual(audit);
+    expect(await (await audited(database.db))('audit_log').count<{ count: string }[]>('* as count')).toEqual(audit);
 
     expect((await statement(a, 'user-2')).status).toBe(200);
     // Cheap reads are not counted: the limited caller still lists invoices.

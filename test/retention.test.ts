@@ -14,7 +14,7 @@ import { captureTravelRule, travelRuleRecordOf, travelRuleTypedData } from '../s
 import { withTransaction } from '../src/platform/transaction.js';
 import { enqueueWebhookEvent } from '../src/webhooks/outbox.js';
 import { TEST_ACTOR, TEST_SECRETS, testNetwork } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 import { spawnClinicpay } from './support/gatewayProcess.js';
 
 let database: TestDatabase;
@@ -103,7 +103,7 @@ describe('retention of personal data', () => {
     expect(listed.map((line) => line.split(' ')[3]).sort()).toEqual([records[0], records[1], events[0]].sort());
     expect(dry.output).toMatch(/3 item\(s\) would be erased; nothing was changed/);
     expect(await db('travel_rule_records').whereNotNull('erased_at').count('* as n').first()).toEqual({ n: '0' });
-    expect(await db('audit_log').where({ action: 'retention.dry_run' }).count('* as n').first()).toEqual({ n: '1' });
+    expect(await (await audited(db))('audit_log').where({ action: 'retention.dry_run' }).count('* as n').first()).toEqual({ n: '1' });
 
     // The run erases them: the keys are gone (the sealed text stays, unreadable), the reference is out of the payload.
     const run = await retention([]);

@@ -17,7 +17,7 @@ import { ScreeningListError } from '../src/compliance/errors.js';
 import { activeScreeningLists, loadScreeningList, screenAddresses } from '../src/compliance/screening.js';
 import { parseOfacSdnXml, parseScreeningCsv } from '../src/compliance/screeningFormats.js';
 import { bearer, buildTestApp, onboardClinic, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 import { spawnClinicpay } from './support/gatewayProcess.js';
 import { clinicWithWallet, exceptionOf, FINANCE_A, post, type ReconEnv, reconcile, settleAll, startReconEnv } from './support/recon.js';
 import { newInvoice, pay } from './support/settlement.js';
@@ -114,7 +114,7 @@ describe('screening lists in the database', () => {
     ]);
     // The old version's entries stay, as evidence of what was screened against before.
     expect(await db('screening_entries').where({ list_id: first.id }).count('* as n').first()).toEqual({ n: '3' });
-    const audit = await db('audit_log').where({ action: 'screening_list.loaded' }).orderBy('seq');
+    const audit = await (await audited(db))('audit_log').where({ action: 'screening_list.loaded' }).orderBy('seq');
     expect(audit.map((row) => row.after.sha256)).toEqual([first.sha256, second.sha256]);
     expect(audit[1].before).toEqual({ version: first.id, sha256: first.sha256, entry_count: 3 });
   });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM } from '../src/audit/auditLog.js';
 import { loadScreeningList } from '../src/compliance/screening.js';
 import { tokenFor } from './support/app.js';
+import { audited } from './support/database.js';
 import { clinicWithWallet, exceptionOf, FINANCE_A, FINANCE_B, get, post, type ReconEnv, reconcile, settleAll, startReconEnv } from './support/recon.js';
 import { balanceOf, newInvoice, pay, readInvoice, type TestClinic, transfersOf, webhookTypes } from './support/settlement.js';
 
@@ -56,8 +57,8 @@ describe('a payment from a listed payer', () => {
     expect(evidence.body.posting.confirmations).toBeGreaterThanOrEqual(3);
     expect(evidence.body.posting.entries).toEqual([expect.objectContaining({ kind: 'payment', reverses_entry_id: null })]);
     expect(evidence.body.audit.map((row: { action: string }) => row.action)).toEqual(['payment.posted']);
-    const audited = await r.env.db('audit_log').where({ target_id: payment.id }).first('seq', 'row_hash');
-    expect(evidence.body.audit[0]).toMatchObject({ seq: String(audited.seq), row_hash: audited.row_hash });
+    const chained = await (await audited(r.env.db))('audit_log').where({ target_id: payment.id }).first('seq', 'row_hash');
+    expect(evidence.body.audit[0]).toMatchObject({ seq: String(chained.seq), row_hash: chained.row_hash });
   });
 
   it('is credited but held: not forwarded, the clinic told, and in the queue; released by two finance people, it is forwarded', async () => {
@@ -80,7 +81,7 @@ describe('a payment from a listed payer', () => {
     expect(await balanceOf(r.env, invoice.deposit_address)).toBe(30_000_000n);
     expect(await balanceOf(r.env, clinic.wallet)).toBe(walletBefore);
     expect(await webhookTypes(r.env.db, clinic.id)).toContain('payment.held');
-    expect(await r.env.db('audit_log').where({ action: 'payment.held', target_id: hold.id }).count('* as n').first()).toEqual({ n: '1' });
+    expect(await (await audited(r.env.db))('audit_log').where({ action: 'payment.held', target_id: hold.id }).count('* as n').first()).toEqual({ n: '1' });
 
     // Reconciliation puts it in finance's queue, naming the list.
     expect((await reconcile(r.app)).status).toBe('completed');

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { depositFactoryAbi } from '../contracts/artifacts/DepositFactory.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
 import { fundedAccount, testChain } from './support/chain.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
 let app: Express;
@@ -132,7 +132,10 @@ async function eventsOf(clinic: TestClinic, type: string): Promise<{ type: strin
 }
 
 async function auditActions(target: string): Promise<{ action: string; actor: string }[]> {
-  return (await database.db('audit_log').where({ target_id: target }).orderBy('seq').select('action', 'actor')) as { action: string; actor: string }[];
+  return (await (await audited(database.db))('audit_log').where({ target_id: target }).orderBy('seq').select('action', 'actor')) as {
+    action: string;
+    actor: string;
+  }[];
 }
 
 function expectProblem(response: request.Response, status: number, code: string, param?: string): void {
@@ -150,7 +153,8 @@ async function snapshot(clinicId: string): Promise<unknown> {
     address: (await database.db('clinics').where({ id: clinicId }).first('settlement_address')) as unknown,
     changes: await database.db('settlement_address_changes').where({ clinic_id: clinicId }).orderBy('id').select('id', 'status', 'decided_by'),
     events: await count('webhook_events', { clinic_id: clinicId }),
-    audit: await count('audit_log'),
+    // Audited events, on the chain or waiting for it.
+    audit: (await count('audit_log')) + (await count('audit_inbox')),
   };
 }
 
@@ -200,8 +204,9 @@ describe('a settlement address change', () => {
       { action: 'settlement_address_change.proposed', actor: 'admin-ada' },
       { action: 'settlement_address_change.approved', actor: `admin-of-${clinic.id}` },
     ]);
-    const clinicAudit = (await database
-      .db('audit_log')
+    const clinicAudit = (await (
+      await audited(database.db)
+    )('audit_log')
       .where({ target_id: clinic.id, action: 'clinic.settlement_address_changed' })
       .select('before', 'after')) as {
       before: Record<string, unknown>;

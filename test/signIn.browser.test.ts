@@ -21,6 +21,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevPerson } from '../src/dev/identityProvider.js';
 import { describeFindings, hasChromium, installAxe, launchChromium, runAxe, TEST_RESULTS_DIR, watchProblems } from './support/browser.js';
+import { audited } from './support/database.js';
 import { clinicWithWallet, exceptionOf, type ReconEnv, reconcile, settleAll, startReconEnv } from './support/recon.js';
 import { newInvoice, pay } from './support/settlement.js';
 import { addVirtualPasskey, type SignInStack, startSignInStack } from './support/signIn.js';
@@ -205,7 +206,7 @@ describe.skipIf(!hasChromium)('signing in with Chromium', () => {
     expect(approved.status, JSON.stringify(approved.body)).toBe(200);
     // Approved: the refund now waits for the clinic's wallet to send it.
     expect(approved.body).toMatchObject({ status: 'awaiting_transfer', approved_by: 'dev-finance-2', created_by: 'dev-finance-1' });
-    const audit = await r.env.db('audit_log').where({ action: 'resolution.approved', target_id: resolutionId }).first();
+    const audit = await (await audited(r.env.db))('audit_log').where({ action: 'resolution.approved', target_id: resolutionId }).first();
     expect(audit).toMatchObject({ actor: 'dev-finance-2', role: 'finance', auth: { method: 'session', step_up: 'passkey', passkey_id: passkey.id } });
     expect(problems.pageErrors).toEqual([]);
     expect(await problems.cspViolations()).toEqual([]);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OidcRelyingParty } from '../src/identity/oidc.js';
 import { bearer, buildTestApp, onboardClinic, TEST_SECRETS, tokenFor } from './support/app.js';
 import { serve } from './support/browser.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 import { browse, CookieJar, csrfOf, follow, passwordOf, type SignInStack, signInAs, startSignInStack } from './support/signIn.js';
 
 let database: TestDatabase;
@@ -100,7 +100,7 @@ describe('signing in', () => {
     expect(session.secret_hash).toMatch(/^[0-9a-f]{64}$/);
     const plain = await database.owner.raw(`SELECT count(*)::int AS n FROM sessions s WHERE s::text LIKE ?`, [`%${secret}%`]);
     expect((plain as { rows: { n: number }[] }).rows[0]!.n).toBe(0);
-    const audit = await database.db('audit_log').where({ action: 'session.started', target_id: session.id }).first();
+    const audit = await (await audited(database.db))('audit_log').where({ action: 'session.started', target_id: session.id }).first();
     expect(audit).toMatchObject({ actor: 'dev-frontdesk', role: 'clinic_staff', clinic_id: clinicId, auth: { method: 'session' } });
   });
 
@@ -127,7 +127,7 @@ describe('a session on the API', () => {
     expect(created.status).toBe(201);
     const invoice = (await created.json()) as { id: string; clinic_id: string };
     expect(invoice.clinic_id).toBe(clinicId);
-    const audit = await database.db('audit_log').where({ action: 'invoice.created', target_id: invoice.id }).first();
+    const audit = await (await audited(database.db))('audit_log').where({ action: 'invoice.created', target_id: invoice.id }).first();
     expect(audit).toMatchObject({ actor: 'dev-frontdesk', role: 'clinic_staff', auth: { method: 'session' } });
 
     // The same rules as a token of the role: the front desk does not reconcile.
@@ -240,7 +240,9 @@ describe('signing out', () => {
     const again = await request(otherInstance).get('/v1/invoices').set('Cookie', `${SESSION}=${secret}`);
     expect(again.status).toBe(401);
     expect(again.body.code).toBe('session_expired');
-    expect((await database.db('audit_log').where({ action: 'session.ended', actor: 'dev-clinic-admin' }).orderBy('seq', 'desc').first())?.after).toEqual({
+    expect(
+      (await (await audited(database.db))('audit_log').where({ action: 'session.ended', actor: 'dev-clinic-admin' }).orderBy('seq', 'desc').first())?.after,
+    ).toEqual({
       reason: 'signed_out',
     });
     const signedOut = await browse(new CookieJar(), `${stack.url}/auth/signed-out?lang=zh-HK`);
@@ -382,7 +384,7 @@ describe('step-up for actions that move money or hand out access', () => {
       .set('Idempotency-Key', randomUUID())
       .send({ name: 'PMS', role: 'clinic_staff' });
     expect(allowed.status).toBe(201);
-    const audit = await database.db('audit_log').where({ action: 'api_key.created', target_id: allowed.body.id }).first();
+    const audit = await (await audited(database.db))('audit_log').where({ action: 'api_key.created', target_id: allowed.body.id }).first();
     expect(audit.auth).toEqual({ method: 'jwt', step_up: 'allowed_for_tokens' });
   });
 

@@ -23,6 +23,7 @@ import type { EntryLine, StatementDocument, StatementLine } from '../src/reports
 import { type LineProof, verifyLineProof, verifyStatement, verifyStatementOffline } from '../src/reports/verifyStatement.js';
 import { relayerOnce } from '../src/settlement/relayer.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
+import { audited } from './support/database.js';
 import { expectValidR4 } from './support/fhirValidation.js';
 import { spawnClinicpay } from './support/gatewayProcess.js';
 import {
@@ -195,7 +196,7 @@ describe('the JSON statement', () => {
   it('is recorded, and its generation and root are in the audit log', async () => {
     const row = await r.env.db('statements').where({ id: statement.id }).first();
     expect(row).toMatchObject({ clinic_id: clinic.id, merkle_root: statement.merkle_root, line_count: statement.lines.length, generated_by: 'auditor-ann' });
-    const actions = await r.env.db('audit_log').where({ target_id: statement.id }).orderBy('seq').pluck('action');
+    const actions = await (await audited(r.env.db))('audit_log').where({ target_id: statement.id }).orderBy('seq').pluck('action');
     expect(actions).toEqual(['statement.generated', 'statement.sealed']);
   });
 });

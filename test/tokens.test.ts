@@ -14,7 +14,7 @@ import { createJwtVerifier } from '../src/identity/jwt.js';
 import { REVOCATION_REFRESH_MS } from '../src/identity/revocations.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { bearer, buildTestApp, CapturedLog, TEST_JWT, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
 
@@ -190,8 +190,8 @@ describe('revoking tokens', () => {
     expect(await database.db('token_revocations').count<{ count: string }[]>('* as count')).toEqual(before);
     const listed = await request(first).get('/v1/token-revocations?limit=5').set(bearer(admin));
     expect(listed.body.data.map((row: { kind: string }) => row.kind)).toEqual(['sub', 'jti']);
-    const audited = await database.db('audit_log').where({ action: 'token.revoked' }).orderBy('seq').select('actor', 'after');
-    expect(audited).toEqual([
+    const revocations = await (await audited(database.db))('audit_log').where({ action: 'token.revoked' }).orderBy('seq').select('actor', 'after');
+    expect(revocations).toEqual([
       { actor: 'security-officer', after: expect.objectContaining({ kind: 'jti', reason: 'pasted into a support chat' }) },
       { actor: 'security-officer', after: { kind: 'sub', value: 'leaver-7', reason: 'left the clinic group' } },
     ]);

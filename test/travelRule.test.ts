@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { travelRuleTypedData } from '../src/compliance/travelRule.js';
 import { bearer, buildTestApp, tokenFor } from './support/app.js';
 import { fundedAccount, mint } from './support/chain.js';
+import { audited } from './support/database.js';
 import { clinicWithWallet, exceptionOf, FINANCE_A, FINANCE_B, get, post, type ReconEnv, reconcile, settleAll, startReconEnv } from './support/recon.js';
 import { pay, readInvoice, type TestClinic, transfersOf } from './support/settlement.js';
 
@@ -246,7 +247,7 @@ describe('travel-rule information from HK$8,000', () => {
     });
     expect(exported.body.ivms101.beneficiary.beneficiaryPersons[0].legalPerson.name.nameIdentifier[0].legalPersonName).toBe('Kowloon Clinic');
     expect(exported.body).toMatchObject({ paid_from_payer: true, payer_address: payer.address });
-    expect(await r.env.db('audit_log').where({ action: 'travel_rule.read' }).count('* as n').first()).toEqual({ n: '1' });
+    expect(await (await audited(r.env.db))('audit_log').where({ action: 'travel_rule.read' }).count('* as n').first()).toEqual({ n: '1' });
     for (const role of [admin, tokenFor('clinic_staff', clinic.id), FINANCE_A]) {
       expect((await get(app, role, `/v1/payments/${paymentId}/travel-rule`)).status).toBe(403);
     }

@@ -26,7 +26,7 @@ import { dispatchDueWebhooks } from '../src/webhooks/dispatcher.js';
 import { enqueueWebhookEvent, webhookInvoice } from '../src/webhooks/outbox.js';
 import { verifyWebhookSignature } from '../src/webhooks/signature.js';
 import { bearer, buildTestApp, CapturedLog, TEST_ACTOR, TEST_SECRET_KEY, TEST_SECRETS, testNetwork, tokenFor } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { audited, createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
 let app: Express;
@@ -109,7 +109,7 @@ describe('a webhook secret at rest', () => {
     const everywhere = JSON.stringify([
       await database.db('clinics').select(),
       await database.db('idempotency_keys').select(),
-      await database.db('audit_log').select(),
+      await (await audited(database.db))('audit_log').select(),
     ]);
     expect(everywhere).not.toContain(secret);
     expect(everywhere).not.toContain(secret.slice(6, 30));
@@ -207,7 +207,9 @@ describe('rotating a webhook secret', () => {
     const replay = await rotate();
     expect(replay.body).toEqual({ ...rotated.body, webhook_secret: null });
     expect(webhookSigningSecrets(await clinicRow(id), TEST_SECRETS, new Date())).toEqual([newSecret, oldSecret]);
-    expect(JSON.stringify(await database.db('audit_log').where({ action: 'clinic.webhook_secret_rotated' }))).not.toContain(newSecret.slice(6));
+    expect(JSON.stringify(await (await audited(database.db))('audit_log').where({ action: 'clinic.webhook_secret_rotated' }))).not.toContain(
+      newSecret.slice(6),
+    );
 
     // During the overlap: two v1, one per secret; a receiver with either accepts.
     await enqueuePing(id);
@@ -292,7 +294,7 @@ describe("the patient reference in a clinic's webhooks", () => {
     const optedIn = await request(app).patch(`/v1/clinics/${id}`).set(bearer(admin)).send({ webhook_include_patient_ref: true });
     expect(optedIn.status).toBe(200);
     expect(optedIn.body.webhook_include_patient_ref).toBe(true);
-    const audit = await database.db('audit_log').where({ action: 'clinic.updated', clinic_id: id }).first('before', 'after');
+    const audit = await (await audited(database.db))('audit_log').where({ action: 'clinic.updated', clinic_id: id }).first('before', 'after');
     expect(audit).toMatchObject({ before: { webhook_include_patient_ref: false }, after: { webhook_include_patient_ref: true } });
 
     await invoiceEvent();

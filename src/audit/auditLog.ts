@@ -7,14 +7,18 @@
  *
  * `row_hash = sha256(prev_hash || canonical)`, where `canonical` is the RFC 8785 JSON of the
  * row's fields (everything but `seq` and the hashes) and the first row's `prev_hash` is 64
- * zeros. The database chains each row as it is inserted (trigger `audit_chain_row`, under the
- * row lock of `audit_head`, so concurrent writers queue and the chain never forks) and refuses
- * UPDATE, DELETE and TRUNCATE. {@link verifyAuditLog} recomputes the whole chain.
+ * zeros. Writers add events to `audit_inbox` in their own transaction and wait for nobody; the
+ * chainer ({@link chainPendingAudit}, one leader among the gateway's workers) moves them onto the
+ * chain in batches, oldest first, through the owner's function `audit_chain_pending`, where the
+ * trigger `audit_chain_row` gives each row its position and hashes under the row lock of
+ * `audit_head` (so the chain never forks) and refuses UPDATE, DELETE and TRUNCATE.
+ * {@link verifyAuditLog} recomputes the whole chain. Readers that show the log to people catch
+ * the chain up first, so they see every event committed before they asked.
  *
  * Summaries carry amounts, statuses and ids — never line-item descriptions or anything else a
  * patient told the clinic.
  *
- * Owns tables: audit_log, audit_head.
+ * Owns tables: audit_log, audit_head, audit_inbox.
  * May import: platform, domain.
  */
 import { createHash } from 'node:crypto';
@@ -88,10 +92,7 @@ export function auditRowHash(prevHash: string, canonical: string): string {
   return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(canonical, 'utf8').digest('hex');
 }
 
-/**
- * The row to insert for `event` (the database adds seq and the hashes). For writers that
- * insert audit rows in their own statement; everyone else calls {@link appendAudit}.
- */
+/** The event to add for `event` (the chain adds seq and the hashes when it takes it). */
 export function auditRow(actor: AuditActor, event: AuditEvent, occurredAt = new Date()): AuditRowValues & { canonical: string } {
   const values: AuditRowValues = {
     id: newId('aud'),
@@ -111,16 +112,16 @@ export function auditRow(actor: AuditActor, event: AuditEvent, occurredAt = new 
 }
 
 /**
- * The statement that appends `events` in order (the database adds seq and the hashes). For a
- * caller that writes its audit rows in the same statement as its change; everyone else calls
- * {@link appendAudit}.
+ * The statement that adds `events`, in order, to the audit inbox (the chainer adds seq and the
+ * hashes). For a caller that writes its audit events in the same statement as its change;
+ * everyone else calls {@link appendAudit}.
  */
 export function auditInsert(actor: AuditActor, events: readonly AuditEvent[], occurredAt = new Date()): InsertStatement {
   const rows = events.map((event) => auditRow(actor, event, occurredAt));
   return {
     text: (condition) =>
-      `INSERT INTO audit_log (seq, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, auth, canonical, prev_hash, row_hash)
-       SELECT 0, id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, auth, canonical, '', ''
+      `INSERT INTO audit_inbox (id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, auth, canonical)
+       SELECT id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, auth, canonical
        FROM ROWS FROM (jsonb_to_recordset(?::jsonb) AS (id text, occurred_at timestamptz, actor text, role text, action text, target_type text,
          target_id text, clinic_id text, request_id text, before jsonb, after jsonb, auth jsonb, canonical text))
          WITH ORDINALITY AS x(id, occurred_at, actor, role, action, target_type, target_id, clinic_id, request_id, before, after, auth, canonical, position)
@@ -134,8 +135,8 @@ export function auditInsert(actor: AuditActor, events: readonly AuditEvent[], oc
 const APPEND_CHUNK = 1000;
 
 /**
- * Appends `events` inside `trx`, in order. Call it last in the transaction: from here until
- * commit the transaction holds the chain's head, and other writers wait for it.
+ * Records `events` inside `trx`, in order: they reach the chain once `trx` commits and the
+ * chainer takes them (see {@link chainPendingAudit}); if `trx` rolls back, they never happened.
  *
  * @example
  * await appendAudit(trx, actor, [{ action: 'invoice.voided', target: { type: 'invoice', id },
@@ -145,6 +146,52 @@ export async function appendAudit(trx: Trx, actor: AuditActor, events: readonly 
   const occurredAt = new Date();
   for (let start = 0; start < events.length; start += APPEND_CHUNK)
     await runInsert(trx, auditInsert(actor, events.slice(start, start + APPEND_CHUNK), occurredAt));
+}
+
+/** Events per move onto the chain: one statement, a few milliseconds, the head locked only that long. */
+export const CHAIN_BATCH = 1000;
+
+/**
+ * Moves events waiting in the inbox onto the chain, oldest first, in batches of `batch`, until
+ * none is left or `maxRows` have moved; returns how many moved. Safe to call from anywhere at
+ * any time: callers take turns on the chain's head, a caller that dies mid-batch moves nothing,
+ * and one that returns has chained every event committed before it was called (up to
+ * `maxRows`). The gateway's chainer calls it in a loop; readers call it before they read.
+ */
+export async function chainPendingAudit(db: Db, options: { batch?: number; maxRows?: number } = {}): Promise<number> {
+  const batch = options.batch ?? CHAIN_BATCH;
+  const maxRows = options.maxRows ?? Number.POSITIVE_INFINITY;
+  let moved = 0;
+  while (moved < maxRows) {
+    const result = (await db.raw('SELECT audit_chain_pending(?) AS moved', [Math.min(batch, maxRows - moved)])) as { rows: { moved: number }[] };
+    const count = result.rows[0]!.moved;
+    moved += count;
+    if (count === 0) break;
+  }
+  return moved;
+}
+
+/** The most a reader moves onto the chain before it reads: a read costs at most a few batches, however far behind the chainer is. */
+const READER_CATCH_UP = 10 * CHAIN_BATCH;
+
+/**
+ * Chains what is waiting before a read that shows the log to someone, so that it shows every
+ * event committed before they asked (the chainer may be a moment behind).
+ */
+export async function catchUpChain(db: Db): Promise<void> {
+  await chainPendingAudit(db, { maxRows: READER_CATCH_UP });
+}
+
+/** Events written but not yet on the chain: how many, and how long the oldest has waited. */
+export async function auditChainLag(db: Db): Promise<{ pending: number; oldestSeconds: number }> {
+  const row = (await db('audit_inbox').first(
+    db.raw('count(*)::int AS pending'),
+    db.raw('coalesce(extract(epoch FROM now() - min(occurred_at)), 0)::float AS oldest'),
+  )) as {
+    pending: number;
+    oldest: number;
+  };
+  return { pending: row.pending, oldestSeconds: Math.max(0, row.oldest) };
 }
 
 export interface AuditRow extends AuditRowValues {
@@ -164,7 +211,8 @@ function fromStored(row: StoredAuditRow): AuditRow {
 }
 
 /** Where `targetId` appears in the chain: each row's position, action, time and hash, oldest first. */
-export async function auditTrailOf(db: Db | Trx, targetId: string): Promise<{ seq: string; action: string; occurred_at: string; row_hash: string }[]> {
+export async function auditTrailOf(db: Db, targetId: string): Promise<{ seq: string; action: string; occurred_at: string; row_hash: string }[]> {
+  await catchUpChain(db);
   const rows = (await db('audit_log').where({ target_id: targetId }).orderBy('seq').select('seq', 'action', 'occurred_at', 'row_hash')) as {
     seq: string;
     action: string;
@@ -194,6 +242,7 @@ export interface AuditLogFilter {
 export async function listAuditLog(db: Db, scope: { clinicId: string | undefined }, filter: AuditLogFilter, page: PageRequest): Promise<Page<AuditRow>> {
   if (page.startingAfter !== undefined && page.endingBefore !== undefined)
     throw new ValidationError('Use starting_after or ending_before, not both.', 'ending_before');
+  await catchUpChain(db);
   const query = db('audit_log');
   if (scope.clinicId !== undefined) query.where('clinic_id', scope.clinicId);
   if (filter.action !== undefined) query.where('action', filter.action);
@@ -233,6 +282,7 @@ const VERIFY_BATCH = 5000;
  * flat however long the log.
  */
 export async function verifyAuditLog(db: Db): Promise<AuditVerification> {
+  await catchUpChain(db);
   let prevHash = GENESIS_HASH;
   let expectedSeq = 1n;
   let checked = 0;

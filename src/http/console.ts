@@ -11,6 +11,7 @@ import { Decimal } from 'decimal.js';
 import express, { type Request, type Response, Router } from 'express';
 import QRCode from 'qrcode';
 import { formatUnits } from 'viem';
+import { catchUpChain } from '../audit/auditLog.js';
 import { checkoutTokenFromUrl, getInvoice, type InvoiceRow, invoiceTokenOption, invoiceWithCheckoutToken, listInvoices } from '../billing/invoices.js';
 import { listPriceList } from '../billing/priceList.js';
 import { openAmounts, takingsByDay } from '../billing/takings.js';
@@ -151,6 +152,7 @@ export function consoleRouter(deps: ApiDeps): Router {
     const row = await bill(req, res);
     if (!row) return notFound(req, res);
     const { transfers, head } = (await invoiceChainViews(db, row.token_chain_id, [row.id])).get(row.id)!;
+    await catchUpChain(db);
     const timeline = (await db('audit_log')
       .where({ target_type: 'invoice', target_id: row.id })
       .orderBy('seq')

@@ -3,6 +3,7 @@
  */
 import { Router } from 'express';
 import type { Address } from 'viem';
+import { auditChainLag } from '../audit/auditLog.js';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
 import { sanctionsOracleAbi } from '../chain/paymentNetwork.js';
@@ -84,11 +85,15 @@ async function readiness({ db, chain, chainId, checkTimeoutMs, sanctionsOracle }
       : null,
     held_pending_screening: database.ok ? await pendingScreeningCount(db).catch(() => null) : null,
   };
-  if (database.ok && rpc.ok) return { ready: true, body: { status: 'ready', checks, watcher, screening } };
+  // The audit chainer's lag: reported (and alerted on), not a reason to refuse traffic. Writers
+  // never wait for it; what is not on the chain yet is in the inbox, and readers catch it up.
+  const lag = database.ok ? await auditChainLag(db).catch(() => undefined) : undefined;
+  const audit_chain = { unchained: lag?.pending ?? null, lag_seconds: lag === undefined ? null : Math.round(lag.oldestSeconds * 1000) / 1000 };
+  if (database.ok && rpc.ok) return { ready: true, body: { status: 'ready', checks, watcher, screening, audit_chain } };
   const failing = Object.entries(checks)
     .filter(([, result]) => !result.ok)
     .map(([name, result]) => `${name}: ${result.detail}`);
-  return { ready: false, body: { ...problemFor('not_ready', failing.join('; ')), checks, watcher, screening } };
+  return { ready: false, body: { ...problemFor('not_ready', failing.join('; ')), checks, watcher, screening, audit_chain } };
 }
 
 async function check(timeoutMs: number, probe: () => Promise<Record<string, unknown>>): Promise<CheckResult> {

@@ -33,21 +33,25 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
 }
 
 /**
- * Tables the gateway only ever appends to. The ledger's and the audit log's triggers refuse UPDATE,
- * DELETE and TRUNCATE anyway; the app role is not even granted them.
+ * Tables the gateway only ever appends to. The ledger's triggers refuse UPDATE, DELETE and
+ * TRUNCATE anyway; the app role is not even granted them. Events leave the audit inbox only
+ * through the owner's `audit_chain_pending`, onto the chain.
  */
-export const APPEND_ONLY_TABLES = ['audit_log', 'journal_entries', 'postings', 'screening_entries', 'payment_screenings'] as const;
-/** Tables the app role reads and never writes: the audit chain's head moves only through the owner's chainer. */
-const READ_ONLY_TABLES = ['audit_head', 'knex_migrations'] as const;
+export const APPEND_ONLY_TABLES = ['audit_inbox', 'journal_entries', 'postings', 'screening_entries', 'payment_screenings'] as const;
+/**
+ * Tables the app role reads and never writes: the audit chain and its head grow only through the
+ * owner's chaining function, whose trigger refuses UPDATE, DELETE and TRUNCATE too.
+ */
+const READ_ONLY_TABLES = ['audit_log', 'audit_head', 'knex_migrations'] as const;
 /** Knex's migration lock: the owner's alone. */
 const OWNER_ONLY_TABLES = ['knex_migrations_lock'] as const;
 
 /**
  * Gives `appRole` what the gateway needs on the schema `db` (connected as its owner) has just
  * migrated, and nothing more: rows of the gateway's tables (no ALTER, TRUNCATE, TRIGGER or
- * REFERENCES), append only where the ledger and the audit log are, reads of the audit head and
- * the migrations, its sequences, and the owner's invoice-sequence function. It owns nothing and
- * may create nothing. Idempotent: run after every migration.
+ * REFERENCES), append only where the ledger and the audit inbox are, reads of the audit chain,
+ * its head and the migrations, its sequences, and the owner's invoice-sequence and
+ * audit-chaining functions. It owns nothing and may create nothing. Idempotent: run after every migration.
  */
 export async function grantAppRole(db: Db, appRole: string): Promise<void> {
   const role = await db.raw('SELECT quote_ident(?) AS role', [appRole]);
@@ -68,6 +72,7 @@ export async function grantAppRole(db: Db, appRole: string): Promise<void> {
     if (readOnly.length > 0) await trx.raw(`GRANT SELECT ON ${readOnly.join(', ')} TO ${app}`);
     await trx.raw(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${app}`);
     await trx.raw(`GRANT EXECUTE ON FUNCTION create_invoice_number_sequence(text) TO ${app}`);
+    await trx.raw(`GRANT EXECUTE ON FUNCTION audit_chain_pending(integer) TO ${app}`);
   });
 }
 
@@ -90,7 +95,7 @@ export async function databaseRoleProblems(db: Db): Promise<string[]> {
             (SELECT array_agg(relname::text ORDER BY relname) FROM gateway WHERE relname = ANY(?)
                 AND (has_table_privilege(current_user, oid, 'UPDATE') OR has_table_privilege(current_user, oid, 'DELETE'))) AS rewritable
        FROM pg_roles r WHERE r.rolname = current_user`,
-    [[...APPEND_ONLY_TABLES, 'audit_head']],
+    [[...APPEND_ONLY_TABLES, 'audit_log', 'audit_head']],
   )) as {
     rows: { role: string; superuser: boolean; can_create: boolean; owned: string[] | null; truncatable: string[] | null; rewritable: string[] | null }[];
   };

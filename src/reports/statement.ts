@@ -19,7 +19,7 @@
  * May import: platform, domain, audit, identity, chain, ledger, billing, settlement, recon, compliance.
  */
 import { Decimal } from 'decimal.js';
-import { type AuditActor, appendAudit, auditHeadBefore } from '../audit/auditLog.js';
+import { type AuditActor, appendAudit, auditHeadBefore, catchUpChain } from '../audit/auditLog.js';
 import { acceptedTokenAt, type PaymentNetwork } from '../chain/paymentNetwork.js';
 import { apiAddress } from '../domain/address.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
@@ -134,6 +134,8 @@ export async function recordStatement(
   const clinic = await db('clinics').where({ id: input.clinicId }).first('id');
   if (!clinic) throw new NotFoundError('clinic');
   const period = statementPeriod(input.from, input.to, now);
+  // The head a statement names is of the chain: what happened before the period ended is on it first.
+  await catchUpChain(db);
   return withTransaction(db, async (trx) => {
     const head = await auditHeadBefore(trx, period.to);
     const [row] = (await trx('statements')

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { chainPendingAudit } from '../../src/audit/auditLog.js';
 import { ensureDatabase } from '../../src/dev/postgres.js';
 import { createDb, type Db } from '../../src/platform/db.js';
 
@@ -39,4 +40,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const db = createDb({ connectionString: url, poolMax: 5 });
   const owner = createDb({ connectionString: ownerUrl, poolMax: 2 });
   return { db, url, owner, ownerUrl, name, close: async () => void (await Promise.all([db.destroy(), owner.destroy()])) };
+}
+
+/**
+ * `db`, once every audited event committed so far is on the chain: tests that read `audit_log`
+ * directly go through it, as the gateway's own readers catch the chain up before they read.
+ *
+ * @example
+ * const row = await (await audited(database.db))('audit_log').where({ action: 'invoice.voided' }).first();
+ */
+export async function audited(db: Db): Promise<Db> {
+  await chainPendingAudit(db);
+  return db;
 }
