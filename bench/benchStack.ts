@@ -1,7 +1,7 @@
 /**
  * What every benchmark stands on: a scratch folder, an embedded Postgres and an anvil of its
- * own, the dev token and deposit factory deployed on it, and everything stopped again (in the
- * reverse order it was started) and removed when the bench ends.
+ * own, the dev token, deposit factory and Multicall3 deployed on it, and everything stopped
+ * again (in the reverse order it was started) and removed when the bench ends.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -54,7 +54,7 @@ export class BenchStack {
     return { postgres, anvil };
   }
 
-  /** The dev token and deposit factory on `anvil`, with `payers` funded, as the gateway sees them. */
+  /** The dev token, deposit factory and Multicall3 on `anvil`, with `payers` funded, as the gateway sees them. */
   async deployNetwork(chain: ChainClient, anvil: Anvil, payers: readonly Address[] = []): Promise<PaymentNetwork> {
     const deployments = await ensureDevContracts({
       chain,
@@ -65,7 +65,7 @@ export class BenchStack {
       gasAccounts: [],
       recordFile: path.join(this.workDir, 'deployments.json'),
     });
-    return loadPaymentNetwork({ chain, tokens: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
+    return loadPaymentNetwork({ chain, tokens: deployments.token, factory: deployments.factory, multicall3: deployments.multicall3, timeoutMs: 10_000 });
   }
 
   /** Stops everything registered, newest first, and removes the scratch folder. */

@@ -155,6 +155,8 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
         tokens: acceptedTokens,
         factory: factoryAddress,
         sanctionsOracle,
+        // The dev stack places it at the canonical address, the default.
+        multicall3: config.multicall3,
         timeoutMs: config.nodeEnv === 'production' ? 10_000 : 60_000,
       });
     } catch (error) {
@@ -242,6 +244,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
       // Every accepted token (the pricing one first), with its issuer: the dev payers hold each.
       accepted_tokens: network.tokens,
       sanctions_oracle: network.sanctionsOracle,
+      multicall3: network.multicall3,
       confirmations: config.confirmations,
       payers: devStack.chain.payers.map(({ address, private_key }) => ({ address, private_key })),
       factory_address: network.factory,

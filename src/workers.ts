@@ -64,7 +64,7 @@ const PURGE_INTERVAL_MS = 3600_000;
 export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
   const { db, chain, logger, metrics, network, finality } = deps;
   const tokens = network.tokens.map(({ address, decimals }) => ({ address, decimals }));
-  const onChain = { db, chain, logger, chainId: network.chainId, token: network.token.address, tokens, finality };
+  const onChain = { db, chain, logger, chainId: network.chainId, token: network.token.address, tokens, finality, multicall: network.multicall3 ?? undefined };
   let lastPurge = 0;
   let lastFreezeWatch = 0;
   let lastScheduledAttempt = 0;

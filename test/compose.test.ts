@@ -98,8 +98,8 @@ describe('compose.yaml', () => {
   });
 
   it('takes every variable it uses from .env, and .env.example names each one', () => {
-    const referenced = new Set([...read('compose.yaml').matchAll(/\$\{([A-Z_]+)(?::[-?][^}]*)?\}/g)].map((match) => match[1]!));
-    const example = new Set([...read('.env.example').matchAll(/^([A-Z_]+)=/gm)].map((match) => match[1]!));
+    const referenced = new Set([...read('compose.yaml').matchAll(/\$\{([A-Z][A-Z0-9_]*)(?::[-?][^}]*)?\}/g)].map((match) => match[1]!));
+    const example = new Set([...read('.env.example').matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]!));
     expect([...referenced].filter((name) => !example.has(name))).toEqual([]);
     expect([...example].filter((name) => !referenced.has(name))).toEqual([]);
     expect(read('.gitignore').split('\n')).toContain('.env');

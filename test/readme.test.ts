@@ -11,7 +11,7 @@ const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.ur
 
 describe('README', () => {
   it('has one configuration row per declared variable, with its default', () => {
-    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map((match) => ({ name: match[1], default: match[2]!.trim() }));
+    const rows = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \| ([^|]+) \|/gm)].map((match) => ({ name: match[1], default: match[2]!.trim() }));
     expect(rows.map((row) => row.name).sort()).toEqual(CONFIG_VARIABLES.map((variable) => variable.name).sort());
     for (const variable of CONFIG_VARIABLES) expect(rows).toContainEqual({ name: variable.name, default: variable.default });
   });

@@ -3,22 +3,26 @@
  * "Done when" (an overpayment, a late payment, a payment to a voided invoice and transfers from
  * nowhere each appear as exactly one exception of their type, with their evidence), repeated
  * runs, progress and counts, CSV exports, who may read what, and the issue's bad input and
- * faults (ranges, a node that fails mid-run, a run racing the watcher, two runs at once).
+ * faults (ranges, a node that fails mid-run, a run racing the watcher, two runs at once); how a
+ * run reads balances (through Multicall3, or one call each and why) and which deposit addresses
+ * it compares (those the range touched and those the ledger says hold tokens).
  *
  * Each describe block has an anvil and a database of its own; the chain is driven by the test
  * (payments, mining, the watcher's passes and the flusher), never mocked.
  */
 import { getAddress } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InvoiceRow, voidInvoice } from '../src/billing/invoices.js';
 import { createChainClient } from '../src/chain/client.js';
 import { initCursor } from '../src/chain/cursor.js';
 import { freePort } from '../src/dev/processes.js';
 import { ClinicPayError } from '../src/platform/errors.js';
+import { createLogger } from '../src/platform/log.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { executeReconciliation, MAX_RECONCILIATION_RANGE, startReconciliation } from '../src/recon/runs.js';
+import { executeReconciliation, MAX_RECONCILIATION_RANGE, type ReconciliationDeps, startReconciliation } from '../src/recon/runs.js';
 import { syncOnce } from '../src/settlement/watcher.js';
-import { buildTestApp, TEST_ACTOR, tokenFor } from './support/app.js';
+import { buildTestApp, CapturedLog, TEST_ACTOR, tokenFor } from './support/app.js';
 import { deployTestToken, mint, testChain } from './support/chain.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import {
@@ -172,7 +176,8 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
     const forwards = (await r.env.db('transfers').where({ kind: 'forward' }).select('amount')) as { amount: string }[];
     expect(forwards).toHaveLength(5);
     // Balances: the seven deposit addresses touched, and the settlement wallets of the two clinics.
-    expect(run1.counts).toMatchObject({ transfers_on_chain: 12, balances_checked: 9 });
+    expect(run1.counts).toMatchObject({ transfers_on_chain: 12, balances_checked: 9, balance_reads: 'multicall3' });
+    expect(run1.counts).not.toHaveProperty('balance_reads_note');
     // Matched: every known transfer except the two the watcher flagged (late, void) and the two unknown ones.
     expect(run1.counts.matched).toBe(8);
     expect(run1.counts.exceptions).toBe(run1.counts.new_exceptions);
@@ -475,6 +480,92 @@ describe('a run over a day of settled payments (the issue\'s "Done when")', () =
     expect(mismatches.map((exception) => [exception.expected, exception.observed])).toEqual([
       [ledgerSettlement.toString(), (ledgerSettlement + 1_000_000n).toString()],
     ]);
+  });
+});
+
+describe('how a run reads balances, and which deposit addresses it compares', () => {
+  let r: ReconEnv;
+  /** Paid and forwarded: nothing sits at its address. */
+  let forwarded: InvoiceRow;
+  /** Paid and confirmed, not forwarded: the ledger says its address holds 10.00. */
+  let held: InvoiceRow;
+  /** Never billed for what reached it: 3.00 sent straight to its address, behind the watcher's back. */
+  let planted: InvoiceRow;
+  let range: { from_block: bigint; to_block: bigint };
+  let viaMulticall: RunBody;
+
+  /** A run straight through the functions, with deps of the test's choosing, logging into `log`. */
+  async function runWith(overrides: Partial<ReconciliationDeps>, log = new CapturedLog()) {
+    const deps = reconDeps(r.env, { logger: createLogger('info', log), ...overrides });
+    const started = await startReconciliation(deps, { fromBlock: range.from_block, toBlock: range.to_block, requestedBy: 'test' });
+    return { run: await executeReconciliation(deps, started.id), log };
+  }
+
+  beforeAll(async () => {
+    r = await startReconEnv();
+    const e = r.env;
+    const clinic = await newClinic(e);
+    forwarded = await newInvoice(e, clinic, { amount: '10.00' });
+    held = await newInvoice(e, clinic, { amount: '10.00' });
+    planted = await newInvoice(e, clinic, { amount: '10.00' });
+    await pay(e, forwarded.deposit_address, 10_000_000n);
+    await settleAll(e);
+    await pay(e, held.deposit_address, 10_000_000n);
+    await settle(e);
+    await payBehindWatcher(e, planted.deposit_address, 3_000_000n);
+    await settle(e);
+    range = { from_block: r.startBlock + 1n, to_block: await confirmedHead(e) };
+    viaMulticall = await reconcile(r.app, range);
+  });
+  afterAll(async () => r?.env.close());
+
+  it("reads every balance through Multicall3 at the run's last block and finds tokens sent straight to a deposit address", async () => {
+    expect(viaMulticall.status).toBe('completed');
+    // Three deposit addresses and the clinic's wallet.
+    expect(viaMulticall.counts).toMatchObject({ balances_checked: 4, balance_mismatches: 1, balance_reads: 'multicall3' });
+    expect(viaMulticall.counts).not.toHaveProperty('balance_reads_note');
+    const mismatches = await listExceptions(r.app, FINANCE_A, { type: 'balance_mismatch' });
+    expect(mismatches.map((exception) => [exception.invoice_id, exception.expected, exception.observed, exception.block_number])).toEqual([
+      [planted.id, '0', '3000000', Number(range.to_block)],
+    ]);
+    expect(r.log.text).not.toContain('one call each');
+  });
+
+  it('with no Multicall3 at the configured address, or none configured, reads one call each, finds the same, and says why', async () => {
+    const empty = privateKeyToAccount(generatePrivateKey()).address;
+    for (const [multicall, note] of [
+      [empty, `no Multicall3 at ${empty} at block ${range.to_block}`],
+      [undefined, 'MULTICALL3_ADDRESS not set'],
+    ] as const) {
+      const { run, log } = await runWith({ multicall });
+      expect(run.status).toBe('completed');
+      expect(run.counts).toEqual({ ...viaMulticall.counts, new_exceptions: 0, balance_reads: 'single_calls', balance_reads_note: note });
+      // The same exceptions, found again: none new, none resolved.
+      expect((await listExceptions(r.app, FINANCE_A, { type: 'balance_mismatch', status: 'open' })).map((exception) => exception.invoice_id)).toEqual([
+        planted.id,
+      ]);
+      const warning = log.lines
+        .map((line) => JSON.parse(line) as { level: string; msg: string; reason?: string })
+        .find((line) => line.msg.includes('one call each'));
+      expect(warning).toMatchObject({ level: 'warn', reason: note });
+    }
+  });
+
+  it('compares a deposit address the range did not touch when the ledger says it holds tokens, and flags it when the chain differs', async () => {
+    const e = r.env;
+    // 1.00 more reaches the held deposit where the watcher does not look; the run covers only blocks after it.
+    const behind = await payBehindWatcher(e, held.deposit_address, 1_000_000n);
+    await settle(e);
+    range = { from_block: behind.blockNumber + 1n, to_block: await confirmedHead(e) };
+    const { run } = await runWith({});
+    expect(run.status).toBe('completed');
+    // Nothing moved in the range; the held deposit is compared all the same (the forwarded one, with nothing in the books, is not).
+    expect(run.counts).toMatchObject({ transfers_on_chain: 0, balances_checked: 2, balance_mismatches: 1, balance_reads: 'multicall3' });
+    const mismatch = await exceptionOf(r.app, 'balance_mismatch', held.id);
+    expect(mismatch).toMatchObject({ status: 'open', expected: '10000000', observed: '11000000', amount: '1000000', block_number: Number(range.to_block) });
+    expect(mismatch.details).toEqual({ address: getAddress(held.deposit_address) });
+    // What the run did not compare it leaves as it was.
+    expect((await exceptionOf(r.app, 'balance_mismatch', planted.id)).status).toBe('open');
   });
 });
 

@@ -33,6 +33,11 @@ export interface PaymentNetwork {
   forwarderImplementation: Address;
   /** The on-chain sanctions oracle payers are also screened by, when one is configured. */
   sanctionsOracle: Address | null;
+  /**
+   * Multicall3, through which reconciliation reads balances in batches, when one is configured.
+   * Not checked here: each run checks it has code at the run's block, and reads one by one if not.
+   */
+  multicall3: Address | null;
 }
 
 /** Chainalysis's sanctions oracle interface. */
@@ -47,6 +52,8 @@ export interface LoadPaymentNetworkParameters {
   factory: Address;
   /** A sanctions oracle to check: it must have code and answer `isSanctioned`. */
   sanctionsOracle?: Address | undefined;
+  /** Multicall3's address (MULTICALL3_ADDRESS); undefined: none. */
+  multicall3?: Address | undefined;
   /** How long to keep asking a node that does not answer yet. */
   timeoutMs: number;
 }
@@ -60,7 +67,14 @@ export class TokenPinError extends Error {
  * Describes the tokens and factory, retrying while the node is unreachable; throws
  * {@link TokenPinError} when a pinned token has no code or answers another symbol or decimals.
  */
-export async function loadPaymentNetwork({ chain, tokens, factory, sanctionsOracle, timeoutMs }: LoadPaymentNetworkParameters): Promise<PaymentNetwork> {
+export async function loadPaymentNetwork({
+  chain,
+  tokens,
+  factory,
+  sanctionsOracle,
+  multicall3,
+  timeoutMs,
+}: LoadPaymentNetworkParameters): Promise<PaymentNetwork> {
   const pins: readonly (AcceptedTokenConfig | { address: Address })[] = typeof tokens === 'string' ? [{ address: tokens }] : tokens;
   const described = await waitFor(
     async () => {
@@ -90,6 +104,7 @@ export async function loadPaymentNetwork({ chain, tokens, factory, sanctionsOrac
     factory: getAddress(factory),
     forwarderImplementation: getAddress(described.implementation),
     sanctionsOracle: sanctionsOracle === undefined ? null : getAddress(sanctionsOracle),
+    multicall3: multicall3 === undefined ? null : getAddress(multicall3),
   };
 }
 

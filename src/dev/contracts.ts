@@ -2,8 +2,11 @@
  * Deploys the dev stack's contracts once and finds them again on restart.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
+  type Account,
   type Address,
   concat,
   createTestClient,
@@ -11,6 +14,7 @@ import {
   getContractAddress,
   type Hex,
   http,
+  multicall3Abi,
   type PrivateKeyAccount,
   parseEther,
   parseUnits,
@@ -20,7 +24,7 @@ import { testHKDAbi, testHKDBytecode } from '../../contracts/artifacts/TestHKD.j
 import { testSanctionsOracleAbi, testSanctionsOracleBytecode } from '../../contracts/artifacts/TestSanctionsOracle.js';
 import type { ChainClient } from '../chain/client.js';
 import { CREATE2_DEPLOYER, deterministicFactoryAddress, FACTORY_SALT } from '../chain/depositAddress.js';
-import type { AcceptedTokenConfig } from '../platform/config.js';
+import { type AcceptedTokenConfig, CANONICAL_MULTICALL3 } from '../platform/config.js';
 
 /**
  * The dev chain's two HKD test tokens from two test "issuers", with 6 and 18 decimals, so that
@@ -44,6 +48,8 @@ export interface DevDeployments {
   factory: Address;
   /** A test sanctions oracle (Chainalysis's interface) that lists nobody until told to. */
   oracle: Address;
+  /** Multicall3, at its canonical address as on most chains: reconciliation reads balances through it. */
+  multicall3: Address;
 }
 
 /** The dev tokens as the allow-list pins them. */
@@ -88,7 +94,8 @@ async function hasCode(chain: ChainClient, address: Address | undefined): Promis
 
 /**
  * Returns the recorded deployment where its code is still on the chain; deploys what is missing
- * (the test token, funding the payers, and the deposit factory) and records the addresses.
+ * (the test tokens, funding the payers, the oracle, the deposit factory and Multicall3) and
+ * records the addresses.
  */
 export async function ensureDevContracts(params: EnsureDevContractsParameters): Promise<DevDeployments> {
   const { chain, deployer, recordFile } = params;
@@ -100,7 +107,8 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
   const tokensOk = await Promise.all(DEV_TOKENS.map((_, index) => hasCode(chain, recorded.tokens?.[index])));
   const factoryOk = recorded.factory === deterministicFactoryAddress() && (await hasCode(chain, recorded.factory));
   const oracleOk = await hasCode(chain, recorded.oracle);
-  if (tokensOk.every(Boolean) && factoryOk && oracleOk) return recorded as DevDeployments;
+  const multicallOk = await hasCode(chain, CANONICAL_MULTICALL3);
+  if (tokensOk.every(Boolean) && factoryOk && oracleOk && multicallOk) return { ...(recorded as DevDeployments), multicall3: CANONICAL_MULTICALL3 };
 
   const wallet = createWalletClient({ account: deployer, transport: http(params.rpcUrl) });
   // Explicit nonces put every deployment and mint into the same block instead of one block
@@ -165,10 +173,53 @@ export async function ensureDevContracts(params: EnsureDevContractsParameters): 
       }),
     );
   }
+  // Deployed in the same block as the rest, then moved to its canonical address.
+  let multicallDeployment: Address | undefined;
+  if (!multicallOk) {
+    multicallDeployment = getContractAddress({ from: deployer.address, nonce: BigInt(nonce) });
+    hashes.push(await wallet.deployContract({ abi: multicall3Abi, bytecode: await multicall3Bytecode(), chain: null, nonce: nonce++ }));
+  }
   const receipts = await Promise.all(hashes.map((hash) => chain.waitForTransactionReceipt({ hash, pollingInterval: 100 })));
   if (receipts.some((receipt) => receipt.status !== 'success')) throw new Error('deploying the dev contracts or funding the payers failed');
-  const deployments: DevDeployments = { chain_id: params.chainId, token: tokens[0]!, tokens, factory, oracle };
+  if (multicallDeployment) await moveToCanonicalMulticall3(params.rpcUrl, chain, multicallDeployment);
+  const deployments: DevDeployments = { chain_id: params.chainId, token: tokens[0]!, tokens, factory, oracle, multicall3: CANONICAL_MULTICALL3 };
   fs.mkdirSync(path.dirname(recordFile), { recursive: true });
   fs.writeFileSync(recordFile, `${JSON.stringify(deployments, null, 2)}\n`);
   return deployments;
+}
+
+/**
+ * Multicall3's creation code, as viem ships it (it deploys the same contract when a chain has
+ * none). It is not among viem's exports, so it is read from viem's own files.
+ */
+async function multicall3Bytecode(): Promise<Hex> {
+  const viemDir = path.dirname(createRequire(import.meta.url).resolve('viem/package.json'));
+  const contracts = (await import(pathToFileURL(path.join(viemDir, '_esm', 'constants', 'contracts.js')).href)) as { multicall3Bytecode?: Hex };
+  if (!contracts.multicall3Bytecode) throw new Error(`this version of viem (${viemDir}) ships no Multicall3 bytecode`);
+  return contracts.multicall3Bytecode;
+}
+
+/**
+ * Multicall3 lives where one keyless transaction put it on public chains, and a dev chain has
+ * none: the code of a copy deployed normally is set at that address with anvil's cheat code.
+ */
+async function moveToCanonicalMulticall3(rpcUrl: string, chain: ChainClient, deployed: Address): Promise<void> {
+  const code = await chain.getCode({ address: deployed });
+  if (code === undefined || code === '0x') throw new Error(`Multicall3 deployed at ${deployed} has no code`);
+  await createTestClient({ mode: 'anvil', transport: http(rpcUrl) }).setCode({ address: CANONICAL_MULTICALL3, bytecode: code });
+  if (!(await hasCode(chain, CANONICAL_MULTICALL3))) throw new Error(`anvil did not set Multicall3's code at ${CANONICAL_MULTICALL3}`);
+}
+
+/**
+ * Multicall3 at its canonical address on an anvil that has none yet (deployed by `deployer`, which
+ * pays the gas); its address either way. For chains set up outside {@link ensureDevContracts}.
+ */
+export async function ensureMulticall3({ chain, rpcUrl, deployer }: { chain: ChainClient; rpcUrl: string; deployer: Account }): Promise<Address> {
+  if (await hasCode(chain, CANONICAL_MULTICALL3)) return CANONICAL_MULTICALL3;
+  const wallet = createWalletClient({ account: deployer, transport: http(rpcUrl) });
+  const hash = await wallet.deployContract({ abi: multicall3Abi, bytecode: await multicall3Bytecode(), chain: null });
+  const receipt = await chain.waitForTransactionReceipt({ hash, pollingInterval: 100 });
+  if (receipt.status !== 'success' || !receipt.contractAddress) throw new Error('deploying Multicall3 failed');
+  await moveToCanonicalMulticall3(rpcUrl, chain, receipt.contractAddress);
+  return CANONICAL_MULTICALL3;
 }

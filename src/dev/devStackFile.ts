@@ -16,6 +16,8 @@ export interface DevStackFile {
   /** Every accepted token, the pricing one (`token`) first, each with its issuer. */
   /** The test sanctions oracle (its deployer, the first dev account, lists addresses on it). */
   sanctions_oracle: Address | null;
+  /** Multicall3, through which reconciliation reads balances; null when MULTICALL3_ADDRESS is `none`. */
+  multicall3: Address | null;
   accepted_tokens: readonly { address: Address; symbol: string; decimals: number; issuer: string | null; licence: string | null; peg: 'HKD' }[];
   confirmations: number;
   payers: { address: Address; private_key: Hex }[];

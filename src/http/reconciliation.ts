@@ -42,6 +42,7 @@ export function reconciliationRouter(api: ApiDeps): Router {
     token: network.token.address,
     tokens: network.tokens,
     finality: api.finality,
+    multicall: network.multicall3 ?? undefined,
   };
 
   contract.route(

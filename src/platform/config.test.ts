@@ -196,6 +196,17 @@ describe('loadConfig', () => {
     expect(errorOf({ RATE_LIMIT_EXPENSIVE_PER_MINUTE: '-1' }).variable).toBe('RATE_LIMIT_EXPENSIVE_PER_MINUTE');
   });
 
+  it('reads balances through the canonical Multicall3 unless told another address, or none', () => {
+    expect(loadConfig({}, '/srv').multicall3).toBe('0xcA11bde05977b3631167028862bE2a173976CA11');
+    expect(loadConfig({ MULTICALL3_ADDRESS: '' }, '/srv').multicall3).toBe('0xcA11bde05977b3631167028862bE2a173976CA11');
+    expect(loadConfig({ MULTICALL3_ADDRESS: TOKEN.toLowerCase() }, '/srv').multicall3).toBe(TOKEN);
+    expect(loadConfig({ MULTICALL3_ADDRESS: 'none' }, '/srv').multicall3).toBeUndefined();
+    expect(loadConfig({ MULTICALL3_ADDRESS: 'NONE' }, '/srv').multicall3).toBeUndefined();
+    for (const bad of ['0x1234', 'off', '0x5fbDB2315678afecb367f032d93F642f64180aa3']) {
+      expect(errorOf({ MULTICALL3_ADDRESS: bad }).message).toMatch(/^MULTICALL3_ADDRESS is invalid: expected .*, or none/);
+    }
+  });
+
   it('requires TOKEN_ADDRESS whenever the chain is external', () => {
     expect(errorOf({ RPC_URL: 'http://127.0.0.1:8545' }).variable).toBe('TOKEN_ADDRESS');
     expect(errorOf({ RPC_URL: 'http://127.0.0.1:8545', TOKEN_ADDRESS: TOKEN, FACTORY_ADDRESS: TOKEN }).variable).toBe('RELAYER_PRIVATE_KEY');
@@ -237,7 +248,7 @@ describe('loadConfig', () => {
   it('declares every variable it reads, once', () => {
     const declared = CONFIG_VARIABLES.map((variable) => variable.name);
     expect(new Set(declared).size).toBe(declared.length);
-    const read = [...fs.readFileSync(new URL('./config.ts', import.meta.url), 'utf8').matchAll(/\(env, '([A-Z_]+)'/g)].map((match) => match[1]);
+    const read = [...fs.readFileSync(new URL('./config.ts', import.meta.url), 'utf8').matchAll(/\(env, '([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]);
     expect(read.length).toBeGreaterThan(10);
     for (const name of read) expect(declared).toContain(name);
   });

@@ -63,6 +63,8 @@ export interface Config {
   travelRuleThresholdHkd: string;
   /** An on-chain sanctions oracle (`isSanctioned(address) returns (bool)`) every payer is also screened by; dev: the stack's test oracle. */
   sanctionsOracle: Address | undefined;
+  /** Multicall3, through which reconciliation reads balances in batches; undefined: one `balanceOf` call each. */
+  multicall3: Address | undefined;
   dataDir: string;
   logLevel: LogLevel;
   bodyLimitBytes: number;
@@ -183,6 +185,12 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * Where Multicall3 is on most EVM chains: it was deployed from one keyless transaction, so it has
+ * the same address wherever that transaction was sent (the dev stack places it there too).
+ */
+export const CANONICAL_MULTICALL3: Address = '0xcA11bde05977b3631167028862bE2a173976CA11';
+
 interface VariableSpec {
   name: string;
   default: string;
@@ -251,6 +259,12 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
     default: '(none; dev: a test oracle)',
     meaning:
       "An on-chain sanctions oracle with Chainalysis's interface, `isSanctioned(address) returns (bool)`. Every payer is also asked about at the payment's block; a yes holds the payment like a list match, and no answer holds it pending screening until the oracle answers. Checked at start.",
+  },
+  {
+    name: 'MULTICALL3_ADDRESS',
+    default: CANONICAL_MULTICALL3,
+    meaning:
+      "Multicall3 on this chain (its canonical address on most EVM chains): reconciliation reads the balances of deposit addresses and clinics' wallets through its `aggregate3`, hundreds to a call, at the run's last block. Where it has no code at that block, or the call fails, the run reads them one `balanceOf` call each (slower, same result) and says so in its counts. `none`: always one by one.",
   },
   { name: 'FACTORY_ADDRESS', default: '(dev factory)', meaning: 'Address of the DepositFactory contract. Unset in development: the dev stack deploys one.' },
   { name: 'CONFIRMATIONS', default: '3 (dev chain), 12 otherwise', meaning: 'Blocks on top of a transfer before it is final, 1–1000.' },
@@ -493,6 +507,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     tokenAddress: tokenAddress ?? acceptedTokens?.[0]?.address,
     acceptedTokens,
     sanctionsOracle: optionalAddress(env, 'SANCTIONS_ORACLE_ADDRESS'),
+    multicall3: addressOrNone(env, 'MULTICALL3_ADDRESS', CANONICAL_MULTICALL3),
     travelRuleThresholdHkd: hkdAmount(env, 'TRAVEL_RULE_THRESHOLD_HKD', '8000'),
     retentionYears: integer(env, 'RETENTION_YEARS', 5, 5, 100),
     dataDir: path.resolve(cwd, nonEmpty(env, 'DATA_DIR', '.data')),
@@ -846,6 +861,15 @@ function optionalAddress(env: Env, name: string): Address | undefined {
   if (value === undefined) return undefined;
   // `isAddress` with strict checking rejects a mixed-case address whose EIP-55 checksum is wrong.
   if (!isAddress(value, { strict: true })) throw new ConfigError(name, 'a 20-byte 0x address (EIP-55 checksum if mixed case)', value);
+  return getAddress(value);
+}
+
+/** An address; unset: `fallback`; `none`: no address at all, for a contract the operator turns off. */
+function addressOrNone(env: Env, name: string, fallback: Address): Address | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (value.toLowerCase() === 'none') return undefined;
+  if (!isAddress(value, { strict: true })) throw new ConfigError(name, 'a 20-byte 0x address (EIP-55 checksum if mixed case), or none', value);
   return getAddress(value);
 }
 

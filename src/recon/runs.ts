@@ -3,8 +3,10 @@
  * resolutions with maker-checker approval (refunds, applications, write-offs).
  *
  * Reconciliation runs: re-read the chain for a block range, independently of what the watcher
- * stored, and compare it with the ledger — every transfer, and the balance of every deposit
- * address touched at the run's last block. Each difference becomes one exception in the queue.
+ * stored, and compare it with the ledger — every transfer, and at the run's last block the
+ * balance of every deposit address the range touched or the ledger says holds tokens, and of
+ * every clinic's wallets. Each difference becomes one exception in the queue. Balances are read
+ * through Multicall3 in batches where the chain has it at that block, else one call each.
  *
  * A run computes everything first and writes once, in one transaction: an RPC failure midway
  * marks the run failed and leaves no partial exceptions; running the same range again gives
@@ -14,8 +16,9 @@
  * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, settlement, compliance.
  */
 
-import { type Address, erc20Abi, getAddress } from 'viem';
+import { type Address, getAddress } from 'viem';
 import { type AuditActor, appendAudit, SYSTEM } from '../audit/auditLog.js';
+import { type BalancePair, type BalanceReading, readBalances } from '../chain/balances.js';
 import { firstStoredBlock } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { readCursor } from '../chain/cursor.js';
@@ -39,8 +42,8 @@ import { type ExceptionInput, upsertExceptions } from './exceptions.js';
 export const MAX_RECONCILIATION_RANGE = 1_000_000n;
 /** A running run whose heartbeat is older than this died with its process. */
 const STALE_RUN_SECONDS = 300;
-/** Parallel `balanceOf` calls. */
-const BALANCE_CONCURRENCY = 16;
+/** Parallel `eth_getBlockByNumber` calls, for the times of blocks the ledger has none of. */
+const BLOCK_CONCURRENCY = 16;
 
 export interface ReconciliationDeps {
   db: Db;
@@ -52,6 +55,8 @@ export interface ReconciliationDeps {
   /** Every accepted token; default: `token` alone. */
   tokens?: readonly { address: Address }[];
   finality: Finality;
+  /** Multicall3, to read balances hundreds to a call; undefined: one `balanceOf` call each. */
+  multicall?: Address | undefined;
 }
 
 export interface RunRow {
@@ -359,8 +364,8 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     // Block times the ledger does not have (transfers it never recorded), from the chain.
     const untimed = [...new Set(lines.filter((line) => line.blockTime === undefined).map((line) => line.transfer.blockNumber))];
     const times = new Map<bigint, Date>();
-    for (let start = 0; start < untimed.length; start += BALANCE_CONCURRENCY) {
-      const blocks = await Promise.all(untimed.slice(start, start + BALANCE_CONCURRENCY).map((number) => deps.chain.getBlock({ blockNumber: number })));
+    for (let start = 0; start < untimed.length; start += BLOCK_CONCURRENCY) {
+      const blocks = await Promise.all(untimed.slice(start, start + BLOCK_CONCURRENCY).map((number) => deps.chain.getBlock({ blockNumber: number })));
       for (const block of blocks) times.set(block.number, new Date(Number(block.timestamp) * 1000));
     }
     for (const line of lines) line.blockTime ??= times.get(line.transfer.blockNumber);
@@ -374,14 +379,23 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     exceptions.push(...(await screeningHitExceptions(db)));
     exceptions.push(...(await addressFrozenExceptions(db)));
 
-    // 4. Balances of the touched deposit addresses at the last block, chain against ledger.
-    const balances = await compareDepositBalances(deps, touched, toBlock);
+    // 4. Balances at the last block, chain against ledger: of the deposit addresses the range
+    // touched, and of those the ledger says hold tokens even if the range did not touch them
+    // (money sitting at an address is what a thief or a bug moves).
+    const compared = [...new Set([...touched, ...(await invoicesHoldingDeposits(db, deps.chainId, toBlock))])];
+    const balances = await compareDepositBalances(deps, compared, toBlock);
     exceptions.push(...balances.mismatches);
     // Every clinic's wallets, whether or not this range touched them: money can reach a wallet directly.
     const clinics = (await db('invoices').where({ token_chain_id: deps.chainId }).distinct('clinic_id').pluck('clinic_id')) as string[];
     const wallets = await compareSettlementWallets(deps, clinics, toBlock);
     exceptions.push(...wallets.mismatches);
-    const balanced = touched.filter((id) => !balances.mismatches.some((mismatch) => mismatch.invoiceId === id));
+    const mismatched = new Set(balances.mismatches.map((mismatch) => mismatch.invoiceId));
+    const balanced = compared.filter((id) => !mismatched.has(id));
+    const reads = balanceReadCounts([balances.reading, wallets.reading]);
+    if (reads.balance_reads === 'single_calls') {
+      // Same result, many times the calls: an operator should know why the run was slow.
+      deps.logger.warn({ run_id: runId, reason: reads.balance_reads_note }, 'reconciliation read balances one call each, not through Multicall3');
+    }
     await db('reconciliation_runs').where({ id: runId }).update({ progress: 95, heartbeat_at: db.fn.now() });
 
     // 5. One write.
@@ -392,6 +406,7 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
       exceptions: exceptions.length,
       balances_checked: balances.checked + wallets.checked,
       balance_mismatches: balances.mismatches.length + wallets.mismatches.length,
+      ...reads,
     };
     return await withTransaction(db, async (trx) => {
       const ids = await upsertExceptions(trx, runId, exceptions);
@@ -662,12 +677,42 @@ async function overpaymentExceptions(db: Db, invoices: readonly InvoiceState[]):
   return exceptions;
 }
 
+/**
+ * The invoices of chain `chainId` whose deposits balance in the ledger, counting transfers up to
+ * `atBlock`, is not zero in some asset: one aggregate over the deposits postings, however many
+ * invoices there are.
+ */
+async function invoicesHoldingDeposits(db: Db, chainId: number, atBlock: bigint): Promise<string[]> {
+  const held = (await db.raw(
+    `SELECT DISTINCT held.invoice_id
+       FROM (SELECT e.invoice_id
+               FROM postings p
+               JOIN journal_entries e ON e.id = p.entry_id
+               JOIN ledger_accounts a ON a.id = p.account_id
+               LEFT JOIN transfers t ON t.id = e.transfer_id
+              WHERE a.kind = 'deposits' AND a.asset LIKE ? AND e.invoice_id IS NOT NULL AND (t.id IS NULL OR t.block_number <= ?)
+              GROUP BY e.invoice_id, p.asset
+             HAVING sum(p.amount) <> 0) held`,
+    [`${chainId}:%`, atBlock.toString()],
+  )) as { rows: { invoice_id: string }[] };
+  return held.rows.map((row) => row.invoice_id);
+}
+
+/** How a run read its balances, for its counts: through Multicall3 only if every read was; nothing when it read none. */
+function balanceReadCounts(readings: readonly (BalanceReading | undefined)[]): { balance_reads?: BalanceReading['via']; balance_reads_note?: string } {
+  const made = readings.filter((reading): reading is BalanceReading => reading !== undefined);
+  if (made.length === 0) return {};
+  if (made.every((reading) => reading.via === 'multicall3')) return { balance_reads: 'multicall3' };
+  const notes = [...new Set(made.flatMap((reading) => (reading.reason ? [reading.reason] : [])))];
+  return { balance_reads: 'single_calls', balance_reads_note: notes.join('; ') };
+}
+
 async function compareDepositBalances(
   deps: ReconciliationDeps,
   invoiceIds: readonly string[],
   atBlock: bigint,
-): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
-  if (invoiceIds.length === 0) return { checked: 0, mismatches: [] };
+): Promise<{ checked: number; mismatches: ExceptionInput[]; reading: BalanceReading | undefined }> {
+  if (invoiceIds.length === 0) return { checked: 0, mismatches: [], reading: undefined };
   const { db } = deps;
   // The ledger's deposits balance of each invoice in each asset it has postings in, counting
   // only transfers up to `atBlock`; the invoice's own token is compared even with none.
@@ -693,41 +738,33 @@ async function compareDepositBalances(
     if (!checks.has(`${row.id}:${row.own_token}`)) checks.set(`${row.id}:${row.own_token}`, { ...row, token_address: row.own_token, ledger_balance: '0' });
   }
   const pairs = [...checks.values()];
+  // Stored addresses are lower-case hex, which the chain takes as they are: no checksum to compute per address.
+  const reading = await readBalances(
+    deps.chain,
+    pairs.map((row): BalancePair => ({ token: row.token_address as Address, holder: row.deposit_address as Address })),
+    atBlock,
+    { multicall: deps.multicall },
+  );
   const mismatches: ExceptionInput[] = [];
-  for (let start = 0; start < pairs.length; start += BALANCE_CONCURRENCY) {
-    const chunk = pairs.slice(start, start + BALANCE_CONCURRENCY);
-    const onChain = await Promise.all(
-      chunk.map((row) =>
-        deps.chain.readContract({
-          address: getAddress(row.token_address),
-          abi: erc20Abi,
-          functionName: 'balanceOf',
-          args: [getAddress(row.deposit_address)],
-          blockNumber: atBlock,
-        }),
-      ),
-    );
-    chunk.forEach((row, index) => {
-      const ledger = BigInt(row.ledger_balance);
-      const chain = onChain[index]!;
-      if (ledger !== chain) {
-        mismatches.push({
-          // A new difference is a new exception; the same one found again is the same exception.
-          dedupeKey: `balance_mismatch:${row.id}:${row.token_address === row.own_token ? '' : `${row.token_address}:`}${ledger}:${chain}`,
-          type: 'balance_mismatch',
-          clinicId: row.clinic_id,
-          invoiceId: row.id,
-          tokenAddress: row.token_address,
-          blockNumber: atBlock,
-          amount: chain > ledger ? chain - ledger : ledger - chain,
-          expected: ledger,
-          observed: chain,
-          details: { address: getAddress(row.deposit_address) },
-        });
-      }
+  pairs.forEach((row, index) => {
+    const ledger = BigInt(row.ledger_balance);
+    const chain = reading.balances[index]!;
+    if (ledger === chain) return;
+    mismatches.push({
+      // A new difference is a new exception; the same one found again is the same exception.
+      dedupeKey: `balance_mismatch:${row.id}:${row.token_address === row.own_token ? '' : `${row.token_address}:`}${ledger}:${chain}`,
+      type: 'balance_mismatch',
+      clinicId: row.clinic_id,
+      invoiceId: row.id,
+      tokenAddress: row.token_address,
+      blockNumber: atBlock,
+      amount: chain > ledger ? chain - ledger : ledger - chain,
+      expected: ledger,
+      observed: chain,
+      details: { address: getAddress(row.deposit_address) },
     });
-  }
-  return { checked: pairs.length, mismatches };
+  });
+  return { checked: pairs.length, mismatches, reading };
 }
 
 /**
@@ -740,8 +777,8 @@ async function compareSettlementWallets(
   deps: ReconciliationDeps,
   clinicIds: readonly string[],
   atBlock: bigint,
-): Promise<{ checked: number; mismatches: ExceptionInput[] }> {
-  if (clinicIds.length === 0) return { checked: 0, mismatches: [] };
+): Promise<{ checked: number; mismatches: ExceptionInput[]; reading: BalanceReading | undefined }> {
+  if (clinicIds.length === 0) return { checked: 0, mismatches: [], reading: undefined };
   const { db } = deps;
   const addresses = (await db('invoices').whereIn('clinic_id', clinicIds).distinct('clinic_id', 'settlement_address')) as {
     clinic_id: string;
@@ -757,34 +794,38 @@ async function compareSettlementWallets(
     .groupBy('e.clinic_id', 'postings.asset')
     .select('e.clinic_id', 'postings.asset', db.raw('sum(postings.amount)::text AS balance'))) as { clinic_id: string; asset: string; balance: string }[];
   const accepted = deps.tokens?.map((token) => token.address) ?? [deps.token];
-  const mismatches: ExceptionInput[] = [];
+  // Every (token, wallet) of every clinic in one read; each check sums its slice of the answer.
+  const pairs: BalancePair[] = [];
+  const checks: { clinicId: string; token: Address; wallets: Address[]; books: bigint; first: number }[] = [];
   for (const clinicId of clinicIds) {
     const wallets = addresses.filter((row) => row.clinic_id === clinicId).map((row) => getAddress(row.settlement_address));
     const booked = ledger.filter((row) => row.clinic_id === clinicId);
     const tokens = accepted.filter((token) => token === deps.token || booked.some((row) => row.asset === assetOf(deps.chainId, token)));
     for (const token of tokens) {
-      const held = await Promise.all(
-        wallets.map((wallet) => deps.chain.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [wallet], blockNumber: atBlock })),
-      );
-      const chain = held.reduce((sum, value) => sum + value, 0n);
       const books = BigInt(booked.find((row) => row.asset === assetOf(deps.chainId, token))?.balance ?? '0');
-      if (chain !== books) {
-        const tokenKey = token === deps.token ? '' : `${storedAddress(token)}:`;
-        mismatches.push({
-          dedupeKey: `balance_mismatch:settlement:${clinicId}:${tokenKey}${books}:${chain}`,
-          type: 'balance_mismatch',
-          clinicId,
-          tokenAddress: token,
-          blockNumber: atBlock,
-          amount: chain > books ? chain - books : books - chain,
-          expected: books,
-          observed: chain,
-          details: { wallets },
-        });
-      }
+      checks.push({ clinicId, token, wallets, books, first: pairs.length });
+      pairs.push(...wallets.map((holder) => ({ token, holder })));
     }
   }
-  return { checked: clinicIds.length, mismatches };
+  const reading = await readBalances(deps.chain, pairs, atBlock, { multicall: deps.multicall });
+  const mismatches: ExceptionInput[] = [];
+  for (const { clinicId, token, wallets, books, first } of checks) {
+    const chain = reading.balances.slice(first, first + wallets.length).reduce((sum, value) => sum + value, 0n);
+    if (chain === books) continue;
+    const tokenKey = token === deps.token ? '' : `${storedAddress(token)}:`;
+    mismatches.push({
+      dedupeKey: `balance_mismatch:settlement:${clinicId}:${tokenKey}${books}:${chain}`,
+      type: 'balance_mismatch',
+      clinicId,
+      tokenAddress: token,
+      blockNumber: atBlock,
+      amount: chain > books ? chain - books : books - chain,
+      expected: books,
+      observed: chain,
+      details: { wallets },
+    });
+  }
+  return { checked: clinicIds.length, mismatches, reading };
 }
 
 async function writeLines(trx: Trx, runId: string, lines: readonly Line[], ids: { byKey: Map<string, string> }): Promise<void> {

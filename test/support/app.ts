@@ -15,6 +15,7 @@ import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import type { ApiContract } from '../../src/http/openapi.js';
 import { createJwtVerifier, signHs256Token } from '../../src/identity/jwt.js';
 import type { Role } from '../../src/identity/principal.js';
+import { CANONICAL_MULTICALL3 } from '../../src/platform/config.js';
 import type { Db } from '../../src/platform/db.js';
 import { createLogger } from '../../src/platform/log.js';
 import { createMetrics } from '../../src/platform/metrics.js';
@@ -59,6 +60,8 @@ export function testNetwork(): Promise<PaymentNetwork> {
     chain: createChainClient({ rpcUrl: inject('rpcUrl'), timeoutMs: 5000 }),
     tokens: inject('tokenAddress'),
     factory: inject('factoryAddress'),
+    // The run's anvil has it there (test/globalSetup.ts deploys the dev contracts).
+    multicall3: CANONICAL_MULTICALL3,
     timeoutMs: 10_000,
   });
   return sharedNetwork;

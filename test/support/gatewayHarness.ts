@@ -123,7 +123,13 @@ export async function startPrivateChain(workDir: string, { stateFile }: { stateF
       gasAccounts: [],
       recordFile: path.join(workDir, `deployments-${Date.now()}.json`),
     });
-    const network = await loadPaymentNetwork({ chain, tokens: deployments.token, factory: deployments.factory, timeoutMs: 10_000 });
+    const network = await loadPaymentNetwork({
+      chain,
+      tokens: deployments.token,
+      factory: deployments.factory,
+      multicall3: deployments.multicall3,
+      timeoutMs: 10_000,
+    });
     const payerWallet = createWalletClient({ account: payer, chain: foundry, transport: viemHttp(rpcUrl) });
     return { anvil, rpcUrl, chain, testClient, network, payer, payerWallet, relayerKey, relayer };
   } catch (error) {

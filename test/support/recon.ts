@@ -72,6 +72,7 @@ export function reconDeps(env: SettlementEnv, overrides: Partial<ReconciliationD
     token: env.token,
     tokens: env.network.tokens,
     finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n },
+    multicall: env.network.multicall3 ?? undefined,
     ...overrides,
   };
 }

@@ -24,6 +24,7 @@ import { initCursor, readCursor } from '../../src/chain/cursor.js';
 import type { PaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import { loadPaymentNetwork } from '../../src/chain/paymentNetwork.js';
 import { type Anvil, startAnvil } from '../../src/dev/anvil.js';
+import { ensureMulticall3 } from '../../src/dev/contracts.js';
 import { accountBalances } from '../../src/ledger/ledger.js';
 import type { Db } from '../../src/platform/db.js';
 import { createLogger } from '../../src/platform/log.js';
@@ -89,6 +90,9 @@ export async function startSettlementEnv(options: SettlementEnvOptions = {}): Pr
   await mint(chain, owner, token, payer.address, PAYER_FUNDS);
   const secondToken = options.secondTokenDecimals === undefined ? undefined : await deployTestToken(chain, owner, options.secondTokenDecimals, 'tHKDB');
   if (secondToken) await mint(chain, owner, secondToken, payer.address, PAYER_FUNDS);
+  const direct = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 });
+  // Where a production chain has it, so that reconciliation reads balances as it does there.
+  const multicall3 = await ensureMulticall3({ chain: direct, rpcUrl: anvil.rpcUrl, deployer: owner.account });
   if (options.proxy) options.proxy.upstream = anvil.rpcUrl;
   const rpcUrl = options.proxy?.url ?? anvil.rpcUrl;
   const client = createChainClient({ rpcUrl, timeoutMs: 5000 });
@@ -118,7 +122,7 @@ export async function startSettlementEnv(options: SettlementEnvOptions = {}): Pr
       : []),
   ];
   const tokens = secondToken || options.issuerFreezes ? pins : token;
-  const network = await loadPaymentNetwork({ chain: createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 }), tokens, factory, timeoutMs: 10_000 });
+  const network = await loadPaymentNetwork({ chain: direct, tokens, factory, multicall3, timeoutMs: 10_000 });
   const env: SettlementEnv = {
     anvil,
     chain,
