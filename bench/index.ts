@@ -7,6 +7,7 @@
  * Exits non-zero when a benchmark throws (a run that is not a valid measurement throws too).
  */
 import { runGasBench } from './gas.js';
+import { runGrowthBench } from './growth.js';
 import { runIngestionBench } from './ingestion.js';
 import { runInvoiceBench } from './invoices.js';
 import { runReconciliationBench } from './reconciliation.js';
@@ -24,6 +25,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'ingestion', run: runIngestionBench },
   { name: 'reconciliation', run: runReconciliationBench },
   { name: 'statement', run: runStatementBench },
+  { name: 'growth', run: runGrowthBench },
 ];
 
 async function main(names: readonly string[]): Promise<number> {

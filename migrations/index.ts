@@ -25,6 +25,7 @@ import * as addressFreezes from './20261203_0021_address_freezes.js';
 import * as sanctionsOracle from './20261203_0022_sanctions_oracle.js';
 import * as travelRule from './20261203_0023_travel_rule.js';
 import * as auditChainer from './20261204_0024_audit_chainer.js';
+import * as balanceCheckpoints from './20261204_0025_balance_checkpoints.js';
 
 export interface Migration {
   name: string;
@@ -57,4 +58,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261203_0022_sanctions_oracle', ...sanctionsOracle },
   { name: '20261203_0023_travel_rule', ...travelRule },
   { name: '20261204_0024_audit_chainer', ...auditChainer },
+  { name: '20261204_0025_balance_checkpoints', ...balanceCheckpoints },
 ];

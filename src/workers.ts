@@ -1,6 +1,6 @@
 /**
  * The gateway's background workers, built from its dependencies: the chain watcher, the
- * flusher, the relayer sender, the reconciler (refund matching, scheduled runs, idempotency-key retention), the
+ * flusher, the relayer sender, the reconciler (refund matching, scheduled runs, balance checkpoints, idempotency-key retention), the
  * webhook dispatcher and the audit chainer. Each runs in one process at a time, under its own advisory lock
  * (`platform/workers.ts`).
  */
@@ -12,6 +12,7 @@ import type { Finality } from './chain/finality.js';
 import type { PaymentNetwork } from './chain/paymentNetwork.js';
 import { purgeIdempotencyKeys } from './http/idempotency.js';
 import { purgeExpiredRateLimits } from './http/rateLimits.js';
+import { closeLedgerDays } from './ledger/checkpoints.js';
 import type { Db } from './platform/db.js';
 import type { Logger } from './platform/log.js';
 import { errorSummary } from './platform/log.js';
@@ -58,6 +59,9 @@ const FREEZE_WATCH_INTERVAL_MS = 10_000;
 /** How long the audit chainer rests when nothing waits: the most an event waits for the chain when the gateway is idle. */
 const AUDIT_CHAIN_IDLE_MS = 100;
 
+/** How often the reconciler also closes finished days of the ledger (writes their balance checkpoints). */
+const DAY_CLOSE_INTERVAL_MS = 5 * 60_000;
+
 /** How often the reconciler also removes idempotency keys past their retention. */
 const PURGE_INTERVAL_MS = 3600_000;
 
@@ -66,6 +70,7 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
   const tokens = network.tokens.map(({ address, decimals }) => ({ address, decimals }));
   const onChain = { db, chain, logger, chainId: network.chainId, token: network.token.address, tokens, finality, multicall: network.multicall3 ?? undefined };
   let lastPurge = 0;
+  let lastDayClose = 0;
   let lastFreezeWatch = 0;
   let lastScheduledAttempt = 0;
   return [
@@ -121,6 +126,12 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
           lastFreezeWatch = Date.now();
           await watchFreezes({ db, chain, logger, chainId: network.chainId, tokens: network.tokens, maxBlockRange: finality.maxBlockRange });
           await rescreenPending({ db, chain, logger, sanctionsOracle: network.sanctionsOracle });
+        }
+        if (Date.now() - lastDayClose >= DAY_CLOSE_INTERVAL_MS) {
+          const closed = await closeLedgerDays(db);
+          // A ledger with a long history catches up over a few passes; then once per interval.
+          if (closed === 0) lastDayClose = Date.now();
+          else logger.info({ days: closed }, 'ledger days closed: balance checkpoints written');
         }
         if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
           const purged = await purgeIdempotencyKeys(db);

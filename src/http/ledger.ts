@@ -4,12 +4,14 @@
  * reader can check that each entry sums to zero per asset.
  */
 import { Router } from 'express';
+import { checkLedgerCheckpoints } from '../ledger/checkpoints.js';
 import { accountBalances, type EntryKind, listEntries } from '../ledger/ledger.js';
 import type { ApiDeps } from './apiDeps.js';
-import { requireRole } from './auth.js';
+import { requireRole, requireUnconfined } from './auth.js';
+import { sendJson } from './json.js';
 import { listHandler } from './lists.js';
 
-export function ledgerRouter({ db, contract }: ApiDeps): Router {
+export function ledgerRouter({ db, contract, rateLimits }: ApiDeps): Router {
   const router = Router();
   const readers = requireRole('finance', 'auditor', 'clinic_admin', 'clinic_staff');
 
@@ -56,6 +58,19 @@ export function ledgerRouter({ db, contract }: ApiDeps): Router {
           postings: entry.postings.map((posting) => ({ account: posting.account_id, asset: posting.asset, amount: posting.amount })),
         })),
     }),
+  );
+
+  // Every clinic's checkpoints at once: only a caller who may read them all checks them.
+  contract.route(
+    router,
+    'get',
+    '/v1/ledger/checkpoints/verify',
+    requireRole('finance', 'auditor', 'platform_admin'),
+    requireUnconfined('Verifying every balance checkpoint needs a token not confined to one clinic.'),
+    rateLimits.expensive,
+    async (_req, res) => {
+      sendJson(res, 200, { object: 'ledger_checkpoint_verification', ...(await checkLedgerCheckpoints(db)) });
+    },
   );
 
   return router;

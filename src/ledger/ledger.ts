@@ -15,7 +15,7 @@
  * - `written_off`: received amounts finance decided to keep as the clinic's (credit balance);
  * - `unexpected_outflows`: tokens that left a deposit address for anywhere but the clinic.
  *
- * Owns tables: ledger_accounts, journal_entries, postings.
+ * Owns tables: ledger_accounts, journal_entries, postings, ledger_days_closed, balance_checkpoints.
  * May import: platform, domain, identity.
  */
 

@@ -37,7 +37,15 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
  * TRUNCATE anyway; the app role is not even granted them. Events leave the audit inbox only
  * through the owner's `audit_chain_pending`, onto the chain.
  */
-export const APPEND_ONLY_TABLES = ['audit_inbox', 'journal_entries', 'postings', 'screening_entries', 'payment_screenings'] as const;
+export const APPEND_ONLY_TABLES = [
+  'audit_inbox',
+  'journal_entries',
+  'postings',
+  'ledger_days_closed',
+  'balance_checkpoints',
+  'screening_entries',
+  'payment_screenings',
+] as const;
 /**
  * Tables the app role reads and never writes: the audit chain and its head grow only through the
  * owner's chaining function, whose trigger refuses UPDATE, DELETE and TRUNCATE too.
