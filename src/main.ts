@@ -289,6 +289,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
             flushBatchSize: config.flushBatchSize,
             watcherPollMs: config.watcherPollMs,
             reconIntervalMinutes: config.reconIntervalMinutes,
+            reconFullSweepDays: config.reconFullSweepDays,
             webhookAllowedNetworks: config.webhooks.allowedNetworks,
             secrets,
           }),

@@ -20,7 +20,7 @@ import type { Metrics } from './platform/metrics.js';
 import type { SecretBox } from './platform/secretBox.js';
 import type { Worker } from './platform/workers.js';
 import { matchRefunds } from './recon/resolutions.js';
-import { executeReconciliation, scheduledRunIsDue, startReconciliation } from './recon/runs.js';
+import { executeReconciliation, fullSweepIsDue, scheduledRunIsDue, startReconciliation } from './recon/runs.js';
 import { completeAnchors } from './reports/statementAnchor.js';
 import { flushOnce } from './settlement/flusher.js';
 import { watchFreezes } from './settlement/freezeWatch.js';
@@ -47,6 +47,8 @@ export interface GatewayWorkersDeps {
   flushBatchSize: number;
   watcherPollMs: number;
   reconIntervalMinutes: number;
+  /** Days between scheduled full sweeps; 0: never scheduled. */
+  reconFullSweepDays: number;
   /** Non-public addresses webhooks may still be sent to (development receivers). */
   webhookAllowedNetworks: readonly string[];
   /** Opens clinics' sealed webhook secrets. */
@@ -149,7 +151,8 @@ export function gatewayWorkers(deps: GatewayWorkersDeps): Worker[] {
           (await scheduledRunIsDue(db, network.chainId, deps.reconIntervalMinutes))
         ) {
           lastScheduledAttempt = Date.now();
-          const run = await startReconciliation(onChain, { requestedBy: 'scheduler' }).catch((error: unknown) => {
+          const fullSweep = await fullSweepIsDue(db, network.chainId, deps.reconFullSweepDays);
+          const run = await startReconciliation(onChain, { requestedBy: 'scheduler', fullSweep }).catch((error: unknown) => {
             logger.info({ err: errorSummary(error) }, 'scheduled reconciliation skipped');
             return undefined;
           });

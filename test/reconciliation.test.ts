@@ -20,7 +20,7 @@ import { freePort } from '../src/dev/processes.js';
 import { ClinicPayError } from '../src/platform/errors.js';
 import { createLogger } from '../src/platform/log.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { executeReconciliation, MAX_RECONCILIATION_RANGE, type ReconciliationDeps, startReconciliation } from '../src/recon/runs.js';
+import { executeReconciliation, fullSweepIsDue, MAX_RECONCILIATION_RANGE, type ReconciliationDeps, startReconciliation } from '../src/recon/runs.js';
 import { syncOnce } from '../src/settlement/watcher.js';
 import { buildTestApp, CapturedLog, TEST_ACTOR, tokenFor } from './support/app.js';
 import { deployTestToken, mint, testChain } from './support/chain.js';
@@ -566,6 +566,44 @@ describe('how a run reads balances, and which deposit addresses it compares', ()
     expect(mismatch.details).toEqual({ address: getAddress(held.deposit_address) });
     // What the run did not compare it leaves as it was.
     expect((await exceptionOf(r.app, 'balance_mismatch', planted.id)).status).toBe('open');
+  });
+});
+
+describe('a full sweep', () => {
+  it('compares every deposit address: tokens sent to one the range did not touch and the ledger says is empty are found only by it', async () => {
+    const r = await startReconEnv();
+    try {
+      const e = r.env;
+      const clinic = await newClinic(e);
+      const forwarded = await newInvoice(e, clinic, { amount: '10.00' });
+      await pay(e, forwarded.deposit_address, 10_000_000n);
+      await settleAll(e);
+      // 2.00 more reaches the forwarded (now empty) deposit address where the watcher does not look.
+      const behind = await payBehindWatcher(e, forwarded.deposit_address, 2_000_000n);
+      await settle(e);
+      const range = { fromBlock: behind.blockNumber + 1n, toBlock: await confirmedHead(e) };
+      const deps = reconDeps(e);
+
+      const ordinary = await executeReconciliation(deps, (await startReconciliation(deps, { ...range, requestedBy: 'test' })).id);
+      expect(ordinary.status).toBe('completed');
+      expect(ordinary.full_sweep).toBe(false);
+      // The wallet only: the address is outside the range and empty in the books.
+      expect(ordinary.counts).toMatchObject({ balances_checked: 1, balance_mismatches: 0, balance_scope: 'range' });
+
+      // Asked for through the API, as finance would.
+      const swept = await reconcile(r.app, { from_block: range.fromBlock, to_block: range.toBlock, full_sweep: true });
+      expect(swept).toMatchObject({ status: 'completed', full_sweep: true });
+      expect(swept.counts).toMatchObject({ balances_checked: 2, balance_mismatches: 1, balance_scope: 'full', balance_reads: 'multicall3' });
+      expect(await exceptionOf(r.app, 'balance_mismatch', forwarded.id)).toMatchObject({ expected: '0', observed: '2000000', amount: '2000000' });
+
+      // The scheduler makes one when the last is older than RECON_FULL_SWEEP_DAYS, never with 0.
+      expect(await fullSweepIsDue(e.db, 31337, 7)).toBe(false);
+      expect(await fullSweepIsDue(e.db, 31337, 0)).toBe(false);
+      await e.db.raw(`UPDATE reconciliation_runs SET created_at = now() - interval '8 days' WHERE full_sweep`);
+      expect(await fullSweepIsDue(e.db, 31337, 7)).toBe(true);
+    } finally {
+      await r.env.close();
+    }
   });
 });
 

@@ -53,10 +53,11 @@ export function reconciliationRouter(api: ApiDeps): Router {
     everyClinic,
     api.rateLimits.expensive,
     idempotent(db, logger, async (trx, req, res) => {
-      const body = (req.body ?? {}) as { from_block?: number; to_block?: number };
+      const body = (req.body ?? {}) as { from_block?: number; to_block?: number; full_sweep?: boolean };
       const run = await requestReconciliation(trx, reconDeps, actorOf(res), {
         fromBlock: body.from_block === undefined ? undefined : BigInt(body.from_block),
         toBlock: body.to_block === undefined ? undefined : BigInt(body.to_block),
+        fullSweep: body.full_sweep,
       });
       // The run starts once its row is committed; the answer does not wait for it.
       res.once('finish', () => {

@@ -101,6 +101,8 @@ export interface Config {
   runWorkers: boolean;
   /** Minutes between scheduled reconciliation runs; 0 runs them only on demand. */
   reconIntervalMinutes: number;
+  /** Days between full sweeps (a scheduled run that compares every deposit address); 0: never scheduled. */
+  reconFullSweepDays: number;
   /** Base URL patients reach the gateway at (checkout links); unset: the URL it listens on. */
   publicUrl: string | undefined;
   /** Indicative rates shown next to HKD on the checkout page; undefined when not configured. */
@@ -316,6 +318,12 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = [
       'Seconds a relayer transaction (a flush or an anchor) may wait to be mined before it is sent again at the same nonce with fees at least 12.5 % higher, 5–3600.',
   },
   { name: 'RECON_INTERVAL_MINUTES', default: '60', meaning: 'Minutes between scheduled reconciliation runs, 0–10080 (0: on demand only).' },
+  {
+    name: 'RECON_FULL_SWEEP_DAYS',
+    default: '7',
+    meaning:
+      'Days between full sweeps, 0–365: the first scheduled run after that many days compares the balance of every deposit address, not only those its range touched or the ledger says hold tokens (0: only when finance asks, `full_sweep: true`).',
+  },
   {
     name: 'ANCHOR_STATEMENTS',
     default: 'false',
@@ -538,6 +546,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     runWorkers: boolean(env, 'RUN_WORKERS', true),
     anchorStatements: boolean(env, 'ANCHOR_STATEMENTS', false),
     reconIntervalMinutes: integer(env, 'RECON_INTERVAL_MINUTES', 60, 0, 10_080),
+    reconFullSweepDays: integer(env, 'RECON_FULL_SWEEP_DAYS', 7, 0, 365),
     publicUrl: requiredInProduction(optionalBaseUrl(env, 'PUBLIC_URL'), nodeEnv, 'PUBLIC_URL', 'the https:// base URL patients reach the gateway at'),
     referenceRates: referenceRates(env),
     explorerTxUrl: optionalExplorerUrl(env, 'EXPLORER_TX_URL'),

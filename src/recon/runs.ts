@@ -69,6 +69,8 @@ export interface RunRow {
   counts: Record<string, string | number>;
   error: string | null;
   requested_by: string;
+  /** Whether the run compares every deposit address of the chain, not only those of its range and those holding tokens. */
+  full_sweep: boolean;
   created_at: Date;
   finished_at: Date | null;
 }
@@ -115,6 +117,7 @@ export function presentRun(run: RunRow): Record<string, unknown> {
     counts: run.counts,
     error: run.error,
     requested_by: run.requested_by,
+    full_sweep: run.full_sweep,
     created_at: run.created_at.toISOString(),
     finished_at: run.finished_at?.toISOString() ?? null,
   };
@@ -124,6 +127,8 @@ export interface StartReconciliationParameters {
   fromBlock?: bigint | undefined;
   toBlock?: bigint | undefined;
   requestedBy: string;
+  /** Compare every deposit address of the chain (see {@link fullSweepIsDue}). */
+  fullSweep?: boolean | undefined;
 }
 
 /**
@@ -182,6 +187,7 @@ export async function startReconciliation(deps: ReconciliationDeps, params: Star
         from_block: fromBlock.toString(),
         to_block: toBlock.toString(),
         requested_by: params.requestedBy,
+        full_sweep: params.fullSweep ?? false,
       })
       .returning('*')) as RunRow[];
     return run!;
@@ -205,10 +211,20 @@ export async function requestReconciliation(
     {
       action: 'reconciliation.requested',
       target: { type: 'reconciliation', id: run.id },
-      after: { from_block: run.from_block, to_block: run.to_block, status: run.status },
+      after: { from_block: run.from_block, to_block: run.to_block, status: run.status, full_sweep: run.full_sweep },
     },
   ]);
   return run;
+}
+
+/** Whether no completed full sweep started within the last `days` days: the next scheduled run should be one. 0 days: never. */
+export async function fullSweepIsDue(db: Db, chainId: number, days: number): Promise<boolean> {
+  if (days <= 0) return false;
+  const last = (await db('reconciliation_runs')
+    .where({ chain_id: chainId, status: 'completed', full_sweep: true })
+    .orderBy('created_at', 'desc')
+    .first('created_at')) as { created_at: Date } | undefined;
+  return !last || Date.now() - last.created_at.getTime() >= days * 86_400_000;
 }
 
 /** Whether the last run (of any kind) started longer than `intervalMinutes` ago: a scheduled run is due. */
@@ -382,7 +398,10 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
     // 4. Balances at the last block, chain against ledger: of the deposit addresses the range
     // touched, and of those the ledger says hold tokens even if the range did not touch them
     // (money sitting at an address is what a thief or a bug moves).
-    const compared = [...new Set([...touched, ...(await invoicesHoldingDeposits(db, deps.chainId, toBlock))])];
+    // A full sweep compares every deposit address: tokens can reach one nobody had a reason to look at.
+    const compared = run.full_sweep
+      ? ((await db('invoices').where({ token_chain_id: deps.chainId }).pluck('id')) as string[])
+      : [...new Set([...touched, ...(await invoicesHoldingDeposits(db, deps.chainId, toBlock))])];
     const balances = await compareDepositBalances(deps, compared, toBlock);
     exceptions.push(...balances.mismatches);
     // Every clinic's wallets, whether or not this range touched them: money can reach a wallet directly.
@@ -406,6 +425,7 @@ export async function executeReconciliation(deps: ReconciliationDeps, runId: str
       exceptions: exceptions.length,
       balances_checked: balances.checked + wallets.checked,
       balance_mismatches: balances.mismatches.length + wallets.mismatches.length,
+      balance_scope: run.full_sweep ? 'full' : 'range',
       ...reads,
     };
     return await withTransaction(db, async (trx) => {

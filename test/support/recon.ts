@@ -136,6 +136,7 @@ export interface RunBody {
   counts: Record<string, number | string>;
   error: string | null;
   requested_by: string;
+  full_sweep: boolean;
   finished_at: string | null;
 }
 
@@ -153,8 +154,12 @@ export async function waitForRun(app: Express, id: string, token = FINANCE_A): P
 }
 
 /** Starts a run through the API (202) and waits for it to finish. */
-export async function reconcile(app: Express, range: { from_block?: number | bigint; to_block?: number | bigint } = {}, token = FINANCE_A): Promise<RunBody> {
-  const body = Object.fromEntries(Object.entries(range).map(([key, value]) => [key, Number(value)]));
+export async function reconcile(
+  app: Express,
+  range: { from_block?: number | bigint; to_block?: number | bigint; full_sweep?: boolean } = {},
+  token = FINANCE_A,
+): Promise<RunBody> {
+  const body = Object.fromEntries(Object.entries(range).map(([key, value]) => [key, typeof value === 'boolean' ? value : Number(value)]));
   const response = await post(app, token, '/v1/reconciliations', body);
   expect(response.status, JSON.stringify(response.body)).toBe(202);
   expect(response.body).toMatchObject({ object: 'reconciliation', status: 'running' });
