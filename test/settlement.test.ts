@@ -5,7 +5,7 @@
  * the ledger drift from the chain. Each describe block has an anvil and a database of its own;
  * the ledger's invariants are checked against the chain after every scenario.
  */
-import { createWalletClient, http, parseEther, parseUnits } from 'viem';
+import { createWalletClient, type Hex, http, parseEther, parseUnits } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { type SyncResult, syncOnce } from '../src/settlement/watcher.js';
 import { TEST_ACTOR } from './support/app.js';
 import { deployTestToken, fundedAccount, mint } from './support/chain.js';
 import {
+  anvilRpc,
   balanceOf,
   CONFIRMATIONS,
   cursorOf,
@@ -36,6 +37,7 @@ import {
   type SettlementEnv,
   type SettlementEnvOptions,
   settle,
+  signPayment,
   startRpcProxy,
   startSettlementEnv,
   startWatcherHere,
@@ -351,6 +353,90 @@ describe('replays and duplicates', () => {
     await expectLedgerInvariants(e);
   });
 
+  it('takes the time of a block from its logs, or from the block when the node puts none in them: the same time either way', async () => {
+    const e = env();
+    const clinic = await newClinic(e);
+    const withTime = await newInvoice(e, clinic);
+    const withoutTime = await newInvoice(e, clinic);
+    const first = await pay(e, withTime.deposit_address, BigInt(withTime.token_amount_due));
+    await syncUntilCaughtUp(watcher(e));
+    const second = await pay(e, withoutTime.deposit_address, BigInt(withoutTime.token_amount_due));
+    const headersBefore = proxy.calls.get('eth_getBlockByNumber') ?? 0;
+    proxy.rewriteLogs = (logs) =>
+      logs.map((log) => Object.fromEntries(Object.entries(log as Record<string, unknown>).filter(([key]) => key !== 'blockTimestamp')));
+    try {
+      await syncUntilCaughtUp(watcher(e));
+    } finally {
+      proxy.rewriteLogs = undefined;
+    }
+    // The payment's own block was asked for, besides the blocks every pass asks for.
+    expect((proxy.calls.get('eth_getBlockByNumber') ?? 0) - headersBefore).toBeGreaterThanOrEqual(2);
+    for (const [invoice, payment] of [
+      [withTime, first],
+      [withoutTime, second],
+    ] as const) {
+      const block = await e.chain.publicClient.getBlock({ blockNumber: payment.blockNumber });
+      const stored = await e.db('transfers').where({ invoice_id: invoice.id }).select('block_timestamp', 'block_hash');
+      expect(stored).toEqual([{ block_timestamp: new Date(Number(block.timestamp) * 1000), block_hash: block.hash }]);
+    }
+    await settle(e);
+    for (const invoice of [withTime, withoutTime]) expect((await readInvoice(e, invoice.id)).status).toBe('paid');
+    await expectLedgerInvariants(e);
+  });
+
+  it('a range with more transfers than a batch is stored batch by batch, in whole blocks, each transfer once', async () => {
+    const e = env();
+    const clinic = await newClinic(e);
+    const invoices = [];
+    for (let i = 0; i < 5; i += 1) invoices.push(await newInvoice(e, clinic, { amount: `${20 + i}.00` }));
+    // Three payments in one block: more than a batch of two, and a block is never split.
+    const hashes: Hex[] = [];
+    await anvilRpc(e, 'evm_setAutomine', [false]);
+    try {
+      for (const invoice of invoices.slice(0, 3)) {
+        const raw = await signPayment(e, invoice.deposit_address, BigInt(invoice.token_amount_due));
+        hashes.push(await e.chain.publicClient.sendRawTransaction({ serializedTransaction: raw }));
+      }
+      await mine(e, 1);
+    } finally {
+      await anvilRpc(e, 'evm_setAutomine', [true]);
+    }
+    const blocks = [];
+    for (const hash of hashes) blocks.push((await e.chain.publicClient.getTransactionReceipt({ hash })).blockNumber);
+    const later = [];
+    for (const invoice of invoices.slice(3)) later.push(await pay(e, invoice.deposit_address, BigInt(invoice.token_amount_due)));
+    blocks.push(...later.map((payment) => payment.blockNumber));
+    expect(new Set(blocks).size).toBe(3);
+
+    // The second batch is refused: the first stays stored, the cursor at its last block, never inside a block.
+    const deps = watcher(e, { storeBatchSize: 2 });
+    await e.testDb.owner.raw(`
+      CREATE FUNCTION refuse_transfer() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.tx_hash = '${later[0]!.txHash.toLowerCase()}' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER refuse_transfer BEFORE INSERT ON transfers FOR EACH ROW EXECUTE FUNCTION refuse_transfer();
+    `);
+    try {
+      await expect(syncOnce(deps)).rejects.toThrow(/refused/);
+    } finally {
+      await e.testDb.owner.raw('DROP TRIGGER refuse_transfer ON transfers; DROP FUNCTION refuse_transfer()');
+    }
+    expect(await cursorOf(e)).toBe(blocks[0]);
+    for (const [index, invoice] of invoices.entries()) expect(await transfersOf(e.db, invoice.id)).toHaveLength(index < 3 ? 1 : 0);
+
+    const result = await syncUntilCaughtUp(deps);
+    expect(result.cursor).toBe(await head(e));
+    for (const invoice of invoices) expect(await transfersOf(e.db, invoice.id)).toHaveLength(1);
+    await settle(e, deps);
+    for (const invoice of invoices) {
+      expect(await readInvoice(e, invoice.id)).toMatchObject({ status: 'paid', token_amount_paid: invoice.token_amount_due, token_amount_pending: '0' });
+      expect(await entriesOf(e.db, invoice.id)).toHaveLength(1);
+    }
+    const types = await webhookTypes(e.db, clinic.id);
+    expect(types.filter((type) => type === 'invoice.processing')).toHaveLength(invoices.length);
+    expect(types.filter((type) => type === 'invoice.paid')).toHaveLength(invoices.length);
+    await expectLedgerInvariants(e);
+  });
+
   it('confirming a transfer that was already posted changes nothing (the confirmation path run twice)', async () => {
     const e = env();
     const { clinic, invoice } = await paidInvoice(e);
@@ -538,6 +624,30 @@ describe('tokens', () => {
       expect((await transfersOf(e.db, invoice.id)).map((row) => [row.kind, row.token_address, row.amount])).toEqual([
         ['foreign_token', other.toLowerCase(), invoice.token_amount_due],
       ]);
+    });
+
+    it('another token is recorded only at deposit addresses of the last 30 days, and never at an address that is not ours', async () => {
+      const e = env();
+      const clinic = await newClinic(e);
+      const recent = await newInvoice(e, clinic);
+      const old = await newInvoice(e, clinic);
+      await e
+        .db('invoices')
+        .where({ id: old.id })
+        .update({ created_at: e.db.raw(`now() - interval '31 days'`) });
+      const other = await deployTestToken(e.chain, e.owner, 6);
+      await mint(e.chain, e.owner, other, e.payer.address, 3_000_000n);
+      const stranger = privateKeyToAccount(generatePrivateKey()).address;
+      await pay(e, recent.deposit_address, 1_000_000n, { token: other });
+      await pay(e, old.deposit_address, 1_000_000n, { token: other });
+      await pay(e, stranger, 1_000_000n, { token: other });
+      await settle(e);
+      expect((await transfersOf(e.db, recent.id)).map((row) => [row.kind, row.token_address, row.amount])).toEqual([
+        ['foreign_token', other.toLowerCase(), '1000000'],
+      ]);
+      expect(await transfersOf(e.db, old.id)).toEqual([]);
+      expect(await e.db('transfers').where({ to_address: stranger.toLowerCase() })).toEqual([]);
+      await expectLedgerInvariants(e);
     });
 
     it('a transfer out of a deposit address that is not our flush is not counted as settled to the clinic', async () => {

@@ -140,7 +140,7 @@ async function balanceOf(chain: ChainClient, { token, holder }: BalancePair, atB
 }
 
 /** `work` on every item, at most `concurrency` at once; the first error is thrown once all that started have ended. */
-async function inPool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function inPool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
   const worker = async () => {

@@ -6,10 +6,15 @@
 import { BlockNotFoundError } from 'viem';
 import type { Db, Trx } from '../platform/db.js';
 import type { Logger } from '../platform/log.js';
+import { inPool } from './balances.js';
 import type { ChainClient } from './client.js';
 
 /** How many stored block hashes a reorg check walks down per round trip. */
 const REORG_SEARCH_WINDOW = 256;
+/** Headers remembered per chain client: a pass's blocks, and the final blocks of the next passes. */
+const HEADER_CACHE_SIZE = 256;
+/** `eth_getBlockByNumber` requests in flight at once: a range with logs in every block does not crowd the node. */
+const HEADER_CONCURRENCY = 8;
 
 export interface StoredBlock {
   number: bigint;
@@ -22,6 +27,67 @@ export interface BlocksDeps {
   chain: ChainClient;
   chainId: number;
   logger: Logger;
+}
+
+/**
+ * Block headers read lately, by number, per chain client (least recently used first). A header
+ * is served from here only where a stale one cannot mislead: for a block whose hash the caller
+ * already has from a log of it, or for the time of a final block. The hashes the reorg check
+ * compares, and the hash of the block a pass stops at, are always asked of the node; a reorg
+ * forgets everything above its fork point.
+ */
+const headerCaches = new WeakMap<ChainClient, Map<bigint, StoredBlock>>();
+
+function headerCache(chain: ChainClient): Map<bigint, StoredBlock> {
+  let cache = headerCaches.get(chain);
+  if (!cache) {
+    cache = new Map();
+    headerCaches.set(chain, cache);
+  }
+  return cache;
+}
+
+/** Keeps `header` as the latest word on its block number. */
+export function rememberHeader(chain: ChainClient, header: StoredBlock): void {
+  const cache = headerCache(chain);
+  cache.delete(header.number);
+  cache.set(header.number, header);
+  if (cache.size > HEADER_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+}
+
+/** Forgets the headers above `forkPoint`: after a reorg they are not the chain's any more. */
+export function forgetHeadersAbove(chain: ChainClient, forkPoint: bigint): void {
+  const cache = headerCache(chain);
+  for (const number of [...cache.keys()]) if (number > forkPoint) cache.delete(number);
+}
+
+/** The header of block `number` as the node has it now (and remembered). */
+export async function fetchHeader(chain: ChainClient, number: bigint): Promise<StoredBlock> {
+  const block = await chain.getBlock({ blockNumber: number });
+  const header = { number, hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) };
+  rememberHeader(chain, header);
+  return header;
+}
+
+/**
+ * The headers of `wanted` blocks: from memory where it has the block with the expected `hash`
+ * (or any hash, for a block that is final), from the node for the rest, a few at a time.
+ */
+export async function blockHeaders(chain: ChainClient, wanted: readonly { number: bigint; hash?: string | undefined }[]): Promise<Map<bigint, StoredBlock>> {
+  const cache = headerCache(chain);
+  const headers = new Map<bigint, StoredBlock>();
+  const missing: bigint[] = [];
+  for (const { number, hash } of wanted) {
+    const known = cache.get(number);
+    if (known && (hash === undefined || known.hash === hash)) {
+      rememberHeader(chain, known);
+      headers.set(number, known);
+    } else if (!headers.has(number)) missing.push(number);
+  }
+  await inPool([...new Set(missing)], HEADER_CONCURRENCY, async (number) => {
+    headers.set(number, await fetchHeader(chain, number));
+  });
+  return headers;
 }
 
 /** Stores (or, after a reorg, replaces) the hashes and times of `blocks`. */
@@ -47,10 +113,10 @@ export async function firstStoredBlock(db: Db | Trx, chainId: number): Promise<b
 /** Stores the hash of the block the watcher starts after, so a reorg below its first pass is seen too. */
 export async function anchorStartBlock(deps: BlocksDeps, cursor: bigint): Promise<void> {
   if ((await firstStoredBlock(deps.db, deps.chainId)) !== undefined) return;
-  const block = await deps.chain.getBlock({ blockNumber: cursor });
+  const block = await fetchHeader(deps.chain, cursor);
   await deps
     .db('chain_blocks')
-    .insert({ chain_id: deps.chainId, number: cursor.toString(), hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })
+    .insert({ chain_id: deps.chainId, number: cursor.toString(), hash: block.hash, timestamp: block.timestamp })
     .onConflict(['chain_id', 'number'])
     .ignore();
 }
@@ -115,7 +181,7 @@ export async function findForkPoint(deps: BlocksDeps, cursor: bigint): Promise<b
 /** The hash the chain has at `number`, or `undefined` when the node has no such block. Other failures throw. */
 async function canonicalHash(chain: ChainClient, number: bigint): Promise<string | undefined> {
   try {
-    return (await chain.getBlock({ blockNumber: number })).hash;
+    return (await fetchHeader(chain, number)).hash;
   } catch (error) {
     if (error instanceof BlockNotFoundError) return undefined;
     throw error;

@@ -13,13 +13,15 @@ export interface TransferLog {
   value: bigint;
   blockNumber: bigint;
   blockHash: Hex;
+  /** The block's time (seconds), where the node puts it in its logs; otherwise the header has it. */
+  blockTimestamp?: bigint | undefined;
   txHash: Hex;
   logIndex: number;
 }
 
 export interface FetchTransferLogsParameters {
   chain: ChainClient;
-  /** Token contracts to read; `undefined` reads every contract (with a `toAddresses` filter). */
+  /** Token contracts to read; `undefined` reads every contract. */
   tokens: readonly Address[] | undefined;
   fromBlock: bigint;
   toBlock: bigint;
@@ -52,6 +54,7 @@ export async function fetchTransferLogs(params: FetchTransferLogsParameters): Pr
       value: log.args.value,
       blockNumber: log.blockNumber,
       blockHash: log.blockHash,
+      ...(typeof log.blockTimestamp === 'bigint' ? { blockTimestamp: log.blockTimestamp } : {}),
       txHash: log.transactionHash,
       logIndex: log.logIndex,
     }));

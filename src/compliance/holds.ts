@@ -34,54 +34,71 @@ export interface PaymentHold {
   decided_at: Date | null;
 }
 
+/** A payment to hold, and why. */
+export interface PaymentToHold {
+  transferId: string;
+  invoiceId: string;
+  clinicId: string;
+  from: string;
+  amount: bigint;
+  hits: readonly ScreeningHit[];
+  /** `screening_pending`: the payer could not be screened yet (the oracle did not answer). */
+  reason?: HoldReason;
+}
+
 /**
- * Holds a payment the screening matched; once per transfer (a second call returns the first
- * hold). Audited as `payment.held`, naming the lists, versions and entries.
+ * Holds payments the screening matched, in one statement per table; once per transfer (a
+ * payment held before keeps its first hold). Each new hold is audited as `payment.held`, naming
+ * the lists, versions and entries. Returns the holds in the order of `payments`.
  */
-export async function holdPayment(
-  trx: Trx,
-  actor: AuditActor,
-  payment: {
-    transferId: string;
-    invoiceId: string;
-    clinicId: string;
-    from: string;
-    amount: bigint;
-    hits: readonly ScreeningHit[];
-    /** `screening_pending`: the payer could not be screened yet (the oracle did not answer). */
-    reason?: HoldReason;
-  },
-): Promise<PaymentHold> {
-  const [inserted] = (await trx('payment_holds')
-    .insert({
-      id: newId('hld'),
-      transfer_id: payment.transferId,
-      invoice_id: payment.invoiceId,
-      clinic_id: payment.clinicId,
-      from_address: payment.from.toLowerCase(),
-      amount: payment.amount.toString(),
-      reason: payment.reason ?? 'screening_hit',
-      hits: JSON.stringify(payment.hits),
-    })
-    .onConflict('transfer_id')
-    .ignore()
-    .returning('*')) as PaymentHold[];
-  if (!inserted) return (await trx('payment_holds').where({ transfer_id: payment.transferId }).first()) as PaymentHold;
-  await appendAudit(trx, actor, [
-    {
-      action: 'payment.held',
-      target: { type: 'payment_hold', id: inserted.id },
-      clinicId: payment.clinicId,
-      after: {
-        invoice_id: payment.invoiceId,
-        transfer_id: payment.transferId,
-        from_address: inserted.from_address,
-        amount: inserted.amount,
-        lists: payment.hits.map((hit) => `${hit.list}@${hit.version}`).join(','),
-      },
-    },
-  ]);
-  return inserted;
+export async function holdPayments(trx: Trx, actor: AuditActor, payments: readonly PaymentToHold[]): Promise<PaymentHold[]> {
+  if (payments.length === 0) return [];
+  const inserted = (await trx.raw(
+    `INSERT INTO payment_holds (id, transfer_id, invoice_id, clinic_id, from_address, amount, reason, hits)
+     SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(id text, transfer_id text, invoice_id text, clinic_id text, from_address text, amount numeric, reason text, hits jsonb)
+     ON CONFLICT (transfer_id) DO NOTHING
+     RETURNING *`,
+    [
+      JSON.stringify(
+        payments.map((payment) => ({
+          id: newId('hld'),
+          transfer_id: payment.transferId,
+          invoice_id: payment.invoiceId,
+          clinic_id: payment.clinicId,
+          from_address: payment.from.toLowerCase(),
+          amount: payment.amount.toString(),
+          reason: payment.reason ?? 'screening_hit',
+          hits: payment.hits,
+        })),
+      ),
+    ],
+  )) as { rows: PaymentHold[] };
+  const holds = new Map(inserted.rows.map((hold) => [hold.transfer_id, hold]));
+  const earlier = payments.filter((payment) => !holds.has(payment.transferId)).map((payment) => payment.transferId);
+  const existing = earlier.length ? ((await trx('payment_holds').whereRaw('transfer_id = ANY(?)', [earlier])) as PaymentHold[]) : [];
+  await appendAudit(
+    trx,
+    actor,
+    payments
+      .filter((payment) => holds.has(payment.transferId))
+      .map((payment) => {
+        const hold = holds.get(payment.transferId)!;
+        return {
+          action: 'payment.held',
+          target: { type: 'payment_hold', id: hold.id },
+          clinicId: payment.clinicId,
+          after: {
+            invoice_id: payment.invoiceId,
+            transfer_id: payment.transferId,
+            from_address: hold.from_address,
+            amount: hold.amount,
+            lists: payment.hits.map((hit) => `${hit.list}@${hit.version}`).join(','),
+          },
+        };
+      }),
+  );
+  for (const hold of existing) holds.set(hold.transfer_id, hold);
+  return payments.map((payment) => holds.get(payment.transferId)!);
 }
 
 /** The invoices whose deposits are held: a subquery for the flusher's claim (`whereNotIn`). */

@@ -105,7 +105,7 @@ export async function screenAddresses(db: Db | Trx, addresses: readonly string[]
   return (await db('screening_entries')
     .join('screening_lists', 'screening_lists.id', 'screening_entries.list_id')
     .where('screening_lists.active', true)
-    .whereIn('screening_entries.address', wanted)
+    .whereRaw('screening_entries.address = ANY(?)', [wanted])
     .orderBy(['screening_entries.address', 'screening_lists.name'])
     .select(
       'screening_entries.address',
@@ -179,9 +179,11 @@ export async function screenPayers(trx: Trx, payers: readonly PayerToScreen[]): 
     ),
   ]);
   const consulted = lists.map((list) => ({ name: list.name, version: list.id, sha256: list.sha256, entries: list.entry_count }));
+  const hitsOf = new Map<string, ScreeningHit[]>();
+  for (const hit of hits) hitsOf.set(hit.address, [...(hitsOf.get(hit.address) ?? []), hit]);
   const rows = payers.map((payer) => {
     const address = payer.address.toLowerCase();
-    const matched = [...hits.filter((hit) => hit.address === address), ...(payer.oracle?.answer === true ? [oracleHit(address, payer.oracle)] : [])];
+    const matched = [...(hitsOf.get(address) ?? []), ...(payer.oracle?.answer === true ? [oracleHit(address, payer.oracle)] : [])];
     const unscreened = matched.length === 0 && payer.oracle !== undefined && payer.oracle.answer === null;
     if (matched.length > 0 || unscreened) byTransfer.set(payer.transferId, { hits: matched, unscreened });
     return {
@@ -189,13 +191,18 @@ export async function screenPayers(trx: Trx, payers: readonly PayerToScreen[]): 
       transfer_id: payer.transferId,
       generation: payer.generation,
       address,
-      lists: JSON.stringify(consulted),
       result: matched.length > 0 ? 'hit' : unscreened ? 'unscreened' : 'clear',
-      hits: JSON.stringify(matched.map(({ address: _, ...hit }) => hit)),
-      oracle: payer.oracle ? JSON.stringify(payer.oracle) : null,
+      hits: matched.map(({ address: _, ...hit }) => hit),
+      oracle: payer.oracle ?? null,
     };
   });
-  await trx('payment_screenings').insert(rows);
+  // One statement however many payers: the lists consulted are the same for all of them.
+  await trx.raw(
+    `INSERT INTO payment_screenings (id, transfer_id, generation, address, lists, result, hits, oracle)
+     SELECT x.id, x.transfer_id, x.generation, x.address, ?::jsonb, x.result, x.hits, x.oracle
+       FROM jsonb_to_recordset(?::jsonb) AS x(id text, transfer_id text, generation int, address text, result text, hits jsonb, oracle jsonb)`,
+    [JSON.stringify(consulted), JSON.stringify(rows)],
+  );
   return byTransfer;
 }
 

@@ -21,7 +21,21 @@ export function storedAddress(address: string): string {
   return address.toLowerCase();
 }
 
+/**
+ * Checksummed forms already computed, by the form given. A webhook or a page shows the same few
+ * addresses many times (an invoice's deposit address and token in every event about it), and each
+ * checksum is a keccak hash. Emptied when full rather than kept in order: a plain lookup stays cheap.
+ */
+const apiForms = new Map<string, Address>();
+const API_FORMS_KEPT = 20_000;
+
 /** The form returned by the API. */
 export function apiAddress(stored: string): Address {
-  return getAddress(stored);
+  let address = apiForms.get(stored);
+  if (address === undefined) {
+    address = getAddress(stored);
+    if (apiForms.size >= API_FORMS_KEPT) apiForms.clear();
+    apiForms.set(stored, address);
+  }
+  return address;
 }

@@ -154,7 +154,14 @@ export async function postEntries(trx: Trx, entries: readonly PostEntryParameter
     .insert([...accounts.values()])
     .onConflict('id')
     .ignore();
-  for (let start = 0; start < postings.length; start += 2000) await trx('postings').insert(postings.slice(start, start + 2000));
+  // One statement however many entries, the postings numbered in the order given.
+  await trx.raw(
+    `INSERT INTO postings (entry_id, account_id, asset, amount)
+     SELECT entry_id, account_id, asset, amount
+       FROM ROWS FROM (jsonb_to_recordset(?::jsonb) AS (entry_id text, account_id text, asset text, amount numeric)) WITH ORDINALITY AS x(entry_id, account_id, asset, amount, position)
+      ORDER BY position`,
+    [JSON.stringify(postings)],
+  );
   return created;
 }
 

@@ -5,13 +5,21 @@
  * and written through billing/, which owns them.
  */
 import { type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
-import { type InvoiceRow, lockInvoices, expireDueInvoices as markDueInvoicesExpired, presentInvoice, saveInvoiceProgress } from '../billing/invoices.js';
+import {
+  type InvoiceChainView,
+  type InvoiceRow,
+  lockInvoices,
+  expireDueInvoices as markDueInvoicesExpired,
+  presentInvoice,
+  saveInvoiceProgress,
+} from '../billing/invoices.js';
 import type { HoldReason } from '../compliance/holds.js';
 import { rescaleAtPar } from '../domain/currency.js';
 import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { settledStatus } from '../domain/invoiceStatus.js';
 import { applyConfirmedPayment, applyReorgedPayment, type PaymentFlag } from '../domain/matching.js';
 import type { Trx } from '../platform/db.js';
+import { whileRunning } from '../platform/transaction.js';
 import { enqueueWebhookEvents, type WebhookEventType, webhookInvoice } from '../webhooks/outbox.js';
 import { invoiceChainViews } from './transfers.js';
 
@@ -229,34 +237,31 @@ export class InvoiceBatch {
       }));
   }
 
-  /** Writes the changed invoices, the webhook events and the flush requests. */
+  /**
+   * Writes the changed invoices, the webhook events and the flush requests. The events are built
+   * while the database writes the invoices.
+   */
   async write(trx: Trx): Promise<void> {
-    await saveInvoiceProgress(
-      trx,
-      [...this.changed].map((id) => this.rows.get(id)!),
+    const changed = [...this.changed].map((id) => this.rows.get(id)!);
+    // The transfers as they stand now: the events show them.
+    const views = this.events.length
+      ? await invoiceChainViews(
+          trx,
+          this.events[0]!.invoice.token_chain_id,
+          this.events.map((event) => event.invoice.id),
+        )
+      : new Map<string, InvoiceChainView>();
+    const now = new Date();
+    const events = await whileRunning(saveInvoiceProgress(trx, changed), () =>
+      this.events.map(({ invoice, type, extra }) => ({
+        clinicId: invoice.clinic_id,
+        type,
+        data: { ...webhookInvoice(presentInvoice(invoice, now, views.get(invoice.id))), ...extra },
+      })),
     );
-    await enqueueAnnouncements(trx, this.events);
+    await enqueueWebhookEvents(trx, events);
     await requestFlushes(trx, [...this.sweep]);
   }
-}
-
-/** Webhook events for `events`, with each invoice's transfers as they stand now, in one insert. */
-async function enqueueAnnouncements(trx: Trx, events: readonly PendingEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const views = await invoiceChainViews(
-    trx,
-    events[0]!.invoice.token_chain_id,
-    events.map((event) => event.invoice.id),
-  );
-  const now = new Date();
-  await enqueueWebhookEvents(
-    trx,
-    events.map(({ invoice, type, extra }) => ({
-      clinicId: invoice.clinic_id,
-      type,
-      data: { ...webhookInvoice(presentInvoice(invoice, now, views.get(invoice.id))), ...extra },
-    })),
-  );
 }
 
 export interface ReorgedPaymentParameters {

@@ -33,7 +33,9 @@ export async function invoiceTransfers(db: Db | Trx, invoiceIds: readonly string
 
 /** What the chain says about each of `invoiceIds` (invoices of chain `chainId`), for presenting them. */
 export async function invoiceChainViews(db: Db | Trx, chainId: number, invoiceIds: readonly string[]): Promise<Map<string, InvoiceChainView>> {
-  const [transfers, head] = await Promise.all([invoiceTransfers(db, invoiceIds), readCursor(db, chainId)]);
+  // One after the other: a transaction's connection takes one statement at a time.
+  const transfers = await invoiceTransfers(db, invoiceIds);
+  const head = await readCursor(db, chainId);
   return new Map(invoiceIds.map((id) => [id, { transfers: transfers.get(id) ?? [], head }]));
 }
 

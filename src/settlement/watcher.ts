@@ -14,7 +14,8 @@
  *    unconfirmed transfers are dropped, posted ones get reversing entries. Never by guesswork.
  * 2. **Read.** Logs from the cursor onward, in bounded ranges (split when the node refuses),
  *    filtered to deposit addresses; each stored once, keyed `(chain_id, tx_hash, log_index)`,
- *    together with the new cursor in one transaction.
+ *    together with the new cursor in one transaction (a few thousand at a time, in whole
+ *    blocks, when a range holds more).
  * 3. **Confirm.** Transfers at or below the final head (head − confirmations + 1, or the node's
  *    `finalized` block) are posted: one journal entry each, the invoice matched, webhooks and
  *    flush requests written in the same transaction.
@@ -27,12 +28,24 @@
  */
 import { type Address, getAddress } from 'viem';
 import { type AuditEvent, appendAudit, SYSTEM } from '../audit/auditLog.js';
-import { anchorStartBlock, findForkPoint, forgetBlocksAbove, NodeBehindError, storeBlocks } from '../chain/blocks.js';
+import { inPool } from '../chain/balances.js';
+import {
+  anchorStartBlock,
+  blockHeaders,
+  fetchHeader,
+  findForkPoint,
+  forgetBlocksAbove,
+  forgetHeadersAbove,
+  NodeBehindError,
+  rememberHeader,
+  type StoredBlock,
+  storeBlocks,
+} from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
 import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
 import { type AcceptedToken, sanctionsOracleAbi } from '../chain/paymentNetwork.js';
-import { type HoldReason, holdPayment } from '../compliance/holds.js';
+import { type HoldReason, holdPayments } from '../compliance/holds.js';
 import { type OracleAnswer, screenPayers } from '../compliance/screening.js';
 import { storedAddress } from '../domain/address.js';
 import { confirmationsAt } from '../domain/confirmations.js';
@@ -59,6 +72,8 @@ export interface WatcherDeps {
   tolerance: bigint;
   /** Transfers confirmed per database transaction. */
   confirmBatchSize?: number;
+  /** Transfers stored per database transaction when a range holds more (in whole blocks). */
+  storeBatchSize?: number;
   /** A sanctions oracle every payer is also asked about, at the payment's block. */
   sanctionsOracle?: Address | null | undefined;
   metrics?: WatcherMetrics;
@@ -106,6 +121,7 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
   const forkPoint = await findForkPoint(deps, cursor);
   if (forkPoint < cursor) {
     await rollBack(deps, forkPoint);
+    forgetHeadersAbove(chain, forkPoint);
     deps.metrics?.reorg(Number(cursor - forkPoint));
     deps.logger.warn({ chain_id: chainId, from_block: (forkPoint + 1n).toString(), to_block: cursor.toString() }, 'reorg: rolled back');
     rolledBackTo = forkPoint;
@@ -123,8 +139,10 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
   const final = await finalHead(chain, deps.finality, head);
   const confirmed = await confirmFinalTransfers(deps, final < cursor ? final : cursor, head);
   if (final > 0n) {
-    const finalBlock = await chain.getBlock({ blockNumber: final < cursor ? final : cursor });
-    await withTransaction(db, (trx) => expireDueInvoices(trx, new Date(Number(finalBlock.timestamp) * 1000)));
+    const finalNumber = final < cursor ? final : cursor;
+    // A final block's time: read once, usually as an earlier pass's last block.
+    const finalBlock = (await blockHeaders(chain, [{ number: finalNumber }])).get(finalNumber)!;
+    await withTransaction(db, (trx) => expireDueInvoices(trx, finalBlock.timestamp));
   }
   deps.metrics?.lag(Number(head - cursor));
   return { head, finalHead: final, cursor, stored, confirmed, rolledBackTo };
@@ -200,37 +218,57 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
   });
 }
 
+/**
+ * Transfers stored per transaction, in whole blocks: a range read after downtime (thousands of
+ * payments) is stored in several transactions, each moving the cursor to its last block, so
+ * that no transaction holds more than a few thousand invoices and their events in memory.
+ */
+const STORE_BATCH_SIZE = 5000;
+
 /** Reads `[fromBlock, toBlock]`, stores the transfers of ours and the block hashes, moves the cursor. */
 async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint): Promise<number> {
   const { db, chain, chainId } = deps;
   const ours = await readDepositTransfers({ db, chain, chainId, token: deps.token, tokens: deps.tokens?.map((token) => token.address), fromBlock, toBlock });
   // A node behind the range answers eth_getLogs with nothing for the blocks it lacks: that
   // emptiness is no evidence, and the cursor must not move past blocks nobody has read.
-  const answeredHead = await chain.getBlockNumber({ cacheTime: 0 });
-  if (answeredHead < toBlock) throw new NodeBehindError(toBlock);
+  const [answeredHead, blocks] = await Promise.allSettled([chain.getBlockNumber({ cacheTime: 0 }), blocksOf(chain, ours, toBlock)]);
+  if (answeredHead.status === 'rejected') throw answeredHead.reason;
+  if (answeredHead.value < toBlock) throw new NodeBehindError(toBlock);
+  if (blocks.status === 'rejected') throw blocks.reason;
 
-  const blockNumbers = [...new Set([...ours.map((log) => log.blockNumber), toBlock])];
-  const blocks = new Map(await Promise.all(blockNumbers.map(async (number) => [number, await chain.getBlock({ blockNumber: number })] as const)));
-  for (const log of ours) {
-    if (blocks.get(log.blockNumber)?.hash !== log.blockHash) {
-      // The chain changed between reading logs and headers; the next pass sees it whole.
-      throw new Error(`block ${log.blockNumber} changed while it was being read`);
-    }
-  }
+  let stored = 0;
+  let start = 0;
+  do {
+    let end = Math.min(start + (deps.storeBatchSize ?? STORE_BATCH_SIZE), ours.length);
+    while (end < ours.length && ours[end]!.blockNumber === ours[end - 1]!.blockNumber) end += 1;
+    // Every log up to `through` is in this batch or an earlier one: the cursor may move there.
+    const through = end === ours.length ? toBlock : ours[end - 1]!.blockNumber;
+    stored += await storeRead(deps, ours.slice(start, end), blocks.value, through);
+    start = end;
+  } while (start < ours.length);
+  return stored;
+}
 
-  return withTransaction(db, async (trx) => {
+/** Stores `transfers` (read with `blocks`) and what they change, and moves the cursor to `through`, in one transaction. */
+async function storeRead(deps: WatcherDeps, transfers: readonly DepositTransfer[], blocks: ReadonlyMap<bigint, StoredBlock>, through: bigint): Promise<number> {
+  const { chainId } = deps;
+  return withTransaction(deps.db, async (trx) => {
+    const held = new Set([...transfers.map((transfer) => transfer.blockNumber), through]);
     await storeBlocks(
       trx,
       chainId,
-      [...blocks].map(([number, block]) => ({ number, hash: block.hash, timestamp: new Date(Number(block.timestamp) * 1000) })),
+      [...held].map((number) => blocks.get(number)!),
     );
+    // Transfers before invoices, as confirming locks them: two watchers at once never wait on each other in a circle.
     const storedIds = await storeTransfers(
       trx,
-      chainId,
-      ours.map((transfer) => ({ transfer, blockTimestamp: new Date(Number(blocks.get(transfer.blockNumber)!.timestamp) * 1000) })),
+      transferRows(
+        chainId,
+        transfers.map((transfer) => ({ transfer, blockTimestamp: blocks.get(transfer.blockNumber)!.timestamp })),
+      ),
     );
-    const seen = ours.filter(
-      (transfer) => storedIds.has(`${transfer.txHash.toLowerCase()}:${transfer.logIndex}`) && transfer.kind === 'payment' && transfer.value > 0n,
+    const seen = transfers.filter(
+      (transfer) => transfer.kind === 'payment' && transfer.value > 0n && storedIds.has(`${transfer.txHash.toLowerCase()}:${transfer.logIndex}`),
     );
     if (seen.length) {
       const invoices = await InvoiceBatch.lock(
@@ -239,55 +277,89 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
       );
       for (const transfer of seen) invoices.paymentSeen(transfer.invoice.id, transfer.value, decimalsOf(deps, transfer.token));
       await invoices.write(trx);
-      await writeCursor(trx, chainId, toBlock);
       await appendAudit(trx, SYSTEM.watcher, invoices.statusChanges());
-    } else {
-      await writeCursor(trx, chainId, toBlock);
     }
-    deps.metrics?.logsProcessed(ours.length);
+    // After the events read it: they count confirmations from the blocks stored before these.
+    await writeCursor(trx, chainId, through);
+    deps.metrics?.logsProcessed(transfers.length);
     return storedIds.size;
   });
 }
 
 /**
- * Stores transfers once, in one statement per thousand. A log seen again is a no-op; a transfer
- * that was orphaned by a reorg and has reappeared on the canonical chain becomes pending again
- * with its new block (and one more generation). Returns the `tx_hash:log_index` of those written.
+ * The hash and time of every block that holds one of `transfers`, and of `toBlock` (the hash the
+ * next pass's reorg check compares). A log's block time comes with the log where the node puts it
+ * there; otherwise the header is read (or remembered, for the very block the log names).
  */
-async function storeTransfers(trx: Trx, chainId: number, items: readonly { transfer: DepositTransfer; blockTimestamp: Date }[]): Promise<Set<string>> {
-  const written = new Set<string>();
-  for (let start = 0; start < items.length; start += 1000) {
-    const rows = items.slice(start, start + 1000).map(({ transfer, blockTimestamp }) => ({
-      id: newId('pay'),
-      chain_id: chainId,
-      tx_hash: transfer.txHash.toLowerCase(),
-      log_index: transfer.logIndex,
-      block_number: transfer.blockNumber.toString(),
-      block_hash: transfer.blockHash.toLowerCase(),
-      block_timestamp: blockTimestamp,
-      token_address: storedAddress(transfer.token),
-      from_address: storedAddress(transfer.from),
-      to_address: storedAddress(transfer.to),
-      amount: transfer.value.toString(),
-      kind: transfer.kind,
-      invoice_id: transfer.invoice.id,
-      clinic_id: transfer.invoice.clinic_id,
-      status: 'pending',
-    }));
-    const result = (await trx.raw(
-      `INSERT INTO transfers (id, chain_id, tx_hash, log_index, block_number, block_hash, block_timestamp, token_address, from_address, to_address, amount, kind, invoice_id, clinic_id, status)
-       SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(id text, chain_id int, tx_hash text, log_index int, block_number bigint, block_hash text, block_timestamp timestamptz,
-         token_address text, from_address text, to_address text, amount numeric, kind text, invoice_id text, clinic_id text, status text)
-       ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE
-         SET status = 'pending', generation = transfers.generation + 1, block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
-             block_timestamp = EXCLUDED.block_timestamp, seen_at = now(), confirmed_at = NULL, flag = NULL
-         WHERE transfers.status = 'reorged'
-       RETURNING tx_hash, log_index`,
-      [JSON.stringify(rows)],
-    )) as { rows: { tx_hash: string; log_index: number }[] };
-    for (const row of result.rows) written.add(`${row.tx_hash}:${row.log_index}`);
+async function blocksOf(chain: ChainClient, transfers: readonly DepositTransfer[], toBlock: bigint): Promise<Map<bigint, StoredBlock>> {
+  const blocks = new Map<bigint, StoredBlock>();
+  const unknown = new Map<bigint, string>();
+  for (const transfer of transfers) {
+    if (transfer.blockTimestamp !== undefined && !blocks.has(transfer.blockNumber)) {
+      blocks.set(transfer.blockNumber, { number: transfer.blockNumber, hash: transfer.blockHash, timestamp: new Date(Number(transfer.blockTimestamp) * 1000) });
+    } else if (transfer.blockTimestamp === undefined) unknown.set(transfer.blockNumber, transfer.blockHash);
   }
-  return written;
+  const [last, read] = await Promise.all([
+    fetchHeader(chain, toBlock),
+    blockHeaders(
+      chain,
+      [...unknown].map(([number, hash]) => ({ number, hash })),
+    ),
+  ]);
+  for (const [number, header] of read) blocks.set(number, header);
+  for (const transfer of transfers) {
+    const block = transfer.blockNumber === toBlock ? last : blocks.get(transfer.blockNumber);
+    if (block?.hash !== transfer.blockHash) {
+      // The chain changed between reading logs and headers; the next pass sees it whole.
+      throw new Error(`block ${transfer.blockNumber} changed while it was being read`);
+    }
+  }
+  for (const header of blocks.values()) rememberHeader(chain, header);
+  blocks.set(toBlock, last);
+  return blocks;
+}
+
+/** The rows of `items` as {@link storeTransfers} takes them. */
+function transferRows(chainId: number, items: readonly { transfer: DepositTransfer; blockTimestamp: Date }[]): string {
+  const rows = items.map(({ transfer, blockTimestamp }) => ({
+    id: newId('pay'),
+    chain_id: chainId,
+    tx_hash: transfer.txHash.toLowerCase(),
+    log_index: transfer.logIndex,
+    block_number: transfer.blockNumber.toString(),
+    block_hash: transfer.blockHash.toLowerCase(),
+    block_timestamp: blockTimestamp,
+    token_address: storedAddress(transfer.token),
+    from_address: storedAddress(transfer.from),
+    to_address: storedAddress(transfer.to),
+    amount: transfer.value.toString(),
+    kind: transfer.kind,
+    invoice_id: transfer.invoice.id,
+    clinic_id: transfer.invoice.clinic_id,
+    status: 'pending',
+  }));
+  return JSON.stringify(rows);
+}
+
+/**
+ * Stores transfers once, in one statement. A log seen again is a no-op; a transfer that was
+ * orphaned by a reorg and has reappeared on the canonical chain becomes pending again with its
+ * new block (and one more generation). Returns the `tx_hash:log_index` of those written.
+ */
+async function storeTransfers(trx: Trx, rows: string): Promise<Set<string>> {
+  if (rows === '[]') return new Set();
+  const result = (await trx.raw(
+    `INSERT INTO transfers (id, chain_id, tx_hash, log_index, block_number, block_hash, block_timestamp, token_address, from_address, to_address, amount, kind, invoice_id, clinic_id, status)
+     SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(id text, chain_id int, tx_hash text, log_index int, block_number bigint, block_hash text, block_timestamp timestamptz,
+       token_address text, from_address text, to_address text, amount numeric, kind text, invoice_id text, clinic_id text, status text)
+     ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE
+       SET status = 'pending', generation = transfers.generation + 1, block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
+           block_timestamp = EXCLUDED.block_timestamp, seen_at = now(), confirmed_at = NULL, flag = NULL
+       WHERE transfers.status = 'reorged'
+     RETURNING tx_hash, log_index`,
+    [rows],
+  )) as { rows: { tx_hash: string; log_index: number }[] };
+  return new Set(result.rows.map((row) => `${row.tx_hash}:${row.log_index}`));
 }
 
 /**
@@ -301,7 +373,7 @@ function entryKey(transfer: Pick<TransferRow, 'kind' | 'id' | 'generation'>): st
 
 /** Posts every pending transfer at or below `finalHead`, in chain order; `head` is the chain's head now. */
 async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint, head: bigint): Promise<number> {
-  const batchSize = deps.confirmBatchSize ?? 200;
+  const batchSize = deps.confirmBatchSize ?? CONFIRM_BATCH_SIZE;
   let confirmed = 0;
   for (;;) {
     const done = await withTransaction(deps.db, async (trx) => {
@@ -320,6 +392,15 @@ async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint, head:
   }
 }
 
+/**
+ * Transfers confirmed per transaction by default: every table is written once per batch, so a
+ * batch costs a few dozen statements whatever its size; a thousand keeps the invoices it locks
+ * locked for well under a second.
+ */
+const CONFIRM_BATCH_SIZE = 1000;
+/** Sanctions-oracle calls in flight at once. */
+const ORACLE_CONCURRENCY = 16;
+
 /** The journal entry a final transfer of each kind posts. */
 const ENTRY_OF: Record<Exclude<TransferKind, 'foreign_token'>, Exclude<EntryKind, 'reversal'>> = {
   payment: 'payment',
@@ -335,6 +416,12 @@ const ENTRY_OF: Record<Exclude<TransferKind, 'foreign_token'>, Exclude<EntryKind
 async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly TransferRow[], head: bigint): Promise<void> {
   const confirmations = (blockNumber: bigint) => confirmationsAt(blockNumber, head);
   const posted = batch.filter((transfer) => transfer.kind !== 'foreign_token' && BigInt(transfer.amount) > 0n);
+  // Invoices first: the entries' references to them then take no lock of their own.
+  const moving = posted.filter((transfer) => transfer.kind !== 'unexpected_outflow');
+  const invoices = await InvoiceBatch.lock(
+    trx,
+    moving.map((transfer) => transfer.invoice_id),
+  );
   const created = await postEntries(
     trx,
     posted.map((transfer) => {
@@ -354,10 +441,6 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
   const effective = posted.filter((transfer) => created.has(entryKey(transfer)) && transfer.kind !== 'unexpected_outflow');
   const flags = new Map<string, string>();
   if (effective.length) {
-    const invoices = await InvoiceBatch.lock(
-      trx,
-      effective.map((transfer) => transfer.invoice_id),
-    );
     const forwarded = effective.filter((transfer) => transfer.kind === 'forward').map((transfer) => transfer.invoice_id);
     const depositBalances = await invoiceDepositBalances(trx, forwarded);
     for (const transfer of effective) {
@@ -404,37 +487,48 @@ async function holdListedPayers(deps: WatcherDeps, trx: Trx, invoices: InvoiceBa
   const payments = posted.filter((transfer) => transfer.kind === 'payment');
   if (payments.length === 0) return;
   const oracle = deps.sanctionsOracle;
-  const answers = oracle
-    ? await Promise.all(payments.map((transfer) => askOracle(deps.chain, oracle, transfer.from_address, BigInt(transfer.block_number))))
-    : [];
+  const answers: OracleAnswer[] = [];
+  if (oracle) {
+    await inPool([...payments.keys()], ORACLE_CONCURRENCY, async (index) => {
+      const transfer = payments[index]!;
+      answers[index] = await askOracle(deps.chain, oracle, transfer.from_address, BigInt(transfer.block_number));
+    });
+  }
   const verdicts = await screenPayers(
     trx,
     payments.map((transfer, index) => ({ transferId: transfer.id, generation: transfer.generation, address: transfer.from_address, oracle: answers[index] })),
   );
-  for (const transfer of payments) {
+  const held = payments.flatMap((transfer) => {
     const verdict = verdicts.get(transfer.id);
     // Above the travel-rule threshold, only the wallet the payer proved may pay; any other is held.
     const travelRule = invoices.travelRuleOf(transfer.invoice_id);
     const mismatch = travelRule.status !== 'not_required' && travelRule.payer !== transfer.from_address.toLowerCase();
-    if (!verdict && !mismatch) continue;
+    if (!verdict && !mismatch) return [];
     const reason: HoldReason = verdict && verdict.hits.length > 0 ? 'screening_hit' : mismatch ? 'travel_rule_mismatch' : 'screening_pending';
-    const hold = await holdPayment(trx, SYSTEM.watcher, {
+    return [{ transfer, hits: verdict?.hits ?? [], reason }];
+  });
+  const holds = await holdPayments(
+    trx,
+    SYSTEM.watcher,
+    held.map(({ transfer, hits, reason }) => ({
       transferId: transfer.id,
       invoiceId: transfer.invoice_id,
       clinicId: transfer.clinic_id,
       from: transfer.from_address,
       amount: BigInt(transfer.amount),
-      hits: verdict?.hits ?? [],
+      hits,
       reason,
-    });
+    })),
+  );
+  held.forEach(({ transfer, hits, reason }, index) => {
     invoices.paymentHeld(transfer.invoice_id, {
-      id: hold.id,
+      id: holds[index]!.id,
       txHash: transfer.tx_hash,
       amount: BigInt(transfer.amount),
-      lists: (verdict?.hits ?? []).map((hit) => hit.list),
+      lists: hits.map((hit) => hit.list),
       reason,
     });
-  }
+  });
 }
 
 /**
