@@ -27,6 +27,7 @@ import * as travelRule from './20261203_0023_travel_rule.js';
 import * as auditChainer from './20261204_0024_audit_chainer.js';
 import * as balanceCheckpoints from './20261204_0025_balance_checkpoints.js';
 import * as reconciliationSweeps from './20261204_0026_reconciliation_sweeps.js';
+import * as statementIndexes from './20261204_0027_statement_indexes.js';
 
 export interface Migration {
   name: string;
@@ -61,4 +62,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261204_0024_audit_chainer', ...auditChainer },
   { name: '20261204_0025_balance_checkpoints', ...balanceCheckpoints },
   { name: '20261204_0026_reconciliation_sweeps', ...reconciliationSweeps },
+  { name: '20261204_0027_statement_indexes', ...statementIndexes },
 ];

@@ -21,6 +21,15 @@ describe('merkle', () => {
         .update('a')
         .digest('hex'),
     );
+    // Text is hashed as its UTF-8 bytes, the same leaf as those bytes.
+    const text = 'line é 😀';
+    expect(leafHash(text).toString('hex')).toBe(
+      createHash('sha256')
+        .update(Buffer.from([0]))
+        .update(Buffer.from(text, 'utf8'))
+        .digest('hex'),
+    );
+    expect(leafHash(new TextEncoder().encode(text)).equals(leafHash(text))).toBe(true);
     const [a, b] = [leafHash('a'), leafHash('b')];
     expect(nodeHash(a, b).toString('hex')).toBe(
       createHash('sha256')

@@ -7,19 +7,22 @@
  * Statements use it so that an auditor can check the whole statement, or one line with its
  * audit path, with any RFC 6962 implementation.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 const LEAF_PREFIX = Buffer.from([0]);
 const NODE_PREFIX = Buffer.from([1]);
 
-/** SHA-256(0x00 || data). */
+// Each is hashed in one call, the prefix joined on first: about half the cost of a Hash object
+// fed piece by piece, and a statement hashes two of these per line.
+
+/** SHA-256(0x00 || data); text is hashed as its UTF-8 bytes. */
 export function leafHash(data: string | Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+  return hash('sha256', typeof data === 'string' ? `\0${data}` : Buffer.concat([LEAF_PREFIX, data]), 'buffer');
 }
 
 /** SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  return hash('sha256', Buffer.concat([NODE_PREFIX, left, right]), 'buffer');
 }
 
 const EMPTY_ROOT = createHash('sha256').digest();

@@ -1,6 +1,7 @@
 /**
- * The two Node primitives the statement verifier's code path uses — `Buffer` (bytes, hex) and
- * `createHash('sha256')` — for the verifier's browser bundle, which puts these in their place.
+ * The Node primitives the statement verifier's code path uses — `Buffer` (bytes, hex),
+ * `createHash('sha256')` and `hash('sha256', …)` — for the verifier's browser bundle, which puts
+ * these in their place.
  * Only what that path calls is here, with Node's results: the same code checks a statement in
  * the auditor's browser and in `npx clinicpay verify`.
  */
@@ -65,4 +66,11 @@ export function createHash(algorithm: string) {
     },
   };
   return hash;
+}
+
+/** Node's one-shot `hash`, for SHA-256 only: text (UTF-8) or bytes, to hex (Node's default) or a Buffer. */
+export function hash(algorithm: string, data: string | Uint8Array, outputEncoding: 'hex' | 'buffer' = 'hex') {
+  return createHash(algorithm)
+    .update(data)
+    .digest(outputEncoding === 'hex' ? 'hex' : undefined);
 }

@@ -38,6 +38,7 @@ import {
   type AccountAmounts,
   type EntryLine,
   type EntryLineType,
+  type InvoiceLine,
   STATEMENT_ACCOUNT_KINDS,
   type StatementAnchor,
   type StatementHeader,
@@ -48,8 +49,12 @@ import {
 /** Longest period one statement covers: a year, leap day included. */
 export const MAX_STATEMENT_DAYS = 366;
 const HKD = CURRENCIES.HKD!;
-/** Rows fetched per round trip while streaming lines. */
-const STREAM_BATCH = 2000;
+/**
+ * Rows fetched per round trip while streaming lines. The rows in flight (a batch arriving, a
+ * batch buffered) outlive V8's young-generation collections and are copied by each one: at 2000
+ * that copying was the largest part of the collector's time, and the heap grew by ~100 MB.
+ */
+const STREAM_BATCH = 500;
 
 export interface StatementRow {
   id: string;
@@ -268,112 +273,181 @@ export async function statementContext(db: Db, row: StatementRow, network: Payme
   return { row, header, opening, closing };
 }
 
-interface LineRow {
+/**
+ * One row of {@link lineRowsQuery}, every column as Postgres's text (see {@link AS_TEXT}): an
+ * invoice, or an entry with its postings netted per account kind. Times are already ISO 8601
+ * (`at`, the time as stored, only orders the rows and is not read).
+ */
+type LineRow = {
   source: 'invoice' | 'entry';
-  occurred_at: Date;
+  occurred_at: string;
   id: string;
   invoice_id: string | null;
-  invoice_number: number | null;
+  invoice_number: string | null;
   currency: string | null;
   amount_due: string | null;
   token_amount_due: string | null;
-  expires_at: Date | null;
+  expires_at: string | null;
   kind: EntryLineType | null;
   reverses_entry_id: string | null;
   resolution_id: string | null;
-  postings: Record<string, string> | null;
+  /** The largest posting's absolute amount. */
   size: string | null;
   transfer_id: string | null;
-  chain_id: number | null;
+  chain_id: string | null;
   tx_hash: string | null;
-  log_index: number | null;
+  log_index: string | null;
   block_number: string | null;
   block_hash: string | null;
-  block_timestamp: Date | null;
+  block_time: string | null;
   token_address: string | null;
   from_address: string | null;
   to_address: string | null;
   transfer_amount: string | null;
-  confirmations: number | null;
+  confirmations: string | null;
   refund_tx_hash: string | null;
   transfer_kind: string | null;
-}
+} & Record<AccountKind, string | null>;
 
-/** Invoices issued and entries posted in the period, in statement order. */
+/**
+ * The line query's columns are taken as Postgres sends them, unparsed: parsing a timestamp into a
+ * Date only to write it out again costs about as much as hashing the line, so the query writes
+ * the ISO 8601 text itself ({@link isoText}), and the few integers are read with Number.
+ */
+const AS_TEXT = { getTypeParser: () => (text: string) => text };
+
+/** SQL for `column` (timestamptz) as Date.prototype.toISOString writes it; `:iso` is {@link ISO_FORMAT}. */
+const isoText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', :iso)`;
+const ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
+
+/** The entry's net postings to each account kind, one column each (null: none). */
+const NETTED_POSTINGS = STATEMENT_ACCOUNT_KINDS.map((kind) => `sum(ps.amount) FILTER (WHERE a.kind = '${kind}')::text AS ${kind}`).join(
+  ',\n                  ',
+);
+const NO_POSTINGS = STATEMENT_ACCOUNT_KINDS.map((kind) => `NULL AS ${kind}`).join(', ');
+
+/**
+ * Invoices issued and entries posted in the period, in statement order (time, then id), without
+ * sorting them: each half is read in that order from its (clinic_id, created_at, id) index, an
+ * index-only scan (migration 0027), and Postgres merges the two (Merge Append) by `at`, the time
+ * as stored. The first line comes at once and nothing spills, however long the period.
+ *
+ * Each entry's postings, transfer and invoice number are looked up by its keys, each in a LATERAL
+ * subquery the planner cannot flatten into a join (an aggregate, or OFFSET 0): as joins it prefers
+ * hashing whole tables (every transfer of every clinic, the history rather than the period) and
+ * sorting what comes out. The postings are netted per account kind by one plain aggregate. The
+ * resolution, which few entries have, is looked up only for those.
+ *
+ * The invoices are matched on the asset's two columns rather than on the asset's text: the planner
+ * can estimate those, and with the text's guess (a handful of rows) it sorts rather than walk the index.
+ */
 function lineRowsQuery(db: Db, row: StatementRow) {
+  const separator = row.asset.indexOf(':');
   return db.raw(
-    `SELECT * FROM (
-       SELECT 'invoice' AS source, i.created_at AS occurred_at, i.id, i.id AS invoice_id, i.number AS invoice_number, i.currency,
-              i.amount_due::text AS amount_due, i.token_amount_due::text AS token_amount_due, i.expires_at,
-              NULL AS kind, NULL AS reverses_entry_id, NULL AS resolution_id, NULL::jsonb AS postings, NULL AS size,
+    `(SELECT i.created_at AS at, 'invoice' AS source, ${isoText('i.created_at')} AS occurred_at, i.id, i.id AS invoice_id,
+              i.number AS invoice_number, i.currency, i.amount_due::text AS amount_due, i.token_amount_due::text AS token_amount_due,
+              ${isoText('i.expires_at')} AS expires_at, NULL AS kind, NULL AS reverses_entry_id, NULL AS resolution_id, ${NO_POSTINGS}, NULL AS size,
               NULL AS transfer_id, NULL::int AS chain_id, NULL AS tx_hash, NULL::int AS log_index, NULL AS block_number, NULL AS block_hash,
-              NULL::timestamptz AS block_timestamp, NULL AS token_address, NULL AS from_address, NULL AS to_address, NULL AS transfer_amount,
+              NULL AS block_time, NULL AS token_address, NULL AS from_address, NULL AS to_address, NULL AS transfer_amount,
               NULL::int AS confirmations, NULL AS refund_tx_hash, NULL AS transfer_kind
          FROM invoices i
-        WHERE i.clinic_id = :clinic AND (i.token_chain_id::text || ':' || i.token_address) = :asset
+        WHERE i.clinic_id = :clinic AND i.token_chain_id = :chainId AND i.token_address = :tokenAddress
           AND i.created_at >= :from AND i.created_at < :to
-       UNION ALL
-       SELECT 'entry', e.created_at, e.id, e.invoice_id, inv.number, NULL, NULL, NULL, NULL,
-              e.kind, e.reverses_entry_id, e.resolution_id, p.postings, p.size,
-              t.id, t.chain_id, t.tx_hash, t.log_index, t.block_number::text, t.block_hash, t.block_timestamp, t.token_address,
-              t.from_address, t.to_address, t.amount::text, t.confirmations, r.refund_tx_hash, t.kind
+        ORDER BY i.created_at, i.id)
+     UNION ALL
+     (SELECT e.created_at, 'entry', ${isoText('e.created_at')}, e.id, e.invoice_id, inv.number, NULL, NULL, NULL, NULL,
+              e.kind, e.reverses_entry_id, e.resolution_id, ${STATEMENT_ACCOUNT_KINDS.map((kind) => `p.${kind}`).join(', ')}, p.size,
+              t.id, t.chain_id, t.tx_hash, t.log_index, t.block_number::text, t.block_hash, ${isoText('t.block_timestamp')}, t.token_address,
+              t.from_address, t.to_address, t.amount::text, t.confirmations,
+              CASE WHEN e.resolution_id IS NOT NULL THEN (SELECT refund_tx_hash FROM resolutions WHERE id = e.resolution_id) END, t.kind
          FROM journal_entries e
          JOIN LATERAL (
-           SELECT jsonb_object_agg(kind, total) FILTER (WHERE total <> '0') AS postings, max(largest)::text AS size, count(*) AS accounts
-             FROM (SELECT a.kind, sum(ps.amount)::text AS total, max(abs(ps.amount)) AS largest
-                     FROM postings ps JOIN ledger_accounts a ON a.id = ps.account_id
-                    WHERE ps.entry_id = e.id AND ps.asset = :asset GROUP BY a.kind) AS per_kind
-         ) AS p ON p.accounts > 0
-         LEFT JOIN invoices inv ON inv.id = e.invoice_id
-         LEFT JOIN transfers t ON t.id = e.transfer_id
-         LEFT JOIN resolutions r ON r.id = e.resolution_id
+           SELECT ${NETTED_POSTINGS},
+                  max(abs(ps.amount))::text AS size, count(*) AS postings
+             FROM postings ps JOIN ledger_accounts a ON a.id = ps.account_id
+            WHERE ps.entry_id = e.id AND ps.asset = :asset
+         ) AS p ON p.postings > 0
+         LEFT JOIN LATERAL (SELECT number FROM invoices WHERE id = e.invoice_id OFFSET 0) AS inv ON true
+         LEFT JOIN LATERAL (SELECT * FROM transfers WHERE id = e.transfer_id OFFSET 0) AS t ON true
         WHERE e.clinic_id = :clinic AND e.created_at >= :from AND e.created_at < :to
-     ) AS lines
-     ORDER BY occurred_at, id`,
-    { clinic: row.clinic_id, asset: row.asset, from: row.period_from, to: row.period_to },
+        ORDER BY e.created_at, e.id)
+     ORDER BY at, id`,
+    {
+      clinic: row.clinic_id,
+      asset: row.asset,
+      chainId: Number(row.asset.slice(0, separator)),
+      tokenAddress: row.asset.slice(separator + 1),
+      from: row.period_from,
+      to: row.period_to,
+      iso: ISO_FORMAT,
+    },
   );
 }
 
+/*
+ * The lines below are built with their keys in RFC 8785 order (UTF-16 code units, at every
+ * level): canonicalJson then writes them with one JSON.stringify, several times faster than key
+ * by key. Keys out of order would still give the same text, only slower.
+ */
+
+/** The account kinds in RFC 8785 key order, for the postings of an entry line. */
+const SORTED_ACCOUNT_KINDS = [...STATEMENT_ACCOUNT_KINDS].sort();
+
 function entryLine(line: number, row: LineRow, asset: string, decimals: number): EntryLine {
   const postings: AccountAmounts = {};
-  for (const kind of STATEMENT_ACCOUNT_KINDS) {
-    const amount = row.postings?.[kind];
-    if (amount !== undefined && amount !== '0') postings[kind] = amount;
+  for (const kind of SORTED_ACCOUNT_KINDS) {
+    const amount = row[kind];
+    if (amount !== null && amount !== '0') postings[kind] = amount;
   }
   const size = BigInt(row.size ?? '0');
   const refund = row.refund_tx_hash?.split(':');
   return {
-    line,
-    type: row.kind!,
-    occurred_at: row.occurred_at.toISOString(),
-    entry_id: row.id,
-    invoice_id: row.invoice_id,
-    invoice_number: row.invoice_number,
     asset,
-    postings,
-    token_amount: size.toString(),
+    entry_id: row.id,
+    evidence: row.transfer_kind === 'payment' && row.transfer_id !== null ? evidencePath(row.transfer_id) : null,
     hkd_amount: tokenUnitsToFiat(size, decimals, HKD),
-    reverses_entry_id: row.reverses_entry_id,
+    invoice_id: row.invoice_id,
+    invoice_number: row.invoice_number === null ? null : Number(row.invoice_number),
+    line,
+    occurred_at: row.occurred_at,
+    postings,
+    refund_transfer: refund && refund.length === 2 ? { log_index: Number(refund[1]), tx_hash: refund[0]! } : null,
     resolution_id: row.resolution_id,
+    reverses_entry_id: row.reverses_entry_id,
+    token_amount: size.toString(),
     transfer:
       row.transfer_id === null
         ? null
         : {
-            transfer_id: row.transfer_id,
-            chain_id: row.chain_id!,
-            tx_hash: row.tx_hash!,
-            log_index: row.log_index!,
-            block_number: row.block_number!,
-            block_hash: row.block_hash!,
-            block_time: row.block_timestamp!.toISOString(),
-            token_address: row.token_address!,
-            from_address: row.from_address!,
-            to_address: row.to_address!,
             amount: row.transfer_amount!,
-            confirmations: row.confirmations,
+            block_hash: row.block_hash!,
+            block_number: row.block_number!,
+            block_time: row.block_time!,
+            chain_id: Number(row.chain_id),
+            confirmations: row.confirmations === null ? null : Number(row.confirmations),
+            from_address: row.from_address!,
+            log_index: Number(row.log_index),
+            to_address: row.to_address!,
+            token_address: row.token_address!,
+            transfer_id: row.transfer_id,
+            tx_hash: row.tx_hash!,
           },
-    refund_transfer: refund && refund.length === 2 ? { tx_hash: refund[0]!, log_index: Number(refund[1]) } : null,
-    evidence: row.transfer_kind === 'payment' && row.transfer_id !== null ? evidencePath(row.transfer_id) : null,
+    type: row.kind!,
+  };
+}
+
+function invoiceLine(line: number, row: LineRow, asset: string): InvoiceLine {
+  return {
+    asset,
+    currency: row.currency!,
+    expires_at: row.expires_at!,
+    hkd_amount: new Decimal(row.amount_due!).toFixed(HKD.minorUnits),
+    invoice_id: row.id,
+    invoice_number: Number(row.invoice_number),
+    line,
+    occurred_at: row.occurred_at,
+    token_amount: row.token_amount_due!,
+    type: 'invoice',
   };
 }
 
@@ -395,30 +469,22 @@ export async function* statementLines(db: Db, context: StatementContext): AsyncG
   yield { line: 1, type: 'opening_balance', occurred_at: header.period.from, ...balanceLine(context.opening) };
   const running = { ...context.opening };
   let line = 1;
-  // knex types `stream()` without the options pg-query-stream takes (rows per fetch, buffered rows).
-  const stream = (lineRowsQuery(db, row) as unknown as { stream(options: { batchSize: number; highWaterMark: number }): AsyncIterable<LineRow> }).stream({
-    batchSize: STREAM_BATCH,
-    highWaterMark: STREAM_BATCH,
-  });
+  // knex types `stream()` without the options pg-query-stream takes (rows per fetch, buffered rows, type parsers).
+  const query = lineRowsQuery(db, row) as unknown as {
+    stream(options: { batchSize: number; highWaterMark: number; types: typeof AS_TEXT }): AsyncIterable<LineRow>;
+  };
+  const stream = query.stream({ batchSize: STREAM_BATCH, highWaterMark: STREAM_BATCH, types: AS_TEXT });
   for await (const item of stream) {
     line += 1;
     if (item.source === 'invoice') {
-      yield {
-        line,
-        type: 'invoice',
-        occurred_at: item.occurred_at.toISOString(),
-        invoice_id: item.id,
-        invoice_number: item.invoice_number!,
-        currency: item.currency!,
-        hkd_amount: new Decimal(item.amount_due!).toFixed(HKD.minorUnits),
-        token_amount: item.token_amount_due!,
-        asset: header.asset,
-        expires_at: item.expires_at!.toISOString(),
-      };
+      yield invoiceLine(line, item, header.asset);
       continue;
     }
     const entry = entryLine(line, item, header.asset, decimals);
-    for (const [kind, amount] of Object.entries(entry.postings)) running[kind as AccountKind] += BigInt(amount);
+    for (const kind of STATEMENT_ACCOUNT_KINDS) {
+      const amount = entry.postings[kind];
+      if (amount !== undefined) running[kind] += BigInt(amount);
+    }
     yield entry;
   }
   for (const kind of STATEMENT_ACCOUNT_KINDS) {

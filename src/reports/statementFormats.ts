@@ -16,25 +16,41 @@ export interface SealedLines {
 /** Bytes gathered before a write: one socket write per ~64 kB rather than per line. */
 const CHUNK_BYTES = 64 * 1024;
 
-/** Collects small pieces and writes them in chunks, waiting for the socket when it is full. */
+/**
+ * Collects small pieces as UTF-8 and writes them in chunks, waiting for the socket when it is
+ * full. Each piece is encoded straight into the chunk: one copy, where joining the strings and
+ * having the socket encode the result made two.
+ */
 class ChunkedWriter {
-  private pieces: string[] = [];
-  private size = 0;
+  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  private used = 0;
+  private readonly filled: Buffer[] = [];
 
   constructor(private readonly res: Writable) {}
 
-  async add(piece: string): Promise<void> {
-    this.pieces.push(piece);
-    this.size += piece.length;
-    if (this.size >= CHUNK_BYTES) await this.flush();
+  /**
+   * Adds `piece`; true once a chunk is filled, for the caller to {@link flush}. Not itself async:
+   * a statement adds a piece per line, and awaiting each would cost more than the piece.
+   */
+  add(piece: string): boolean {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit: a piece that may not fit starts a new chunk.
+    if (this.used + 3 * piece.length > this.chunk.length) {
+      if (this.used > 0) this.filled.push(this.chunk.subarray(0, this.used));
+      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, 3 * piece.length));
+      this.used = 0;
+    }
+    this.used += this.chunk.write(piece, this.used);
+    return this.filled.length > 0;
   }
 
-  async flush(): Promise<void> {
-    if (this.pieces.length === 0) return;
-    const chunk = this.pieces.join('');
-    this.pieces = [];
-    this.size = 0;
-    await writeStreamed(this.res, chunk);
+  /** Writes the filled chunks; `all` writes the one being filled too (at the end). */
+  async flush(all = false): Promise<void> {
+    if (all && this.used > 0) {
+      this.filled.push(this.chunk.subarray(0, this.used));
+      this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+      this.used = 0;
+    }
+    for (const chunk of this.filled.splice(0)) await writeStreamed(this.res, chunk);
   }
 }
 
@@ -46,16 +62,17 @@ class ChunkedWriter {
 export async function writeStatementJson(res: Writable, header: StatementHeader, sealed: SealedLines): Promise<void> {
   const out = new ChunkedWriter(res);
   const opening = JSON.stringify(header);
-  await out.add(`${opening.slice(0, -1)},"lines":[\n`);
+  out.add(`${opening.slice(0, -1)},"lines":[\n`);
   let first = true;
   // Each line is written as its canonical JSON: the very text its leaf hash covers.
   for await (const { text } of sealed.lines) {
-    await out.add(first ? text : `,\n${text}`);
+    if (!first) out.add(',\n');
+    if (out.add(text)) await out.flush();
     first = false;
   }
   const trailer = JSON.stringify(sealed.trailer());
-  await out.add(`\n],${trailer.slice(1)}\n`);
-  await out.flush();
+  out.add(`\n],${trailer.slice(1)}\n`);
+  await out.flush(true);
 }
 
 /**
@@ -123,9 +140,9 @@ function csvValues(statementId: string, line: StatementLine, leaf: Buffer): (str
 /** The CSV form: a header row and one row per line. */
 export async function writeStatementCsv(res: Writable, header: StatementHeader, sealed: SealedLines): Promise<void> {
   const out = new ChunkedWriter(res);
-  await out.add(csvLine(STATEMENT_CSV_COLUMNS));
+  out.add(csvLine(STATEMENT_CSV_COLUMNS));
   for await (const { line, leaf } of sealed.lines) {
-    await out.add(csvLine(csvValues(header.id, line, leaf)));
+    if (out.add(csvLine(csvValues(header.id, line, leaf)))) await out.flush();
   }
-  await out.flush();
+  await out.flush(true);
 }
