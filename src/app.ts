@@ -128,8 +128,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
 
   const rateLimits = new RateLimits(deps.db, deps.rateLimits ?? DEFAULT_RATE_LIMITS);
+  // Everything outside /v1: health, metrics, docs, problem pages, checkout, sign-in and the console.
+  // API requests leave it at once rather than be matched against every one of its routes.
+  const pages = express.Router();
+  pages.use((req, _res, next) => next(req.path.startsWith('/v1/') ? 'router' : undefined));
+  app.use(pages);
   // What answers without a token is limited per client address, before any work is done.
-  app.use(['/checkout', '/ready', '/problems'], rateLimits.public);
+  pages.use(['/checkout', '/ready', '/problems'], rateLimits.public);
 
   const revocations = new RevocationList(deps.db, deps.jwtMaxAgeSeconds ?? DEFAULT_JWT_MAX_AGE_SECONDS);
 
@@ -158,7 +163,7 @@ export function createApp(deps: AppDeps): Express {
   const sessionSettings = deps.signIn?.sessions ?? DEFAULT_SESSION_SETTINGS;
   const cookies = cookieSettingsFor(api.checkout.publicUrl, deps.production ?? false);
 
-  app.use(
+  pages.use(
     healthRouter({
       db: deps.db,
       chain: deps.chain,
@@ -167,17 +172,17 @@ export function createApp(deps: AppDeps): Express {
       sanctionsOracle: deps.network.sanctionsOracle,
     }),
   );
-  app.get('/metrics', metricsAccess(deps.metricsToken), async (_req, res) => {
+  pages.get('/metrics', metricsAccess(deps.metricsToken), async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
-  app.use(docsRouter(deps.openapiYaml));
-  app.use(problemPagesRouter());
-  app.use(checkoutRouter(api));
-  app.use(['/auth', '/console'], rateLimits.public);
-  app.use(signInRouter(api, { relyingParty: () => deps.signIn?.relyingParty(), sessions: sessionSettings, cookies }));
-  app.use(consoleRouter(api));
+  pages.use(docsRouter(deps.openapiYaml));
+  pages.use(problemPagesRouter());
+  pages.use(checkoutRouter(api));
+  pages.use(['/auth', '/console'], rateLimits.public);
+  pages.use(signInRouter(api, { relyingParty: () => deps.signIn?.relyingParty(), sessions: sessionSettings, cookies }));
+  pages.use(consoleRouter(api));
   // Pages people read: errors there are pages too (the API's stay problem+json).
-  app.use(['/console', '/auth'], consoleErrorHandler(deps.logger));
+  pages.use(['/console', '/auth'], consoleErrorHandler(deps.logger));
 
   app.use(
     '/v1',

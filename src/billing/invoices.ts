@@ -21,7 +21,7 @@ import { formatFiat, invoiceTotal, type LineItemInput } from '../domain/money.js
 import { type ReferenceRatesSnapshot, referenceAmounts } from '../domain/referenceAmounts.js';
 import { type ClinicScope, scopeQuery } from '../identity/principal.js';
 import type { ReferenceRates } from '../platform/config.js';
-import { type Db, type InsertStatement, runInsert, type Trx } from '../platform/db.js';
+import { type Db, type InsertStatement, runInsert, type SelectStatement, type Trx } from '../platform/db.js';
 import { NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { keysetPage, type Page, type PageRequest } from '../platform/pagination.js';
@@ -117,11 +117,55 @@ export interface PreparedInvoice {
   audit: AuditEvent;
 }
 
+/** What creating an invoice reads of its clinic: where it settles, and the invoice's number (taken from the clinic's sequence). */
+export interface InvoiceClinicRead {
+  settlement_address: string;
+  number: number;
+}
+
+/**
+ * A new invoice for `clinicId`, checked but neither read nor written yet: `read` takes the
+ * clinic's next invoice number and reads its current settlement address; `prepare` makes the
+ * invoice from what it returned (`undefined`: no such clinic), with a deposit address bound to
+ * that settlement address. A request that is refused is refused here, before `read`: it takes
+ * no number.
+ */
+export interface InvoicePlan {
+  read: SelectStatement;
+  prepare(clinic: InvoiceClinicRead | undefined): PreparedInvoice;
+}
+
+/**
+ * Plans a new invoice (see {@link InvoicePlan}); throws {@link ValidationError} for a request
+ * that cannot be billed. The API runs `read` in the same statement as its idempotency key lookup.
+ */
+export function planInvoice(clinicId: string, input: CreateInvoiceInput, network: PaymentNetwork, now: Date, options: InvoiceOptions = {}): InvoicePlan {
+  const currency = requireCurrency(input.currency);
+  const amountDue = invoiceTotal(input.line_items, currency);
+  return {
+    read: {
+      text: (condition) =>
+        `SELECT settlement_address, nextval(?::regclass)::int AS number FROM clinics WHERE id = ?${condition === undefined ? '' : ` AND ${condition}`}`,
+      bindings: [invoiceNumberSequence(clinicId), clinicId],
+    },
+    prepare(clinic) {
+      if (!clinic) throw new NotFoundError('clinic');
+      const checkoutToken = newCheckoutToken();
+      const row = newInvoiceRow(clinicId, input, currency, amountDue, clinic, network, now, options, checkoutTokenHash(checkoutToken));
+      return {
+        row,
+        checkoutToken,
+        insert: invoiceInsert([row]),
+        audit: { action: 'invoice.created', target: { type: 'invoice', id: row.id }, clinicId: row.clinic_id, after: invoiceAuditSummary(row) },
+      };
+    },
+  };
+}
+
 /**
  * A new invoice for `clinicId`, prepared but not written: the clinic's next invoice number, and
  * a deposit address bound to the clinic's current settlement address. Reads only (taking the
- * number uses the clinic's sequence). {@link createInvoice} writes it in a transaction; the API
- * writes it in one statement with its idempotency key.
+ * number uses the clinic's sequence). {@link createInvoice} writes it in a transaction.
  */
 export async function prepareInvoice(
   db: Db | Trx,
@@ -131,14 +175,9 @@ export async function prepareInvoice(
   now: Date,
   options: InvoiceOptions = {},
 ): Promise<PreparedInvoice> {
-  const checkoutToken = newCheckoutToken();
-  const row = await newInvoiceRow(db, clinicId, input, network, now, options, checkoutTokenHash(checkoutToken));
-  return {
-    row,
-    checkoutToken,
-    insert: invoiceInsert([row]),
-    audit: { action: 'invoice.created', target: { type: 'invoice', id: row.id }, clinicId: row.clinic_id, after: invoiceAuditSummary(row) },
-  };
+  const plan = planInvoice(clinicId, input, network, now, options);
+  const { rows } = (await db.raw(plan.read.text(), [...plan.read.bindings])) as { rows: InvoiceClinicRead[] };
+  return plan.prepare(rows[0]);
 }
 
 /** Inserts whole invoice rows (every column given: column defaults do not apply). */
@@ -150,23 +189,17 @@ function invoiceInsert(rows: readonly InvoiceRow[]): InsertStatement {
   };
 }
 
-async function newInvoiceRow(
-  db: Db | Trx,
+function newInvoiceRow(
   clinicId: string,
   input: CreateInvoiceInput,
+  currency: CurrencyInfo,
+  amountDue: Decimal,
+  clinic: InvoiceClinicRead,
   network: PaymentNetwork,
   now: Date,
   options: InvoiceOptions,
   tokenHash: string,
-): Promise<InvoiceRow> {
-  const currency = requireCurrency(input.currency);
-  const amountDue = invoiceTotal(input.line_items, currency);
-  const clinic = (await db('clinics')
-    .where({ id: clinicId })
-    .first('settlement_address', db.raw('nextval(?::regclass)::int AS number', [invoiceNumberSequence(clinicId)]))) as
-    | { settlement_address: string; number: number }
-    | undefined;
-  if (!clinic) throw new NotFoundError('clinic');
+): InvoiceRow {
   const salt = randomInvoiceSalt();
   const depositAddress = predictDepositAddress({
     factory: network.factory,

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { type AuditEvent, auditInsert } from '../audit/auditLog.js';
 import { canonicalJson } from '../domain/canonicalJson.js';
-import type { Db, InsertStatement, Trx } from '../platform/db.js';
+import { type Db, type InsertStatement, runPrepared, type SelectStatement, type Trx } from '../platform/db.js';
 import { ValidationError } from '../platform/errors.js';
 import type { Logger } from '../platform/log.js';
 import { errorSummary } from '../platform/log.js';
@@ -99,26 +99,56 @@ export interface PreparedCreate extends IdempotentResult {
 }
 
 /**
- * Idempotent POST for creating rows, written as ONE statement: the key is inserted, and the
- * create's inserts and audit rows run only if the key was new (`WITH k AS (INSERT … ON CONFLICT
- * DO NOTHING RETURNING 1), w1 AS (INSERT … WHERE EXISTS (SELECT 1 FROM k)) … INSERT INTO
- * audit_log … WHERE EXISTS (SELECT 1 FROM k)`). Atomic without an explicit transaction, and a
- * connection is held for one round trip instead of five. `prepare` may read, never write.
+ * A create, checked against the request but not yet read nor written: what it needs to read
+ * (run only when the key is new, so a replay takes nothing, e.g. no invoice number), and how
+ * it is prepared from the row that returned (`undefined` when none did).
  */
-export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request, res: Response) => Promise<PreparedCreate>): RequestHandler {
+export interface CreatePlan<Read> {
+  read: SelectStatement;
+  prepare(read: Read | undefined): PreparedCreate;
+}
+
+/**
+ * Idempotent POST for creating rows, in two statements. The first looks the key up and, only
+ * when it is new, runs the create's read. The second is ONE statement: the key is inserted, and
+ * the create's inserts and audit rows run only if the key was new (`WITH k AS (INSERT … ON
+ * CONFLICT DO NOTHING RETURNING 1), w1 AS (INSERT … WHERE EXISTS (SELECT 1 FROM k)) … INSERT
+ * INTO audit_inbox … WHERE EXISTS (SELECT 1 FROM k)`). Atomic without an explicit transaction,
+ * and a connection is held for one round trip at a time. `plan` refuses a bad request before
+ * anything is read; neither it nor `prepare` may write.
+ */
+export function idempotentCreate<Read>(db: Db, logger: Logger, plan: (req: Request, res: Response) => CreatePlan<Read>): RequestHandler {
   return async (req, res) => {
-    const { scope, key, fingerprint, requestId } = idempotencyContext(req, res);
+    const context = idempotencyContext(req, res);
+    const { scope, key, fingerprint } = context;
+    let planned: CreatePlan<Read>;
+    try {
+      planned = plan(req, res);
+    } catch (error) {
+      // A known key answers as it did the first time, even if this body is refused.
+      const existing = await readStored(db, scope, key);
+      if (existing) replayOrRefuse(res, existing, fingerprint);
+      else await storeFailure(db, logger, req, context, error, res);
+      return;
+    }
+    let found: Awaited<ReturnType<typeof readStoredOrRun>>;
+    try {
+      found = await readStoredOrRun(db, scope, key, planned.read);
+    } catch (error) {
+      // The create's read failed: as when any part of the create fails, that is what this key answers.
+      await storeFailure(db, logger, req, context, error, res);
+      return;
+    }
     // A known key replays before anything is prepared: a retry takes no new invoice number.
-    const existing = await readStored(db, scope, key);
-    if (existing) {
-      replayOrRefuse(res, existing, fingerprint);
+    if (found.stored) {
+      replayOrRefuse(res, found.stored, fingerprint);
       return;
     }
     let prepared: PreparedCreate;
     try {
-      prepared = await prepare(req, res);
+      prepared = planned.prepare((found.read ?? undefined) as Read | undefined);
     } catch (error) {
-      await storeFailure(db, logger, req, { scope, key, fingerprint, requestId }, error, res);
+      await storeFailure(db, logger, req, context, error, res);
       return;
     }
     const stored = {
@@ -131,7 +161,8 @@ export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request,
     if (prepared.audit.length === 0) throw new Error('a create must say what the audit log records of it');
     const keyIsNew = 'EXISTS (SELECT 1 FROM k)';
     const statements = [...prepared.writes, auditInsert(actorOf(res), prepared.audit)];
-    const result = (await db.raw(
+    const result = await runPrepared(
+      db,
       `WITH k AS (
          INSERT INTO idempotency_keys (scope, key, fingerprint, method, path, response_status, response_content_type, response_body)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING RETURNING 1)${statements
@@ -150,13 +181,30 @@ export function idempotentCreate(db: Db, logger: Logger, prepare: (req: Request,
         stored.response_body,
         ...statements.flatMap((statement) => statement.bindings),
       ],
-    )) as { rowCount: number };
+    );
     if (result.rowCount === 0) {
       replayOrRefuse(res, (await readStored(db, scope, key))!, fingerprint);
       return;
     }
     replay(res, { ...stored, response_body: toJsonText(prepared.body) }, false);
   };
+}
+
+/**
+ * The response stored under the key; or, when there is none, what `read` returned (as JSON),
+ * in one round trip. `read` runs only for a new key.
+ */
+async function readStoredOrRun(db: Db, scope: string, key: string, read: SelectStatement): Promise<{ stored?: StoredResponse; read?: unknown }> {
+  const { rows } = await runPrepared<{ [column in keyof StoredResponse]: StoredResponse[column] | null } & { read: unknown }>(
+    db,
+    `SELECT s.fingerprint, s.response_status, s.response_content_type, s.response_body, to_json(r) AS read
+       FROM (SELECT) AS one
+       LEFT JOIN idempotency_keys s ON s.scope = ? AND s.key = ?
+       LEFT JOIN LATERAL (${read.text('s.key IS NULL')}) r ON true`,
+    [scope, key, ...read.bindings],
+  );
+  const { read: readRow, ...stored } = rows[0]!;
+  return stored.fingerprint === null ? { read: readRow } : { stored: stored as StoredResponse };
 }
 
 interface IdempotencyContext {

@@ -7,9 +7,10 @@ import { checkoutUrl } from '../billing/checkoutToken.js';
 import {
   type CreateInvoiceInput,
   getInvoice,
+  type InvoiceClinicRead,
   type InvoiceRow,
   listInvoices,
-  prepareInvoice,
+  planInvoice,
   presentInvoice,
   reissueCheckoutToken,
   voidInvoice,
@@ -38,21 +39,28 @@ export function invoicesRouter({ db, logger, contract, network, checkout }: ApiD
     'post',
     '/v1/invoices',
     clinicRolesOnly,
-    idempotentCreate(db, logger, async (req, res) => {
+    idempotentCreate(db, logger, (req, res) => {
       const { clinicId } = principalOf(res);
       if (clinicId === undefined) throw new ForbiddenError('Only a clinic can issue invoices.');
       const now = new Date();
-      const invoice = await prepareInvoice(db, clinicId, req.body as CreateInvoiceInput, network, now, {
+      const plan = planInvoice(clinicId, req.body as CreateInvoiceInput, network, now, {
         referenceRates: checkout.referenceRates,
         travelRuleThresholdHkd: checkout.travelRuleThresholdHkd,
       });
       return {
-        status: 201,
-        body: presentInvoice(invoice.row, now, undefined, { ...shown, checkoutToken: invoice.checkoutToken }),
-        // The checkout token is not kept: a replay answers checkout_url null (POST …/checkout-link issues a new one).
-        replayBody: presentInvoice(invoice.row, now, undefined, shown),
-        writes: [invoice.insert],
-        audit: [invoice.audit],
+        read: plan.read,
+        prepare: (clinic: InvoiceClinicRead | undefined) => {
+          const invoice = plan.prepare(clinic);
+          const body = presentInvoice(invoice.row, now, undefined, { ...shown, checkoutToken: invoice.checkoutToken });
+          return {
+            status: 201,
+            body,
+            // The checkout token is not kept: a replay answers checkout_url null (POST …/checkout-link issues a new one).
+            replayBody: { ...body, checkout_url: null },
+            writes: [invoice.insert],
+            audit: [invoice.audit],
+          };
+        },
       };
     }),
   );

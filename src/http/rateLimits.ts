@@ -8,7 +8,8 @@
  *   audit-log verification;
  * - `anchors`: per caller per hour, on statement anchoring, which spends the relayer's gas;
  * - `failedAuth`: per client address, refused bearer tokens and API keys: past the limit the
- *   address is refused (429) before its token is even looked at, so keys cannot be guessed at speed;
+ *   address is refused (429) before its token is even looked at, so keys cannot be guessed at speed
+ *   (an address with no refusal on record is looked up at most once a second per instance);
  * - `signIn`: per client address, on starting and finishing sign-ins and passkey ceremonies;
  * - `failedSignIns`: per person (issuer and subject), sign-ins refused for want of access and
  *   passkey confirmations that did not verify: past the limit that person is refused for the window.
@@ -83,23 +84,67 @@ export interface FailureCounter {
   record(key: string): Promise<void>;
 }
 
-function failureCounter(db: Db, name: string, points: number, message: string): FailureCounter {
+function failureCounter(db: Db, name: string, points: number, message: string, { trustCleanForMs = 0 } = {}): FailureCounter {
   if (points === 0) return { refuseIfBlocked: async () => undefined, record: async () => undefined };
   const store = countingStore(db, name, points, 60);
+  const clean = new CleanReadings(trustCleanForMs);
   return {
     async refuseIfBlocked(key) {
-      const counted = await store.get(`k:${digest(key)}`);
+      const counterKey = `k:${digest(key)}`;
+      if (clean.has(counterKey)) return;
+      const generation = clean.generation;
+      const counted = await store.get(counterKey);
       if (counted && counted.consumedPoints >= points) {
         const retryAfter = Math.max(1, Math.ceil(counted.msBeforeNext / 1000));
         throw new RateLimitedError(`${message}: at most ${points} per minute. Try again in ${retryAfter} s.`, retryAfter);
       }
+      if (!counted || counted.consumedPoints === 0) clean.add(counterKey, generation);
     },
     async record(key) {
-      await store.consume(`k:${digest(key)}`).catch((rejection: unknown) => {
+      const counterKey = `k:${digest(key)}`;
+      clean.forget(counterKey);
+      await store.consume(counterKey).catch((rejection: unknown) => {
         if (!(rejection instanceof RateLimiterRes)) throw rejection;
       });
     },
   };
+}
+
+/** Keys remembered as clean at once; past it, the oldest is forgotten (and looked up again). */
+const CLEAN_READINGS_MAX = 10_000;
+
+/**
+ * Keys the shared store had no failure on when this instance last asked, trusted for `forMs`
+ * so that a caller whose credentials are fine is not looked up on every request. A failure this
+ * instance records forgets its key at once, and makes a reading taken meanwhile worthless; a
+ * key with any failure on record is looked up every time. So past a limit reached on other
+ * instances, this one lets at most one more failing guess through (the one that teaches it).
+ */
+class CleanReadings {
+  private readonly until = new Map<string, number>();
+  /** Counts the failures recorded here: a reading started before one of them is not trusted. */
+  generation = 0;
+
+  constructor(private readonly forMs: number) {}
+
+  has(key: string): boolean {
+    const until = this.until.get(key);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.until.delete(key);
+    return false;
+  }
+
+  add(key: string, generationAtRead: number): void {
+    if (this.forMs === 0 || generationAtRead !== this.generation) return;
+    if (this.until.size >= CLEAN_READINGS_MAX) this.until.delete(this.until.keys().next().value!);
+    this.until.set(key, Date.now() + this.forMs);
+  }
+
+  forget(key: string): void {
+    this.generation++;
+    this.until.delete(key);
+  }
 }
 
 /** What authentication asks before it verifies a credential, and tells when it refused one. */
@@ -110,8 +155,11 @@ export interface FailedAuthLimit {
   record(req: Request): Promise<void>;
 }
 
+/** How long an address with no refused credentials on record is not looked up again: every authenticated request asks. */
+const FAILED_AUTH_CLEAN_MS = 1000;
+
 function failedAuthLimit(db: Db, points: number): FailedAuthLimit {
-  const counter = failureCounter(db, 'failed_auth', points, 'Too many refused credentials from this address');
+  const counter = failureCounter(db, 'failed_auth', points, 'Too many refused credentials from this address', { trustCleanForMs: FAILED_AUTH_CLEAN_MS });
   return {
     refuseIfBlocked: (req) => counter.refuseIfBlocked(addressKey(req)),
     record: (req) => counter.record(addressKey(req)),

@@ -64,7 +64,10 @@ export function createJwtVerifier(parameters: JwtVerifierParameters): VerifyToke
     key = parameters.algorithm === 'HS256' ? createSecretKey(Buffer.from(parameters.key, 'utf8')) : createPublicKey(parameters.key);
     algorithms = [parameters.algorithm];
   }
+  const verified = new VerifiedTokens();
   return async (token) => {
+    const known = verified.get(token);
+    if (known) return known;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key as KeyObject, {
@@ -78,8 +81,43 @@ export function createJwtVerifier(parameters: JwtVerifierParameters): VerifyToke
     } catch (error) {
       throw asAuthenticationError(error, maxAgeSeconds);
     }
-    return principalFromClaims(payload);
+    const principal = principalFromClaims(payload);
+    // jose has checked both claims; accepted until the earlier of the moments it would refuse the token again.
+    verified.set(token, principal, Math.min(payload.exp!, payload.iat! + maxAgeSeconds) + CLOCK_TOLERANCE_SECONDS);
+    return { ...principal };
   };
+}
+
+/** Tokens remembered at once; the oldest goes first when full. */
+const VERIFIED_TOKENS_MAX = 1000;
+/** The longest a token is trusted without checking its signature again (so a key dropped from a JWKS stops working). */
+const VERIFIED_TOKEN_TTL_MS = 60_000;
+
+/**
+ * Tokens whose signature and claims have been verified, so that a caller's next requests do not
+ * pay for the signature check again (through WebCrypto, a good part of a small request's CPU).
+ * Keyed by the whole token text: only the very same bytes are taken as verified. Revocation is
+ * not remembered here; it is checked on every request.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { principal: Principal; until: number }>();
+
+  get(token: string): Principal | undefined {
+    const entry = this.entries.get(token);
+    if (!entry) return undefined;
+    if (Date.now() >= entry.until) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return { ...entry.principal };
+  }
+
+  /** `expiresAtSeconds`: when the token would no longer verify. */
+  set(token: string, principal: Principal, expiresAtSeconds: number): void {
+    const until = Math.min(expiresAtSeconds * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS);
+    if (this.entries.size >= VERIFIED_TOKENS_MAX) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { principal, until });
+  }
 }
 
 function asAuthenticationError(error: unknown, maxAgeSeconds: number): AuthenticationError {

@@ -9,6 +9,7 @@
  * Owns tables: none.
  * May import: none.
  */
+import { createHash } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 
@@ -49,6 +50,68 @@ export function createDb({ connectionString, poolMax = 10, applicationName = 'cl
 export interface InsertStatement {
   text(condition?: string): string;
   bindings: readonly Knex.RawBinding[];
+}
+
+/**
+ * `SELECT …`, written by the folder that owns what it reads. `text(condition)` returns rows only
+ * when the SQL `condition` holds, and then evaluates nothing of its select list (a `nextval`
+ * there takes no number), which lets another folder run it inside its own statement.
+ */
+export interface SelectStatement {
+  text(condition?: string): string;
+  bindings: readonly Knex.RawBinding[];
+}
+
+/** A statement in the form the driver takes: its name on every connection, and its text with `$1…` placeholders. */
+interface PreparedStatement {
+  name: string;
+  text: string;
+}
+
+const preparedStatements = new Map<string, PreparedStatement>();
+/** Distinct statements prepared at most; past it, statements run unnamed (a bug would otherwise grow every connection's cache). */
+const PREPARED_STATEMENTS_MAX = 100;
+
+/** What {@link runPrepared} takes as values: plain ones (no builders or raw fragments, which change the text). */
+type PlainBinding = string | number | boolean | null | Date;
+
+/**
+ * Runs `sql` (with `?` placeholders, as knex takes them) as a prepared statement, straight on a
+ * connection of the pool: each connection parses and plans it once, then only binds and
+ * executes it, and knex's query builder is not in the way. For the few statements every request
+ * of a hot endpoint runs, whose text does not vary with the request (values go in `bindings`).
+ * Named by a hash of the text, so one name never stands for two statements. Needs
+ * session-level connections (no transaction-pooling proxy); not for a transaction's statements.
+ */
+export async function runPrepared<Row = Record<string, unknown>>(
+  db: Db,
+  sql: string,
+  bindings: readonly Knex.RawBinding[],
+): Promise<{ rows: Row[]; rowCount: number }> {
+  for (const value of bindings) {
+    if (value === undefined || (typeof value === 'object' && value !== null && !(value instanceof Date))) {
+      throw new TypeError('runPrepared takes plain values only (no undefined, builders or raw fragments)');
+    }
+  }
+  const values = bindings as readonly PlainBinding[];
+  let statement = preparedStatements.get(sql);
+  if (statement === undefined) {
+    // knex's own placeholder rules (`\?` stays a question mark); with plain values the text does not depend on them.
+    const text = db
+      .raw(sql, [...values])
+      .toSQL()
+      .toNative().sql;
+    statement = { name: `p_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`, text };
+    if (preparedStatements.size < PREPARED_STATEMENTS_MAX) preparedStatements.set(sql, statement);
+    else statement = { name: '', text };
+  }
+  const connection = (await db.client.acquireConnection()) as pg.Client;
+  try {
+    const result = await connection.query({ ...(statement.name === '' ? {} : { name: statement.name }), text: statement.text, values: [...values] });
+    return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
 }
 
 /** Runs `statement` unconditionally inside `trx`. */
