@@ -9,7 +9,7 @@
  *   over 10 MiB (about 16,000 Transfer logs), so a range with more logs than that is fetched in
  *   pieces — after the full download that was refused — by the run and the baseline alike.
  *
- *   npx tsx bench/reconciliation.ts     (BENCH_RECON_TRANSFERS=15000 by default; see DEFAULT_TRANSFERS)
+ *   npx tsx bench/reconciliation.ts     (BENCH_RECON_TRANSFERS=100000 by default; about 5 minutes of set-up on two cores)
  *   npm run bench -- reconciliation
  *
  * Set-up (not timed in the figures, but each step's time is printed): a private Postgres with
@@ -61,12 +61,15 @@ import { executeReconciliation, type ReconciliationDeps, type RunRow, startRecon
 import { syncOnce } from '../src/settlement/watcher.js';
 import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
 
-/** The size the issue asks for. */
+/** The size the goal is set at. */
 const ISSUE_TRANSFERS = 100_000;
+/** A run may take at most this many times the raw fetch of the same logs. */
+const GOAL_RATIO = 3;
 /**
- * The default is 15,000, so that `npm run bench` stays within minutes on two cores. Larger runs
- * work (BENCH_RECON_TRANSFERS=100000): the watcher and the run write in batches below Postgres's
- * 65,535 bind parameters, and journal entries are indexed by invoice. The run reads the balance
+ * The default is the goal's size; set-up (100,000 invoices paid and ingested by the watcher)
+ * takes about four minutes on two cores, so BENCH_RECON_TRANSFERS=15000 is handy while working.
+ * The watcher and the run write in batches below Postgres's 65,535 bind parameters, and journal
+ * entries are indexed by invoice. The run reads the balance
  * of every deposit address at a past block through Multicall3 (placed on the bench's anvil at
  * its canonical address, as on most chains), 500 to an `eth_call`; one call per balance, as
  * without it, took about 2–3 ms each on anvil. The table says how each run read them, and the
@@ -74,7 +77,7 @@ const ISSUE_TRANSFERS = 100_000;
  * every deposits posting per invoice, so set-up ends with an ANALYZE, as autovacuum would have
  * done by the time anyone reconciles, and every round sees the same plan.
  */
-const DEFAULT_TRANSFERS = 15_000;
+const DEFAULT_TRANSFERS = ISSUE_TRANSFERS;
 const TRANSFERS = positiveInteger('BENCH_RECON_TRANSFERS', DEFAULT_TRANSFERS);
 const ROUNDS = positiveInteger('BENCH_RECON_ROUNDS', 2);
 /** The run's (and the watcher's) widest eth_getLogs range: the gateway's default (MAX_BLOCK_RANGE). */
@@ -501,9 +504,9 @@ export async function runReconciliationBench(): Promise<void> {
   };
   try {
     console.log(
-      `Reconciliation of ${TRANSFERS} transfers, ${PER_BLOCK} a block, ${ROUNDS} rounds; the issue sets no goal for this benchmark: the ratio to the raw fetch is reported, not judged.`,
+      `Reconciliation of ${TRANSFERS} transfers, ${PER_BLOCK} a block, ${ROUNDS} rounds; goal at ${ISSUE_TRANSFERS}: at most ${GOAL_RATIO}x the raw fetch of the same logs.`,
     );
-    console.log(`N = ${TRANSFERS} (BENCH_RECON_TRANSFERS; default ${DEFAULT_TRANSFERS}, the size the issue named is ${ISSUE_TRANSFERS}).`);
+    console.log(`N = ${TRANSFERS} (BENCH_RECON_TRANSFERS; default ${DEFAULT_TRANSFERS}).`);
     const { postgres, anvil } = await step('start Postgres and anvil', () => stack.startPostgresAndAnvil());
 
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 300_000 });
@@ -656,7 +659,9 @@ export async function runReconciliationBench(): Promise<void> {
     const fetchMs = median(rounds.map((r) => r.fetchMs));
     console.log(
       `Median: reconciliation ${(recon / 1000).toFixed(1)} s (${((TRANSFERS / recon) * 1000).toFixed(0)} transfers/s), raw fetch ${(fetchMs / 1000).toFixed(1)} s, ratio ${(recon / fetchMs).toFixed(1)}x. ` +
-        'No goal is set by the issue.',
+        (TRANSFERS === ISSUE_TRANSFERS
+          ? `Goal (<= ${GOAL_RATIO}x at ${ISSUE_TRANSFERS}): ${recon / fetchMs <= GOAL_RATIO ? 'met' : 'NOT met'}.`
+          : `The goal is judged at ${ISSUE_TRANSFERS} transfers.`),
     );
     console.log(`Balances read via: ${[...new Set(rounds.map((r) => r.balanceReads))].join(' / ')}.`);
     console.log('');
