@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../domain/canonicalJson.js';
 import { type Db, type InsertStatement, runInsert, type Trx } from '../platform/db.js';
 import { ValidationError } from '../platform/errors.js';
+import { failpoint } from '../platform/failpoints.js';
 import { newId } from '../platform/ids.js';
 import type { Page, PageRequest } from '../platform/pagination.js';
 
@@ -163,6 +164,7 @@ export async function chainPendingAudit(db: Db, options: { batch?: number; maxRo
   const maxRows = options.maxRows ?? Number.POSITIVE_INFINITY;
   let moved = 0;
   while (moved < maxRows) {
+    failpoint('audit.before_chaining');
     const result = (await db.raw('SELECT audit_chain_pending(?) AS moved', [Math.min(batch, maxRows - moved)])) as { rows: { moved: number }[] };
     const count = result.rows[0]!.moved;
     moved += count;

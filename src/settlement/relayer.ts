@@ -23,6 +23,7 @@ import { type Address, type Hex, keccak256, type LocalAccount } from 'viem';
 import type { ChainClient } from '../chain/client.js';
 import { storedAddress } from '../domain/address.js';
 import type { Db, Trx } from '../platform/db.js';
+import { failpoint } from '../platform/failpoints.js';
 import { newId } from '../platform/ids.js';
 import { errorSummary, type Logger } from '../platform/log.js';
 import { withTransaction } from '../platform/transaction.js';
@@ -296,6 +297,7 @@ async function broadcast(deps: RelayerDeps, id: string, raw: Hex, markSent: bool
       return false;
     }
   }
+  failpoint('relayer.after_broadcast');
   if (markSent) await update(deps.db, id, { status: 'sent', sent_at: new Date(), last_error: null });
   return true;
 }

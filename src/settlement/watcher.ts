@@ -51,6 +51,7 @@ import { storedAddress } from '../domain/address.js';
 import { confirmationsAt } from '../domain/confirmations.js';
 import { assetOf, type EntryKind, findEntry, invoiceDepositBalance, invoiceDepositBalances, postEntries, postingsFor, reverseEntry } from '../ledger/ledger.js';
 import type { Db, Trx } from '../platform/db.js';
+import { failpoint, planted } from '../platform/failpoints.js';
 import { newId } from '../platform/ids.js';
 import { errorSummary, type Logger } from '../platform/log.js';
 import type { WatcherMetrics } from '../platform/metrics.js';
@@ -136,7 +137,8 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
     cursor = toBlock;
   }
 
-  const final = await finalHead(chain, deps.finality, head);
+  // A planted bug for the fault simulator: transfers posted one block before they are final.
+  const final = (await finalHead(chain, deps.finality, head)) + (planted('confirm_before_final') ? 1n : 0n);
   const confirmed = await confirmFinalTransfers(deps, final < cursor ? final : cursor, head);
   if (final > 0n) {
     const finalNumber = final < cursor ? final : cursor;
@@ -281,6 +283,7 @@ async function storeRead(deps: WatcherDeps, transfers: readonly DepositTransfer[
     }
     // After the events read it: they count confirmations from the blocks stored before these.
     await writeCursor(trx, chainId, through);
+    failpoint('watcher.store.before_commit');
     deps.metrics?.logsProcessed(transfers.length);
     return storedIds.size;
   });
@@ -385,8 +388,10 @@ async function confirmFinalTransfers(deps: WatcherDeps, finalHead: bigint, head:
         .forUpdate()
         .skipLocked()) as TransferRow[];
       await confirmTransfers(deps, trx, batch, head);
+      if (batch.length > 0) failpoint('watcher.confirm.before_commit');
       return batch.length;
     });
+    if (done > 0) failpoint('watcher.confirm.after_commit');
     confirmed += done;
     if (done < batchSize) return confirmed;
   }
@@ -437,6 +442,22 @@ async function confirmTransfers(deps: WatcherDeps, trx: Trx, batch: readonly Tra
       };
     }),
   );
+  if (planted('post_twice')) {
+    // A planted bug for the fault simulator: each payment posted again under another key.
+    const payments = posted.filter((transfer) => transfer.kind === 'payment');
+    await postEntries(
+      trx,
+      payments.map((transfer) => ({
+        idempotencyKey: `${entryKey(transfer)}:again`,
+        kind: 'payment' as const,
+        clinicId: transfer.clinic_id,
+        asset: assetOf(deps.chainId, transfer.token_address),
+        invoiceId: transfer.invoice_id,
+        transferId: transfer.id,
+        postings: postingsFor('payment', BigInt(transfer.amount)),
+      })),
+    );
+  }
   // The invoice moves with the ledger: a transfer posted before touches it no more.
   const effective = posted.filter((transfer) => created.has(entryKey(transfer)) && transfer.kind !== 'unexpected_outflow');
   const flags = new Map<string, string>();

@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
 import { webhookSigningSecrets } from '../billing/clinics.js';
 import type { Db } from '../platform/db.js';
+import { failpoint, planted } from '../platform/failpoints.js';
 import type { Logger } from '../platform/log.js';
 import { type SecretBox, SecretUnreadableError } from '../platform/secretBox.js';
 import { signWebhookPayload, WEBHOOK_SIGNATURE_HEADER } from './signature.js';
@@ -212,9 +213,15 @@ async function deliverOne(
     // The gateway's keys are wrong (SECRETS_KEYS lost the key that sealed it): nothing is sent; the attempt counts, and is retried.
     logger.error(log, "webhook not sent: no configured SECRETS_KEYS key opens the clinic's webhook secret");
   }
+  if (planted('webhook_marked_before_send')) {
+    // A planted bug for the fault simulator: the event is recorded delivered before it is sent.
+    await db('webhook_events').where(ours).update({ status: 'delivered', attempts: attempt, delivered_at: startedAt, last_error: null });
+  }
+  failpoint('webhooks.before_post');
   const result: AttemptResult = signing
     ? await postEvent(event, event.webhook_url, signing, startedAt, options.fetchTimeoutMs, options.agents)
     : { ok: false, statusCode: null, error: "not sent: the gateway cannot open this clinic's webhook secret" };
+  failpoint('webhooks.after_post');
   const durationMs = Math.round(performance.now() - started);
   const finishedAt = options.now();
 

@@ -1,0 +1,88 @@
+/**
+ * A JSON-RPC proxy between the gateway's instances and the node, which the simulator tells to
+ * misbehave for a number of calls: refuse (HTTP 503), report a head a few blocks behind, answer
+ * `eth_getLogs` with every log twice or in reverse order, or answer that a block does not exist.
+ * Everything it does not fault is the real node's answer.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RpcFault } from './schedule.js';
+
+export interface FaultyRpc {
+  url: string;
+  /** Faults the next `calls` calls it applies to. */
+  inject(fault: RpcFault, calls: number): void;
+  /** Back to the real node's answers. */
+  heal(): void;
+  /** Faults injected so far, by kind (calls affected). */
+  readonly injected: Map<RpcFault, number>;
+  close(): Promise<void>;
+}
+
+/** How far behind a lagging head is. */
+const LAG_BLOCKS = 2n;
+
+export async function startFaultyRpc(upstream: string): Promise<FaultyRpc> {
+  let fault: { kind: RpcFault; remaining: number } | undefined;
+  const injected = new Map<RpcFault, number>();
+  const take = (kind: RpcFault, applies: boolean): boolean => {
+    if (!fault || fault.kind !== kind || !applies || fault.remaining <= 0) return false;
+    fault.remaining -= 1;
+    injected.set(kind, (injected.get(kind) ?? 0) + 1);
+    if (fault.remaining === 0) fault = undefined;
+    return true;
+  };
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      void (async () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const call = JSON.parse(body) as { id?: unknown; method?: string; params?: unknown[] } | unknown[];
+        const method = Array.isArray(call) ? undefined : call.method;
+        if (take('error', true)) {
+          response.writeHead(503, { 'content-type': 'text/plain' }).end('node unavailable');
+          return;
+        }
+        if (!Array.isArray(call) && method === 'eth_getBlockByNumber' && take('block_not_found', true)) {
+          response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, result: null }));
+          return;
+        }
+        try {
+          const answer = await fetch(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          let text = await answer.text();
+          if (!Array.isArray(call) && answer.ok) {
+            const parsed = JSON.parse(text) as { result?: unknown };
+            if (method === 'eth_blockNumber' && typeof parsed.result === 'string' && take('lagging_head', true)) {
+              const head = BigInt(parsed.result);
+              text = JSON.stringify({ ...parsed, result: `0x${(head > LAG_BLOCKS ? head - LAG_BLOCKS : 0n).toString(16)}` });
+            } else if (method === 'eth_getLogs' && Array.isArray(parsed.result)) {
+              if (take('duplicated_logs', parsed.result.length > 0)) text = JSON.stringify({ ...parsed, result: parsed.result.flatMap((log) => [log, log]) });
+              else if (take('reordered_logs', parsed.result.length > 1)) text = JSON.stringify({ ...parsed, result: [...parsed.result].reverse() });
+            }
+          }
+          response.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
+        } catch {
+          response.destroy();
+        }
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    inject(kind, calls) {
+      fault = { kind, remaining: calls };
+    },
+    heal() {
+      fault = undefined;
+    },
+    injected,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}

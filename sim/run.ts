@@ -1,0 +1,314 @@
+/**
+ * One simulation run: a fresh database and chain, one or two gateway instances (each its own
+ * pools, chain client and worker set, taking the workers' advisory locks as processes do), the
+ * seed's schedule run step by step with the invariants checked after each, then every fault
+ * healed, the system left to settle, and the invariants checked once more against the chain.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createWalletClient, erc20Abi, http } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { foundry } from 'viem/chains';
+import type { AuditActor } from '../src/audit/auditLog.js';
+import { createClinic } from '../src/billing/clinics.js';
+import { createInvoice, type InvoiceRow, voidInvoice } from '../src/billing/invoices.js';
+import { type ChainClient, createChainClient } from '../src/chain/client.js';
+import { loadPaymentNetwork, type PaymentNetwork } from '../src/chain/paymentNetwork.js';
+import { ensureDatabase } from '../src/dev/postgres.js';
+import { createDb, type Db } from '../src/platform/db.js';
+import { armFailpoints, type FailpointName, InjectedCrash, type PlantName } from '../src/platform/failpoints.js';
+import { createLogger } from '../src/platform/log.js';
+import { createMetrics } from '../src/platform/metrics.js';
+import { withTransaction } from '../src/platform/transaction.js';
+import type { Worker } from '../src/platform/workers.js';
+import { gatewayWorkers } from '../src/workers.js';
+import { afterSettling, duringRun, type InvariantContext } from './invariants.js';
+import { describeStep, drawSchedule, type Step, scheduleDigest, WORKERS, type WorkerName } from './schedule.js';
+import { anvilRpc, type SimulationStack } from './stack.js';
+
+export const CONFIRMATIONS = 3;
+const ACTOR: AuditActor = { actor: 'simulator', role: 'clinic_admin' };
+const logger = createLogger('silent');
+/** Rounds of every worker on every instance (a block mined each) the system gets to settle. */
+const SETTLE_ROUNDS = 150;
+/** Trace lines printed with a violation. */
+const TRACE_SHOWN = 12;
+
+export interface RunParameters {
+  seed: number;
+  steps: number;
+  instances: number;
+  plant?: PlantName | undefined;
+}
+
+export interface RunReport {
+  seed: number;
+  digest: string;
+  stepsRun: number;
+  ms: number;
+  /** The first violation, with the step it followed (`steps` + 1: after settling) and a short trace. */
+  violation?: { step: number; invariant: string; trace: string[] };
+  /** Faults injected, by kind. */
+  faults: Map<string, number>;
+}
+
+/** A gateway process: its own pools and chain client, and one session per worker for its lock. */
+class Instance {
+  db!: Db;
+  private workers = new Map<WorkerName, Worker>();
+  private readonly sessions = new Map<WorkerName, pg.Client>();
+
+  constructor(
+    private readonly url: string,
+    private readonly start: (db: Db) => Worker[],
+  ) {
+    this.open();
+  }
+
+  private open(): void {
+    this.db = createDb({ connectionString: this.url, poolMax: 4 });
+    this.workers = new Map(this.start(this.db).map((worker) => [worker.name as WorkerName, worker]));
+  }
+
+  /** One pass of `name`, if this instance holds (or takes) its lock. */
+  async tick(name: WorkerName): Promise<'ran' | 'standby' | 'failed' | 'crashed'> {
+    const worker = this.workers.get(name)!;
+    let session = this.sessions.get(name);
+    if (!session) {
+      session = new pg.Client({ connectionString: this.url });
+      session.on('error', () => undefined);
+      await session.connect();
+      this.sessions.set(name, session);
+    }
+    const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [worker.lockKey]);
+    // Taken once per session: a leader that asks again must not stack its lock.
+    if (!rows[0]?.locked) return 'standby';
+    // Asked again on every pass, as the leader does; the lock is released only when its session closes.
+    try {
+      await worker.tick();
+      return 'ran';
+    } catch (error) {
+      if (error instanceof InjectedCrash) {
+        await this.restart();
+        return 'crashed';
+      }
+      return 'failed';
+    }
+  }
+
+  /** Killed and started again: every connection closed, so its locks go with them. */
+  async restart(): Promise<void> {
+    await this.close();
+    this.open();
+  }
+
+  async close(): Promise<void> {
+    for (const session of this.sessions.values()) await session.end().catch(() => undefined);
+    this.sessions.clear();
+    await this.db.destroy();
+  }
+}
+
+interface SimInvoice {
+  row: InvoiceRow;
+  clinic: number;
+}
+
+export async function runSimulation(stack: SimulationStack, parameters: RunParameters): Promise<RunReport> {
+  const { seed, steps, instances: instanceCount, plant } = parameters;
+  const started = performance.now();
+  const schedule = drawSchedule({ seed, steps, instances: instanceCount, confirmations: CONFIRMATIONS });
+  const report: RunReport = { seed, digest: scheduleDigest(schedule), stepsRun: 0, ms: 0, faults: new Map() };
+  const count = (kind: string) => report.faults.set(kind, (report.faults.get(kind) ?? 0) + 1);
+
+  await stack.resetChain();
+  stack.rpc.heal();
+  stack.rpc.injected.clear();
+  stack.receiver.bodies.clear();
+  const database = `sim_${seed}_${randomBytes(3).toString('hex')}`;
+  await ensureDatabase(stack.postgres.urlFor('postgres'), database, stack.templateDatabase);
+  const url = stack.postgres.urlFor(database);
+  const db = createDb({ connectionString: url, poolMax: 4 });
+  const network = await loadPaymentNetwork({
+    chain: stack.direct,
+    tokens: stack.deployments.token,
+    factory: stack.deployments.factory,
+    multicall3: stack.deployments.multicall3,
+    timeoutMs: 10_000,
+  });
+  const clinics = await withTransaction(db, async (trx) =>
+    Promise.all(
+      [0, 1].map(async (index) =>
+        createClinic(trx, ACTOR, {
+          name: `Simulated Clinic ${index + 1}`,
+          settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
+          webhookUrl: stack.receiver.url,
+          secrets: stack.secrets,
+        }),
+      ),
+    ),
+  );
+  const chainFor = (): ChainClient => createChainClient({ rpcUrl: stack.rpc.url, timeoutMs: 2000 });
+  const startWorkers = (instanceDb: Db) =>
+    gatewayWorkers({
+      db: instanceDb,
+      chain: chainFor(),
+      logger,
+      metrics: createMetrics(),
+      network: network as PaymentNetwork,
+      finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n },
+      relayer: stack.relayer,
+      relayerReplaceAfterMs: 1000,
+      paymentTolerance: 0n,
+      flushBatchSize: 50,
+      watcherPollMs: 100,
+      reconIntervalMinutes: 0,
+      reconFullSweepDays: 0,
+      webhookAllowedNetworks: ['127.0.0.0/8'],
+      secrets: stack.secrets,
+    });
+  const instances = Array.from({ length: instanceCount }, () => new Instance(url, startWorkers));
+  const invoices: SimInvoice[] = [];
+  const trace: string[] = [];
+  let crashAt: FailpointName | undefined;
+  const disarm = armFailpoints({
+    reached(name) {
+      if (crashAt === name) {
+        crashAt = undefined;
+        count(`crash at ${name}`);
+        throw new InjectedCrash(name);
+      }
+    },
+    planted: (name) => name === plant,
+  });
+  const wallets = stack.payers.map((account) => createWalletClient({ account, chain: foundry, transport: http(stack.anvil.rpcUrl) }));
+  const context: InvariantContext = {
+    db,
+    direct: stack.direct,
+    receiver: stack.receiver,
+    token: stack.deployments.token,
+    chainId: network.chainId,
+    confirmations: CONFIRMATIONS,
+  };
+  const fail = (step: number, invariant: string) => {
+    report.violation = { step, invariant, trace: trace.slice(-TRACE_SHOWN) };
+  };
+
+  try {
+    for (const [index, step] of schedule.entries()) {
+      const outcome = await runStep(step);
+      trace.push(`#${index + 1} ${describeStep(step)}${outcome ? ` → ${outcome}` : ''}`);
+      report.stepsRun = index + 1;
+      const violations = await duringRun(context);
+      if (violations.length) {
+        fail(index + 1, violations[0]!);
+        return report;
+      }
+    }
+    // Settle: no more faults, time passes, every worker runs until nothing is left to do.
+    crashAt = undefined;
+    stack.rpc.heal();
+    for (let round = 0; round < SETTLE_ROUNDS && !(await settled()); round++) {
+      await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', ['0x1']);
+      // Retries that wait for their time are due now, as they would be after a while.
+      await db('webhook_events').where({ status: 'pending' }).update({ next_attempt_at: db.fn.now() });
+      for (const worker of WORKERS) for (const instance of instances) await instance.tick(worker);
+    }
+    if (!(await settled())) {
+      fail(steps + 1, 'the gateway did not settle: work was still waiting after every worker ran many times');
+      return report;
+    }
+    await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', [`0x${CONFIRMATIONS.toString(16)}`]);
+    const violations = await afterSettling(context);
+    if (violations.length) fail(steps + 1, violations[0]!);
+    return report;
+  } finally {
+    disarm();
+    for (const [kind, calls] of stack.rpc.injected) report.faults.set(`rpc ${kind}`, calls);
+    for (const instance of instances) await instance.close();
+    await db.destroy();
+    report.ms = performance.now() - started;
+  }
+
+  async function runStep(step: Step): Promise<string | undefined> {
+    switch (step.op) {
+      case 'invoice': {
+        const clinic = clinics[step.clinic]!;
+        const created = await withTransaction(db, (trx) =>
+          createInvoice(trx, {
+            clinicId: clinic.id,
+            input: {
+              patient_ref: 'sim',
+              currency: 'HKD',
+              line_items: [{ description: 'Consultation', quantity: 1, unit_amount: (step.cents / 100).toFixed(2) }],
+            },
+            network: network as PaymentNetwork,
+            actor: ACTOR,
+          }),
+        );
+        invoices.push({ row: created, clinic: step.clinic });
+        return undefined;
+      }
+      case 'pay':
+      case 'void': {
+        if (invoices.length === 0) return 'no invoice yet';
+        const invoice = invoices[step.invoice % invoices.length]!.row;
+        if (step.op === 'void') {
+          return withTransaction(db, (trx) => voidInvoice(trx, ACTOR, { clinicId: undefined }, invoice.id)).then(
+            () => 'voided',
+            (error: unknown) => `refused: ${(error as Error).message}`,
+          );
+        }
+        const due = BigInt(invoice.token_amount_due);
+        const wallet = wallets[step.invoice % wallets.length]!;
+        const send = (token: `0x${string}`, amount: bigint) =>
+          wallet.writeContract({ address: token, abi: erc20Abi, functionName: 'transfer', args: [invoice.deposit_address as `0x${string}`, amount] });
+        if (step.kind === 'foreign_token') await send(stack.deployments.tokens[1]!, due);
+        else if (step.kind === 'under') await send(stack.deployments.token, due / 2n);
+        else if (step.kind === 'over') await send(stack.deployments.token, due + 1000n);
+        else {
+          await send(stack.deployments.token, due);
+          if (step.kind === 'twice') await send(stack.deployments.token, due);
+        }
+        return undefined;
+      }
+      case 'mine':
+        await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', [`0x${step.blocks.toString(16)}`]);
+        return undefined;
+      case 'reorg': {
+        const head = await stack.direct.getBlockNumber({ cacheTime: 0 });
+        const depth = Math.min(step.depth, Number(head) - 1);
+        await anvilRpc(stack.anvil.rpcUrl, 'anvil_reorg', [depth, []]);
+        count('reorg');
+        return `depth ${depth}`;
+      }
+      case 'rpc_fault':
+        stack.rpc.inject(step.fault, step.calls);
+        return undefined;
+      case 'tick':
+        return instances[step.instance]!.tick(step.worker);
+      case 'crash':
+        crashAt = step.at;
+        return undefined;
+      case 'restart':
+        count('restart');
+        await instances[step.instance]!.restart();
+        return undefined;
+    }
+  }
+
+  /** Nothing left to do: the watcher has read the chain, and nothing waits to be posted, forwarded, sent or chained. */
+  async function settled(): Promise<boolean> {
+    const head = await stack.direct.getBlockNumber({ cacheTime: 0 });
+    const { rows } = (await db.raw(
+      `SELECT (SELECT last_block FROM chain_cursors LIMIT 1)::text AS cursor,
+              (SELECT count(*) FROM transfers WHERE status = 'pending')::int
+            + (SELECT count(*) FROM flush_requests WHERE status IN ('pending', 'sent'))::int
+            + (SELECT count(*) FROM relayer_transactions WHERE status IN ('queued', 'signed', 'sent'))::int
+            + (SELECT count(*) FROM webhook_events WHERE status = 'pending')::int
+            + (SELECT count(*) FROM audit_inbox)::int AS waiting`,
+    )) as { rows: { cursor: string | null; waiting: number }[] };
+    const { cursor, waiting } = rows[0]!;
+    return cursor !== null && BigInt(cursor) >= head && waiting === 0;
+  }
+}

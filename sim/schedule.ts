@@ -1,0 +1,116 @@
+/**
+ * A run's schedule: every operation and fault, their order and parameters, drawn from the seed
+ * alone before anything runs. The same seed gives the same schedule (its digest is printed at
+ * the start of a run), so a violation is replayed with `--seed N`.
+ */
+import { createHash } from 'node:crypto';
+import { FAILPOINTS, type FailpointName } from '../src/platform/failpoints.js';
+import { Random } from './random.js';
+
+export const WORKERS = ['watcher', 'flusher', 'relayer', 'auditChainer', 'webhooks', 'reconciler'] as const;
+export type WorkerName = (typeof WORKERS)[number];
+
+/** Faults the JSON-RPC proxy between the gateway and the node injects, each for a number of calls. */
+export const RPC_FAULTS = ['error', 'lagging_head', 'duplicated_logs', 'reordered_logs', 'block_not_found'] as const;
+export type RpcFault = (typeof RPC_FAULTS)[number];
+
+export const PAYMENTS = ['exact', 'under', 'over', 'twice', 'foreign_token'] as const;
+export type PaymentKind = (typeof PAYMENTS)[number];
+
+export type Step =
+  /** A new invoice of clinic `clinic` (0 or 1) for `cents` HKD cents. */
+  | { op: 'invoice'; clinic: number; cents: number }
+  /** A payment to the invoice at `invoice` modulo the invoices made so far. */
+  | { op: 'pay'; invoice: number; kind: PaymentKind }
+  | { op: 'void'; invoice: number }
+  /** Empty blocks. */
+  | { op: 'mine'; blocks: number }
+  /** The last `depth` blocks replaced by empty ones (their transactions dropped). */
+  | { op: 'reorg'; depth: number }
+  | { op: 'rpc_fault'; fault: RpcFault; calls: number }
+  /** One pass of a worker on an instance, if that instance holds the worker's lock. */
+  | { op: 'tick'; instance: number; worker: WorkerName }
+  /** The next time any instance reaches `at`, it crashes there. */
+  | { op: 'crash'; at: FailpointName }
+  /** An instance killed and started again: its connections (and the locks they hold) dropped. */
+  | { op: 'restart'; instance: number };
+
+export interface ScheduleParameters {
+  seed: number;
+  steps: number;
+  instances: number;
+  confirmations: number;
+}
+
+/** The schedule of a run: a pure function of its parameters. */
+export function drawSchedule({ seed, steps, instances, confirmations }: ScheduleParameters): Step[] {
+  const random = new Random(seed);
+  const schedule: Step[] = [];
+  for (let index = 0; index < steps; index++) {
+    const op = random.weighted<Step['op']>([
+      ['invoice', 8],
+      ['pay', 12],
+      ['void', 1],
+      ['mine', 6],
+      ['reorg', 2],
+      ['rpc_fault', 3],
+      ['tick', 40],
+      ['crash', 2],
+      ['restart', 1],
+    ]);
+    switch (op) {
+      case 'invoice':
+        schedule.push({ op, clinic: random.int(0, 1), cents: random.int(100, 500_000) });
+        break;
+      case 'pay':
+        schedule.push({ op, invoice: random.int(0, 1_000_000), kind: random.weighted(PAYMENTS.map((kind) => [kind, kind === 'exact' ? 6 : 1] as const)) });
+        break;
+      case 'void':
+        schedule.push({ op, invoice: random.int(0, 1_000_000) });
+        break;
+      case 'mine':
+        schedule.push({
+          op,
+          blocks: random.weighted([
+            [1, 6],
+            [confirmations, 3],
+            [random.int(5, 40), 1],
+          ] as const),
+        });
+        break;
+      case 'reorg':
+        schedule.push({ op, depth: random.int(1, 2 * confirmations) });
+        break;
+      case 'rpc_fault':
+        schedule.push({ op, fault: random.pick(RPC_FAULTS), calls: random.int(1, 12) });
+        break;
+      case 'tick':
+        schedule.push({
+          op,
+          instance: random.int(0, instances - 1),
+          worker: random.weighted(WORKERS.map((worker) => [worker, worker === 'watcher' ? 4 : worker === 'reconciler' ? 1 : 2] as const)),
+        });
+        break;
+      case 'crash':
+        schedule.push({ op, at: random.pick(FAILPOINTS) });
+        break;
+      case 'restart':
+        schedule.push({ op, instance: random.int(0, instances - 1) });
+        break;
+    }
+  }
+  return schedule;
+}
+
+/** A short digest of a schedule, printed so that two runs of one seed can be seen to agree. */
+export function scheduleDigest(schedule: readonly Step[]): string {
+  return createHash('sha256').update(JSON.stringify(schedule)).digest('hex').slice(0, 16);
+}
+
+/** A step as one line of a trace. */
+export function describeStep(step: Step): string {
+  const { op, ...rest } = step;
+  return `${op} ${Object.entries(rest)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(' ')}`.trim();
+}
