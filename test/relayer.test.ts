@@ -186,4 +186,30 @@ describe('the relayer sender', () => {
     await relayerOnce(sender());
     expect(await row(after.id)).toMatchObject({ status: 'mined', nonce: String(Number(sent.nonce) + 1) });
   });
+  it('simulator seed 104: a transaction mined in a block a reorg took away is sent again, and the ones after it are mined', async () => {
+    // Found by `npm run simulate -- --seed 104 --steps 2000`: the reorged transaction stayed
+    // recorded as mined, its nonce became a gap, and every later transaction waited behind it for ever.
+    const first = await queueAnchor();
+    await relayerOnce(sender());
+    await relayerOnce(sender());
+    const mined = await row(first.id);
+    expect(mined.status).toBe('mined');
+    // The block is replaced by an empty one: the transaction is no longer on the chain.
+    await anvilRpc(env, 'anvil_reorg', [1, []]);
+    expect(await receiptOf(mined.tx_hash!)).toBeUndefined();
+    expect(await chainNonce()).toBe(Number(mined.nonce));
+
+    await anvilRpc(env, 'evm_setAutomine', [false]);
+    const second = await queueAnchor();
+    await relayerOnce(sender());
+    // The reorged one is in flight again with its nonce; the new one takes the next.
+    expect(await row(first.id)).toMatchObject({ status: 'sent', block_number: null, last_error: expect.stringMatching(/reorg/) });
+    expect(await row(second.id)).toMatchObject({ status: 'sent', nonce: String(Number(mined.nonce) + 1) });
+    await anvilRpc(env, 'evm_mine', []);
+    await relayerOnce(sender());
+    expect(await row(first.id)).toMatchObject({ status: 'mined', nonce: mined.nonce });
+    expect(await row(second.id)).toMatchObject({ status: 'mined' });
+    expect(await receiptOf((await row(first.id)).tx_hash!)).toMatchObject({ status: 'success' });
+    expect(await chainNonce()).toBe(Number(mined.nonce) + 2);
+  });
 });

@@ -131,15 +131,16 @@ function fromAddress(deps: RelayerDeps): string {
 }
 
 async function followInFlight(deps: RelayerDeps, result: RelayerPassResult): Promise<void> {
+  // Read before the receipts: a nonce counted here and no receipt for any of our versions after
+  // means another transaction took it.
+  const usedNonces = BigInt(await deps.chain.getTransactionCount({ address: deps.account.address, blockTag: 'latest' }));
+  await reopenReorged(deps, usedNonces);
   const inFlight = (await deps
     .db('relayer_transactions')
     .where({ chain_id: deps.chainId, from_address: fromAddress(deps) })
     .whereIn('status', ['signed', 'sent'])
     .orderBy('nonce')) as RelayerTransactionRow[];
   if (inFlight.length === 0) return;
-  // Read before the receipts: a nonce counted here and no receipt for any of our versions after
-  // means another transaction took it.
-  const usedNonces = BigInt(await deps.chain.getTransactionCount({ address: deps.account.address, blockTag: 'latest' }));
   for (const row of inFlight) {
     const receipt = await firstReceipt(deps, row.tx_hashes);
     if (receipt) {
@@ -170,6 +171,32 @@ async function followInFlight(deps: RelayerDeps, result: RelayerPassResult): Pro
     // Signed but maybe never broadcast (a crash, a node that did not answer), or dropped by the
     // node: broadcasting the same bytes again is harmless.
     await broadcast(deps, row.id, row.raw_transaction!, row.status === 'signed');
+  }
+}
+
+/**
+ * A transaction recorded as mined (or reverted) whose nonce the chain no longer counts was mined
+ * in a block a reorg took away. It is in flight again: its signed bytes are broadcast again, and
+ * until then every later nonce waits behind the gap it left. Without this, its record would say
+ * mined forever and the relayer's later transactions would never be mined.
+ */
+async function reopenReorged(deps: RelayerDeps, usedNonces: bigint): Promise<void> {
+  const reopened = (await deps
+    .db('relayer_transactions')
+    .where({ chain_id: deps.chainId, from_address: fromAddress(deps) })
+    .whereIn('status', ['mined', 'reverted'])
+    .where('nonce', '>=', usedNonces.toString())
+    .update({
+      status: 'sent',
+      block_number: null,
+      gas_used: null,
+      sent_at: new Date(),
+      last_error: 'its block was taken away by a reorg: sent again',
+      updated_at: deps.db.fn.now(),
+    })
+    .returning(['id', 'nonce', 'purpose'])) as { id: string; nonce: string; purpose: string }[];
+  for (const row of reopened) {
+    deps.logger.warn({ relayer_tx: row.id, nonce: row.nonce, purpose: row.purpose }, 'relayer transaction reorged out of the chain: sending it again');
   }
 }
 
