@@ -224,6 +224,34 @@ describe('a reorg deeper than the confirmations', () => {
     await expectLedgerInvariants(env);
   });
 
+  it('simulator seed 1: a forward mined again after the reorg, sweeping a balance that grew meanwhile, is booked at what it moved the second time', async () => {
+    // Found by `npm run simulate -- --seed 1 --steps 300`: the transfer came back under the same
+    // transaction hash and log index, and kept the amount it had moved the first time.
+    const { clinic, invoice, due } = await scene();
+    await pay(env, invoice.deposit_address, due);
+    await settle(env);
+    const before = await snapshot();
+    await flush(env);
+    await settle(env);
+    const relayed = (await env.db('relayer_transactions').where({ purpose: 'flush' }).first()) as { raw_transaction: `0x${string}`; tx_hash: string };
+    const [forward] = (await transfersOf(env.db, invoice.id)).filter((row) => row.kind === 'forward');
+    expect(forward).toMatchObject({ status: 'confirmed', amount: due.toString() });
+
+    await revertToLongerBranch(before);
+    await syncUntilCaughtUp(watcher(env));
+    // The patient pays again before the same signed forward is mined once more: it sweeps both payments.
+    await pay(env, invoice.deposit_address, due);
+    await env.chain.publicClient.sendRawTransaction({ serializedTransaction: relayed.raw_transaction });
+    await settle(env);
+
+    const again = (await transfersOf(env.db, invoice.id)).filter((row) => row.kind === 'forward');
+    expect(again).toEqual([expect.objectContaining({ tx_hash: relayed.tx_hash, status: 'confirmed', amount: (2n * due).toString() })]);
+    expect(await invoiceDepositBalance(env.db, invoice.id)).toBe(0n);
+    expect(await balanceOf(env, invoice.deposit_address)).toBe(0n);
+    expect(await balanceOf(env, clinic.wallet)).toBe(2n * due);
+    await expectLedgerInvariants(env);
+  });
+
   it('that moves a posted payment to another block: reversed in its old block, posted again in its new one', async () => {
     const { clinic, invoice, due } = await scene();
     const raw = await signPayment(env, invoice.deposit_address, due);

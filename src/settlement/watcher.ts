@@ -347,7 +347,8 @@ function transferRows(chainId: number, items: readonly { transfer: DepositTransf
 /**
  * Stores transfers once, in one statement. A log seen again is a no-op; a transfer that was
  * orphaned by a reorg and has reappeared on the canonical chain becomes pending again with its
- * new block (and one more generation). Returns the `tx_hash:log_index` of those written.
+ * new block (and one more generation), and with what the log says now, which may differ: the
+ * transaction ran again against another state. Returns the `tx_hash:log_index` of those written.
  */
 async function storeTransfers(trx: Trx, rows: string): Promise<Set<string>> {
   if (rows === '[]') return new Set();
@@ -357,7 +358,11 @@ async function storeTransfers(trx: Trx, rows: string): Promise<Set<string>> {
        token_address text, from_address text, to_address text, amount numeric, kind text, invoice_id text, clinic_id text, status text)
      ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE
        SET status = 'pending', generation = transfers.generation + 1, block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
-           block_timestamp = EXCLUDED.block_timestamp, seen_at = now(), confirmed_at = NULL, flag = NULL
+           block_timestamp = EXCLUDED.block_timestamp, seen_at = now(), confirmed_at = NULL, flag = NULL,
+           -- A transaction mined again runs against another state: the same log may now move another amount (a sweep of a
+           -- balance that has grown), so everything the log says is taken anew.
+           token_address = EXCLUDED.token_address, from_address = EXCLUDED.from_address, to_address = EXCLUDED.to_address,
+           amount = EXCLUDED.amount, kind = EXCLUDED.kind, invoice_id = EXCLUDED.invoice_id, clinic_id = EXCLUDED.clinic_id
        WHERE transfers.status = 'reorged'
      RETURNING tx_hash, log_index`,
     [rows],
