@@ -6,6 +6,7 @@
 import { type Address, erc20Abi } from 'viem';
 import { verifyAuditLog } from '../src/audit/auditLog.js';
 import type { ChainClient } from '../src/chain/client.js';
+import { type InvoiceStatus, settledStatus } from '../src/domain/invoiceStatus.js';
 import type { Db } from '../src/platform/db.js';
 import type { WebhookReceiver } from './stack.js';
 
@@ -115,6 +116,27 @@ export async function afterSettling(context: InvariantContext): Promise<string[]
   const books = new Set(confirmed.map((row) => row.key));
   for (const key of onChain) if (!books.has(key)) violations.push(`the final payment ${key} is not on the books`);
   for (const key of books) if (!onChain.has(key)) violations.push(`the books hold a payment ${key} the chain does not have`);
+  // Each invoice says what its confirmed payments say.
+  const invoices = (
+    await db.raw(
+      `SELECT i.id, i.status, i.token_amount_due::text AS due, i.token_amount_paid::text AS paid, i.token_amount_pending::text AS pending,
+              coalesce((SELECT sum(t.amount) FROM transfers t WHERE t.invoice_id = i.id AND t.kind = 'payment' AND t.status = 'confirmed'), 0)::text AS confirmed
+         FROM invoices i`,
+    )
+  ).rows as { id: string; status: InvoiceStatus; due: string; paid: string; pending: string; confirmed: string }[];
+  for (const invoice of invoices) {
+    const paid = BigInt(invoice.paid);
+    if (paid !== BigInt(invoice.confirmed))
+      violations.push(`invoice ${invoice.id} says ${invoice.paid} paid; its confirmed payments add up to ${invoice.confirmed}`);
+    if (BigInt(invoice.pending) !== 0n || invoice.status === 'processing')
+      violations.push(`invoice ${invoice.id} is still ${invoice.status} with ${invoice.pending} pending once everything is final`);
+    // Expired and void invoices keep their status whatever arrives; the others follow the amounts (no tolerance here).
+    if (['open', 'paid', 'underpaid', 'overpaid'].includes(invoice.status)) {
+      const expected = paid === 0n ? 'open' : settledStatus(BigInt(invoice.due), paid, 0n);
+      if (invoice.status !== expected)
+        violations.push(`invoice ${invoice.id} is ${invoice.status} with ${invoice.paid} of ${invoice.due} paid: it should be ${expected}`);
+    }
+  }
   // Every webhook event reached the receiver; the audit chain verifies.
   const undelivered = (await db.raw(`SELECT id, status FROM webhook_events WHERE status <> 'delivered' OR id <> ALL(?) LIMIT 1`, [[...receiver.bodies.keys()]]))
     .rows as { id: string; status: string }[];

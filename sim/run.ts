@@ -13,6 +13,7 @@ import type { AuditActor } from '../src/audit/auditLog.js';
 import { createClinic } from '../src/billing/clinics.js';
 import { createInvoice, type InvoiceRow, voidInvoice } from '../src/billing/invoices.js';
 import { type ChainClient, createChainClient } from '../src/chain/client.js';
+import { initCursor } from '../src/chain/cursor.js';
 import { loadPaymentNetwork, type PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
 import { createDb, type Db } from '../src/platform/db.js';
@@ -148,6 +149,9 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
       ),
     ),
   );
+  // As the gateway does when it starts: the watcher reads from here on, and no invoice is older.
+  const base = await stack.direct.getBlockNumber({ cacheTime: 0 });
+  await initCursor(db, network.chainId, base);
   const chainFor = (): ChainClient => createChainClient({ rpcUrl: stack.rpc.url, timeoutMs: 2000 });
   const startWorkers = (instanceDb: Db) =>
     gatewayWorkers({
@@ -210,12 +214,12 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     stack.rpc.heal();
     for (let round = 0; round < SETTLE_ROUNDS && !(await settled()); round++) {
       await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', ['0x1']);
-      // Retries that wait for their time are due now, as they would be after a while.
-      await db('webhook_events').where({ status: 'pending' }).update({ next_attempt_at: db.fn.now() });
+      await letTimePass();
       for (const worker of WORKERS) for (const instance of instances) await instance.tick(worker);
     }
-    if (!(await settled())) {
-      fail(steps + 1, 'the gateway did not settle: work was still waiting after every worker ran many times');
+    const left = await waiting();
+    if (left !== undefined) {
+      fail(steps + 1, `the gateway did not settle in ${SETTLE_ROUNDS} rounds of every worker: still waiting: ${left}`);
       return report;
     }
     await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', [`0x${CONFIRMATIONS.toString(16)}`]);
@@ -277,7 +281,9 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         return undefined;
       case 'reorg': {
         const head = await stack.direct.getBlockNumber({ cacheTime: 0 });
-        const depth = Math.min(step.depth, Number(head) - 1);
+        // Never below the run's first block: the chain's snapshot of set-up lies there.
+        const depth = Math.min(step.depth, Number(head - base));
+        if (depth === 0) return 'no block of this run to reorg';
         await anvilRpc(stack.anvil.rpcUrl, 'anvil_reorg', [depth, []]);
         count('reorg');
         return `depth ${depth}`;
@@ -297,18 +303,49 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     }
   }
 
+  /**
+   * What an hour would do: retries that wait for their time (webhooks, flushes) are due now, and
+   * claims whose owner died have run out their lease. The run's clock is the database's.
+   */
+  async function letTimePass(): Promise<void> {
+    await db('webhook_events').where({ status: 'pending' }).update({ next_attempt_at: db.fn.now() });
+    await db('flush_requests').where({ status: 'pending' }).update({ next_attempt_at: db.fn.now() });
+    await db('flush_requests')
+      .where({ status: 'sent' })
+      .whereNull('relayer_tx_id')
+      .update({ updated_at: db.raw(`updated_at - interval '1 hour'`) });
+  }
+
   /** Nothing left to do: the watcher has read the chain, and nothing waits to be posted, forwarded, sent or chained. */
   async function settled(): Promise<boolean> {
+    return (await waiting()) === undefined;
+  }
+
+  /** What still waits, in words; `undefined` when nothing does. */
+  async function waiting(): Promise<string | undefined> {
     const head = await stack.direct.getBlockNumber({ cacheTime: 0 });
     const { rows } = (await db.raw(
       `SELECT (SELECT last_block FROM chain_cursors LIMIT 1)::text AS cursor,
-              (SELECT count(*) FROM transfers WHERE status = 'pending')::int
-            + (SELECT count(*) FROM flush_requests WHERE status IN ('pending', 'sent'))::int
-            + (SELECT count(*) FROM relayer_transactions WHERE status IN ('queued', 'signed', 'sent'))::int
-            + (SELECT count(*) FROM webhook_events WHERE status = 'pending')::int
-            + (SELECT count(*) FROM audit_inbox)::int AS waiting`,
-    )) as { rows: { cursor: string | null; waiting: number }[] };
-    const { cursor, waiting } = rows[0]!;
-    return cursor !== null && BigInt(cursor) >= head && waiting === 0;
+              (SELECT count(*) FROM transfers WHERE status = 'pending')::int AS transfers,
+              (SELECT count(*) FROM flush_requests WHERE status IN ('pending', 'sent'))::int AS flushes,
+              (SELECT count(*) FROM relayer_transactions WHERE status IN ('queued', 'signed', 'sent'))::int AS relayer,
+              (SELECT count(*) FROM webhook_events WHERE status = 'pending')::int AS webhooks,
+              (SELECT count(*) FROM audit_inbox)::int AS audit`,
+    )) as { rows: { cursor: string | null; transfers: number; flushes: number; relayer: number; webhooks: number; audit: number }[] };
+    const { cursor, ...counts } = rows[0]!;
+    const left = Object.entries(counts)
+      .filter(([, count]) => count > 0)
+      .map(([what, count]) => `${count} ${what}`);
+    if (cursor === null || BigInt(cursor) < head) left.unshift(`the watcher at block ${cursor ?? 'none'} of ${head}`);
+    if (counts.relayer > 0) {
+      const first = (await db('relayer_transactions')
+        .whereIn('status', ['queued', 'signed', 'sent'])
+        .orderBy('nonce')
+        .first('status', 'nonce', 'replacements', 'last_error')) as { status: string; nonce: string | null; replacements: number; last_error: string | null };
+      left.push(
+        `(the first relayer transaction: ${first.status}, nonce ${first.nonce ?? 'none'}, ${first.replacements} replacements, ${first.last_error ?? 'no error'})`,
+      );
+    }
+    return left.length ? left.join(', ') : undefined;
   }
 }
