@@ -252,6 +252,36 @@ describe('a reorg deeper than the confirmations', () => {
     await expectLedgerInvariants(env);
   });
 
+  it('simulator seed 102: a posted payment moved to another block and reorged away again before it is final is dropped, and the watcher goes on', async () => {
+    // Found by `npm run simulate -- --seed 102 --steps 2000`: the second reorg tried to delete the
+    // transfer, which its first (reversed) entry still names, and every pass of the watcher failed after it.
+    const { invoice, due } = await scene();
+    const raw = await signPayment(env, invoice.deposit_address, due);
+    const txHash = await env.chain.publicClient.sendRawTransaction({ serializedTransaction: raw });
+    await env.chain.publicClient.waitForTransactionReceipt({ hash: txHash });
+    await settle(env);
+    await anvilRpc(env, 'anvil_reorg', [CONFIRMATIONS + 1, [[raw, CONFIRMATIONS]]]);
+    await syncUntilCaughtUp(watcher(env));
+    expect((await transfersOf(env.db, invoice.id)).map((row) => row.status)).toEqual(['pending']);
+
+    // The block it moved to is replaced too, before it is final: this time it is gone.
+    await anvilRpc(env, 'anvil_reorg', [1, []]);
+    const result = await syncUntilCaughtUp(watcher(env));
+    expect(result.cursor).toBe(await head(env));
+    expect((await transfersOf(env.db, invoice.id)).map((row) => row.status)).toEqual(['reorged']);
+    expect(await readInvoice(env, invoice.id)).toMatchObject({ status: 'open', token_amount_paid: '0', token_amount_pending: '0' });
+    expect(await kinds(invoice.id)).toEqual(['payment', 'reversal']);
+    await settle(env);
+    await expectLedgerInvariants(env);
+
+    // Mined once more, it is credited once more.
+    await env.chain.publicClient.sendRawTransaction({ serializedTransaction: raw });
+    await settle(env);
+    expect(await readInvoice(env, invoice.id)).toMatchObject({ status: 'paid', token_amount_paid: due.toString() });
+    expect(await kinds(invoice.id)).toEqual(['payment', 'payment', 'reversal']);
+    await expectLedgerInvariants(env);
+  });
+
   it('that moves a posted payment to another block: reversed in its old block, posted again in its new one', async () => {
     const { clinic, invoice, due } = await scene();
     const raw = await signPayment(env, invoice.deposit_address, due);

@@ -174,7 +174,10 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
     for (const transfer of orphaned) {
       const amount = BigInt(transfer.amount);
       if (transfer.status === 'pending') {
-        await trx('transfers').where({ id: transfer.id }).del();
+        // A transfer that was posted once, reorged and seen again is named by its earlier
+        // (reversed) entry: it stays, reorged, and may come back once more. Others leave no trace.
+        if (transfer.generation > 0) await trx('transfers').where({ id: transfer.id }).update({ status: 'reorged' });
+        else await trx('transfers').where({ id: transfer.id }).del();
         if (transfer.kind === 'payment') await recordPendingPaymentDropped(trx, transfer.invoice_id, amount, decimalsOf(deps, transfer.token_address));
         continue;
       }
