@@ -58,6 +58,8 @@ class Instance {
   db!: Db;
   private workers = new Map<WorkerName, Worker>();
   private readonly sessions = new Map<WorkerName, pg.Client>();
+  /** The last error of each worker's passes here, for a run that does not settle. */
+  readonly lastErrors = new Map<WorkerName, string>();
 
   constructor(
     private readonly url: string,
@@ -93,6 +95,7 @@ class Instance {
         await this.restart();
         return 'crashed';
       }
+      this.lastErrors.set(name, (error as Error).message.split('\n')[0]!.slice(0, 300));
       return 'failed';
     }
   }
@@ -219,6 +222,8 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     }
     const left = await waiting();
     if (left !== undefined) {
+      const errors = instances.flatMap((instance, index) => [...instance.lastErrors].map(([worker, message]) => `instance ${index} ${worker}: ${message}`));
+      if (errors.length) trace.push(`last errors: ${errors.join(' | ')}`);
       fail(steps + 1, `the gateway did not settle in ${SETTLE_ROUNDS} rounds of every worker: still waiting: ${left}`);
       return report;
     }
