@@ -177,11 +177,11 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
   const instances = Array.from({ length: instanceCount }, () => new Instance(url, startWorkers));
   const invoices: SimInvoice[] = [];
   const trace: string[] = [];
-  let crashAt: FailpointName | undefined;
+  /** Failpoints armed to crash, each the next time any instance reaches it. */
+  const crashes = new Set<FailpointName>();
   const disarm = armFailpoints({
     reached(name) {
-      if (crashAt === name) {
-        crashAt = undefined;
+      if (crashes.delete(name)) {
         count(`crash at ${name}`);
         throw new InjectedCrash(name);
       }
@@ -203,7 +203,8 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
 
   try {
     for (const [index, step] of schedule.entries()) {
-      const outcome = await runStep(step);
+      // An operation the world refuses (a payer's transaction the node will not take, say) is an outcome, not a violation.
+      const outcome = await runStep(step).catch((error: unknown) => `error: ${(error as Error).message.split('\n')[0]!.slice(0, 200)}`);
       trace.push(`#${index + 1} ${describeStep(step)}${outcome ? ` → ${outcome}` : ''}`);
       report.stepsRun = index + 1;
       const violations = await duringRun(context);
@@ -213,7 +214,7 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
       }
     }
     // Settle: no more faults, time passes, every worker runs until nothing is left to do.
-    crashAt = undefined;
+    crashes.clear();
     stack.rpc.heal();
     for (let round = 0; round < SETTLE_ROUNDS && !(await settled()); round++) {
       await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', ['0x1']);
@@ -290,6 +291,9 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         const depth = Math.min(step.depth, Number(head - base));
         if (depth === 0) return 'no block of this run to reorg';
         await anvilRpc(stack.anvil.rpcUrl, 'anvil_reorg', [depth, []]);
+        // The node would mine the replaced blocks' transactions again: they are dropped, as if
+        // the new branch had spent their nonces otherwise, so a reorg takes payments away for good.
+        await anvilRpc(stack.anvil.rpcUrl, 'anvil_dropAllTransactions', []);
         count('reorg');
         return `depth ${depth}`;
       }
@@ -298,8 +302,10 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         return undefined;
       case 'tick':
         return instances[step.instance]!.tick(step.worker);
+      case 'race':
+        return (await Promise.all(step.passes.map(({ instance, worker }) => instances[instance]!.tick(worker)))).join(' ');
       case 'crash':
-        crashAt = step.at;
+        crashes.add(step.at);
         return undefined;
       case 'restart':
         count('restart');

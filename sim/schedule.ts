@@ -30,6 +30,8 @@ export type Step =
   | { op: 'rpc_fault'; fault: RpcFault; calls: number }
   /** One pass of a worker on an instance, if that instance holds the worker's lock. */
   | { op: 'tick'; instance: number; worker: WorkerName }
+  /** Passes of several workers at once, as a process's loops run side by side (their interleaving is not the seed's). */
+  | { op: 'race'; passes: { instance: number; worker: WorkerName }[] }
   /** The next time any instance reaches `at`, it crashes there. */
   | { op: 'crash'; at: FailpointName }
   /** An instance killed and started again: its connections (and the locks they hold) dropped. */
@@ -52,10 +54,11 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
       ['pay', 12],
       ['void', 1],
       ['mine', 6],
-      ['reorg', 2],
+      ['reorg', 4],
       ['rpc_fault', 3],
       ['tick', 40],
-      ['crash', 2],
+      ['race', 6],
+      ['crash', 3],
       ['restart', 1],
     ]);
     switch (op) {
@@ -91,6 +94,20 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
           worker: random.weighted(WORKERS.map((worker) => [worker, worker === 'watcher' ? 4 : worker === 'reconciler' ? 1 : 2] as const)),
         });
         break;
+      case 'race':
+        // A process runs each worker's loop once: no pass races another of the same worker on the same instance.
+        schedule.push({
+          op,
+          passes: [
+            ...new Map(
+              Array.from({ length: random.int(2, 3) }, () => ({ instance: random.int(0, instances - 1), worker: random.pick(WORKERS) })).map((pass) => [
+                `${pass.instance}:${pass.worker}`,
+                pass,
+              ]),
+            ).values(),
+          ],
+        });
+        break;
       case 'crash':
         schedule.push({ op, at: random.pick(FAILPOINTS) });
         break;
@@ -111,6 +128,6 @@ export function scheduleDigest(schedule: readonly Step[]): string {
 export function describeStep(step: Step): string {
   const { op, ...rest } = step;
   return `${op} ${Object.entries(rest)
-    .map(([key, value]) => `${key}=${value}`)
+    .map(([key, value]) => `${key}=${typeof value === 'object' ? JSON.stringify(value) : value}`)
     .join(' ')}`.trim();
 }

@@ -28,7 +28,7 @@ describe('fault simulator', () => {
     expect(scheduleDigest(drawSchedule(parameters))).toBe(scheduleDigest(drawSchedule({ ...parameters })));
     expect(scheduleDigest(drawSchedule({ ...parameters, seed: 20261205 }))).not.toBe(scheduleDigest(drawSchedule(parameters)));
     const ops = new Set(drawSchedule(parameters).map((step) => step.op));
-    expect([...ops].sort()).toEqual(['crash', 'invoice', 'mine', 'pay', 'reorg', 'restart', 'rpc_fault', 'tick', 'void']);
+    expect([...ops].sort()).toEqual(['crash', 'invoice', 'mine', 'pay', 'race', 'reorg', 'restart', 'rpc_fault', 'tick', 'void']);
   });
 
   it('finds no violation in three fixed seeds on two instances, every fault kind drawn', { timeout: 300_000 }, async () => {
@@ -40,7 +40,7 @@ describe('fault simulator', () => {
   });
 
   it('catches every planted bug within its steps, naming the invariant', { timeout: 300_000 }, async () => {
-    const { code, stdout } = await simulate(['--self-test', '--seed', '1', '--steps', '300']);
+    const { code, stdout } = await simulate(['--self-test', '--seed', '1', '--steps', '600']);
     for (const plant of Object.keys(PLANTS)) expect(stdout).toMatch(new RegExp(`^plant ${plant}: caught at .+: .+$`, 'm'));
     expect(stdout.trim().split('\n').at(-1)).toBe(`plants caught: ${Object.keys(PLANTS).length} of ${Object.keys(PLANTS).length}`);
     expect(code).toBe(0);
