@@ -11,6 +11,7 @@ import { runGrowthBench } from './growth.js';
 import { runIngestionBench } from './ingestion.js';
 import { runInvoiceBench } from './invoices.js';
 import { runReconciliationBench } from './reconciliation.js';
+import { runSimulationBench } from './simulation.js';
 import { runStatementBench } from './statement.js';
 
 interface Benchmark {
@@ -26,6 +27,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'reconciliation', run: runReconciliationBench },
   { name: 'statement', run: runStatementBench },
   { name: 'growth', run: runGrowthBench },
+  { name: 'simulation', run: runSimulationBench },
 ];
 
 async function main(names: readonly string[]): Promise<number> {

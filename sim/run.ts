@@ -32,6 +32,8 @@ const ACTOR: AuditActor = { actor: 'simulator', role: 'clinic_admin' };
 const logger = createLogger('silent');
 /** Rounds of every worker on every instance (a block mined each) the system gets to settle. */
 const SETTLE_ROUNDS = 150;
+/** The steps that are faults rather than the gateway's ordinary work. */
+const FAULT_STEPS = new Set<Step['op']>(['reorg', 'rpc_fault', 'crash', 'restart', 'db_drop']);
 /** Trace lines printed with a violation. */
 const TRACE_SHOWN = 12;
 
@@ -40,6 +42,8 @@ export interface RunParameters {
   steps: number;
   instances: number;
   plant?: PlantName | undefined;
+  /** The seed's schedule without its faults (reorgs, RPC faults, crashes, restarts): the benchmark's baseline. */
+  withoutFaults?: boolean;
 }
 
 export interface RunReport {
@@ -63,29 +67,42 @@ class Instance {
 
   constructor(
     private readonly url: string,
+    /** Names its connections (`sim-instance-N`, `sim-instance-N-lock`), so that a fault can cut them. */
+    readonly index: number,
     private readonly start: (db: Db) => Worker[],
   ) {
     this.open();
   }
 
   private open(): void {
-    this.db = createDb({ connectionString: this.url, poolMax: 4 });
+    this.db = createDb({ connectionString: this.url, poolMax: 4, applicationName: `sim-instance-${this.index}` });
     this.workers = new Map(this.start(this.db).map((worker) => [worker.name as WorkerName, worker]));
   }
 
   /** One pass of `name`, if this instance holds (or takes) its lock. */
   async tick(name: WorkerName): Promise<'ran' | 'standby' | 'failed' | 'crashed'> {
     const worker = this.workers.get(name)!;
-    let session = this.sessions.get(name);
-    if (!session) {
-      session = new pg.Client({ connectionString: this.url });
-      session.on('error', () => undefined);
-      await session.connect();
-      this.sessions.set(name, session);
+    let locked: boolean;
+    try {
+      let session = this.sessions.get(name);
+      if (!session) {
+        session = new pg.Client({ connectionString: this.url, application_name: `sim-instance-${this.index}-lock` });
+        session.on('error', () => undefined);
+        this.sessions.set(name, session);
+        await session.connect();
+      }
+      locked = (await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [worker.lockKey])).rows[0]?.locked === true;
+    } catch (error) {
+      // The lock's session was cut: the lock went with it; a new session asks next time.
+      await this.sessions
+        .get(name)
+        ?.end()
+        .catch(() => undefined);
+      this.sessions.delete(name);
+      this.lastErrors.set(name, (error as Error).message);
+      return 'failed';
     }
-    const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [worker.lockKey]);
-    // Taken once per session: a leader that asks again must not stack its lock.
-    if (!rows[0]?.locked) return 'standby';
+    if (!locked) return 'standby';
     // Asked again on every pass, as the leader does; the lock is released only when its session closes.
     try {
       await worker.tick();
@@ -121,7 +138,8 @@ interface SimInvoice {
 export async function runSimulation(stack: SimulationStack, parameters: RunParameters): Promise<RunReport> {
   const { seed, steps, instances: instanceCount, plant } = parameters;
   const started = performance.now();
-  const schedule = drawSchedule({ seed, steps, instances: instanceCount, confirmations: CONFIRMATIONS });
+  const drawn = drawSchedule({ seed, steps, instances: instanceCount, confirmations: CONFIRMATIONS });
+  const schedule = parameters.withoutFaults ? drawn.filter((step) => !FAULT_STEPS.has(step.op)) : drawn;
   const report: RunReport = { seed, digest: scheduleDigest(schedule), stepsRun: 0, ms: 0, faults: new Map() };
   const count = (kind: string) => report.faults.set(kind, (report.faults.get(kind) ?? 0) + 1);
 
@@ -174,7 +192,7 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
       webhookAllowedNetworks: ['127.0.0.0/8'],
       secrets: stack.secrets,
     });
-  const instances = Array.from({ length: instanceCount }, () => new Instance(url, startWorkers));
+  const instances = Array.from({ length: instanceCount }, (_, index) => new Instance(url, index, startWorkers));
   const invoices: SimInvoice[] = [];
   const trace: string[] = [];
   /** Failpoints armed to crash, each the next time any instance reaches it. */
@@ -304,6 +322,18 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         return instances[step.instance]!.tick(step.worker);
       case 'race':
         return (await Promise.all(step.passes.map(({ instance, worker }) => instances[instance]!.tick(worker)))).join(' ');
+      case 'db_drop': {
+        // Passes under way when every connection of the instance is cut, its locks' sessions too:
+        // what a database failover or a network blip does to a running process.
+        const passes = step.workers.map((worker) => instances[step.instance]!.tick(worker));
+        await new Promise((resolve) => setTimeout(resolve, step.afterMs));
+        const { rows } = (await db.raw(
+          `SELECT count(pg_terminate_backend(pid))::int AS cut FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE ?`,
+          [`sim-instance-${step.instance}%`],
+        )) as { rows: { cut: number }[] };
+        count('database connections cut');
+        return `${rows[0]!.cut} connections cut; ${(await Promise.all(passes)).join(' ')}`;
+      }
       case 'crash':
         crashes.add(step.at);
         return undefined;

@@ -34,6 +34,8 @@ export type Step =
   | { op: 'race'; passes: { instance: number; worker: WorkerName }[] }
   /** The next time any instance reaches `at`, it crashes there. */
   | { op: 'crash'; at: FailpointName }
+  /** Every database connection of an instance cut `afterMs` into passes of `workers` there. */
+  | { op: 'db_drop'; instance: number; workers: WorkerName[]; afterMs: number }
   /** An instance killed and started again: its connections (and the locks they hold) dropped. */
   | { op: 'restart'; instance: number };
 
@@ -60,6 +62,7 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
       ['race', 6],
       ['crash', 3],
       ['restart', 1],
+      ['db_drop', 2],
     ]);
     switch (op) {
       case 'invoice':
@@ -113,6 +116,14 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
         break;
       case 'restart':
         schedule.push({ op, instance: random.int(0, instances - 1) });
+        break;
+      case 'db_drop':
+        schedule.push({
+          op,
+          instance: random.int(0, instances - 1),
+          workers: [...new Set([random.pick(WORKERS), random.pick(WORKERS)])],
+          afterMs: random.int(0, 30),
+        });
         break;
     }
   }

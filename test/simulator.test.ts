@@ -28,7 +28,7 @@ describe('fault simulator', () => {
     expect(scheduleDigest(drawSchedule(parameters))).toBe(scheduleDigest(drawSchedule({ ...parameters })));
     expect(scheduleDigest(drawSchedule({ ...parameters, seed: 20261205 }))).not.toBe(scheduleDigest(drawSchedule(parameters)));
     const ops = new Set(drawSchedule(parameters).map((step) => step.op));
-    expect([...ops].sort()).toEqual(['crash', 'invoice', 'mine', 'pay', 'race', 'reorg', 'restart', 'rpc_fault', 'tick', 'void']);
+    expect([...ops].sort()).toEqual(['crash', 'db_drop', 'invoice', 'mine', 'pay', 'race', 'reorg', 'restart', 'rpc_fault', 'tick', 'void']);
   });
 
   it('finds no violation in three fixed seeds on two instances, every fault kind drawn', { timeout: 300_000 }, async () => {
@@ -36,7 +36,8 @@ describe('fault simulator', () => {
     const lines = stdout.trim().split('\n');
     expect(lines.at(-1)).toMatch(/^violations: 0 \(900 steps, seeds 1,2,3, [\d.]+ steps\/s\)$/);
     expect(code).toBe(0);
-    for (const kind of ['reorg', 'restart', 'crash at', 'rpc error', 'rpc lagging_head', 'rpc block_not_found']) expect(stdout).toContain(kind);
+    for (const kind of ['reorg', 'restart', 'crash at', 'database connections cut', 'rpc error', 'rpc lagging_head', 'rpc block_not_found'])
+      expect(stdout).toContain(kind);
   });
 
   it('catches every planted bug within its steps, naming the invariant', { timeout: 300_000 }, async () => {
