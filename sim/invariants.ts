@@ -137,6 +137,20 @@ export async function afterSettling(context: InvariantContext): Promise<string[]
         violations.push(`invoice ${invoice.id} is ${invoice.status} with ${invoice.paid} of ${invoice.due} paid: it should be ${expected}`);
     }
   }
+  // What the relayer's records say was mined is on the chain, in the block they name.
+  const mined = (await db.raw(`SELECT id, tx_hash, block_number::text AS block FROM relayer_transactions WHERE status = 'mined'`)).rows as {
+    id: string;
+    tx_hash: `0x${string}`;
+    block: string;
+  }[];
+  for (const transaction of mined) {
+    const receipt = await direct.getTransactionReceipt({ hash: transaction.tx_hash }).catch(() => undefined);
+    if (receipt?.blockNumber.toString() !== transaction.block) {
+      violations.push(
+        `relayer transaction ${transaction.id} is recorded mined in block ${transaction.block}; the chain has it ${receipt ? `in block ${receipt.blockNumber}` : 'nowhere'}`,
+      );
+    }
+  }
   // Every webhook event reached the receiver; the audit chain verifies.
   const undelivered = (await db.raw(`SELECT id, status FROM webhook_events WHERE status <> 'delivered' OR id <> ALL(?) LIMIT 1`, [[...receiver.bodies.keys()]]))
     .rows as { id: string; status: string }[];

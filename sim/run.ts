@@ -91,6 +91,7 @@ class Instance {
         this.sessions.set(name, session);
         await session.connect();
       }
+      // Asked again on every pass, as a leader does; the lock is released only when its session closes.
       locked = (await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [worker.lockKey])).rows[0]?.locked === true;
     } catch (error) {
       // The lock's session was cut: the lock went with it; a new session asks next time.
@@ -103,7 +104,6 @@ class Instance {
       return 'failed';
     }
     if (!locked) return 'standby';
-    // Asked again on every pass, as the leader does; the lock is released only when its session closes.
     try {
       await worker.tick();
       return 'ran';
