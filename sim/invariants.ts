@@ -6,9 +6,11 @@
 import { type Address, erc20Abi } from 'viem';
 import { verifyAuditLog } from '../src/audit/auditLog.js';
 import type { ChainClient } from '../src/chain/client.js';
+import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { type InvoiceStatus, settledStatus } from '../src/domain/invoiceStatus.js';
 import type { Db } from '../src/platform/db.js';
 import type { WebhookReceiver } from './stack.js';
+import { statementViolations } from './statementCheck.js';
 
 export interface InvariantContext {
   /** The run's database, as its owner. */
@@ -18,6 +20,8 @@ export interface InvariantContext {
   token: Address;
   chainId: number;
   confirmations: number;
+  /** The gateway's chain and tokens, as the run's instances were given them: statements are served with it. */
+  network: PaymentNetwork;
 }
 
 export async function duringRun({ db, receiver, confirmations }: InvariantContext): Promise<string[]> {
@@ -157,5 +161,8 @@ export async function afterSettling(context: InvariantContext): Promise<string[]
   if (undelivered.length) violations.push(`webhook event ${undelivered[0]!.id} (${undelivered[0]!.status}) never reached the receiver`);
   const audit = await verifyAuditLog(db);
   if (!audit.ok) violations.push(`the audit chain does not verify: ${JSON.stringify(audit.first_broken)}`);
+  // Each clinic's statement of the run passes the auditor's verifier, offline and against the chain.
+  // Last: asking for a statement records it (audited), as the gateway does, so the checks above see the run alone.
+  violations.push(...(await statementViolations(context)));
   return violations;
 }

@@ -36,6 +36,8 @@ const SETTLE_ROUNDS = 150;
 const FAULT_STEPS = new Set<Step['op']>(['reorg', 'rpc_fault', 'crash', 'restart', 'db_drop']);
 /** Trace lines printed with a violation. */
 const TRACE_SHOWN = 12;
+/** How long the gateway waits for the node: shorter than the proxy holds a call it times out. */
+const RPC_TIMEOUT_MS = 1000;
 
 export interface RunParameters {
   seed: number;
@@ -173,7 +175,7 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
   // As the gateway does when it starts: the watcher reads from here on, and no invoice is older.
   const base = await stack.direct.getBlockNumber({ cacheTime: 0 });
   await initCursor(db, network.chainId, base);
-  const chainFor = (): ChainClient => createChainClient({ rpcUrl: stack.rpc.url, timeoutMs: 2000 });
+  const chainFor = (): ChainClient => createChainClient({ rpcUrl: stack.rpc.url, timeoutMs: RPC_TIMEOUT_MS });
   const startWorkers = (instanceDb: Db) =>
     gatewayWorkers({
       db: instanceDb,
@@ -214,6 +216,7 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     token: stack.deployments.token,
     chainId: network.chainId,
     confirmations: CONFIRMATIONS,
+    network: network as PaymentNetwork,
   };
   const fail = (step: number, invariant: string) => {
     report.violation = { step, invariant, trace: trace.slice(-TRACE_SHOWN) };
@@ -316,7 +319,7 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         return `depth ${depth}`;
       }
       case 'rpc_fault':
-        stack.rpc.inject(step.fault, step.calls);
+        stack.rpc.inject(step.fault, step.calls, step.blocks);
         return undefined;
       case 'tick':
         return instances[step.instance]!.tick(step.worker);

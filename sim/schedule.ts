@@ -11,7 +11,7 @@ export const WORKERS = ['watcher', 'flusher', 'relayer', 'auditChainer', 'webhoo
 export type WorkerName = (typeof WORKERS)[number];
 
 /** Faults the JSON-RPC proxy between the gateway and the node injects, each for a number of calls. */
-export const RPC_FAULTS = ['error', 'lagging_head', 'duplicated_logs', 'reordered_logs', 'block_not_found'] as const;
+export const RPC_FAULTS = ['error', 'timeout', 'lagging_head', 'duplicated_logs', 'reordered_logs', 'empty_logs', 'partial_logs', 'block_not_found'] as const;
 export type RpcFault = (typeof RPC_FAULTS)[number];
 
 export const PAYMENTS = ['exact', 'under', 'over', 'twice', 'foreign_token'] as const;
@@ -27,7 +27,8 @@ export type Step =
   | { op: 'mine'; blocks: number }
   /** The last `depth` blocks replaced by empty ones (their transactions dropped). */
   | { op: 'reorg'; depth: number }
-  | { op: 'rpc_fault'; fault: RpcFault; calls: number }
+  /** `blocks`: for `empty_logs` and `partial_logs`, how many of the newest blocks the answering backend lacks. */
+  | { op: 'rpc_fault'; fault: RpcFault; calls: number; blocks?: number }
   /** One pass of a worker on an instance, if that instance holds the worker's lock. */
   | { op: 'tick'; instance: number; worker: WorkerName }
   /** Passes of several workers at once, as a process's loops run side by side (their interleaving is not the seed's). */
@@ -57,7 +58,7 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
       ['void', 1],
       ['mine', 6],
       ['reorg', 4],
-      ['rpc_fault', 3],
+      ['rpc_fault', 5],
       ['tick', 40],
       ['race', 6],
       ['crash', 3],
@@ -87,9 +88,15 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
       case 'reorg':
         schedule.push({ op, depth: random.int(1, 2 * confirmations) });
         break;
-      case 'rpc_fault':
-        schedule.push({ op, fault: random.pick(RPC_FAULTS), calls: random.int(1, 12) });
+      case 'rpc_fault': {
+        const fault = random.pick(RPC_FAULTS);
+        if (fault === 'empty_logs' || fault === 'partial_logs') {
+          // A backend behind by fewer blocks than a payment needs confirmations: by the time a
+          // block is final, every backend has it.
+          schedule.push({ op, fault, calls: random.int(1, 12), blocks: random.int(1, confirmations - 1) });
+        } else schedule.push({ op, fault, calls: fault === 'timeout' ? random.int(1, 3) : random.int(1, 12) });
         break;
+      }
       case 'tick':
         schedule.push({
           op,

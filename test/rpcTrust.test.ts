@@ -1,7 +1,8 @@
 /**
  * Trusting one RPC endpoint less: a node that is behind (a lagging node behind a load
  * balancer) is never taken for a reorg, and its empty answers never move the watcher's cursor
- * past blocks nobody has read; the gateway refuses a node on another chain than CHAIN_ID.
+ * past blocks nobody has read; a backend that answers logs without the newest blocks' is read
+ * again once they are final; the gateway refuses a node on another chain than CHAIN_ID.
  */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +111,70 @@ describe('a node that is behind', () => {
     await settle(env);
     expect(await readInvoice(env, invoice.id)).toMatchObject({ status: 'paid' });
     expect(await head(env)).toBeGreaterThan(cursor);
+    await expectLedgerInvariants(env);
+  });
+});
+
+describe('a backend that has not indexed the newest blocks yet', () => {
+  it('simulator seed 2: answers eth_getLogs without their logs; each block is read again once final, and every payment is posted once', async () => {
+    // Found by `npm run simulate -- --seeds 1,2,3,4,5,6 --steps 400` once the proxy answered as
+    // such a backend does: the watcher read every block once, moved its cursor past the newest
+    // block's missing logs, and never saw those payments (seed 2: 4,858,551,000 on the chain at a
+    // deposit address the books held empty).
+    await startWatcherHere(env);
+    const clinic = await newClinic(env);
+    const [older, newest, later] = [await newInvoice(env, clinic), await newInvoice(env, clinic), await newInvoice(env, clinic)];
+    const due = (invoice: typeof older) => BigInt(invoice.token_amount_due);
+    await pay(env, older.deposit_address, due(older));
+    const hidden = await pay(env, newest.deposit_address, due(newest));
+    // A partial answer: the older block's logs, not the newest block's.
+    proxy.rewrite = (method, _params, result) =>
+      method === 'eth_getLogs' && Array.isArray(result)
+        ? result.filter((log) => BigInt((log as { blockNumber: string }).blockNumber) < hidden.blockNumber)
+        : result;
+    await syncUntilCaughtUp(watcher(env));
+    expect(await cursorOf(env)).toBe(hidden.blockNumber);
+    expect(await readInvoice(env, older.id)).toMatchObject({ status: 'processing' });
+    expect(await readInvoice(env, newest.id)).toMatchObject({ status: 'open', token_amount_pending: '0' });
+
+    // An empty answer for any range that reaches the newest block.
+    const alsoHidden = await pay(env, later.deposit_address, due(later));
+    proxy.rewrite = (method, params, result) =>
+      method === 'eth_getLogs' && BigInt((params[0] as { toBlock: string }).toBlock) >= alsoHidden.blockNumber ? [] : result;
+    await syncUntilCaughtUp(watcher(env));
+    expect(await cursorOf(env)).toBe(alsoHidden.blockNumber);
+    expect(await readInvoice(env, later.id)).toMatchObject({ status: 'open' });
+
+    // Once the blocks are final, every backend has them: the second read finds both payments.
+    proxy.rewrite = undefined;
+    await settle(env);
+    for (const invoice of [older, newest, later]) {
+      expect(await readInvoice(env, invoice.id)).toMatchObject({ status: 'paid', token_amount_paid: due(invoice).toString() });
+      expect((await entriesOf(env.db, invoice.id)).map((entry) => entry.kind)).toEqual(['payment']);
+    }
+    // Read again, nothing is stored or posted twice.
+    await settle(env);
+    for (const invoice of [older, newest, later]) expect((await entriesOf(env.db, invoice.id)).map((entry) => entry.kind)).toEqual(['payment']);
+    await expectLedgerInvariants(env);
+  });
+
+  it('posts nothing before the block is read again, however final it is when first read past', async () => {
+    await startWatcherHere(env);
+    const clinic = await newClinic(env);
+    const invoice = await newInvoice(env, clinic);
+    const payment = await pay(env, invoice.deposit_address, BigInt(invoice.token_amount_due));
+    // Read once while unconfirmed; then the node refuses eth_getLogs.
+    await syncUntilCaughtUp(watcher(env));
+    expect(await cursorOf(env)).toBe(payment.blockNumber);
+    proxy.failing.add('eth_getLogs');
+    await mine(env, CONFIRMATIONS + 2);
+    await expect(syncOnce(watcher(env))).rejects.toThrow();
+    // Final by depth, but not read again yet: pending, not posted.
+    expect(await readInvoice(env, invoice.id)).toMatchObject({ status: 'processing' });
+    expect(await entriesOf(env.db, invoice.id)).toEqual([]);
+    proxy.failing.delete('eth_getLogs');
+    await syncUntilCaughtUp(watcher(env));
+    expect(await readInvoice(env, invoice.id)).toMatchObject({ status: 'paid' });
     await expectLedgerInvariants(env);
   });
 });

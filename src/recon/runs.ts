@@ -21,7 +21,7 @@ import { type AuditActor, appendAudit, SYSTEM } from '../audit/auditLog.js';
 import { type BalancePair, type BalanceReading, readBalances } from '../chain/balances.js';
 import { firstStoredBlock } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
-import { readCursor } from '../chain/cursor.js';
+import { readCursors } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
 import { activeFreezes, freezesById } from '../compliance/freezes.js';
 import { undecidedHolds } from '../compliance/holds.js';
@@ -140,9 +140,10 @@ export interface StartReconciliationParameters {
 export async function startReconciliation(deps: ReconciliationDeps, params: StartReconciliationParameters): Promise<RunRow> {
   const { db, chainId } = deps;
   const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
-  const cursor = await readCursor(db, chainId);
+  // Read while final (the verified cursor): blocks above it may hold logs the watcher has not seen yet.
+  const cursor = (await readCursors(db, chainId))?.verified;
   const final = await finalHead(deps.chain, deps.finality, head);
-  // What the watcher has posted: read (cursor), final, and below any transfer still waiting for its pass.
+  // What the watcher has posted: read while final, final, and below any transfer still waiting for its pass.
   const oldestPending = (await db('transfers').where({ chain_id: chainId, status: 'pending' }).min('block_number as number').first()) as
     | { number: string | null }
     | undefined;

@@ -12,14 +12,17 @@
  *    transfer of ours) is compared with the chain's. On a mismatch it walks down to the newest
  *    stored block that still matches — the fork point — and rolls back everything above it:
  *    unconfirmed transfers are dropped, posted ones get reversing entries. Never by guesswork.
- * 2. **Read.** Logs from the cursor onward, in bounded ranges (split when the node refuses),
+ * 2. **Read again.** Blocks read before they were final are read once more now that they are
+ *    (the verified cursor follows): a node behind a load balancer can answer `eth_getLogs` from
+ *    a backend that has not indexed the newest blocks yet, with none of their logs or only some.
+ * 3. **Read.** Logs from the cursor onward, in bounded ranges (split when the node refuses),
  *    filtered to deposit addresses; each stored once, keyed `(chain_id, tx_hash, log_index)`,
  *    together with the new cursor in one transaction (a few thousand at a time, in whole
- *    blocks, when a range holds more).
- * 3. **Confirm.** Transfers at or below the final head (head − confirmations + 1, or the node's
- *    `finalized` block) are posted: one journal entry each, the invoice matched, webhooks and
- *    flush requests written in the same transaction.
- * 4. **Expire** invoices whose expiry is before the final head's timestamp.
+ *    blocks, when a range holds more). Blocks final already count as read again.
+ * 4. **Confirm.** Transfers at or below the final head (head − confirmations + 1, or the node's
+ *    `finalized` block) and the verified cursor are posted: one journal entry each, the invoice
+ *    matched, webhooks and flush requests written in the same transaction.
+ * 5. **Expire** invoices whose expiry is before the time of that block.
  *
  * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
  *
@@ -42,7 +45,7 @@ import {
   storeBlocks,
 } from '../chain/blocks.js';
 import type { ChainClient } from '../chain/client.js';
-import { initCursor, readCursor, writeCursor } from '../chain/cursor.js';
+import { initCursor, readCursors, writeCursor } from '../chain/cursor.js';
 import { type Finality, finalHead } from '../chain/finality.js';
 import { type AcceptedToken, sanctionsOracleAbi } from '../chain/paymentNetwork.js';
 import { type HoldReason, holdPayments } from '../compliance/holds.js';
@@ -111,11 +114,12 @@ interface TransferRow {
 export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
   const { db, chain, chainId } = deps;
   const head = await chain.getBlockNumber({ cacheTime: 0 });
-  let cursor = await readCursor(db, chainId);
-  if (cursor === undefined) {
+  let cursors = await readCursors(db, chainId);
+  if (cursors === undefined) {
     await initCursor(db, chainId, head);
-    cursor = head;
+    cursors = { read: head, verified: head };
   }
+  let { read: cursor, verified } = cursors;
 
   await anchorStartBlock(deps, cursor);
   let rolledBackTo: bigint | undefined;
@@ -127,23 +131,41 @@ export async function syncOnce(deps: WatcherDeps): Promise<SyncResult> {
     deps.logger.warn({ chain_id: chainId, from_block: (forkPoint + 1n).toString(), to_block: cursor.toString() }, 'reorg: rolled back');
     rolledBackTo = forkPoint;
     cursor = forkPoint;
-  }
-
-  let stored = 0;
-  if (cursor < head) {
-    const range = deps.finality.maxBlockRange;
-    const toBlock = cursor + range < head ? cursor + range : head;
-    stored = await ingestRange(deps, cursor + 1n, toBlock);
-    cursor = toBlock;
+    if (verified > forkPoint) verified = forkPoint;
   }
 
   // A planted bug for the fault simulator: transfers posted one block before they are final.
   const final = (await finalHead(chain, deps.finality, head)) + (planted('confirm_before_final') ? 1n : 0n);
-  const confirmed = await confirmFinalTransfers(deps, final < cursor ? final : cursor, head);
-  if (final > 0n) {
-    const finalNumber = final < cursor ? final : cursor;
+  const range = deps.finality.maxBlockRange;
+  let stored = 0;
+  // Blocks read before they were final are read again now that they are: the node may have
+  // answered from a backend that had not indexed them yet, with none of their logs or some.
+  const recheckTo = final < cursor ? final : cursor;
+  if (verified < recheckTo) {
+    const toBlock = verified + range < recheckTo ? verified + range : recheckTo;
+    stored += await ingestRange(deps, verified + 1n, toBlock, 'verified');
+    verified = toBlock;
+  }
+  if (cursor < head) {
+    const toBlock = cursor + range < head ? cursor + range : head;
+    // Blocks final already are read once, and count as read again when nothing before them waits to be.
+    if (cursor < final && verified === cursor) {
+      const finalTo = toBlock < final ? toBlock : final;
+      stored += await ingestRange(deps, cursor + 1n, finalTo, 'both');
+      cursor = verified = finalTo;
+    }
+    if (cursor < toBlock) {
+      stored += await ingestRange(deps, cursor + 1n, toBlock, 'read');
+      cursor = toBlock;
+    }
+  }
+
+  // Posted, and expired, only as far as every block has been read while final.
+  const settledTo = final < verified ? final : verified;
+  const confirmed = await confirmFinalTransfers(deps, settledTo, head);
+  if (settledTo > 0n) {
     // A final block's time: read once, usually as an earlier pass's last block.
-    const finalBlock = (await blockHeaders(chain, [{ number: finalNumber }])).get(finalNumber)!;
+    const finalBlock = (await blockHeaders(chain, [{ number: settledTo }])).get(settledTo)!;
     await withTransaction(db, (trx) => expireDueInvoices(trx, finalBlock.timestamp));
   }
   deps.metrics?.lag(Number(head - cursor));
@@ -199,7 +221,7 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
       }
     }
     await forgetBlocksAbove(trx, deps.chainId, forkPoint);
-    await writeCursor(trx, deps.chainId, forkPoint);
+    await writeCursor(trx, deps.chainId, forkPoint, 'back');
     await appendAudit(
       trx,
       SYSTEM.watcher,
@@ -230,8 +252,11 @@ async function rollBack(deps: WatcherDeps, forkPoint: bigint): Promise<void> {
  */
 const STORE_BATCH_SIZE = 5000;
 
-/** Reads `[fromBlock, toBlock]`, stores the transfers of ours and the block hashes, moves the cursor. */
-async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint): Promise<number> {
+/**
+ * Reads `[fromBlock, toBlock]`, stores the transfers of ours (those not stored yet) and the
+ * block hashes, and moves `cursors` (see {@link writeCursor}).
+ */
+async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint, cursors: 'read' | 'verified' | 'both'): Promise<number> {
   const { db, chain, chainId } = deps;
   const ours = await readDepositTransfers({ db, chain, chainId, token: deps.token, tokens: deps.tokens?.map((token) => token.address), fromBlock, toBlock });
   // A node behind the range answers eth_getLogs with nothing for the blocks it lacks: that
@@ -248,14 +273,20 @@ async function ingestRange(deps: WatcherDeps, fromBlock: bigint, toBlock: bigint
     while (end < ours.length && ours[end]!.blockNumber === ours[end - 1]!.blockNumber) end += 1;
     // Every log up to `through` is in this batch or an earlier one: the cursor may move there.
     const through = end === ours.length ? toBlock : ours[end - 1]!.blockNumber;
-    stored += await storeRead(deps, ours.slice(start, end), blocks.value, through);
+    stored += await storeRead(deps, ours.slice(start, end), blocks.value, through, cursors);
     start = end;
   } while (start < ours.length);
   return stored;
 }
 
-/** Stores `transfers` (read with `blocks`) and what they change, and moves the cursor to `through`, in one transaction. */
-async function storeRead(deps: WatcherDeps, transfers: readonly DepositTransfer[], blocks: ReadonlyMap<bigint, StoredBlock>, through: bigint): Promise<number> {
+/** Stores `transfers` (read with `blocks`) and what they change, and moves `cursors` to `through`, in one transaction. */
+async function storeRead(
+  deps: WatcherDeps,
+  transfers: readonly DepositTransfer[],
+  blocks: ReadonlyMap<bigint, StoredBlock>,
+  through: bigint,
+  cursors: 'read' | 'verified' | 'both',
+): Promise<number> {
   const { chainId } = deps;
   return withTransaction(deps.db, async (trx) => {
     const held = new Set([...transfers.map((transfer) => transfer.blockNumber), through]);
@@ -285,7 +316,7 @@ async function storeRead(deps: WatcherDeps, transfers: readonly DepositTransfer[
       await appendAudit(trx, SYSTEM.watcher, invoices.statusChanges());
     }
     // After the events read it: they count confirmations from the blocks stored before these.
-    await writeCursor(trx, chainId, through);
+    await writeCursor(trx, chainId, through, cursors);
     failpoint('watcher.store.before_commit');
     deps.metrics?.logsProcessed(transfers.length);
     return storedIds.size;

@@ -98,14 +98,17 @@ export async function settleAll(env: SettlementEnv): Promise<void> {
 }
 
 /**
- * A payment the watcher never reads: the cursor is moved past its block before the watcher gets
- * there, so the chain has a transfer the ledger knows nothing of ("a transfer from nowhere").
+ * A payment the watcher never reads: both cursors are moved past its block before the watcher
+ * gets there, so the chain has a transfer the ledger knows nothing of ("a transfer from nowhere").
  */
 export async function payBehindWatcher(env: SettlementEnv, to: string, amount: bigint): Promise<Payment> {
   const cursor = await readCursor(env.db, env.network.chainId);
   expect(cursor, 'the watcher must have caught up before the skipped payment').toBe(await head(env));
   const payment = await pay(env, to, amount);
-  await env.db('chain_cursors').where({ chain_id: env.network.chainId }).update({ last_block: payment.blockNumber.toString() });
+  await env
+    .db('chain_cursors')
+    .where({ chain_id: env.network.chainId })
+    .update({ last_block: payment.blockNumber.toString(), verified_block: payment.blockNumber.toString() });
   return payment;
 }
 
