@@ -2,7 +2,7 @@
  * The fault simulator as a benchmark: a long run (BENCH_SIM_SEEDS, default five seeds, of
  * BENCH_SIM_STEPS steps each, default 2000) on two instances, its steps per second and the
  * faults it injected by kind, next to the same schedules with their faults taken out (reorgs,
- * RPC faults, crashes and restarts) measured in the same run: the ratio is what surviving the
+ * RPC faults, crashes, kills, restarts and cut connections) measured in the same run: the ratio is what surviving the
  * faults costs. A violation makes the benchmark fail: it is not a valid measurement then.
  *
  *   npm run bench -- simulation

@@ -27,7 +27,7 @@ export interface FaultyRpc {
 /** How far behind a lagging head is. */
 const LAG_BLOCKS = 2n;
 /** How long a call that times out is held before its connection is closed unanswered: longer than the gateway waits. */
-export const TIMEOUT_HOLD_MS = 1200;
+export const TIMEOUT_HOLD_MS = 600;
 
 export async function startFaultyRpc(upstream: string): Promise<FaultyRpc> {
   let fault: { kind: RpcFault; remaining: number; blocks: bigint } | undefined;

@@ -1,50 +1,44 @@
 /**
- * One simulation run: a fresh database and chain, one or two gateway instances (each its own
- * pools, chain client and worker set, taking the workers' advisory locks as processes do), the
+ * One simulation run: a fresh database and chain, one or two gateway instances (each a child
+ * process with its own pools, chain client and workers, taking the workers' advisory locks), the
  * seed's schedule run step by step with the invariants checked after each, then every fault
  * healed, the system left to settle, and the invariants checked once more against the chain.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { createWalletClient, erc20Abi, http } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import type { AuditActor } from '../src/audit/auditLog.js';
 import { createClinic } from '../src/billing/clinics.js';
 import { createInvoice, type InvoiceRow, voidInvoice } from '../src/billing/invoices.js';
-import { type ChainClient, createChainClient } from '../src/chain/client.js';
 import { initCursor } from '../src/chain/cursor.js';
 import { loadPaymentNetwork, type PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
-import { createDb, type Db } from '../src/platform/db.js';
-import { armFailpoints, type FailpointName, InjectedCrash, type PlantName } from '../src/platform/failpoints.js';
-import { createLogger } from '../src/platform/log.js';
-import { createMetrics } from '../src/platform/metrics.js';
+import { createDb } from '../src/platform/db.js';
+import type { PlantName } from '../src/platform/failpoints.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import type { Worker } from '../src/platform/workers.js';
-import { gatewayWorkers } from '../src/workers.js';
+import { Gateways } from './gateways.js';
 import { afterSettling, duringRun, type InvariantContext } from './invariants.js';
-import { describeStep, drawSchedule, type Step, scheduleDigest, WORKERS, type WorkerName } from './schedule.js';
+import { describeStep, drawSchedule, type Step, scheduleDigest, WORKERS } from './schedule.js';
 import { anvilRpc, type SimulationStack } from './stack.js';
 
 export const CONFIRMATIONS = 3;
 const ACTOR: AuditActor = { actor: 'simulator', role: 'clinic_admin' };
-const logger = createLogger('silent');
 /** Rounds of every worker on every instance (a block mined each) the system gets to settle. */
 const SETTLE_ROUNDS = 150;
 /** The steps that are faults rather than the gateway's ordinary work. */
-const FAULT_STEPS = new Set<Step['op']>(['reorg', 'rpc_fault', 'crash', 'restart', 'db_drop']);
+const FAULT_STEPS = new Set<Step['op']>(['reorg', 'rpc_fault', 'crash', 'restart', 'kill', 'db_drop']);
 /** Trace lines printed with a violation. */
 const TRACE_SHOWN = 12;
 /** How long the gateway waits for the node: shorter than the proxy holds a call it times out. */
-const RPC_TIMEOUT_MS = 1000;
+const RPC_TIMEOUT_MS = 500;
 
 export interface RunParameters {
   seed: number;
   steps: number;
   instances: number;
   plant?: PlantName | undefined;
-  /** The seed's schedule without its faults (reorgs, RPC faults, crashes, restarts): the benchmark's baseline. */
+  /** The seed's schedule without its faults (reorgs, RPC faults, crashes, kills, restarts, cut connections): the benchmark's baseline. */
   withoutFaults?: boolean;
 }
 
@@ -57,79 +51,6 @@ export interface RunReport {
   violation?: { step: number; invariant: string; trace: string[] };
   /** Faults injected, by kind. */
   faults: Map<string, number>;
-}
-
-/** A gateway process: its own pools and chain client, and one session per worker for its lock. */
-class Instance {
-  db!: Db;
-  private workers = new Map<WorkerName, Worker>();
-  private readonly sessions = new Map<WorkerName, pg.Client>();
-  /** The last error of each worker's passes here, for a run that does not settle. */
-  readonly lastErrors = new Map<WorkerName, string>();
-
-  constructor(
-    private readonly url: string,
-    /** Names its connections (`sim-instance-N`, `sim-instance-N-lock`), so that a fault can cut them. */
-    readonly index: number,
-    private readonly start: (db: Db) => Worker[],
-  ) {
-    this.open();
-  }
-
-  private open(): void {
-    this.db = createDb({ connectionString: this.url, poolMax: 4, applicationName: `sim-instance-${this.index}` });
-    this.workers = new Map(this.start(this.db).map((worker) => [worker.name as WorkerName, worker]));
-  }
-
-  /** One pass of `name`, if this instance holds (or takes) its lock. */
-  async tick(name: WorkerName): Promise<'ran' | 'standby' | 'failed' | 'crashed'> {
-    const worker = this.workers.get(name)!;
-    let locked: boolean;
-    try {
-      let session = this.sessions.get(name);
-      if (!session) {
-        session = new pg.Client({ connectionString: this.url, application_name: `sim-instance-${this.index}-lock` });
-        session.on('error', () => undefined);
-        this.sessions.set(name, session);
-        await session.connect();
-      }
-      // Asked again on every pass, as a leader does; the lock is released only when its session closes.
-      locked = (await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [worker.lockKey])).rows[0]?.locked === true;
-    } catch (error) {
-      // The lock's session was cut: the lock went with it; a new session asks next time.
-      await this.sessions
-        .get(name)
-        ?.end()
-        .catch(() => undefined);
-      this.sessions.delete(name);
-      this.lastErrors.set(name, (error as Error).message);
-      return 'failed';
-    }
-    if (!locked) return 'standby';
-    try {
-      await worker.tick();
-      return 'ran';
-    } catch (error) {
-      if (error instanceof InjectedCrash) {
-        await this.restart();
-        return 'crashed';
-      }
-      this.lastErrors.set(name, (error as Error).message.split('\n')[0]!.slice(0, 300));
-      return 'failed';
-    }
-  }
-
-  /** Killed and started again: every connection closed, so its locks go with them. */
-  async restart(): Promise<void> {
-    await this.close();
-    this.open();
-  }
-
-  async close(): Promise<void> {
-    for (const session of this.sessions.values()) await session.end().catch(() => undefined);
-    this.sessions.clear();
-    await this.db.destroy();
-  }
 }
 
 interface SimInvoice {
@@ -175,39 +96,27 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
   // As the gateway does when it starts: the watcher reads from here on, and no invoice is older.
   const base = await stack.direct.getBlockNumber({ cacheTime: 0 });
   await initCursor(db, network.chainId, base);
-  const chainFor = (): ChainClient => createChainClient({ rpcUrl: stack.rpc.url, timeoutMs: RPC_TIMEOUT_MS });
-  const startWorkers = (instanceDb: Db) =>
-    gatewayWorkers({
-      db: instanceDb,
-      chain: chainFor(),
-      logger,
-      metrics: createMetrics(),
-      network: network as PaymentNetwork,
-      finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n },
-      relayer: stack.relayer,
-      relayerReplaceAfterMs: 1000,
-      paymentTolerance: 0n,
-      flushBatchSize: 50,
-      watcherPollMs: 100,
-      reconIntervalMinutes: 0,
-      reconFullSweepDays: 0,
-      webhookAllowedNetworks: ['127.0.0.0/8'],
-      secrets: stack.secrets,
-    });
-  const instances = Array.from({ length: instanceCount }, (_, index) => new Instance(url, index, startWorkers));
+  // The gateway instances: child processes, each its own pools, chain client and workers.
+  const gateways = new Gateways(
+    stack.gatewayEntry,
+    {
+      databaseUrl: url,
+      rpcUrl: stack.rpc.url,
+      rpcTimeoutMs: RPC_TIMEOUT_MS,
+      nodeUrl: stack.anvil.rpcUrl,
+      token: stack.deployments.token,
+      factory: stack.deployments.factory,
+      multicall3: stack.deployments.multicall3,
+      relayerKey: stack.relayerKey,
+      secretKey: stack.secretKey,
+      confirmations: CONFIRMATIONS,
+      plant,
+    },
+    instanceCount,
+    (at) => count(`crash at ${at}`),
+  );
   const invoices: SimInvoice[] = [];
   const trace: string[] = [];
-  /** Failpoints armed to crash, each the next time any instance reaches it. */
-  const crashes = new Set<FailpointName>();
-  const disarm = armFailpoints({
-    reached(name) {
-      if (crashes.delete(name)) {
-        count(`crash at ${name}`);
-        throw new InjectedCrash(name);
-      }
-    },
-    planted: (name) => name === plant,
-  });
   const wallets = stack.payers.map((account) => createWalletClient({ account, chain: foundry, transport: http(stack.anvil.rpcUrl) }));
   const context: InvariantContext = {
     db,
@@ -235,16 +144,16 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
       }
     }
     // Settle: no more faults, time passes, every worker runs until nothing is left to do.
-    crashes.clear();
+    gateways.disarmAll();
     stack.rpc.heal();
     for (let round = 0; round < SETTLE_ROUNDS && !(await settled()); round++) {
       await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', ['0x1']);
       await letTimePass();
-      for (const worker of WORKERS) for (const instance of instances) await instance.tick(worker);
+      for (const worker of WORKERS) for (let instance = 0; instance < instanceCount; instance++) await gateways.pass(instance, worker);
     }
     const left = await waiting();
     if (left !== undefined) {
-      const errors = instances.flatMap((instance, index) => [...instance.lastErrors].map(([worker, message]) => `instance ${index} ${worker}: ${message}`));
+      const errors = [...gateways.lastErrors].map(([where, message]) => `${where}: ${message}`);
       if (errors.length) trace.push(`last errors: ${errors.join(' | ')}`);
       fail(steps + 1, `the gateway did not settle in ${SETTLE_ROUNDS} rounds of every worker: still waiting: ${left}`);
       return report;
@@ -254,9 +163,8 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     if (violations.length) fail(steps + 1, violations[0]!);
     return report;
   } finally {
-    disarm();
     for (const [kind, calls] of stack.rpc.injected) report.faults.set(`rpc ${kind}`, calls);
-    for (const instance of instances) await instance.close();
+    await gateways.close();
     await db.destroy();
     report.ms = performance.now() - started;
   }
@@ -322,13 +230,21 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         stack.rpc.inject(step.fault, step.calls, step.blocks);
         return undefined;
       case 'tick':
-        return instances[step.instance]!.tick(step.worker);
+        return gateways.pass(step.instance, step.worker);
       case 'race':
-        return (await Promise.all(step.passes.map(({ instance, worker }) => instances[instance]!.tick(worker)))).join(' ');
+        return (await Promise.all(step.passes.map(({ instance, worker }) => gateways.pass(instance, worker)))).join(' ');
+      case 'kill': {
+        // SIGKILL to a gateway process `afterMs` into passes of `workers` there: wherever they are.
+        const passes = step.workers.map((worker) => gateways.pass(step.instance, worker));
+        await new Promise((resolve) => setTimeout(resolve, step.afterMs));
+        await gateways.kill(step.instance);
+        count('kill');
+        return (await Promise.all(passes)).join(' ');
+      }
       case 'db_drop': {
         // Passes under way when every connection of the instance is cut, its locks' sessions too:
         // what a database failover or a network blip does to a running process.
-        const passes = step.workers.map((worker) => instances[step.instance]!.tick(worker));
+        const passes = step.workers.map((worker) => gateways.pass(step.instance, worker));
         await new Promise((resolve) => setTimeout(resolve, step.afterMs));
         const { rows } = (await db.raw(
           `SELECT count(pg_terminate_backend(pid))::int AS cut FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE ?`,
@@ -338,11 +254,11 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         return `${rows[0]!.cut} connections cut; ${(await Promise.all(passes)).join(' ')}`;
       }
       case 'crash':
-        crashes.add(step.at);
+        gateways.arm(step.at);
         return undefined;
       case 'restart':
         count('restart');
-        await instances[step.instance]!.restart();
+        await gateways.kill(step.instance);
         return undefined;
     }
   }

@@ -37,8 +37,10 @@ export type Step =
   | { op: 'crash'; at: FailpointName }
   /** Every database connection of an instance cut `afterMs` into passes of `workers` there. */
   | { op: 'db_drop'; instance: number; workers: WorkerName[]; afterMs: number }
-  /** An instance killed and started again: its connections (and the locks they hold) dropped. */
-  | { op: 'restart'; instance: number };
+  /** An idle instance's process killed (SIGKILL); a new one starts before its next pass. */
+  | { op: 'restart'; instance: number }
+  /** An instance's process killed (SIGKILL) `afterMs` into passes of `workers` there. */
+  | { op: 'kill'; instance: number; workers: WorkerName[]; afterMs: number };
 
 export interface ScheduleParameters {
   seed: number;
@@ -51,6 +53,9 @@ export interface ScheduleParameters {
 export function drawSchedule({ seed, steps, instances, confirmations }: ScheduleParameters): Step[] {
   const random = new Random(seed);
   const schedule: Step[] = [];
+  // Crashes go through every failpoint in turn, in an order drawn afresh each round: however the
+  // seed falls, no failpoint goes long without a crash armed at it.
+  let failpoints: FailpointName[] = [];
   for (let index = 0; index < steps; index++) {
     const op = random.weighted<Step['op']>([
       ['invoice', 8],
@@ -64,6 +69,7 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
       ['crash', 3],
       ['restart', 1],
       ['db_drop', 2],
+      ['kill', 2],
     ]);
     switch (op) {
       case 'invoice':
@@ -119,10 +125,19 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
         });
         break;
       case 'crash':
-        schedule.push({ op, at: random.pick(FAILPOINTS) });
+        if (failpoints.length === 0) failpoints = random.shuffle(FAILPOINTS);
+        schedule.push({ op, at: failpoints.pop()! });
         break;
       case 'restart':
         schedule.push({ op, instance: random.int(0, instances - 1) });
+        break;
+      case 'kill':
+        schedule.push({
+          op,
+          instance: random.int(0, instances - 1),
+          workers: [...new Set([random.pick(WORKERS), random.pick(WORKERS)])],
+          afterMs: random.int(0, 50),
+        });
         break;
       case 'db_drop':
         schedule.push({

@@ -7,10 +7,12 @@
  *   npm run simulate -- --self-test [--steps 400]
  *
  * From each seed alone it draws a schedule of invoices, payments (exact, under, over, twice, in
- * a token the gateway does not accept), voids, blocks, reorgs, JSON-RPC faults, worker passes on
- * one or two gateway instances, crashes at named failpoints and restarts, and runs it against
- * the real gateway code, embedded Postgres and anvil, checking the money invariants after every
- * step and, once everything is healed and settled, against the chain. A violation prints the
+ * a token the gateway does not accept), voids, blocks, reorgs, JSON-RPC faults (errors,
+ * timeouts, a lagging head, duplicated, reordered, empty or partial logs, missing blocks),
+ * worker passes on one or two gateway processes, crashes at named failpoints, SIGKILL at any
+ * moment, restarts and cut database connections, and runs it against the real gateway code,
+ * embedded Postgres and anvil, checking the money invariants after every step and, once
+ * everything is healed and settled, against the chain. A violation prints the
  * seed, the step, the invariant and the steps before it; `--seed N` replays the same schedule.
  *
  * `--plant NAME` turns a deliberately wrong behaviour on: the run must then find a violation

@@ -2,8 +2,9 @@
  * What a simulation runs on, started once per process: an embedded Postgres with a migrated
  * template database, an anvil with the dev contracts (the second dev token plays a token the
  * gateway does not accept), the fault-injecting JSON-RPC proxy, and a webhook receiver that
- * remembers every delivery. Each run gets a fresh database from the template and the chain
- * as it was after set-up (`evm_snapshot` / `evm_revert`).
+ * remembers every delivery, and the bundle the gateway processes run. Each run gets a fresh
+ * database from the template and the chain as it was after set-up (`evm_snapshot` /
+ * `evm_revert`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -11,7 +12,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { PrivateKeyAccount } from 'viem';
+import { fileURLToPath } from 'node:url';
+import type { Hex, PrivateKeyAccount } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { type ChainClient, createChainClient } from '../src/chain/client.js';
 import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
@@ -21,6 +23,7 @@ import { createDb } from '../src/platform/db.js';
 import { migrateLatest } from '../src/platform/migrate.js';
 import { SecretBox } from '../src/platform/secretBox.js';
 import { type FaultyRpc, startFaultyRpc } from './faultyRpc.js';
+import { bundleGatewayProcess } from './gateways.js';
 
 const TEMPLATE = 'clinicpay_sim_template';
 
@@ -42,7 +45,12 @@ export interface SimulationStack {
   deployments: DevDeployments;
   payers: PrivateKeyAccount[];
   relayer: PrivateKeyAccount;
+  relayerKey: Hex;
   secrets: SecretBox;
+  /** The key of `secrets` (hex), for the gateway processes. */
+  secretKey: string;
+  /** The gateway process's bundle. */
+  gatewayEntry: string;
   templateDatabase: string;
   /** Takes the chain back to how set-up left it. */
   resetChain(): Promise<void>;
@@ -53,8 +61,13 @@ export async function startSimulationStack(): Promise<SimulationStack> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clinicpay-sim-'));
   // Postgres runs as its own user when we are root.
   fs.chmodSync(workDir, 0o755);
-  const stoppers: (() => Promise<unknown>)[] = [];
+  // Inside the project, so that the bundle's packages resolve from its node_modules.
+  const cacheDir = fileURLToPath(new URL('../node_modules/.cache/', import.meta.url));
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const bundleDir = fs.mkdtempSync(path.join(cacheDir, 'clinicpay-sim-'));
+  const stoppers: (() => Promise<unknown>)[] = [async () => fs.rmSync(bundleDir, { recursive: true, force: true })];
   try {
+    const gatewayEntry = await bundleGatewayProcess(bundleDir);
     const postgres = await startEmbeddedPostgres({
       dataDir: path.join(workDir, 'postgres'),
       password: randomBytes(16).toString('hex'),
@@ -66,7 +79,9 @@ export async function startSimulationStack(): Promise<SimulationStack> {
     stoppers.push(() => anvil.stop());
     const direct = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 10_000 });
     const payers = [0, 1, 2].map(() => privateKeyToAccount(generatePrivateKey()));
-    const relayer = privateKeyToAccount(generatePrivateKey());
+    const relayerKey = generatePrivateKey();
+    const relayer = privateKeyToAccount(relayerKey);
+    const secretKey = randomBytes(32);
     const deployments = await ensureDevContracts({
       chain: direct,
       rpcUrl: anvil.rpcUrl,
@@ -98,7 +113,10 @@ export async function startSimulationStack(): Promise<SimulationStack> {
       deployments,
       payers,
       relayer,
-      secrets: new SecretBox([{ id: 'sim', key: randomBytes(32) }]),
+      relayerKey,
+      secrets: new SecretBox([{ id: 'sim', key: secretKey }]),
+      secretKey: secretKey.toString('hex'),
+      gatewayEntry,
       templateDatabase: TEMPLATE,
       async resetChain() {
         if ((await anvilRpc(anvil.rpcUrl, 'evm_revert', [snapshot])) !== true) throw new Error('anvil could not revert to the snapshot');

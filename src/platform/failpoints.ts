@@ -5,9 +5,9 @@
  * gateway arms them, no configuration reaches them, and an unarmed failpoint costs one
  * comparison with `undefined`.
  *
- * A crash injected at a failpoint is an {@link InjectedCrash} thrown there: the transaction it is
- * in rolls back and the pass ends, which is what the database and the chain see of a process
- * killed at that moment.
+ * A crash injected at a failpoint is the simulator's gateway process killing itself there with
+ * SIGKILL: nothing after the failpoint runs, its connections close, and the transaction it is in
+ * rolls back.
  */
 
 /** Where a crash may be injected. */
@@ -40,17 +40,9 @@ export type PlantName = keyof typeof PLANTS;
 
 /** What a simulator arms: asked at every failpoint, and whether a bug is planted. */
 export interface FailpointController {
-  /** Throws (an {@link InjectedCrash}) to crash at `name`, or returns to go on. */
+  /** Kills the process to crash at `name`, or returns to go on. */
   reached(name: FailpointName): void;
   planted(name: PlantName): boolean;
-}
-
-/** A crash the simulator injected: a process killed at that point. */
-export class InjectedCrash extends Error {
-  constructor(readonly failpoint: FailpointName) {
-    super(`crash injected at ${failpoint}`);
-    this.name = 'InjectedCrash';
-  }
 }
 
 let armed: FailpointController | undefined;
