@@ -29,6 +29,7 @@ import * as balanceCheckpoints from './20261204_0025_balance_checkpoints.js';
 import * as reconciliationSweeps from './20261204_0026_reconciliation_sweeps.js';
 import * as statementIndexes from './20261204_0027_statement_indexes.js';
 import * as verifiedCursor from './20261205_0028_verified_cursor.js';
+import * as transferGenerations from './20261205_0029_transfer_generations.js';
 
 export interface Migration {
   name: string;
@@ -65,4 +66,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261204_0026_reconciliation_sweeps', ...reconciliationSweeps },
   { name: '20261204_0027_statement_indexes', ...statementIndexes },
   { name: '20261205_0028_verified_cursor', ...verifiedCursor },
+  { name: '20261205_0029_transfer_generations', ...transferGenerations },
 ];

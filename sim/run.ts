@@ -27,7 +27,7 @@ const ACTOR: AuditActor = { actor: 'simulator', role: 'clinic_admin' };
 /** Rounds of every worker on every instance (a block mined each) the system gets to settle. */
 const SETTLE_ROUNDS = 150;
 /** The steps that are faults rather than the gateway's ordinary work. */
-const FAULT_STEPS = new Set<Step['op']>(['reorg', 'rpc_fault', 'crash', 'restart', 'kill', 'db_drop']);
+const FAULT_STEPS = new Set<Step['op']>(['reorg', 'rpc_fault', 'crash', 'restart', 'kill', 'db_drop', 'pause']);
 /** Trace lines printed with a violation. */
 const TRACE_SHOWN = 12;
 /** How long the gateway waits for the node: shorter than the proxy holds a call it times out. */
@@ -220,10 +220,11 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         const depth = Math.min(step.depth, Number(head - base));
         if (depth === 0) return 'no block of this run to reorg';
         await anvilRpc(stack.anvil.rpcUrl, 'anvil_reorg', [depth, []]);
-        // The node would mine the replaced blocks' transactions again: they are dropped, as if
-        // the new branch had spent their nonces otherwise, so a reorg takes payments away for good.
-        await anvilRpc(stack.anvil.rpcUrl, 'anvil_dropAllTransactions', []);
-        count('reorg');
+        // The node keeps the replaced blocks' transactions and mines them again in its next
+        // blocks (re-inclusion); or they are dropped, as if the new branch had spent their
+        // nonces otherwise, so that the reorg takes payments away for good.
+        if (!step.reinclude) await anvilRpc(stack.anvil.rpcUrl, 'anvil_dropAllTransactions', []);
+        count(step.reinclude ? 'reorg, transactions mined again' : 'reorg, transactions dropped');
         return `depth ${depth}`;
       }
       case 'rpc_fault':
@@ -255,6 +256,10 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
       }
       case 'crash':
         gateways.arm(step.at);
+        return undefined;
+      case 'pause':
+        await letTimePass();
+        count('pause');
         return undefined;
       case 'restart':
         count('restart');

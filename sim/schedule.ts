@@ -25,8 +25,13 @@ export type Step =
   | { op: 'void'; invoice: number }
   /** Empty blocks. */
   | { op: 'mine'; blocks: number }
-  /** The last `depth` blocks replaced by empty ones (their transactions dropped). */
-  | { op: 'reorg'; depth: number }
+  /**
+   * The last `depth` blocks replaced by empty ones. Their transactions are dropped, or, with
+   * `reinclude`, left to the node, which mines them again in later blocks.
+   */
+  | { op: 'reorg'; depth: number; reinclude: boolean }
+  /** A long pause: retries come due and claims whose owner died run out their lease. */
+  | { op: 'pause' }
   /** `blocks`: for `empty_logs` and `partial_logs`, how many of the newest blocks the answering backend lacks. */
   | { op: 'rpc_fault'; fault: RpcFault; calls: number; blocks?: number }
   /** One pass of a worker on an instance, if that instance holds the worker's lock. */
@@ -70,6 +75,7 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
       ['restart', 1],
       ['db_drop', 2],
       ['kill', 2],
+      ['pause', 1],
     ]);
     switch (op) {
       case 'invoice':
@@ -92,7 +98,10 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
         });
         break;
       case 'reorg':
-        schedule.push({ op, depth: random.int(1, 2 * confirmations) });
+        schedule.push({ op, depth: random.int(1, 2 * confirmations), reinclude: random.int(0, 1) === 1 });
+        break;
+      case 'pause':
+        schedule.push({ op });
         break;
       case 'rpc_fault': {
         const fault = random.pick(RPC_FAULTS);

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { InvoiceRow } from '../src/billing/invoices.js';
 import { type Anvil, startAnvil } from '../src/dev/anvil.js';
 import { accountBalances, invoiceDepositBalance } from '../src/ledger/ledger.js';
+import { recordStatement, statementContext, statementLines } from '../src/reports/statement.js';
 import { testChain } from './support/chain.js';
 import {
   anvilRpc,
@@ -250,6 +251,30 @@ describe('a reorg deeper than the confirmations', () => {
     expect(await balanceOf(env, invoice.deposit_address)).toBe(0n);
     expect(await balanceOf(env, clinic.wallet)).toBe(2n * due);
     await expectLedgerInvariants(env);
+
+    // Found by `npm run simulate -- --seed 1 --steps 300` once reorgs left their transactions to be
+    // mined again: the statement showed the first forward, and its reversal, with what the transfer
+    // moved the second time, and the auditor's verifier refused it ("the transfer moved 2x but the
+    // line says x"). Each entry's transfer is shown as it was when the entry was posted.
+    const row = await recordStatement(
+      env.db,
+      { sub: 'auditor', role: 'auditor', clinicId: undefined } as never,
+      { actor: 'auditor', role: 'auditor' },
+      { clinicId: clinic.id, from: new Date(Date.now() - 3_600_000), to: new Date(Date.now() + 1000) },
+      env.network,
+    );
+    const lines = [];
+    for await (const line of statementLines(env.db, await statementContext(env.db, row, env.network)))
+      if ('transfer' in line && line.transfer) lines.push(line);
+    const forwards = lines.filter((line) => line.transfer!.tx_hash === relayed.tx_hash);
+    expect(forwards.map((line) => [line.type, line.token_amount, line.transfer!.amount])).toEqual([
+      ['forward', due.toString(), due.toString()],
+      ['reversal', due.toString(), due.toString()],
+      ['forward', (2n * due).toString(), (2n * due).toString()],
+    ]);
+    expect(forwards[0]!.transfer!.block_hash).toBe(forwards[1]!.transfer!.block_hash);
+    expect(forwards[2]!.transfer!.block_hash).not.toBe(forwards[0]!.transfer!.block_hash);
+    expect(await env.db('transfer_generations').where({ transfer_id: again[0]!.id }).pluck('generation')).toEqual([0]);
   });
 
   it('simulator seed 102: a posted payment moved to another block and reorged away again before it is final is dropped, and the watcher goes on', async () => {

@@ -357,9 +357,10 @@ function lineRowsQuery(db: Db, row: StatementRow) {
      UNION ALL
      (SELECT e.created_at, 'entry', ${isoText('e.created_at')}, e.id, e.invoice_id, inv.number, NULL, NULL, NULL, NULL,
               e.kind, e.reverses_entry_id, e.resolution_id, ${STATEMENT_ACCOUNT_KINDS.map((kind) => `p.${kind}`).join(', ')}, p.size,
-              t.id, t.chain_id, t.tx_hash, t.log_index, t.block_number::text, t.block_hash, ${isoText('t.block_timestamp')}, t.token_address,
-              t.from_address, t.to_address, t.amount::text, t.confirmations,
-              CASE WHEN e.resolution_id IS NOT NULL THEN (SELECT refund_tx_hash FROM resolutions WHERE id = e.resolution_id) END, t.kind
+              t.id, t.chain_id, t.tx_hash, t.log_index, COALESCE(g.block_number, t.block_number)::text, COALESCE(g.block_hash, t.block_hash),
+              ${isoText('COALESCE(g.block_timestamp, t.block_timestamp)')}, COALESCE(g.token_address, t.token_address),
+              COALESCE(g.from_address, t.from_address), COALESCE(g.to_address, t.to_address), COALESCE(g.amount, t.amount)::text, t.confirmations,
+              CASE WHEN e.resolution_id IS NOT NULL THEN (SELECT refund_tx_hash FROM resolutions WHERE id = e.resolution_id) END, COALESCE(g.kind, t.kind)
          FROM journal_entries e
          JOIN LATERAL (
            SELECT ${NETTED_POSTINGS},
@@ -369,6 +370,15 @@ function lineRowsQuery(db: Db, row: StatementRow) {
          ) AS p ON p.postings > 0
          LEFT JOIN LATERAL (SELECT number FROM invoices WHERE id = e.invoice_id OFFSET 0) AS inv ON true
          LEFT JOIN LATERAL (SELECT * FROM transfers WHERE id = e.transfer_id OFFSET 0) AS t ON true
+         -- A transfer that came back after a reorg: the entry (or the entry a reversal reverses)
+         -- names the generation it was posted for in its key (kind:transfer:generation), and an
+         -- earlier generation is shown as it was. Looked up only for transfers that came back.
+         LEFT JOIN LATERAL (
+           SELECT tg.* FROM transfer_generations tg
+            WHERE t.generation > 0 AND tg.transfer_id = t.id
+              AND tg.generation = (SELECT CASE WHEN k.idempotency_key ~ '^[a-z_]+:[a-z]+_[0-9a-f]+:[0-9]+$' THEN split_part(k.idempotency_key, ':', 3)::int END
+                                     FROM journal_entries k WHERE k.id = COALESCE(e.reverses_entry_id, e.id))
+         ) AS g ON true
         WHERE e.clinic_id = :clinic AND e.created_at >= :from AND e.created_at < :to
         ORDER BY e.created_at, e.id)
      ORDER BY at, id`,

@@ -26,7 +26,7 @@
  *
  * Every write is idempotent, so a crash at any point loses nothing and doubles nothing.
  *
- * Owns tables: transfers, flush_requests, settlement_address_changes, relayer_transactions.
+ * Owns tables: transfers, transfer_generations, flush_requests, settlement_address_changes, relayer_transactions.
  * May import: platform, domain, audit, identity, chain, ledger, billing, webhooks, compliance.
  */
 import { type Address, getAddress } from 'viem';
