@@ -30,6 +30,7 @@ import * as reconciliationSweeps from './20261204_0026_reconciliation_sweeps.js'
 import * as statementIndexes from './20261204_0027_statement_indexes.js';
 import * as verifiedCursor from './20261205_0028_verified_cursor.js';
 import * as transferGenerations from './20261205_0029_transfer_generations.js';
+import * as refundBlocks from './20261205_0030_refund_blocks.js';
 
 export interface Migration {
   name: string;
@@ -67,4 +68,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '20261204_0027_statement_indexes', ...statementIndexes },
   { name: '20261205_0028_verified_cursor', ...verifiedCursor },
   { name: '20261205_0029_transfer_generations', ...transferGenerations },
+  { name: '20261205_0030_refund_blocks', ...refundBlocks },
 ];

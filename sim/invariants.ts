@@ -9,6 +9,7 @@ import type { ChainClient } from '../src/chain/client.js';
 import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { type InvoiceStatus, settledStatus } from '../src/domain/invoiceStatus.js';
 import type { Db } from '../src/platform/db.js';
+import type { RunRow } from '../src/recon/runs.js';
 import type { WebhookReceiver } from './stack.js';
 import { statementViolations } from './statementCheck.js';
 
@@ -165,4 +166,28 @@ export async function afterSettling(context: InvariantContext): Promise<string[]
   // Last: asking for a statement records it (audited), as the gateway does, so the checks above see the run alone.
   violations.push(...(await statementViolations(context)));
   return violations;
+}
+
+/**
+ * Exceptions that say the books and the chain differ: a transfer on the chain the ledger does
+ * not hold, one the ledger holds that the chain does not, a balance that does not add up. Others
+ * (an overpayment, a late payment, a token the gateway does not accept) are money that arrived
+ * as it should not, kept for a person to resolve: the books and the chain agree about them.
+ */
+const DIFFERENCES = new Set(['missing_on_chain', 'balance_mismatch', 'unknown_transfer:not_in_ledger', 'unknown_transfer:unexpected_outflow']);
+
+/** What a reconciliation of the whole run, after settling, found that it should not have. */
+export async function reconciliationDifferences(db: Db, run: RunRow): Promise<string[]> {
+  if (run.status !== 'completed') return [`the final reconciliation ${run.id} is ${run.status}: ${run.error ?? 'no error recorded'}`];
+  const found = (await db('exceptions').where({ last_run_id: run.id }).whereNot({ status: 'resolved' }).select('id', 'type', 'details', 'tx_hash')) as {
+    id: string;
+    type: string;
+    details: { reason?: string };
+    tx_hash: string | null;
+  }[];
+  return found
+    .filter((exception) => DIFFERENCES.has(exception.type) || DIFFERENCES.has(`${exception.type}:${exception.details.reason}`))
+    .map(
+      (exception) => `the final reconciliation found ${exception.type} ${exception.details.reason ?? ''} (${exception.id}, tx ${exception.tx_hash ?? 'none'})`,
+    );
 }

@@ -11,23 +11,35 @@ import { foundry } from 'viem/chains';
 import type { AuditActor } from '../src/audit/auditLog.js';
 import { createClinic } from '../src/billing/clinics.js';
 import { createInvoice, type InvoiceRow, voidInvoice } from '../src/billing/invoices.js';
+import { createChainClient } from '../src/chain/client.js';
 import { initCursor } from '../src/chain/cursor.js';
 import { loadPaymentNetwork, type PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
+import type { Principal } from '../src/identity/principal.js';
 import { createDb } from '../src/platform/db.js';
 import type { PlantName } from '../src/platform/failpoints.js';
+import { createLogger } from '../src/platform/log.js';
 import { withTransaction } from '../src/platform/transaction.js';
+import { approveResolution, createResolution } from '../src/recon/resolutions.js';
+import { executeReconciliation, type ReconciliationDeps, requestReconciliation } from '../src/recon/runs.js';
 import { Gateways } from './gateways.js';
-import { afterSettling, duringRun, type InvariantContext } from './invariants.js';
+import { afterSettling, duringRun, type InvariantContext, reconciliationDifferences } from './invariants.js';
 import { describeStep, drawSchedule, type Step, scheduleDigest, WORKERS } from './schedule.js';
 import { anvilRpc, type SimulationStack } from './stack.js';
 
 export const CONFIRMATIONS = 3;
 const ACTOR: AuditActor = { actor: 'simulator', role: 'clinic_admin' };
+/** Two finance users: one proposes a resolution, the other approves it. */
+const FINANCE = [1, 2].map((n) => ({
+  actor: { actor: `simulator-finance-${n}`, role: 'finance' } satisfies AuditActor,
+  principal: { sub: `simulator-finance-${n}`, role: 'finance', clinicId: undefined, method: 'api_key' } satisfies Principal,
+}));
 /** Rounds of every worker on every instance (a block mined each) the system gets to settle. */
 const SETTLE_ROUNDS = 150;
 /** The steps that are faults rather than the gateway's ordinary work. */
 const FAULT_STEPS = new Set<Step['op']>(['reorg', 'rpc_fault', 'crash', 'restart', 'kill', 'db_drop', 'pause']);
+/** The steps that are the gateway's ordinary work, counted when they take effect. */
+const OPERATIONS = new Set<Step['op']>(['invoice', 'pay', 'void', 'reconcile', 'resolve', 'refund']);
 /** Trace lines printed with a violation. */
 const TRACE_SHOWN = 12;
 /** How long the gateway waits for the node: shorter than the proxy holds a call it times out. */
@@ -51,6 +63,8 @@ export interface RunReport {
   violation?: { step: number; invariant: string; trace: string[] };
   /** Faults injected, by kind. */
   faults: Map<string, number>;
+  /** Operations that took effect (not refused, and not with nothing to act on), by kind. */
+  operations: Map<string, number>;
 }
 
 interface SimInvoice {
@@ -63,7 +77,7 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
   const started = performance.now();
   const drawn = drawSchedule({ seed, steps, instances: instanceCount, confirmations: CONFIRMATIONS });
   const schedule = parameters.withoutFaults ? drawn.filter((step) => !FAULT_STEPS.has(step.op)) : drawn;
-  const report: RunReport = { seed, digest: scheduleDigest(schedule), stepsRun: 0, ms: 0, faults: new Map() };
+  const report: RunReport = { seed, digest: scheduleDigest(schedule), stepsRun: 0, ms: 0, faults: new Map(), operations: new Map() };
   const count = (kind: string) => report.faults.set(kind, (report.faults.get(kind) ?? 0) + 1);
 
   await stack.resetChain();
@@ -81,12 +95,18 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     multicall3: stack.deployments.multicall3,
     timeoutMs: 10_000,
   });
+  // Each clinic's own wallet: where its money is forwarded, and what it sends refunds from.
+  const clinicWallets = [0, 1].map(() =>
+    createWalletClient({ account: privateKeyToAccount(generatePrivateKey()), chain: foundry, transport: http(stack.anvil.rpcUrl) }),
+  );
+  for (const wallet of clinicWallets) await anvilRpc(stack.anvil.rpcUrl, 'anvil_setBalance', [wallet.account.address, '0x8ac7230489e80000']);
+  await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', ['0x1']);
   const clinics = await withTransaction(db, async (trx) =>
     Promise.all(
       [0, 1].map(async (index) =>
         createClinic(trx, ACTOR, {
           name: `Simulated Clinic ${index + 1}`,
-          settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
+          settlementAddress: clinicWallets[index]!.account.address,
           webhookUrl: stack.receiver.url,
           secrets: stack.secrets,
         }),
@@ -115,7 +135,24 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     instanceCount,
     (at) => count(`crash at ${at}`),
   );
+  // What the API does when finance asks for a reconciliation, through the same node as the gateway.
+  const reconciliation: ReconciliationDeps = {
+    db,
+    chain: createChainClient({ rpcUrl: stack.rpc.url, timeoutMs: RPC_TIMEOUT_MS }),
+    logger: createLogger('silent'),
+    chainId: network.chainId,
+    token: network.token.address,
+    tokens: network.tokens,
+    finality: { confirmations: CONFIRMATIONS, useFinalizedTag: false, maxBlockRange: 2000n },
+    multicall: network.multicall3 ?? undefined,
+  };
+  const reconcile = async (params: { fromBlock?: bigint; fullSweep: boolean }) => {
+    const run = await withTransaction(db, (trx) => requestReconciliation(trx, reconciliation, FINANCE[0]!.actor, params));
+    return executeReconciliation(reconciliation, run.id);
+  };
   const invoices: SimInvoice[] = [];
+  /** The refund transaction the clinic sent for each resolution (the last, if sent again after a reorg dropped it). */
+  const refundsSent = new Map<string, `0x${string}`>();
   const trace: string[] = [];
   const wallets = stack.payers.map((account) => createWalletClient({ account, chain: foundry, transport: http(stack.anvil.rpcUrl) }));
   const context: InvariantContext = {
@@ -135,6 +172,10 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     for (const [index, step] of schedule.entries()) {
       // An operation the world refuses (a payer's transaction the node will not take, say) is an outcome, not a violation.
       const outcome = await runStep(step).catch((error: unknown) => `error: ${(error as Error).message.split('\n')[0]!.slice(0, 200)}`);
+      if (OPERATIONS.has(step.op) && !/^(error|no |refused)/.test(outcome ?? '')) {
+        const kind = step.op === 'pay' ? `pay ${step.kind}` : step.op === 'resolve' ? `resolve ${step.action}` : step.op;
+        report.operations.set(kind, (report.operations.get(kind) ?? 0) + 1);
+      }
       trace.push(`#${index + 1} ${describeStep(step)}${outcome ? ` → ${outcome}` : ''}`);
       report.stepsRun = index + 1;
       const violations = await duringRun(context);
@@ -160,6 +201,8 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     }
     await anvilRpc(stack.anvil.rpcUrl, 'anvil_mine', [`0x${CONFIRMATIONS.toString(16)}`]);
     const violations = await afterSettling(context);
+    // A full reconciliation of the whole run finds the books and the chain in agreement.
+    if (violations.length === 0) violations.push(...(await reconciliationDifferences(db, await reconcile({ fromBlock: base + 1n, fullSweep: true }))));
     if (violations.length) fail(steps + 1, violations[0]!);
     return report;
   } finally {
@@ -261,6 +304,52 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         await letTimePass();
         count('pause');
         return undefined;
+      case 'reconcile': {
+        const run = await reconcile({ fullSweep: step.fullSweep });
+        return `${run.status}, ${run.counts.exceptions ?? 0} exceptions`;
+      }
+      case 'resolve': {
+        const open = (await db('exceptions').where({ status: 'open' }).orderBy('id').select('id')) as { id: string }[];
+        if (open.length === 0) return 'no open exception';
+        const exceptionId = open[step.exception % open.length]!.id;
+        const [proposer, approver] = FINANCE as [(typeof FINANCE)[0], (typeof FINANCE)[0]];
+        const proposed = await withTransaction(db, (trx) =>
+          createResolution(trx, proposer.principal, proposer.actor, exceptionId, {
+            action: step.action,
+            ...(step.action === 'write_off' ? { reason: 'simulated write-off' } : {}),
+          }),
+        );
+        const approved = await withTransaction(db, (trx) => approveResolution(trx, approver.principal, approver.actor, proposed.id, network as PaymentNetwork));
+        return `${approved.action} ${approved.amount}: ${approved.status}`;
+      }
+      case 'refund': {
+        const awaiting = (await db('resolutions')
+          .join('exceptions', 'exceptions.id', 'resolutions.exception_id')
+          .join('invoices', 'invoices.id', 'exceptions.invoice_id')
+          .where('resolutions.status', 'awaiting_transfer')
+          .orderBy('resolutions.id')
+          .select('resolutions.id', 'resolutions.to_address', 'resolutions.amount', 'invoices.settlement_address', 'exceptions.token_address')) as {
+          id: string;
+          to_address: `0x${string}`;
+          amount: string;
+          settlement_address: string;
+          token_address: `0x${string}` | null;
+        }[];
+        // Not one whose refund is on the chain already: the clinic pays each once.
+        const unsent = [];
+        for (const resolution of awaiting) if (!(await refundMined(resolution.id))) unsent.push(resolution);
+        if (unsent.length === 0) return 'no refund to send';
+        const resolution = unsent[step.resolution % unsent.length]!;
+        const wallet = clinicWallets.find((candidate) => candidate.account.address.toLowerCase() === resolution.settlement_address.toLowerCase())!;
+        const hash = await wallet.writeContract({
+          address: resolution.token_address ?? stack.deployments.token,
+          abi: erc20Abi,
+          functionName: 'transfer',
+          args: [resolution.to_address, BigInt(resolution.amount)],
+        });
+        refundsSent.set(resolution.id, hash);
+        return `sent ${resolution.amount} for ${resolution.id}`;
+      }
       case 'restart':
         count('restart');
         await gateways.kill(step.instance);
@@ -281,6 +370,12 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
       .update({ updated_at: db.raw(`updated_at - interval '1 hour'`) });
   }
 
+  /** Whether the refund the clinic sent for `resolutionId` is on the chain (a reorg may have dropped it). */
+  async function refundMined(resolutionId: string): Promise<boolean> {
+    const hash = refundsSent.get(resolutionId);
+    return hash !== undefined && (await stack.direct.getTransactionReceipt({ hash }).catch(() => undefined)) !== undefined;
+  }
+
   /** Nothing left to do: the watcher has read the chain, and nothing waits to be posted, forwarded, sent or chained. */
   async function settled(): Promise<boolean> {
     return (await waiting()) === undefined;
@@ -298,7 +393,11 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
               (SELECT count(*) FROM audit_inbox)::int AS audit`,
     )) as { rows: { cursor: string | null; transfers: number; flushes: number; relayer: number; webhooks: number; audit: number }[] };
     const { cursor, ...counts } = rows[0]!;
-    const left = Object.entries(counts)
+    // Refunds the clinic sent that are on the chain wait to be matched.
+    let refunds = 0;
+    const awaiting = (await db('resolutions').where({ status: 'awaiting_transfer' }).pluck('id')) as string[];
+    for (const id of awaiting) if (await refundMined(id)) refunds += 1;
+    const left = Object.entries({ ...counts, refunds })
       .filter(([, count]) => count > 0)
       .map(([what, count]) => `${count} ${what}`);
     if (cursor === null || BigInt(cursor) < head) left.unshift(`the watcher at block ${cursor ?? 'none'} of ${head}`);

@@ -32,6 +32,15 @@ export type Step =
   | { op: 'reorg'; depth: number; reinclude: boolean }
   /** A long pause: retries come due and claims whose owner died run out their lease. */
   | { op: 'pause' }
+  /** A reconciliation asked for (as `POST /v1/reconciliations` does) and run; a full sweep compares every deposit address. */
+  | { op: 'reconcile'; fullSweep: boolean }
+  /**
+   * The open exception at `exception` (modulo those open) resolved by two finance users, one
+   * proposing and the other approving: a refund to the payer, or a write-off.
+   */
+  | { op: 'resolve'; exception: number; action: 'refund' | 'write_off' }
+  /** The clinic's wallet sends the approved refund at `resolution` (modulo those awaiting theirs). */
+  | { op: 'refund'; resolution: number }
   /** `blocks`: for `empty_logs` and `partial_logs`, how many of the newest blocks the answering backend lacks. */
   | { op: 'rpc_fault'; fault: RpcFault; calls: number; blocks?: number }
   /** One pass of a worker on an instance, if that instance holds the worker's lock. */
@@ -76,6 +85,9 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
       ['db_drop', 2],
       ['kill', 2],
       ['pause', 1],
+      ['reconcile', 1],
+      ['resolve', 2],
+      ['refund', 3],
     ]);
     switch (op) {
       case 'invoice':
@@ -102,6 +114,15 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
         break;
       case 'pause':
         schedule.push({ op });
+        break;
+      case 'reconcile':
+        schedule.push({ op, fullSweep: random.int(0, 3) === 0 });
+        break;
+      case 'resolve':
+        schedule.push({ op, exception: random.int(0, 1_000_000), action: random.int(0, 3) === 0 ? 'write_off' : 'refund' });
+        break;
+      case 'refund':
+        schedule.push({ op, resolution: random.int(0, 1_000_000) });
         break;
       case 'rpc_fault': {
         const fault = random.pick(RPC_FAULTS);

@@ -39,7 +39,9 @@ function integer(text: string | undefined, name: string, fallback: number, min: 
 
 function printReport(report: RunReport, steps: number): void {
   const faults = [...report.faults].map(([kind, times]) => `${kind}: ${times}`).join(', ') || 'none';
+  const operations = [...report.operations].map(([kind, times]) => `${kind}: ${times}`).join(', ') || 'none';
   console.log(`seed ${report.seed}: ${report.stepsRun} steps in ${(report.ms / 1000).toFixed(1)} s; faults injected: ${faults}`);
+  console.log(`seed ${report.seed}: operations done: ${operations}`);
   if (report.violation) {
     const where = report.violation.step > steps ? 'after settling' : `at step ${report.violation.step}`;
     console.log(`VIOLATION seed ${report.seed} ${where}: ${report.violation.invariant}`);

@@ -41,6 +41,7 @@ import {
   startReconEnv,
 } from './support/recon.js';
 import {
+  anvilRpc,
   balanceOf,
   CONFIRMATIONS,
   expectLedgerInvariants,
@@ -176,6 +177,51 @@ describe('a refund, end to end', () => {
     expect(await listExceptions(r.app, FINANCE_A, { invoice_id: invoice.id, status: 'open' })).toEqual([]);
     expect((await exceptionNow(exception.id)).status).toBe('resolved');
     // Every entry balances, every deposit address holds what the ledger says, every settlement wallet too.
+    await expectLedgerInvariants(e);
+  });
+
+  it('simulator seed 2: matched, then taken off the chain by a reorg deeper than finality, is reversed and awaits its transfer again; mined again, it is matched once more', async () => {
+    // Found by `npm run simulate -- --seeds 1,2 --steps 700` once the simulator resolved exceptions and
+    // sent refunds: a refund matched when final stayed on the books after a deeper reorg dropped its
+    // transfer, and the clinic's wallet held 2,972,810,000 more than the books said.
+    const e = r.env;
+    const clinic = await clinicWithWallet(e);
+    const { exception } = await overpayment(clinic, '12.34', 15_000_000n);
+    const resolution = (await propose(exception.id, { action: 'refund' })).body as ResolutionBody;
+    const approved = (await approve(resolution.id)).body as ResolutionBody;
+    await sendRefund(e, clinic.owner, approved.calldata as `0x${string}`);
+    await mine(e, CONFIRMATIONS);
+    expect(await matchRefunds(refundMatcher(e))).toBe(1);
+    expect(await balanceOf(e, clinic.wallet)).toBe(12_340_000n);
+
+    // The refund's block and those on top of it are replaced, its transaction dropped.
+    await anvilRpc(e, 'anvil_reorg', [CONFIRMATIONS + 1, []]);
+    await anvilRpc(e, 'anvil_dropAllTransactions', []);
+    expect(await balanceOf(e, clinic.wallet)).toBe(15_000_000n);
+    expect(await matchRefunds(refundMatcher(e))).toBe(0);
+    expect((await get(r.app, FINANCE_A, `/v1/resolutions/${resolution.id}`)).body).toMatchObject({ status: 'awaiting_transfer', refund_tx_hash: null });
+    expect((await exceptionNow(exception.id)).status).toBe('pending_approval');
+    const kinds = async () =>
+      (await e
+        .db('journal_entries')
+        .where({ resolution_id: resolution.id })
+        .orWhereIn('reverses_entry_id', e.db('journal_entries').where({ resolution_id: resolution.id }).select('id'))
+        .orderBy('created_at')
+        .pluck('kind')) as string[];
+    expect(await kinds()).toEqual(['refund', 'reversal']);
+    await settle(e);
+    await expectLedgerInvariants(e);
+
+    // The clinic sends it again: matched once more, posted once more.
+    await sendRefund(e, clinic.owner, approved.calldata as `0x${string}`);
+    await mine(e, CONFIRMATIONS);
+    expect(await matchRefunds(refundMatcher(e))).toBe(1);
+    expect(await matchRefunds(refundMatcher(e))).toBe(0);
+    expect((await get(r.app, FINANCE_A, `/v1/resolutions/${resolution.id}`)).body).toMatchObject({ status: 'completed' });
+    expect((await exceptionNow(exception.id)).status).toBe('resolved');
+    expect(await kinds()).toEqual(['refund', 'reversal', 'refund']);
+    expect(await balanceOf(e, clinic.wallet)).toBe(12_340_000n);
+    await settle(e);
     await expectLedgerInvariants(e);
   });
 

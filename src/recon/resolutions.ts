@@ -25,7 +25,7 @@ import { refuseScreenedAddress } from '../compliance/screening.js';
 import { apiAddress, parseAddressParam, storedAddress } from '../domain/address.js';
 import { ForbiddenError } from '../identity/errors.js';
 import { type ClinicScope, type Principal, scopeQuery } from '../identity/principal.js';
-import { assetOf, postEntry, postingsFor } from '../ledger/ledger.js';
+import { assetOf, findEntry, postEntry, postingsFor, reverseEntry } from '../ledger/ledger.js';
 import type { Db, Trx } from '../platform/db.js';
 import { NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -329,14 +329,9 @@ export interface MatchRefundsDeps {
   finality: Finality;
 }
 
-/**
- * Finds the on-chain transfers of approved refunds (from the invoice's settlement address to
- * the refund address, of the exact amount, final) and completes them: a refund journal entry,
- * the resolution completed, the exception resolved. Returns how many completed.
- */
-export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
-  const { db } = deps;
-  const awaiting = (await db('resolutions')
+/** Approved refunds whose transfer has not been matched yet, with where they must come from. */
+async function awaitingRefunds(db: Db) {
+  return (await db('resolutions')
     .join('exceptions', 'exceptions.id', 'resolutions.exception_id')
     .join('invoices', 'invoices.id', 'exceptions.invoice_id')
     .where('resolutions.status', 'awaiting_transfer')
@@ -346,10 +341,96 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
     invoice_id: string;
     token_address: string | null;
   })[];
+}
+
+/** How far below the head a matched refund's block is checked against the chain again. */
+const REFUND_RECHECK_BLOCKS = 1000n;
+
+/**
+ * Completed refunds whose block the chain no longer has (a reorg deeper than finality took the
+ * transfer away): the refund's entry is reversed, and the resolution awaits its transfer again
+ * (the same transfer mined again, or another the clinic sends). Returns how many were undone.
+ */
+async function undoReorgedRefunds(deps: MatchRefundsDeps, head: bigint): Promise<number> {
+  const { db } = deps;
+  const matched = (await db('resolutions')
+    .join('exceptions', 'exceptions.id', 'resolutions.exception_id')
+    .where('resolutions.status', 'completed')
+    .whereNotNull('resolutions.refund_block_hash')
+    .where('resolutions.refund_block_number', '>', (head - REFUND_RECHECK_BLOCKS).toString())
+    .select('resolutions.id', 'resolutions.refund_block_number', 'resolutions.refund_block_hash', 'resolutions.refund_tx_hash', 'exceptions.clinic_id')) as {
+    id: string;
+    refund_block_number: string;
+    refund_block_hash: string;
+    refund_tx_hash: string;
+    clinic_id: string;
+  }[];
+  if (matched.length === 0) return 0;
+  // Asked of the node each time, never from a cache: this is the check that the block is still there.
+  const numbers = [...new Set(matched.map((row) => BigInt(row.refund_block_number)))];
+  const hashes = new Map(
+    await Promise.all(
+      numbers.map(async (number) => [number, (await deps.chain.getBlock({ blockNumber: number }).catch(() => undefined))?.hash?.toLowerCase()] as const),
+    ),
+  );
+  let undone = 0;
+  for (const refund of matched) {
+    if (hashes.get(BigInt(refund.refund_block_number)) === refund.refund_block_hash) continue;
+    await withTransaction(db, async (trx) => {
+      const current = (await trx('resolutions')
+        .where({ id: refund.id })
+        .forUpdate()
+        .first('status', 'refund_block_hash', 'refund_matches', 'exception_id')) as {
+        status: string;
+        refund_block_hash: string | null;
+        refund_matches: number;
+        exception_id: string;
+      };
+      if (current.status !== 'completed' || current.refund_block_hash !== refund.refund_block_hash) return;
+      const entryId = await findEntry(trx, refundEntryKey(refund.id, current.refund_matches - 1));
+      if (entryId !== undefined) await reverseEntry(trx, entryId);
+      await trx('resolutions')
+        .where({ id: refund.id })
+        .update({ status: 'awaiting_transfer', refund_tx_hash: null, refund_block_number: null, refund_block_hash: null, completed_at: null });
+      await trx('exceptions').where({ id: current.exception_id }).update({ status: 'pending_approval', resolved_at: null, updated_at: trx.fn.now() });
+      await appendAudit(trx, SYSTEM.reconciler, [
+        {
+          action: 'refund.reorged',
+          target: { type: 'resolution', id: refund.id },
+          clinicId: refund.clinic_id,
+          before: {
+            status: 'completed',
+            refund_transfer: refund.refund_tx_hash,
+            block_number: refund.refund_block_number,
+            block_hash: refund.refund_block_hash,
+          },
+          after: { status: 'awaiting_transfer' },
+        },
+      ]);
+      undone += 1;
+    });
+  }
+  return undone;
+}
+
+/** The journal entry of a refund's `match`-th match (0: the first): a refund reorged away and matched again posts anew. */
+function refundEntryKey(resolutionId: string, match: number): string {
+  return match === 0 ? `refund:${resolutionId}` : `refund:${resolutionId}:${match}`;
+}
+
+/**
+ * Finds the on-chain transfers of approved refunds (from the invoice's settlement address to
+ * the refund address, of the exact amount, final) and completes them: a refund journal entry,
+ * the resolution completed, the exception resolved. Returns how many completed.
+ */
+export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
+  const { db } = deps;
+  const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
+  await undoReorgedRefunds(deps, head);
+  const awaiting = await awaitingRefunds(db);
   const accepted = deps.tokens?.map((token) => token.address) ?? [deps.token];
   const refundToken = (row: { token_address: string | null }): Address => accepted.find((token) => storedAddress(token) === row.token_address) ?? deps.token;
   if (awaiting.length === 0) return 0;
-  const head = await deps.chain.getBlockNumber({ cacheTime: 0 });
   const final = await finalHead(deps.chain, deps.finality, head);
   const fromBlock = awaiting.reduce((min, row) => (BigInt(row.approved_at_block ?? '0') < min ? BigInt(row.approved_at_block ?? '0') : min), final);
   if (fromBlock > final) return 0;
@@ -376,10 +457,13 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
     const reference = `${match.txHash.toLowerCase()}:${match.logIndex}`;
     used.add(reference);
     await withTransaction(db, async (trx) => {
-      const current = (await trx('resolutions').where({ id: refund.id }).forUpdate().first('status')) as { status: string };
+      const current = (await trx('resolutions').where({ id: refund.id }).forUpdate().first('status', 'refund_matches')) as {
+        status: string;
+        refund_matches: number;
+      };
       if (current.status !== 'awaiting_transfer') return;
       await postEntry(trx, {
-        idempotencyKey: `refund:${refund.id}`,
+        idempotencyKey: refundEntryKey(refund.id, current.refund_matches),
         kind: 'refund',
         clinicId: refund.clinic_id,
         asset: assetOf(deps.chainId, refundToken(refund)),
@@ -387,7 +471,16 @@ export async function matchRefunds(deps: MatchRefundsDeps): Promise<number> {
         resolutionId: refund.id,
         postings: postingsFor('refund', BigInt(refund.amount)),
       });
-      await trx('resolutions').where({ id: refund.id }).update({ status: 'completed', refund_tx_hash: reference, completed_at: trx.fn.now() });
+      await trx('resolutions')
+        .where({ id: refund.id })
+        .update({
+          status: 'completed',
+          refund_tx_hash: reference,
+          refund_block_number: match.blockNumber.toString(),
+          refund_block_hash: match.blockHash.toLowerCase(),
+          refund_matches: current.refund_matches + 1,
+          completed_at: trx.fn.now(),
+        });
       await trx('exceptions').where({ id: refund.exception_id }).update({ status: 'resolved', resolved_at: trx.fn.now(), updated_at: trx.fn.now() });
       await appendAudit(trx, SYSTEM.reconciler, [
         {
