@@ -370,10 +370,13 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
       .update({ updated_at: db.raw(`updated_at - interval '1 hour'`) });
   }
 
-  /** Whether the refund the clinic sent for `resolutionId` is on the chain (a reorg may have dropped it). */
+  /**
+   * Whether the refund the clinic sent for `resolutionId` is on the chain and went through: a
+   * reorg may have dropped it, or mined it again after the forward that paid for it was gone.
+   */
   async function refundMined(resolutionId: string): Promise<boolean> {
     const hash = refundsSent.get(resolutionId);
-    return hash !== undefined && (await stack.direct.getTransactionReceipt({ hash }).catch(() => undefined)) !== undefined;
+    return hash !== undefined && (await stack.direct.getTransactionReceipt({ hash }).catch(() => undefined))?.status === 'success';
   }
 
   /** Nothing left to do: the watcher has read the chain, and nothing waits to be posted, forwarded, sent or chained. */

@@ -368,10 +368,9 @@ async function undoReorgedRefunds(deps: MatchRefundsDeps, head: bigint): Promise
   if (matched.length === 0) return 0;
   // Asked of the node each time, never from a cache: this is the check that the block is still there.
   const numbers = [...new Set(matched.map((row) => BigInt(row.refund_block_number)))];
+  // A node that does not answer proves nothing: only a block with another hash undoes a refund.
   const hashes = new Map(
-    await Promise.all(
-      numbers.map(async (number) => [number, (await deps.chain.getBlock({ blockNumber: number }).catch(() => undefined))?.hash?.toLowerCase()] as const),
-    ),
+    await Promise.all(numbers.map(async (number) => [number, (await deps.chain.getBlock({ blockNumber: number })).hash.toLowerCase()] as const)),
   );
   let undone = 0;
   for (const refund of matched) {
