@@ -28,7 +28,24 @@ describe('fault simulator', () => {
     expect(scheduleDigest(drawSchedule(parameters))).toBe(scheduleDigest(drawSchedule({ ...parameters })));
     expect(scheduleDigest(drawSchedule({ ...parameters, seed: 20261205 }))).not.toBe(scheduleDigest(drawSchedule(parameters)));
     const ops = new Set(drawSchedule(parameters).map((step) => step.op));
-    expect([...ops].sort()).toEqual(['crash', 'db_drop', 'invoice', 'kill', 'mine', 'pause', 'pay', 'race', 'reconcile', 'refund', 'reorg', 'resolve', 'restart', 'rpc_fault', 'tick', 'void']);
+    expect([...ops].sort()).toEqual([
+      'crash',
+      'db_drop',
+      'invoice',
+      'kill',
+      'mine',
+      'pause',
+      'pay',
+      'race',
+      'reconcile',
+      'refund',
+      'reorg',
+      'resolve',
+      'restart',
+      'rpc_fault',
+      'tick',
+      'void',
+    ]);
   });
 
   it('finds no violation in three fixed seeds on two instances, every fault kind drawn', { timeout: 660_000 }, async () => {
