@@ -151,8 +151,8 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
     return executeReconciliation(reconciliation, run.id);
   };
   const invoices: SimInvoice[] = [];
-  /** The refund transaction the clinic sent for each resolution (the last, if sent again after a reorg dropped it). */
-  const refundsSent = new Map<string, `0x${string}`>();
+  /** The refund transactions the clinic sent for each resolution (another only once a reorg dropped the last, or it failed). */
+  const refundsSent = new Map<string, `0x${string}`[]>();
   const trace: string[] = [];
   const wallets = stack.payers.map((account) => createWalletClient({ account, chain: foundry, transport: http(stack.anvil.rpcUrl) }));
   const context: InvariantContext = {
@@ -335,9 +335,12 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
           settlement_address: string;
           token_address: `0x${string}` | null;
         }[];
-        // Not one whose refund is on the chain already: the clinic pays each once.
+        // Not one whose refund is on the chain already, or on its way: the clinic pays each once.
         const unsent = [];
-        for (const resolution of awaiting) if (!(await refundMined(resolution.id))) unsent.push(resolution);
+        for (const resolution of awaiting) {
+          const states = await Promise.all((refundsSent.get(resolution.id) ?? []).map(refundState));
+          if (states.every((state) => state === 'failed' || state === 'gone')) unsent.push(resolution);
+        }
         if (unsent.length === 0) return 'no refund to send';
         const resolution = unsent[step.resolution % unsent.length]!;
         const wallet = clinicWallets.find((candidate) => candidate.account.address.toLowerCase() === resolution.settlement_address.toLowerCase())!;
@@ -347,7 +350,7 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
           functionName: 'transfer',
           args: [resolution.to_address, BigInt(resolution.amount)],
         });
-        refundsSent.set(resolution.id, hash);
+        refundsSent.set(resolution.id, [...(refundsSent.get(resolution.id) ?? []), hash]);
         return `sent ${resolution.amount} for ${resolution.id}`;
       }
       case 'restart':
@@ -371,12 +374,14 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
   }
 
   /**
-   * Whether the refund the clinic sent for `resolutionId` is on the chain and went through: a
-   * reorg may have dropped it, or mined it again after the forward that paid for it was gone.
+   * Where a refund transaction the clinic sent is: on the chain having moved the money, on the
+   * chain having failed (mined again after a reorg took away the forward that paid for it),
+   * waiting in the node's pool, or gone (a reorg dropped it).
    */
-  async function refundMined(resolutionId: string): Promise<boolean> {
-    const hash = refundsSent.get(resolutionId);
-    return hash !== undefined && (await stack.direct.getTransactionReceipt({ hash }).catch(() => undefined))?.status === 'success';
+  async function refundState(hash: `0x${string}`): Promise<'transferred' | 'failed' | 'pending' | 'gone'> {
+    const receipt = await stack.direct.getTransactionReceipt({ hash }).catch(() => undefined);
+    if (receipt) return receipt.status === 'success' ? 'transferred' : 'failed';
+    return (await stack.direct.getTransaction({ hash }).catch(() => undefined)) ? 'pending' : 'gone';
   }
 
   /** Nothing left to do: the watcher has read the chain, and nothing waits to be posted, forwarded, sent or chained. */
@@ -396,10 +401,18 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
               (SELECT count(*) FROM audit_inbox)::int AS audit`,
     )) as { rows: { cursor: string | null; transfers: number; flushes: number; relayer: number; webhooks: number; audit: number }[] };
     const { cursor, ...counts } = rows[0]!;
-    // Refunds the clinic sent that are on the chain wait to be matched.
+    // A refund the clinic sent waits while it is in the pool, or on the chain and matched to no resolution.
+    const matched = ((await db('resolutions').whereNotNull('refund_tx_hash').pluck('refund_tx_hash')) as string[]).map((reference) => reference.split(':')[0]);
     let refunds = 0;
-    const awaiting = (await db('resolutions').where({ status: 'awaiting_transfer' }).pluck('id')) as string[];
-    for (const id of awaiting) if (await refundMined(id)) refunds += 1;
+    let firstRefund: string | undefined;
+    for (const [resolution, hashes] of refundsSent) {
+      for (const hash of hashes) {
+        const state = await refundState(hash);
+        if (state === 'failed' || state === 'gone' || (state === 'transferred' && matched.includes(hash.toLowerCase()))) continue;
+        refunds += 1;
+        firstRefund ??= `(the first refund waiting: ${hash}, sent for ${resolution}, ${state})`;
+      }
+    }
     const left = Object.entries({ ...counts, refunds })
       .filter(([, count]) => count > 0)
       .map(([what, count]) => `${count} ${what}`);
@@ -413,6 +426,7 @@ export async function runSimulation(stack: SimulationStack, parameters: RunParam
         `(the first relayer transaction: ${first.status}, nonce ${first.nonce ?? 'none'}, ${first.replacements} replacements, ${first.last_error ?? 'no error'})`,
       );
     }
+    if (firstRefund) left.push(firstRefund);
     return left.length ? left.join(', ') : undefined;
   }
 }
