@@ -162,24 +162,23 @@ export function drawSchedule({ seed, steps, instances, confirmations }: Schedule
         schedule.push({ op, instance: random.int(0, instances - 1) });
         break;
       case 'kill':
-        schedule.push({
-          op,
-          instance: random.int(0, instances - 1),
-          workers: [...new Set([random.pick(WORKERS), random.pick(WORKERS)])],
-          afterMs: random.int(0, 50),
-        });
+        schedule.push({ op, ...midPasses(random, instances, 50) });
         break;
       case 'db_drop':
-        schedule.push({
-          op,
-          instance: random.int(0, instances - 1),
-          workers: [...new Set([random.pick(WORKERS), random.pick(WORKERS)])],
-          afterMs: random.int(0, 30),
-        });
+        schedule.push({ op, ...midPasses(random, instances, 30) });
         break;
     }
   }
   return schedule;
+}
+
+/** Passes of one or two workers on an instance, and how far into them (up to `maxMs`) a fault strikes. */
+function midPasses(random: Random, instances: number, maxMs: number): { instance: number; workers: WorkerName[]; afterMs: number } {
+  return {
+    instance: random.int(0, instances - 1),
+    workers: [...new Set([random.pick(WORKERS), random.pick(WORKERS)])],
+    afterMs: random.int(0, maxMs),
+  };
 }
 
 /** A short digest of a schedule, printed so that two runs of one seed can be seen to agree. */
