@@ -7,8 +7,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Express } from 'express';
 import type { Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createApp } from '../src/app.js';
 import type { AuditActor } from '../src/audit/auditLog.js';
 import type { ChainClient } from '../src/chain/client.js';
 import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
@@ -16,12 +18,42 @@ import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
 import { ensureDevContracts } from '../src/dev/contracts.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { createJwtVerifier } from '../src/identity/jwt.js';
+import type { Db } from '../src/platform/db.js';
+import { createLogger } from '../src/platform/log.js';
+import { createMetrics } from '../src/platform/metrics.js';
+import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { SecretBox } from '../src/platform/secretBox.js';
 
 /** Who the audit log says set up a benchmark's clinics and invoices. */
 export const BENCH_ACTOR: AuditActor = { actor: 'bench', role: 'clinic_admin' };
 /** Seals the bench clinics' webhook secrets. */
 export const BENCH_SECRETS = new SecretBox([{ id: 'bench', key: randomBytes(32) }]);
+
+export interface BenchAppParameters {
+  db: Db;
+  chain: ChainClient;
+  network: PaymentNetwork;
+  /** The HS256 secret, issuer and audience the app verifies bearer tokens with. */
+  jwt: { secret: string; issuer: string; audience: string };
+}
+
+/** The gateway's real Express app as the benchmarks serve it: silent logs, 3 confirmations, HS256 tokens. */
+export function benchApp({ db, chain, network, jwt }: BenchAppParameters): Express {
+  return createApp({
+    db,
+    secrets: BENCH_SECRETS,
+    chain,
+    logger: createLogger('silent'),
+    metrics: createMetrics(),
+    openapiYaml: fs.readFileSync(OPENAPI_PATH, 'utf8'),
+    bodyLimitBytes: 100 * 1024,
+    readinessTimeoutMs: 2000,
+    network,
+    verifyToken: createJwtVerifier({ algorithm: 'HS256', key: jwt.secret, issuer: jwt.issuer, audience: jwt.audience }),
+    finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
+  });
+}
 
 export class BenchStack {
   private readonly stoppers: (() => Promise<unknown>)[] = [];

@@ -24,28 +24,23 @@
  * the postings (`checkLedgerCheckpoints`), and the tables are analyzed. A statement whose
  * balances differ from the sum of its clinic's postings is an error, not a figure.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createApp } from '../src/app.js';
 import { createClinic } from '../src/billing/clinics.js';
 import { createChainClient } from '../src/chain/client.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
 import { hongKongDayStart } from '../src/domain/hongKongDate.js';
-import { createJwtVerifier, signHs256Token } from '../src/identity/jwt.js';
+import { signHs256Token } from '../src/identity/jwt.js';
 import { checkLedgerCheckpoints, closeLedgerDays } from '../src/ledger/checkpoints.js';
 import { accountId, assetOf } from '../src/ledger/ledger.js';
 import { closeServer } from '../src/main.js';
 import { createDb, type Db } from '../src/platform/db.js';
-import { createLogger } from '../src/platform/log.js';
-import { createMetrics } from '../src/platform/metrics.js';
 import { migrateLatest } from '../src/platform/migrate.js';
-import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
+import { BENCH_ACTOR, BENCH_SECRETS, BenchStack, benchApp } from './benchStack.js';
 
 /** Journal entries a day: a busy clinic's 80 payments and 40 forwards. */
 const PER_DAY = positiveInteger('BENCH_GROWTH_PER_DAY', 120);
@@ -216,19 +211,7 @@ export async function runGrowthBench(): Promise<void> {
     console.log(`checked ${check.checkpoints_checked} checkpoints against the postings in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     await db.raw('VACUUM ANALYZE');
 
-    const app = createApp({
-      db,
-      secrets: BENCH_SECRETS,
-      chain,
-      logger: createLogger('silent'),
-      metrics: createMetrics(),
-      openapiYaml: fs.readFileSync(OPENAPI_PATH, 'utf8'),
-      bodyLimitBytes: 100 * 1024,
-      readinessTimeoutMs: 2000,
-      network,
-      verifyToken: createJwtVerifier({ algorithm: 'HS256', key: JWT.secret, ...JWT }),
-      finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
-    });
+    const app = benchApp({ db, chain, network, jwt: JWT });
     const server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     stack.onStop(() => closeServer(server, 2000));

@@ -6,6 +6,7 @@
  *
  * Exits non-zero when a benchmark throws (a run that is not a valid measurement throws too).
  */
+import { runClientBench } from './client.js';
 import { runGasBench } from './gas.js';
 import { runGrowthBench } from './growth.js';
 import { runIngestionBench } from './ingestion.js';
@@ -28,6 +29,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'statement', run: runStatementBench },
   { name: 'growth', run: runGrowthBench },
   { name: 'simulation', run: runSimulationBench },
+  { name: 'client', run: runClientBench },
 ];
 
 async function main(names: readonly string[]): Promise<number> {

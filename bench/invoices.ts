@@ -12,7 +12,6 @@
  * failed or dropped requests is an error, not a figure.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,20 +20,16 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import express, { type Express } from 'express';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createApp } from '../src/app.js';
 import { CHAIN_BATCH, chainPendingAudit } from '../src/audit/auditLog.js';
 import { createClinic } from '../src/billing/clinics.js';
 import { createChainClient } from '../src/chain/client.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
-import { createJwtVerifier, signHs256Token } from '../src/identity/jwt.js';
+import { signHs256Token } from '../src/identity/jwt.js';
 import { closeServer } from '../src/main.js';
 import { createDb, type Db } from '../src/platform/db.js';
-import { createLogger } from '../src/platform/log.js';
-import { createMetrics } from '../src/platform/metrics.js';
 import { migrateLatest } from '../src/platform/migrate.js';
-import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
+import { BENCH_ACTOR, BENCH_SECRETS, BenchStack, benchApp } from './benchStack.js';
 
 /** The goal: the real endpoint serves at least half the baseline's requests per second. */
 const GOAL_RATIO = 0.5;
@@ -235,19 +230,7 @@ export async function runInvoiceBench(): Promise<void> {
     stack.onStop(() => baselineDb.destroy());
     await baselineDb.raw('CREATE TABLE bench_baseline (id text PRIMARY KEY, body jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())');
 
-    const realApp = createApp({
-      db,
-      secrets: BENCH_SECRETS,
-      chain,
-      logger: createLogger('silent'),
-      metrics: createMetrics(),
-      openapiYaml: fs.readFileSync(OPENAPI_PATH, 'utf8'),
-      bodyLimitBytes: BODY_LIMIT_BYTES,
-      readinessTimeoutMs: 2000,
-      network,
-      verifyToken: createJwtVerifier({ algorithm: 'HS256', key: JWT.secret, ...JWT }),
-      finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
-    });
+    const realApp = benchApp({ db, chain, network, jwt: JWT });
     const servers: Record<Target, CountedServer> = { baseline: await listenCounted(baselineApp(baselineDb)), real: await listenCounted(realApp) };
     for (const { server } of Object.values(servers)) stack.onStop(() => closeServer(server, 5000));
 

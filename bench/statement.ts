@@ -68,25 +68,21 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createApp } from '../src/app.js';
 import { createClinic, invoiceNumberSequence } from '../src/billing/clinics.js';
 import { createChainClient } from '../src/chain/client.js';
 import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { ensureDatabase } from '../src/dev/postgres.js';
 import { canonicalJson } from '../src/domain/canonicalJson.js';
 import { leafHash, MerkleAccumulator } from '../src/domain/merkle.js';
-import { createJwtVerifier, signHs256Token } from '../src/identity/jwt.js';
+import { signHs256Token } from '../src/identity/jwt.js';
 import { accountId, assetOf } from '../src/ledger/ledger.js';
 import { closeServer } from '../src/main.js';
 import { createDb, type Db } from '../src/platform/db.js';
-import { createLogger } from '../src/platform/log.js';
-import { createMetrics } from '../src/platform/metrics.js';
 import { migrateLatest } from '../src/platform/migrate.js';
-import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementDocument, type StatementLine, type StatementTrailer } from '../src/reports/statementDocument.js';
 import { verifyStatementOffline } from '../src/reports/verifyStatement.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
+import { BENCH_ACTOR, BENCH_SECRETS, BenchStack, benchApp } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_ENTRIES = 1_000_000;
@@ -238,19 +234,7 @@ async function serveChild(config: ChildConfig): Promise<void> {
   db.on('query', (query: { sql: string; bindings?: unknown[] }) => {
     if (query.sql.includes('UNION ALL') && query.sql.includes('FROM journal_entries e')) linesQuery = { sql: query.sql, bindings: query.bindings ?? [] };
   });
-  const app = createApp({
-    db,
-    secrets: BENCH_SECRETS,
-    chain,
-    logger: createLogger('silent'),
-    metrics: createMetrics(),
-    openapiYaml: fs.readFileSync(OPENAPI_PATH, 'utf8'),
-    bodyLimitBytes: 100 * 1024,
-    readinessTimeoutMs: 2000,
-    network,
-    verifyToken: createJwtVerifier({ algorithm: 'HS256', key: config.jwtSecret, ...JWT }),
-    finality: { confirmations: 3, useFinalizedTag: false, maxBlockRange: 2000n },
-  });
+  const app = benchApp({ db, chain, network, jwt: { ...JWT, secret: config.jwtSecret } });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -225,8 +225,9 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
   const url = httpUrl(config.host, port);
 
   if (devStack?.chain) {
-    const { ensureDemoClinic, devTokens } = await import('./dev/demo.js');
+    const { ensureDemoClinic, devApiKeys, devTokens } = await import('./dev/demo.js');
     const demoClinicId = await ensureDemoClinic(db, devStack.chain.clinicWallet.address, secrets);
+    const apiKeys = await devApiKeys(db, demoClinicId);
     let people: DevPerson[] = [];
     if (!relyingParty && config.nodeEnv !== 'production') {
       const started = await startDevSignIn({ config, logger, devStack, gatewayUrl: config.publicUrl ?? url, demoClinicId });
@@ -255,6 +256,7 @@ export async function startGateway({ config, logger, print }: StartGatewayParame
         'key' in jwtKey && jwtKey.algorithm === 'HS256'
           ? devTokens({ secret: jwtKey.key, issuer: config.jwt.issuer, audience: config.jwt.audience, demoClinicId })
           : {},
+      api_keys: apiKeys,
       people: people.map(({ role, clinic_id, sub, username, password }) => ({ role, clinic_id, sub, username, password })),
       identity_provider_url: devIdentityProvider?.issuer ?? null,
     });

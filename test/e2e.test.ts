@@ -9,18 +9,16 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { type Address, createPublicClient, createWalletClient, erc20Abi, http } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevStackFile } from '../src/dev/devStackFile.js';
-import { stopOrphan } from '../src/dev/processes.js';
 import { createDb } from '../src/platform/db.js';
 import { waitFor } from '../src/platform/waitFor.js';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER } from '../src/webhooks/signature.js';
 import { clinicBalances, stopGatewayProcess, tempDir, unbalancedEntries, WebhookReceiver } from './support/gatewayHarness.js';
-import { type GatewayProcess, spawnClinicpay } from './support/gatewayProcess.js';
+import { type GatewayProcess, spawnClinicpay, stopEmbeddedGateway, waitForDevStack } from './support/gatewayProcess.js';
 import { browse, CookieJar, follow } from './support/signIn.js';
 
 let dataDir: string;
@@ -96,42 +94,11 @@ async function ledgerEntriesThroughApi(stack: DevStackFile, token: string): Prom
   throw new Error('more than 100 pages of ledger entries');
 }
 
-/**
- * Whatever state the test left it in: SIGTERM (which stops the embedded Postgres and anvil with
- * it); if it does not exit in time, SIGKILL, and then the two children it left behind, by the
- * pids it recorded in DATA_DIR.
- */
-async function stopEmbeddedGateway(gateway: GatewayProcess): Promise<void> {
-  if (gateway.child.exitCode !== null || gateway.child.signalCode !== null) return;
-  gateway.child.kill('SIGTERM');
-  const exited = await Promise.race([gateway.exited.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000).unref())]);
-  if (exited) return;
-  await stopGatewayProcess(gateway, 'SIGKILL');
-  const pidFiles: [string, string][] = [
-    [path.join(dataDir, 'postgres', 'postmaster.pid'), 'postgres'],
-    [path.join(dataDir, 'anvil.pid'), 'anvil'],
-  ];
-  for (const [file, name] of pidFiles) {
-    if (!fs.existsSync(file)) continue;
-    const pid = Number(fs.readFileSync(file, 'utf8').split('\n')[0]);
-    if (Number.isInteger(pid) && pid > 0) await stopOrphan(pid, name);
-  }
-}
-
 describe('a patient pays an invoice on the dev chain, end to end through `clinicpay start`', () => {
   it('the invoice is paid after the confirmations, signed webhooks arrive, the clinic holds the funds, the ledger balances', { timeout: 240_000 }, async () => {
-    const stackFile = path.join(dataDir, 'dev-stack.json');
     const gateway: GatewayProcess = spawnClinicpay(['start'], { DATA_DIR: dataDir, PORT: '0', DEV_BLOCK_TIME_SECONDS: '1', LOG_LEVEL: 'info' });
     try {
-      const stack = await waitFor(
-        async () => {
-          if (gateway.child.exitCode !== null) throw new Error(`gateway exited early:\n${gateway.output()}`);
-          if (!fs.existsSync(stackFile)) return undefined;
-          const contents = JSON.parse(fs.readFileSync(stackFile, 'utf8')) as DevStackFile;
-          return (await fetch(`${contents.api_url}/ready`)).status === 200 ? contents : undefined;
-        },
-        { what: 'the gateway to be ready', timeoutMs: 90_000, intervalMs: 200 },
-      );
+      const stack = await waitForDevStack(gateway, dataDir);
       // People sign in at /console through the dev identity provider, with the logins the file lists.
       expect(stack.people.map((person) => person.role).sort()).toEqual([
         'auditor',
@@ -344,7 +311,7 @@ describe('a patient pays an invoice on the dev chain, end to end through `clinic
 
       expect(await stopGatewayProcess(gateway, 'SIGTERM')).toBe(0);
     } finally {
-      await stopEmbeddedGateway(gateway);
+      await stopEmbeddedGateway(gateway, dataDir);
     }
   });
 });

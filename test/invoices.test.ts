@@ -588,6 +588,19 @@ describe('POST /v1/invoices/:id/void', () => {
     const { status: _s, voided_at: _v, ...unchanged } = asRead(invoice);
     expect(voided).toMatchObject(unchanged);
     expect((await getInvoice(clinicA.admin, invoice.id)).body).toEqual(voided);
+    // The clinic's systems are told, with the invoice as webhooks carry it (no descriptions, no checkout link).
+    const events = (await database.db('webhook_events').where({ clinic_id: clinicA.id, type: 'invoice.voided' }).select('payload')) as {
+      payload: { object: Record<string, unknown> };
+    }[];
+    expect(events.map(({ payload }) => payload.object.id)).toEqual([invoice.id]);
+    expect(events[0]!.payload.object).toMatchObject({ status: 'void', voided_at: voided.voided_at });
+    expect(events[0]!.payload.object.line_items).toEqual(
+      (voided as unknown as { line_items: { quantity: number; unit_amount: string }[] }).line_items.map(({ quantity, unit_amount }) => ({
+        quantity,
+        unit_amount,
+      })),
+    );
+    expect(events[0]!.payload.object).not.toHaveProperty('checkout_url');
   });
 
   it('refuses to void twice with 409 invoice_not_voidable', async () => {

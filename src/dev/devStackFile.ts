@@ -27,6 +27,8 @@ export interface DevStackFile {
   clinic_wallet: { address: Address; private_key: Hex };
   /** One dev JWT per role; clinic roles are for the demo clinic. */
   tokens: Record<string, string>;
+  /** The demo clinic's API keys, one per API-key role (`clinic_staff`, `auditor`), issued afresh at every start. */
+  api_keys: Record<string, string>;
   /** Who can sign in at /console through the dev identity provider, and with what; empty when a real provider is configured. */
   people: { role: string; clinic_id: string | null; sub: string; username: string; password: string }[];
   /** The dev identity provider's issuer URL; null when a real provider is configured. */

@@ -22,6 +22,7 @@ import type { InvoiceStatus } from '../domain/invoiceStatus.js';
 import { ForbiddenError } from '../identity/errors.js';
 import { CLINIC_ROLES } from '../identity/principal.js';
 import { invoiceChainViews } from '../settlement/transfers.js';
+import { enqueueWebhookEvent, webhookInvoice } from '../webhooks/outbox.js';
 import type { ApiDeps } from './apiDeps.js';
 import { actorOf, principalOf, requireRole } from './auth.js';
 import { idempotent, idempotentCreate } from './idempotency.js';
@@ -125,7 +126,10 @@ export function invoicesRouter({ db, logger, contract, network, checkout }: ApiD
     clinicRolesOnly,
     idempotent(db, logger, async (trx, req, res) => {
       const invoice = await voidInvoice(trx, actorOf(res), scopeOf(res), req.params.id as string);
-      return { status: 200, body: presentInvoice(invoice, new Date(), undefined, shown) };
+      const now = new Date();
+      // The clinic's systems hear of it as of every other change of status, in the same transaction.
+      await enqueueWebhookEvent(trx, { clinicId: invoice.clinic_id, type: 'invoice.voided', data: webhookInvoice(presentInvoice(invoice, now)) });
+      return { status: 200, body: presentInvoice(invoice, now, undefined, shown) };
     }),
   );
 
