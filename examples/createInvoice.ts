@@ -22,9 +22,9 @@ try {
   });
   console.log(`Invoice ${invoice.number} (${invoice.id}) for HK$${invoice.amount_due}, ${invoice.status}`);
   // Shown in this answer only: give it to the patient (SMS, e-mail, a QR code at the counter).
-  // A gateway without PUBLIC_URL answers a path; it is on the gateway's own address.
-  if (invoice.checkout_url) console.log(`Checkout: ${new URL(invoice.checkout_url, baseUrl)}`);
-  else console.log(`No checkout link in this answer (a replay): issue a new one with invoices.reissueCheckoutLink('${invoice.id}')`);
+  // (After a retry of its own the client reissues it, so it is here.) A gateway without
+  // PUBLIC_URL answers a path, on the gateway's own address.
+  console.log(`Checkout: ${new URL(invoice.checkout_url ?? '', baseUrl)}`);
 } catch (error) {
   if (error instanceof InvalidRequestError) {
     // The gateway's own words, unchanged: which field, and why.

@@ -8,7 +8,6 @@
  * the events already handled live in memory here; a real system keeps both in its database, the
  * event id under a unique constraint, written in the same transaction as the bill.
  */
-
 import { ClinicPay, type ClinicPayEvent, WebhookSignatureError } from 'clinicpay/client';
 import express from 'express';
 
@@ -39,13 +38,14 @@ app.post('/clinicpay/webhooks', express.raw({ type: 'application/json', limit: '
     res.sendStatus(200);
     return;
   }
-  handled.add(event.id);
   if (event.type === 'invoice.paid' || event.type === 'invoice.overpaid') {
     bills.set(event.data.id, { status: 'paid', paidAt: event.data.paid_at ?? undefined });
     console.log(`${event.id} ${event.type}: bill for invoice ${event.data.number} (${event.data.id}) marked paid, HK$${event.data.amount_paid}`);
   } else {
     console.log(`${event.id} ${event.type}`);
   }
+  // Only once it is handled: if handling fails, the gateway's next attempt gets another chance.
+  handled.add(event.id);
   // Answer fast: anything other than 2xx, or no answer in 10 s, and the gateway tries again later.
   res.sendStatus(200);
 });
