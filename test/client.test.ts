@@ -714,6 +714,14 @@ describe('the client package', () => {
       });
       expect(compiled.status, `${compiled.stdout}\n${compiled.stderr}`).toBe(0);
       expect(fs.existsSync(path.join(packageDir, 'dist', 'index.d.ts'))).toBe(true);
+      // The gateway's package exports the same build as `clinicpay/client` (npm install runs build:client).
+      const gatewayPackage = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+        exports: Record<string, { types: string; default: string }>;
+        scripts: Record<string, string>;
+      };
+      expect(gatewayPackage.exports['./client']).toEqual({ types: './client/dist/index.d.ts', default: './client/dist/index.js' });
+      expect(gatewayPackage.scripts.prepare).toBe('npm run build:client');
+      expect(gatewayPackage.scripts['build:client']).toBe('tsc -p client/tsconfig.json');
 
       // Asynchronous: the gateway it calls answers from this process.
       const script = `
