@@ -12,16 +12,18 @@ import type { Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createApp } from '../src/app.js';
 import type { AuditActor } from '../src/audit/auditLog.js';
+import { type CreatedClinic, createClinic } from '../src/billing/clinics.js';
 import type { ChainClient } from '../src/chain/client.js';
 import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { type Anvil, DEV_CHAIN_ID, startAnvil } from '../src/dev/anvil.js';
 import { ensureDevContracts } from '../src/dev/contracts.js';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { type EmbeddedPostgres, ensureDatabase, startEmbeddedPostgres } from '../src/dev/postgres.js';
 import { createJwtVerifier } from '../src/identity/jwt.js';
-import type { Db } from '../src/platform/db.js';
+import { createDb, type Db, type Trx } from '../src/platform/db.js';
 import { createLogger } from '../src/platform/log.js';
 import { createMetrics } from '../src/platform/metrics.js';
+import { migrateLatest } from '../src/platform/migrate.js';
 import { OPENAPI_PATH } from '../src/platform/paths.js';
 import { SecretBox } from '../src/platform/secretBox.js';
 
@@ -29,6 +31,16 @@ import { SecretBox } from '../src/platform/secretBox.js';
 export const BENCH_ACTOR: AuditActor = { actor: 'bench', role: 'clinic_admin' };
 /** Seals the bench clinics' webhook secrets. */
 export const BENCH_SECRETS = new SecretBox([{ id: 'bench', key: randomBytes(32) }]);
+
+/** A clinic for a benchmark's invoices and entries, settling to a fresh address, with no webhook URL. */
+export function createBenchClinic(trx: Trx, name = 'Bench Clinic'): Promise<CreatedClinic> {
+  return createClinic(trx, BENCH_ACTOR, {
+    name,
+    settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
+    webhookUrl: undefined,
+    secrets: BENCH_SECRETS,
+  });
+}
 
 export interface BenchAppParameters {
   db: Db;
@@ -84,6 +96,15 @@ export class BenchStack {
     const anvil = await startAnvil({ logFile: path.join(this.workDir, 'anvil.log') });
     this.onStop(() => anvil.stop());
     return { postgres, anvil };
+  }
+
+  /** Database `name` on `postgres`, created and migrated, with a pool closed when the bench ends. */
+  async migratedDatabase(postgres: EmbeddedPostgres, name: string, poolMax?: number): Promise<Db> {
+    await ensureDatabase(postgres.urlFor('postgres'), name);
+    const db = createDb({ connectionString: postgres.urlFor(name), ...(poolMax === undefined ? {} : { poolMax }) });
+    this.onStop(() => db.destroy());
+    await migrateLatest(db);
+    return db;
   }
 
   /** The dev token, deposit factory and Multicall3 on `anvil`, with `payers` funded, as the gateway sees them. */

@@ -21,18 +21,13 @@ import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { ClinicPay } from '../client/src/index.js';
-import { createClinic } from '../src/billing/clinics.js';
 import { createChainClient } from '../src/chain/client.js';
-import { ensureDatabase } from '../src/dev/postgres.js';
 import { signHs256Token } from '../src/identity/jwt.js';
 import { closeServer } from '../src/main.js';
-import { createDb } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { signWebhookPayload, verifyWebhookSignature } from '../src/webhooks/signature.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack, benchApp } from './benchStack.js';
+import { BenchStack, benchApp, createBenchClinic } from './benchStack.js';
 
 const INVOICES = Number(process.env.BENCH_CLIENT_INVOICES ?? 300);
 const ROUNDS = 4;
@@ -60,18 +55,8 @@ export async function runClientBench(): Promise<void> {
     const { postgres, anvil } = await stack.startPostgresAndAnvil();
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 });
     const network = await stack.deployNetwork(chain, anvil);
-    await ensureDatabase(postgres.urlFor('postgres'), 'clinicpay_bench');
-    const db = createDb({ connectionString: postgres.urlFor('clinicpay_bench') });
-    stack.onStop(() => db.destroy());
-    await migrateLatest(db);
-    const clinic = await withTransaction(db, (trx) =>
-      createClinic(trx, BENCH_ACTOR, {
-        name: 'Bench Clinic',
-        settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
-        webhookUrl: undefined,
-        secrets: BENCH_SECRETS,
-      }),
-    );
+    const db = await stack.migratedDatabase(postgres, 'clinicpay_bench');
+    const clinic = await withTransaction(db, (trx) => createBenchClinic(trx));
     const server = http.createServer(benchApp({ db, chain, network, jwt: JWT }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     stack.onStop(() => closeServer(server, 2000));

@@ -28,19 +28,15 @@ import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createClinic } from '../src/billing/clinics.js';
 import { createChainClient } from '../src/chain/client.js';
-import { ensureDatabase } from '../src/dev/postgres.js';
 import { hongKongDayStart } from '../src/domain/hongKongDate.js';
 import { signHs256Token } from '../src/identity/jwt.js';
 import { checkLedgerCheckpoints, closeLedgerDays } from '../src/ledger/checkpoints.js';
 import { accountId, assetOf } from '../src/ledger/ledger.js';
 import { closeServer } from '../src/main.js';
-import { createDb, type Db } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
+import type { Db } from '../src/platform/db.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack, benchApp } from './benchStack.js';
+import { BenchStack, benchApp, createBenchClinic } from './benchStack.js';
 
 /** Journal entries a day: a busy clinic's 80 payments and 40 forwards. */
 const PER_DAY = positiveInteger('BENCH_GROWTH_PER_DAY', 120);
@@ -171,10 +167,7 @@ export async function runGrowthBench(): Promise<void> {
     const { postgres, anvil } = await stack.startPostgresAndAnvil();
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 });
     const network = await stack.deployNetwork(chain, anvil);
-    await ensureDatabase(postgres.urlFor('postgres'), DATABASE);
-    const db = createDb({ connectionString: postgres.urlFor(DATABASE) });
-    stack.onStop(() => db.destroy());
-    await migrateLatest(db);
+    const db = await stack.migratedDatabase(postgres, DATABASE);
     const asset = assetOf(network.chainId, network.token.address);
 
     // The history ends at the start of today (Hong Kong); the statement is of its last 30 days.
@@ -182,14 +175,7 @@ export async function runGrowthBench(): Promise<void> {
     const month = { from: new Date(end.getTime() - MONTH_DAYS * DAY), to: end };
     const clinics: Clinic[] = [];
     for (const years of [1, 5]) {
-      const clinic = await withTransaction(db, (trx) =>
-        createClinic(trx, BENCH_ACTOR, {
-          name: `Clinic with ${years} year(s)`,
-          settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
-          webhookUrl: undefined,
-          secrets: BENCH_SECRETS,
-        }),
-      );
+      const clinic = await withTransaction(db, (trx) => createBenchClinic(trx, `Clinic with ${years} year(s)`));
       clinics.push({ id: clinic.id, years });
     }
     let started = performance.now();

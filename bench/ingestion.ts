@@ -29,7 +29,6 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type Address, createPublicClient, createTestClient, encodeFunctionData, erc20Abi, type GetLogsReturnType, type Hex, http, parseGwei } from 'viem';
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
-import { createClinic } from '../src/billing/clinics.js';
 import { createInvoice, type InvoiceRow } from '../src/billing/invoices.js';
 import { type ChainClient, createChainClient } from '../src/chain/client.js';
 import { initCursor } from '../src/chain/cursor.js';
@@ -42,7 +41,7 @@ import { createLogger } from '../src/platform/log.js';
 import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { syncOnce } from '../src/settlement/watcher.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
+import { BENCH_ACTOR, BenchStack, createBenchClinic } from './benchStack.js';
 
 /** The goal: the watcher within 5x of the sum of the two limits. */
 const GOAL_RATIO = 5;
@@ -361,12 +360,7 @@ async function prepareRange(postgres: EmbeddedPostgres, prepared: PreparedChain)
   try {
     await migrateLatest(template);
     invoices = await withTransaction(template, async (trx) => {
-      const clinic = await createClinic(trx, BENCH_ACTOR, {
-        name: 'Bench Clinic',
-        settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
-        webhookUrl: undefined,
-        secrets: BENCH_SECRETS,
-      });
+      const clinic = await createBenchClinic(trx);
       const rows: InvoiceRow[] = [];
       for (let i = 0; i < PAYMENTS; i++) {
         const unitAmount = `${100 + (i % 900)}.${String(i % 100).padStart(2, '0')}`;

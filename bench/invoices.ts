@@ -19,17 +19,13 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import express, { type Express } from 'express';
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { CHAIN_BATCH, chainPendingAudit } from '../src/audit/auditLog.js';
-import { createClinic } from '../src/billing/clinics.js';
 import { createChainClient } from '../src/chain/client.js';
-import { ensureDatabase } from '../src/dev/postgres.js';
 import { signHs256Token } from '../src/identity/jwt.js';
 import { closeServer } from '../src/main.js';
 import { createDb, type Db } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack, benchApp } from './benchStack.js';
+import { BenchStack, benchApp, createBenchClinic } from './benchStack.js';
 
 /** The goal: the real endpoint serves at least half the baseline's requests per second. */
 const GOAL_RATIO = 0.5;
@@ -213,18 +209,8 @@ export async function runInvoiceBench(): Promise<void> {
     const chain = createChainClient({ rpcUrl: anvil.rpcUrl, timeoutMs: 5000 });
     const network = await stack.deployNetwork(chain, anvil);
 
-    await ensureDatabase(postgres.urlFor('postgres'), DATABASE);
-    const db = createDb({ connectionString: postgres.urlFor(DATABASE), poolMax: POOL_MAX });
-    stack.onStop(() => db.destroy());
-    await migrateLatest(db);
-    const clinic = await withTransaction(db, (trx) =>
-      createClinic(trx, BENCH_ACTOR, {
-        name: 'Bench Clinic',
-        settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
-        webhookUrl: undefined,
-        secrets: BENCH_SECRETS,
-      }),
-    );
+    const db = await stack.migratedDatabase(postgres, DATABASE, POOL_MAX);
+    const clinic = await withTransaction(db, (trx) => createBenchClinic(trx));
 
     const baselineDb = createDb({ connectionString: postgres.urlFor(DATABASE), poolMax: POOL_MAX, applicationName: 'bench-baseline' });
     stack.onStop(() => baselineDb.destroy());

@@ -45,21 +45,18 @@ import {
   toFunctionSelector,
 } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createClinic } from '../src/billing/clinics.js';
 import { type InvoiceRow, prepareInvoice } from '../src/billing/invoices.js';
 import { MULTICALL_BATCH } from '../src/chain/balances.js';
 import { type ChainClient, createChainClient } from '../src/chain/client.js';
 import { initCursor } from '../src/chain/cursor.js';
 import type { PaymentNetwork } from '../src/chain/paymentNetwork.js';
 import { TRANSFER_EVENT } from '../src/chain/transferLogs.js';
-import { ensureDatabase } from '../src/dev/postgres.js';
-import { createDb, type Db } from '../src/platform/db.js';
+import type { Db } from '../src/platform/db.js';
 import { createLogger } from '../src/platform/log.js';
-import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { executeReconciliation, type ReconciliationDeps, type RunRow, startReconciliation } from '../src/recon/runs.js';
 import { syncOnce } from '../src/settlement/watcher.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack } from './benchStack.js';
+import { BenchStack, createBenchClinic } from './benchStack.js';
 
 /** The size the goal is set at. */
 const ISSUE_TRANSFERS = 100_000;
@@ -516,24 +513,10 @@ export async function runReconciliationBench(): Promise<void> {
     });
 
     const { db, clinicIds } = await step(`create database, migrate, ${CLINICS} clinics`, async () => {
-      await ensureDatabase(postgres.urlFor('postgres'), DATABASE);
-      const db = createDb({ connectionString: postgres.urlFor(DATABASE) });
-      stack.onStop(() => db.destroy());
-      await migrateLatest(db);
+      const db = await stack.migratedDatabase(postgres, DATABASE);
       const clinicIds = await withTransaction(db, async (trx) => {
         const ids: string[] = [];
-        for (let i = 0; i < CLINICS; i++) {
-          ids.push(
-            (
-              await createClinic(trx, BENCH_ACTOR, {
-                name: `Bench Clinic ${i + 1}`,
-                settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
-                webhookUrl: undefined,
-                secrets: BENCH_SECRETS,
-              })
-            ).id,
-          );
-        }
+        for (let i = 0; i < CLINICS; i++) ids.push((await createBenchClinic(trx, `Bench Clinic ${i + 1}`)).id);
         return ids;
       });
       return { db, clinicIds };

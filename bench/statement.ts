@@ -67,22 +67,19 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Address } from 'viem';
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createClinic, invoiceNumberSequence } from '../src/billing/clinics.js';
+import { invoiceNumberSequence } from '../src/billing/clinics.js';
 import { createChainClient } from '../src/chain/client.js';
 import { loadPaymentNetwork } from '../src/chain/paymentNetwork.js';
-import { ensureDatabase } from '../src/dev/postgres.js';
 import { canonicalJson } from '../src/domain/canonicalJson.js';
 import { leafHash, MerkleAccumulator } from '../src/domain/merkle.js';
 import { signHs256Token } from '../src/identity/jwt.js';
 import { accountId, assetOf } from '../src/ledger/ledger.js';
 import { closeServer } from '../src/main.js';
 import { createDb, type Db } from '../src/platform/db.js';
-import { migrateLatest } from '../src/platform/migrate.js';
 import { withTransaction } from '../src/platform/transaction.js';
 import { STATEMENT_ACCOUNT_KINDS, type StatementDocument, type StatementLine, type StatementTrailer } from '../src/reports/statementDocument.js';
 import { verifyStatementOffline } from '../src/reports/verifyStatement.js';
-import { BENCH_ACTOR, BENCH_SECRETS, BenchStack, benchApp } from './benchStack.js';
+import { BenchStack, benchApp, createBenchClinic } from './benchStack.js';
 
 /** The size the issue asks for. */
 const ISSUE_ENTRIES = 1_000_000;
@@ -790,18 +787,8 @@ export async function runStatementBench(): Promise<void> {
 
     const databaseUrl = postgres.urlFor(DATABASE);
     const { db, clinic } = await step('create database, migrate, one clinic', async () => {
-      await ensureDatabase(postgres.urlFor('postgres'), DATABASE);
-      const db = createDb({ connectionString: databaseUrl });
-      bench.onStop(() => db.destroy());
-      await migrateLatest(db);
-      const clinic = await withTransaction(db, (trx) =>
-        createClinic(trx, BENCH_ACTOR, {
-          name: 'Bench Clinic',
-          settlementAddress: privateKeyToAccount(generatePrivateKey()).address,
-          webhookUrl: undefined,
-          secrets: BENCH_SECRETS,
-        }),
-      );
+      const db = await bench.migratedDatabase(postgres, DATABASE);
+      const clinic = await withTransaction(db, (trx) => createBenchClinic(trx));
       return { db, clinic };
     });
 
