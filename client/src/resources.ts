@@ -32,7 +32,9 @@ abstract class Resource {
     const first = call(query);
     // Iterating without awaiting must not leave the first page's failure unhandled: the loop reports it.
     first.catch(() => {});
-    const backwards = (query as { ending_before?: string } | undefined)?.ending_before !== undefined;
+    // Every later page is the same query with the cursor moved to the edge of the page before.
+    const { starting_after: _after, ending_before: before, ...rest } = (query ?? {}) as Record<string, unknown>;
+    const backwards = before !== undefined;
     return Object.assign(first as Promise<Operations[Op]['response']>, {
       async *[Symbol.asyncIterator](): AsyncIterator<Item<Op>> {
         let page = await first;
@@ -40,7 +42,6 @@ abstract class Resource {
           yield* page.data;
           if (!page.has_more || page.data.length === 0) return;
           const edge = (backwards ? page.data[0] : page.data[page.data.length - 1]) as { id: string };
-          const { starting_after: _after, ending_before: _before, ...rest } = (query ?? {}) as Record<string, unknown>;
           page = await call({ ...rest, ...(backwards ? { ending_before: edge.id } : { starting_after: edge.id }) } as Query<Op>);
         }
       },

@@ -73,9 +73,9 @@ export class Transport {
     this.baseUrl = base.href.replace(/\/+$/, '').replace(/\/v1$/, '');
     this.#apiKey = options.apiKey;
     this.#fetch = options.fetch ?? globalThis.fetch;
-    this.#maxRetries = nonNegative(options.maxRetries, 2, 'maxRetries');
-    this.#timeoutMs = positive(options.timeoutMs, 30_000, 'timeoutMs');
-    this.#maxRetryAfterSeconds = nonNegative(options.maxRetryAfterSeconds, 60, 'maxRetryAfterSeconds');
+    this.#maxRetries = option(options.maxRetries, 2, 'maxRetries', 0);
+    this.#timeoutMs = option(options.timeoutMs, 30_000, 'timeoutMs', 1);
+    this.#maxRetryAfterSeconds = option(options.maxRetryAfterSeconds, 60, 'maxRetryAfterSeconds', 0);
   }
 
   /** Calls `operationId` and answers its JSON (or text, for operations that answer text). */
@@ -102,8 +102,8 @@ export class Transport {
     const body = args.body === undefined ? undefined : JSON.stringify(args.body);
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const retryable = SET_STATE_METHODS.has(operation.method) || idempotencyKey !== undefined;
-    const maxRetries = retryable ? nonNegative(options?.maxRetries, this.#maxRetries, 'maxRetries') : 0;
-    const timeoutMs = positive(options?.timeoutMs, this.#timeoutMs, 'timeoutMs');
+    const maxRetries = retryable ? option(options?.maxRetries, this.#maxRetries, 'maxRetries', 0) : 0;
+    const timeoutMs = option(options?.timeoutMs, this.#timeoutMs, 'timeoutMs', 1);
 
     for (let attempt = 0; ; attempt++) {
       const timeout = AbortSignal.timeout(timeoutMs);
@@ -203,14 +203,9 @@ function describe(error: unknown): string {
   return `${error.message}${cause}`;
 }
 
-function nonNegative(value: number | undefined, fallback: number, name: string): number {
+/** A numeric option, `fallback` when not given; below `least` (or not a number) is a programming error. */
+function option(value: number | undefined, fallback: number, name: string, least: 0 | 1): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0) throw new TypeError(`ClinicPay: ${name} must be a number of 0 or more`);
-  return value;
-}
-
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`ClinicPay: ${name} must be a number above 0`);
+  if (!Number.isFinite(value) || value < least) throw new TypeError(`ClinicPay: ${name} must be a number of ${least} or more`);
   return value;
 }

@@ -86,11 +86,10 @@ export async function constructEvent(
     );
   }
 
-  const bytes = typeof rawBody === 'string' ? new TextEncoder().encode(rawBody) : rawBody;
-  const signed = concat(new TextEncoder().encode(`${parsed.timestamp}.`), bytes);
+  const bytes = bytesOf(rawBody);
   let matched = false;
   for (const one of secrets) {
-    const expected = new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', await hmacKey(one), signed));
+    const expected = await signatureOf(one, parsed.timestamp, bytes);
     for (const signature of parsed.signatures) if (equalInConstantTime(expected, signature)) matched = true;
   }
   if (!matched) throw new WebhookSignatureError('no_matching_signature', 'No signature matches the body under the given secret');
@@ -107,9 +106,17 @@ export async function constructEvent(
 
 /** A `ClinicPay-Signature` value for `rawBody`, as the gateway writes it: for a receiver's own tests. */
 export async function signPayload(rawBody: string | Uint8Array, secret: string, timestamp = Math.floor(Date.now() / 1000)): Promise<string> {
-  const bytes = typeof rawBody === 'string' ? new TextEncoder().encode(rawBody) : rawBody;
-  const mac = new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', await hmacKey(secret), concat(new TextEncoder().encode(`${timestamp}.`), bytes)));
+  const mac = await signatureOf(secret, timestamp, bytesOf(rawBody));
   return `t=${timestamp},v1=${[...mac].map((byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
+function bytesOf(rawBody: string | Uint8Array): Uint8Array {
+  return typeof rawBody === 'string' ? new TextEncoder().encode(rawBody) : rawBody;
+}
+
+/** The `v1` signature's bytes: HMAC-SHA256 of `<timestamp>.<body>` keyed with `secret`. */
+async function signatureOf(secret: string, timestamp: number, body: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', await hmacKey(secret), concat(new TextEncoder().encode(`${timestamp}.`), body)));
 }
 
 /** Imported HMAC keys by secret: importing costs about as much as the HMAC itself. A receiver has one or two secrets. */

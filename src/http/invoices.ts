@@ -126,10 +126,11 @@ export function invoicesRouter({ db, logger, contract, network, checkout }: ApiD
     clinicRolesOnly,
     idempotent(db, logger, async (trx, req, res) => {
       const invoice = await voidInvoice(trx, actorOf(res), scopeOf(res), req.params.id as string);
-      const now = new Date();
-      // The clinic's systems hear of it as of every other change of status, in the same transaction.
-      await enqueueWebhookEvent(trx, { clinicId: invoice.clinic_id, type: 'invoice.voided', data: webhookInvoice(presentInvoice(invoice, now)) });
-      return { status: 200, body: presentInvoice(invoice, now, undefined, shown) };
+      const body = presentInvoice(invoice, new Date(), undefined, shown);
+      // The clinic's systems hear of it as of every other change of status, in the same transaction
+      // (webhookInvoice leaves out the checkout link and the descriptions).
+      await enqueueWebhookEvent(trx, { clinicId: invoice.clinic_id, type: 'invoice.voided', data: webhookInvoice(body) });
+      return { status: 200, body };
     }),
   );
 
